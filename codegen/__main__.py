@@ -1,0 +1,83 @@
+"""``python -m codegen``: generate, check for drift, lint and diff the spec."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from ._paths import Layout, default_root
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m codegen", description=__doc__)
+    parser.add_argument(
+        "--root", type=Path, default=None, help="repository root (default: this checkout)"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("generate", help="regenerate generated/ from spec/")
+    sub.add_parser("check", help="fail if generated/ does not match spec/ (drift)")
+    sub.add_parser("lint", help="validate the spec, its examples and the house rules")
+    diff = sub.add_parser("diff", help="classify the changes between two versions of the spec")
+    diff.add_argument("old", help="a spec file, or a git ref such as HEAD~1 or v1.0.0")
+    diff.add_argument(
+        "new", nargs="?", default=None, help="a spec file or git ref (default: the working tree)"
+    )
+    diff.add_argument("--json", action="store_true", help="print JSON instead of a report")
+    diff.add_argument(
+        "--fail-on",
+        choices=("breaking", "never"),
+        default="never",
+        help="exit 1 when a change is breaking (default: never)",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    layout = Layout((args.root or default_root()).resolve())
+    if args.command == "generate":
+        from ._generate import GeneratorError, generate
+
+        started = time.perf_counter()
+        try:
+            target = generate(layout)
+        except GeneratorError as exc:
+            print(f"generate failed: {exc}", file=sys.stderr)
+            return 1
+        print(f"generated {target} in {time.perf_counter() - started:.1f}s")
+        return 0
+    if args.command == "check":
+        from ._check import check
+        from ._generate import GeneratorError
+
+        try:
+            report = check(layout)
+        except GeneratorError as exc:
+            print(f"check failed: {exc}", file=sys.stderr)
+            return 1
+        for line in report.lines():
+            print(line, file=sys.stdout if report.ok else sys.stderr)
+        return 0 if report.ok else 1
+    if args.command == "lint":
+        from ._lint import lint
+
+        problems = lint(layout.spec)
+        for line in problems:
+            print(line, file=sys.stderr)
+        if not problems:
+            print(f"{layout.spec.relative_to(layout.root)}: no problems")
+        return 1 if problems else 0
+    if args.command == "diff":
+        from ._diff import run_diff
+
+        return run_diff(layout, args.old, args.new, as_json=args.json, fail_on=args.fail_on)
+    raise AssertionError(args.command)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""Automation for sora2. ``nox`` runs what CI runs: drift and lint checks, then the tests."""
+
+from __future__ import annotations
+
+import shutil
+
+import nox
+
+nox.needs_version = ">=2024.10.9"
+nox.options.reuse_venv = "yes"
+nox.options.error_on_external_run = True
+nox.options.sessions = ["check", "lint", "tests"]
+
+PYTHON = "3.11"
+SPEC = "spec/sora2.openapi.yaml"
+SPECTRAL = "@stoplight/spectral-cli@6.15.0"
+
+
+def _install(session: nox.Session, *extras: str) -> None:
+    session.install("-e", f".[{','.join(extras)}]")
+
+
+@nox.session(python=PYTHON)
+def generate(session: nox.Session) -> None:
+    """Regenerate generated/ from spec/ with the pinned generators."""
+    _install(session, "codegen")
+    session.run("python", "-m", "codegen", "generate")
+
+
+@nox.session(python=PYTHON)
+def check(session: nox.Session) -> None:
+    """Fail on drift between spec/ and generated/, and lint the spec (plus Spectral if npx exists)."""
+    _install(session, "codegen")
+    session.run("python", "-m", "codegen", "check")
+    session.run("python", "-m", "codegen", "lint")
+    npx = shutil.which("npx")
+    if npx is None:
+        session.warn("npx not found: skipping Spectral's spectral:oas ruleset")
+        return
+    session.run(
+        npx,
+        "--yes",
+        SPECTRAL,
+        "lint",
+        SPEC,
+        "--ruleset",
+        ".spectral.yaml",
+        "--fail-severity",
+        "error",
+        external=True,
+    )
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """Ruff (format and lint) on hand-written code, then mypy strict on sora2/ and codegen/."""
+    _install(session, "lint")
+    session.run("ruff", "format", "--check", ".")
+    session.run("ruff", "check", ".")
+    session.run("mypy")
+    session.run("mypy", "--strict", "noxfile.py")
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """The whole test suite, slow tests included, offline against the emulator."""
+    _install(session, "test")
+    session.run("pytest", *(session.posargs or ["-q"]))
+
+
+@nox.session(python=PYTHON, default=False)
+def bench(session: nox.Session) -> None:
+    """Benchmarks, printed as one table of ratios against baselines measured in the same run."""
+    _install(session, "bench")
+    session.run("python", "-m", "benchmarks", *session.posargs)
+
+
+@nox.session(python=PYTHON, default=False)
+def changes(session: nox.Session) -> None:
+    """Diff the working tree's spec against the last release tag (or main); draft a CHANGELOG entry."""
+    _install(session, "codegen")
+    session.run("python", "-m", "codegen", "changes", *session.posargs)

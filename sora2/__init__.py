@@ -1,0 +1,95 @@
+"""sora2: a spec-driven client for RunComfy's OpenAI Sora 2 text-to-video Model API.
+
+Importing ``sora2`` is cheap: the clients, the journal, the emulator and the contract checker
+are imported on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from ._exceptions import (
+    APIConnectionError,
+    APIError,
+    APIResponseValidationError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ConfigurationError,
+    ConflictError,
+    ContractViolationError,
+    DownloadError,
+    InsufficientBalanceError,
+    InternalServerError,
+    InvalidInputError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    Sora2Error,
+    SubmissionUnknownError,
+    UnprocessableEntityError,
+    WaitTimeoutError,
+)
+from ._version import __version__
+
+if TYPE_CHECKING:
+    from ._client import AsyncClient, Client
+    from ._journal import JobRecord, Journal
+    from ._types import JobResult, JobStatus, Submission
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIResponseValidationError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AsyncClient",
+    "AuthenticationError",
+    "BadRequestError",
+    "Client",
+    "ConfigurationError",
+    "ConflictError",
+    "ContractViolationError",
+    "DownloadError",
+    "InsufficientBalanceError",
+    "InternalServerError",
+    "InvalidInputError",
+    "JobRecord",
+    "JobResult",
+    "JobStatus",
+    "Journal",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "Sora2Error",
+    "Submission",
+    "SubmissionUnknownError",
+    "UnprocessableEntityError",
+    "WaitTimeoutError",
+    "__version__",
+]
+
+_LAZY = {
+    "Client": "._client",
+    "AsyncClient": "._client",
+    "Journal": "._journal",
+    "JobRecord": "._journal",
+    "JobStatus": "._types",
+    "JobResult": "._types",
+    "Submission": "._types",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sora2' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,90 @@
+"""The ``sora2`` command line.
+
+Subcommands live in their own modules and are imported only when invoked, so ``sora2 --help``
+and ``sora2 status`` never pay for the emulator's video stack or the contract checker.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Sequence
+
+import click
+
+from .._exceptions import Sora2Error
+
+__all__ = ["main"]
+
+# name -> "module:attribute" of a click command
+COMMANDS: dict[str, str] = {
+    "generate": "sora2._cli._jobs:generate",
+    "submit": "sora2._cli._jobs:submit",
+    "status": "sora2._cli._jobs:status",
+    "result": "sora2._cli._jobs:result",
+    "cancel": "sora2._cli._jobs:cancel",
+    "jobs": "sora2._cli._jobs:jobs",
+    "resume": "sora2._cli._jobs:resume",
+    "emulator": "sora2._cli._emulator:emulator",
+    "contract": "sora2._cli._contract:contract",
+}
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module_name, _, attribute = target.partition(":")
+        command = getattr(importlib.import_module(module_name), attribute)
+        assert isinstance(command, click.Command)
+        return command
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="sora2", prog_name="sora2")
+def cli() -> None:
+    """Turn prompts into videos with OpenAI Sora 2 on RunComfy, or emulate the service offline.
+
+    Reads RUNCOMFY_API_TOKEN (or YOUR_API_TOKEN) and RUNCOMFY_BASE_URL.
+    """
+
+
+def _fail(message: str, code: int) -> int:
+    click.echo(f"sora2: error: {message}", err=True)
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; every failure is one line on stderr and a non-zero exit, never a traceback."""
+    try:
+        cli.main(
+            args=list(argv) if argv is not None else None, prog_name="sora2", standalone_mode=False
+        )
+    except click.exceptions.Abort:
+        return _fail("interrupted", EXIT_INTERRUPTED)
+    except KeyboardInterrupt:
+        return _fail("interrupted", EXIT_INTERRUPTED)
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except Sora2Error as exc:
+        return _fail(str(exc), EXIT_ERROR)
+    except OSError as exc:
+        return _fail(
+            f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc), EXIT_ERROR
+        )
+    return 0
+
+
+def run() -> None:
+    sys.exit(main())

@@ -1,0 +1,237 @@
+"""One exception tree for everything sora2 raises::
+
+    Sora2Error
+    ├── InvalidInputError          bad input, refused before anything is sent (also a ValueError)
+    ├── ConfigurationError         no API key, an unusable base URL, a missing extra
+    ├── APIError                   something went wrong talking to the service
+    │   ├── APIConnectionError     the service could not be reached, or the connection broke
+    │   │   └── APITimeoutError    no answer in time
+    │   ├── SubmissionUnknownError a submit failed ambiguously: the job may exist and be billed
+    │   ├── APIResponseValidationError  the answer does not match the spec
+    │   └── APIStatusError         the service answered with an error status
+    │       ├── BadRequestError (400)
+    │       │   └── InsufficientBalanceError (400002)
+    │       ├── AuthenticationError (401, and 400004 account or token invalid)
+    │       ├── PermissionDeniedError (403)
+    │       ├── NotFoundError (404)
+    │       ├── ConflictError (409: e.g. cancelling a job that is no longer queued)
+    │       ├── UnprocessableEntityError (422)
+    │       ├── RateLimitError (429)
+    │       └── InternalServerError (5xx)
+    ├── WaitTimeoutError           wait() reached its deadline; the job goes on
+    ├── DownloadError              a result could not be saved (size cap, type, scheme, I/O)
+    └── ContractViolationError     an exchange broke the spec (sora2.contract)
+
+Every error that concerns a job carries its ``request_id`` (the job's id, as returned by
+submit) when one exists. ``http_request_id`` is the service's id of one HTTP exchange.
+Messages never include the API token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import httpx
+
+    from .contract._violations import Violation
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIResponseValidationError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConfigurationError",
+    "ConflictError",
+    "ContractViolationError",
+    "DownloadError",
+    "InsufficientBalanceError",
+    "InternalServerError",
+    "InvalidInputError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "Sora2Error",
+    "SubmissionUnknownError",
+    "UnprocessableEntityError",
+    "WaitTimeoutError",
+]
+
+
+class Sora2Error(Exception):
+    """Base class of every exception sora2 raises on purpose."""
+
+    request_id: str | None = None
+
+    def __init__(self, message: str, *, request_id: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.request_id = request_id
+
+
+class InvalidInputError(Sora2Error, ValueError):
+    """An input breaks the spec; nothing was sent and nothing was spent."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str,
+        value: Any = None,
+        allowed: Sequence[Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.field = field
+        self.value = value
+        self.allowed = tuple(allowed) if allowed is not None else None
+
+
+class ConfigurationError(Sora2Error):
+    """The client cannot be used as configured (no key, bad base URL, missing extra)."""
+
+
+class APIError(Sora2Error):
+    """A problem in an exchange with the service."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        request_id: str | None = None,
+        request: httpx.Request | None = None,
+    ) -> None:
+        super().__init__(message, request_id=request_id)
+        self.request = request
+
+
+class APIConnectionError(APIError):
+    """The service could not be reached, or the connection broke before a full answer."""
+
+
+class APITimeoutError(APIConnectionError):
+    """The service did not answer within the timeout."""
+
+
+class SubmissionUnknownError(APIError):
+    """A submit failed after it may have reached the service.
+
+    The job may exist and be billed, so it is not retried: a second submit is a second job.
+    Check your RunComfy dashboard, or ``sora2 jobs``, before submitting again.
+    """
+
+
+class APIResponseValidationError(APIError):
+    """The service answered something that does not match the spec (bad JSON, wrong shape)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        request_id: str | None = None,
+        request: httpx.Request | None = None,
+        response: httpx.Response | None = None,
+    ) -> None:
+        super().__init__(message, request_id=request_id, request=request)
+        self.status_code = status_code
+        self.response = response
+
+
+class APIStatusError(APIError):
+    """The service answered with an error status and, usually, its JSON error body."""
+
+    status_code: int
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        error_code: int | None = None,
+        detail: Sequence[Any] | None = None,
+        request_id: str | None = None,
+        http_request_id: str | None = None,
+        request: httpx.Request | None = None,
+        response: httpx.Response | None = None,
+    ) -> None:
+        super().__init__(message, request_id=request_id, request=request)
+        self.status_code = status_code
+        self.error_code = error_code
+        self.detail = list(detail) if detail is not None else []
+        self.http_request_id = http_request_id
+        self.response = response
+
+    def __str__(self) -> str:
+        code = f" error_code={self.error_code}" if self.error_code is not None else ""
+        job = f" request_id={self.request_id}" if self.request_id else ""
+        return f"{self.status_code}{code}: {self.message}{job}"
+
+
+class BadRequestError(APIStatusError):
+    """400: an invalid resource id, a body that is not JSON, or an account problem."""
+
+
+class InsufficientBalanceError(BadRequestError):
+    """400002: the account's balance does not cover the job."""
+
+
+class AuthenticationError(APIStatusError):
+    """401, or 400004: the API token is missing, wrong or revoked."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """403: the token may not use this resource."""
+
+
+class NotFoundError(APIStatusError):
+    """404: the request id is unknown or has expired."""
+
+
+class ConflictError(APIStatusError):
+    """409: the job is not in a state that allows the operation (cancel after it started)."""
+
+
+class UnprocessableEntityError(APIStatusError):
+    """422: the service rejected the input; ``detail`` names the fields."""
+
+
+class RateLimitError(APIStatusError):
+    """429: too many requests; ``retry_after`` says how long the service asked to wait."""
+
+    retry_after: float | None = None
+
+
+class InternalServerError(APIStatusError):
+    """5xx: the service failed; the request may be retried when it is safe to."""
+
+
+class WaitTimeoutError(Sora2Error):
+    """wait() reached its deadline. The job was not cancelled unless ``cancelled`` is True."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        request_id: str,
+        last_status: str | None = None,
+        cancelled: bool = False,
+    ) -> None:
+        super().__init__(message, request_id=request_id)
+        self.last_status = last_status
+        self.cancelled = cancelled
+
+
+class DownloadError(Sora2Error):
+    """A result could not be saved; nothing partial is left at the target path."""
+
+
+class ContractViolationError(Sora2Error):
+    """One or more exchanges broke the spec; ``violations`` lists each problem."""
+
+    def __init__(self, message: str, *, violations: Sequence[Violation]) -> None:
+        super().__init__(message)
+        self.violations = list(violations)
