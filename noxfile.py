@@ -29,7 +29,7 @@ def generate(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def check(session: nox.Session) -> None:
-    """Fail on drift between spec/ and generated/, and lint the spec (plus Spectral if npx exists)."""
+    """Fail on drift between spec/ and generated/; lint the spec, with Spectral where npx exists."""
     _install(session, "codegen")
     session.run("python", "-m", "codegen", "check")
     session.run("python", "-m", "codegen", "lint")
@@ -77,6 +77,6 @@ def bench(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON, default=False)
 def changes(session: nox.Session) -> None:
-    """Diff the working tree's spec against the last release tag (or main); draft a CHANGELOG entry."""
+    """Diff the spec against the last release tag (or main) and draft a CHANGELOG entry."""
     _install(session, "codegen")
     session.run("python", "-m", "codegen", "changes", *session.posargs)

@@ -1,4 +1,4 @@
-"""``python -m codegen``: generate, check for drift, lint and diff the spec."""
+"""``python -m codegen``: generate, check for drift, lint, diff the spec and draft changes."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from ._diff import FAIL_ON_CHOICES
 from ._paths import Layout, default_root
 
 __all__ = ["main"]
@@ -30,9 +31,22 @@ def _parser() -> argparse.ArgumentParser:
     diff.add_argument("--json", action="store_true", help="print JSON instead of a report")
     diff.add_argument(
         "--fail-on",
-        choices=("breaking", "never"),
+        choices=FAIL_ON_CHOICES,
         default="never",
-        help="exit 1 when a change is breaking (default: never)",
+        help="exit 1 on a change breaking for clients or servers, or for one side only"
+        " (default: never)",
+    )
+    changes = sub.add_parser(
+        "changes", help="draft a CHANGELOG.md entry from the spec changes since the last release"
+    )
+    changes.add_argument(
+        "--base", default=None, help="compare with this ref (default: last v* tag, else main)"
+    )
+    changes.add_argument(
+        "--changelog", type=Path, default=None, help="file to write (default: <root>/CHANGELOG.md)"
+    )
+    changes.add_argument(
+        "--dry-run", action="store_true", help="print the entry instead of writing it"
     )
     return parser
 
@@ -76,6 +90,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ._diff import run_diff
 
         return run_diff(layout, args.old, args.new, as_json=args.json, fail_on=args.fail_on)
+    if args.command == "changes":
+        from ._changes import run_changes
+
+        return run_changes(layout, base=args.base, changelog=args.changelog, dry_run=args.dry_run)
     raise AssertionError(args.command)
 
 

@@ -43,7 +43,7 @@ def tool_versions() -> dict[str, str]:
 
 
 def _pinned_versions(root: Path) -> dict[str, str]:
-    """The exact pins of the codegen extra in pyproject.toml, so that drift cannot come from them."""
+    """The exact pins of the codegen extra, so that drift cannot come from the tools."""
     pyproject = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
     pins: dict[str, str] = {}
     for requirement in pyproject["project"]["optional-dependencies"]["codegen"]:
@@ -57,7 +57,8 @@ def _check_pins(root: Path) -> dict[str, str]:
     installed = tool_versions()
     pins = _pinned_versions(root)
     wrong = [
-        f"{name} {installed[name]} is installed but pyproject.toml pins {pins.get(name, '(nothing)')}"
+        f"{name} {installed[name]} is installed but pyproject.toml pins "
+        f"{pins.get(name, '(nothing)')}"
         for name in PINNED_TOOLS
         if pins.get(name) != installed[name]
     ]

@@ -1,0 +1,113 @@
+"""``sora2 emulator``: serve the emulator over HTTP in the foreground.
+
+The base URL is printed on stdout (one line, flushed) as soon as the socket listens, so a
+script can start ``sora2 emulator --port 0`` and read where it went. Ctrl-C or SIGTERM stops
+it cleanly. The token is never printed.
+"""
+
+from __future__ import annotations
+
+import click
+
+from .._exceptions import InvalidInputError
+from ..emulator._constants import (
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    DEFAULT_SEED,
+    DEFAULT_SPEED,
+    DEFAULT_WORKERS,
+)
+
+__all__ = ["emulator"]
+
+_LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+
+
+@click.command()
+@click.option("--host", default=DEFAULT_HOST, show_default=True, help="Interface to bind.")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=DEFAULT_PORT,
+    show_default=True,
+    help="Port to bind; 0 picks a free one (the URL printed says which).",
+)
+@click.option(
+    "--token",
+    default=None,
+    metavar="TOKEN",
+    help="Accept only this bearer token. Default: any non-empty token.",
+)
+@click.option(
+    "--speed",
+    type=click.FloatRange(min=0, min_open=True),
+    default=DEFAULT_SPEED,
+    show_default=True,
+    help="Divide every phase duration by this (2 = twice as fast).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=DEFAULT_WORKERS,
+    show_default=True,
+    help="Jobs that run at once; the others queue.",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=DEFAULT_SEED,
+    show_default=True,
+    help="Seed of request ids and probabilistic faults.",
+)
+@click.option(
+    "--faults",
+    default=None,
+    metavar="SPEC",
+    help="Faults to inject, e.g. 'status:429@every=5,submit:drop@rate=0.1'. "
+    "RULE = TARGET:KIND[=VALUE][@every=N|first=N|after=N|rate=P]; TARGET is an "
+    "operationId, 'video' or '*'; KIND is 429, 500, 502, 503, drop, slow or truncate.",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(_LOG_LEVELS),
+    default="info",
+    show_default=True,
+    help="uvicorn's log level; 'info' logs each request line.",
+)
+def emulator(
+    host: str,
+    port: int,
+    token: str | None,
+    speed: float,
+    workers: int,
+    seed: int,
+    faults: str | None,
+    log_level: str,
+) -> None:
+    """Run the Sora 2 service emulator (queue, auth, errors, real MP4s, faults) over HTTP."""
+    import signal
+
+    from ..emulator._app import create_app
+    from ..emulator._serve import bind, make_server
+
+    if token is not None and not token.strip():
+        raise click.BadParameter("must not be empty", param_hint="--token")
+    try:
+        app = create_app(token=token, speed=speed, workers=workers, seed=seed, faults=faults)
+    except InvalidInputError as exc:
+        raise click.BadParameter(exc.message, param_hint="--faults") from exc
+    sock, url = bind(host, port)
+    server = make_server(app, log_level=log_level, access_log=log_level in ("info", "debug"))
+    click.echo(url)
+    click.echo(f"sora2 emulator: {app!r}; Ctrl-C to stop", err=True)
+
+    def _stop(signum: int, frame: object) -> None:
+        server.should_exit = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sock.close()

@@ -1,0 +1,91 @@
+"""Every default of the client in one place, so constructors and docs point at one name.
+
+Nothing here names a video size or duration: those come from the spec via ``sora2._inputs``.
+"""
+
+from __future__ import annotations
+
+import httpx
+
+__all__ = [
+    "API_KEY_ENV_VARS",
+    "BASE_URL_ENV_VAR",
+    "DEFAULT_MAX_DOWNLOAD_BYTES",
+    "DEFAULT_MAX_RETRIES",
+    "DEFAULT_TIMEOUT",
+    "DEFAULT_WAIT_TIMEOUT",
+    "DOWNLOAD_CHUNK_SIZE",
+    "EMULATOR_BASE_URL",
+    "EMULATOR_JOURNAL_FILE",
+    "INITIAL_RETRY_DELAY",
+    "JOURNAL_ENV_VAR",
+    "JOURNAL_FILE",
+    "MAX_DOWNLOAD_REDIRECTS",
+    "MAX_POLL_INTERVAL",
+    "MAX_QUEUE_POLL_INTERVAL",
+    "MAX_RETRY_AFTER",
+    "MAX_RETRY_DELAY",
+    "MAX_WAIT_ERRORS",
+    "MIN_POLL_INTERVAL",
+    "POLL_APPROACH_FRACTION",
+    "POLL_LATENCY_FRACTION",
+    "PROGRESS_EWMA_ALPHA",
+    "QUEUE_POLL_INTERVAL",
+    "RETRY_JITTER",
+]
+
+# Requests ------------------------------------------------------------------------------------
+DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
+"""Per request: 10 s to connect, 60 s for each read, write and pool wait."""
+DEFAULT_MAX_RETRIES = 2
+"""Retries after the first attempt, for requests that are safe to retry."""
+INITIAL_RETRY_DELAY = 0.5
+"""Seconds before the first retry; doubles on each further retry."""
+MAX_RETRY_DELAY = 8.0
+"""Cap on one backoff delay, jitter included."""
+RETRY_JITTER = 1.0
+"""At most this many random seconds are added to each backoff, so clients do not retry in step."""
+MAX_RETRY_AFTER = 60.0
+"""A Retry-After longer than this is not waited out: the error is raised to the caller."""
+
+# Environment ---------------------------------------------------------------------------------
+API_KEY_ENV_VARS = ("RUNCOMFY_API_TOKEN", "YOUR_API_TOKEN")
+"""Where the API key is read from, in order; the second is the name the documentation uses."""
+BASE_URL_ENV_VAR = "RUNCOMFY_BASE_URL"
+JOURNAL_ENV_VAR = "SORA2_JOURNAL"
+
+# Emulator ------------------------------------------------------------------------------------
+EMULATOR_BASE_URL = "http://emulator.sora2.invalid"
+"""The base URL of the in-process emulator; ``.invalid`` can never resolve to a real host."""
+
+# Journal -------------------------------------------------------------------------------------
+JOURNAL_FILE = "journal.sqlite3"
+EMULATOR_JOURNAL_FILE = "journal-emulator.sqlite3"
+"""Emulator jobs get their own default journal so they are never resumed against the service."""
+
+# Waiting -------------------------------------------------------------------------------------
+DEFAULT_WAIT_TIMEOUT = 1800.0
+"""How long wait() and generate() follow a job before giving up (the job itself goes on)."""
+MIN_POLL_INTERVAL = 1.0
+"""Never poll more often than this: a fixed one-second poller is the baseline to beat."""
+MAX_POLL_INTERVAL = 30.0
+"""Never sleep longer than this between two polls."""
+QUEUE_POLL_INTERVAL = 2.0
+"""While queued, seconds between polls per job ahead of this one (plus one)."""
+MAX_QUEUE_POLL_INTERVAL = 15.0
+POLL_LATENCY_FRACTION = 0.1
+"""A poll interval never exceeds this fraction of the job's age, so completion is seen within
+this fraction of the job's length."""
+POLL_APPROACH_FRACTION = 0.5
+"""Once the processing time has been learned, sleep this fraction of the expected remainder."""
+PROGRESS_EWMA_ALPHA = 0.3
+"""Weight of the newest completed job in the learned processing time per video second."""
+MAX_WAIT_ERRORS = 5
+"""wait() gives up after this many failed polls in a row (each already retried)."""
+
+# Downloads -----------------------------------------------------------------------------------
+DEFAULT_MAX_DOWNLOAD_BYTES = 1024 * 1024 * 1024
+"""1 GiB: far above any video the service makes, low enough to stop a runaway stream."""
+DOWNLOAD_CHUNK_SIZE = 1024 * 1024
+MAX_DOWNLOAD_REDIRECTS = 5
+"""A file URL may redirect (pre-signed storage URLs do); each hop is checked like the first."""

@@ -1,0 +1,211 @@
+"""Saving a result's video: streamed to a temporary file beside the target, then renamed.
+
+Guarantees, for both clients:
+
+* nothing partial ever sits at the target path: the bytes go to a hidden ``.part`` file in the
+  same directory, which is fsynced and atomically renamed only once complete and checked, and
+  removed on any failure (Ctrl-C included);
+* checks: status 200, a ``video/*`` or ``application/octet-stream`` content type, the size
+  against Content-Length and against a cap, before and while streaming;
+* no credentials: file URLs are fetched by a separate HTTP client that has no Authorization
+  header at all, and only over HTTPS (plain HTTP only for loopback hosts and the in-process
+  emulator), redirects included.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import os
+import re
+import secrets
+from pathlib import Path, PurePosixPath
+from types import TracebackType
+from typing import Final
+
+import httpx
+
+from ._exceptions import DownloadError
+from ._logging import logger, redact
+from ._retry import IDEMPOTENT_RETRY_STATUSES, parse_retry_after
+
+__all__ = [
+    "ALLOWED_CONTENT_TYPES",
+    "PartFile",
+    "TransientDownloadError",
+    "check_download_response",
+    "check_download_url",
+    "is_loopback",
+    "target_path",
+]
+
+ALLOWED_CONTENT_TYPES: Final = ("video/", "application/octet-stream")
+_DEFAULT_SUFFIX: Final = ".mp4"
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+_O_BINARY: Final = getattr(os, "O_BINARY", 0)
+
+
+class TransientDownloadError(DownloadError):
+    """A download failure worth retrying (connection trouble, 429, 5xx, a short body)."""
+
+    transient = True
+
+    def __init__(
+        self, message: str, *, request_id: str | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, request_id=request_id)
+        self.retry_after = retry_after
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback IP addresses (127.0.0.0/8, ::1)."""
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_download_url(url: str | httpx.URL, *, in_process: bool, request_id: str | None) -> None:
+    """Refuse a URL that is not HTTPS, unless it is loopback or the in-process emulator."""
+    try:
+        parsed = httpx.URL(str(url))
+    except (httpx.InvalidURL, TypeError, ValueError) as exc:
+        raise DownloadError(f"not a valid URL: {exc}", request_id=request_id) from None
+    if parsed.scheme == "https" and parsed.host:
+        return
+    if parsed.scheme == "http" and parsed.host and (in_process or is_loopback(parsed.host)):
+        return
+    raise DownloadError(
+        f"refusing to download from {parsed.scheme or '?'}://{parsed.host or '?'}: only https "
+        "URLs (or http on a loopback host) are allowed",
+        request_id=request_id,
+    )
+
+
+def target_path(path: str | os.PathLike[str], url: str, request_id: str | None) -> Path:
+    """The file to write: ``path`` itself, or a file named after the job inside a directory."""
+    target = Path(path).expanduser()
+    if target.is_dir():
+        suffix = PurePosixPath(httpx.URL(url).path).suffix or _DEFAULT_SUFFIX
+        stem = request_id or PurePosixPath(httpx.URL(url).path).stem or "video"
+        target = target / (_SAFE_NAME.sub("_", stem) + _SAFE_NAME.sub("", suffix))
+    return target.absolute()
+
+
+def check_download_response(
+    response: httpx.Response, *, max_bytes: int, request_id: str | None
+) -> int | None:
+    """Check status, type and announced size; the announced size (Content-Length) or None."""
+    status = response.status_code
+    if status != 200:
+        message = f"download failed: {status} {response.reason_phrase}"
+        if status in IDEMPOTENT_RETRY_STATUSES:
+            raise TransientDownloadError(
+                message, request_id=request_id, retry_after=parse_retry_after(response.headers)
+            )
+        raise DownloadError(message, request_id=request_id)
+    content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    if not content_type.startswith(ALLOWED_CONTENT_TYPES) or content_type == "video/":
+        raise DownloadError(
+            f"download refused: content type {content_type or '(none)'!r} is not a video",
+            request_id=request_id,
+        )
+    length_header = response.headers.get("content-length")
+    length: int | None = None
+    if length_header is not None:
+        try:
+            length = int(length_header)
+        except ValueError:
+            raise DownloadError(
+                f"download refused: bad Content-Length {length_header!r}", request_id=request_id
+            ) from None
+        if length > max_bytes:
+            raise DownloadError(
+                f"download refused: {length} bytes is over the {max_bytes}-byte cap",
+                request_id=request_id,
+            )
+    return length
+
+
+class PartFile:
+    """A temporary file beside ``target`` that becomes ``target`` only through :meth:`commit`.
+
+    Used as a context manager: leaving it without a commit (an error, Ctrl-C) deletes the
+    temporary file, so the target is either untouched or complete.
+    """
+
+    def __init__(self, target: Path, *, max_bytes: int, request_id: str | None) -> None:
+        self.target = target
+        self.max_bytes = max_bytes
+        self.request_id = request_id
+        self.size = 0
+        target.parent.mkdir(parents=True, exist_ok=True)
+        # Not mkstemp: its 0600 mode would stick to the video; 0666 lets the umask decide.
+        self.path = target.with_name(f".{target.name}.{secrets.token_hex(6)}.part")
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, 0o666)
+        self._file = os.fdopen(fd, "wb")
+        self._committed = False
+
+    def write(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.size > self.max_bytes:
+            raise DownloadError(
+                f"download stopped: more than the {self.max_bytes}-byte cap",
+                request_id=self.request_id,
+            )
+        self._file.write(chunk)
+
+    def check_length(self, announced: int | None, received: int) -> None:
+        """Fail if fewer or more bytes arrived on the wire than Content-Length announced."""
+        if announced is not None and received != announced:
+            raise TransientDownloadError(
+                f"download incomplete: {received} of {announced} bytes",
+                request_id=self.request_id,
+            )
+
+    def flush(self) -> None:
+        """Flush and fsync the data (blocking; the async client runs it in a thread)."""
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+    def commit(self) -> Path:
+        """Move the complete file into place atomically, and make the rename durable."""
+        self._file.close()
+        os.replace(self.path, self.target)
+        self._committed = True
+        with contextlib.suppress(OSError):  # not every platform can fsync a directory
+            dir_fd = os.open(self.target.parent, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+        logger.debug("saved %d bytes to %s", self.size, self.target)
+        return self.target
+
+    def discard(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+        if not self._committed:
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
+
+    def __enter__(self) -> PartFile:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.discard()
+
+
+def transport_failure(exc: httpx.TransportError, request_id: str | None) -> DownloadError:
+    """A connection problem during a download: retried, then reported as a DownloadError."""
+    return TransientDownloadError(
+        f"download failed: {redact(str(exc)) or type(exc).__name__}", request_id=request_id
+    )

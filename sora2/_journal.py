@@ -1,0 +1,314 @@
+"""A local SQLite record of every submitted job, so no paid job is ever lost track of.
+
+A row is written the moment ``submit`` returns a request id, before the rest of the answer is
+even parsed; ``wait``, ``result``, ``cancel`` and ``download`` update it. ``Client.jobs()``
+lists it and ``Client.resume()`` finishes what a crash or Ctrl-C left unfinished, without
+submitting again. The API token is never stored.
+
+One connection per operation, WAL mode and a busy timeout make it safe to share between
+threads and between processes (a CLI ``sora2 jobs`` while a script is waiting).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import closing, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from ._constants import EMULATOR_JOURNAL_FILE, JOURNAL_ENV_VAR, JOURNAL_FILE
+from ._types import TERMINAL_STATES
+
+__all__ = ["JobRecord", "Journal", "default_journal_path"]
+
+_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS jobs (
+    request_id TEXT PRIMARY KEY,
+    base_url TEXT NOT NULL,
+    prompt TEXT NOT NULL DEFAULT '',
+    params TEXT NOT NULL DEFAULT '{}',
+    state TEXT NOT NULL,
+    queue_position INTEGER,
+    submitted_at REAL NOT NULL,
+    started_at REAL,
+    finished_at REAL,
+    processing_seconds REAL,
+    video_url TEXT,
+    target_path TEXT,
+    output_path TEXT,
+    error TEXT,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_by_update ON jobs (updated_at);
+"""
+
+_SUBMITTED_STATE: Final = "in_queue"
+"""The state of a freshly accepted job: the spec says submit answers "accepted and queued"."""
+
+_COLUMNS: Final = (
+    "request_id, base_url, prompt, params, state, queue_position, submitted_at, started_at, "
+    "finished_at, processing_seconds, video_url, target_path, output_path, error, created_at, "
+    "updated_at"
+)
+
+
+def default_journal_path(*, emulator: bool = False) -> Path:
+    """``$SORA2_JOURNAL``, else a file in the user data directory (a separate one for emulator
+    jobs, so demo jobs are never resumed against the real service). Read at call time."""
+    override = os.environ.get(JOURNAL_ENV_VAR)
+    if override:
+        return Path(override).expanduser()
+    import platformdirs
+
+    directory = Path(platformdirs.user_data_dir("sora2", appauthor=False))
+    return directory / (EMULATOR_JOURNAL_FILE if emulator else JOURNAL_FILE)
+
+
+def _utc(timestamp: float | None) -> datetime.datetime | None:
+    if timestamp is None:
+        return None
+    return datetime.datetime.fromtimestamp(timestamp, datetime.UTC)
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """One journaled job. Times are timezone-aware UTC datetimes."""
+
+    request_id: str
+    base_url: str
+    prompt: str
+    params: Mapping[str, Any] = field(compare=False)
+    state: str
+    queue_position: int | None
+    submitted_at: datetime.datetime
+    started_at: datetime.datetime | None
+    finished_at: datetime.datetime | None
+    processing_seconds: float | None
+    video_url: str | None
+    target_path: str | None
+    """Where ``generate`` meant to save the video, so ``resume`` can finish the download."""
+    output_path: str | None
+    """Where the video was saved, once it was."""
+    error: str | None
+    created_at: datetime.datetime
+    updated_at: datetime.datetime
+
+    @property
+    def is_terminal(self) -> bool:
+        """The job itself is over (completed or cancelled)."""
+        return self.state in TERMINAL_STATES
+
+    @property
+    def is_unfinished(self) -> bool:
+        """Still running, or completed with a download that ``generate`` did not finish."""
+        if not self.is_terminal:
+            return True
+        return self.state == "completed" and self.target_path is not None and not self.output_path
+
+    @property
+    def seconds(self) -> int | None:
+        """The requested video duration, when it was recorded."""
+        value = self.params.get("seconds")
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (ISO 8601 times), for ``sora2 jobs --json``."""
+        out: dict[str, Any] = {}
+        for name in self.__dataclass_fields__:
+            value = getattr(self, name)
+            if isinstance(value, datetime.datetime):
+                value = value.isoformat()
+            elif name == "params":
+                value = dict(value)
+            out[name] = value
+        return out
+
+    @classmethod
+    def _from_row(cls, row: sqlite3.Row) -> JobRecord:
+        try:
+            params = json.loads(row["params"])
+        except (TypeError, ValueError):
+            params = {}
+        return cls(
+            request_id=row["request_id"],
+            base_url=row["base_url"],
+            prompt=row["prompt"],
+            params=params if isinstance(params, dict) else {},
+            state=row["state"],
+            queue_position=row["queue_position"],
+            submitted_at=_utc(row["submitted_at"]) or datetime.datetime.now(datetime.UTC),
+            started_at=_utc(row["started_at"]),
+            finished_at=_utc(row["finished_at"]),
+            processing_seconds=row["processing_seconds"],
+            video_url=row["video_url"],
+            target_path=row["target_path"],
+            output_path=row["output_path"],
+            error=row["error"],
+            created_at=_utc(row["created_at"]) or datetime.datetime.now(datetime.UTC),
+            updated_at=_utc(row["updated_at"]) or datetime.datetime.now(datetime.UTC),
+        )
+
+
+_UPDATABLE: Final = frozenset(
+    {
+        "state",
+        "queue_position",
+        "started_at",
+        "finished_at",
+        "processing_seconds",
+        "video_url",
+        "target_path",
+        "output_path",
+        "error",
+    }
+)
+
+
+class Journal:
+    """The SQLite journal at ``path`` (created, with its directory, on first write)."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path).expanduser()
+        self._ready = False
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"Journal({str(self.path)!r})"
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            if not self._ready:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
+        with closing(conn):
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA busy_timeout = 10000")
+            if not self._ready:
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.executescript(_SCHEMA)
+                self._ready = True
+            conn.execute("PRAGMA synchronous = NORMAL")
+            yield conn
+
+    # writes ----------------------------------------------------------------------------------
+
+    def record_submission(
+        self,
+        request_id: str,
+        *,
+        base_url: str,
+        prompt: str,
+        params: Mapping[str, Any],
+        submitted_at: float | None = None,
+    ) -> None:
+        """Write a new job the moment its id is known. Re-recording an id keeps its history."""
+        now = time.time()
+        when = now if submitted_at is None else submitted_at
+        with self._connect() as conn:
+            conn.execute(
+                "INSERT INTO jobs (request_id, base_url, prompt, params, state, submitted_at, "
+                "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(request_id) DO UPDATE SET updated_at = excluded.updated_at",
+                (
+                    request_id,
+                    base_url,
+                    prompt,
+                    json.dumps(dict(params), sort_keys=True, default=str),
+                    _SUBMITTED_STATE,
+                    when,
+                    now,
+                    now,
+                ),
+            )
+
+    def update(self, request_id: str, **changes: Any) -> None:
+        """Set columns of an existing row (a no-op for an unknown id)."""
+        unknown = set(changes) - _UPDATABLE
+        if unknown:
+            raise TypeError(f"not journal columns: {', '.join(sorted(unknown))}")
+        if not changes:
+            return
+        assignments = ", ".join(f"{name} = ?" for name in changes)
+        values = [*changes.values(), time.time(), request_id]
+        with self._connect() as conn:
+            conn.execute(
+                f"UPDATE jobs SET {assignments}, updated_at = ? WHERE request_id = ?", values
+            )
+
+    def observe_state(
+        self,
+        request_id: str,
+        state: str,
+        *,
+        queue_position: int | None = None,
+        at: float | None = None,
+    ) -> None:
+        """Record a state seen by a poll; stamps first ``in_progress`` and terminal times."""
+        now = time.time() if at is None else at
+        with self._connect() as conn:
+            conn.execute(
+                "UPDATE jobs SET state = ?, queue_position = ?, "
+                "started_at = CASE WHEN ? = 'in_progress' AND started_at IS NULL "
+                "THEN ? ELSE started_at END, "
+                "finished_at = CASE WHEN ? AND finished_at IS NULL THEN ? ELSE finished_at END, "
+                "updated_at = ? WHERE request_id = ?",
+                (
+                    state,
+                    queue_position,
+                    state,
+                    now,
+                    state in TERMINAL_STATES,
+                    now,
+                    time.time(),
+                    request_id,
+                ),
+            )
+
+    # reads -----------------------------------------------------------------------------------
+
+    def get(self, request_id: str) -> JobRecord | None:
+        with self._connect() as conn:
+            row = conn.execute(
+                f"SELECT {_COLUMNS} FROM jobs WHERE request_id = ?", (request_id,)
+            ).fetchone()
+        return None if row is None else JobRecord._from_row(row)
+
+    def records(self, *, unfinished: bool = False, base_url: str | None = None) -> list[JobRecord]:
+        """Every job, oldest first; optionally only unfinished ones, or one service's."""
+        query = f"SELECT {_COLUMNS} FROM jobs"
+        args: list[Any] = []
+        if base_url is not None:
+            query += " WHERE base_url = ?"
+            args.append(base_url)
+        query += " ORDER BY submitted_at, created_at, request_id"
+        with self._connect() as conn:
+            rows = conn.execute(query, args).fetchall()
+        found = [JobRecord._from_row(row) for row in rows]
+        return [r for r in found if r.is_unfinished] if unfinished else found
+
+    def processing_samples(self, *, base_url: str, limit: int = 50) -> list[tuple[float, float]]:
+        """``(video_seconds, processing_seconds)`` of recent completed jobs, oldest first."""
+        with self._connect() as conn:
+            rows = conn.execute(
+                "SELECT params, processing_seconds FROM jobs WHERE base_url = ? AND "
+                "processing_seconds IS NOT NULL ORDER BY finished_at DESC LIMIT ?",
+                (base_url, limit),
+            ).fetchall()
+        samples: list[tuple[float, float]] = []
+        for row in reversed(rows):
+            try:
+                seconds = json.loads(row["params"]).get("seconds")
+            except (TypeError, ValueError, AttributeError):
+                continue
+            if isinstance(seconds, int | float) and not isinstance(seconds, bool):
+                samples.append((float(seconds), float(row["processing_seconds"])))
+        return samples

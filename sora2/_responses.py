@@ -1,0 +1,273 @@
+"""Turning one HTTP exchange into a typed value or a typed error, for both clients.
+
+The generated functions parse what the spec promises and nothing else: a 500 with an HTML
+page, a 200 that is not JSON, or an undocumented status make them raise ``JSONDecodeError``,
+``KeyError`` or ``ValueError``, and a wrong-typed field slips through their ``from_dict``.
+So every answer is also checked here against the spec's own response schema, and every
+failure becomes one of the exceptions in ``sora2._exceptions``.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import json
+import re
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any, Final
+
+import httpx
+
+from ._exceptions import (
+    APIConnectionError,
+    APIResponseValidationError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ConflictError,
+    InsufficientBalanceError,
+    InternalServerError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    SubmissionUnknownError,
+    UnprocessableEntityError,
+)
+from ._logging import redact
+from ._retry import SUBMIT_RETRY_STATUSES, parse_retry_after
+
+if TYPE_CHECKING:
+    from jsonschema.protocols import Validator
+
+__all__ = [
+    "NOT_SENT_ERRORS",
+    "capture_response",
+    "error_for_status",
+    "last_response",
+    "reset_last_response",
+    "salvage_request_id",
+    "schema_error",
+    "transport_error",
+]
+
+_last: contextvars.ContextVar[httpx.Response | None] = contextvars.ContextVar(
+    "sora2_last_response", default=None
+)
+
+NOT_SENT_ERRORS: Final = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+"""Transport errors raised before a single byte of the request left: safe to retry a submit."""
+
+_BY_STATUS: Final[dict[int, type[APIStatusError]]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    422: UnprocessableEntityError,
+    429: RateLimitError,
+}
+_BY_ERROR_CODE: Final[dict[int, type[APIStatusError]]] = {
+    400002: InsufficientBalanceError,
+    400004: AuthenticationError,
+}
+
+_REQUEST_ID = re.compile(rb'"request_id"\s*:\s*"((?:[^"\\]|\\.){1,200})"')
+
+
+# Capturing the raw response -------------------------------------------------------------------
+
+
+def capture_response(response: httpx.Response) -> None:
+    """httpx response hook: remember the raw response of this call (per thread and task)."""
+    _last.set(response)
+
+
+async def acapture_response(response: httpx.Response) -> None:
+    _last.set(response)
+
+
+def reset_last_response() -> None:
+    _last.set(None)
+
+
+def last_response() -> httpx.Response | None:
+    return _last.get()
+
+
+# Bodies -----------------------------------------------------------------------------------------
+
+
+def json_body(response: httpx.Response) -> tuple[bool, Any]:
+    """``(True, data)`` when the body is JSON, ``(False, None)`` otherwise (never raises)."""
+    try:
+        return True, json.loads(response.content)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return False, None
+
+
+def salvage_request_id(response: httpx.Response) -> str | None:
+    """The job id in a submit answer, even from a body that is broken or cut short."""
+    ok, data = json_body(response)
+    if ok:
+        if isinstance(data, dict):
+            value = data.get("request_id")
+            if isinstance(value, str) and value:
+                return value
+        return None
+    found = _REQUEST_ID.search(response.content)
+    if found is None:
+        return None
+    try:
+        value = json.loads(b'"' + found.group(1) + b'"')
+    except ValueError:
+        return None
+    return value if isinstance(value, str) and value else None
+
+
+@functools.cache
+def _validator(operation_id: str) -> Validator | None:
+    from jsonschema import Draft202012Validator
+    from referencing import Registry
+    from referencing.jsonschema import DRAFT202012
+
+    from ._spec import operation, spec_document
+
+    content = operation(operation_id).raw.get("responses", {}).get("200", {})
+    from ._spec import resolve
+
+    schema = resolve(content).get("content", {}).get("application/json", {}).get("schema")
+    if schema is None:
+        return None
+    uri = "urn:sora2:spec"
+    registry: Registry[Any] = Registry().with_resource(
+        uri, DRAFT202012.create_resource(spec_document())
+    )
+    wrapped = {"$ref": f"{uri}{schema['$ref']}"} if "$ref" in schema else schema
+    validator: Validator = Draft202012Validator(wrapped, registry=registry)
+    return validator
+
+
+def schema_error(operation_id: str, data: Any) -> str | None:
+    """Why ``data`` is not the spec's 200 body of ``operation_id``, or None if it is."""
+    validator = _validator(operation_id)
+    if validator is None:
+        return None
+    error = next(iter(validator.iter_errors(data)), None)
+    if error is None:
+        return None
+    where = "/".join(str(p) for p in error.absolute_path) or "body"
+    return f"{where}: {error.message}"
+
+
+# Errors -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _ErrorBody:
+    error_code: int | None
+    message: str | None
+    detail: list[Any]
+
+
+def _error_body(response: httpx.Response) -> _ErrorBody:
+    ok, data = json_body(response)
+    if not ok or not isinstance(data, dict):
+        return _ErrorBody(None, None, [])
+    code = data.get("error_code")
+    message = data.get("message")
+    detail = data.get("detail")
+    return _ErrorBody(
+        code if isinstance(code, int) and not isinstance(code, bool) else None,
+        redact(message) if isinstance(message, str) else None,
+        detail if isinstance(detail, list) else [],
+    )
+
+
+def _phrase(status_code: int) -> str:
+    try:
+        return HTTPStatus(status_code).phrase
+    except ValueError:
+        return "Unknown status"
+
+
+def error_for_status(response: httpx.Response, *, request_id: str | None) -> APIStatusError:
+    """The typed error for an error answer; the body may be JSON, HTML or nothing at all."""
+    body = _error_body(response)
+    status = response.status_code
+    cls: type[APIStatusError] = (
+        _BY_ERROR_CODE.get(body.error_code or 0)
+        or _BY_STATUS.get(status)
+        or (InternalServerError if status >= 500 else APIStatusError)
+    )
+    error = cls(
+        body.message or _phrase(status),
+        status_code=status,
+        error_code=body.error_code,
+        detail=body.detail,
+        request_id=request_id,
+        http_request_id=response.headers.get("x-request-id"),
+        request=response.request,
+        response=response,
+    )
+    if isinstance(error, RateLimitError):
+        error.retry_after = parse_retry_after(response.headers)
+    return error
+
+
+def transport_error(
+    exc: httpx.TransportError, *, request_id: str | None, operation: str
+) -> APIConnectionError:
+    """An httpx transport failure as ``APIConnectionError`` or ``APITimeoutError``."""
+    cls = APITimeoutError if isinstance(exc, httpx.TimeoutException) else APIConnectionError
+    what = "timed out" if cls is APITimeoutError else "failed"
+    request = exc._request if hasattr(exc, "_request") else None
+    return cls(
+        f"{operation} {what}: {redact(str(exc)) or type(exc).__name__}",
+        request_id=request_id,
+        request=request,
+    )
+
+
+def unknown_submission(
+    reason: str, *, request: httpx.Request | None, request_id: str | None = None
+) -> SubmissionUnknownError:
+    return SubmissionUnknownError(
+        f"submit: {reason}; the job may have been created and billed, so it was not retried. "
+        "Check `sora2 jobs` or your RunComfy dashboard before submitting again.",
+        request_id=request_id,
+        request=request,
+    )
+
+
+def submit_failure(response: httpx.Response) -> Exception:
+    """The error for a submit answered with anything but a readable 200.
+
+    Client errors (4xx but 429) prove the job was refused; 429 and 503 prove it was not taken
+    (and are retried); every other status leaves the outcome unknown.
+    """
+    status = response.status_code
+    if 400 <= status < 500 or status in SUBMIT_RETRY_STATUSES:
+        return error_for_status(response, request_id=None)
+    return unknown_submission(
+        f"the service answered {status} {_phrase(status)}",
+        request=response.request,
+        request_id=salvage_request_id(response),
+    )
+
+
+def invalid_response(
+    operation: str,
+    reason: str,
+    response: httpx.Response,
+    *,
+    request_id: str | None,
+) -> APIResponseValidationError:
+    return APIResponseValidationError(
+        f"{operation}: the answer does not match the spec ({redact(reason)})",
+        status_code=response.status_code,
+        request_id=request_id,
+        request=response.request,
+        response=response,
+    )

@@ -1,0 +1,184 @@
+"""When a failed request may be tried again, and how long to wait first, via ``stamina``.
+
+Two policies, one rule: retry only what cannot cost the user twice.
+
+* ``status``, ``result`` and ``cancel`` are idempotent: retried on connection errors and
+  timeouts, and on 429, 500, 502, 503 and 504.
+* ``submit`` creates a paid job: retried only when the service provably did not take it (the
+  connection was never established, or it answered 429 or 503). The client turns every
+  ambiguous failure into ``SubmissionUnknownError`` before it gets here, and that is never
+  retried.
+
+Backoff is stamina's capped exponential with jitter; a Retry-After up to ``MAX_RETRY_AFTER``
+replaces it. Tests switch the delays off with ``stamina.set_testing``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import email.utils
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+
+import stamina
+
+from ._constants import (
+    DEFAULT_MAX_RETRIES,
+    INITIAL_RETRY_DELAY,
+    MAX_RETRY_AFTER,
+    MAX_RETRY_DELAY,
+    RETRY_JITTER,
+)
+from ._exceptions import (
+    APIConnectionError,
+    APIStatusError,
+    DownloadError,
+    RateLimitError,
+    SubmissionUnknownError,
+)
+from ._logging import logger
+
+__all__ = [
+    "IDEMPOTENT_RETRY_STATUSES",
+    "SUBMIT_RETRY_STATUSES",
+    "RetryPolicy",
+    "acall_with_retries",
+    "call_with_retries",
+    "parse_retry_after",
+]
+
+T = TypeVar("T")
+
+IDEMPOTENT_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+SUBMIT_RETRY_STATUSES = frozenset({429, 503})
+"""The only answers that prove a submit was not taken: rate limited, or service unavailable."""
+
+
+def parse_retry_after(
+    headers: Mapping[str, str], *, now: datetime.datetime | None = None
+) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or HTTP-date), or None if absent/bad."""
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=datetime.UTC)
+        seconds = (when - (now or datetime.datetime.now(datetime.UTC))).total_seconds()
+    if seconds != seconds or seconds == float("inf"):  # NaN or infinite
+        return None
+    return max(0.0, seconds)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How many retries, and the backoff between them."""
+
+    max_retries: int = DEFAULT_MAX_RETRIES
+    initial_delay: float = INITIAL_RETRY_DELAY
+    max_delay: float = MAX_RETRY_DELAY
+    jitter: float = RETRY_JITTER
+    max_retry_after: float = MAX_RETRY_AFTER
+
+    def decide(self, exc: Exception, *, operation: str, submit: bool) -> bool | float:
+        """False to give up; True for exponential backoff; a float for a Retry-After delay."""
+        if isinstance(exc, SubmissionUnknownError):
+            logger.debug("%s: not retrying, the submission may have been taken: %s", operation, exc)
+            return False
+        if isinstance(exc, APIStatusError):
+            statuses = SUBMIT_RETRY_STATUSES if submit else IDEMPOTENT_RETRY_STATUSES
+            if exc.status_code not in statuses:
+                logger.debug("%s: not retrying status %s", operation, exc.status_code)
+                return False
+            retry_after = (
+                exc.retry_after
+                if isinstance(exc, RateLimitError) and exc.retry_after is not None
+                else (parse_retry_after(exc.response.headers) if exc.response else None)
+            )
+            if retry_after is None:
+                logger.debug("%s: status %s, retrying with backoff", operation, exc.status_code)
+                return True
+            if retry_after > self.max_retry_after:
+                logger.debug(
+                    "%s: status %s asks to wait %.1fs, over the %.1fs cap; not retrying",
+                    operation,
+                    exc.status_code,
+                    retry_after,
+                    self.max_retry_after,
+                )
+                return False
+            logger.debug(
+                "%s: status %s, retrying after Retry-After %.1fs",
+                operation,
+                exc.status_code,
+                retry_after,
+            )
+            return retry_after
+        if isinstance(exc, DownloadError):
+            # Only the download's transient failures (connection, 429, 5xx) say so.
+            if not getattr(exc, "transient", False):
+                return False
+            retry_after = getattr(exc, "retry_after", None)
+            logger.debug("%s: %s, retrying", operation, exc)
+            if isinstance(retry_after, float) and retry_after <= self.max_retry_after:
+                return retry_after
+            return True
+        if isinstance(exc, APIConnectionError):
+            # For submit, the client only lets through errors where nothing was sent.
+            logger.debug("%s: %s, retrying with backoff", operation, type(exc).__name__)
+            return True
+        return False
+
+    def on(self, operation: str, *, submit: bool) -> Callable[[Exception], bool | float]:
+        """The stamina backoff hook for ``operation``."""
+        return lambda exc: self.decide(exc, operation=operation, submit=submit)
+
+
+def call_with_retries(
+    policy: RetryPolicy, operation: str, call: Callable[[], T], *, submit: bool = False
+) -> T:
+    """``call()``, retried as ``policy`` allows; the last error is raised when it gives up."""
+    for attempt in stamina.retry_context(
+        policy.on(operation, submit=submit),
+        attempts=policy.max_retries + 1,
+        timeout=None,
+        wait_initial=policy.initial_delay,
+        wait_max=policy.max_delay,
+        wait_jitter=policy.jitter,
+    ):
+        with attempt:
+            if attempt.num > 1:
+                logger.debug("%s: attempt %d of %d", operation, attempt.num, policy.max_retries + 1)
+            return call()
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def acall_with_retries(
+    policy: RetryPolicy,
+    operation: str,
+    call: Callable[[], Awaitable[T]],
+    *,
+    submit: bool = False,
+) -> T:
+    """The async twin of :func:`call_with_retries`."""
+    async for attempt in stamina.retry_context(
+        policy.on(operation, submit=submit),
+        attempts=policy.max_retries + 1,
+        timeout=None,
+        wait_initial=policy.initial_delay,
+        wait_max=policy.max_delay,
+        wait_jitter=policy.jitter,
+    ):
+        with attempt:
+            if attempt.num > 1:
+                logger.debug("%s: attempt %d of %d", operation, attempt.num, policy.max_retries + 1)
+            return await call()
+    raise AssertionError("unreachable")  # pragma: no cover

@@ -1,0 +1,411 @@
+"""The spec, compiled for checking: which operation a URL is, and what each side must look like.
+
+Everything that can be worked out ahead of time (path regexes, parameter lists, the security
+rule, the documented statuses and media types) is, once per document; schemas are compiled
+on first use. ``check_request`` and ``check_response`` then do little more than a regex
+match, one ``json.loads`` and one validator call per body.
+
+Matching: the host is ignored and the path's *suffix* is matched against the templates, so the
+API may live under a prefix (``https://proxy.example/runcomfy/v1/requests/{id}/status`` is
+``status``). A path that matches no template (a CDN, the emulator's file downloads) is not an
+API call and is skipped; a path that matches a template with an undocumented method is flagged.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, unquote
+
+import httpx
+
+from ._auth import security_problem
+from ._exchanges import Exchange
+from ._operations import Media, OperationSpec, coerce, compile_operations, find_media, media_type
+from ._schemas import SchemaCompiler, escape_pointer, schema_violations
+from ._violations import Side, Violation, one_line
+
+__all__ = [
+    "Contract",
+    "Match",
+    "check_exchange",
+    "check_request",
+    "check_response",
+    "load_contract",
+    "split_target",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """A request recognised as an operation of the spec."""
+
+    operation_id: str | None
+    method: str
+    template: str
+    path_params: dict[str, str]
+    spec: OperationSpec = field(repr=False, compare=False)
+
+
+class Contract:
+    """An OpenAPI 3.1 document compiled for checking httpx requests and responses."""
+
+    def __init__(self, document: Mapping[str, Any]) -> None:
+        self.document = document
+        self._schemas = SchemaCompiler(document)
+        self._all = compile_operations(document)
+        self._by_method: dict[str, list[OperationSpec]] = {}
+        for spec in self._all:
+            self._by_method.setdefault(spec.method, []).append(spec)
+
+    # -- matching ----------------------------------------------------------------------------
+
+    def match(self, method: str, path: str) -> Match | None:
+        """The operation ``method path`` calls, or None when the path is not an API path.
+
+        Args:
+            method: The HTTP method.
+            path: The URL's path, still percent-encoded (``request.url.raw_path``).
+        """
+        method = method.upper()
+        for spec in self._by_method.get(method, ()):
+            found = spec.regex.match(path)
+            if found is not None:
+                values = {
+                    name: unquote(value)
+                    for name, value in zip(spec.path_names, found.groups(), strict=True)
+                }
+                return Match(spec.operation_id, method, spec.template, values, spec)
+        return None
+
+    def _path_operations(self, path: str) -> list[OperationSpec]:
+        return [spec for spec in self._all if spec.regex.match(path)]
+
+    # -- checking ----------------------------------------------------------------------------
+
+    def check_request(self, request: httpx.Request) -> list[Violation]:
+        """Every way ``request`` breaks the spec; ``[]`` also when it is not an API call."""
+        path, query = split_target(request.url)
+        found = self.match(request.method, path)
+        if found is None:
+            return self.method_violations(request.method, path)
+        return self.request_violations(found, request, query)
+
+    def check_response(self, request: httpx.Request, response: httpx.Response) -> list[Violation]:
+        """Every way ``response`` breaks the spec for ``request``'s operation.
+
+        The response body must have been read (``response.read()``), as httpx does unless
+        ``stream=True``; a sync stream is read here.
+        """
+        path, _ = split_target(request.url)
+        found = self.match(request.method, path)
+        if found is None:
+            return []
+        return self.response_violations(found, response)
+
+    def check(self, request: httpx.Request, response: httpx.Response) -> list[Violation]:
+        """Both sides of one exchange."""
+        path, query = split_target(request.url)
+        found = self.match(request.method, path)
+        if found is None:
+            return self.method_violations(request.method, path)
+        return [
+            *self.request_violations(found, request, query),
+            *self.response_violations(found, response),
+        ]
+
+    def method_violations(self, method: str, path: str) -> list[Violation]:
+        """For a request that matched no operation: flagged if its path is an API path."""
+        others = self._path_operations(path)
+        if not others:
+            return []
+        allowed = ", ".join(sorted({spec.method for spec in others}))
+        return [
+            Violation(
+                pointer="/method",
+                rule="method",
+                message=f"{method.upper()} is not documented for {others[0].template} "
+                f"(documented: {allowed})",
+                side="request",
+                operation_id=None,
+            )
+        ]
+
+    def request_violations(
+        self, found: Match, request: httpx.Request, query: str = ""
+    ) -> list[Violation]:
+        """The request side, for a request already matched to an operation."""
+        try:
+            content = request.content
+        except httpx.RequestNotRead:  # a streamed body
+            content = request.read()
+        return self.request_parts_violations(found, request.headers, content, query)
+
+    def request_parts_violations(
+        self, found: Match, headers: httpx.Headers, content: bytes, query: str = ""
+    ) -> list[Violation]:
+        """The request side, from its parts: headers, body bytes and raw query string."""
+        spec = found.spec
+        op_id = spec.operation_id
+        violations: list[Violation] = []
+        if spec.params:
+            self._check_params(spec, found, headers, query, violations)
+        if spec.security:
+            problem = security_problem(spec.security, headers, query)
+            if problem is not None:
+                pointer, message = problem
+                violations.append(Violation(pointer, "auth", message, "request", op_id))
+        if spec.body_media is not None:
+            if not content:
+                if spec.body_required:
+                    violations.append(
+                        Violation(
+                            "/body", "required", "a request body is required", "request", op_id
+                        )
+                    )
+            else:
+                violations.extend(
+                    self._body_violations(
+                        spec.body_media,
+                        headers.get("content-type"),
+                        content,
+                        "request",
+                        op_id,
+                        None,
+                        what="request",
+                    )
+                )
+        return violations
+
+    def response_violations(self, found: Match, response: httpx.Response) -> list[Violation]:
+        """The response side, for a request already matched to an operation."""
+        try:
+            content = response.content
+        except httpx.ResponseNotRead:
+            content = response.read()
+        return self.response_parts_violations(
+            found, response.status_code, response.headers, content
+        )
+
+    def response_parts_violations(
+        self,
+        found: Match,
+        status: int,
+        headers: httpx.Headers,
+        content: bytes | None,
+    ) -> list[Violation]:
+        """The response side from its parts; ``content`` is decoded, None if not recorded."""
+        spec = found.spec
+        op_id = spec.operation_id
+        documented = (
+            spec.responses.get(str(status))
+            or spec.responses.get(f"{status // 100}XX")
+            or spec.responses.get("DEFAULT")
+        )
+        if documented is None:
+            return [
+                Violation(
+                    "/status",
+                    "status",
+                    f"status {status} is not documented for {op_id or spec.template} "
+                    f"(documented: {spec.documented_statuses()})",
+                    "response",
+                    op_id,
+                    status,
+                )
+            ]
+        violations: list[Violation] = []
+        for header in documented.headers:
+            value = headers.get(header.name)
+            pointer = f"/headers/{escape_pointer(header.name.lower())}"
+            if value is None:
+                if header.required:
+                    violations.append(
+                        Violation(
+                            pointer,
+                            "required",
+                            f"header {header.name} is required with status {status}",
+                            "response",
+                            op_id,
+                            status,
+                        )
+                    )
+                continue
+            violations.extend(
+                schema_violations(
+                    self._schemas.validator(header.location, header.schema),
+                    coerce(value, header.schema),
+                    prefix=pointer,
+                    side="response",
+                    operation_id=op_id,
+                    status=status,
+                )
+            )
+        if content is None:
+            return violations
+        if not documented.media:
+            if content:
+                violations.append(
+                    Violation(
+                        "/body",
+                        "content",
+                        f"status {status} documents no body, got {len(content)} bytes",
+                        "response",
+                        op_id,
+                        status,
+                    )
+                )
+            return violations
+        violations.extend(
+            self._body_violations(
+                documented.media,
+                headers.get("content-type"),
+                content,
+                "response",
+                op_id,
+                status,
+                what=f"status {status}",
+            )
+        )
+        return violations
+
+    def _check_params(
+        self,
+        spec: OperationSpec,
+        found: Match,
+        headers: httpx.Headers,
+        query: str,
+        violations: list[Violation],
+    ) -> None:
+        parsed_query: dict[str, list[str]] | None = None
+        for param in spec.params:
+            value: str | None
+            if param.where == "path":
+                value = found.path_params.get(param.name)
+            elif param.where == "query":
+                if parsed_query is None:
+                    parsed_query = parse_qs(query, keep_blank_values=True)
+                values = parsed_query.get(param.name)
+                value = values[0] if values else None
+            elif param.where == "header":
+                value = headers.get(param.name)
+            else:
+                continue  # cookies: not checked
+            where = "headers" if param.where == "header" else param.where
+            name = param.name.lower() if param.where == "header" else param.name
+            pointer = f"/{where}/{escape_pointer(name)}"
+            if value is None:
+                if param.required:
+                    violations.append(
+                        Violation(
+                            pointer,
+                            "required",
+                            f"{param.where} parameter {param.name} is required",
+                            "request",
+                            spec.operation_id,
+                        )
+                    )
+                continue
+            violations.extend(
+                schema_violations(
+                    self._schemas.validator(param.location, param.schema),
+                    coerce(value, param.schema),
+                    prefix=pointer,
+                    side="request",
+                    operation_id=spec.operation_id,
+                )
+            )
+
+    def _body_violations(
+        self,
+        media: tuple[Media, ...],
+        content_type: str | None,
+        content: bytes,
+        side: Side,
+        op_id: str | None,
+        status: int | None,
+        *,
+        what: str,
+    ) -> list[Violation]:
+        found_type = media_type(content_type)
+        expected = ", ".join(m.media_type for m in media)
+        chosen = find_media(media, found_type) if found_type else None
+        if chosen is None:
+            message = (
+                f"Content-Type {found_type} is not documented for the {what} (expected {expected})"
+                if found_type
+                else f"Content-Type is missing (expected {expected})"
+            )
+            return [
+                Violation("/headers/content-type", "content-type", message, side, op_id, status)
+            ]
+        if not chosen.is_json or chosen.schema is None:
+            return []
+        try:
+            instance = json.loads(content)
+        except ValueError as exc:
+            return [
+                Violation(
+                    "/body", "json", one_line(f"body is not valid JSON: {exc}"), side, op_id, status
+                )
+            ]
+        return schema_violations(
+            self._schemas.validator(chosen.location, chosen.schema),
+            instance,
+            prefix="/body",
+            side=side,
+            operation_id=op_id,
+            status=status,
+        )
+
+
+def split_target(url: httpx.URL) -> tuple[str, str]:
+    """The raw (still percent-encoded) path and query string of ``url``."""
+    path, _, query = url.raw_path.decode("ascii", "replace").partition("?")
+    return path, query
+
+
+@functools.cache
+def _default_contract() -> Contract:
+    from .._spec import spec_document
+
+    return Contract(spec_document())
+
+
+def load_contract(document: Mapping[str, Any] | None = None) -> Contract:
+    """The compiled contract for ``document``; the packaged spec (compiled once) by default."""
+    return _default_contract() if document is None else Contract(document)
+
+
+def check_request(request: httpx.Request, *, contract: Contract | None = None) -> list[Violation]:
+    """Every way ``request`` breaks the spec; ``[]`` when it is fine or not an API call."""
+    return (contract or _default_contract()).check_request(request)
+
+
+def check_response(
+    request: httpx.Request, response: httpx.Response, *, contract: Contract | None = None
+) -> list[Violation]:
+    """Every way ``response`` to ``request`` breaks the spec; ``[]`` if fine or not an API call."""
+    return (contract or _default_contract()).check_response(request, response)
+
+
+def check_exchange(
+    exchange: Exchange, *, contract: Contract | None = None
+) -> list[Violation] | None:
+    """Both sides of a recorded exchange; None when its URL is not an API call."""
+    contract = contract or _default_contract()
+    path, query = split_target(httpx.URL(exchange.url))
+    found = contract.match(exchange.method, path)
+    if found is None:
+        return contract.method_violations(exchange.method, path) or None
+    violations = contract.request_parts_violations(
+        found, httpx.Headers(exchange.request_headers), exchange.request_body, query
+    )
+    if exchange.status is not None:
+        violations += contract.response_parts_violations(
+            found, exchange.status, httpx.Headers(exchange.response_headers), exchange.response_body
+        )
+    return violations

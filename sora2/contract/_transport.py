@@ -1,0 +1,352 @@
+"""httpx transports that check every API exchange passing through them against the spec.
+
+A checked response is read in full (its raw, still-encoded bytes) and handed back as a fresh,
+unread response with the same status, headers and bytes, so ``stream=True`` consumers,
+``iter_raw`` and content decoding all behave as without the transport. Requests that are not
+API calls (file downloads, CDNs) pass through untouched and unbuffered.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Literal
+
+import httpx
+
+from .._exceptions import ContractViolationError
+from ._contract import Contract, Match, load_contract, split_target
+from ._exchanges import Exchange, append_jsonl, redact_headers
+from ._violations import Violation
+
+__all__ = [
+    "AsyncContractTransport",
+    "ContractRecorder",
+    "ContractTransport",
+    "Mode",
+    "wrap",
+]
+
+Mode = Literal["raise", "record"]
+_MODES = ("raise", "record")
+
+
+class ContractRecorder:
+    """Collects the exchanges and violations of any number of checked transports.
+
+    Args:
+        contract: The compiled spec; the packaged one by default.
+        log: A JSONL file every checked exchange is appended to (see ``read_exchanges``).
+        keep_exchanges: Keep every exchange in ``exchanges`` (else only those with violations).
+        label: Written as ``test`` on each logged line (the pytest plugin passes the test id).
+    """
+
+    def __init__(
+        self,
+        *,
+        contract: Contract | None = None,
+        log: str | os.PathLike[str] | None = None,
+        keep_exchanges: bool = True,
+        label: str | None = None,
+    ) -> None:
+        self.contract = contract or load_contract()
+        self.log = log
+        self.keep_exchanges = keep_exchanges
+        self.label = label
+        self.exchanges: list[Exchange] = []
+        self.violations: list[Violation] = []
+        self._lock = threading.Lock()
+
+    def transport(self, inner: httpx.BaseTransport, *, mode: Mode = "record") -> ContractTransport:
+        """A sync transport over ``inner`` recording here (and raising too if mode="raise")."""
+        return ContractTransport(inner, mode=mode, recorder=self)
+
+    def async_transport(
+        self, inner: httpx.AsyncBaseTransport, *, mode: Mode = "record"
+    ) -> AsyncContractTransport:
+        """An async transport over ``inner`` recording here."""
+        return AsyncContractTransport(inner, mode=mode, recorder=self)
+
+    def wrap(
+        self, inner: httpx.BaseTransport | httpx.AsyncBaseTransport, *, mode: Mode = "record"
+    ) -> ContractTransport | AsyncContractTransport:
+        """``transport`` or ``async_transport``, whichever ``inner`` supports (both if both)."""
+        return wrap(inner, mode=mode, recorder=self)
+
+    def record(self, exchange: Exchange) -> None:
+        """Keep one checked exchange (and its violations); append it to the log if any."""
+        if self.label is not None and exchange.test is None:
+            exchange.test = self.label
+        with self._lock:
+            self.violations.extend(exchange.violations)
+            if self.keep_exchanges or exchange.violations:
+                self.exchanges.append(exchange)
+        if self.log is not None:
+            append_jsonl(self.log, exchange)
+
+    def clear(self) -> None:
+        """Forget everything recorded so far."""
+        with self._lock:
+            self.exchanges.clear()
+            self.violations.clear()
+
+    def assert_clean(self) -> None:
+        """Raise ContractViolationError listing every violation recorded so far."""
+        broken = [exchange for exchange in self.exchanges if exchange.violations]
+        if broken:
+            raise ContractViolationError(summary(broken), violations=self.violations)
+
+
+def summary(exchanges: list[Exchange]) -> str:
+    """One line naming each broken exchange and its first problems (never a header value)."""
+    parts = []
+    for exchange in exchanges:
+        path, _ = split_target(httpx.URL(exchange.url))
+        status = f" -> {exchange.status}" if exchange.status is not None else ""
+        problems = "; ".join(str(v) for v in exchange.violations[:3])
+        more = len(exchange.violations) - 3
+        extra = f"; and {more} more" if more > 0 else ""
+        parts.append(f"{exchange.method} {path}{status}: {problems}{extra}")
+    count = sum(len(exchange.violations) for exchange in exchanges)
+    noun = "violation" if count == 1 else "violations"
+    return f"{count} contract {noun}: " + " | ".join(parts)
+
+
+def _decoded(status: int, headers: httpx.Headers, raw: bytes) -> bytes:
+    if "content-encoding" not in headers:
+        return raw
+    probe = httpx.Response(status, headers=headers, stream=httpx.ByteStream(raw))
+    return probe.read()
+
+
+class _Checking:
+    """What the sync and async transports share: check, record, raise."""
+
+    def __init__(
+        self,
+        *,
+        mode: Mode = "raise",
+        contract: Contract | None = None,
+        log: str | os.PathLike[str] | None = None,
+        recorder: ContractRecorder | None = None,
+    ) -> None:
+        if mode not in _MODES:
+            raise ValueError(f"mode must be one of {_MODES}, not {mode!r}")
+        self.mode: Mode = mode
+        self.recorder = recorder or ContractRecorder(
+            contract=contract, log=log, keep_exchanges=mode == "record"
+        )
+        self.contract = self.recorder.contract
+
+    @property
+    def violations(self) -> list[Violation]:
+        """Every violation seen so far by this transport's recorder."""
+        return self.recorder.violations
+
+    @property
+    def exchanges(self) -> list[Exchange]:
+        """Exchanges seen so far (in raise mode, only those with violations)."""
+        return self.recorder.exchanges
+
+    def _match(self, request: httpx.Request) -> tuple[Match | None, str, list[Violation]]:
+        path, query = split_target(request.url)
+        found = self.contract.match(request.method, path)
+        if found is None:
+            return None, query, self.contract.method_violations(request.method, path)
+        return found, query, []
+
+    def _finish(
+        self,
+        request: httpx.Request,
+        violations: list[Violation],
+        response: httpx.Response | None = None,
+        content: bytes | None = None,
+    ) -> None:
+        recorder = self.recorder
+        if not (violations or recorder.keep_exchanges or recorder.log is not None):
+            return
+        exchange = Exchange(
+            method=request.method,
+            url=str(request.url),
+            request_headers=redact_headers(request.headers.multi_items()),
+            request_body=_request_body(request),
+            violations=violations,
+        )
+        if response is not None:
+            exchange.status = response.status_code
+            exchange.response_headers = redact_headers(response.headers.multi_items())
+            exchange.response_body = content
+        recorder.record(exchange)
+        if violations and self.mode == "raise":
+            raise ContractViolationError(summary([exchange]), violations=violations)
+
+
+def _request_body(request: httpx.Request) -> bytes:
+    try:
+        return request.content
+    except httpx.RequestNotRead:
+        return b""
+
+
+def _read_raw(response: httpx.Response) -> bytes:
+    """The body as sent (still encoded); iterating the stream works even if httpx pre-read it."""
+    stream = response.stream
+    if not isinstance(stream, httpx.SyncByteStream):
+        raise TypeError(
+            "ContractTransport needs a sync inner transport; use AsyncContractTransport"
+        )
+    return b"".join(stream)
+
+
+async def _aread_raw(response: httpx.Response) -> bytes:
+    stream = response.stream
+    if not isinstance(stream, httpx.AsyncByteStream):
+        raise TypeError("AsyncContractTransport needs an async inner transport")
+    return b"".join([part async for part in stream])
+
+
+def _fresh(request: httpx.Request, response: httpx.Response, raw: bytes) -> httpx.Response:
+    """An unread response with the same status, headers and raw bytes as ``response``."""
+    return httpx.Response(
+        status_code=response.status_code,
+        headers=response.headers,
+        stream=httpx.ByteStream(raw),
+        request=request,
+        extensions=response.extensions,
+    )
+
+
+class ContractTransport(_Checking, httpx.BaseTransport):
+    """A sync httpx transport that checks every API exchange through ``inner``.
+
+    Args:
+        inner: The transport that really sends (``httpx.HTTPTransport()``, a mock...).
+        mode: ``"raise"``: raise ``sora2.ContractViolationError`` on a violation (a bad request
+            is not sent). ``"record"``: send everything, collect ``violations`` and ``exchanges``.
+        contract: The compiled spec; the packaged one by default.
+        log: A JSONL file to append every checked exchange to.
+        recorder: Share a ``ContractRecorder`` between transports (the pytest fixture does).
+    """
+
+    def __init__(
+        self,
+        inner: httpx.BaseTransport,
+        *,
+        mode: Mode = "raise",
+        contract: Contract | None = None,
+        log: str | os.PathLike[str] | None = None,
+        recorder: ContractRecorder | None = None,
+    ) -> None:
+        super().__init__(mode=mode, contract=contract, log=log, recorder=recorder)
+        self.inner = inner
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        found, query, violations = self._match(request)
+        if found is None:
+            if violations:
+                self._finish(request, violations)
+            return self.inner.handle_request(request)
+        request.read()
+        violations = self.contract.request_violations(found, request, query)
+        if violations and self.mode == "raise":
+            self._finish(request, violations)
+        response = self.inner.handle_request(request)
+        try:
+            raw = _read_raw(response)
+        finally:
+            response.close()
+        content = _decoded(response.status_code, response.headers, raw)
+        violations += self.contract.response_parts_violations(
+            found, response.status_code, response.headers, content
+        )
+        self._finish(request, violations, response, content)
+        return _fresh(request, response, raw)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class AsyncContractTransport(_Checking, httpx.AsyncBaseTransport):
+    """The async twin of ``ContractTransport``; works with ``httpx.ASGITransport``."""
+
+    def __init__(
+        self,
+        inner: httpx.AsyncBaseTransport,
+        *,
+        mode: Mode = "raise",
+        contract: Contract | None = None,
+        log: str | os.PathLike[str] | None = None,
+        recorder: ContractRecorder | None = None,
+    ) -> None:
+        super().__init__(mode=mode, contract=contract, log=log, recorder=recorder)
+        self.inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        found, query, violations = self._match(request)
+        if found is None:
+            if violations:
+                self._finish(request, violations)
+            return await self.inner.handle_async_request(request)
+        await request.aread()
+        violations = self.contract.request_violations(found, request, query)
+        if violations and self.mode == "raise":
+            self._finish(request, violations)
+        response = await self.inner.handle_async_request(request)
+        try:
+            raw = await _aread_raw(response)
+        finally:
+            await response.aclose()
+        content = _decoded(response.status_code, response.headers, raw)
+        violations += self.contract.response_parts_violations(
+            found, response.status_code, response.headers, content
+        )
+        self._finish(request, violations, response, content)
+        return _fresh(request, response, raw)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+class _DualContractTransport(ContractTransport, AsyncContractTransport):
+    """For an inner transport that is both sync and async (``httpx.MockTransport``)."""
+
+    inner: httpx.BaseTransport | httpx.AsyncBaseTransport  # type: ignore[assignment]
+
+    def __init__(
+        self,
+        inner: httpx.BaseTransport | httpx.AsyncBaseTransport,
+        *,
+        mode: Mode = "raise",
+        contract: Contract | None = None,
+        log: str | os.PathLike[str] | None = None,
+        recorder: ContractRecorder | None = None,
+    ) -> None:
+        _Checking.__init__(self, mode=mode, contract=contract, log=log, recorder=recorder)
+        self.inner = inner
+
+
+def wrap(
+    inner: httpx.BaseTransport | httpx.AsyncBaseTransport,
+    *,
+    mode: Mode = "raise",
+    contract: Contract | None = None,
+    log: str | os.PathLike[str] | None = None,
+    recorder: ContractRecorder | None = None,
+) -> ContractTransport | AsyncContractTransport:
+    """A checked transport of the right kind for ``inner``: sync, async, or both.
+
+    This is the one-liner for a test suite's conftest: ``transport = wrap(inner)``.
+    """
+    is_sync = isinstance(inner, httpx.BaseTransport)
+    is_async = isinstance(inner, httpx.AsyncBaseTransport)
+    if is_sync and is_async:
+        return _DualContractTransport(
+            inner, mode=mode, contract=contract, log=log, recorder=recorder
+        )
+    if isinstance(inner, httpx.AsyncBaseTransport):
+        return AsyncContractTransport(
+            inner, mode=mode, contract=contract, log=log, recorder=recorder
+        )
+    if isinstance(inner, httpx.BaseTransport):
+        return ContractTransport(inner, mode=mode, contract=contract, log=log, recorder=recorder)
+    raise TypeError(f"not an httpx transport: {type(inner).__name__}")

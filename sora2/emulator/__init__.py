@@ -1,0 +1,68 @@
+"""A faithful local stand-in for RunComfy's Sora 2 service: an ASGI app built from the spec.
+
+Reach it in process through ``httpx.ASGITransport(app=create_app())`` (async) or
+``SyncASGITransport(create_app())`` (sync), or over HTTP with ``serve()`` or
+``sora2 emulator``. Names are imported on first use, so ``import sora2.emulator`` does not
+load Starlette, uvicorn, PyAV or numpy.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._app import Emulator, create_app
+    from ._faults import ConnectionDropped, FaultDecision, FaultPlan, FaultRule, parse_faults
+    from ._jobs import JobView
+    from ._serve import serve
+    from ._stats import EmulatorStats
+    from ._transport import SyncASGITransport
+    from ._video import VideoCache, encode_mp4, parse_size
+
+__all__ = [
+    "ConnectionDropped",
+    "Emulator",
+    "EmulatorStats",
+    "FaultDecision",
+    "FaultPlan",
+    "FaultRule",
+    "JobView",
+    "SyncASGITransport",
+    "VideoCache",
+    "create_app",
+    "encode_mp4",
+    "parse_faults",
+    "parse_size",
+    "serve",
+]
+
+_LAZY = {
+    "ConnectionDropped": "._faults",
+    "Emulator": "._app",
+    "EmulatorStats": "._stats",
+    "FaultDecision": "._faults",
+    "FaultPlan": "._faults",
+    "FaultRule": "._faults",
+    "JobView": "._jobs",
+    "SyncASGITransport": "._transport",
+    "VideoCache": "._video",
+    "create_app": "._app",
+    "encode_mp4": "._video",
+    "parse_faults": "._faults",
+    "parse_size": "._video",
+    "serve": "._serve",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sora2.emulator' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

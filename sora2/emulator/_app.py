@@ -1,0 +1,619 @@
+"""The emulated service: a Starlette app whose routes come from the spec, wrapped in one layer.
+
+The outer layer (``Emulator.__call__``) gives every response an ``X-Request-Id``, counts what
+arrives and injects faults; the Starlette app inside does auth, validation and the job
+lifecycle. Response URLs are built from the incoming request's base URL, so they point back at
+the emulator however it is reached.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import random
+import threading
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import Message, Receive, Scope, Send
+
+from .._spec import operation, operations, spec_document
+from ._constants import (
+    DEFAULT_MAX_REQUESTS,
+    DEFAULT_SEED,
+    DEFAULT_SPEED,
+    DEFAULT_TTL,
+    DEFAULT_WORKERS,
+    MAX_BODY_BYTES,
+    QUEUE_BASE_SECONDS,
+    QUEUE_PER_VIDEO_SECOND,
+    RUN_BASE_SECONDS,
+    RUN_PER_VIDEO_SECOND,
+    SPEC_PATH,
+    VIDEO_PATH_PREFIX,
+)
+from ._faults import (
+    STATUS_FAULTS,
+    VIDEO_TARGET,
+    ConnectionDropped,
+    FaultPlan,
+    FaultRule,
+    parse_faults,
+)
+from ._jobs import COMPLETED, IN_QUEUE, JobStore, JobView, StoreFullError
+from ._stats import EmulatorStats
+from ._validation import body_defaults, body_schema, validation_details
+from ._video import SHARED_VIDEO_CACHE, VideoCache, parse_size
+
+__all__ = ["Emulator", "create_app"]
+
+logger = logging.getLogger("sora2.emulator")
+
+_Handler = Callable[[Request], Awaitable[Response]]
+
+SIZE_FIELD = "size"
+SECONDS_FIELD = "seconds"
+PROMPT_FIELD = "prompt"
+JSON_MEDIA_TYPE = "application/json"
+VIDEO_ROUTE = VIDEO_PATH_PREFIX + "/{request_id}/{size}/{seconds}/video.mp4"
+
+# error_code values of the spec (components.schemas.Error); 400003 and 405001 are this
+# emulator's own choices, the spec names no code for a body that is not JSON or a bad method.
+BAD_JSON = 400003
+UNAUTHORIZED = 401001
+NOT_FOUND = 404001
+METHOD_NOT_ALLOWED = 405001
+NOT_CANCELLABLE = 409001
+TOO_LARGE = 413001
+UNSUPPORTED_MEDIA_TYPE = 415001
+INVALID = 422001
+RATE_LIMITED = 429001
+INTERNAL = 500001
+UNAVAILABLE = 503001
+
+BAD_GATEWAY_PAGE = (
+    "<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body></html>"
+)
+
+
+def error_response(
+    status: int,
+    error_code: int,
+    message: str,
+    *,
+    detail: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    """A response with the spec's ``Error`` body."""
+    body: dict[str, Any] = {"error_code": error_code, "message": message}
+    if detail:
+        body["detail"] = detail
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _iso(timestamp: float) -> str:
+    moment = datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds")
+    return moment.replace("+00:00", "Z")
+
+
+def _choices(field: str) -> list[Any] | None:
+    prop = body_schema().get("properties", {}).get(field, {})
+    enum = prop.get("enum") if isinstance(prop, dict) else None
+    return list(enum) if isinstance(enum, list) else None
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+class Emulator:
+    """The emulated Sora 2 service; an ASGI app (it wraps a Starlette app).
+
+    Attributes:
+        stats: what the emulator received (see ``EmulatorStats``).
+        clock: the clock the job lifecycle is computed from.
+        videos: the cache of encoded clips (shared by default).
+    """
+
+    def __init__(
+        self,
+        *,
+        token: str | None = None,
+        speed: float = DEFAULT_SPEED,
+        workers: int = DEFAULT_WORKERS,
+        seed: int = DEFAULT_SEED,
+        faults: FaultPlan | str | None = None,
+        clock: Callable[[], float] | None = None,
+        max_requests: int = DEFAULT_MAX_REQUESTS,
+        ttl: float = DEFAULT_TTL,
+        videos: VideoCache | None = None,
+    ) -> None:
+        if not speed > 0:
+            raise ValueError("speed must be greater than 0")
+        if token is not None and not token.strip():
+            raise ValueError("token must not be empty")
+        self._token = token
+        self._speed = float(speed)
+        self._workers = workers
+        self._seed = seed
+        self.clock: Callable[[], float] = clock or time.monotonic
+        self._wall_offset = time.time() - self.clock()
+        self._jobs = JobStore(workers=workers, clock=self.clock, ttl=ttl, max_jobs=max_requests)
+        self._ids = random.Random(seed)
+        self._ids_lock = threading.Lock()
+        self.stats = EmulatorStats()
+        self._faults = FaultPlan(seed=seed)
+        self.faults = faults  # the setter parses strings
+        self.videos = videos or SHARED_VIDEO_CACHE
+        self.app = self._build_app()
+
+    # Public surface -----------------------------------------------------------------------
+
+    @property
+    def faults(self) -> FaultPlan:
+        """The fault plan in force; assign a ``FaultPlan``, a spec string or None."""
+        return self._faults
+
+    @faults.setter
+    def faults(self, value: FaultPlan | str | None) -> None:
+        if value is None:
+            value = FaultPlan(seed=self._seed)
+        elif isinstance(value, str):
+            value = parse_faults(value, seed=self._seed)
+        self._faults = value
+
+    @property
+    def speed(self) -> float:
+        return self._speed
+
+    @property
+    def workers(self) -> int:
+        return self._workers
+
+    @property
+    def seed(self) -> int:
+        return self._seed
+
+    @property
+    def requires_token(self) -> bool:
+        """True when only one token is accepted (``--token``); False when any token is."""
+        return self._token is not None
+
+    def phase_durations(self, seconds: int) -> tuple[float, float]:
+        """(least time in_queue, time in_progress) of a job of ``seconds``, at this speed."""
+        queue = (QUEUE_BASE_SECONDS + QUEUE_PER_VIDEO_SECOND * seconds) / self._speed
+        run = (RUN_BASE_SECONDS + RUN_PER_VIDEO_SECOND * seconds) / self._speed
+        return queue, run
+
+    def job(self, request_id: str) -> JobView | None:
+        """A snapshot of a job, as of ``clock()``; None if unknown or expired."""
+        return self._jobs.get(request_id)
+
+    def job_count(self) -> int:
+        """Jobs held in memory (queued, running, and finished ones not expired yet)."""
+        return len(self._jobs)
+
+    def reset(self) -> None:
+        """Forget every job, zero the counters and restart the fault plan's schedules."""
+        self._jobs.clear()
+        self.stats.reset()
+        self._faults.reset()
+
+    def __repr__(self) -> str:
+        auth = "one token" if self._token is not None else "any token"
+        return (
+            f"Emulator(speed={self._speed}, workers={self._workers}, seed={self._seed}, "
+            f"auth={auth!r}, faults={str(self._faults)!r})"
+        )
+
+    # The outer layer ----------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        exchange_id = uuid.uuid4().hex.encode()
+        target = self._classify(scope["method"], scope["path"])
+        self.stats.count_request(target)
+        started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                headers = [
+                    (name, value)
+                    for name, value in message.get("headers", [])
+                    if name.lower() != b"x-request-id"
+                ]
+                headers.append((b"x-request-id", exchange_id))
+                message = {**message, "headers": headers}
+                self.stats.count_status(int(message["status"]))
+            await send(message)
+
+        decision = self._faults.decide(target)
+        if decision.slow:
+            for rule in decision.slow:
+                self.stats.count_fault(rule.kind)
+            logger.debug("slow fault on %s: %.3f s", target, decision.delay)
+            import anyio
+
+            await anyio.sleep(decision.delay)
+        fault = decision.fault
+        if fault is not None:
+            self.stats.count_fault(fault.kind)
+            logger.debug("fault on %s: %s", target, fault)
+            if fault.kind in STATUS_FAULTS:
+                await self._fault_response(fault)(scope, receive, send_with_id)
+                return
+            if fault.drops_before:
+                await self._drop(send)
+                return
+        outgoing: Send = send_with_id
+        if fault is not None and fault.kind == "truncate":
+            outgoing = _truncating(send_with_id)
+        elif fault is not None and fault.kind == "drop":
+            outgoing = _swallow
+        try:
+            await self.app(scope, receive, outgoing)
+        except Exception:
+            logger.exception("emulator failure on %s %s", scope["method"], scope["path"])
+            if not started and outgoing is send_with_id:
+                response = error_response(500, INTERNAL, "Internal error.")
+                await response(scope, receive, send_with_id)
+        if fault is not None and fault.kind == "drop":
+            await self._drop(send)
+
+    def _classify(self, method: str, path: str) -> str:
+        method = "GET" if method == "HEAD" else method
+        for op in operations().values():
+            if op.match(method, path) is not None:
+                return op.operation_id
+        if path.startswith(VIDEO_PATH_PREFIX + "/"):
+            return VIDEO_TARGET
+        if path == SPEC_PATH:
+            return "spec"
+        return "other"
+
+    @staticmethod
+    def _fault_response(fault: FaultRule) -> Response:
+        if fault.kind == "502":
+            return HTMLResponse(BAD_GATEWAY_PAGE, status_code=502)
+        if fault.kind == "429":
+            return error_response(
+                429,
+                RATE_LIMITED,
+                "Too many requests.",
+                headers={"Retry-After": str(fault.retry_after)},
+            )
+        if fault.kind == "503":
+            return error_response(
+                503,
+                UNAVAILABLE,
+                "Service unavailable.",
+                headers={"Retry-After": str(fault.retry_after)},
+            )
+        return error_response(500, INTERNAL, "Internal error.")
+
+    @staticmethod
+    async def _drop(send: Send) -> None:
+        """Close the connection without a response (or raise, where there is no connection)."""
+        transport = getattr(getattr(send, "__self__", None), "transport", None)
+        abort = getattr(transport, "abort", None)
+        if not callable(abort):
+            raise ConnectionDropped()
+        abort()
+        import anyio
+
+        # Let the server see the connection is lost, so it does not answer in our stead.
+        await anyio.sleep(0)
+        await anyio.sleep(0)
+
+    # The Starlette app ------------------------------------------------------------------
+
+    def _build_app(self) -> Starlette:
+        handlers: dict[str, _Handler] = {
+            "submit": self._submit,
+            "status": self._status,
+            "result": self._result,
+            "cancel": self._cancel,
+        }
+        by_path: dict[str, dict[str, _Handler]] = {}
+        for op in operations().values():
+            handler = handlers.get(op.operation_id, self._not_implemented)
+            by_path.setdefault(op.path, {})[op.method] = handler
+        routes = [
+            Route(path, _dispatcher(methods), methods=sorted(methods))
+            for path, methods in by_path.items()
+        ]
+        routes.append(Route(SPEC_PATH, self._spec, methods=["GET"]))
+        routes.append(Route(VIDEO_ROUTE, self._video, methods=["GET"]))
+        return Starlette(
+            routes=routes,
+            exception_handlers={HTTPException: self._http_error, Exception: self._crash},
+        )
+
+    async def _http_error(self, request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            allowed = {m.strip() for m in headers.get("Allow", "").split(",") if m.strip()}
+            headers["Allow"] = ", ".join(sorted(allowed))
+            return error_response(405, METHOD_NOT_ALLOWED, "Method not allowed.", headers=headers)
+        if exc.status_code == 404:
+            return error_response(404, NOT_FOUND, "Not found.", headers=headers)
+        code = exc.status_code * 1000 + 1
+        return error_response(exc.status_code, code, str(exc.detail), headers=headers)
+
+    async def _crash(self, request: Request, exc: Exception) -> Response:
+        return error_response(500, INTERNAL, "Internal error.")
+
+    async def _not_implemented(self, request: Request) -> Response:
+        return error_response(501, 501001, "Not implemented by the emulator.")
+
+    async def _spec(self, request: Request) -> Response:
+        return JSONResponse(spec_document())
+
+    def _unauthorized(self, request: Request) -> Response | None:
+        header = request.headers.get("authorization")
+        if header is None:
+            return error_response(401, UNAUTHORIZED, "Unauthorized: no bearer token.")
+        scheme, _, credentials = header.strip().partition(" ")
+        credentials = credentials.strip()
+        if scheme.lower() != "bearer" or not credentials or " " in credentials:
+            return error_response(
+                401, UNAUTHORIZED, "Unauthorized: expected 'Authorization: Bearer <token>'."
+            )
+        if self._token is not None and not hmac.compare_digest(
+            credentials.encode(), self._token.encode()
+        ):
+            return error_response(401, UNAUTHORIZED, "Unauthorized: invalid token.")
+        return None
+
+    def _new_request_id(self) -> str:
+        with self._ids_lock:
+            bits = self._ids.getrandbits(128)
+        return str(uuid.UUID(int=bits, version=4))
+
+    def _urls(self, request: Request, request_id: str) -> dict[str, str]:
+        base = str(request.base_url).rstrip("/")
+        return {
+            f"{name}_url": base + operation(name).url_path(request_id=request_id)
+            for name in ("status", "result", "cancel")
+        }
+
+    def _state_body(self, request: Request, view: JobView) -> dict[str, Any]:
+        urls = self._urls(request, view.request_id)
+        body: dict[str, Any] = {"request_id": view.request_id, "status": view.state}
+        if view.state == IN_QUEUE and view.queue_position is not None:
+            body["queue_position"] = view.queue_position
+        body["status_url"] = urls["status_url"]
+        body["result_url"] = urls["result_url"]
+        return body
+
+    async def _read_body(self, request: Request) -> bytes | None:
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            return None
+        chunks: list[bytes] = []
+        total = 0
+        async for chunk in request.stream():
+            total += len(chunk)
+            if total > MAX_BODY_BYTES:
+                return None
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def _submit(self, request: Request) -> Response:
+        denied = self._unauthorized(request)
+        if denied is not None:
+            return denied
+        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media_type != JSON_MEDIA_TYPE:
+            return error_response(
+                415, UNSUPPORTED_MEDIA_TYPE, f"Content-Type must be {JSON_MEDIA_TYPE}."
+            )
+        raw = await self._read_body(request)
+        if raw is None:
+            return error_response(413, TOO_LARGE, f"Request body exceeds {MAX_BODY_BYTES} bytes.")
+        try:
+            body = json.loads(raw, parse_constant=_reject_constant)
+        except (ValueError, UnicodeDecodeError) as exc:
+            return error_response(400, BAD_JSON, f"Body is not valid JSON: {exc}.")
+        details = validation_details(body)
+        if details:
+            return error_response(422, INVALID, "Validation error.", detail=details)
+        body = {**body_defaults(), **body}
+        queue_time, run_time = self.phase_durations(int(body[SECONDS_FIELD]))
+        request_id = self._new_request_id()
+        try:
+            self._jobs.submit(request_id, body, queue_time=queue_time, run_time=run_time)
+        except StoreFullError:
+            return error_response(
+                503,
+                UNAVAILABLE,
+                "Service unavailable: too many requests in flight.",
+                headers={"Retry-After": str(max(1, round(run_time)))},
+            )
+        self.stats.count_submission(str(body[PROMPT_FIELD]))
+        return JSONResponse({"request_id": request_id, **self._urls(request, request_id)})
+
+    def _lookup(self, request: Request) -> JobView | Response:
+        denied = self._unauthorized(request)
+        if denied is not None:
+            return denied
+        view = self._jobs.get(request.path_params["request_id"])
+        if view is None:
+            return error_response(404, NOT_FOUND, "Request not found or expired.")
+        return view
+
+    async def _status(self, request: Request) -> Response:
+        found = self._lookup(request)
+        if isinstance(found, Response):
+            return found
+        return JSONResponse(self._state_body(request, found))
+
+    async def _result(self, request: Request) -> Response:
+        found = self._lookup(request)
+        if isinstance(found, Response):
+            return found
+        if found.state != COMPLETED:
+            return JSONResponse(self._state_body(request, found))
+        assert found.finished_at is not None
+        base = str(request.base_url).rstrip("/")
+        size = str(found.body[SIZE_FIELD])
+        seconds = int(found.body[SECONDS_FIELD])
+        video = base + VIDEO_ROUTE.format(request_id=found.request_id, size=size, seconds=seconds)
+        return JSONResponse(
+            {
+                "request_id": found.request_id,
+                "status": found.state,
+                "output": {"video": video},
+                "created_at": _iso(found.submitted_at + self._wall_offset),
+                "finished_at": _iso(found.finished_at + self._wall_offset),
+            }
+        )
+
+    async def _cancel(self, request: Request) -> Response:
+        denied = self._unauthorized(request)
+        if denied is not None:
+            return denied
+        outcome = self._jobs.cancel(request.path_params["request_id"])
+        if outcome is None:
+            return error_response(404, NOT_FOUND, "Request not found or expired.")
+        view, cancelled = outcome
+        if not cancelled:
+            return error_response(
+                409,
+                NOT_CANCELLABLE,
+                f"Request is {view.state}; only queued requests can be cancelled.",
+                detail=[{"loc": ["status"], "msg": view.state, "type": "state"}],
+            )
+        return JSONResponse({"request_id": view.request_id, "status": view.state})
+
+    async def _video(self, request: Request) -> Response:
+        params = request.path_params
+        sizes, durations = _choices(SIZE_FIELD), _choices(SECONDS_FIELD)
+        try:
+            width, height = parse_size(params["size"])
+            seconds = int(params["seconds"])
+        except ValueError:
+            return error_response(404, NOT_FOUND, "No such output.")
+        if (sizes is not None and params["size"] not in sizes) or (
+            durations is not None and seconds not in durations
+        ):
+            return error_response(404, NOT_FOUND, "No such output.")
+        data = await self.videos.aget(width, height, seconds)
+        return _ranged(request, data)
+
+
+def _dispatcher(methods: dict[str, _Handler]) -> _Handler:
+    async def endpoint(request: Request) -> Response:
+        method = "GET" if request.method == "HEAD" else request.method
+        return await methods[method](request)
+
+    return endpoint
+
+
+def _ranged(request: Request, data: bytes) -> Response:
+    """The clip, honouring a single ``Range: bytes=...`` and HEAD, as a CDN would."""
+    total = len(data)
+    headers = {"Accept-Ranges": "bytes", "Cache-Control": "public, max-age=86400"}
+    status = 200
+    start, end = 0, total - 1
+    spec = request.headers.get("range", "")
+    if spec.startswith("bytes=") and "," not in spec:
+        first, _, last = spec[len("bytes=") :].strip().partition("-")
+        try:
+            if first:
+                start = int(first)
+                end = min(int(last), total - 1) if last else total - 1
+            else:
+                start = max(0, total - int(last))
+        except ValueError:
+            start, end = 0, total - 1
+        else:
+            if start > end or start >= total:
+                return Response(
+                    status_code=416, headers={**headers, "Content-Range": f"bytes */{total}"}
+                )
+            status = 206
+            headers["Content-Range"] = f"bytes {start}-{end}/{total}"
+    chunk = data[start : end + 1]
+    headers["Content-Length"] = str(len(chunk))
+    body = b"" if request.method == "HEAD" else chunk
+    return Response(body, status_code=status, headers=headers, media_type="video/mp4")
+
+
+async def _swallow(message: Message) -> None:
+    """The send of a response that will never be delivered (an injected drop)."""
+
+
+def _truncating(send: Send) -> Send:
+    """A send that delivers only the first half of the body, with a matching Content-Length."""
+    start: Message | None = None
+    parts: list[bytes] = []
+
+    async def wrapped(message: Message) -> None:
+        nonlocal start
+        if message["type"] == "http.response.start":
+            start = message
+            return
+        if message["type"] != "http.response.body" or start is None:
+            await send(message)
+            return
+        parts.append(message.get("body", b""))
+        if message.get("more_body", False):
+            return
+        body = b"".join(parts)
+        cut = body[: len(body) // 2]
+        headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+        headers.append((b"content-length", str(len(cut)).encode()))
+        await send({**start, "headers": headers})
+        await send({"type": "http.response.body", "body": cut})
+
+    return wrapped
+
+
+def create_app(
+    *,
+    token: str | None = None,
+    speed: float = DEFAULT_SPEED,
+    workers: int = DEFAULT_WORKERS,
+    seed: int = DEFAULT_SEED,
+    faults: FaultPlan | str | None = None,
+    clock: Callable[[], float] | None = None,
+    max_requests: int = DEFAULT_MAX_REQUESTS,
+    ttl: float = DEFAULT_TTL,
+) -> Emulator:
+    """A new emulator, an ASGI app to serve with uvicorn or reach through an httpx transport.
+
+    Args:
+        token: accept only this bearer token; None accepts any non-empty token.
+        speed: divides every phase duration (2.0 runs twice as fast).
+        workers: jobs that run at once; the others queue, with real queue positions.
+        seed: seeds request ids and probabilistic faults.
+        faults: a ``FaultPlan`` or a fault spec string (see ``sora2.emulator.parse_faults``).
+        clock: seconds, monotonic; the lifecycle is computed from it (a test passes a fake).
+        max_requests: jobs held in memory at most; the oldest finished ones are evicted.
+        ttl: seconds of ``clock`` a finished job stays readable.
+    """
+    return Emulator(
+        token=token,
+        speed=speed,
+        workers=workers,
+        seed=seed,
+        faults=faults,
+        clock=clock,
+        max_requests=max_requests,
+        ttl=ttl,
+    )

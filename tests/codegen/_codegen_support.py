@@ -1,0 +1,136 @@
+"""Helpers for the codegen tests: the real spec, its examples, and throwaway repository copies."""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+SPEC = ROOT / "spec" / "sora2.openapi.yaml"
+METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
+# What `codegen check` and `generate` read; the worked example also needs the hand-written layer.
+PIPELINE_PARTS = ("spec", "codegen", "generated", "pyproject.toml")
+_IGNORE = shutil.ignore_patterns("__pycache__", ".mypy_cache", ".ruff_cache", "*.pyc")
+
+_SPEC_CACHE: dict[str, Any] = {}
+
+
+def spec_document() -> dict[str, Any]:
+    """A fresh deep copy of the working tree's spec, safe to edit."""
+    if "doc" not in _SPEC_CACHE:
+        _SPEC_CACHE["doc"] = yaml.safe_load(SPEC.read_text(encoding="utf-8"))
+    return copy.deepcopy(_SPEC_CACHE["doc"])
+
+
+def deref(document: dict[str, Any], node: Any) -> tuple[Any, str | None]:
+    """Follow local $refs; the target and the name of the last component followed."""
+    name: str | None = None
+    while isinstance(node, dict) and isinstance(node.get("$ref"), str):
+        ref: str = node["$ref"]
+        name = ref.rsplit("/", 1)[-1]
+        node = document
+        for token in ref[2:].split("/"):
+            node = node[token.replace("~1", "/").replace("~0", "~")]
+    return node, name
+
+
+def _escape(token: str) -> str:
+    return token.replace("~", "~0").replace("/", "~1")
+
+
+@dataclass(frozen=True)
+class Example:
+    """One documented example of a request body or a response."""
+
+    operation_id: str
+    method: str
+    path: str
+    status: str | None  # None for the request body
+    media: str
+    name: str
+    value: Any
+    schema_pointer: str  # JSON pointer of the media type's schema in the document
+    schema_name: str | None  # the component the schema refers to, if any
+
+    @property
+    def id(self) -> str:
+        where = "request" if self.status is None else self.status
+        return f"{self.operation_id}-{where}-{self.name}"
+
+
+def iter_examples(document: dict[str, Any]) -> Iterator[Example]:
+    """Every request-body and response example of every operation, in document order."""
+    for path, item in document["paths"].items():
+        for method in METHODS:
+            op = item.get(method)
+            if not isinstance(op, dict):
+                continue
+            base = f"/paths/{_escape(path)}/{method}"
+            parts: list[tuple[str | None, Any, str]] = []
+            if "requestBody" in op:
+                parts.append((None, op["requestBody"], f"{base}/requestBody"))
+            for status, response in op.get("responses", {}).items():
+                parts.append((str(status), response, f"{base}/responses/{status}"))
+            for status, raw, pointer in parts:
+                if isinstance(raw, dict) and "$ref" in raw:
+                    pointer = raw["$ref"][1:]
+                resolved, _ = deref(document, raw)
+                for media, body in (resolved.get("content") or {}).items():
+                    _, schema_name = deref(document, body.get("schema", {}))
+                    for name, example in (body.get("examples") or {}).items():
+                        example, _ = deref(document, example)
+                        yield Example(
+                            operation_id=op["operationId"],
+                            method=method.upper(),
+                            path=path,
+                            status=status,
+                            media=media,
+                            name=name,
+                            value=example["value"],
+                            schema_pointer=f"{pointer}/content/{_escape(media)}/schema",
+                            schema_name=schema_name,
+                        )
+
+
+def copy_repo(target: Path, parts: tuple[str, ...] = PIPELINE_PARTS) -> Path:
+    """Copy the named top-level parts of this checkout into ``target``; returns ``target``."""
+    target.mkdir(parents=True, exist_ok=True)
+    for part in parts:
+        source = ROOT / part
+        if source.is_dir():
+            shutil.copytree(source, target / part, ignore=_IGNORE)
+        else:
+            shutil.copy2(source, target / part)
+    return target
+
+
+def run_codegen(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m codegen --root ROOT ARGS`` in a subprocess, using the copy's own codegen."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    return subprocess.run(
+        [sys.executable, "-m", "codegen", "--root", str(root), *args],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+def write_spec(path: Path, document: dict[str, Any]) -> Path:
+    """Write ``document`` as YAML to ``path`` (parents created); returns ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100), encoding="utf-8"
+    )
+    return path
