@@ -26,7 +26,9 @@ def _parser() -> argparse.ArgumentParser:
         help=f"run only benchmarks whose name contains NAME (repeatable): {', '.join(BENCHMARKS)}",
     )
     parser.add_argument(
-        "--quick", action="store_true", help="tiny sizes: checks the code runs; numbers mean nothing"
+        "--quick",
+        action="store_true",
+        help="tiny sizes: checks the code runs; numbers mean nothing",
     )
     parser.add_argument(
         "--write",
@@ -62,7 +64,9 @@ def main(argv: list[str] | None = None) -> int:
         if row.note:
             print(f"note: {row.name}: {row.note}")
     if args.write is not None:
-        command = shlex.join(["python", "-m", "benchmarks", *(argv if argv is not None else sys.argv[1:])])
+        command = shlex.join(
+            ["python", "-m", "benchmarks", *(argv if argv is not None else sys.argv[1:])]
+        )
         write_markdown(args.write, render_markdown(run, command))
         print(f"recorded in {args.write}")
     if run.errors:

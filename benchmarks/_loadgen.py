@@ -48,7 +48,7 @@ async def load(
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(headers=headers, limits=limits, timeout=30.0) as client:
         await client.get(url)  # one warm-up request: connection set-up is not throughput
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         deadline = started + seconds
 
         async def worker() -> None:
@@ -67,11 +67,13 @@ async def load(
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed = time.perf_counter() - started
+        cpu = time.process_time() - cpu
     ordered = sorted(latencies)
     return {
         "requests": float(len(latencies)),
         "errors": float(errors),
         "seconds": elapsed,
+        "cpu_busy": cpu / elapsed if elapsed else 0.0,
         "rps": len(latencies) / elapsed if elapsed else 0.0,
         "p50_ms": statistics.median(ordered) * 1000 if ordered else 0.0,
         "p99_ms": ordered[int(0.99 * (len(ordered) - 1))] * 1000 if ordered else 0.0,

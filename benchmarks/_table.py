@@ -86,7 +86,6 @@ def format_markdown(rows: Sequence[Row]) -> str:
     header = "| " + " | ".join(COLUMNS) + " |"
     rule = "|" + "|".join(" --- " for _ in COLUMNS) + "|"
     body = [
-        "| " + " | ".join(cell.replace("|", "\\|") for cell in row.cells()) + " |"
-        for row in rows
+        "| " + " | ".join(cell.replace("|", "\\|") for cell in row.cells()) + " |" for row in rows
     ]
     return "\n".join([header, rule, *body])

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Callable, Mapping, Sequence
+from typing import TypeVar
 
 __all__ = ["interleaved", "median"]
 
+T = TypeVar("T")
 
-def interleaved(candidates: Mapping[str, Callable[[], float]], rounds: int) -> dict[str, list[float]]:
-    """One sample per candidate per round; each callable measures once and returns its number."""
+
+def interleaved(candidates: Mapping[str, Callable[[], T]], rounds: int) -> dict[str, list[T]]:
+    """One sample per candidate per round; each callable measures once and returns its sample."""
     names = list(candidates)
-    samples: dict[str, list[float]] = {name: [] for name in names}
+    samples: dict[str, list[T]] = {name: [] for name in names}
     for round_ in range(rounds):
         shift = round_ % len(names)
         for name in names[shift:] + names[:shift]:

@@ -40,7 +40,9 @@ def _import_seconds(statement: str) -> float:
 
 def run(quick: bool = False) -> list[Row]:
     rounds = 2 if quick else 30
-    candidates = {name: (lambda s=statement: _import_seconds(s)) for name, statement in _STATEMENTS.items()}
+    candidates = {
+        name: (lambda s=statement: _import_seconds(s)) for name, statement in _STATEMENTS.items()
+    }
     for measure in candidates.values():
         measure()  # warm-up: write .pyc files, fill the page cache
     samples = interleaved(candidates, rounds)

@@ -14,9 +14,9 @@ import dataclasses
 import re
 from typing import Any
 
-from ._schemadiff import Change, Ctx, Document, Effect, SchemaComparer, ref_name, show
+from ._schemadiff import KINDS, Change, Ctx, Document, Effect, SchemaComparer, ref_name, show
 
-__all__ = ["Change", "compare_documents"]
+__all__ = ["KINDS", "Change", "compare_documents"]
 
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 
@@ -345,7 +345,7 @@ class _Comparer(SchemaComparer):
         old_all = (self.old.raw.get("components") or {}).get("schemas") or {}
         new_all = (self.new.raw.get("components") or {}).get("schemas") or {}
         for name in sorted((old_all.keys() | new_all.keys()) - used):
-            ctx = Ctx(None, None, "unused", f"schema {name} (used by no operation)", "")
+            ctx = Ctx(None, None, "unused", "schemas used by no operation", name)
             if name not in old_all:
                 self.add(ctx, "component-added", "schema added", (False, False))
             elif name not in new_all:

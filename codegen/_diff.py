@@ -71,7 +71,8 @@ def _parse(text: str, label: str) -> SpecVersion:
 
 def git_show(root: Path, ref: str) -> str:
     """The text of ``REF:path`` (the spec's path when ``ref`` names no file) at ``root``."""
-    target = ref if ":" in ref else f"{ref}:{SPEC_RELPATH.as_posix()}"
+    # "./" makes the path relative to the root, which need not be the top of the repository.
+    target = ref if ":" in ref else f"{ref}:./{SPEC_RELPATH.as_posix()}"
     try:
         proc = subprocess.run(
             ["git", "-C", str(root), "show", target],

@@ -117,6 +117,8 @@ def generate_into(layout: Layout, out: Path) -> None:
                 str(api),
                 "--config",
                 str(cfg / "openapi-python-client.yaml"),
+                "--custom-template-path",
+                str(cfg / "templates"),
             ],
             cwd=Path(scratch),
         )

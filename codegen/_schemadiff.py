@@ -15,7 +15,17 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-__all__ = ["Change", "Ctx", "Document", "Effect", "SchemaComparer", "Side", "ref_name", "show"]
+__all__ = [
+    "KINDS",
+    "Change",
+    "Ctx",
+    "Document",
+    "Effect",
+    "SchemaComparer",
+    "Side",
+    "ref_name",
+    "show",
+]
 
 Side = Literal["request", "response", "unused"]
 
@@ -53,6 +63,58 @@ _HANDLED_KEYS = (
         "allOf",
     }
 )
+
+# Every kind of change, with what it covers. Change checks its kind against this table, so the
+# table (and the tests, which cover each entry) cannot fall behind the code.
+KINDS: dict[str, str] = {
+    "operation-added": "a new method+path",
+    "operation-removed": "a method+path is gone",
+    "operation-moved": "same operationId, other method or path",
+    "operation-id-changed": "same method+path, other operationId (generated names follow it)",
+    "security-changed": "the security requirements of an operation",
+    "security-scheme-added": "a new scheme under components.securitySchemes",
+    "security-scheme-removed": "a scheme is gone",
+    "security-scheme-changed": "type, scheme, location or name of a scheme",
+    "server-added": "a new server URL",
+    "server-removed": "a server URL is gone",
+    "server-default-changed": "the first server, the client's default base URL",
+    "parameter-added": "a new parameter",
+    "parameter-removed": "a parameter is gone",
+    "parameter-required-changed": "a parameter became required or optional",
+    "parameter-changed": "style, explode or allowReserved of a parameter",
+    "request-body-added": "an operation takes a body now",
+    "request-body-removed": "an operation takes no body any more",
+    "request-body-required-changed": "the body became required or optional",
+    "media-type-added": "a new content type of a body",
+    "media-type-removed": "a content type of a body is gone",
+    "response-added": "a new response status",
+    "response-removed": "a response status is gone",
+    "header-added": "a new response header",
+    "header-removed": "a response header is gone",
+    "header-required-changed": "a response header became required or optional",
+    "type-changed": "the JSON type(s) of a schema",
+    "enum-value-added": "a new value of an enum",
+    "enum-value-removed": "an enum value is gone",
+    "enum-added": "a schema is restricted to fixed values",
+    "enum-removed": "a schema is no longer restricted to fixed values",
+    "property-added": "a new object property",
+    "property-removed": "an object property is gone",
+    "property-required-changed": "a property became required or optional",
+    "additional-properties-changed": "unknown properties allowed, refused or constrained",
+    "format-changed": "the format of a string",
+    "constraint-changed": "a bound, pattern, multipleOf or uniqueItems",
+    "default-changed": "the default of a property",
+    "composition-changed": "anyOf/oneOf/allOf branches",
+    "schema-renamed": "a reference points to a differently named component",
+    "schema-changed": "any other keyword, not understood here: breaking both ways",
+    "component-added": "a new component schema that no operation uses",
+    "component-removed": "a component schema that no operation uses is gone",
+    "deprecated-changed": "deprecated set or cleared",
+    "title-changed": "a schema title (generated class names may follow it)",
+    "documentation-changed": "descriptions, summaries, tags or examples",
+    "extension-changed": "x- extension keywords",
+    "info-changed": "the info object or the OpenAPI version",
+}
 
 
 class Effect(enum.Enum):
@@ -94,6 +156,10 @@ class Change:
     breaks_servers: bool
     documentation_only: bool = False
     generated_client: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown change kind {self.kind!r}: add it to KINDS")
 
     @property
     def breaking(self) -> bool:

@@ -10,8 +10,10 @@ Two rules bound every interval:
   completed jobs (an EWMA), an in-progress job is polled sparsely early and densely near its
   expected end: each sleep covers ``POLL_APPROACH_FRACTION`` of the expected remainder.
 
-Queued jobs are polled by queue position; a Retry-After from the service always wins over a
-shorter interval. Time comes from a :class:`Clock`, so tests never really sleep.
+While queued, a job far back in the queue is polled less often, and once processing times are
+known a queued job is not polled before it could possibly be done. A Retry-After from the
+service always wins over a shorter interval. Time comes from a :class:`Clock`, so tests never
+really sleep.
 """
 
 from __future__ import annotations
@@ -120,34 +122,35 @@ class PollSchedule:
         model: what has been learned about processing times.
         video_seconds: the job's requested duration, when known (from the journal).
         submitted_at: when the job was submitted (clock time), or when waiting began.
-        started_at: when the job was first seen ``in_progress`` (clock time), if it was.
+        earliest_start: the earliest the job can have started processing (clock time): the last
+            poll that still saw it queued. None means "any time since it was submitted".
     """
 
     model: ProgressModel
     video_seconds: float | None
     submitted_at: float
-    started_at: float | None = None
+    earliest_start: float | None = None
 
     def _latency_bound(self, now: float) -> float:
         return max(MIN_POLL_INTERVAL, POLL_LATENCY_FRACTION * (now - self.submitted_at))
 
     def next_delay(self, status: JobStatus, now: float) -> float:
         """Seconds to sleep before polling again, after seeing ``status`` at ``now``."""
-        bound = self._latency_bound(now)
+        delay = self._latency_bound(now)
+        expected = self.model.expected(self.video_seconds)
         if status.state == "in_queue":
-            position = status.queue_position or 0
-            delay = min(bound, min(MAX_QUEUE_POLL_INTERVAL, QUEUE_POLL_INTERVAL * (1 + position)))
-        elif status.state == "in_progress":
-            if self.started_at is None:
-                self.started_at = now
-            delay = bound
-            expected = self.model.expected(self.video_seconds)
             if expected is not None:
-                remaining = expected - (now - self.started_at)
-                if remaining > 0:
-                    delay = max(bound, POLL_APPROACH_FRACTION * remaining)
-        else:  # a state this version does not know: not finished, keep polling
-            delay = bound
+                # It cannot finish sooner than its whole processing time from now.
+                delay = max(delay, POLL_APPROACH_FRACTION * expected)
+            elif status.queue_position:
+                spacing = QUEUE_POLL_INTERVAL * status.queue_position
+                delay = max(delay, min(MAX_QUEUE_POLL_INTERVAL, spacing))
+        elif status.state == "in_progress" and expected is not None:
+            start = self.submitted_at if self.earliest_start is None else self.earliest_start
+            remaining = expected - (now - start)
+            if remaining > 0:
+                delay = max(delay, POLL_APPROACH_FRACTION * remaining)
+        # Any other state, including one this version does not know: not finished, keep going.
         delay = max(MIN_POLL_INTERVAL, min(MAX_POLL_INTERVAL, delay))
         if status.retry_after is not None:
             delay = max(delay, min(status.retry_after, MAX_RETRY_AFTER))
@@ -159,7 +162,3 @@ class PollSchedule:
         if retry_after is not None:
             delay = max(delay, min(retry_after, MAX_RETRY_AFTER))
         return delay
-
-    def processing_time(self, now: float) -> float | None:
-        """How long the job was seen processing, if its start was observed."""
-        return None if self.started_at is None else now - self.started_at

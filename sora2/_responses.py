@@ -10,6 +10,7 @@ failure becomes one of the exceptions in ``sora2._exceptions``.
 from __future__ import annotations
 
 import contextvars
+import datetime
 import functools
 import json
 import re
@@ -73,6 +74,7 @@ _BY_ERROR_CODE: Final[dict[int, type[APIStatusError]]] = {
     400004: AuthenticationError,
 }
 
+_SPEC_URI: Final = "urn:sora2:client-spec"
 _REQUEST_ID = re.compile(rb'"request_id"\s*:\s*"((?:[^"\\]|\\.){1,200})"')
 
 
@@ -126,26 +128,36 @@ def salvage_request_id(response: httpx.Response) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def _is_date_time(value: object) -> bool:
+    """What the generated models can parse: ``datetime.fromisoformat``."""
+    if not isinstance(value, str):
+        return True
+    try:
+        datetime.datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
 @functools.cache
 def _validator(operation_id: str) -> Validator | None:
-    from jsonschema import Draft202012Validator
+    from jsonschema import Draft202012Validator, FormatChecker
     from referencing import Registry
     from referencing.jsonschema import DRAFT202012
 
-    from ._spec import operation, spec_document
+    from ._spec import operation, resolve, spec_document
 
-    content = operation(operation_id).raw.get("responses", {}).get("200", {})
-    from ._spec import resolve
-
-    schema = resolve(content).get("content", {}).get("application/json", {}).get("schema")
+    answer = resolve(operation(operation_id).raw.get("responses", {}).get("200", {}))
+    schema = answer.get("content", {}).get("application/json", {}).get("schema")
     if schema is None:
         return None
-    uri = "urn:sora2:spec"
     registry: Registry[Any] = Registry().with_resource(
-        uri, DRAFT202012.create_resource(spec_document())
+        _SPEC_URI, DRAFT202012.create_resource(spec_document())
     )
-    wrapped = {"$ref": f"{uri}{schema['$ref']}"} if "$ref" in schema else schema
-    validator: Validator = Draft202012Validator(wrapped, registry=registry)
+    checker = FormatChecker(formats=())
+    checker.checks("date-time")(_is_date_time)
+    wrapped = {"$ref": _SPEC_URI + schema["$ref"]} if "$ref" in schema else schema
+    validator: Validator = Draft202012Validator(wrapped, registry=registry, format_checker=checker)
     return validator
 
 
@@ -217,12 +229,15 @@ def error_for_status(response: httpx.Response, *, request_id: str | None) -> API
 
 
 def transport_error(
-    exc: httpx.TransportError, *, request_id: str | None, operation: str
+    exc: httpx.RequestError, *, request_id: str | None, operation: str
 ) -> APIConnectionError:
     """An httpx transport failure as ``APIConnectionError`` or ``APITimeoutError``."""
     cls = APITimeoutError if isinstance(exc, httpx.TimeoutException) else APIConnectionError
     what = "timed out" if cls is APITimeoutError else "failed"
-    request = exc._request if hasattr(exc, "_request") else None
+    try:
+        request: httpx.Request | None = exc.request
+    except RuntimeError:  # httpx raises when the error was never tied to a request
+        request = None
     return cls(
         f"{operation} {what}: {redact(str(exc)) or type(exc).__name__}",
         request_id=request_id,

@@ -59,7 +59,7 @@ class WaitTracker:
         age = 0.0 if submitted_wall is None else max(0.0, clock.time() - submitted_wall)
         self.schedule = PollSchedule(model, video_seconds, submitted_at=now - age)
         if started_wall is not None:
-            self.schedule.started_at = now - max(0.0, clock.time() - started_wall)
+            self.schedule.earliest_start = now - max(0.0, clock.time() - started_wall)
         self.video_seconds = video_seconds
         self.last: JobStatus | None = None
         self.polls = 0
@@ -102,9 +102,10 @@ class WaitTracker:
             self._last_queued_at = now
         elif status.state == "in_progress":
             if self._start_estimate is None and self._last_queued_at is not None:
-                # Started some time between the last queued poll and this one.
+                # Started some time between the last queued poll and this one: schedule from
+                # the earliest moment, learn from the middle.
                 self._start_estimate = (self._last_queued_at + now) / 2
-                self.schedule.started_at = self._start_estimate
+                self.schedule.earliest_start = self._last_queued_at
             self._last_progress_at = now
         if status.is_terminal:
             self._learn(status, now)

@@ -65,7 +65,7 @@ def _fail(message: str, code: int) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; every failure is one line on stderr and a non-zero exit, never a traceback."""
     try:
-        cli.main(
+        rc = cli.main(
             args=list(argv) if argv is not None else None, prog_name="sora2", standalone_mode=False
         )
     except click.exceptions.Abort:
@@ -83,7 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(
             f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc), EXIT_ERROR
         )
-    return 0
+    # With standalone_mode=False, click returns ctx.exit()'s code instead of exiting.
+    return rc if isinstance(rc, int) else 0
 
 
 def run() -> None:

@@ -9,8 +9,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
-import os
+import logging
 import shlex
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -51,6 +52,7 @@ __all__ = [
     "exit_code_for",
     "format_elapsed",
     "input_option",
+    "make_client",
     "translate_errors",
 ]
 
@@ -72,7 +74,8 @@ class CommandError(click.ClickException):
 
     def __init__(self, message: str, exit_code: int = EXIT_ERROR) -> None:
         super().__init__(message)
-        self.exit_code = exit_code
+        # click types exit_code as a ClassVar but reads it from the instance.
+        self.exit_code = exit_code  # type: ignore[misc]
 
     def show(self, file: Any = None) -> None:
         click.echo(f"{_PROG}: error: {self.format_message()}", err=True)
@@ -122,19 +125,25 @@ class Settings:
     json_output: bool
 
     def client(self) -> Client:
-        from .._client import Client
-
         with translate_errors():
-            return Client(base_url=self.base_url, emulator=self.emulator, journal=self.journal)
+            return make_client(self)
 
     def command(self, *words: str) -> str:
         """The shell command that repeats ``words`` against the same service and journal."""
         argv = [_PROG, *words]
         if self.base_url is not None:
             argv += ["--base-url", self.base_url]
-        if self.journal is not None and os.environ.get("SORA2_JOURNAL") != str(self.journal):
+        if self.journal is not None:
             argv += ["--journal", str(self.journal)]
         return shlex.join(argv)
+
+
+def make_client(settings: Settings) -> Client:
+    """The client a command talks through. The one seam of the CLI: tests swap it for a client
+    whose clock they share with the emulator, so nothing really sleeps."""
+    from .._client import Client
+
+    return Client(base_url=settings.base_url, emulator=settings.emulator, journal=settings.journal)
 
 
 _COMMON_OPTIONS = (
@@ -153,13 +162,16 @@ _COMMON_OPTIONS = (
     click.option(
         "--journal",
         type=click.Path(dir_okay=False, path_type=Path),
-        envvar="SORA2_JOURNAL",
-        show_envvar=True,
         default=None,
-        help="The SQLite journal of submitted jobs [default: in the user data directory].",
+        help="The SQLite journal of submitted jobs [default: $SORA2_JOURNAL, then a file in "
+        "the user data directory; a separate one for --emulator].",
     ),
+    click.option("--json", "json_output", is_flag=True, help="Print one JSON object on stdout."),
     click.option(
-        "--json", "json_output", is_flag=True, help="Print one JSON object on stdout."
+        "-v",
+        "--verbose",
+        is_flag=True,
+        help="Log requests, retries and polls on stderr (the token is redacted).",
     ),
 )
 
@@ -174,17 +186,40 @@ def client_options(function: Callable[..., None]) -> Callable[..., None]:
         emulator: bool,
         journal: Path | None,
         json_output: bool,
+        verbose: bool,
         **kwargs: Any,
     ) -> None:
         settings = Settings(
             base_url=base_url, emulator=emulator, journal=journal, json_output=json_output
         )
-        function(*args, settings=settings, **kwargs)
+        with _log_to_stderr(verbose):
+            function(*args, settings=settings, **kwargs)
 
     decorated: Callable[..., None] = wrapper
     for option in reversed(_COMMON_OPTIONS):
         decorated = option(decorated)
     return decorated
+
+
+@contextlib.contextmanager
+def _log_to_stderr(enabled: bool) -> Iterator[None]:
+    """DEBUG records of the ``sora2`` logger on stderr for one command; the logger's filter
+    has already redacted the token from them."""
+    if not enabled:
+        yield
+        return
+    from .._logging import logger
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    previous = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
 
 
 def input_option(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -260,6 +295,7 @@ class Progress:
         self._queue_position: int | None = None
         self._last_printed: tuple[str | None, int | None] | None = None
         self._line_open = False
+        self._live = False
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._ticker: threading.Thread | None = None
@@ -278,13 +314,19 @@ class Progress:
         return self._request_id
 
     def submitted(self, request_id: str, state: str = "in_queue") -> None:
-        """The job exists: start showing it (a submitted job is queued until told otherwise)."""
+        """Remember the job (queued until a poll says otherwise), showing nothing yet."""
         self._request_id = request_id
         self._state = state
-        self._render(force=True)
+
+    def start(self) -> None:
+        """Start the terminal line; a log gets its first line from the first poll instead."""
+        self._live = True
+        if self._tty:
+            self._render(force=True)
 
     def update(self, status: JobStatus) -> None:
         """``on_update`` hook of ``Client.wait``: show the new state."""
+        self._live = True
         self._request_id = status.request_id or self._request_id
         self._state = str(status.state)
         self._queue_position = status.queue_position
@@ -312,7 +354,7 @@ class Progress:
 
     def tick(self) -> None:
         """Rewrite the terminal line so the elapsed time moves; a no-op off a terminal."""
-        if self._tty and self._request_id is not None:
+        if self._tty and self._live:
             self._render(force=True)
 
     def note(self, message: str) -> None:
@@ -348,4 +390,3 @@ class Progress:
     def _run_ticker(self) -> None:
         while not self._stop.wait(self._tick_interval):
             self.tick()
-

@@ -25,7 +25,7 @@ import httpx
 from ._auth import security_problem
 from ._exchanges import Exchange
 from ._operations import Media, OperationSpec, coerce, compile_operations, find_media, media_type
-from ._schemas import SchemaCompiler, escape_pointer, schema_violations
+from ._schemas import SchemaCompiler, escape_pointer
 from ._violations import Side, Violation, one_line
 
 __all__ = [
@@ -235,8 +235,9 @@ class Contract:
                     )
                 continue
             violations.extend(
-                schema_violations(
-                    self._schemas.validator(header.location, header.schema),
+                self._schemas.check(
+                    header.location,
+                    header.schema,
                     coerce(value, header.schema),
                     prefix=pointer,
                     side="response",
@@ -310,8 +311,9 @@ class Contract:
                     )
                 continue
             violations.extend(
-                schema_violations(
-                    self._schemas.validator(param.location, param.schema),
+                self._schemas.check(
+                    param.location,
+                    param.schema,
                     coerce(value, param.schema),
                     prefix=pointer,
                     side="request",
@@ -345,21 +347,27 @@ class Contract:
         if not chosen.is_json or chosen.schema is None:
             return []
         try:
-            instance = json.loads(content)
+            instance = json.loads(content, parse_constant=_refuse_constant)
         except ValueError as exc:
             return [
                 Violation(
                     "/body", "json", one_line(f"body is not valid JSON: {exc}"), side, op_id, status
                 )
             ]
-        return schema_violations(
-            self._schemas.validator(chosen.location, chosen.schema),
+        return self._schemas.check(
+            chosen.location,
+            chosen.schema,
             instance,
             prefix="/body",
             side=side,
             operation_id=op_id,
             status=status,
         )
+
+
+def _refuse_constant(name: str) -> Any:
+    """``NaN`` and ``Infinity`` are not JSON (RFC 8259), though Python's parser takes them."""
+    raise ValueError(f"{name} is not valid JSON")
 
 
 def split_target(url: httpx.URL) -> tuple[str, str]:

@@ -245,7 +245,7 @@ def read_exchanges(path: str | os.PathLike[str]) -> list[Exchange]:
     """
     name = os.fspath(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = Path(path).read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ValueError(f"{name}: not UTF-8 text") from exc
     stripped = text.lstrip()

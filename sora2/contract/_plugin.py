@@ -5,6 +5,10 @@ client with ``sora2_contract.transport(inner)`` (or ``.async_transport`` / ``.wr
 test fails, listing each violation, if any exchange broke the spec. To assert on violations
 on purpose, inspect ``sora2_contract.violations`` and then call ``sora2_contract.clear()``.
 
+A test that sends bad requests on purpose (to see the service refuse them) marks itself
+``@pytest.mark.sora2_contract(request=False)``: its request-side violations are recorded but
+do not fail it, while the answers it gets must still match the spec.
+
 ``--sora2-contract-log PATH`` (or ``$SORA2_CONTRACT_LOG``) appends every checked exchange to a
 JSONL file that ``sora2 contract check`` reads. This module is imported by every pytest run
 in an environment where sora2 is installed, so it imports nothing heavy until the fixture is
@@ -22,10 +26,17 @@ import pytest
 if TYPE_CHECKING:
     from ._transport import ContractRecorder
 
-__all__ = ["ENV_LOG", "pytest_addoption", "pytest_runtest_call", "sora2_contract"]
+__all__ = [
+    "ENV_LOG",
+    "pytest_addoption",
+    "pytest_configure",
+    "pytest_runtest_call",
+    "sora2_contract",
+]
 
 ENV_LOG = "SORA2_CONTRACT_LOG"
 _RECORDER = pytest.StashKey["ContractRecorder"]()
+_BOTH = frozenset({"request", "response"})
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -36,6 +47,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help=f"append every exchange checked by the sora2_contract fixture to this JSONL file "
         f"(default: ${ENV_LOG})",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "sora2_contract(request=True, response=True): which sides' violations fail the test "
+        "(the sora2_contract fixture records both)",
     )
 
 
@@ -51,24 +70,28 @@ def sora2_contract(request: pytest.FixtureRequest) -> ContractRecorder:
     return recorder
 
 
-def failure_report(recorder: ContractRecorder) -> str:
+def failure_report(recorder: ContractRecorder, sides: frozenset[str] = _BOTH) -> str:
     """The failure message: each broken exchange, then its violations, one per line."""
     import httpx
 
     from ._contract import split_target
     from ._violations import format_violations
 
-    broken = [exchange for exchange in recorder.exchanges if exchange.violations]
-    count = sum(len(exchange.violations) for exchange in broken)
+    broken = [
+        (exchange, [v for v in exchange.violations if v.side in sides])
+        for exchange in recorder.exchanges
+    ]
+    broken = [(exchange, found) for exchange, found in broken if found]
+    count = sum(len(found) for _, found in broken)
     lines = [
         f"sora2 contract: {count} violation{'s' if count != 1 else ''} "
         f"in {len(broken)} exchange{'s' if len(broken) != 1 else ''}"
     ]
-    for exchange in broken:
+    for exchange, found in broken:
         path, _ = split_target(httpx.URL(exchange.url))
         status = f" -> {exchange.status}" if exchange.status is not None else " (not sent)"
         lines.append(f"{exchange.method} {path}{status}")
-        lines.append(format_violations(exchange.violations))
+        lines.append(format_violations(found))
     return "\n".join(lines)
 
 
@@ -77,6 +100,11 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     """After the test body passes, fail it if its recorder saw a violation."""
     result = yield
     recorder = item.stash.get(_RECORDER, None)
-    if recorder is not None and recorder.violations:
-        pytest.fail(failure_report(recorder), pytrace=False)
+    if recorder is None or not recorder.violations:
+        return result
+    marker = item.get_closest_marker("sora2_contract")
+    options = marker.kwargs if marker is not None else {}
+    sides = frozenset(side for side in _BOTH if options.get(side, True))
+    if any(violation.side in sides for violation in recorder.violations):
+        pytest.fail(failure_report(recorder, sides), pytrace=False)
     return result

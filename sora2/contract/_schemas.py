@@ -9,7 +9,7 @@ of checking a body; a recursive reference (none today) stays a ``$ref`` and goes
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -72,6 +72,7 @@ class SchemaCompiler:
         self._format_checker = checker
         self._validator_class = Draft202012Validator
         self._cache: dict[str, Validator] = {}
+        self._quick: dict[str, Callable[[Any], bool] | None] = {}
 
     def _lookup(self, ref: str) -> Any:
         node: Any = self._document
@@ -105,6 +106,59 @@ class SchemaCompiler:
             )
             self._cache[location] = found
         return found
+
+    def check(
+        self,
+        location: str,
+        schema: Any,
+        instance: Any,
+        *,
+        prefix: str,
+        side: Side,
+        operation_id: str | None,
+        status: int | None = None,
+    ) -> list[Violation]:
+        """Every violation of ``schema`` by ``instance``, reported under pointer ``prefix``."""
+        try:
+            quick = self._quick[location]
+        except KeyError:
+            quick = self._quick[location] = _plain_string_check(schema)
+        if quick is not None and quick(instance):
+            return []
+        return schema_violations(
+            self.validator(location, schema),
+            instance,
+            prefix=prefix,
+            side=side,
+            operation_id=operation_id,
+            status=status,
+        )
+
+
+_ANNOTATIONS = frozenset(
+    {"title", "description", "default", "example", "examples", "deprecated", "$comment"}
+)
+
+
+def _plain_string_check(schema: Any) -> Callable[[Any], bool] | None:
+    """A direct test for ``{"type": "string", "minLength": n}``-like schemas, else None.
+
+    Header values and path parameters are strings checked on every exchange; their schemas are
+    usually this plain, and a jsonschema call for them costs more than the rest of the check.
+    The test only says "valid"; anything else goes through jsonschema for the exact error.
+    """
+    if not isinstance(schema, dict) or schema.get("type") != "string":
+        return None
+    extra = {k for k in schema if k not in _ANNOTATIONS and not k.startswith("x-")}
+    if not extra <= {"type", "minLength", "maxLength"}:
+        return None
+    low = schema.get("minLength", 0)
+    high = schema.get("maxLength")
+    if not isinstance(low, int) or not (high is None or isinstance(high, int)):
+        return None
+    if high is None:
+        return lambda value: isinstance(value, str) and len(value) >= low
+    return lambda value: isinstance(value, str) and low <= len(value) <= high
 
 
 def _pointer(prefix: str, path: Iterator[Any] | Any) -> str:

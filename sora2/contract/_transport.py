@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Literal
+from typing import Literal, Protocol, overload
 
 import httpx
 
@@ -67,8 +67,22 @@ class ContractRecorder:
         """An async transport over ``inner`` recording here."""
         return AsyncContractTransport(inner, mode=mode, recorder=self)
 
+    @overload
+    def wrap(self, inner: _SyncAndAsync, *, mode: Mode = ...) -> _DualContractTransport: ...
+
+    @overload
     def wrap(
-        self, inner: httpx.BaseTransport | httpx.AsyncBaseTransport, *, mode: Mode = "record"
+        self, inner: httpx.AsyncBaseTransport, *, mode: Mode = ...
+    ) -> AsyncContractTransport: ...
+
+    @overload
+    def wrap(self, inner: httpx.BaseTransport, *, mode: Mode = ...) -> ContractTransport: ...
+
+    def wrap(
+        self,
+        inner: httpx.BaseTransport | httpx.AsyncBaseTransport | _SyncAndAsync,
+        *,
+        mode: Mode = "record",
     ) -> ContractTransport | AsyncContractTransport:
         """``transport`` or ``async_transport``, whichever ``inner`` supports (both if both)."""
         return wrap(inner, mode=mode, recorder=self)
@@ -325,8 +339,49 @@ class _DualContractTransport(ContractTransport, AsyncContractTransport):
         self.inner = inner
 
 
+class _SyncAndAsync(Protocol):
+    """A transport that serves both kinds of client, such as ``httpx.MockTransport``."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response: ...
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response: ...
+
+
+@overload
 def wrap(
-    inner: httpx.BaseTransport | httpx.AsyncBaseTransport,
+    inner: _SyncAndAsync,
+    *,
+    mode: Mode = ...,
+    contract: Contract | None = ...,
+    log: str | os.PathLike[str] | None = ...,
+    recorder: ContractRecorder | None = ...,
+) -> _DualContractTransport: ...
+
+
+@overload
+def wrap(
+    inner: httpx.AsyncBaseTransport,
+    *,
+    mode: Mode = ...,
+    contract: Contract | None = ...,
+    log: str | os.PathLike[str] | None = ...,
+    recorder: ContractRecorder | None = ...,
+) -> AsyncContractTransport: ...
+
+
+@overload
+def wrap(
+    inner: httpx.BaseTransport,
+    *,
+    mode: Mode = ...,
+    contract: Contract | None = ...,
+    log: str | os.PathLike[str] | None = ...,
+    recorder: ContractRecorder | None = ...,
+) -> ContractTransport: ...
+
+
+def wrap(
+    inner: httpx.BaseTransport | httpx.AsyncBaseTransport | _SyncAndAsync,
     *,
     mode: Mode = "raise",
     contract: Contract | None = None,
@@ -341,7 +396,11 @@ def wrap(
     is_async = isinstance(inner, httpx.AsyncBaseTransport)
     if is_sync and is_async:
         return _DualContractTransport(
-            inner, mode=mode, contract=contract, log=log, recorder=recorder
+            inner,  # type: ignore[arg-type]
+            mode=mode,
+            contract=contract,
+            log=log,
+            recorder=recorder,
         )
     if isinstance(inner, httpx.AsyncBaseTransport):
         return AsyncContractTransport(

@@ -111,6 +111,17 @@ def _choices(field: str) -> list[Any] | None:
     return list(enum) if isinstance(enum, list) else None
 
 
+def _require_video_stack() -> None:
+    """Fail at construction, not at the first download, when PyAV or numpy is missing."""
+    import importlib.util
+
+    for name in ("av", "numpy"):
+        if importlib.util.find_spec(name) is None:
+            raise ModuleNotFoundError(
+                f"the emulator needs {name}: pip install 'sora2[emulator]'", name=name
+            )
+
+
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
@@ -122,6 +133,7 @@ class Emulator:
         stats: what the emulator received (see ``EmulatorStats``).
         clock: the clock the job lifecycle is computed from.
         videos: the cache of encoded clips (shared by default).
+        starlette: the Starlette app inside (routes from the spec, no faults, no request ids).
     """
 
     def __init__(
@@ -154,7 +166,8 @@ class Emulator:
         self._faults = FaultPlan(seed=seed)
         self.faults = faults  # the setter parses strings
         self.videos = videos or SHARED_VIDEO_CACHE
-        self.app = self._build_app()
+        _require_video_stack()
+        self.starlette = self._build_app()
 
     # Public surface -----------------------------------------------------------------------
 
@@ -219,7 +232,7 @@ class Emulator:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
+            await self.starlette(scope, receive, send)
             return
         exchange_id = uuid.uuid4().hex.encode()
         target = self._classify(scope["method"], scope["path"])
@@ -264,7 +277,7 @@ class Emulator:
         elif fault is not None and fault.kind == "drop":
             outgoing = _swallow
         try:
-            await self.app(scope, receive, outgoing)
+            await self.starlette(scope, receive, outgoing)
         except Exception:
             logger.exception("emulator failure on %s %s", scope["method"], scope["path"])
             if not started and outgoing is send_with_id:

@@ -7,7 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -134,3 +134,71 @@ def write_spec(path: Path, document: dict[str, Any]) -> Path:
         yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100), encoding="utf-8"
     )
     return path
+
+
+Doc = dict[str, Any]
+SUBMIT_PATH = "/v1/models/openai/sora-2/text-to-video"
+STATUS_PATH = "/v1/requests/{request_id}/status"
+CANCEL_PATH = "/v1/requests/{request_id}/cancel"
+
+
+def schemas(doc: Doc) -> dict[str, Any]:
+    found: dict[str, Any] = doc["components"]["schemas"]
+    return found
+
+
+def prop(doc: Doc, schema: str, name: str) -> dict[str, Any]:
+    found: dict[str, Any] = schemas(doc)[schema]["properties"][name]
+    return found
+
+
+def op(doc: Doc, path: str) -> dict[str, Any]:
+    """The one operation under ``path``."""
+    item = doc["paths"][path]
+    found: dict[str, Any] = next(v for k, v in item.items() if k != "parameters")
+    return found
+
+
+def set_key(path: Callable[[Doc], dict[str, Any]], key: str, value: Any) -> Callable[[Doc], None]:
+    """An edit that sets ``key`` of the mapping ``path(doc)`` to ``value``."""
+
+    def edit(doc: Doc) -> None:
+        path(doc)[key] = value
+
+    return edit
+
+
+class GitRepo:
+    """A throwaway git repository holding a spec at the real spec's path."""
+
+    def __init__(self, root: Path, branch: str = "main") -> None:
+        self.root = root
+        root.mkdir(parents=True, exist_ok=True)
+        self.git("init", "-q", "-b", branch)
+
+    @property
+    def spec(self) -> Path:
+        return self.root / "spec" / "sora2.openapi.yaml"
+
+    def git(self, *args: str) -> str:
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("GIT_")},
+            "GIT_CONFIG_GLOBAL": os.devnull,
+            "GIT_CONFIG_NOSYSTEM": "1",
+        }
+        proc = subprocess.run(
+            ["git", "-c", "user.name=t", "-c", "user.email=t@example.test", *args],
+            cwd=self.root,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return proc.stdout.strip()
+
+    def commit(self, document: Doc, message: str, *, tag: str | None = None) -> None:
+        write_spec(self.spec, document)
+        self.git("add", "-A")
+        self.git("commit", "-q", "-m", message)
+        if tag:
+            self.git("tag", tag)

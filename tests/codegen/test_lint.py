@@ -6,7 +6,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _codegen_support import SPEC, Example, copy_repo, iter_examples, run_codegen, spec_document, write_spec
+from _codegen_support import (
+    SPEC,
+    Example,
+    copy_repo,
+    iter_examples,
+    run_codegen,
+    spec_document,
+    write_spec,
+)
 
 from codegen import _lint
 from codegen.__main__ import main
@@ -38,7 +46,7 @@ class TestSpecExamples:
 
     def test_the_real_spec_is_clean(self) -> None:
         """``lint_document`` finds no problem in the working tree's spec."""
-        assert [] == _lint.lint_document(spec_document())
+        assert _lint.lint_document(spec_document()) == []
 
 
 def _submit(document: dict[str, Any]) -> dict[str, Any]:
@@ -71,7 +79,7 @@ class TestLintCommand:
         """``python -m codegen lint`` passes on the repository's spec, as a subprocess."""
         root = SPEC.parents[1]
         proc = run_codegen(root, "lint")
-        assert 0 == proc.returncode, proc.stderr
+        assert proc.returncode == 0, proc.stderr
         assert "no problems" in proc.stdout
 
     @pytest.mark.parametrize("name", sorted(BREAKAGES))
@@ -83,9 +91,9 @@ class TestLintCommand:
         document = spec_document()
         breakage(document)
         write_spec(tmp_path / "spec" / "sora2.openapi.yaml", document)
-        assert 1 == main(["--root", str(tmp_path), "lint"])
+        assert main(["--root", str(tmp_path), "lint"]) == 1
         lines = capsys.readouterr().err.splitlines()
-        assert 1 == len(lines), lines
+        assert len(lines) == 1, lines
         assert all(text in lines[0] for text in expected), lines[0]
         assert "POST /v1/models/openai/sora-2/text-to-video" in lines[0]
 
@@ -97,12 +105,12 @@ class TestLintCommand:
         for breakage, _ in BREAKAGES.values():
             breakage(document)
         write_spec(tmp_path / "spec" / "sora2.openapi.yaml", document)
-        assert 1 == main(["--root", str(tmp_path), "lint"])
+        assert main(["--root", str(tmp_path), "lint"]) == 1
         lines = capsys.readouterr().err.splitlines()
-        assert 3 == len(lines), lines
+        assert len(lines) == 3, lines
 
     def test_copied_spec_is_clean(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         """Copying the spec into another root changes nothing: the clean copy exits 0."""
         copy_repo(tmp_path, ("spec",))
-        assert 0 == main(["--root", str(tmp_path), "lint"])
-        assert "" == capsys.readouterr().err
+        assert main(["--root", str(tmp_path), "lint"]) == 0
+        assert capsys.readouterr().err == ""

@@ -68,9 +68,9 @@ class TestRaiseMode:
             pytest.raises(sora2.ContractViolationError) as caught,
         ):
             http.get(STATUS_PATH)
-        assert [
-            (v.pointer, v.rule) for v in caught.value.violations
-        ] == [("/body/status", "required")]
+        assert [(v.pointer, v.rule) for v in caught.value.violations] == [
+            ("/body/status", "required")
+        ]
         assert "/body/status" in str(caught.value)
 
     def test_bad_request_is_not_sent(self) -> None:
@@ -238,7 +238,11 @@ class TestWrap:
 
     def test_async_transport_gets_an_async_wrapper(self) -> None:
         """An ASGITransport is wrapped by an AsyncContractTransport only."""
-        wrapped = wrap(httpx.ASGITransport(app=lambda *a: None))
+
+        async def app(scope: Any, receive: Any, send: Any) -> None:
+            raise AssertionError("not called")
+
+        wrapped = wrap(httpx.ASGITransport(app=app))
         assert isinstance(wrapped, AsyncContractTransport)
         assert not isinstance(wrapped, ContractTransport)
 
@@ -251,7 +255,7 @@ class TestWrap:
     def test_anything_else_is_refused(self) -> None:
         """wrap() refuses an object that is no httpx transport."""
         with pytest.raises(TypeError):
-            wrap(object())  # type: ignore[arg-type]
+            wrap(object())  # type: ignore[call-overload]
 
 
 class TestAsync:
@@ -280,10 +284,13 @@ class TestAsync:
     async def test_async_streaming_and_encoding(self) -> None:
         """Async consumers get the raw bytes back after the decoded body was checked."""
         transport = wrap(httpx.MockTransport(Handler(gzipped=True)))
-        async with httpx.AsyncClient(
-            transport=transport,
-            base_url=server_url(),
-            headers={"authorization": f"Bearer {TOKEN}"},
-        ) as http, http.stream("GET", STATUS_PATH) as response:
+        async with (
+            httpx.AsyncClient(
+                transport=transport,
+                base_url=server_url(),
+                headers={"authorization": f"Bearer {TOKEN}"},
+            ) as http,
+            http.stream("GET", STATUS_PATH) as response,
+        ):
             raw = b"".join([part async for part in response.aiter_raw()])
         assert json.loads(gzip.decompress(raw)) == GOOD_STATUS

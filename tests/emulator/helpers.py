@@ -11,6 +11,7 @@ from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
 from sora2._spec import operation, resolve, spec_document
+from sora2.emulator import Emulator, SyncASGITransport
 from sora2.emulator._validation import body_schema
 
 TOKEN = "emulator-test-token"
@@ -63,7 +64,7 @@ def assert_conforms(operation_id: str, response: httpx.Response) -> None:
     )
     body = response.json() if media_type == "application/json" else response.text
     errors = [error.message for error in validator.iter_errors(body)]
-    assert [] == errors
+    assert errors == []
     for name, header in documented.get("headers", {}).items():
         if resolve(header).get("required"):
             assert name.lower() in response.headers, f"{name} header missing"
@@ -82,16 +83,21 @@ class FakeClock:
         self.now += seconds
 
 
+def client_for(app: Emulator, base_url: str = BASE_URL) -> httpx.Client:
+    """A sync client reaching ``app`` in process, with the test token."""
+    return httpx.Client(transport=SyncASGITransport(app), base_url=base_url, headers=AUTH)
+
+
 def submit(http: httpx.Client, **body: Any) -> str:
     """Submit a job (a default prompt unless given) and return its request_id."""
     response = http.post(submit_path(), json={"prompt": PROMPT, **body})
-    assert 200 == response.status_code, response.text
+    assert response.status_code == 200, response.text
     request_id: str = response.json()["request_id"]
     return request_id
 
 
 def state(http: httpx.Client, request_id: str) -> dict[str, Any]:
     response = http.get(path_of("status", request_id))
-    assert 200 == response.status_code, response.text
+    assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body

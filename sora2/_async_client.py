@@ -1,0 +1,400 @@
+"""``AsyncClient``: the same surface as ``Client``, with async methods and ``async with``.
+
+Only the I/O differs from ``sora2._client``; every decision lives in ``sora2._base_client``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from ._base_client import (
+    FATAL_FOR_RESUME,
+    PARSE_FAILURES,
+    AsyncBorrowedTransport,
+    BaseClient,
+    BearerAuth,
+    Invocation,
+    JournalOption,
+    SharedState,
+    check_request_id,
+    emulator_app,
+    wire_bytes,
+)
+from ._constants import (
+    DEFAULT_MAX_DOWNLOAD_BYTES,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT,
+    DEFAULT_WAIT_TIMEOUT,
+    DOWNLOAD_CHUNK_SIZE,
+    MAX_DOWNLOAD_REDIRECTS,
+)
+from ._download import (
+    PartFile,
+    check_download_response,
+    check_download_url,
+    target_path,
+    transport_failure,
+)
+from ._exceptions import (
+    APIResponseValidationError,
+    ConfigurationError,
+    ConflictError,
+    DownloadError,
+    Sora2Error,
+)
+from ._journal import JobRecord
+from ._logging import logger
+from ._polling import Clock
+from ._responses import (
+    acapture_response,
+    last_response,
+    reset_last_response,
+)
+from ._retry import acall_with_retries
+from ._types import NOT_GIVEN, JobResult, JobStatus, NotGiven, Submission
+from ._waiting import TRANSIENT_POLL_ERRORS
+
+if TYPE_CHECKING:
+    from sora2_api import AuthenticatedClient
+
+
+__all__ = ["AsyncClient"]
+
+
+class AsyncClient(BaseClient):
+    """The asynchronous client: the same surface as :class:`Client`, with async methods."""
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        base_url: str | None = None,
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        transport: httpx.AsyncBaseTransport | None = None,
+        emulator: bool = False,
+        journal: JournalOption = None,
+        wait_timeout: float = DEFAULT_WAIT_TIMEOUT,
+        max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
+        _clock: Clock | None = None,
+        _shared: SharedState | None = None,
+    ) -> None:
+        super().__init__(
+            api_key,
+            base_url=base_url,
+            timeout=timeout,
+            max_retries=max_retries,
+            transport=transport,
+            emulator=emulator,
+            journal=journal,
+            wait_timeout=wait_timeout,
+            max_download_bytes=max_download_bytes,
+            shared=_shared,
+            clock=_clock,
+        )
+        if _shared is None and emulator:
+            self._shared.transport = httpx.ASGITransport(app=emulator_app(self._shared.clock))
+        source = self._shared.transport
+        if source is not None and not isinstance(source, httpx.AsyncBaseTransport):
+            raise ConfigurationError(
+                "AsyncClient needs an async transport (httpx.AsyncBaseTransport)"
+            )
+        api_transport: httpx.AsyncBaseTransport | None = source
+        if _shared is not None and source is not None:
+            api_transport = AsyncBorrowedTransport(source)
+        self._http = httpx.AsyncClient(
+            base_url=self._base_url,
+            timeout=self._timeout,
+            transport=api_transport,
+            auth=BearerAuth(self._token(), self._origin),
+            follow_redirects=False,
+            event_hooks={"response": [acapture_response]},
+        )
+        self._files: httpx.AsyncClient | None = None
+        self._api: AuthenticatedClient | None = None
+
+    def _generated(self) -> AuthenticatedClient:
+        if self._api is None:
+            from sora2_api import AuthenticatedClient
+
+            self._api = AuthenticatedClient(
+                base_url=self._base_url, token="", raise_on_unexpected_status=False
+            ).set_async_httpx_client(self._http)
+        return self._api
+
+    async def _invoke(
+        self, operation: str, call: Callable[[], Any], request_id: str | None = None
+    ) -> Invocation:
+        self._require_key()
+        check_request_id(request_id)
+        reset_last_response()
+        parsed: Any = None
+        try:
+            parsed = (await call()).parsed
+        except httpx.RequestError as exc:
+            raise self._transport_failure(operation, exc, request_id) from exc
+        except PARSE_FAILURES as exc:
+            logger.debug("%s: the generated parser failed: %r", operation, exc)
+        raw = last_response()
+        if raw is None:
+            raise APIResponseValidationError(f"{operation}: no response", request_id=request_id)
+        logger.debug("%s: %s %s", operation, raw.status_code, raw.request.url.path)
+        return Invocation(raw, parsed)
+
+    def _file_client(self) -> httpx.AsyncClient:
+        if self._files is None:
+            source = self._shared.transport
+            self._files = httpx.AsyncClient(
+                timeout=self._timeout,
+                transport=AsyncBorrowedTransport(source)
+                if isinstance(source, httpx.AsyncBaseTransport)
+                else None,
+                follow_redirects=False,
+            )
+        return self._files
+
+    async def _open_download(self, url: str, request_id: str | None) -> httpx.Response:
+        files = self._file_client()
+        request = files.build_request("GET", url)
+        for _ in range(MAX_DOWNLOAD_REDIRECTS + 1):
+            check_download_url(
+                request.url, in_process=self._shared.in_process, request_id=request_id
+            )
+            response = await files.send(request, stream=True)
+            if response.next_request is None:
+                return response
+            request = response.next_request
+            await response.aclose()
+        raise DownloadError("download failed: too many redirects", request_id=request_id)
+
+    async def submit(
+        self,
+        prompt: str,
+        *,
+        size: str | NotGiven = NOT_GIVEN,
+        seconds: int | NotGiven = NOT_GIVEN,
+    ) -> Submission:
+        """See :meth:`Client.submit`."""
+        from sora2_api.api.text_to_video import submit as op
+        from sora2_api.models import Input
+
+        body = self._submit_body(prompt, size, seconds)
+        model = Input.from_dict(body)
+
+        async def attempt() -> Submission:
+            call = await self._invoke(
+                "submit", lambda: op.asyncio_detailed(client=self._generated(), body=model)
+            )
+            return self._interpret_submit(call.raw, call.parsed, body)
+
+        return await acall_with_retries(self._retry, "submit", attempt, submit=True)
+
+    async def status(self, request_id: str) -> JobStatus:
+        """See :meth:`Client.status`."""
+        from sora2_api.api.requests import status as op
+
+        async def attempt() -> JobStatus:
+            call = await self._invoke(
+                "status",
+                lambda: op.asyncio_detailed(request_id, client=self._generated()),
+                request_id,
+            )
+            return self._interpret_status("status", call.raw, call.parsed, request_id)
+
+        return await acall_with_retries(self._retry, "status", attempt)
+
+    async def result(self, request_id: str) -> JobResult:
+        """See :meth:`Client.result`."""
+        from sora2_api.api.requests import result as op
+
+        async def attempt() -> JobResult:
+            call = await self._invoke(
+                "result",
+                lambda: op.asyncio_detailed(request_id, client=self._generated()),
+                request_id,
+            )
+            return self._interpret_result(call.raw, call.parsed, request_id)
+
+        return await acall_with_retries(self._retry, "result", attempt)
+
+    async def cancel(self, request_id: str) -> JobStatus:
+        """See :meth:`Client.cancel`."""
+        from sora2_api.api.requests import cancel as op
+
+        async def attempt() -> JobStatus:
+            call = await self._invoke(
+                "cancel",
+                lambda: op.asyncio_detailed(request_id, client=self._generated()),
+                request_id,
+            )
+            return self._interpret_status("cancel", call.raw, call.parsed, request_id)
+
+        return await acall_with_retries(self._retry, "cancel", attempt)
+
+    async def wait(
+        self,
+        request_id: str,
+        *,
+        timeout: float | None = None,
+        on_update: Callable[[JobStatus], None] | None = None,
+        cancel_on_timeout: bool = False,
+    ) -> JobStatus:
+        """See :meth:`Client.wait`."""
+        self._require_key()
+        tracker = self._tracker(request_id, timeout, on_update)
+        while True:
+            try:
+                status = await self.status(request_id)
+            except TRANSIENT_POLL_ERRORS as exc:
+                delay = tracker.failed(exc)
+            else:
+                next_delay = tracker.observe(status)
+                if next_delay is None:
+                    return status
+                delay = next_delay
+            remaining = tracker.remaining()
+            if remaining <= 0:
+                cancelled = (
+                    cancel_on_timeout and tracker.queued and await self._cancel_quietly(request_id)
+                )
+                raise tracker.timeout_error(cancelled=cancelled)
+            await self._shared.clock.asleep(min(delay, remaining))
+
+    async def _cancel_quietly(self, request_id: str) -> bool:
+        try:
+            return (await self.cancel(request_id)).state == "cancelled"
+        except ConflictError:
+            logger.debug("%s: started before it could be cancelled", request_id)
+            return False
+
+    async def download(
+        self,
+        result: JobResult | str,
+        path: str | os.PathLike[str],
+        *,
+        max_bytes: int | None = None,
+    ) -> Path:
+        """See :meth:`Client.download`."""
+        import anyio.to_thread
+
+        url, request_id = self._download_source(result)
+        if url is None:
+            assert request_id is not None
+            url, request_id = self._download_source(await self.result(request_id))
+        assert url is not None
+        cap = self._max_download_bytes if max_bytes is None else max_bytes
+        target = target_path(path, url, request_id)
+        check_download_url(url, in_process=self._shared.in_process, request_id=request_id)
+
+        async def attempt() -> Path:
+            with PartFile(target, max_bytes=cap, request_id=request_id) as part:
+                try:
+                    response = await self._open_download(url, request_id)
+                    try:
+                        announced = check_download_response(
+                            response, max_bytes=cap, request_id=request_id
+                        )
+                        async for chunk in response.aiter_bytes(DOWNLOAD_CHUNK_SIZE):
+                            part.write(chunk)
+                        part.check_length(announced, wire_bytes(response, part))
+                    finally:
+                        await response.aclose()
+                except httpx.TransportError as exc:
+                    raise transport_failure(exc, request_id) from exc
+                await anyio.to_thread.run_sync(part.flush)
+                return part.commit()
+
+        saved = await acall_with_retries(self._retry, "download", attempt)
+        return self._saved(request_id, saved)
+
+    async def generate(
+        self,
+        prompt: str,
+        *,
+        size: str | NotGiven = NOT_GIVEN,
+        seconds: int | NotGiven = NOT_GIVEN,
+        out: str | os.PathLike[str],
+        timeout: float | None = None,
+        on_update: Callable[[JobStatus], None] | None = None,
+        on_submit: Callable[[Submission], None] | None = None,
+    ) -> Path:
+        """See :meth:`Client.generate`."""
+        submission = await self.submit(prompt, size=size, seconds=seconds)
+        request_id = submission.request_id
+        target = str(Path(out).expanduser().absolute())
+        self._journaled(lambda j: j.update(request_id, target_path=target))
+        if on_submit is not None:
+            on_submit(submission)
+        status = await self.wait(request_id, timeout=timeout, on_update=on_update)
+        if status.state != "completed":
+            raise DownloadError(
+                f"{request_id} was {status.state}; there is no video", request_id=request_id
+            )
+        return await self.download(await self.result(request_id), target)
+
+    async def jobs(self, *, unfinished: bool = False) -> list[JobRecord]:
+        """See :meth:`Client.jobs`."""
+        return self._jobs(unfinished)
+
+    async def resume(
+        self,
+        request_id: str | None = None,
+        *,
+        out_dir: str | os.PathLike[str] | None = None,
+        on_update: Callable[[JobStatus], None] | None = None,
+    ) -> list[JobRecord]:
+        """See :meth:`Client.resume`."""
+        self._require_key()
+        finished: list[JobRecord] = []
+        for record in self._resume_records(request_id):
+            try:
+                await self._resume_one(record, out_dir, on_update)
+            except FATAL_FOR_RESUME:
+                raise
+            except Sora2Error as exc:
+                if request_id is not None:
+                    raise
+                self._record_error(record.request_id, str(exc))
+            finished.append(self._refresh(record))
+        return finished
+
+    async def _resume_one(
+        self,
+        record: JobRecord,
+        out_dir: str | os.PathLike[str] | None,
+        on_update: Callable[[JobStatus], None] | None,
+    ) -> None:
+        state = record.state
+        if not record.is_terminal:
+            state = (await self.wait(record.request_id, on_update=on_update)).state
+        target = self._download_target(record, out_dir)
+        if state == "completed" and target is not None:
+            await self.download(await self.result(record.request_id), target)
+
+    def with_options(self, **overrides: Any) -> AsyncClient:
+        """See :meth:`Client.with_options`."""
+        return AsyncClient(
+            **self._options(overrides), emulator=self._emulator, _shared=self._shared
+        )
+
+    async def close(self) -> None:
+        await self._http.aclose()
+        if self._files is not None:
+            await self._files.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()

@@ -1,0 +1,621 @@
+"""What ``Client`` and ``AsyncClient`` share: configuration, and every decision that does
+not depend on sync or async I/O.
+
+Each call validates its input, delegates to a generated ``*_detailed`` function over our own
+httpx client, and turns the exchange into a typed value or a typed error (``sora2._responses``).
+The two clients add only the I/O: sending, sleeping, streaming.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import httpx
+
+from ._constants import (
+    API_KEY_ENV_VARS,
+    BASE_URL_ENV_VAR,
+    EMULATOR_BASE_URL,
+)
+from ._download import (
+    PartFile,
+    is_loopback,
+)
+from ._exceptions import (
+    APIError,
+    AuthenticationError,
+    ConfigurationError,
+    DownloadError,
+    InvalidInputError,
+    PermissionDeniedError,
+)
+from ._journal import JobRecord, Journal, default_journal_path
+from ._logging import logger, register_secret
+from ._polling import Clock, ProgressModel, SystemClock
+from ._responses import (
+    NOT_SENT_ERRORS,
+    error_for_status,
+    invalid_response,
+    json_body,
+    salvage_request_id,
+    schema_error,
+    submit_failure,
+    transport_error,
+    unknown_submission,
+)
+from ._retry import RetryPolicy, parse_retry_after
+from ._types import JobResult, JobStatus, NotGiven, Submission
+from ._waiting import WaitTracker
+
+__all__ = [
+    "FATAL_FOR_RESUME",
+    "PARSE_FAILURES",
+    "AsyncBorrowedTransport",
+    "BaseClient",
+    "BearerAuth",
+    "BorrowedTransport",
+    "Invocation",
+    "JournalOption",
+    "SharedState",
+    "check_request_id",
+    "emulator_app",
+    "wire_bytes",
+]
+
+T = TypeVar("T")
+PARSE_FAILURES = (ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError)
+"""What the generated parsers raise on a body that is not what the spec says."""
+FATAL_FOR_RESUME = (ConfigurationError, AuthenticationError, PermissionDeniedError)
+"""Errors that would fail every job alike: resume stops instead of recording each."""
+_EMULATOR_TOKEN = "sora2-emulator"
+"""Sent to the in-process emulator when no key is configured: it stands for "any token"."""
+_OPTION_NAMES = frozenset(
+    {
+        "api_key",
+        "base_url",
+        "timeout",
+        "max_retries",
+        "journal",
+        "wait_timeout",
+        "max_download_bytes",
+    }
+)
+
+JournalOption = Journal | str | os.PathLike[str] | None | Literal[False]
+
+
+class BearerAuth(httpx.Auth):
+    """Adds the token only to requests for the API's own origin; its repr hides the token."""
+
+    def __init__(self, token: str | None, origin: httpx.URL) -> None:
+        self._token = token
+        self._origin = (origin.scheme, origin.host, origin.port)
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        url = request.url
+        if self._token and (url.scheme, url.host, url.port) == self._origin:
+            request.headers["Authorization"] = f"Bearer {self._token}"
+        yield request
+
+    def __repr__(self) -> str:
+        return "<BearerAuth [REDACTED]>"
+
+
+class BorrowedTransport(httpx.BaseTransport):
+    """Someone else's transport: used, never closed (``with_options`` copies, downloads)."""
+
+    def __init__(self, inner: httpx.BaseTransport) -> None:
+        self._inner = inner
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return self._inner.handle_request(request)
+
+    def close(self) -> None:
+        pass
+
+
+class AsyncBorrowedTransport(httpx.AsyncBaseTransport):
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self._inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        pass
+
+
+@dataclass
+class SharedState:
+    """What a client shares with its ``with_options`` copies."""
+
+    clock: Clock
+    progress: ProgressModel = field(default_factory=ProgressModel)
+    seeded: bool = False
+    requested_seconds: dict[str, int] = field(default_factory=dict)
+    submitted_wall: dict[str, float] = field(default_factory=dict)
+    transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None = None
+    """The transport every copy borrows: the caller's, or the in-process emulator's."""
+    in_process: bool = False
+
+
+def _first_env(names: tuple[str, ...]) -> str | None:
+    for name in names:
+        value = os.environ.get(name)
+        if value:
+            return value
+    return None
+
+
+class BaseClient:
+    """Configuration, and every decision that does not depend on sync or async I/O."""
+
+    def __init__(
+        self,
+        api_key: str | None,
+        *,
+        base_url: str | None,
+        timeout: float | httpx.Timeout,
+        max_retries: int,
+        transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None,
+        emulator: bool,
+        journal: JournalOption,
+        wait_timeout: float,
+        max_download_bytes: int,
+        shared: SharedState | None,
+        clock: Clock | None,
+    ) -> None:
+        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+            raise ConfigurationError(
+                f"max_retries must be a whole number >= 0, not {max_retries!r}"
+            )
+        if wait_timeout < 0:
+            raise ConfigurationError(f"wait_timeout must be >= 0, not {wait_timeout!r}")
+        if max_download_bytes <= 0:
+            raise ConfigurationError(f"max_download_bytes must be > 0, not {max_download_bytes!r}")
+        if emulator and transport is not None and shared is None:
+            raise ConfigurationError("pass either emulator=True or a transport, not both")
+        self._emulator = emulator
+        # The in-process emulator needs no key: the environment's real token is not sent to it.
+        self._api_key = api_key or (None if emulator else _first_env(API_KEY_ENV_VARS))
+        if self._api_key:
+            register_secret(self._api_key)
+        default_base = EMULATOR_BASE_URL if emulator else None
+        raw_base = base_url or default_base or os.environ.get(BASE_URL_ENV_VAR)
+        if raw_base is None:
+            from ._spec import server_url
+
+            raw_base = server_url()
+        self._base_url = raw_base.rstrip("/")
+        try:
+            parsed = httpx.URL(self._base_url)
+        except (httpx.InvalidURL, TypeError, ValueError) as exc:
+            raise ConfigurationError(f"unusable base URL {self._base_url!r}: {exc}") from None
+        if parsed.scheme not in ("http", "https") or not parsed.host:
+            raise ConfigurationError(f"unusable base URL {self._base_url!r}: not an http(s) URL")
+        uses_network = (shared.transport if shared else transport) is None and not emulator
+        if uses_network and parsed.scheme == "http" and not is_loopback(parsed.host):
+            raise ConfigurationError(
+                f"refusing to send the API token over plain http to {parsed.host}; use https"
+            )
+        self._origin = parsed
+        self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
+        self._max_retries = max_retries
+        self._retry = RetryPolicy(max_retries=max_retries)
+        self._wait_timeout = float(wait_timeout)
+        self._max_download_bytes = max_download_bytes
+        self._journal = self._open_journal(journal)
+        self._shared = shared or SharedState(clock=clock or SystemClock())
+        if shared is None:
+            self._shared.transport = transport
+            self._shared.in_process = emulator
+
+    # configuration ---------------------------------------------------------------------------
+
+    def _open_journal(self, journal: JournalOption) -> Journal | None:
+        if journal is False:
+            return None
+        if isinstance(journal, Journal):
+            return journal
+        if journal is None:
+            return Journal(default_journal_path(emulator=self._emulator))
+        return Journal(journal)
+
+    @property
+    def base_url(self) -> str:
+        return self._base_url
+
+    @property
+    def journal(self) -> Journal | None:
+        """The journal in use, or None when disabled with ``journal=False``."""
+        return self._journal
+
+    @property
+    def emulator(self) -> bool:
+        return self._emulator
+
+    @property
+    def max_retries(self) -> int:
+        return self._max_retries
+
+    @property
+    def timeout(self) -> httpx.Timeout:
+        return self._timeout
+
+    @property
+    def wait_timeout(self) -> float:
+        return self._wait_timeout
+
+    @property
+    def max_download_bytes(self) -> int:
+        return self._max_download_bytes
+
+    def __repr__(self) -> str:
+        journal = str(self._journal.path) if self._journal is not None else None
+        return (
+            f"{type(self).__name__}(base_url={self._base_url!r}, emulator={self._emulator}, "
+            f"journal={journal!r})"
+        )
+
+    def _token(self) -> str | None:
+        if self._api_key:
+            return self._api_key
+        return _EMULATOR_TOKEN if self._emulator else None
+
+    def _require_key(self) -> None:
+        if self._token() is None:
+            raise ConfigurationError(
+                "no API key: pass api_key=..., or set "
+                f"{' or '.join(API_KEY_ENV_VARS)} (get a key from your RunComfy profile)"
+            )
+
+    def _options(self, overrides: dict[str, Any]) -> dict[str, Any]:
+        unknown = set(overrides) - _OPTION_NAMES
+        if unknown:
+            raise TypeError(f"with_options() got unexpected options: {', '.join(sorted(unknown))}")
+        options: dict[str, Any] = {
+            "api_key": self._api_key,
+            "base_url": self._base_url,
+            "timeout": self._timeout,
+            "max_retries": self._max_retries,
+            "journal": self._journal if self._journal is not None else False,
+            "wait_timeout": self._wait_timeout,
+            "max_download_bytes": self._max_download_bytes,
+        }
+        options.update(overrides)
+        return options
+
+    # journal ---------------------------------------------------------------------------------
+
+    def _journaled(self, action: Callable[[Journal], T]) -> T | None:
+        """Run a journal action; a broken journal is logged, never allowed to lose a job."""
+        if self._journal is None:
+            return None
+        try:
+            return action(self._journal)
+        except (sqlite3.Error, OSError) as exc:
+            logger.warning("journal %s: %s", self._journal.path, exc)
+            return None
+
+    def _observe(self, request_id: str, status: JobStatus) -> None:
+        self._journaled(
+            lambda j: j.observe_state(
+                request_id,
+                status.state,
+                queue_position=status.queue_position,
+                at=self._shared.clock.time(),
+            )
+        )
+
+    def _record_submission(self, request_id: str, body: dict[str, Any]) -> None:
+        params = {k: v for k, v in body.items() if k != "prompt"}
+        seconds = params.get("seconds")
+        if isinstance(seconds, int):
+            self._shared.requested_seconds[request_id] = seconds
+        now = self._shared.clock.time()
+        self._shared.submitted_wall[request_id] = now
+        self._journaled(
+            lambda j: j.record_submission(
+                request_id,
+                base_url=self._base_url,
+                prompt=str(body.get("prompt", "")),
+                params=params,
+                submitted_at=now,
+            )
+        )
+        logger.debug("submitted %s", request_id)
+
+    def _jobs(self, unfinished: bool) -> list[JobRecord]:
+        return self._journaled(lambda j: j.records(unfinished=unfinished)) or []
+
+    def _resume_records(self, request_id: str | None) -> list[JobRecord]:
+        if request_id is None:
+            return (
+                self._journaled(lambda j: j.records(unfinished=True, base_url=self._base_url)) or []
+            )
+        record = self._journaled(lambda j: j.get(request_id))
+        if record is None:
+            # Adopt an id the journal never saw (from the dashboard, another machine).
+            self._journaled(
+                lambda j: j.record_submission(
+                    request_id, base_url=self._base_url, prompt="", params={}
+                )
+            )
+            record = self._journaled(lambda j: j.get(request_id))
+        return [record] if record is not None else [_adhoc_record(request_id, self._base_url)]
+
+    def _download_target(
+        self, record: JobRecord, out_dir: str | os.PathLike[str] | None
+    ) -> str | os.PathLike[str] | None:
+        if record.output_path:
+            return None
+        if out_dir is not None:
+            directory = Path(out_dir)
+            directory.mkdir(parents=True, exist_ok=True)
+            if record.target_path and not Path(record.target_path).is_dir():
+                return directory / Path(record.target_path).name
+            return directory
+        return record.target_path
+
+    def _record_error(self, request_id: str, message: str) -> None:
+        self._journaled(lambda j: j.update(request_id, error=message))
+
+    def _refresh(self, record: JobRecord) -> JobRecord:
+        return self._journaled(lambda j: j.get(record.request_id)) or record
+
+    # answers -----------------------------------------------------------------------------------
+
+    def _submit_body(self, prompt: str, size: object, seconds: object) -> dict[str, Any]:
+        from ._inputs import validate_input
+
+        values: dict[str, Any] = {"prompt": prompt}
+        if not isinstance(size, NotGiven):
+            values["size"] = size
+        if not isinstance(seconds, NotGiven):
+            values["seconds"] = seconds
+        return validate_input(values)
+
+    def _transport_failure(
+        self, operation: str, exc: httpx.RequestError, request_id: str | None
+    ) -> APIError:
+        try:
+            request: httpx.Request | None = exc.request
+        except RuntimeError:
+            request = None
+        if operation == "submit" and not isinstance(exc, NOT_SENT_ERRORS):
+            return unknown_submission(
+                f"{type(exc).__name__} after the request was sent", request=request
+            )
+        return transport_error(exc, request_id=request_id, operation=operation)
+
+    def _interpret_submit(
+        self, raw: httpx.Response, parsed: Any, body: dict[str, Any]
+    ) -> Submission:
+        from sora2_api.models import SubmitResponse
+
+        if not 200 <= raw.status_code < 300:
+            raise submit_failure(raw)
+        request_id = salvage_request_id(raw)
+        if request_id is None:
+            raise unknown_submission(
+                f"the service answered {raw.status_code} without a readable request_id",
+                request=raw.request,
+            )
+        # The job exists: write it down before anything else can fail.
+        self._record_submission(request_id, body)
+        ok, data = json_body(raw)
+        problem = (
+            "the body is not JSON"
+            if not ok
+            else (
+                f"undocumented status {raw.status_code}"
+                if raw.status_code != 200
+                else schema_error("submit", data)
+            )
+        )
+        if problem is None and not isinstance(parsed, SubmitResponse):
+            problem = "the body is not a SubmitResponse"
+        if problem is not None:
+            raise invalid_response("submit", problem, raw, request_id=request_id)
+        assert isinstance(parsed, SubmitResponse)
+        return Submission(
+            request_id=parsed.request_id,
+            status_url=parsed.status_url,
+            result_url=parsed.result_url,
+            cancel_url=parsed.cancel_url,
+            raw=parsed,
+        )
+
+    def _checked_body(self, operation: str, raw: httpx.Response, request_id: str) -> Any:
+        """The JSON body of a 200 that matches the spec; raises the typed error otherwise."""
+        if raw.status_code >= 400:
+            raise error_for_status(raw, request_id=request_id)
+        if raw.status_code != 200:
+            raise invalid_response(
+                operation, f"undocumented status {raw.status_code}", raw, request_id=request_id
+            )
+        ok, data = json_body(raw)
+        problem = "the body is not JSON" if not ok else schema_error(operation, data)
+        if problem is not None:
+            raise invalid_response(operation, problem, raw, request_id=request_id)
+        return data
+
+    def _interpret_status(
+        self, operation: str, raw: httpx.Response, parsed: Any, request_id: str
+    ) -> JobStatus:
+        from sora2_api.models import RequestStatus
+
+        self._checked_body(operation, raw, request_id)
+        if not isinstance(parsed, RequestStatus):
+            raise invalid_response(operation, "not a RequestStatus", raw, request_id=request_id)
+        status = _job_status(parsed, retry_after=parse_retry_after(raw.headers))
+        self._observe(request_id, status)
+        return status
+
+    def _interpret_result(self, raw: httpx.Response, parsed: Any, request_id: str) -> JobResult:
+        from sora2_api.models import RequestResult, RequestStatus
+        from sora2_api.types import Unset
+
+        data = self._checked_body("result", raw, request_id)
+        if isinstance(parsed, RequestStatus) and "output" in data:
+            # The generated parser fell back to the state-only shape: the outputs are broken.
+            raise invalid_response("result", "unreadable output", raw, request_id=request_id)
+        if isinstance(parsed, RequestResult):
+            video = parsed.output.video
+            result = JobResult(
+                request_id=parsed.request_id,
+                state=str(parsed.status),
+                video_url=None if isinstance(video, Unset) else video,
+                outputs=parsed.output.to_dict(),
+                created_at=None if isinstance(parsed.created_at, Unset) else parsed.created_at,
+                finished_at=None if isinstance(parsed.finished_at, Unset) else parsed.finished_at,
+                raw=parsed,
+            )
+        elif isinstance(parsed, RequestStatus):
+            result = JobResult(
+                request_id=parsed.request_id,
+                state=str(parsed.status),
+                video_url=None,
+                outputs={},
+                created_at=None,
+                finished_at=None,
+                raw=parsed,
+            )
+        else:
+            raise invalid_response("result", "not a result", raw, request_id=request_id)
+        self._observe(request_id, _job_status(parsed))
+        if result.video_url is not None:
+            url = result.video_url
+            self._journaled(lambda j: j.update(request_id, video_url=url))
+        return result
+
+    # waiting -----------------------------------------------------------------------------------
+
+    def _tracker(
+        self,
+        request_id: str,
+        timeout: float | None,
+        on_update: Callable[[JobStatus], None] | None,
+    ) -> WaitTracker:
+        shared = self._shared
+        if not shared.seeded:
+            shared.seeded = True
+            samples = self._journaled(lambda j: j.processing_samples(base_url=self._base_url))
+            shared.progress.seed(samples or [])
+        record = self._journaled(lambda j: j.get(request_id))
+        seconds: float | None = shared.requested_seconds.get(request_id)
+        submitted = shared.submitted_wall.get(request_id)
+        started = None
+        if record is not None:
+            seconds = record.seconds if record.seconds is not None else seconds
+            submitted = record.submitted_at.timestamp()
+            if record.started_at is not None and record.state == "in_progress":
+                started = record.started_at.timestamp()
+        return WaitTracker(
+            request_id,
+            timeout=self._wait_timeout if timeout is None else timeout,
+            clock=shared.clock,
+            model=shared.progress,
+            journal=self._journal,
+            video_seconds=seconds,
+            submitted_wall=submitted,
+            started_wall=started,
+            on_update=on_update,
+        )
+
+    # downloads ---------------------------------------------------------------------------------
+
+    def _download_source(self, result: JobResult | str) -> tuple[str | None, str | None]:
+        """(url, request_id) of a result, a URL, or None for the url of a bare request id."""
+        if isinstance(result, JobResult):
+            if result.video_url is None:
+                raise DownloadError(
+                    f"{result.request_id} has no video to download (state: {result.state})",
+                    request_id=result.request_id,
+                )
+            return result.video_url, result.request_id
+        if result.startswith(("http://", "https://")):
+            return result, None
+        return None, result
+
+    def _saved(self, request_id: str | None, path: Path) -> Path:
+        if request_id is not None:
+            self._journaled(lambda j: j.update(request_id, output_path=str(path), error=None))
+        return path
+
+
+def check_request_id(request_id: str | None) -> None:
+    """Refuse an empty or non-string id before it becomes a malformed URL."""
+    if request_id is not None and (not isinstance(request_id, str) or not request_id.strip()):
+        raise InvalidInputError(
+            f"request_id must be a non-empty string, not {request_id!r}",
+            field="request_id",
+            value=request_id,
+        )
+
+
+def wire_bytes(response: httpx.Response, part: PartFile) -> int:
+    """Bytes received as sent: compressed size if the body was encoded, else what was written."""
+    if response.headers.get("content-encoding", "identity").lower() != "identity":
+        return response.num_bytes_downloaded
+    return part.size
+
+
+def _job_status(parsed: Any, *, retry_after: float | None = None) -> JobStatus:
+    from sora2_api.types import Unset
+
+    position = getattr(parsed, "queue_position", None)
+    return JobStatus(
+        request_id=parsed.request_id,
+        state=str(parsed.status),
+        queue_position=None if isinstance(position, Unset) else position,
+        raw=parsed,
+        retry_after=retry_after,
+    )
+
+
+def _adhoc_record(request_id: str, base_url: str) -> JobRecord:
+    import datetime
+
+    now = datetime.datetime.now(datetime.UTC)
+    return JobRecord(
+        request_id=request_id,
+        base_url=base_url,
+        prompt="",
+        params={},
+        state="unknown",
+        queue_position=None,
+        submitted_at=now,
+        started_at=None,
+        finished_at=None,
+        processing_seconds=None,
+        video_url=None,
+        target_path=None,
+        output_path=None,
+        error=None,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def emulator_app(clock: Clock) -> Any:
+    """A new in-process emulator on the client's clock (so a test's fake time drives both)."""
+    try:
+        from .emulator import create_app
+
+        return create_app(clock=clock.monotonic)
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"the emulator needs extra packages ({exc.name or exc}): pip install 'sora2[emulator]'"
+        ) from None
+
+
+@dataclass
+class Invocation:
+    raw: httpx.Response
+    parsed: Any

@@ -1,0 +1,454 @@
+"""The job commands: ``generate``, ``submit``, ``status``, ``result``, ``cancel``, ``jobs``,
+``resume``.
+
+Each is a thin shell over one :class:`sora2.Client` call. What the CLI adds is what a person
+at a terminal needs: the request id at once, a live progress line, an honest answer to Ctrl-C
+(a queued job can be cancelled, a running one cannot and is resumed later), and exit codes a
+script can branch on.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import click
+
+from .._constants import DEFAULT_WAIT_TIMEOUT
+from .._exceptions import (
+    ConflictError,
+    DownloadError,
+    NotFoundError,
+    Sora2Error,
+    WaitTimeoutError,
+)
+from ._common import (
+    EXIT_CANCELLED,
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_NOT_READY,
+    EXIT_TIMEOUT,
+    CommandError,
+    Progress,
+    Settings,
+    client_options,
+    echo_err,
+    emit,
+    input_option,
+    translate_errors,
+)
+
+if TYPE_CHECKING:
+    from .._client import Client
+    from .._journal import JobRecord
+    from .._types import JobResult, JobStatus, Submission
+
+__all__ = ["cancel", "generate", "jobs", "result", "resume", "status", "submit"]
+
+_QUEUED = "in_queue"
+"""The only state in which a job can be cancelled (the spec's cancel operation)."""
+_COMPLETED = "completed"
+_CANCELLED = "cancelled"
+
+_request_id_argument = click.argument("request_id", metavar="ID")
+_timeout_option = click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    default=None,
+    metavar="SECONDS",
+    help=f"Stop waiting after this long; the job goes on [default: {DEFAULT_WAIT_TIMEOUT:g}].",
+)
+
+
+def _stdin_is_tty() -> bool:
+    """Whether there is a person at a terminal to ask (a seam for tests)."""
+    try:
+        return sys.stdin.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+@contextmanager
+def _client(settings: Settings) -> Iterator[Client]:
+    """An open client for one command, its library errors turned into CLI errors."""
+    client = settings.client()
+    try:
+        with translate_errors():
+            try:
+                yield client
+            except NotFoundError as error:
+                if settings.emulator:
+                    raise NotFoundError(
+                        f"{error.message} (the in-process --emulator forgets its jobs when the "
+                        "command ends: run `sora2 emulator` and pass its --base-url instead)",
+                        status_code=error.status_code,
+                        error_code=error.error_code,
+                        request_id=error.request_id,
+                    ) from error
+                raise
+            except WaitTimeoutError as error:
+                raise _timeout_error(settings, error) from error
+    finally:
+        client.close()
+
+
+def _timeout_error(settings: Settings, error: WaitTimeoutError) -> CommandError:
+    request_id = error.request_id or "?"
+    if error.cancelled:
+        tail = "it was still queued, so it was cancelled"
+    else:
+        tail = f"the job goes on; resume with: {settings.command('resume', request_id)}"
+    return CommandError(
+        f"gave up waiting for {request_id} (last state: {error.last_status or 'unknown'}); {tail}",
+        EXIT_TIMEOUT,
+    )
+
+
+def _status_payload(status: JobStatus) -> dict[str, Any]:
+    return {
+        "request_id": status.request_id,
+        "state": status.state,
+        "queue_position": status.queue_position,
+        "terminal": status.is_terminal,
+    }
+
+
+def _status_line(status: JobStatus) -> str:
+    line = f"{status.request_id}  {status.state}"
+    if status.queue_position is not None and status.state == _QUEUED:
+        line += f"  queue position {status.queue_position}"
+    return line
+
+
+# generate ------------------------------------------------------------------------------------
+
+
+@click.command()
+@click.argument("prompt")
+@input_option("size")
+@input_option("seconds")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Where to save the video (a file, or a directory) [default: ./ID.mp4].",
+)
+@_timeout_option
+@click.option(
+    "--cancel-on-interrupt",
+    is_flag=True,
+    help="On Ctrl-C, cancel a queued job without asking.",
+)
+@client_options
+def generate(
+    prompt: str,
+    size: str,
+    seconds: int,
+    out: Path | None,
+    timeout: float | None,
+    cancel_on_interrupt: bool,
+    settings: Settings,
+) -> None:
+    """Turn PROMPT into a video: submit, show progress, download, print the file's path.
+
+    The request id is printed as soon as the service accepts the job. Ctrl-C while the job is
+    queued offers to cancel it (no question asked with --cancel-on-interrupt or without a
+    terminal); a job in progress cannot be cancelled, and `sora2 resume ID` finishes it later.
+    """
+    with _client(settings) as client, Progress(sys.stderr) as progress:
+
+        def on_submit(submission: Submission) -> None:
+            # Remember the id before showing it: a Ctrl-C right after must know the job.
+            progress.submitted(submission.request_id)
+            if settings.json_output:
+                echo_err(f"request_id: {submission.request_id}")
+            else:
+                click.echo(f"request_id: {submission.request_id}")
+            progress.start()
+
+        try:
+            path = client.generate(
+                prompt,
+                size=size,
+                seconds=seconds,
+                out=out if out is not None else Path.cwd(),
+                timeout=timeout,
+                on_update=progress.update,
+                on_submit=on_submit,
+            )
+        except KeyboardInterrupt:
+            progress.close()
+            _interrupted(client, settings, progress, cancel_on_interrupt)
+        except DownloadError as error:
+            if progress.state == _CANCELLED and progress.request_id is not None:
+                progress.close()
+                _emit_ended(settings, progress.request_id, _CANCELLED)
+                raise CommandError(
+                    f"{progress.request_id} was cancelled; there is no video", EXIT_CANCELLED
+                ) from error
+            raise
+        progress.close()
+        request_id = progress.request_id
+        emit(
+            settings,
+            {
+                "request_id": request_id,
+                "state": _COMPLETED,
+                "path": str(path),
+                "size": size,
+                "seconds": seconds,
+            },
+            [f"saved: {path}"],
+        )
+
+
+def _emit_ended(settings: Settings, request_id: str, state: str, **extra: Any) -> None:
+    if settings.json_output:
+        emit(settings, {"request_id": request_id, "state": state, **extra}, [])
+
+
+def _interrupted(
+    client: Client, settings: Settings, progress: Progress, cancel_on_interrupt: bool
+) -> NoReturn:
+    """Ctrl-C during generate: cancel a queued job (asking first if we can), else say how to
+    resume; always exit 130, the shell's code for SIGINT."""
+    request_id = progress.request_id
+    if request_id is None:
+        echo_err(
+            "interrupted before the service returned a request id; if the job was created, "
+            "`sora2 jobs` and your RunComfy dashboard show it."
+        )
+        raise CommandError("interrupted", EXIT_INTERRUPTED)
+    if settings.emulator:
+        follow_up = "The in-process emulator stops with this command, so the job ends here."
+    else:
+        follow_up = (
+            "To wait for it and download the video: " + settings.command("resume", request_id)
+        )
+    state = progress.state or _QUEUED
+    cancelled = False
+    if state == _QUEUED:
+        if cancel_on_interrupt or not _stdin_is_tty():
+            wanted = True
+        else:
+            try:
+                wanted = click.confirm(
+                    f"\n{request_id} is still queued. Cancel it?", default=True, err=True
+                )
+            except (click.Abort, EOFError, KeyboardInterrupt):
+                wanted = False
+        if wanted:
+            cancelled = _cancel_after_interrupt(client, request_id)
+            state = _CANCELLED if cancelled else "in_progress"
+        if not cancelled:
+            echo_err(f"{request_id} was not cancelled. {follow_up}")
+    elif state == _COMPLETED:
+        echo_err(f"{request_id} has completed. {follow_up}")
+    else:
+        echo_err(f"{request_id} is {state} and cannot be cancelled: it goes on. {follow_up}")
+    _emit_ended(settings, request_id, state, interrupted=True, cancelled=cancelled)
+    raise CommandError("interrupted", EXIT_INTERRUPTED)
+
+
+def _cancel_after_interrupt(client: Client, request_id: str) -> bool:
+    try:
+        status = client.cancel(request_id)
+    except ConflictError:
+        echo_err(f"{request_id} started before it could be cancelled.")
+        return False
+    except Sora2Error as error:
+        echo_err(f"could not cancel {request_id}: {error}")
+        return False
+    if status.state == _CANCELLED:
+        echo_err(f"cancelled {request_id}.")
+        return True
+    echo_err(f"{request_id} is {status.state}; it was not cancelled.")
+    return False
+
+
+# submit, status, result, cancel ---------------------------------------------------------------
+
+
+@click.command()
+@click.argument("prompt")
+@input_option("size")
+@input_option("seconds")
+@client_options
+def submit(prompt: str, size: str, seconds: int, settings: Settings) -> None:
+    """Submit PROMPT and print the request id, without waiting.
+
+    Follow it with `sora2 status ID`, fetch it with `sora2 result ID --out FILE` or
+    `sora2 resume ID --out-dir DIR`.
+    """
+    with _client(settings) as client:
+        submission = client.submit(prompt, size=size, seconds=seconds)
+    emit(
+        settings,
+        {
+            "request_id": submission.request_id,
+            "state": _QUEUED,
+            "status_url": submission.status_url,
+            "result_url": submission.result_url,
+            "cancel_url": submission.cancel_url,
+            "size": size,
+            "seconds": seconds,
+        },
+        [submission.request_id],
+    )
+
+
+@click.command()
+@_request_id_argument
+@client_options
+def status(request_id: str, settings: Settings) -> None:
+    """Print the state of job ID (and its queue position while queued)."""
+    with _client(settings) as client:
+        found = client.status(request_id)
+    emit(settings, _status_payload(found), [_status_line(found)])
+
+
+@click.command()
+@_request_id_argument
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Also download the video here (a file, or a directory).",
+)
+@client_options
+def result(request_id: str, out: Path | None, settings: Settings) -> None:
+    """Print the video URL of job ID once completed (exit 5 while it is not, 6 if cancelled)."""
+    with _client(settings) as client:
+        found = client.result(request_id)
+        path = client.download(found, out) if out is not None and found.is_completed else None
+    payload = _result_payload(found)
+    if path is not None:
+        payload["path"] = str(path)
+    lines = [f"{found.request_id}  {found.state}"]
+    if found.video_url:
+        lines.append(f"video: {found.video_url}")
+    if path is not None:
+        lines.append(f"saved: {path}")
+    emit(settings, payload, lines)
+    if found.state == _CANCELLED:
+        raise CommandError(f"{request_id} was cancelled; there is no video", EXIT_CANCELLED)
+    if not found.is_completed:
+        raise CommandError(f"{request_id} is {found.state}; not finished yet", EXIT_NOT_READY)
+    if found.video_url is None:
+        raise CommandError(f"{request_id} completed without a video URL", EXIT_ERROR)
+
+
+def _result_payload(found: JobResult) -> dict[str, Any]:
+    return {
+        "request_id": found.request_id,
+        "state": found.state,
+        "video_url": found.video_url,
+        "outputs": found.outputs,
+        "created_at": found.created_at.isoformat() if found.created_at else None,
+        "finished_at": found.finished_at.isoformat() if found.finished_at else None,
+    }
+
+
+@click.command()
+@_request_id_argument
+@client_options
+def cancel(request_id: str, settings: Settings) -> None:
+    """Cancel job ID. Only a queued job can be cancelled; one in progress goes on."""
+    with _client(settings) as client:
+        found = client.cancel(request_id)
+    emit(settings, _status_payload(found), [_status_line(found)])
+
+
+# jobs, resume ---------------------------------------------------------------------------------
+
+
+def _record_line(record: JobRecord) -> str:
+    when = record.submitted_at.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    params = " ".join(f"{k}={v}" for k, v in sorted(record.params.items()))
+    line = f"{record.request_id}  {record.state:<11}  {when}"
+    if params:
+        line += f"  {params}"
+    if record.output_path:
+        line += f"  {record.output_path}"
+    elif record.error:
+        line += f"  error: {record.error}"
+    return line
+
+
+@click.command()
+@click.option("--unfinished", is_flag=True, help="Only jobs that `sora2 resume` would finish.")
+@client_options
+def jobs(unfinished: bool, settings: Settings) -> None:
+    """List the journal of submitted jobs, oldest first."""
+    with _client(settings) as client:
+        records = client.jobs(unfinished=unfinished)
+        journal = client.journal
+    emit(
+        settings,
+        {
+            "journal": str(journal.path) if journal is not None else None,
+            "jobs": [r.to_dict() for r in records],
+        },
+        [_record_line(r) for r in records],
+    )
+    if not records and not settings.json_output:
+        where = f" in {journal.path}" if journal is not None else ""
+        echo_err(f"no {'unfinished ' if unfinished else ''}jobs{where}")
+
+
+@click.command()
+@click.argument("request_id", metavar="[ID]", required=False)
+@click.option(
+    "--out-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Download every completed video into this directory "
+    "[default: where `generate` meant to save it].",
+)
+@_timeout_option
+@client_options
+def resume(
+    request_id: str | None, out_dir: Path | None, timeout: float | None, settings: Settings
+) -> None:
+    """Finish unfinished jobs from the journal (or job ID) without submitting again.
+
+    Waits for each job, then downloads the videos `generate` did not get to save.
+    """
+    with _client(settings) as base, Progress(sys.stderr) as progress:
+        client = base.with_options(wait_timeout=timeout) if timeout is not None else base
+        try:
+            records = client.resume(request_id, out_dir=out_dir, on_update=progress.update)
+        except KeyboardInterrupt:
+            progress.close()
+            echo_err(f"interrupted; the jobs go on. Run again: {settings.command('resume')}")
+            raise CommandError("interrupted", EXIT_INTERRUPTED) from None
+        finally:
+            if client is not base:
+                client.close()
+    progress.close()
+    emit(
+        settings,
+        {"jobs": [r.to_dict() for r in records]},
+        [_record_line(r) for r in records],
+    )
+    if not records:
+        echo_err("nothing to resume")
+        return
+    failed = [
+        r
+        for r in records
+        if r.is_unfinished or (out_dir is not None and r.state == _COMPLETED and not r.output_path)
+    ]
+    for record in records:
+        if record.state == _COMPLETED and not record.output_path and record not in failed:
+            echo_err(
+                f"{record.request_id} completed; download it with: "
+                f"{settings.command('result', record.request_id, '--out', '.')}"
+            )
+    if failed:
+        raise CommandError(
+            f"{len(failed)} of {len(records)} jobs did not finish; see `sora2 jobs`", EXIT_ERROR
+        )

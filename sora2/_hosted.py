@@ -1,0 +1,157 @@
+"""A preflight for file inputs: would the service be able to fetch this URL?
+
+The documentation's rules for hosted files: a publicly reachable HTTPS URL, fetchable by a
+server without login or cookies, within a size limit that depends on the kind of file. The
+kinds and limits are read from the spec (the ``Hosted<Kind>Url`` schemas and their
+``x-max-bytes``), so a new kind in the spec is checked without a code change.
+
+The check asks the way a fetcher would, with no credentials at all: a HEAD, and a one-byte
+ranged GET when the host does not answer HEAD usefully.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+from typing import Final, Literal
+
+import httpx
+
+from ._exceptions import InvalidInputError
+
+__all__ = ["HostedFileVerdict", "check_hosted_file", "hosted_file_limits"]
+
+Rule = Literal["https", "reachable", "public", "size"]
+_SCHEMA_NAME = re.compile(r"Hosted(?P<kind>[A-Z][a-z]+)Url")
+_DEFAULT_TIMEOUT: Final = 10.0
+_CONTENT_RANGE = re.compile(r"bytes\s+\d+-\d+/(?P<total>\d+)")
+
+
+@functools.cache
+def hosted_file_limits() -> dict[str, int]:
+    """``{kind: max bytes}`` for every hosted-file kind of the spec (e.g. image, video)."""
+    from ._spec import spec_document
+
+    limits: dict[str, int] = {}
+    for name, schema in spec_document()["components"]["schemas"].items():
+        found = _SCHEMA_NAME.fullmatch(name)
+        limit = schema.get("x-max-bytes") if isinstance(schema, dict) else None
+        if found and isinstance(limit, int):
+            limits[found.group("kind").lower()] = limit
+    return limits
+
+
+@dataclass(frozen=True)
+class HostedFileVerdict:
+    """The outcome: ``ok``, or the first rule that failed and why."""
+
+    url: str
+    kind: str
+    failed_rule: Rule | None
+    message: str
+    status_code: int | None = None
+    size: int | None = None
+    """The file's size in bytes, when the host said (None if it did not)."""
+    content_type: str | None = None
+    max_bytes: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.failed_rule is None
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+
+def _size_of(response: httpx.Response) -> int | None:
+    if response.status_code == 206:
+        found = _CONTENT_RANGE.fullmatch(response.headers.get("content-range", "").strip())
+        return int(found.group("total")) if found else None
+    length = response.headers.get("content-length")
+    return int(length) if length is not None and length.isdigit() else None
+
+
+def _probe(client: httpx.Client, url: str) -> httpx.Response:
+    """HEAD, then a one-byte ranged GET if HEAD is refused or says nothing about the size."""
+    head = client.head(url)
+    if head.is_success and _size_of(head) is not None:
+        return head
+    with client.stream("GET", url, headers={"Range": "bytes=0-0"}) as response:
+        # Read at most a little: a host that ignores Range would send the whole file.
+        for _ in response.iter_bytes(1024):
+            break
+        return response
+
+
+def check_hosted_file(
+    url: str,
+    kind: str,
+    *,
+    timeout: float = _DEFAULT_TIMEOUT,
+    transport: httpx.BaseTransport | None = None,
+) -> HostedFileVerdict:
+    """Check ``url`` against the documented rules for a hosted ``kind`` file.
+
+    Raises:
+        InvalidInputError: ``kind`` is not one the spec defines.
+    """
+    limits = hosted_file_limits()
+    if kind not in limits:
+        raise InvalidInputError(
+            f"kind={kind!r} is not a hosted file kind; allowed values: "
+            + ", ".join(repr(k) for k in limits),
+            field="kind",
+            value=kind,
+            allowed=tuple(limits),
+        )
+    limit = limits[kind]
+
+    def verdict(
+        rule: Rule | None,
+        message: str,
+        *,
+        status_code: int | None = None,
+        size: int | None = None,
+        content_type: str | None = None,
+    ) -> HostedFileVerdict:
+        return HostedFileVerdict(
+            url, kind, rule, message, status_code, size, content_type, max_bytes=limit
+        )
+
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError, ValueError) as exc:
+        return verdict("https", f"not a valid URL: {exc}")
+    if parsed.scheme != "https" or not parsed.host:
+        return verdict("https", "the service only fetches https:// URLs")
+    try:
+        # No auth, no cookies, redirects followed: what a server-side fetcher sees.
+        with httpx.Client(timeout=timeout, transport=transport, follow_redirects=True) as client:
+            response = _probe(client, url)
+    except httpx.HTTPError as exc:
+        return verdict("reachable", f"could not fetch it: {exc or type(exc).__name__}")
+    if response.url.scheme != "https":
+        return verdict("https", f"it redirects to a non-https URL ({response.url.scheme})")
+    status = response.status_code
+    content_type = response.headers.get("content-type")
+    if status in (401, 403, 407):
+        return verdict(
+            "public",
+            f"the host answered {status}: it needs a login, cookies or a signature",
+            status_code=status,
+        )
+    if not response.is_success:
+        return verdict("reachable", f"the host answered {status}", status_code=status)
+    size = _size_of(response)
+    if size is not None and size > limit:
+        message = f"{size} bytes is over the {limit}-byte limit for {kind}"
+        return verdict("size", message, status_code=status, size=size, content_type=content_type)
+    known = f"{size} bytes" if size is not None else "size not given by the host"
+    return verdict(
+        None,
+        f"fetchable without credentials ({known})",
+        status_code=status,
+        size=size,
+        content_type=content_type,
+    )

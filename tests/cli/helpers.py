@@ -1,0 +1,76 @@
+"""Helpers of the CLI tests: a fake clock, and a runner that goes through ``sora2._cli.main``."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import click
+from click.testing import CliRunner, Result
+
+from sora2._cli import main
+from sora2._inputs import input_fields
+from sora2._spec import resolve, spec_document
+
+TOKEN = "sk-cli-test-4b1d9e-very-secret"
+"""A token distinctive enough that finding it in any output is a leak."""
+BASE_URL = "http://localhost"
+"""Loopback, so the in-process emulator's http video URLs pass the download policy."""
+
+
+class FakeClock:
+    """Time that moves only when someone sleeps (the client) or a test advances it."""
+
+    def __init__(self, start: float = 1000.0, wall: float = 1_800_000_000.0) -> None:
+        self.now = start
+        self._wall_offset = wall - start
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def time(self) -> float:
+        return self.now + self._wall_offset
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+    async def asleep(self, seconds: float) -> None:
+        self.sleep(seconds)
+
+
+class _Main(click.Command):
+    """Lets ``CliRunner`` drive ``sora2._cli.main``: its error mapping and exit codes included."""
+
+    def main(self, args: Sequence[str] | None = None, *_: Any, **__: Any) -> Any:
+        sys.exit(main(list(args or ())))
+
+
+def run(*args: str, input: str | None = None) -> Result:
+    """``sora2 ARGS`` in process, stdout and stderr captured apart."""
+    return CliRunner().invoke(_Main("sora2"), list(args), input=input, catch_exceptions=False)
+
+
+def documented_prompt() -> str:
+    """The documentation's Tokyo night market prompt, as the spec's Input example records it."""
+    schema = resolve(spec_document()["components"]["schemas"]["Input"])
+    prompt: str = schema["properties"]["prompt"]["examples"][0]
+    return prompt
+
+
+def choices(name: str) -> tuple[Any, ...]:
+    found = input_fields()[name].choices
+    assert found is not None
+    return found
+
+
+def default(name: str) -> Any:
+    return input_fields()[name].default
+
+
+def other_choice(name: str) -> Any:
+    """An allowed value that is not the default, to prove the option is passed through."""
+    return next(c for c in choices(name) if c != default(name))

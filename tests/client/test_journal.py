@@ -1,0 +1,232 @@
+"""The journal: a row per job from the moment submit returns, and resume after a crash."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from sora2 import Client, NotFoundError
+from sora2._inputs import input_fields
+from sora2._journal import JobRecord, Journal
+from sora2._types import JobStatus, Submission
+from sora2.emulator import Emulator
+
+from .helpers import BASE_URL, TOKEN, Api, Factory, FakeClock
+
+pytestmark = pytest.mark.anyio
+
+
+class _Crash(BaseException):
+    """Stands for the process dying: not an Exception, so nothing on the way catches it."""
+
+
+def _crash_when(state: str) -> object:
+    def on_update(status: JobStatus) -> None:
+        if status.state == state:
+            raise _Crash
+
+    return on_update
+
+
+def _submissions(emulator: Emulator) -> int:
+    return sum(emulator.stats.submissions.values())
+
+
+class TestRows:
+    async def test_submit_writes_a_row(self, api: Api, journal_path: Path) -> None:
+        """The row holds the prompt, the parameters and the service; never the token."""
+        seconds = (input_fields()["seconds"].choices or ())[-1]
+        submission = await api.submit("a quiet harbour", seconds=seconds)
+        record = Journal(journal_path).get(submission.request_id)
+        assert record is not None
+        assert (record.prompt, record.base_url, record.state) == (
+            "a quiet harbour",
+            BASE_URL,
+            "in_queue",
+        )
+        assert record.params["seconds"] == seconds
+        assert record.seconds == seconds
+        assert "prompt" not in record.params
+        assert record.is_unfinished
+        for path in journal_path.parent.glob(journal_path.name + "*"):
+            assert TOKEN.encode() not in path.read_bytes()
+
+    async def test_lifecycle_updates(
+        self, api: Api, emulator: Emulator, journal_path: Path, tmp_path: Path
+    ) -> None:
+        """wait, result and download fill state, timestamps, video URL and output path."""
+        submission = await api.submit("x")
+        await api.wait(submission.request_id)
+        result = await api.result(submission.request_id)
+        await api.download(result, tmp_path / "x.mp4")
+        record = Journal(journal_path).get(submission.request_id)
+        assert record is not None
+        assert record.state == "completed"
+        assert record.started_at is not None and record.finished_at is not None
+        assert record.submitted_at <= record.started_at <= record.finished_at
+        assert record.processing_seconds is not None and record.processing_seconds > 0
+        assert record.video_url == result.video_url
+        assert record.output_path == str(tmp_path / "x.mp4")
+        assert not record.is_unfinished
+
+    async def test_cancel_updates(self, api: Api, journal_path: Path) -> None:
+        """A cancelled job is journaled as cancelled, and is finished."""
+        submission = await api.submit("x")
+        await api.cancel(submission.request_id)
+        record = Journal(journal_path).get(submission.request_id)
+        assert record is not None and record.state == "cancelled"
+        assert not record.is_unfinished
+
+    async def test_jobs_lists_the_journal(self, api: Api) -> None:
+        """jobs() lists every row oldest first; unfinished=True drops finished ones."""
+        first = await api.submit("one")
+        second = await api.submit("two")
+        await api.cancel(first.request_id)
+        records: list[JobRecord] = await api.jobs()
+        assert [r.request_id for r in records] == [first.request_id, second.request_id]
+        unfinished: list[JobRecord] = await api.jobs(unfinished=True)
+        assert [r.request_id for r in unfinished] == [second.request_id]
+        assert json.loads(json.dumps(records[0].to_dict()))["state"] == "cancelled"
+
+    async def test_disabled(self, make_api: Factory, emulator: Emulator, tmp_path: Path) -> None:
+        """journal=False writes nothing and lists nothing."""
+        api = make_api(emulator, journal=False)
+        await api.submit("x")
+        assert await api.jobs() == []
+        assert api.client.journal is None
+        assert list(tmp_path.glob("*.sqlite3")) == []
+
+    def test_env_var_is_read_at_construction(
+        self, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    ) -> None:
+        """SORA2_JOURNAL set after import still decides where the journal lives."""
+        monkeypatch.setenv("SORA2_JOURNAL", str(tmp_path / "late.sqlite3"))
+        with Client(api_key=TOKEN) as client:
+            assert client.journal is not None
+            assert client.journal.path == tmp_path / "late.sqlite3"
+
+    async def test_a_broken_journal_does_not_lose_the_job(
+        self,
+        make_api: Factory,
+        emulator: Emulator,
+        tmp_path: Path,
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        """If the journal cannot be written, submit still returns the id and logs a warning."""
+        unwritable = tmp_path / "is-a-directory"
+        unwritable.mkdir()
+        api = make_api(emulator, journal=unwritable)
+        with caplog.at_level(logging.WARNING, logger="sora2"):
+            submission: Submission = await api.submit("x")
+        assert emulator.job(submission.request_id) is not None
+        assert any("journal" in r.getMessage() for r in caplog.records)
+
+    def test_shared_between_connections(self, tmp_path: Path) -> None:
+        """Two journals on one file see each other's rows (WAL mode)."""
+        one, two = Journal(tmp_path / "j.sqlite3"), Journal(tmp_path / "j.sqlite3")
+        one.record_submission("a", base_url=BASE_URL, prompt="p", params={})
+        two.observe_state("a", "in_progress")
+        record = one.get("a")
+        assert record is not None and record.state == "in_progress"
+        with sqlite3.connect(tmp_path / "j.sqlite3") as conn:
+            assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+    def test_update_rejects_unknown_columns(self, tmp_path: Path) -> None:
+        """update() only sets journal columns; anything else is a TypeError."""
+        journal = Journal(tmp_path / "j.sqlite3")
+        with pytest.raises(TypeError):
+            journal.update("a", request_id="b")
+
+
+class TestResume:
+    async def test_crash_while_running(
+        self, make_api: Factory, emulator: Emulator, tmp_path: Path
+    ) -> None:
+        """A generate that dies mid-wait is finished by resume, without submitting again."""
+        target = tmp_path / "out" / "crash.mp4"
+        first = make_api(emulator)
+        with pytest.raises(_Crash):
+            await first.generate("x", out=target, on_update=_crash_when("in_progress"))
+        assert not target.exists()
+        unfinished = await make_api(emulator).jobs(unfinished=True)
+        assert len(unfinished) == 1 and unfinished[0].target_path == str(target)
+
+        second = make_api(emulator)
+        finished: list[JobRecord] = await second.resume()
+        assert [r.output_path for r in finished] == [str(target)]
+        assert target.stat().st_size > 0
+        assert _submissions(emulator) == 1
+        assert await second.jobs(unfinished=True) == []
+
+    async def test_crash_right_after_submit(
+        self, make_api: Factory, emulator: Emulator, tmp_path: Path
+    ) -> None:
+        """Dying in on_submit leaves a journaled job that resume completes."""
+
+        def die(submission: Submission) -> None:
+            raise _Crash
+
+        with pytest.raises(_Crash):
+            await make_api(emulator).generate("x", out=tmp_path / "a.mp4", on_submit=die)
+        finished = await make_api(emulator).resume()
+        assert [r.state for r in finished] == ["completed"]
+        assert (tmp_path / "a.mp4").is_file()
+        assert _submissions(emulator) == 1
+
+    async def test_crash_during_download(
+        self, make_api: Factory, emulator: Emulator, tmp_path: Path
+    ) -> None:
+        """A completed job whose download never finished is still unfinished until saved."""
+        api = make_api(emulator)
+        submission = await api.submit("x")
+        api.client.journal.update(submission.request_id, target_path=str(tmp_path / "d.mp4"))
+        await api.wait(submission.request_id)
+        assert [r.request_id for r in await api.jobs(unfinished=True)] == [submission.request_id]
+        await make_api(emulator).resume(submission.request_id)
+        assert (tmp_path / "d.mp4").is_file()
+
+    async def test_out_dir(self, make_api: Factory, emulator: Emulator, tmp_path: Path) -> None:
+        """With out_dir, resume saves each completed video there, named after its job."""
+        api = make_api(emulator)
+        submission = await api.submit("x")
+        finished = await api.resume(out_dir=tmp_path / "videos")
+        assert finished[0].output_path == str(tmp_path / "videos" / f"{submission.request_id}.mp4")
+
+    async def test_only_this_service(
+        self, make_api: Factory, emulator: Emulator, journal_path: Path
+    ) -> None:
+        """Jobs journaled against another base URL are never resumed here."""
+        Journal(journal_path).record_submission(
+            "elsewhere", base_url="https://model-api.example", prompt="p", params={}
+        )
+        api = make_api(emulator)
+        assert await api.resume() == []
+        assert emulator.stats.requests["status"] == 0
+
+    async def test_unknown_id_is_adopted(
+        self, make_api: Factory, emulator: Emulator, clock: FakeClock, journal_path: Path
+    ) -> None:
+        """resume(id) for a job the journal never saw waits for it and records it."""
+        other = make_api(emulator, journal=False)
+        submission = await other.submit("from another machine")
+        finished = await make_api(emulator).resume(submission.request_id)
+        assert [r.state for r in finished] == ["completed"]
+        assert Journal(journal_path).get(submission.request_id) is not None
+
+    async def test_errors_are_recorded_and_the_rest_go_on(
+        self, make_api: Factory, emulator: Emulator, journal_path: Path
+    ) -> None:
+        """An expired job gets its error in its row; the next job is still finished."""
+        Journal(journal_path).record_submission("expired", base_url=BASE_URL, prompt="p", params={})
+        api = make_api(emulator)
+        live = await api.submit("live")
+        finished = await api.resume()
+        by_id = {r.request_id: r for r in finished}
+        assert by_id["expired"].error is not None and "404" in by_id["expired"].error
+        assert by_id[live.request_id].state == "completed"
+        with pytest.raises(NotFoundError):
+            await api.resume("expired")

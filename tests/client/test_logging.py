@@ -1,0 +1,94 @@
+"""The token never shows: not in logs (any logger, DEBUG), reprs, or error messages."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import httpx
+import pytest
+
+from sora2 import AuthenticationError, Sora2Error, WaitTimeoutError
+from sora2._logging import REDACTED, logger, redact, register_secret
+from sora2.emulator import Emulator
+
+from .helpers import TOKEN, Api, Factory, Script, json_response
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_no_token_in_debug_logs(
+    api: Api, emulator: Emulator, caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    """A full lifecycle with retries, logged at DEBUG by every library, never logs the token."""
+    emulator.faults = "status:429@every=3,result:502@first=1"
+    with caplog.at_level(logging.DEBUG):
+        await api.generate("x", out=tmp_path / "x.mp4")
+        with pytest.raises(Sora2Error):
+            await api.status("missing")
+    assert any(r.name == "sora2" for r in caplog.records)
+    assert TOKEN not in caplog.text
+    for record in caplog.records:
+        assert TOKEN not in record.getMessage()
+
+
+async def test_no_token_in_reprs(api: Api) -> None:
+    """repr(client) shows the service, never the key; nor does its auth or generated client."""
+    text = repr(api.client)
+    assert "localhost" in text and TOKEN not in text
+    assert TOKEN not in repr(api.client._http.auth)
+    assert TOKEN not in repr(api.client._generated())
+
+
+async def test_token_echoed_by_the_service_is_redacted(make_api: Factory) -> None:
+    """An error message that quotes the token comes out with the token redacted."""
+    body = {"error_code": 401001, "message": f"token {TOKEN} is revoked"}
+    api = make_api(handler=Script().on("status", json_response(401, body)))
+    with pytest.raises(AuthenticationError) as caught:
+        await api.status("r")
+    assert TOKEN not in str(caught.value) and TOKEN not in repr(caught.value)
+    assert REDACTED in str(caught.value)
+    assert TOKEN not in caught.value.message
+
+
+async def test_errors_never_carry_the_header_in_text(make_api: Factory) -> None:
+    """A transport failure's message and its request's repr leave the Authorization header out."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent = request.headers["authorization"]
+        raise httpx.ReadTimeout(f"timed out sending Authorization: {sent}", request=request)
+
+    api = make_api(handler=handler, max_retries=0)
+    with pytest.raises(Sora2Error) as caught:
+        await api.status("r")
+    assert TOKEN not in str(caught.value)
+    assert TOKEN not in repr(caught.value.request)
+
+
+async def test_wait_timeout_message(api: Api) -> None:
+    """The deadline error names the job and how to resume it, and nothing secret."""
+    submission = await api.submit("x")
+    with pytest.raises(WaitTimeoutError) as caught:
+        await api.wait(submission.request_id, timeout=0)
+    assert submission.request_id in str(caught.value)
+    assert "sora2 resume" in str(caught.value)
+    assert TOKEN not in str(caught.value)
+
+
+def test_filter_redacts_records(caplog: pytest.LogCaptureFixture) -> None:
+    """A record on the sora2 logger is redacted, whether the secret is in msg or args."""
+    register_secret("another-secret-value")
+    with caplog.at_level(logging.DEBUG, logger="sora2"):
+        logger.debug("key %s", "another-secret-value")
+        logger.debug("header Authorization: Bearer abc.def-123")
+    assert "another-secret-value" not in caplog.text
+    assert "abc.def-123" not in caplog.text
+    assert caplog.text.count(REDACTED) == 2
+
+
+def test_redact() -> None:
+    """redact() hides registered secrets and any bearer credential, and keeps the rest."""
+    register_secret("s3cr3t")
+    assert redact("a s3cr3t b") == f"a {REDACTED} b"
+    assert redact("Authorization: bearer xyz") == f"Authorization: bearer {REDACTED}"
+    assert redact("nothing here") == "nothing here"

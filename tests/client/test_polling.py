@@ -1,0 +1,220 @@
+"""wait(): the adaptive schedule, deadlines, cancel-on-timeout and unknown states."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sora2 import WaitTimeoutError
+from sora2._constants import (
+    MAX_POLL_INTERVAL,
+    MAX_RETRY_AFTER,
+    MIN_POLL_INTERVAL,
+    POLL_APPROACH_FRACTION,
+    POLL_LATENCY_FRACTION,
+)
+from sora2._inputs import input_fields
+from sora2._polling import PollSchedule, ProgressModel
+from sora2._types import JobStatus
+from sora2.emulator import Emulator, create_app
+
+from .helpers import TOKEN, Factory, FakeClock, Script, json_response, status_body
+
+pytestmark = pytest.mark.anyio
+
+
+def _status(state: str, position: int | None = None, retry_after: float | None = None) -> JobStatus:
+    from sora2_api.models import RequestStatus
+
+    raw = RequestStatus.from_dict(status_body(state, position=position))
+    return JobStatus("r", state, position, raw, retry_after=retry_after)
+
+
+def _longest_seconds() -> int:
+    choices = input_fields()["seconds"].choices
+    assert choices is not None
+    return max(int(c) for c in choices)
+
+
+class TestSchedule:
+    def test_interval_never_exceeds_the_latency_bound(self) -> None:
+        """Without a learned model, every interval is at most 10% of the job's age (or 1 s)."""
+        schedule = PollSchedule(ProgressModel(), None, submitted_at=0.0)
+        for age in (0.5, 5.0, 30.0, 120.0, 250.0):
+            for state in ("in_progress", "moderating"):
+                delay = schedule.next_delay(_status(state), age)
+                assert (
+                    MIN_POLL_INTERVAL
+                    <= delay
+                    <= max(MIN_POLL_INTERVAL, POLL_LATENCY_FRACTION * age)
+                )
+        assert schedule.next_delay(_status("in_progress"), 10_000.0) == MAX_POLL_INTERVAL
+
+    def test_queue_position_spaces_polls(self) -> None:
+        """A job far back in the queue is polled less often than one at the front."""
+        schedule = PollSchedule(ProgressModel(), None, submitted_at=0.0)
+        front = schedule.next_delay(_status("in_queue", 0), 10.0)
+        back = schedule.next_delay(_status("in_queue", 5), 10.0)
+        assert front < back
+
+    def test_queued_job_is_not_polled_before_it_could_finish(self) -> None:
+        """With a learned processing time, a queued job sleeps half of it at least."""
+        model = ProgressModel()
+        model.observe(4, 8.0)
+        schedule = PollSchedule(model, 4, submitted_at=0.0)
+        assert schedule.next_delay(_status("in_queue", 0), 1.0) == POLL_APPROACH_FRACTION * 8.0
+
+    def test_learned_model_approaches_the_expected_end(self) -> None:
+        """Once learned, an early poll sleeps half the expected remainder, not 10% of the age."""
+        model = ProgressModel()
+        model.observe(4, 8.0)  # 2 s of processing per video second: 16 s expected for 8 s
+        schedule = PollSchedule(model, 8, submitted_at=0.0, earliest_start=2.0)
+        early = schedule.next_delay(_status("in_progress"), 4.0)
+        assert early == POLL_APPROACH_FRACTION * (16.0 - 2.0)
+        assert early > max(MIN_POLL_INTERVAL, POLL_LATENCY_FRACTION * 4.0)
+        near_end = schedule.next_delay(_status("in_progress"), 17.5)
+        assert max(MIN_POLL_INTERVAL, POLL_LATENCY_FRACTION * 17.5) == near_end
+
+    def test_retry_after_wins(self) -> None:
+        """A Retry-After hint on a status lengthens the interval, up to the cap."""
+        schedule = PollSchedule(ProgressModel(), None, submitted_at=0.0)
+        assert schedule.next_delay(_status("in_progress", retry_after=7.0), 1.0) == 7.0
+        capped = schedule.next_delay(_status("in_progress", retry_after=10 * MAX_RETRY_AFTER), 1.0)
+        assert capped == MAX_RETRY_AFTER
+
+    def test_ewma(self) -> None:
+        """The model starts at the first sample and moves toward new ones by alpha."""
+        model = ProgressModel(alpha=0.5)
+        assert model.expected(4) is None
+        model.observe(4, 8.0)
+        assert model.expected(4) == 8.0
+        model.observe(4, 16.0)
+        assert model.expected(4) == 12.0
+        model.observe(0, 5.0)  # ignored: no duration
+        assert model.samples == 2
+
+
+class TestWait:
+    async def test_reports_every_change(self, make_api: Factory, clock: FakeClock) -> None:
+        """on_update sees each new queue position and state, once each."""
+        emulator = create_app(token=TOKEN, clock=clock.monotonic, workers=1)
+        api = make_api(emulator)
+        ids = [(await api.submit(f"job {i}")).request_id for i in range(3)]
+        seen: list[tuple[str, int | None]] = []
+        final = await api.wait(ids[2], on_update=lambda s: seen.append((s.state, s.queue_position)))
+        assert final.state == "completed"
+        assert seen[0] == ("in_queue", 2)
+        assert [state for state, _ in seen[-2:]] == ["in_progress", "completed"]
+        assert len(seen) == len(set(seen))
+        positions = [p for state, p in seen if state == "in_queue"]
+        assert positions == sorted(positions, reverse=True)
+
+    async def test_deadline(self, make_api: Factory, emulator: Emulator, clock: FakeClock) -> None:
+        """At the deadline wait() raises WaitTimeoutError with the id; the job goes on."""
+        api = make_api(emulator)
+        submission = await api.submit("slow", seconds=_longest_seconds())
+        start = clock.now
+        with pytest.raises(WaitTimeoutError) as caught:
+            await api.wait(submission.request_id, timeout=3.0)
+        error = caught.value
+        assert submission.request_id == error.request_id
+        assert not error.cancelled
+        assert error.last_status in ("in_queue", "in_progress")
+        assert pytest.approx(clock.now - start) == 3.0
+        view = emulator.job(submission.request_id)
+        assert view is not None and view.state != "cancelled"
+
+    async def test_zero_timeout_polls_once(self, make_api: Factory, emulator: Emulator) -> None:
+        """timeout=0 polls once and gives up at once if the job is not done."""
+        api = make_api(emulator)
+        submission = await api.submit("x")
+        with pytest.raises(WaitTimeoutError):
+            await api.wait(submission.request_id, timeout=0)
+        assert emulator.stats.requests["status"] == 1
+
+    async def test_cancel_on_timeout_while_queued(
+        self, make_api: Factory, clock: FakeClock
+    ) -> None:
+        """A job still queued at the deadline is cancelled first, and the error says so."""
+        emulator = create_app(token=TOKEN, clock=clock.monotonic, workers=1)
+        api = make_api(emulator)
+        await api.submit("occupies the only worker", seconds=_longest_seconds())
+        waiting = await api.submit("stays queued")
+        with pytest.raises(WaitTimeoutError) as caught:
+            await api.wait(waiting.request_id, timeout=2.0, cancel_on_timeout=True)
+        assert caught.value.cancelled
+        assert "cancelled" in str(caught.value)
+        view = emulator.job(waiting.request_id)
+        assert view is not None and view.state == "cancelled"
+
+    async def test_cancel_on_timeout_after_start(
+        self, make_api: Factory, emulator: Emulator
+    ) -> None:
+        """A job already running at the deadline cannot be cancelled and is left alone."""
+        api = make_api(emulator)
+        submission = await api.submit("running", seconds=_longest_seconds())
+        with pytest.raises(WaitTimeoutError) as caught:
+            await api.wait(submission.request_id, timeout=5.0, cancel_on_timeout=True)
+        assert not caught.value.cancelled
+        assert caught.value.last_status == "in_progress"
+        assert emulator.stats.requests["cancel"] == 0
+
+    async def test_unknown_state_is_not_finished(self, make_api: Factory) -> None:
+        """A state the spec does not list is reported and polled past, not a crash."""
+        script = Script().on(
+            "status",
+            json_response(200, status_body("moderating")),
+            json_response(200, status_body("moderating")),
+            json_response(200, status_body("completed")),
+        )
+        api = make_api(handler=script)
+        seen: list[str] = []
+        final = await api.wait("req-1", on_update=lambda s: seen.append(s.state))
+        assert final.state == "completed"
+        assert seen == ["moderating", "completed"]
+        assert script.calls("status") == 3
+
+    async def test_cancelled_is_returned_not_raised(
+        self, make_api: Factory, emulator: Emulator
+    ) -> None:
+        """A job cancelled elsewhere ends the wait with its cancelled status."""
+        api = make_api(emulator)
+        submission = await api.submit("x")
+        await api.cancel(submission.request_id)
+        assert (await api.wait(submission.request_id)).state == "cancelled"
+
+
+class TestEfficiency:
+    async def test_fewer_polls_than_a_one_second_poller(
+        self, make_api: Factory, clock: FakeClock, tmp_path: Path
+    ) -> None:
+        """Completion is seen within 10% of the job's length with fewer polls than one a second,
+        and fewer still once the processing time has been learned."""
+        emulator = create_app(token=TOKEN, clock=clock.monotonic, speed=0.25)
+        api = make_api(emulator)
+        polls: list[int] = []
+        for _ in range(2):
+            before = emulator.stats.requests["status"]
+            submission = await api.submit("long", seconds=_longest_seconds())
+            await api.wait(submission.request_id)
+            view = emulator.job(submission.request_id)
+            assert view is not None and view.finished_at is not None
+            length = view.finished_at - view.submitted_at
+            latency = clock.now - view.finished_at
+            polls.append(emulator.stats.requests["status"] - before)
+            assert latency <= POLL_LATENCY_FRACTION * length + 1e-9
+            assert polls[-1] < length / MIN_POLL_INTERVAL
+        assert polls[1] < polls[0]
+
+    async def test_learning_survives_the_process(self, make_api: Factory, clock: FakeClock) -> None:
+        """A new client seeds its model from the journal, so its first wait is already sparse."""
+        emulator = create_app(token=TOKEN, clock=clock.monotonic, speed=0.25)
+        first = make_api(emulator)
+        before = emulator.stats.requests["status"]
+        await first.wait((await first.submit("a", seconds=_longest_seconds())).request_id)
+        cold = emulator.stats.requests["status"] - before
+        second = make_api(emulator)
+        before = emulator.stats.requests["status"]
+        await second.wait((await second.submit("b", seconds=_longest_seconds())).request_id)
+        assert emulator.stats.requests["status"] - before < cold

@@ -1,0 +1,284 @@
+"""Retries and their limits: GETs and cancel retry transient failures; submit never pays twice."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+
+import httpx
+import pytest
+
+from sora2 import (
+    APIConnectionError,
+    APIResponseValidationError,
+    APITimeoutError,
+    InternalServerError,
+    NotFoundError,
+    RateLimitError,
+    SubmissionUnknownError,
+)
+from sora2._constants import MAX_RETRY_AFTER
+from sora2._exceptions import ConflictError
+from sora2._journal import Journal
+from sora2._retry import RetryPolicy, parse_retry_after
+from sora2.emulator import Emulator
+
+from .helpers import Factory, Script, json_response, status_body, submit_body
+
+pytestmark = pytest.mark.anyio
+
+
+def _submissions(emulator: Emulator) -> int:
+    return sum(emulator.stats.submissions.values())
+
+
+class TestIdempotentRetries:
+    @pytest.mark.parametrize("kind", ["429", "500", "502", "503"])
+    async def test_status_recovers_within_the_limit(
+        self, make_api: Factory, emulator: Emulator, kind: str
+    ) -> None:
+        """A status call that fails max_retries times in a row still succeeds on the last try."""
+        api = make_api(emulator, max_retries=2)
+        submission = await api.submit("x")
+        emulator.faults = f"status:{kind}@first=2"
+        assert (await api.status(submission.request_id)).state == "in_queue"
+        assert emulator.stats.requests["status"] == 3
+
+    async def test_status_gives_up_after_the_limit(
+        self, make_api: Factory, emulator: Emulator
+    ) -> None:
+        """One failure more than max_retries raises the last error, after max_retries + 1 tries."""
+        api = make_api(emulator, max_retries=2)
+        submission = await api.submit("x")
+        emulator.faults = "status:500@first=3"
+        with pytest.raises(InternalServerError) as caught:
+            await api.status(submission.request_id)
+        assert submission.request_id == caught.value.request_id
+        assert emulator.stats.requests["status"] == 3
+
+    async def test_zero_retries(self, make_api: Factory, emulator: Emulator) -> None:
+        """max_retries=0 makes exactly one attempt."""
+        api = make_api(emulator, max_retries=0)
+        submission = await api.submit("x")
+        emulator.faults = "result:503@first=1"
+        with pytest.raises(InternalServerError):
+            await api.result(submission.request_id)
+        assert emulator.stats.requests["result"] == 1
+
+    async def test_cancel_is_retried(self, make_api: Factory, emulator: Emulator) -> None:
+        """cancel is idempotent, so a 502 before it is retried."""
+        api = make_api(emulator)
+        submission = await api.submit("x")
+        emulator.faults = "cancel:502@first=1"
+        assert (await api.cancel(submission.request_id)).state == "cancelled"
+        assert emulator.stats.requests["cancel"] == 2
+
+    async def test_client_errors_are_not_retried(
+        self, make_api: Factory, emulator: Emulator
+    ) -> None:
+        """A 404 or a 409 is final: one request."""
+        api = make_api(emulator)
+        with pytest.raises(NotFoundError):
+            await api.status("missing")
+        assert emulator.stats.requests["status"] == 1
+        submission = await api.submit("x")
+        await api.cancel(submission.request_id)
+        with pytest.raises(ConflictError):
+            await api.cancel(submission.request_id)
+        assert emulator.stats.requests["cancel"] == 2
+
+    async def test_dropped_connection_is_retried_for_gets(
+        self, make_api: Factory, emulator: Emulator
+    ) -> None:
+        """A dropped connection on status is retried; when it persists it is APIConnectionError."""
+        api = make_api(emulator, max_retries=1)
+        submission = await api.submit("x")
+        emulator.faults = "status:drop@first=1"
+        assert (await api.status(submission.request_id)).state == "in_queue"
+        emulator.faults = "status:drop"
+        with pytest.raises(APIConnectionError):
+            await api.status(submission.request_id)
+
+    async def test_timeouts(self, make_api: Factory) -> None:
+        """A read timeout on a GET is retried and then raised as APITimeoutError."""
+        calls = 0
+
+        def handler(request: httpx.Request) -> httpx.Response:
+            nonlocal calls
+            calls += 1
+            raise httpx.ReadTimeout("slow", request=request)
+
+        api = make_api(handler=handler, max_retries=2)
+        with pytest.raises(APITimeoutError) as caught:
+            await api.status("r")
+        assert isinstance(caught.value, APIConnectionError)
+        assert calls == 3
+
+    async def test_retry_after_is_honoured_and_logged(
+        self, make_api: Factory, emulator: Emulator, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """A 429's Retry-After becomes the backoff, and the decision is logged at DEBUG."""
+        api = make_api(emulator)
+        submission = await api.submit("x")
+        emulator.faults = "status:429=2@first=1"
+        with caplog.at_level(logging.DEBUG, logger="sora2"):
+            await api.status(submission.request_id)
+        assert any("Retry-After 2.0s" in r.getMessage() for r in caplog.records)
+
+    async def test_retry_after_over_the_cap_is_raised(
+        self, make_api: Factory, emulator: Emulator
+    ) -> None:
+        """A Retry-After longer than the cap is not waited out: RateLimitError says how long."""
+        api = make_api(emulator)
+        submission = await api.submit("x")
+        wait = int(MAX_RETRY_AFTER) + 1
+        emulator.faults = f"status:429={wait}@first=1"
+        with pytest.raises(RateLimitError) as caught:
+            await api.status(submission.request_id)
+        assert float(wait) == caught.value.retry_after
+        assert emulator.stats.requests["status"] == 1
+
+
+class TestSubmitRetries:
+    @pytest.mark.parametrize("kind", ["429", "503"])
+    async def test_provably_not_taken_is_retried(
+        self, make_api: Factory, emulator: Emulator, kind: str
+    ) -> None:
+        """429 and 503 prove the job was not created: retried, and exactly one job exists."""
+        api = make_api(emulator)
+        emulator.faults = f"submit:{kind}@first=1"
+        await api.submit("x")
+        assert emulator.stats.requests["submit"] == 2
+        assert _submissions(emulator) == 1
+
+    @pytest.mark.parametrize("kind", ["500", "502", "drop", "drop=before"])
+    async def test_ambiguous_failures_are_never_retried(
+        self, make_api: Factory, emulator: Emulator, kind: str
+    ) -> None:
+        """500, 502 and a dropped connection raise SubmissionUnknownError after one request."""
+        api = make_api(emulator, max_retries=5)
+        emulator.faults = f"submit:{kind}"
+        with pytest.raises(SubmissionUnknownError) as caught:
+            await api.submit("x")
+        assert "dashboard" in str(caught.value)
+        assert emulator.stats.requests["submit"] == 1
+        assert (1 if kind == "drop" else 0) == _submissions(emulator)
+
+    async def test_connect_error_is_retried(self, make_api: Factory) -> None:
+        """A refused connection never reached the service, so submit tries again."""
+        script = Script().on(
+            "submit",
+            lambda r: (_ for _ in ()).throw(httpx.ConnectError("refused", request=r)),
+            json_response(200, submit_body("ok-1")),
+        )
+        api = make_api(handler=script)
+        assert (await api.submit("x")).request_id == "ok-1"
+        assert script.calls("submit") == 2
+
+    async def test_connect_error_gives_up(self, make_api: Factory) -> None:
+        """A service that stays unreachable raises APIConnectionError, not an unknown outcome."""
+
+        def handler(request: httpx.Request) -> httpx.Response:
+            raise httpx.ConnectError("refused", request=request)
+
+        api = make_api(handler=handler, max_retries=1)
+        with pytest.raises(APIConnectionError) as caught:
+            await api.submit("x")
+        assert not isinstance(caught.value, SubmissionUnknownError)
+
+    async def test_read_timeout_is_unknown(self, make_api: Factory) -> None:
+        """A read timeout after sending means the job may exist: one request, then the error."""
+        calls = 0
+
+        def handler(request: httpx.Request) -> httpx.Response:
+            nonlocal calls
+            calls += 1
+            raise httpx.ReadTimeout("slow", request=request)
+
+        api = make_api(handler=handler, max_retries=3)
+        with pytest.raises(SubmissionUnknownError):
+            await api.submit("x")
+        assert calls == 1
+
+    async def test_truncated_body_with_request_id_is_journaled(
+        self, make_api: Factory, emulator: Emulator, journal_path: object
+    ) -> None:
+        """A cut-off answer that still names the job: recorded in the journal, then raised."""
+        api = make_api(emulator)
+        emulator.faults = "submit:truncate"
+        with pytest.raises(APIResponseValidationError) as caught:
+            await api.submit("x")
+        request_id = caught.value.request_id
+        assert request_id is not None and emulator.job(request_id) is not None
+        record = Journal(str(journal_path)).get(request_id)
+        assert record is not None and record.state == "in_queue"
+        assert emulator.stats.requests["submit"] == 1
+
+    async def test_ok_without_request_id_is_unknown(self, make_api: Factory) -> None:
+        """A 200 whose body names no job leaves the outcome unknown."""
+        api = make_api(handler=Script().on("submit", httpx.Response(200, text="<html>ok</html>")))
+        with pytest.raises(SubmissionUnknownError):
+            await api.submit("x")
+
+    async def test_wrong_shape_with_request_id(self, make_api: Factory) -> None:
+        """A 200 with a request_id but no URLs: the id is kept on the validation error."""
+        api = make_api(handler=Script().on("submit", json_response(200, {"request_id": "half"})))
+        with pytest.raises(APIResponseValidationError) as caught:
+            await api.submit("x")
+        assert caught.value.request_id == "half"
+
+    async def test_wait_survives_transient_poll_failures(
+        self, make_api: Factory, emulator: Emulator
+    ) -> None:
+        """wait() keeps polling through failures that outlast a call's own retries."""
+        api = make_api(emulator, max_retries=0)
+        submission = await api.submit("x")
+        emulator.faults = "status:503@first=3"
+        assert (await api.wait(submission.request_id)).state == "completed"
+
+    async def test_wait_gives_up_on_persistent_failures(self, make_api: Factory) -> None:
+        """A service that keeps failing ends wait() with the last error, not an endless loop."""
+        script = Script().on("status", json_response(500, {"error_code": 500001, "message": "x"}))
+        api = make_api(handler=script, max_retries=0)
+        with pytest.raises(InternalServerError):
+            await api.wait("r", timeout=10_000)
+
+
+class TestPolicy:
+    def test_decisions(self) -> None:
+        """The policy's answers: backoff, a Retry-After delay, or give up."""
+        policy = RetryPolicy(max_retries=2)
+        response = httpx.Response(429, headers={"Retry-After": "3"})
+        limited = RateLimitError("slow down", status_code=429, response=response)
+        limited.retry_after = 3.0
+        assert policy.decide(limited, operation="status", submit=False) == 3.0
+        assert policy.decide(limited, operation="submit", submit=True) == 3.0
+        server = InternalServerError("boom", status_code=500)
+        assert policy.decide(server, operation="status", submit=False) is True
+        assert policy.decide(server, operation="submit", submit=True) is False
+        unknown = SubmissionUnknownError("?")
+        assert policy.decide(unknown, operation="submit", submit=True) is False
+        assert policy.decide(ValueError("x"), operation="status", submit=False) is False
+
+    @pytest.mark.parametrize(
+        ("header", "expected"),
+        [("7", 7.0), ("0", 0.0), ("-5", 0.0), ("soon", None), ("nan", None), (None, None)],
+    )
+    def test_parse_retry_after_seconds(self, header: str | None, expected: float | None) -> None:
+        """Retry-After as delta-seconds; junk is ignored and negatives are zero."""
+        headers = {} if header is None else {"retry-after": header}
+        assert expected == parse_retry_after(headers)
+
+    def test_parse_retry_after_date(self) -> None:
+        """Retry-After as an HTTP date counts from now."""
+        now = datetime.datetime(2026, 1, 1, 12, 0, 0, tzinfo=datetime.UTC)
+        headers = {"retry-after": "Thu, 01 Jan 2026 12:00:30 GMT"}
+        assert parse_retry_after(headers, now=now) == 30.0
+
+
+def test_status_body_helper_matches_spec() -> None:
+    """The scripted status body the tests use is itself valid for the spec."""
+    from sora2._responses import schema_error
+
+    assert schema_error("status", status_body("in_queue", position=1)) is None
+    assert schema_error("submit", submit_body()) is None
