@@ -36,10 +36,12 @@ from ._version import __version__
 
 if TYPE_CHECKING:
     from ._client import AsyncClient, Client
+    from ._hosted import HostedFileVerdict, check_hosted_file
     from ._journal import JobRecord, Journal
-    from ._types import JobResult, JobStatus, Submission
+    from ._types import NOT_GIVEN, JobResult, JobStatus, NotGiven, Submission
 
 __all__ = [
+    "NOT_GIVEN",
     "APIConnectionError",
     "APIError",
     "APIResponseValidationError",
@@ -53,6 +55,7 @@ __all__ = [
     "ConflictError",
     "ContractViolationError",
     "DownloadError",
+    "HostedFileVerdict",
     "InsufficientBalanceError",
     "InternalServerError",
     "InvalidInputError",
@@ -61,6 +64,7 @@ __all__ = [
     "JobStatus",
     "Journal",
     "NotFoundError",
+    "NotGiven",
     "PermissionDeniedError",
     "RateLimitError",
     "Sora2Error",
@@ -69,6 +73,7 @@ __all__ = [
     "UnprocessableEntityError",
     "WaitTimeoutError",
     "__version__",
+    "check_hosted_file",
 ]
 
 _LAZY = {
@@ -79,6 +84,10 @@ _LAZY = {
     "JobStatus": "._types",
     "JobResult": "._types",
     "Submission": "._types",
+    "NOT_GIVEN": "._types",
+    "NotGiven": "._types",
+    "check_hosted_file": "._hosted",
+    "HostedFileVerdict": "._hosted",
 }
 
 

@@ -33,6 +33,7 @@ from ._exceptions import (
     DownloadError,
     InvalidInputError,
     PermissionDeniedError,
+    SubmissionUnknownError,
 )
 from ._journal import JobRecord, Journal, default_journal_path
 from ._logging import logger, register_secret
@@ -399,7 +400,10 @@ class BaseClient:
         from sora2_api.models import SubmitResponse
 
         if not 200 <= raw.status_code < 300:
-            raise submit_failure(raw)
+            error = submit_failure(raw)
+            if isinstance(error, SubmissionUnknownError) and error.request_id is not None:
+                self._record_submission(error.request_id, body)  # the job may well exist
+            raise error
         request_id = salvage_request_id(raw)
         if request_id is None:
             raise unknown_submission(

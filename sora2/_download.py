@@ -37,6 +37,7 @@ __all__ = [
     "check_download_url",
     "is_loopback",
     "target_path",
+    "transport_failure",
 ]
 
 ALLOWED_CONTENT_TYPES: Final = ("video/", "application/octet-stream")

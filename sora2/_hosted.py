@@ -20,7 +20,12 @@ import httpx
 
 from ._exceptions import InvalidInputError
 
-__all__ = ["HostedFileVerdict", "check_hosted_file", "hosted_file_limits"]
+__all__ = [
+    "HostedFileVerdict",
+    "Rule",
+    "check_hosted_file",
+    "hosted_file_limits",
+]
 
 Rule = Literal["https", "reachable", "public", "size"]
 _SCHEMA_NAME = re.compile(r"Hosted(?P<kind>[A-Z][a-z]+)Url")

@@ -44,13 +44,18 @@ if TYPE_CHECKING:
 
 __all__ = [
     "NOT_SENT_ERRORS",
+    "acapture_response",
     "capture_response",
     "error_for_status",
+    "invalid_response",
+    "json_body",
     "last_response",
     "reset_last_response",
     "salvage_request_id",
     "schema_error",
+    "submit_failure",
     "transport_error",
+    "unknown_submission",
 ]
 
 _last: contextvars.ContextVar[httpx.Response | None] = contextvars.ContextVar(
@@ -87,6 +92,7 @@ def capture_response(response: httpx.Response) -> None:
 
 
 async def acapture_response(response: httpx.Response) -> None:
+    """The async client's twin of :func:`capture_response`."""
     _last.set(response)
 
 

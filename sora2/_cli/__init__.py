@@ -78,7 +78,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         exc.show()
         return exc.exit_code
     except Sora2Error as exc:
-        return _fail(str(exc), EXIT_ERROR)
+        from ._common import exit_code_for
+
+        return _fail(
+            str(exc).splitlines()[0] if str(exc) else type(exc).__name__, exit_code_for(exc)
+        )
     except OSError as exc:
         return _fail(
             f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc), EXIT_ERROR

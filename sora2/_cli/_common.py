@@ -357,15 +357,6 @@ class Progress:
         if self._tty and self._live:
             self._render(force=True)
 
-    def note(self, message: str) -> None:
-        """A message of its own line, not overwritten by the progress line."""
-        with self._lock:
-            if self._line_open:
-                self._stream.write("\r\x1b[K")
-                self._line_open = False
-            self._stream.write(message + "\n")
-            self._stream.flush()
-
     def close(self) -> None:
         """Stop ticking and end the terminal line."""
         self._stop.set()

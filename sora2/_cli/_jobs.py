@@ -225,8 +225,8 @@ def _interrupted(
     if settings.emulator:
         follow_up = "The in-process emulator stops with this command, so the job ends here."
     else:
-        follow_up = (
-            "To wait for it and download the video: " + settings.command("resume", request_id)
+        follow_up = "To wait for it and download the video: " + settings.command(
+            "resume", request_id
         )
     state = progress.state or _QUEUED
     cancelled = False
@@ -236,7 +236,7 @@ def _interrupted(
         else:
             try:
                 wanted = click.confirm(
-                    f"\n{request_id} is still queued. Cancel it?", default=True, err=True
+                    f"{request_id} is still queued. Cancel it?", default=True, err=True
                 )
             except (click.Abort, EOFError, KeyboardInterrupt):
                 wanted = False

@@ -88,15 +88,6 @@ class TestProgress:
         progress.tick()
         assert stream.getvalue() == ""
 
-    def test_note_clears_the_terminal_line_first(self) -> None:
-        """A note is printed on a line of its own, not glued to the progress line."""
-        stream = io.StringIO()
-        progress = Progress(stream, tty=True, clock=FakeClock().monotonic, tick_interval=0)
-        progress.submitted("req-1")
-        progress.start()
-        progress.note("hello")
-        assert stream.getvalue().endswith("\r\x1b[Khello\n")
-
     def test_ticker_thread_stops_on_exit(self) -> None:
         """Leaving the context stops the terminal ticker thread and ends the line."""
         stream = io.StringIO()

@@ -369,6 +369,17 @@ class TestEmulatorMode:
         real.close()
         demo.close()
 
+    def test_missing_extra_names_the_install_command(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Without the emulator's packages, emulator=True says how to install them."""
+        import sys
+
+        import sora2.emulator
+
+        monkeypatch.delattr(sora2.emulator, "create_app", raising=False)
+        monkeypatch.setitem(sys.modules, "sora2.emulator._app", None)
+        with pytest.raises(ConfigurationError, match=r"pip install 'sora2\[emulator\]'"):
+            Client(emulator=True, journal=False)
+
     def test_emulator_and_transport_conflict(self) -> None:
         """Passing both emulator=True and a transport is a configuration error."""
         with pytest.raises(ConfigurationError):

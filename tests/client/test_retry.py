@@ -214,6 +214,19 @@ class TestSubmitRetries:
         assert record is not None and record.state == "in_queue"
         assert emulator.stats.requests["submit"] == 1
 
+    async def test_server_error_naming_a_job_is_journaled(
+        self, make_api: Factory, journal_path: object
+    ) -> None:
+        """A 500 whose body still names a job: unknown outcome, not retried, and journaled."""
+        body = {"error_code": 500001, "message": "late failure", "request_id": "maybe-1"}
+        script = Script().on("submit", json_response(500, body))
+        api = make_api(handler=script)
+        with pytest.raises(SubmissionUnknownError) as caught:
+            await api.submit("x")
+        assert caught.value.request_id == "maybe-1"
+        assert Journal(str(journal_path)).get("maybe-1") is not None
+        assert script.calls("submit") == 1
+
     async def test_ok_without_request_id_is_unknown(self, make_api: Factory) -> None:
         """A 200 whose body names no job leaves the outcome unknown."""
         api = make_api(handler=Script().on("submit", httpx.Response(200, text="<html>ok</html>")))
