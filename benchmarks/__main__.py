@@ -63,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     for row in run.rows:
         if row.note:
             print(f"note: {row.name}: {row.note}")
+    for notice in run.notices:
+        print(f"note: {notice}")
     if args.write is not None:
         command = shlex.join(
             ["python", "-m", "benchmarks", *(argv if argv is not None else sys.argv[1:])]

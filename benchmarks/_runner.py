@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from ._machine import machine_facts
-from ._table import Row, format_markdown, format_table
+from ._table import Row, format_markdown
 
 __all__ = [
-    "BENCHMARKS",
     "BEGIN_MARKER",
+    "BENCHMARKS",
     "END_MARKER",
     "Run",
     "render_markdown",
@@ -91,6 +91,7 @@ class Run:
     rows: list[Row] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    notices: list[str] = field(default_factory=list)
     quick: bool = False
 
     @property
@@ -112,13 +113,16 @@ def run_benchmarks(
         started = time.perf_counter()
         try:
             result.rows.extend(_load(name)(quick))
-        except Exception as error:  # noqa: BLE001 - one broken benchmark must not hide the rest
+        except Exception as error:  # one broken benchmark must not hide the rest
             result.errors[name] = f"{type(error).__name__}: {error}"
             if progress is not None:
                 progress(traceback.format_exc())
         result.seconds[name] = time.perf_counter() - started
         if progress is not None:
             progress(f"  {name}: {result.seconds[name]:.1f} s")
+    from ._server import NOTICES
+
+    result.notices = sorted(NOTICES)
     return result
 
 
@@ -145,9 +149,10 @@ def render_markdown(run: Run, command: str) -> str:
         + ".",
     ]
     notes = [row for row in run.rows if row.note]
-    if notes or run.errors:
+    if notes or run.errors or run.notices:
         lines += ["", "Notes:", ""]
         lines += [f"- **{row.name}**: {row.note}" for row in notes]
+        lines += [f"- {notice}" for notice in run.notices]
         lines += [f"- **{name} did not run**: {error}" for name, error in run.errors.items()]
     lines.append(END_MARKER)
     return "\n".join(lines) + "\n"

@@ -16,7 +16,8 @@ made with ``socket.socket(AF_INET, SOCK_STREAM)`` says 0. Over such a listening 
 response that uvicorn writes in two pieces (head, then body) waits for the client's delayed
 ACK: about 40 ms per call on Linux. When ``sora2.emulator``'s ``bind()`` still makes such a
 socket, this module serves the same app with ``make_server`` on a socket that has TCP_NODELAY
-set, and says so in its first line (``nagle_workaround``), so the table can note it.
+set, says so in its first line (``nagle_workaround``), and the runner notes it under the table
+(``NOTICES``).
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ import contextlib
 import json
 import socket
 import subprocess
-import threading
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from types import TracebackType
@@ -35,7 +36,7 @@ from typing import Any
 
 from ._proc import REPO_ROOT, child_env, python_command
 
-__all__ = ["BENCH_TOKEN", "NAGLE_NOTE", "EmulatorProcess", "bind_sets_nodelay"]
+__all__ = ["BENCH_TOKEN", "NAGLE_NOTE", "NOTICES", "EmulatorProcess", "bind_sets_nodelay"]
 
 BENCH_TOKEN = "bench-token"
 """The emulator accepts any non-empty token; this one is a placeholder, not a secret."""
@@ -44,6 +45,8 @@ NAGLE_NOTE = (
     "sora2.emulator's bind() makes a socket without TCP_NODELAY (protocol 0), which costs "
     "~40 ms per call (Nagle + delayed ACK); this run served the emulator on a TCP_NODELAY socket"
 )
+NOTICES: set[str] = set()
+"""What this process\'s servers had to work around; the runner prints each once."""
 
 
 class EmulatorProcess:
@@ -74,6 +77,8 @@ class EmulatorProcess:
         hello = self._read()
         self.url = hello["url"]
         self.nagle_workaround = bool(hello["nagle_workaround"])
+        if self.nagle_workaround:
+            NOTICES.add(NAGLE_NOTE)
         return self
 
     def _read(self) -> dict[str, Any]:

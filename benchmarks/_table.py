@@ -58,7 +58,7 @@ def format_value(value: float | None, unit: str = "") -> str:
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     magnitude = abs(value)
-    if magnitude == 0 or magnitude >= 100 or float(value).is_integer():
+    if isinstance(value, int) or magnitude >= 100:
         text = f"{value:,.0f}"
     elif magnitude >= 10:
         text = f"{value:.1f}"

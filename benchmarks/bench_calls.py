@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import httpx
 
-from ._server import BENCH_TOKEN, NAGLE_NOTE, EmulatorProcess
+from ._server import BENCH_TOKEN, EmulatorProcess
 from ._table import Row
 from ._timing import interleaved, median
 
@@ -85,7 +86,6 @@ def _batch(call: Callable[[], Any], calls: int) -> tuple[float, float]:
 def run(quick: bool = False) -> list[Row]:
     rounds, calls = (2, 5) if quick else (21, 200)
     with EmulatorProcess(speed=1000.0, workers=2) as server:
-        note = NAGLE_NOTE if server.nagle_workaround else ""
         request_id = _submit_completed_job(server.url)
         callers, to_close = make_callers(server.url, request_id)
         try:
@@ -93,7 +93,7 @@ def run(quick: bool = False) -> list[Row]:
                 for _ in range(calls // 5 + 1):
                     call()  # warm-up: connections open, lazy imports done, caches filled
             samples = interleaved(
-                {name: (lambda c=call: _batch(c, calls)) for name, call in callers.items()},
+                {name: partial(_batch, call, calls) for name, call in callers.items()},
                 rounds,
             )
         finally:
@@ -114,7 +114,6 @@ def run(quick: bool = False) -> list[Row]:
             wall[GENERATED] / wall[RAW],
             unit="µs",
             baseline_name=RAW,
-            note=note,
         ),
         Row(
             f"calls: {OURS}",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from functools import partial
 
 from ._proc import child_env
 from ._table import Row
@@ -40,9 +41,7 @@ def _import_seconds(statement: str) -> float:
 
 def run(quick: bool = False) -> list[Row]:
     rounds = 2 if quick else 30
-    candidates = {
-        name: (lambda s=statement: _import_seconds(s)) for name, statement in _STATEMENTS.items()
-    }
+    candidates = {name: partial(_import_seconds, text) for name, text in _STATEMENTS.items()}
     for measure in candidates.values():
         measure()  # warm-up: write .pyc files, fill the page cache
     samples = interleaved(candidates, rounds)

@@ -25,7 +25,7 @@ from typing import Any
 
 from ._loadgen import TOKEN_ENV_VAR
 from ._proc import REPO_ROOT, child_env, python_command
-from ._server import BENCH_TOKEN, NAGLE_NOTE, EmulatorProcess
+from ._server import BENCH_TOKEN, EmulatorProcess
 from ._table import Row
 from ._timing import interleaved, median
 
@@ -166,8 +166,6 @@ def run(quick: bool = False) -> list[Row]:
     note = "" if npx else "npx not found (or quick mode): Prism not run"
     with contextlib.ExitStack() as stack:
         server = stack.enter_context(EmulatorProcess(speed=1000.0))
-        if server.nagle_workaround:
-            note = "; ".join(filter(None, [note, NAGLE_NOTE]))
         path = _status_path(server.url)
         emulator_pid = server.pid
         targets = {"emulator": (server.url + path, lambda: cpu_seconds(pid=emulator_pid))}

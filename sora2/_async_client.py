@@ -305,7 +305,7 @@ class AsyncClient(BaseClient):
                         part.check_length(announced, wire_bytes(response, part))
                     finally:
                         await response.aclose()
-                except httpx.TransportError as exc:
+                except (httpx.TransportError, httpx.DecodingError) as exc:
                     raise transport_failure(exc, request_id) from exc
                 await anyio.to_thread.run_sync(part.flush)
                 return part.commit()

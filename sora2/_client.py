@@ -338,7 +338,7 @@ class Client(BaseClient):
                         part.check_length(announced, wire_bytes(response, part))
                     finally:
                         response.close()
-                except httpx.TransportError as exc:
+                except (httpx.TransportError, httpx.DecodingError) as exc:
                     raise transport_failure(exc, request_id) from exc
                 part.flush()
                 return part.commit()

@@ -205,8 +205,11 @@ class PartFile:
         self.discard()
 
 
-def transport_failure(exc: httpx.TransportError, request_id: str | None) -> DownloadError:
-    """A connection problem during a download: retried, then reported as a DownloadError."""
+def transport_failure(
+    exc: httpx.TransportError | httpx.DecodingError, request_id: str | None
+) -> DownloadError:
+    """A connection problem, or a body that cannot be decoded (a corrupt gzip stream), during a
+    download: retried, then reported as a DownloadError."""
     return TransientDownloadError(
         f"download failed: {redact(str(exc)) or type(exc).__name__}", request_id=request_id
     )

@@ -8,6 +8,7 @@ change is enough for the client and the CLI to follow.
 from __future__ import annotations
 
 import functools
+import json
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -101,6 +102,19 @@ def _is_instance(value: Any, kind: type) -> bool:
     return isinstance(value, kind)
 
 
+def _check_sendable(body: Mapping[str, Any]) -> None:
+    """Each value must become UTF-8 JSON: a lone surrogate, a NaN or a Python object would
+    otherwise fail inside httpx, after validation, as an error that names no field."""
+    for name, value in body.items():
+        try:
+            json.dumps(value, ensure_ascii=False, allow_nan=False).encode("utf-8")
+        except (TypeError, ValueError, RecursionError) as exc:  # UnicodeEncodeError included
+            reason = exc.reason if isinstance(exc, UnicodeEncodeError) else str(exc)
+            raise InvalidInputError(
+                f"{name} cannot be sent as JSON: {reason}", field=name, value=value
+            ) from None
+
+
 def validate_input(values: Mapping[str, Any], *, fill_defaults: bool = True) -> dict[str, Any]:
     """A checked submit body, defaults filled in; raises InvalidInputError naming the field.
 
@@ -139,6 +153,7 @@ def validate_input(values: Mapping[str, Any], *, fill_defaults: bool = True) -> 
     for name, value in values.items():
         if name not in fields and value is not None:
             body[name] = value
+    _check_sendable(body)
     error = next(iter(_schema_validator().iter_errors(body)), None)
     if error is not None:
         field = str(error.path[0]) if error.path else "body"

@@ -3,7 +3,8 @@
 Two policies, one rule: retry only what cannot cost the user twice.
 
 * ``status``, ``result`` and ``cancel`` are idempotent: retried on connection errors and
-  timeouts, and on 429, 500, 502, 503 and 504.
+  timeouts, on 429, 500, 502, 503 and 504, and on an answer that is not JSON at all (cut short
+  in transit, or a proxy's HTML page), which is as transient as a 502.
 * ``submit`` creates a paid job: retried only when the service provably did not take it (the
   connection was never established, or it answered 429 or 503). The client turns every
   ambiguous failure into ``SubmissionUnknownError`` before it gets here, and that is never
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import datetime
 import email.utils
+import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TypeVar
@@ -32,6 +34,7 @@ from ._constants import (
 )
 from ._exceptions import (
     APIConnectionError,
+    APIResponseValidationError,
     APIStatusError,
     DownloadError,
     RateLimitError,
@@ -122,6 +125,12 @@ class RetryPolicy:
                 retry_after,
             )
             return retry_after
+        if isinstance(exc, APIResponseValidationError):
+            # Valid JSON of the wrong shape would come back the same: only garbage is retried.
+            if submit or exc.response is None or _is_json(exc.response.content):
+                return False
+            logger.debug("%s: the answer is not JSON, retrying with backoff", operation)
+            return True
         if isinstance(exc, DownloadError):
             # Only the download's transient failures (connection, 429, 5xx) say so.
             if not getattr(exc, "transient", False):
@@ -140,6 +149,14 @@ class RetryPolicy:
     def on(self, operation: str, *, submit: bool) -> Callable[[Exception], bool | float]:
         """The stamina backoff hook for ``operation``."""
         return lambda exc: self.decide(exc, operation=operation, submit=submit)
+
+
+def _is_json(content: bytes) -> bool:
+    try:
+        json.loads(content)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return False
+    return True
 
 
 def call_with_retries(

@@ -111,7 +111,7 @@ class Error(BaseModel):
     error_code: Annotated[
         int,
         Field(
-            description="Known codes: 400001 invalid resource id, 400002 insufficient balance, 400004 account\nor token invalid, 401001 unauthorized, 403001 permission denied, 404001 request not\nfound or expired, 409001 request cannot be cancelled in its current state (judgement\ncall), 413001 body too large, 415001 unsupported content type, 422001 validation\nerror, 429001 too many requests, 500001 internal error, 503001 service unavailable.\n",
+            description="Known codes:\n400001 invalid resource id; 400002 insufficient balance; 400003 body is not JSON\n(judgement call); 400004 account or token invalid; 401001 unauthorized;\n403001 permission denied; 404001 request not found or expired; 409001 request\ncannot be cancelled in its current state (judgement call); 413001 body too large;\n415001 unsupported content type; 422001 validation error; 429001 too many requests;\n500001 internal error; 503001 service unavailable.\n",
             ge=100000,
             le=599999,
         ),
@@ -189,10 +189,24 @@ class RequestResult(BaseModel):
     finished_at: AwareDatetime | None = None
 
 
-class ResultResponse(RootModel[RequestResult | RequestStatus]):
+class PendingResult(RequestStatus):
+    """
+    The answer of `result` while there is no output yet: the job's current state.
+
+    Judgement call: it must not carry `output`, so that a completed result whose `output`
+    is malformed cannot pass as this shape.
+
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+
+
+class ResultResponse(RootModel[RequestResult | PendingResult]):
     root: Annotated[
-        RequestResult | RequestStatus,
+        RequestResult | PendingResult,
         Field(
-            description="The outputs once completed (`RequestResult`), otherwise the current state (`RequestStatus`)."
+            description="The outputs once completed (`RequestResult`), otherwise the current state (`PendingResult`)."
         ),
     ]

@@ -22,7 +22,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
@@ -44,15 +44,31 @@ from ._constants import (
 from ._faults import (
     STATUS_FAULTS,
     VIDEO_TARGET,
-    ConnectionDropped,
     FaultPlan,
-    FaultRule,
     parse_faults,
 )
 from ._jobs import COMPLETED, IN_QUEUE, JobStore, JobView, StoreFullError
+from ._responses import (
+    BAD_JSON,
+    INTERNAL,
+    INVALID,
+    METHOD_NOT_ALLOWED,
+    NOT_CANCELLABLE,
+    NOT_FOUND,
+    TOO_LARGE,
+    UNAUTHORIZED,
+    UNAVAILABLE,
+    UNSUPPORTED_MEDIA_TYPE,
+    drop_connection,
+    error_response,
+    fault_response,
+    ranged,
+    swallow,
+    truncating,
+)
 from ._stats import EmulatorStats
 from ._validation import body_defaults, body_schema, validation_details
-from ._video import SHARED_VIDEO_CACHE, VideoCache, parse_size
+from ._video import SHARED_VIDEO_CACHE, VideoCache, parse_size, require_video_stack
 
 __all__ = ["Emulator", "create_app"]
 
@@ -66,39 +82,6 @@ PROMPT_FIELD = "prompt"
 JSON_MEDIA_TYPE = "application/json"
 VIDEO_ROUTE = VIDEO_PATH_PREFIX + "/{request_id}/{size}/{seconds}/video.mp4"
 
-# error_code values of the spec (components.schemas.Error); 400003 and 405001 are this
-# emulator's own choices, the spec names no code for a body that is not JSON or a bad method.
-BAD_JSON = 400003
-UNAUTHORIZED = 401001
-NOT_FOUND = 404001
-METHOD_NOT_ALLOWED = 405001
-NOT_CANCELLABLE = 409001
-TOO_LARGE = 413001
-UNSUPPORTED_MEDIA_TYPE = 415001
-INVALID = 422001
-RATE_LIMITED = 429001
-INTERNAL = 500001
-UNAVAILABLE = 503001
-
-BAD_GATEWAY_PAGE = (
-    "<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body></html>"
-)
-
-
-def error_response(
-    status: int,
-    error_code: int,
-    message: str,
-    *,
-    detail: list[dict[str, Any]] | None = None,
-    headers: dict[str, str] | None = None,
-) -> JSONResponse:
-    """A response with the spec's ``Error`` body."""
-    body: dict[str, Any] = {"error_code": error_code, "message": message}
-    if detail:
-        body["detail"] = detail
-    return JSONResponse(body, status_code=status, headers=headers)
-
 
 def _iso(timestamp: float) -> str:
     moment = datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="milliseconds")
@@ -109,17 +92,6 @@ def _choices(field: str) -> list[Any] | None:
     prop = body_schema().get("properties", {}).get(field, {})
     enum = prop.get("enum") if isinstance(prop, dict) else None
     return list(enum) if isinstance(enum, list) else None
-
-
-def _require_video_stack() -> None:
-    """Fail at construction, not at the first download, when PyAV or numpy is missing."""
-    import importlib.util
-
-    for name in ("av", "numpy"):
-        if importlib.util.find_spec(name) is None:
-            raise ModuleNotFoundError(
-                f"the emulator needs {name}: pip install 'sora2[emulator]'", name=name
-            )
 
 
 def _reject_constant(name: str) -> Any:
@@ -166,7 +138,7 @@ class Emulator:
         self._faults = FaultPlan(seed=seed)
         self.faults = faults  # the setter parses strings
         self.videos = videos or SHARED_VIDEO_CACHE
-        _require_video_stack()
+        require_video_stack()
         self.starlette = self._build_app()
 
     # Public surface -----------------------------------------------------------------------
@@ -266,16 +238,16 @@ class Emulator:
             self.stats.count_fault(fault.kind)
             logger.debug("fault on %s: %s", target, fault)
             if fault.kind in STATUS_FAULTS:
-                await self._fault_response(fault)(scope, receive, send_with_id)
+                await fault_response(fault)(scope, receive, send_with_id)
                 return
             if fault.drops_before:
-                await self._drop(send)
+                await drop_connection(send)
                 return
         outgoing: Send = send_with_id
         if fault is not None and fault.kind == "truncate":
-            outgoing = _truncating(send_with_id)
+            outgoing = truncating(send_with_id)
         elif fault is not None and fault.kind == "drop":
-            outgoing = _swallow
+            outgoing = swallow
         try:
             await self.starlette(scope, receive, outgoing)
         except Exception:
@@ -284,7 +256,7 @@ class Emulator:
                 response = error_response(500, INTERNAL, "Internal error.")
                 await response(scope, receive, send_with_id)
         if fault is not None and fault.kind == "drop":
-            await self._drop(send)
+            await drop_connection(send)
 
     def _classify(self, method: str, path: str) -> str:
         method = "GET" if method == "HEAD" else method
@@ -296,40 +268,6 @@ class Emulator:
         if path == SPEC_PATH:
             return "spec"
         return "other"
-
-    @staticmethod
-    def _fault_response(fault: FaultRule) -> Response:
-        if fault.kind == "502":
-            return HTMLResponse(BAD_GATEWAY_PAGE, status_code=502)
-        if fault.kind == "429":
-            return error_response(
-                429,
-                RATE_LIMITED,
-                "Too many requests.",
-                headers={"Retry-After": str(fault.retry_after)},
-            )
-        if fault.kind == "503":
-            return error_response(
-                503,
-                UNAVAILABLE,
-                "Service unavailable.",
-                headers={"Retry-After": str(fault.retry_after)},
-            )
-        return error_response(500, INTERNAL, "Internal error.")
-
-    @staticmethod
-    async def _drop(send: Send) -> None:
-        """Close the connection without a response (or raise, where there is no connection)."""
-        transport = getattr(getattr(send, "__self__", None), "transport", None)
-        abort = getattr(transport, "abort", None)
-        if not callable(abort):
-            raise ConnectionDropped()
-        abort()
-        import anyio
-
-        # Let the server see the connection is lost, so it does not answer in our stead.
-        await anyio.sleep(0)
-        await anyio.sleep(0)
 
     # The Starlette app ------------------------------------------------------------------
 
@@ -526,7 +464,7 @@ class Emulator:
         ):
             return error_response(404, NOT_FOUND, "No such output.")
         data = await self.videos.aget(width, height, seconds)
-        return _ranged(request, data)
+        return ranged(request, data)
 
 
 def _dispatcher(methods: dict[str, _Handler]) -> _Handler:
@@ -535,66 +473,6 @@ def _dispatcher(methods: dict[str, _Handler]) -> _Handler:
         return await methods[method](request)
 
     return endpoint
-
-
-def _ranged(request: Request, data: bytes) -> Response:
-    """The clip, honouring a single ``Range: bytes=...`` and HEAD, as a CDN would."""
-    total = len(data)
-    headers = {"Accept-Ranges": "bytes", "Cache-Control": "public, max-age=86400"}
-    status = 200
-    start, end = 0, total - 1
-    spec = request.headers.get("range", "")
-    if spec.startswith("bytes=") and "," not in spec:
-        first, _, last = spec[len("bytes=") :].strip().partition("-")
-        try:
-            if first:
-                start = int(first)
-                end = min(int(last), total - 1) if last else total - 1
-            else:
-                start = max(0, total - int(last))
-        except ValueError:
-            start, end = 0, total - 1
-        else:
-            if start > end or start >= total:
-                return Response(
-                    status_code=416, headers={**headers, "Content-Range": f"bytes */{total}"}
-                )
-            status = 206
-            headers["Content-Range"] = f"bytes {start}-{end}/{total}"
-    chunk = data[start : end + 1]
-    headers["Content-Length"] = str(len(chunk))
-    body = b"" if request.method == "HEAD" else chunk
-    return Response(body, status_code=status, headers=headers, media_type="video/mp4")
-
-
-async def _swallow(message: Message) -> None:
-    """The send of a response that will never be delivered (an injected drop)."""
-
-
-def _truncating(send: Send) -> Send:
-    """A send that delivers only the first half of the body, with a matching Content-Length."""
-    start: Message | None = None
-    parts: list[bytes] = []
-
-    async def wrapped(message: Message) -> None:
-        nonlocal start
-        if message["type"] == "http.response.start":
-            start = message
-            return
-        if message["type"] != "http.response.body" or start is None:
-            await send(message)
-            return
-        parts.append(message.get("body", b""))
-        if message.get("more_body", False):
-            return
-        body = b"".join(parts)
-        cut = body[: len(body) // 2]
-        headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
-        headers.append((b"content-length", str(len(cut)).encode()))
-        await send({**start, "headers": headers})
-        await send({"type": "http.response.body", "body": cut})
-
-    return wrapped
 
 
 def create_app(

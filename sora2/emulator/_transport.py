@@ -1,24 +1,28 @@
 """A sync httpx transport for an ASGI app, so a plain ``httpx.Client`` can talk to the emulator.
 
-httpx only ships an async ASGI transport. This one runs the app on an event loop in a
-background thread (an anyio blocking portal, started on first use) and hands each request to
-``httpx.ASGITransport`` there. ``portal.call`` is thread-safe, so one transport serves many
-threads at once; their requests run concurrently on the portal's loop.
+httpx only ships an async ASGI transport. This one runs the app on an asyncio event loop in
+a background thread (started on first use) and hands each request to ``httpx.ASGITransport``
+there. Submitting to the loop is thread-safe, so one transport serves many threads at once;
+their requests run concurrently on the loop. The thread is a daemon: a transport nobody closed
+does not keep the interpreter from exiting (anyio's blocking portal would).
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import threading
-from contextlib import ExitStack, nullcontext
+from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
 if TYPE_CHECKING:
-    from anyio.from_thread import BlockingPortal
     from starlette.types import ASGIApp
 
 __all__ = ["SyncASGITransport"]
+
+_Exchange = tuple[int, list[tuple[bytes, bytes]], bytes, dict[str, Any]]
 
 
 class SyncASGITransport(httpx.BaseTransport):
@@ -47,21 +51,26 @@ class SyncASGITransport(httpx.BaseTransport):
             client=client,
         )
         self._lock = threading.Lock()
-        self._stack: ExitStack | None = None
-        self._portal: BlockingPortal | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
         self._closed = False
 
-    def _get_portal(self) -> BlockingPortal:
+    def _schedule(
+        self, request: httpx.Request, timeout: float | None
+    ) -> concurrent.futures.Future[_Exchange]:
+        """Start the loop if needed and schedule the exchange, under the lock that close()
+        takes, so a request is either refused or scheduled before the loop is told to stop."""
         with self._lock:
             if self._closed:
                 raise RuntimeError("this SyncASGITransport is closed")
-            if self._portal is None:
-                from anyio.from_thread import start_blocking_portal
-
-                stack = ExitStack()
-                self._portal = stack.enter_context(start_blocking_portal())
-                self._stack = stack
-            return self._portal
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(
+                    target=_run_loop, args=(loop,), name="sora2-asgi-transport", daemon=True
+                )
+                thread.start()
+                self._loop, self._thread = loop, thread
+            return asyncio.run_coroutine_threadsafe(self._exchange(request, timeout), self._loop)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         content = request.read()
@@ -73,9 +82,7 @@ class SyncASGITransport(httpx.BaseTransport):
             extensions=request.extensions,
         )
         timeout = request.extensions.get("timeout", {}).get("read")
-        status, headers, body, extensions = self._get_portal().call(
-            self._exchange, forwarded, timeout
-        )
+        status, headers, body, extensions = self._schedule(forwarded, timeout).result()
         return httpx.Response(
             status,
             headers=headers,
@@ -84,9 +91,7 @@ class SyncASGITransport(httpx.BaseTransport):
             request=request,
         )
 
-    async def _exchange(
-        self, request: httpx.Request, timeout: float | None
-    ) -> tuple[int, list[tuple[bytes, bytes]], bytes, dict[str, Any]]:
+    async def _exchange(self, request: httpx.Request, timeout: float | None) -> _Exchange:
         import anyio
 
         scope = anyio.fail_after(timeout) if timeout is not None else nullcontext()
@@ -105,6 +110,23 @@ class SyncASGITransport(httpx.BaseTransport):
     def close(self) -> None:
         with self._lock:
             self._closed = True
-            stack, self._stack, self._portal = self._stack, None, None
-        if stack is not None:
-            stack.close()
+            loop, thread = self._loop, self._thread
+            self._loop = self._thread = None
+        if loop is not None and thread is not None:
+            loop.call_soon_threadsafe(loop.stop)
+            if thread is not threading.current_thread():
+                thread.join()
+
+
+def _run_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """The transport's thread: run the loop until closed, then cancel what is left."""
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_forever()
+    finally:
+        pending = asyncio.all_tasks(loop)
+        for task in pending:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()

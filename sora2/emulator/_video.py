@@ -25,7 +25,13 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
-__all__ = ["SHARED_VIDEO_CACHE", "VideoCache", "encode_mp4", "parse_size"]
+__all__ = [
+    "SHARED_VIDEO_CACHE",
+    "VideoCache",
+    "encode_mp4",
+    "parse_size",
+    "require_video_stack",
+]
 
 _SIZE = re.compile(r"\s*(\d+)\s*[xX×]\s*(\d+)\s*")
 _MAX_SIDE = 8192
@@ -66,6 +72,17 @@ def parse_size(size: str) -> tuple[int, int]:
     if not (0 < width <= _MAX_SIDE and 0 < height <= _MAX_SIDE):
         raise ValueError(f"size out of range: {size!r}")
     return width, height
+
+
+def require_video_stack() -> None:
+    """Fail at construction, not at the first download, when PyAV or numpy is missing."""
+    import importlib.util
+
+    for name in ("av", "numpy"):
+        if importlib.util.find_spec(name) is None:
+            raise ModuleNotFoundError(
+                f"the emulator needs {name}: pip install 'sora2[emulator]'", name=name
+            )
 
 
 def _draw_text(

@@ -202,3 +202,20 @@ class GitRepo:
         self.git("commit", "-q", "-m", message)
         if tag:
             self.git("tag", tag)
+
+
+def attrs_classes(document: dict[str, Any], node: dict[str, Any]) -> tuple[type, ...]:
+    """The generated attrs classes a schema parses into, in the order the client tries them.
+
+    An ``anyOf`` gives one class per branch. openapi-python-client generates no class for an
+    ``allOf`` of a single ``$ref`` (plus keywords it does not model, such as ``not``): it
+    parses it as the referenced class.
+    """
+    import sora2_api.models
+
+    schema, name = deref(document, node)
+    if "anyOf" in schema:
+        return tuple(t for branch in schema["anyOf"] for t in attrs_classes(document, branch))
+    if not hasattr(sora2_api.models, name or "") and len(schema.get("allOf", ())) == 1:
+        return attrs_classes(document, schema["allOf"][0])
+    return (getattr(sora2_api.models, name or ""),)

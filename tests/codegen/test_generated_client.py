@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 import sora2_api.models
-from _codegen_support import Example, deref, iter_examples, spec_document
+from _codegen_support import Example, attrs_classes, deref, iter_examples, spec_document
 from sora2_api import AuthenticatedClient
 
 DOCUMENT = spec_document()
@@ -176,14 +176,10 @@ def _respond(example: Example) -> Handler:
 
 def _expected_types(example: Example) -> tuple[type, ...]:
     """The generated classes a response may parse into, from the spec's schema."""
-    schema, name = deref(DOCUMENT, {"$ref": "#" + example.schema_pointer})
+    schema, _ = deref(DOCUMENT, {"$ref": "#" + example.schema_pointer})
     if schema.get("type") == "string":
         return (str,)
-    if "anyOf" in schema:
-        return tuple(
-            getattr(sora2_api.models, deref(DOCUMENT, b)[1] or "") for b in schema["anyOf"]
-        )
-    return (getattr(sora2_api.models, name or ""),)
+    return attrs_classes(DOCUMENT, {"$ref": "#" + example.schema_pointer})
 
 
 class TestResponses:

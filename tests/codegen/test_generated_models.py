@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import sora2_api.models
 import sora2_models
-from _codegen_support import Example, deref, iter_examples, spec_document
+from _codegen_support import Example, attrs_classes, iter_examples, spec_document
 
 DOCUMENT = spec_document()
 MODEL_EXAMPLES = [e for e in iter_examples(DOCUMENT) if e.schema_name and isinstance(e.value, dict)]
@@ -23,10 +23,7 @@ MODEL_EXAMPLES = [e for e in iter_examples(DOCUMENT) if e.schema_name and isinst
 def _attrs_classes(schema_name: str) -> list[Any]:
     """The attrs classes for a component; an anyOf of components gives one per branch, in order,
     which is how the generated client tries them."""
-    schema, _ = deref(DOCUMENT, {"$ref": f"#/components/schemas/{schema_name}"})
-    if "anyOf" in schema:
-        return [getattr(sora2_api.models, deref(DOCUMENT, b)[1] or "") for b in schema["anyOf"]]
-    return [getattr(sora2_api.models, schema_name)]
+    return list(attrs_classes(DOCUMENT, {"$ref": f"#/components/schemas/{schema_name}"}))
 
 
 def _attrs_round_trip(example: Example) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import httpx
 import pytest
 from contract_examples import EXAMPLES, Example, build_request, request_body_examples
 
@@ -26,8 +27,17 @@ def _branches(schema: dict[str, Any]) -> list[dict[str, Any]]:
     """The object schemas a body must satisfy one of (``anyOf``/``oneOf``), or the schema."""
     alternatives = schema.get("anyOf") or schema.get("oneOf")
     if alternatives:
-        return [resolve(branch) for branch in alternatives]
-    return [schema]
+        return [_merged(resolve(branch)) for branch in alternatives]
+    return [_merged(schema)]
+
+
+def _merged(schema: dict[str, Any]) -> dict[str, Any]:
+    """An ``allOf`` schema as one: the union of its parts' required fields and properties."""
+    parts = [schema, *(_merged(resolve(p)) for p in schema.get("allOf", []))]
+    return {
+        "required": sorted({r for p in parts for r in p.get("required", [])}),
+        "properties": {k: v for p in parts for k, v in p.get("properties", {}).items()},
+    }
 
 
 def constrained(schema: dict[str, Any]) -> tuple[set[str], set[str]]:
@@ -197,3 +207,22 @@ class TestResponseMutations:
         example = next(e for e in EXAMPLES if e.media_type == "application/json")
         response = example.response(body="{not json")
         assert {("/body", "json")} == pointers(contract.check_response(example.request(), response))
+
+
+class TestResultShapes:
+    def test_completed_result_with_malformed_output_is_caught(self, contract: Contract) -> None:
+        """A result carrying an unreadable `output` cannot pass as the pending shape."""
+        request = build_request("result")
+        body = {"request_id": "r1", "status": "completed", "output": "not-an-object"}
+        response = httpx.Response(200, json=body, request=request)
+        found = contract.check_response(request, response)
+        assert found, "a malformed output must be a violation"
+        assert {200} == {v.status for v in found}
+
+    def test_pending_result_without_output_passes(self, contract: Contract) -> None:
+        """The current state, with no output, is a valid answer of `result`."""
+        request = build_request("result")
+        response = httpx.Response(
+            200, json={"request_id": "r1", "status": "in_queue"}, request=request
+        )
+        assert [] == contract.check_response(request, response)

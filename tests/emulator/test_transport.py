@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 
 import httpx
@@ -83,3 +85,17 @@ class TestSyncASGITransport:
         ):
             body = b"".join(response.iter_bytes())
         assert b'"openapi"' in body
+
+    def test_an_unclosed_transport_does_not_block_exit(self) -> None:
+        """A process that used a transport and never closed it still exits promptly."""
+        code = (
+            "import httpx\n"
+            "from sora2.emulator import SyncASGITransport, create_app\n"
+            "http = httpx.Client(transport=SyncASGITransport(create_app()), base_url='http://e')\n"
+            "print(http.get('/openapi.json').status_code)\n"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+        )
+        assert done.stdout.strip() == "200"
+        assert done.returncode == 0

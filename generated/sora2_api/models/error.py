@@ -23,11 +23,13 @@ class Error:
     the HTTP status, a `message`, and sometimes a `detail` list.
 
         Attributes:
-            error_code (int): Known codes: 400001 invalid resource id, 400002 insufficient balance, 400004 account
-                or token invalid, 401001 unauthorized, 403001 permission denied, 404001 request not
-                found or expired, 409001 request cannot be cancelled in its current state (judgement
-                call), 413001 body too large, 415001 unsupported content type, 422001 validation
-                error, 429001 too many requests, 500001 internal error, 503001 service unavailable.
+            error_code (int): Known codes:
+                400001 invalid resource id; 400002 insufficient balance; 400003 body is not JSON
+                (judgement call); 400004 account or token invalid; 401001 unauthorized;
+                403001 permission denied; 404001 request not found or expired; 409001 request
+                cannot be cancelled in its current state (judgement call); 413001 body too large;
+                415001 unsupported content type; 422001 validation error; 429001 too many requests;
+                500001 internal error; 503001 service unavailable.
             message (str):
             detail (list[ErrorDetail] | Unset):
     """

@@ -124,7 +124,8 @@ def sync_detailed(
     complete, the response returns the current state so you can continue polling.
 
     Two shapes share status 200: a `RequestResult` with `output` once the job is
-    `completed`, and otherwise a `RequestStatus` carrying the current state.
+    `completed`, and otherwise a `PendingResult` (a `RequestStatus` without `output`)
+    carrying the current state.
 
     Args:
         request_id (str):
@@ -159,7 +160,8 @@ def sync(
     complete, the response returns the current state so you can continue polling.
 
     Two shapes share status 200: a `RequestResult` with `output` once the job is
-    `completed`, and otherwise a `RequestStatus` carrying the current state.
+    `completed`, and otherwise a `PendingResult` (a `RequestStatus` without `output`)
+    carrying the current state.
 
     Args:
         request_id (str):
@@ -189,7 +191,8 @@ async def asyncio_detailed(
     complete, the response returns the current state so you can continue polling.
 
     Two shapes share status 200: a `RequestResult` with `output` once the job is
-    `completed`, and otherwise a `RequestStatus` carrying the current state.
+    `completed`, and otherwise a `PendingResult` (a `RequestStatus` without `output`)
+    carrying the current state.
 
     Args:
         request_id (str):
@@ -222,7 +225,8 @@ async def asyncio(
     complete, the response returns the current state so you can continue polling.
 
     Two shapes share status 200: a `RequestResult` with `output` once the job is
-    `completed`, and otherwise a `RequestStatus` carrying the current state.
+    `completed`, and otherwise a `PendingResult` (a `RequestStatus` without `output`)
+    carrying the current state.
 
     Args:
         request_id (str):

@@ -1,0 +1,34 @@
+"""Every benchmark runs at a tiny size, so none can rot; no numbers are judged here."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from benchmarks.__main__ import main
+from benchmarks._runner import BEGIN_MARKER, BENCHMARKS, run_benchmarks
+
+
+@pytest.mark.parametrize("name", list(BENCHMARKS))
+def test_benchmark_runs_in_quick_mode(name: str) -> None:
+    """The benchmark finishes without error and yields rows whose own number is measured."""
+    result = run_benchmarks([name], quick=True)
+    assert {} == result.errors
+    assert result.rows
+    for row in result.rows:
+        assert row.ours is not None and math.isfinite(row.ours) and row.ours >= 0, row
+
+
+def test_command_line_prints_and_records(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`python -m benchmarks -k contract --quick --write PATH` prints the table and records it."""
+    path = tmp_path / "BENCHMARKS.md"
+    assert 0 == main(["-k", "contract", "--quick", "--write", str(path)])
+    out = capsys.readouterr().out
+    assert "contract: status exchange" in out
+    text = path.read_text()
+    assert BEGIN_MARKER in text and "contract: status exchange" in text
+    assert "quick mode" in text
