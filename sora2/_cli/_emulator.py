@@ -13,7 +13,6 @@ from .._exceptions import InvalidInputError
 from ..emulator._constants import (
     DEFAULT_HOST,
     DEFAULT_PORT,
-    DEFAULT_SEED,
     DEFAULT_SPEED,
     DEFAULT_WORKERS,
 )
@@ -55,9 +54,8 @@ _LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 @click.option(
     "--seed",
     type=int,
-    default=DEFAULT_SEED,
-    show_default=True,
-    help="Seed of request ids and probabilistic faults.",
+    default=None,
+    help="Seed of request ids and probabilistic faults (default: random, printed at start).",
 )
 @click.option(
     "--faults",
@@ -80,7 +78,7 @@ def emulator(
     token: str | None,
     speed: float,
     workers: int,
-    seed: int,
+    seed: int | None,
     faults: str | None,
     log_level: str,
 ) -> None:

@@ -12,6 +12,7 @@ import hmac
 import json
 import logging
 import random
+import secrets
 import threading
 import time
 import uuid
@@ -29,7 +30,6 @@ from starlette.types import Message, Receive, Scope, Send
 from .._spec import operation, operations, spec_document
 from ._constants import (
     DEFAULT_MAX_REQUESTS,
-    DEFAULT_SEED,
     DEFAULT_SPEED,
     DEFAULT_TTL,
     DEFAULT_WORKERS,
@@ -114,7 +114,7 @@ class Emulator:
         token: str | None = None,
         speed: float = DEFAULT_SPEED,
         workers: int = DEFAULT_WORKERS,
-        seed: int = DEFAULT_SEED,
+        seed: int | None = None,
         faults: FaultPlan | str | None = None,
         clock: Callable[[], float] | None = None,
         max_requests: int = DEFAULT_MAX_REQUESTS,
@@ -128,14 +128,15 @@ class Emulator:
         self._token = token
         self._speed = float(speed)
         self._workers = workers
-        self._seed = seed
+        # Random unless given: ids must not repeat across runs, or a journal would mix two jobs.
+        self._seed = secrets.randbits(63) if seed is None else seed
         self.clock: Callable[[], float] = clock or time.monotonic
         self._wall_offset = time.time() - self.clock()
         self._jobs = JobStore(workers=workers, clock=self.clock, ttl=ttl, max_jobs=max_requests)
-        self._ids = random.Random(seed)
+        self._ids = random.Random(self._seed)
         self._ids_lock = threading.Lock()
         self.stats = EmulatorStats()
-        self._faults = FaultPlan(seed=seed)
+        self._faults = FaultPlan(seed=self._seed)
         self.faults = faults  # the setter parses strings
         self.videos = videos or SHARED_VIDEO_CACHE
         require_video_stack()
@@ -480,7 +481,7 @@ def create_app(
     token: str | None = None,
     speed: float = DEFAULT_SPEED,
     workers: int = DEFAULT_WORKERS,
-    seed: int = DEFAULT_SEED,
+    seed: int | None = None,
     faults: FaultPlan | str | None = None,
     clock: Callable[[], float] | None = None,
     max_requests: int = DEFAULT_MAX_REQUESTS,
@@ -492,7 +493,8 @@ def create_app(
         token: accept only this bearer token; None accepts any non-empty token.
         speed: divides every phase duration (2.0 runs twice as fast).
         workers: jobs that run at once; the others queue, with real queue positions.
-        seed: seeds request ids and probabilistic faults.
+        seed: seeds request ids and probabilistic faults; None draws one at random (see
+            ``Emulator.seed``), so ids differ from run to run.
         faults: a ``FaultPlan`` or a fault spec string (see ``sora2.emulator.parse_faults``).
         clock: seconds, monotonic; the lifecycle is computed from it (a test passes a fake).
         max_requests: jobs held in memory at most; the oldest finished ones are evicted.

@@ -31,7 +31,9 @@ SHUTDOWN_TIMEOUT = 10
 def bind(host: str = DEFAULT_HOST, port: int = 0) -> tuple[socket.socket, str]:
     """A listening TCP socket on ``host:port`` and its base URL (``http://host:PORT``)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio only sets TCP_NODELAY on accepted sockets whose protocol says
+    # TCP, and without it every small response waits ~40 ms for the peer's delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
