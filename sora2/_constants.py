@@ -10,6 +10,7 @@ import httpx
 __all__ = [
     "API_KEY_ENV_VARS",
     "BASE_URL_ENV_VAR",
+    "DEFAULT_CONNECTION_LIMIT",
     "DEFAULT_MAX_DOWNLOAD_BYTES",
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_TIMEOUT",
@@ -26,6 +27,7 @@ __all__ = [
     "MAX_RETRY_AFTER",
     "MAX_RETRY_DELAY",
     "MAX_WAIT_ERRORS",
+    "MIN_NEAR_END_POLL_INTERVAL",
     "MIN_POLL_INTERVAL",
     "POLL_APPROACH_FRACTION",
     "POLL_LATENCY_FRACTION",
@@ -47,6 +49,11 @@ RETRY_JITTER = 1.0
 """At most this many random seconds are added to each backoff, so clients do not retry in step."""
 MAX_RETRY_AFTER = 60.0
 """A Retry-After longer than this is not waited out: the error is raised to the caller."""
+DEFAULT_CONNECTION_LIMIT = 100
+"""Connections a client keeps open, all of them kept alive, and (AsyncClient) requests in
+flight at once: more wait their turn in the client rather than in httpcore's pool, whose
+bookkeeping grows with the square of its queue (encode/httpcore#1035). httpx's own default
+is 100 connections, of which only 20 are kept alive."""
 
 # Environment ---------------------------------------------------------------------------------
 API_KEY_ENV_VARS = ("RUNCOMFY_API_TOKEN", "YOUR_API_TOKEN")
@@ -67,7 +74,11 @@ EMULATOR_JOURNAL_FILE = "journal-emulator.sqlite3"
 DEFAULT_WAIT_TIMEOUT = 1800.0
 """How long wait() and generate() follow a job before giving up (the job itself goes on)."""
 MIN_POLL_INTERVAL = 1.0
-"""Never poll more often than this: a fixed one-second poller is the baseline to beat."""
+"""Never poll more often than this, unless the job is expected to end soon (below)."""
+MIN_NEAR_END_POLL_INTERVAL = 0.25
+"""Once a job's processing time has been learned, it may be polled every
+``POLL_LATENCY_FRACTION`` of its expected length, down to this, so that a job shorter than
+``MIN_POLL_INTERVAL / POLL_LATENCY_FRACTION`` is still seen done within that fraction."""
 MAX_POLL_INTERVAL = 30.0
 """Never sleep longer than this between two polls."""
 QUEUE_POLL_INTERVAL = 2.0

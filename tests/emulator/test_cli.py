@@ -6,6 +6,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -68,6 +69,10 @@ class TestCommand:
             request_id = submitted["request_id"]
             status_path = path_of("status", request_id)
             assert http.get(status_path, headers=auth).status_code == 429
+            deadline = time.monotonic() + 10  # the job takes ~6 ms at speed 1000
+            while http.get(status_path, headers=auth).json()["status"] != "completed":
+                assert time.monotonic() < deadline, "the job did not complete"
+                time.sleep(0.005)
             result = http.get(path_of("result", request_id), headers=auth).json()
             video = http.get(result["output"]["video"])
         assert result["status"] == "completed"

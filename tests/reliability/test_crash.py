@@ -103,7 +103,9 @@ def clock() -> FakeClock:
 @pytest.fixture
 def emulator(clock: FakeClock) -> Emulator:
     """Jobs move only when the test advances the clock; the first video answer is held."""
-    return create_app(token=TOKEN, clock=clock.monotonic, faults=f"video:slow={HOLD_VIDEO:g}@first=1")
+    return create_app(
+        token=TOKEN, clock=clock.monotonic, faults=f"video:slow={HOLD_VIDEO:g}@first=1"
+    )
 
 
 @pytest.fixture
@@ -127,7 +129,9 @@ def test_sigkill_mid_wait_and_mid_download_then_resume(
     queued, running = emulator.phase_durations(seconds)
 
     # A: killed while waiting (its job queued; the emulator's clock is not moving).
-    waiting = Child("generate", "crash test: waiting", "--out", "waiting.mp4", *common, cwd=isolated)
+    waiting = Child(
+        "generate", "crash test: waiting", "--out", "waiting.mp4", *common, cwd=isolated
+    )
     waiting_id = waiting.expect("stdout", "request_id: ").removeprefix("request_id: ")
     waiting.expect("stderr", "in_queue")
     assert -signal.SIGKILL == waiting.kill()
@@ -136,7 +140,9 @@ def test_sigkill_mid_wait_and_mid_download_then_resume(
     assert not (isolated / "waiting.mp4").exists()
 
     # B: killed mid-download (its video answer held by the emulator's slow fault).
-    loading = Child("generate", "crash test: loading", "--out", "loading.mp4", *common, cwd=isolated)
+    loading = Child(
+        "generate", "crash test: loading", "--out", "loading.mp4", *common, cwd=isolated
+    )
     loading_id = loading.expect("stdout", "request_id: ").removeprefix("request_id: ")
     clock.advance(2 * (queued + running))  # both jobs complete (the emulator runs two at once)
     _until(lambda: emulator.stats.requests["video"] >= 1, "the video request")
