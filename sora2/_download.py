@@ -15,10 +15,12 @@ Guarantees, for both clients:
 from __future__ import annotations
 
 import contextlib
+import glob
 import ipaddress
 import os
 import re
 import secrets
+import time
 from pathlib import Path, PurePosixPath
 from types import TracebackType
 from typing import Final
@@ -149,6 +151,7 @@ class PartFile:
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, 0o666)
         self._file = os.fdopen(fd, "wb")
         self._committed = False
+        self._started = time.time()
 
     def write(self, chunk: bytes) -> None:
         self.size += len(chunk)
@@ -184,7 +187,21 @@ class PartFile:
             finally:
                 os.close(dir_fd)
         logger.debug("saved %d bytes to %s", self.size, self.target)
+        self._remove_stale_parts()
         return self.target
+
+    def _remove_stale_parts(self) -> None:
+        """Delete part files of this target left by a killed process (SIGKILL skips cleanup).
+
+        Only those untouched since before this download began: a live download elsewhere
+        keeps writing, so its file stays fresh and is left alone.
+        """
+        pattern = f".{glob.escape(self.target.name)}.*.part"
+        for stale in self.target.parent.glob(pattern):
+            with contextlib.suppress(OSError):
+                if stale.stat().st_mtime < self._started:
+                    stale.unlink()
+                    logger.debug("removed a stale part file %s", stale)
 
     def discard(self) -> None:
         if not self._file.closed:

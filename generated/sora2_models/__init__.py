@@ -148,7 +148,7 @@ class RequestStatus(BaseModel):
     model_config = ConfigDict(
         extra="allow",
     )
-    request_id: str
+    request_id: Annotated[str, Field(min_length=1)]
     status: Annotated[
         str | Literal["in_queue", "in_progress", "completed", "cancelled"],
         Field(
@@ -176,7 +176,7 @@ class RequestResult(BaseModel):
     model_config = ConfigDict(
         extra="allow",
     )
-    request_id: str
+    request_id: Annotated[str, Field(min_length=1)]
     status: Annotated[
         str | Literal["in_queue", "in_progress", "completed", "cancelled"],
         Field(

@@ -22,7 +22,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
@@ -81,6 +81,9 @@ SECONDS_FIELD = "seconds"
 PROMPT_FIELD = "prompt"
 JSON_MEDIA_TYPE = "application/json"
 VIDEO_ROUTE = VIDEO_PATH_PREFIX + "/{request_id}/{size}/{seconds}/video.mp4"
+CLIENT_CLOSED = 499
+"""The status recorded (as nginx does) when the client left before its body was read: no job
+was made and nobody hears the answer, so it is not a 5xx and not an emulator failure."""
 
 
 def _iso(timestamp: float) -> str:
@@ -374,7 +377,10 @@ class Emulator:
             return error_response(
                 415, UNSUPPORTED_MEDIA_TYPE, f"Content-Type must be {JSON_MEDIA_TYPE}."
             )
-        raw = await self._read_body(request)
+        try:
+            raw = await self._read_body(request)
+        except ClientDisconnect:
+            return Response(status_code=CLIENT_CLOSED)
         if raw is None:
             return error_response(413, TOO_LARGE, f"Request body exceeds {MAX_BODY_BYTES} bytes.")
         try:

@@ -283,3 +283,27 @@ class TestNoTokenLeaves:
         video = [r for r in seen if "/outputs/" in r.url.path]
         assert len(video) == 1 and "authorization" not in video[0].headers
         assert all("authorization" in r.headers for r in seen if r not in video)
+
+
+class TestStalePartFiles:
+    def test_a_completed_download_sweeps_part_files_a_killed_process_left(
+        self, tmp_path: Path
+    ) -> None:
+        """Part files of the same target untouched since before the download began are removed."""
+        import os
+
+        from sora2._download import PartFile
+
+        target = tmp_path / "video.mp4"
+        stale = tmp_path / ".video.mp4.0123456789ab.part"
+        stale.write_bytes(b"half a video")
+        os.utime(stale, (1_000_000_000, 1_000_000_000))
+        other = tmp_path / ".other.mp4.0123456789ab.part"
+        other.write_bytes(b"another target")
+        os.utime(other, (1_000_000_000, 1_000_000_000))
+        with PartFile(target, max_bytes=100, request_id="r") as part:
+            part.write(b"data")
+            part.flush()
+            part.commit()
+        assert b"data" == target.read_bytes()
+        assert [".other.mp4.0123456789ab.part"] == _leftovers(tmp_path)

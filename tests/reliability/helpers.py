@@ -4,11 +4,9 @@ a way to report counts that shows in ``pytest -rA`` and in the JUnit XML."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
-
-import httpx
 
 from sora2._inputs import input_fields
 from sora2._spec import operation
@@ -82,13 +80,3 @@ def report(
         shown = json.dumps(value, sort_keys=True, default=str)
         print(f"{name}: {shown}")
         record_property(name, shown)
-
-
-def json_response(
-    status: int, body: Any, headers: Mapping[str, str] | None = None
-) -> httpx.Response:
-    return httpx.Response(status, json=body, headers=dict(headers or {}))
-
-
-def hosts(requests: Iterable[httpx.Request]) -> set[str]:
-    return {request.url.host for request in requests}

@@ -26,7 +26,7 @@ from .helpers import TOKEN, FakeClock, leftovers, report
 
 PROCESS_TIMEOUT = 60.0
 """A hung child fails the test instead of hanging the suite; nothing here waits this long."""
-HOLD_VIDEO = 5.0
+HOLD_VIDEO = 3.0
 """Seconds the emulator holds the first video answer (its ``slow`` fault): the window in which
 the downloading process is killed. Short, because the server finishes the held answer before
 it shuts down."""
@@ -172,6 +172,7 @@ def test_sigkill_mid_wait_and_mid_download_then_resume(
     for name, request_id in (("waiting.mp4", waiting_id), ("loading.mp4", loading_id)):
         assert expected == (isolated / name).read_bytes()
         assert str(isolated / name) == _row(journal, request_id)["output_path"]
+    assert [] == leftovers(isolated)  # the finished download swept the killed one's part file
     assert {"crash test: waiting": 1, "crash test: loading": 1} == dict(emulator.stats.submissions)
     assert 2 == emulator.stats.requests["submit"]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +21,8 @@ from sora2 import (
     SubmissionUnknownError,
 )
 from sora2._inputs import validate_input
-from sora2.emulator import SyncASGITransport, create_app
+from sora2._spec import operation
+from sora2.emulator import SyncASGITransport, create_app, serve
 
 from .helpers import API_URL, TOKEN, FakeClock, leftovers, submit_answer
 
@@ -162,3 +165,25 @@ class TestGarbledAnswers:
         assert saved.stat().st_size > 0
         assert {"a kite over the dunes": 1} == dict(app.stats.submissions)
         assert app.stats.faults["truncate"] >= 2
+
+
+class TestClientGone:
+    def test_a_client_that_leaves_before_its_body_is_read_is_no_server_error(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """A submit abandoned (timed out) before the emulator read its body makes no job, no
+        5xx in the counters and no error log (it used to count a 500 nobody received)."""
+        app = create_app(faults="submit:slow=0.5")
+        with serve(app) as url, httpx.Client(base_url=url, timeout=0.05) as http:
+            with pytest.raises(httpx.ReadTimeout):
+                http.post(
+                    operation("submit").path,
+                    json={"prompt": "a kite"},
+                    headers={"Authorization": f"Bearer {TOKEN}"},
+                )
+            deadline = time.monotonic() + 10
+            while not app.stats.statuses and time.monotonic() < deadline:
+                time.sleep(0.01)
+        assert {499: 1} == dict(app.stats.statuses)
+        assert {} == dict(app.stats.submissions)
+        assert [] == [r for r in caplog.records if r.levelno >= logging.ERROR]

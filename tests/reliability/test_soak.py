@@ -4,6 +4,7 @@ written, and every failure is a typed error that names its job."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from collections import Counter
@@ -96,19 +97,20 @@ def test_fault_soak(tmp_path: Path, record_property: Callable[[str, object], Non
         faults_seen = dict(app.stats.faults)
         statuses = dict(app.stats.statuses)
 
-        # What a complete video of each kind is, fetched once the faults are off.
-        app.faults = None
-        expected: dict[tuple[str, int], bytes] = {}
         rows = {row["prompt"]: row for row in _journal_rows(journal)}
+
+        # Nothing is lost: with the faults gone, resume() finishes every journaled job.
+        app.faults = None
+        resumed = client.resume(out_dir=tmp_path / "resumed")
+
+        # What a complete video of each kind is, fetched without faults.
+        expected: dict[tuple[str, int], bytes] = {}
         with httpx.Client() as plain:
-            for row in rows.values():
+            for row in _journal_rows(journal):
                 params = _params(row)
                 key = (params["size"], params["seconds"])
                 if row["video_url"] and key not in expected:
                     expected[key] = plain.get(row["video_url"]).raise_for_status().content
-
-        # Nothing is lost: with the faults gone, resume() finishes every journaled job.
-        resumed = client.resume(out_dir=tmp_path / "resumed")
 
     completed = {p: o for p, o in outcomes.items() if isinstance(o, Path)}
     errors = {p: o for p, o in outcomes.items() if not isinstance(o, Path)}
@@ -138,7 +140,7 @@ def test_fault_soak(tmp_path: Path, record_property: Callable[[str, object], Non
 
     # 3. Every request id the client saw is journaled; every job the emulator made is either
     #    journaled or was reported to its caller as SubmissionUnknownError.
-    seen_ids = {p: i for p, i in ids.items()} | {
+    seen_ids = dict(ids) | {
         p: e.request_id for p, e in errors.items() if isinstance(e, Sora2Error) and e.request_id
     }
     for prompt, request_id in seen_ids.items():
@@ -194,8 +196,6 @@ def test_fault_soak(tmp_path: Path, record_property: Callable[[str, object], Non
 
 
 def _params(row: dict[str, Any]) -> dict[str, Any]:
-    import json
-
     params: dict[str, Any] = json.loads(row["params"])
     return params
 
