@@ -33,6 +33,7 @@ from ._base_client import (
     wire_bytes,
 )
 from ._constants import (
+    DEFAULT_CONNECTION_LIMIT,
     DEFAULT_MAX_DOWNLOAD_BYTES,
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
@@ -88,6 +89,10 @@ class Client(BaseClient):
             file in the user data directory; False for none.
         wait_timeout: default deadline of :meth:`wait` and :meth:`generate`, in seconds.
         max_download_bytes: default size cap of :meth:`download`.
+        connection_limit: most connections open at once (per kind: API calls, downloads), all
+            kept alive between calls (httpx keeps only 20 of its 100). ``AsyncClient`` also lets
+            at most this many requests be in flight; threads sharing one ``Client`` simply
+            wait for a connection, up to the timeout's ``pool`` part.
     """
 
     def __init__(
@@ -102,6 +107,7 @@ class Client(BaseClient):
         journal: JournalOption = None,
         wait_timeout: float = DEFAULT_WAIT_TIMEOUT,
         max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
+        connection_limit: int = DEFAULT_CONNECTION_LIMIT,
         _clock: Clock | None = None,
         _shared: SharedState | None = None,
     ) -> None:
@@ -115,6 +121,7 @@ class Client(BaseClient):
             journal=journal,
             wait_timeout=wait_timeout,
             max_download_bytes=max_download_bytes,
+            connection_limit=connection_limit,
             shared=_shared,
             clock=_clock,
         )
@@ -132,6 +139,7 @@ class Client(BaseClient):
             base_url=self._base_url,
             timeout=self._timeout,
             transport=api_transport,
+            limits=self._limits(),
             auth=BearerAuth(self._token(), self._origin),
             follow_redirects=False,
             event_hooks={"response": [capture_response]},
@@ -178,6 +186,7 @@ class Client(BaseClient):
                 transport=BorrowedTransport(source)
                 if isinstance(source, httpx.BaseTransport)
                 else None,
+                limits=self._limits(),
                 follow_redirects=False,
             )
         return self._files

@@ -31,6 +31,7 @@ __all__ = [
     "MIN_POLL_INTERVAL",
     "POLL_APPROACH_FRACTION",
     "POLL_LATENCY_FRACTION",
+    "POLL_START_FRACTION",
     "PROGRESS_EWMA_ALPHA",
     "QUEUE_POLL_INTERVAL",
     "RETRY_JITTER",
@@ -52,8 +53,8 @@ MAX_RETRY_AFTER = 60.0
 DEFAULT_CONNECTION_LIMIT = 100
 """Connections a client keeps open, all of them kept alive, and (AsyncClient) requests in
 flight at once: more wait their turn in the client rather than in httpcore's pool, whose
-bookkeeping grows with the square of its queue (encode/httpcore#1035). httpx's own default
-is 100 connections, of which only 20 are kept alive."""
+bookkeeping costs its queue times its connections on every request (encode/httpcore#1035).
+httpx's own default is 100 connections, of which only 20 are kept alive."""
 
 # Environment ---------------------------------------------------------------------------------
 API_KEY_ENV_VARS = ("RUNCOMFY_API_TOKEN", "YOUR_API_TOKEN")
@@ -89,6 +90,11 @@ POLL_LATENCY_FRACTION = 0.1
 this fraction of the job's length."""
 POLL_APPROACH_FRACTION = 0.5
 """Once the processing time has been learned, sleep this fraction of the expected remainder."""
+POLL_START_FRACTION = 0.5
+"""A job seen queued, then in progress, started somewhere between those two polls: its expected
+end is counted from this fraction of the way in (0: the earliest possible start). The middle,
+because that is where wait() measures the processing time it learns from; counting from
+anywhere else would expect every job to end early or late by the difference."""
 PROGRESS_EWMA_ALPHA = 0.3
 """Weight of the newest completed job in the learned processing time per video second."""
 MAX_WAIT_ERRORS = 5

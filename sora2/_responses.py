@@ -182,13 +182,37 @@ def _compiler() -> SchemaCompiler:
 
 @functools.cache
 def _quick(operation_id: str) -> Callable[[Any], bool] | None:
-    """The fast verdict on a 200 body of ``operation_id``, when its schema allows one."""
-    from ._quickcheck import compile_check
+    """The fast verdict on a 200 body of ``operation_id``: jsonschema-rs, compiled once.
+
+    jsonschema walks a schema through generic validator objects on every call (about 20 µs for a
+    status body, as much as the rest of the client's work per call); jsonschema-rs gives the
+    same verdict in well under a microsecond. jsonschema still explains an invalid body.
+    """
+    import jsonschema_rs
 
     validator = _validator(operation_id)
-    if validator is None:
+    if validator is None or not isinstance(validator.schema, dict):
         return None
-    return compile_check(validator.schema, {"date-time": _is_date_time})
+    schema: dict[str, Any] = validator.schema
+    # The same formats as the jsonschema validator: only date-time is asserted.
+    formats: dict[str, Callable[[Any], bool]] = dict.fromkeys(_format_names(schema), _any)
+    formats["date-time"] = _is_date_time
+    fast = jsonschema_rs.validator_for(schema, validate_formats=True, formats=formats)
+    check: Callable[[Any], bool] = fast.is_valid
+    return check
+
+
+def _any(value: object) -> bool:
+    return True
+
+
+def _format_names(schema: Any) -> set[str]:
+    if isinstance(schema, dict):
+        found = {schema["format"]} if isinstance(schema.get("format"), str) else set()
+        return found.union(*(_format_names(v) for v in schema.values()))
+    if isinstance(schema, list):
+        return set().union(*(_format_names(v) for v in schema))
+    return set()
 
 
 def schema_error(operation_id: str, data: Any) -> str | None:

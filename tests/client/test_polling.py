@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -10,9 +11,11 @@ from sora2 import WaitTimeoutError
 from sora2._constants import (
     MAX_POLL_INTERVAL,
     MAX_RETRY_AFTER,
+    MIN_NEAR_END_POLL_INTERVAL,
     MIN_POLL_INTERVAL,
     POLL_APPROACH_FRACTION,
     POLL_LATENCY_FRACTION,
+    POLL_START_FRACTION,
 )
 from sora2._inputs import input_fields
 from sora2._polling import PollSchedule, ProgressModel
@@ -218,3 +221,128 @@ class TestEfficiency:
         before = emulator.stats.requests["status"]
         await second.wait((await second.submit("b", seconds=_longest_seconds())).request_id)
         assert emulator.stats.requests["status"] - before < cold
+
+
+def _shortest_seconds() -> int:
+    choices = input_fields()["seconds"].choices
+    assert choices is not None
+    return min(int(c) for c in choices)
+
+
+class TestNearEndFloor:
+    def _schedule(self, processing: float) -> PollSchedule:
+        """A job of the shortest duration, started at 1 s, whose processing time is learned."""
+        model = ProgressModel()
+        model.observe(_shortest_seconds(), processing)
+        return PollSchedule(model, _shortest_seconds(), submitted_at=0.0, earliest_start=1.0)
+
+    def test_a_short_job_is_polled_at_a_tenth_of_its_length_near_its_end(self) -> None:
+        """A job expected to last 6 s is polled every 0.6 s around its end, under the 1 s floor."""
+        schedule = self._schedule(processing=5.0)  # expected to end 6 s after submission
+        for now in (5.6, 5.8, 6.0):
+            delay = schedule.next_delay(_status("in_progress"), now)
+            assert pytest.approx(POLL_LATENCY_FRACTION * 6.0) == delay
+            assert delay < MIN_POLL_INTERVAL
+
+    def test_early_on_it_still_sleeps_half_the_remainder(self) -> None:
+        """The lower floor changes nothing far from the end: sleeps stay long and few."""
+        schedule = self._schedule(processing=5.0)
+        assert POLL_APPROACH_FRACTION * 4.0 == schedule.next_delay(_status("in_progress"), 2.0)
+
+    def test_the_floor_has_a_floor(self) -> None:
+        """A job expected to take a moment is polled no faster than MIN_NEAR_END_POLL_INTERVAL."""
+        schedule = self._schedule(processing=0.5)
+        assert MIN_NEAR_END_POLL_INTERVAL == schedule.next_delay(_status("in_progress"), 1.5)
+
+    def test_long_jobs_keep_the_one_second_floor(self) -> None:
+        """A job expected to last 10 s or more is never polled faster than once a second, even
+        in the last second before its expected end."""
+        model = ProgressModel()
+        model.observe(_shortest_seconds(), 3.0)
+        schedule = PollSchedule(model, _shortest_seconds(), submitted_at=0.0, earliest_start=8.0)
+        assert MIN_POLL_INTERVAL == schedule.next_delay(_status("in_progress"), 9.5)
+
+    def test_the_start_is_placed_early_in_its_window(self) -> None:
+        """Seen queued at 0 s and running at 3 s, the job's expected end is counted from
+        POLL_START_FRACTION of that window, not from its earliest moment."""
+        schedule = self._schedule(processing=5.0)
+        schedule.earliest_start = None
+        schedule.next_delay(_status("in_queue", 0), 0.0)
+        schedule.earliest_start = 0.0  # what wait() records: the last poll that saw it queued
+        start = POLL_START_FRACTION * 3.0
+        expected = POLL_APPROACH_FRACTION * (5.0 - (3.0 - start))
+        assert pytest.approx(expected) == schedule.next_delay(_status("in_progress"), 3.0)
+
+    def test_only_a_running_job_gets_it(self) -> None:
+        """Queued or in an unknown state, a job with a learned length keeps the 1 s floor."""
+        schedule = self._schedule(processing=5.0)
+        assert MIN_POLL_INTERVAL <= schedule.next_delay(_status("in_queue", 0), 0.5)
+        assert MIN_POLL_INTERVAL == schedule.next_delay(_status("moderating"), 6.0)
+
+    def test_a_job_past_its_expected_end_is_polled_by_its_age(self) -> None:
+        """Overdue, the interval grows with the job's age again (10% of it), up to 1 s."""
+        schedule = self._schedule(processing=5.0)
+        assert pytest.approx(POLL_LATENCY_FRACTION * 8.0) == schedule.next_delay(
+            _status("in_progress"), 8.0
+        )
+
+    def test_each_duration_keeps_its_own_mean(self) -> None:
+        """A fixed overhead per job does not make short jobs expected too soon: each duration
+        seen keeps its own mean, and the others are scaled from the rate per video second."""
+        short = _shortest_seconds()
+        model = ProgressModel()
+        model.observe(short, short + 1.0)
+        model.observe(3 * short, 3 * short + 1.0)
+        assert short + 1.0 == model.expected(short)
+        assert 3 * short + 1.0 == model.expected(3 * short)
+        rate = model.seconds_per_video_second
+        assert rate is not None and rate * 2 * short == model.expected(2 * short)
+        assert model.knows(short) and not model.knows(2 * short)
+
+    def test_the_start_window_is_noted_before_anything_is_learned(self) -> None:
+        """The first poll that sees the job running bounds its start, even when the processing
+        time is learned only later in the wait (another job completing meanwhile)."""
+        model = ProgressModel()
+        schedule = PollSchedule(model, _shortest_seconds(), submitted_at=0.0)
+        schedule.next_delay(_status("in_queue", 0), 0.0)
+        schedule.earliest_start = 0.0
+        schedule.next_delay(_status("in_progress"), 3.0)  # nothing learned yet
+        model.observe(_shortest_seconds(), 5.0)
+        start = POLL_START_FRACTION * 3.0
+        expected = POLL_APPROACH_FRACTION * (5.0 - (4.0 - start))
+        assert pytest.approx(expected) == schedule.next_delay(_status("in_progress"), 4.0)
+
+    def test_a_scaled_expectation_counts_from_the_earliest_start(self) -> None:
+        """When only other durations have been seen, the job is assumed to have started as
+        early as it can have, so a model that runs long never makes wait() late."""
+        model = ProgressModel()
+        model.observe(2 * _shortest_seconds(), 10.0)  # 5.0 s expected for the shortest
+        schedule = PollSchedule(model, _shortest_seconds(), submitted_at=0.0)
+        schedule.next_delay(_status("in_queue", 0), 0.0)
+        schedule.earliest_start = 0.0
+        expected = POLL_APPROACH_FRACTION * (5.0 - 3.0)
+        assert pytest.approx(expected) == schedule.next_delay(_status("in_progress"), 3.0)
+
+    async def test_a_warm_client_sees_a_short_job_end_within_a_tenth(
+        self, make_api: Factory, clock: FakeClock
+    ) -> None:
+        """Once a job of the shortest duration has completed, the next one (a few seconds long
+        at emulator speed 1) is seen done within 10% of its length, in fewer polls than a
+        one-second poller."""
+        emulator = create_app(token=TOKEN, clock=clock.monotonic)
+        api = make_api(emulator)
+        await api.wait((await api.submit("warm-up", seconds=_shortest_seconds())).request_id)
+        polls = fixed = 0
+        for offset in (0.0, 0.25, 0.5, 0.75):  # wait() starting late meets other phases
+            before = emulator.stats.requests["status"]
+            submission = await api.submit("short", seconds=_shortest_seconds())
+            clock.advance(offset)
+            await api.wait(submission.request_id)
+            view = emulator.job(submission.request_id)
+            assert view is not None and view.finished_at is not None
+            length = view.finished_at - view.submitted_at
+            assert length < MIN_POLL_INTERVAL / POLL_LATENCY_FRACTION
+            assert clock.now - view.finished_at <= POLL_LATENCY_FRACTION * length + 1e-9
+            polls += emulator.stats.requests["status"] - before
+            fixed += math.ceil((length - offset) / MIN_POLL_INTERVAL) + 1  # every second
+        assert polls < fixed

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import datetime
+import functools
 import logging
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import httpx
 import pytest
+from stamina.instrumentation import RetryDetails
 
 from sora2 import (
     APIConnectionError,
@@ -20,7 +24,8 @@ from sora2 import (
 from sora2._constants import MAX_RETRY_AFTER
 from sora2._exceptions import ConflictError
 from sora2._journal import Journal
-from sora2._retry import RetryPolicy, parse_retry_after
+from sora2._logging import logger
+from sora2._retry import RetryPolicy, acall_with_retries, call_with_retries, parse_retry_after
 from sora2.emulator import Emulator
 
 from .helpers import Factory, Script, json_response, status_body, submit_body
@@ -295,3 +300,162 @@ def test_status_body_helper_matches_spec() -> None:
 
     assert schema_error("status", status_body("in_queue", position=1)) is None
     assert schema_error("submit", submit_body()) is None
+
+
+# The first attempt outside stamina --------------------------------------------------------------
+
+
+def _error(status: int, retry_after: str | None = None) -> Exception:
+    from sora2._responses import error_for_status
+
+    headers = {"retry-after": retry_after} if retry_after is not None else {}
+    request = httpx.Request("GET", "http://localhost/v1/requests/r/status")
+    response = httpx.Response(
+        status, json={"message": "scripted"}, headers=headers, request=request
+    )
+    return error_for_status(response, request_id="r")
+
+
+def _stamina_only(policy: RetryPolicy, operation: str, call: Any, *, submit: bool) -> Any:
+    """What ``call_with_retries`` did before the fast path: every attempt inside stamina."""
+    import stamina
+
+    for attempt in stamina.retry_context(
+        policy.on(operation, submit=submit),
+        attempts=policy.max_retries + 1,
+        timeout=None,
+        wait_initial=policy.initial_delay,
+        wait_max=policy.max_delay,
+        wait_jitter=policy.jitter,
+    ):
+        with attempt:
+            if attempt.num > 1:
+                logger.debug("%s: attempt %d of %d", operation, attempt.num, policy.max_retries + 1)
+            return call()
+    raise AssertionError("unreachable")
+
+
+_SCRIPTS: dict[str, tuple[Callable[[], Exception | None], ...]] = {
+    "ok": (lambda: None,),
+    "two 500s then ok": (lambda: _error(500), lambda: _error(500), lambda: None),
+    "500s to the end": (lambda: _error(500),) * 4,
+    "404 is final": (lambda: _error(404), lambda: None),
+    "retry-after then ok": (lambda: _error(429, "0.002"), lambda: None),
+    "retry-after over the cap": (lambda: _error(429, str(MAX_RETRY_AFTER + 1)), lambda: None),
+    "dropped connection then ok": (lambda: APIConnectionError("dropped"), lambda: None),
+    "a bug is not retried": (lambda: ValueError("bug"), lambda: None),
+}
+
+
+class _Trace:
+    """One run of a retry loop: calls made, stamina's retry hook calls, logs, the outcome."""
+
+    def __init__(self, script: tuple[Callable[[], Exception | None], ...]) -> None:
+        self.errors = [make() for make in script]
+        self.calls = 0
+        self.retries: list[tuple[int, float, int]] = []
+
+    def call(self) -> str:
+        error = self.errors[min(self.calls, len(self.errors) - 1)]
+        self.calls += 1
+        if error is not None:
+            raise error
+        return "done"
+
+    async def acall(self) -> str:
+        return self.call()
+
+    def hook(self, details: RetryDetails) -> None:
+        cause = self.errors.index(details.caused_by)
+        self.retries.append((details.retry_num, details.wait_for, cause))
+
+
+def _outcome(trace: _Trace, run: Callable[[], Any]) -> tuple[object, ...]:
+    try:
+        result: object = run()
+    except Exception as exc:
+        result = trace.errors.index(exc)
+    return result, trace.calls, trace.retries
+
+
+@pytest.fixture
+def retry_hooks() -> Iterator[list[Callable[[RetryDetails], None]]]:
+    """stamina's on-retry hooks, set by the test and restored afterwards."""
+    from stamina.instrumentation import get_on_retry_hooks, set_on_retry_hooks
+
+    before = list(get_on_retry_hooks())
+    hooks: list[Callable[[RetryDetails], None]] = []
+    set_on_retry_hooks(hooks)
+    yield hooks
+    set_on_retry_hooks(before)
+
+
+class TestFastPath:
+    def test_a_first_success_never_enters_stamina(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A call that succeeds at once returns without building stamina's retry context."""
+        import stamina
+
+        def refuse(*args: Any, **kwargs: Any) -> Any:
+            raise AssertionError("stamina.retry_context was entered")
+
+        monkeypatch.setattr(stamina, "retry_context", refuse)
+        assert "ok" == call_with_retries(RetryPolicy(), "status", lambda: "ok")
+
+    @pytest.mark.parametrize("testing", [True, False], ids=["test mode", "real backoff"])
+    @pytest.mark.parametrize("submit", [False, True], ids=["idempotent", "submit"])
+    @pytest.mark.parametrize("name", list(_SCRIPTS))
+    def test_same_as_every_attempt_in_stamina(
+        self,
+        name: str,
+        submit: bool,
+        testing: bool,
+        retry_hooks: list[Callable[[RetryDetails], None]],
+        caplog: pytest.LogCaptureFixture,
+    ) -> None:
+        """Calls, retry decisions, backoffs, stamina's hooks, logs and the raised error are the
+        same as when the first attempt ran inside stamina too."""
+        import stamina
+
+        # No jitter and millisecond delays: backoffs are exact and the test does not wait.
+        policy = RetryPolicy(max_retries=2, initial_delay=0.001, max_delay=0.002, jitter=0.0)
+        traces: list[tuple[object, ...]] = []
+        logs: list[list[str]] = []
+        for run in (call_with_retries, _stamina_only):
+            trace = _Trace(_SCRIPTS[name])
+            retry_hooks[:] = [trace.hook]
+            caplog.clear()
+            attempt = functools.partial(run, policy, "status", trace.call, submit=submit)
+            with caplog.at_level(logging.DEBUG, logger="sora2"), stamina.set_testing(testing):
+                traces.append(_outcome(trace, attempt))
+            logs.append([r.getMessage() for r in caplog.records if r.name == "sora2"])
+        assert traces[1] == traces[0]
+        assert logs[1] == logs[0]
+
+    @pytest.mark.parametrize("name", list(_SCRIPTS))
+    async def test_async_twin_matches(
+        self, name: str, retry_hooks: list[Callable[[RetryDetails], None]]
+    ) -> None:
+        """The async loop makes the same calls and retry decisions as the sync one."""
+        policy = RetryPolicy(max_retries=2)
+        sync, asynchronous = _Trace(_SCRIPTS[name]), _Trace(_SCRIPTS[name])
+        retry_hooks[:] = [sync.hook]
+        expected = _outcome(sync, lambda: call_with_retries(policy, "status", sync.call))
+        retry_hooks[:] = [asynchronous.hook]
+        try:
+            result: object = await acall_with_retries(policy, "status", asynchronous.acall)
+        except Exception as exc:
+            result = asynchronous.errors.index(exc)
+        assert expected == (result, asynchronous.calls, asynchronous.retries)
+
+    def test_stamina_switched_off_makes_one_attempt(self) -> None:
+        """With stamina deactivated, a failure is raised after the one attempt, as before."""
+        import stamina
+
+        trace = _Trace(_SCRIPTS["two 500s then ok"])
+        stamina.set_active(False)
+        try:
+            with pytest.raises(InternalServerError):
+                call_with_retries(RetryPolicy(max_retries=2), "status", trace.call)
+        finally:
+            stamina.set_active(True)
+        assert 1 == trace.calls
