@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import click
+from _fakes import FakeClock as FakeClock  # re-exported for the tests here
 from click.testing import CliRunner, Result
 
 from sora2._cli import main
@@ -17,29 +18,6 @@ TOKEN = "sk-cli-test-4b1d9e-very-secret"
 """A token distinctive enough that finding it in any output is a leak."""
 BASE_URL = "http://localhost"
 """Loopback, so the in-process emulator's http video URLs pass the download policy."""
-
-
-class FakeClock:
-    """Time that moves only when someone sleeps (the client) or a test advances it."""
-
-    def __init__(self, start: float = 1000.0, wall: float = 1_800_000_000.0) -> None:
-        self.now = start
-        self._wall_offset = wall - start
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def time(self) -> float:
-        return self.now + self._wall_offset
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
-
-    async def asleep(self, seconds: float) -> None:
-        self.sleep(seconds)
 
 
 class _Main(click.Command):

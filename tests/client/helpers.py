@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from _fakes import FakeClock
 
 from sora2 import AsyncClient, Client
 from sora2._spec import operation
@@ -17,31 +18,6 @@ from sora2.emulator import Emulator, SyncASGITransport
 TOKEN = "sk-test-9f8e7d6c5b4a-secret"
 BASE_URL = "http://localhost"
 """Loopback, so the emulator's http video URLs pass the download policy."""
-
-
-class FakeClock:
-    """Time that moves only when someone sleeps."""
-
-    def __init__(self, start: float = 1000.0, wall: float = 1_800_000_000.0) -> None:
-        self.now = start
-        self._wall_offset = wall - start
-        self.sleeps: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def time(self) -> float:
-        return self.now + self._wall_offset
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-    async def asleep(self, seconds: float) -> None:
-        self.sleep(seconds)
 
 
 class Api:

@@ -6,6 +6,7 @@ import functools
 from typing import Any
 
 import httpx
+from _fakes import FakeClock as FakeClock  # re-exported for the tests here
 from jsonschema import Draft202012Validator
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
@@ -68,19 +69,6 @@ def assert_conforms(operation_id: str, response: httpx.Response) -> None:
     for name, header in documented.get("headers", {}).items():
         if resolve(header).get("required"):
             assert name.lower() in response.headers, f"{name} header missing"
-
-
-class FakeClock:
-    """A clock that only moves when a test says so."""
-
-    def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def client_for(app: Emulator, base_url: str = BASE_URL) -> httpx.Client:

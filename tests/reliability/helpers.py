@@ -8,6 +8,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from _fakes import FakeClock
+
 from sora2._inputs import input_fields
 from sora2._spec import operation
 
@@ -25,29 +27,6 @@ TOKEN = "sk-reliability-7c3e91a0d4-do-not-leak"
 """Distinctive enough that finding it anywhere (a log, a file, a header) is a leak."""
 API_URL = "https://api.sora2.test"
 """The API's origin in MockTransport tests (``.test`` never resolves; nothing is sent)."""
-
-
-class FakeClock:
-    """Time that moves only when someone sleeps (a client) or a test advances it."""
-
-    def __init__(self, start: float = 1000.0, wall: float = 1_800_000_000.0) -> None:
-        self.now = start
-        self._wall_offset = wall - start
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def time(self) -> float:
-        return self.now + self._wall_offset
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
-
-    async def asleep(self, seconds: float) -> None:
-        self.sleep(seconds)
 
 
 def choices(name: str) -> tuple[Any, ...]:
