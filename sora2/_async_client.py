@@ -242,6 +242,12 @@ class AsyncClient(BaseClient):
         seconds: int | NotGiven = NOT_GIVEN,
     ) -> Submission:
         """See :meth:`Client.submit`."""
+        return await self._submit(prompt, size, seconds, target=None)
+
+    async def _submit(
+        self, prompt: str, size: str | NotGiven, seconds: int | NotGiven, *, target: str | None
+    ) -> Submission:
+        """submit(), journaling ``target`` (generate's output path) in the job's first row."""
         from sora2_api.api.text_to_video import submit as op
         from sora2_api.models import Input
 
@@ -252,7 +258,7 @@ class AsyncClient(BaseClient):
             call = await self._invoke(
                 "submit", lambda: op.asyncio_detailed(client=self._generated(), body=model)
             )
-            return self._interpret_submit(call.raw, call.parsed, body)
+            return self._interpret_submit(call.raw, call.parsed, body, target)
 
         return await acall_with_retries(self._retry, "submit", attempt, submit=True)
 
@@ -390,10 +396,9 @@ class AsyncClient(BaseClient):
         on_submit: Callable[[Submission], None] | None = None,
     ) -> Path:
         """See :meth:`Client.generate`."""
-        submission = await self.submit(prompt, size=size, seconds=seconds)
-        request_id = submission.request_id
         target = str(Path(out).expanduser().absolute())
-        self._journaled(lambda j: j.update(request_id, target_path=target))
+        submission = await self._submit(prompt, size, seconds, target=target)
+        request_id = submission.request_id
         if on_submit is not None:
             on_submit(submission)
         status = await self.wait(request_id, timeout=timeout, on_update=on_update)

@@ -335,7 +335,9 @@ class BaseClient:
             )
         )
 
-    def _record_submission(self, request_id: str, body: dict[str, Any]) -> None:
+    def _record_submission(
+        self, request_id: str, body: dict[str, Any], target: str | None = None
+    ) -> None:
         params = {k: v for k, v in body.items() if k != "prompt"}
         seconds = params.get("seconds")
         if isinstance(seconds, int):
@@ -349,6 +351,7 @@ class BaseClient:
                 prompt=str(body.get("prompt", "")),
                 params=params,
                 submitted_at=now,
+                target_path=target,
             )
         )
         logger.debug("submitted %s", request_id)
@@ -417,14 +420,14 @@ class BaseClient:
         return transport_error(exc, request_id=request_id, operation=operation)
 
     def _interpret_submit(
-        self, raw: httpx.Response, parsed: Any, body: dict[str, Any]
+        self, raw: httpx.Response, parsed: Any, body: dict[str, Any], target: str | None = None
     ) -> Submission:
         from sora2_api.models import SubmitResponse
 
         if not 200 <= raw.status_code < 300:
             error = submit_failure(raw)
             if isinstance(error, SubmissionUnknownError) and error.request_id is not None:
-                self._record_submission(error.request_id, body)  # the job may well exist
+                self._record_submission(error.request_id, body, target)  # the job may exist
             raise error
         request_id = salvage_request_id(raw)
         if request_id is None:
@@ -433,7 +436,7 @@ class BaseClient:
                 request=raw.request,
             )
         # The job exists: write it down before anything else can fail.
-        self._record_submission(request_id, body)
+        self._record_submission(request_id, body, target)
         ok, data = json_body(raw)
         problem = (
             "the body is not JSON"

@@ -221,6 +221,12 @@ class Client(BaseClient):
             InvalidInputError: before anything is sent, naming the field and allowed values.
             SubmissionUnknownError: the request may have created a job; it is not retried.
         """
+        return self._submit(prompt, size, seconds, target=None)
+
+    def _submit(
+        self, prompt: str, size: str | NotGiven, seconds: int | NotGiven, *, target: str | None
+    ) -> Submission:
+        """submit(), journaling ``target`` (generate's output path) in the job's first row."""
         from sora2_api.api.text_to_video import submit as op
         from sora2_api.models import Input
 
@@ -231,7 +237,7 @@ class Client(BaseClient):
             call = self._invoke(
                 "submit", lambda: op.sync_detailed(client=self._generated(), body=model)
             )
-            return self._interpret_submit(call.raw, call.parsed, body)
+            return self._interpret_submit(call.raw, call.parsed, body, target)
 
         return call_with_retries(self._retry, "submit", attempt, submit=True)
 
@@ -370,10 +376,9 @@ class Client(BaseClient):
 
         If the process dies half-way, ``resume()`` finishes the job from the journal.
         """
-        submission = self.submit(prompt, size=size, seconds=seconds)
-        request_id = submission.request_id
         target = str(Path(out).expanduser().absolute())
-        self._journaled(lambda j: j.update(request_id, target_path=target))
+        submission = self._submit(prompt, size, seconds, target=target)
+        request_id = submission.request_id
         if on_submit is not None:
             on_submit(submission)
         status = self.wait(request_id, timeout=timeout, on_update=on_update)

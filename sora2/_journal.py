@@ -209,15 +209,21 @@ class Journal:
         prompt: str,
         params: Mapping[str, Any],
         submitted_at: float | None = None,
+        target_path: str | None = None,
     ) -> None:
-        """Write a new job the moment its id is known. Re-recording an id keeps its history."""
+        """Write a new job the moment its id is known. Re-recording an id keeps its history.
+
+        ``target_path`` is where ``generate`` will save the video, written in the same row so
+        that ``resume`` knows it even if the submit answer itself was garbled.
+        """
         now = time.time()
         when = now if submitted_at is None else submitted_at
         with self._connect() as conn:
             conn.execute(
                 "INSERT INTO jobs (request_id, base_url, prompt, params, state, submitted_at, "
-                "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT(request_id) DO UPDATE SET updated_at = excluded.updated_at",
+                "target_path, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(request_id) DO UPDATE SET updated_at = excluded.updated_at, "
+                "target_path = COALESCE(excluded.target_path, jobs.target_path)",
                 (
                     request_id,
                     base_url,
@@ -225,6 +231,7 @@ class Journal:
                     json.dumps(dict(params), sort_keys=True, default=str),
                     _SUBMITTED_STATE,
                     when,
+                    target_path,
                     now,
                     now,
                 ),

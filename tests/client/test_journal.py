@@ -230,3 +230,23 @@ class TestResume:
         assert by_id[live.request_id].state == "completed"
         with pytest.raises(NotFoundError):
             await api.resume("expired")
+
+
+class TestGenerateTarget:
+    async def test_a_garbled_submit_answer_still_journals_where_generate_saves(
+        self, make_api: Factory, tmp_path: Path
+    ) -> None:
+        """A 200 that names the job but breaks the spec leaves a row with the output path, so
+        a later resume knows where to save the video."""
+        from sora2 import APIResponseValidationError
+
+        from .helpers import Script, json_response
+
+        garbled = {"request_id": "req-garbled", "status_url": 42}
+        api = make_api(handler=Script().on("submit", json_response(200, garbled)))
+        target = tmp_path / "garbled.mp4"
+        with pytest.raises(APIResponseValidationError) as caught:
+            await api.generate("x", out=target)
+        assert "req-garbled" == caught.value.request_id
+        [record] = await api.jobs()
+        assert ("req-garbled", str(target)) == (record.request_id, record.target_path)
