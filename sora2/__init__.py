@@ -28,6 +28,7 @@ from ._exceptions import (
     RateLimitError,
     Sora2Error,
     SubmissionUnknownError,
+    TransientDownloadError,
     UnprocessableEntityError,
     WaitTimeoutError,
 )
@@ -70,6 +71,7 @@ __all__ = [
     "Sora2Error",
     "Submission",
     "SubmissionUnknownError",
+    "TransientDownloadError",
     "UnprocessableEntityError",
     "WaitTimeoutError",
     "__version__",

@@ -35,6 +35,7 @@ from ._exceptions import (
     PermissionDeniedError,
     SubmissionUnknownError,
 )
+from ._http import parse_retry_after
 from ._journal import JobRecord, Journal, default_journal_path
 from ._logging import logger, register_secret
 from ._polling import Clock, ProgressModel, SystemClock
@@ -49,7 +50,7 @@ from ._responses import (
     transport_error,
     unknown_submission,
 )
-from ._retry import RetryPolicy, parse_retry_after
+from ._retry import RetryPolicy
 from ._types import JobResult, JobStatus, NotGiven, Submission
 from ._waiting import WaitTracker
 

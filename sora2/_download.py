@@ -27,14 +27,13 @@ from typing import Final
 
 import httpx
 
-from ._exceptions import DownloadError
+from ._exceptions import DownloadError, TransientDownloadError
+from ._http import IDEMPOTENT_RETRY_STATUSES, parse_retry_after
 from ._logging import logger, redact
-from ._retry import IDEMPOTENT_RETRY_STATUSES, parse_retry_after
 
 __all__ = [
     "ALLOWED_CONTENT_TYPES",
     "PartFile",
-    "TransientDownloadError",
     "check_download_response",
     "check_download_url",
     "is_loopback",
@@ -46,18 +45,6 @@ ALLOWED_CONTENT_TYPES: Final = ("video/", "application/octet-stream")
 _DEFAULT_SUFFIX: Final = ".mp4"
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 _O_BINARY: Final = getattr(os, "O_BINARY", 0)
-
-
-class TransientDownloadError(DownloadError):
-    """A download failure worth retrying (connection trouble, 429, 5xx, a short body)."""
-
-    transient = True
-
-    def __init__(
-        self, message: str, *, request_id: str | None = None, retry_after: float | None = None
-    ) -> None:
-        super().__init__(message, request_id=request_id)
-        self.retry_after = retry_after
 
 
 def is_loopback(host: str) -> bool:

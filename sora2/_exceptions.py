@@ -20,6 +20,7 @@
     │       └── InternalServerError (5xx)
     ├── WaitTimeoutError           wait() reached its deadline; the job goes on
     ├── DownloadError              a result could not be saved (size cap, type, scheme, I/O)
+    │   └── TransientDownloadError a failure worth retrying (connection, 429, 5xx, a short body)
     └── ContractViolationError     an exchange broke the spec (sora2.contract)
 
 Every error that concerns a job carries its ``request_id`` (the job's id, as returned by
@@ -31,6 +32,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
+
+from ._http import parse_retry_after
 
 if TYPE_CHECKING:
     import httpx
@@ -57,6 +60,7 @@ __all__ = [
     "RateLimitError",
     "Sora2Error",
     "SubmissionUnknownError",
+    "TransientDownloadError",
     "UnprocessableEntityError",
     "WaitTimeoutError",
 ]
@@ -200,9 +204,37 @@ class UnprocessableEntityError(APIStatusError):
 
 
 class RateLimitError(APIStatusError):
-    """429: too many requests; ``retry_after`` says how long the service asked to wait."""
+    """429: too many requests; ``retry_after`` says how long the service asked to wait.
 
-    retry_after: float | None = None
+    It is the ``retry_after`` given, else the seconds of the response's Retry-After header.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        error_code: int | None = None,
+        detail: Sequence[Any] | None = None,
+        request_id: str | None = None,
+        http_request_id: str | None = None,
+        request: httpx.Request | None = None,
+        response: httpx.Response | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(
+            message,
+            status_code=status_code,
+            error_code=error_code,
+            detail=detail,
+            request_id=request_id,
+            http_request_id=http_request_id,
+            request=request,
+            response=response,
+        )
+        if retry_after is None and response is not None:
+            retry_after = parse_retry_after(response.headers)
+        self.retry_after = retry_after
 
 
 class InternalServerError(APIStatusError):
@@ -227,6 +259,19 @@ class WaitTimeoutError(Sora2Error):
 
 class DownloadError(Sora2Error):
     """A result could not be saved; nothing partial is left at the target path."""
+
+
+class TransientDownloadError(DownloadError):
+    """A download failure worth retrying (connection trouble, 429, 5xx, a short body).
+
+    ``retry_after`` is the delay a 429 or 503 asked for, when it named one.
+    """
+
+    def __init__(
+        self, message: str, *, request_id: str | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, request_id=request_id)
+        self.retry_after = retry_after
 
 
 class ContractViolationError(Sora2Error):

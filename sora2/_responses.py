@@ -37,8 +37,8 @@ from ._exceptions import (
     SubmissionUnknownError,
     UnprocessableEntityError,
 )
+from ._http import SUBMIT_RETRY_STATUSES
 from ._logging import redact
-from ._retry import SUBMIT_RETRY_STATUSES, parse_retry_after
 
 if TYPE_CHECKING:
     from jsonschema.protocols import Validator
@@ -270,7 +270,7 @@ def error_for_status(response: httpx.Response, *, request_id: str | None) -> API
         or _BY_STATUS.get(status)
         or (InternalServerError if status >= 500 else APIStatusError)
     )
-    error = cls(
+    return cls(
         body.message or _phrase(status),
         status_code=status,
         error_code=body.error_code,
@@ -280,9 +280,6 @@ def error_for_status(response: httpx.Response, *, request_id: str | None) -> API
         request=response.request,
         response=response,
     )
-    if isinstance(error, RateLimitError):
-        error.retry_after = parse_retry_after(response.headers)
-    return error
 
 
 def transport_error(

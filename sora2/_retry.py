@@ -16,10 +16,8 @@ replaces it. Tests switch the delays off with ``stamina.set_testing``.
 
 from __future__ import annotations
 
-import datetime
-import email.utils
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -36,49 +34,16 @@ from ._exceptions import (
     APIConnectionError,
     APIResponseValidationError,
     APIStatusError,
-    DownloadError,
     RateLimitError,
     SubmissionUnknownError,
+    TransientDownloadError,
 )
+from ._http import IDEMPOTENT_RETRY_STATUSES, SUBMIT_RETRY_STATUSES, parse_retry_after
 from ._logging import logger
 
-__all__ = [
-    "IDEMPOTENT_RETRY_STATUSES",
-    "SUBMIT_RETRY_STATUSES",
-    "RetryPolicy",
-    "acall_with_retries",
-    "call_with_retries",
-    "parse_retry_after",
-]
+__all__ = ["RetryPolicy", "acall_with_retries", "call_with_retries"]
 
 T = TypeVar("T")
-
-IDEMPOTENT_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-SUBMIT_RETRY_STATUSES = frozenset({429, 503})
-"""The only answers that prove a submit was not taken: rate limited, or service unavailable."""
-
-
-def parse_retry_after(
-    headers: Mapping[str, str], *, now: datetime.datetime | None = None
-) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or HTTP-date), or None if absent/bad."""
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=datetime.UTC)
-        seconds = (when - (now or datetime.datetime.now(datetime.UTC))).total_seconds()
-    if seconds != seconds or seconds == float("inf"):  # NaN or infinite
-        return None
-    return max(0.0, seconds)
 
 
 @dataclass(frozen=True)
@@ -131,14 +96,11 @@ class RetryPolicy:
                 return False
             logger.debug("%s: the answer is not JSON, retrying with backoff", operation)
             return True
-        if isinstance(exc, DownloadError):
-            # Only the download's transient failures (connection, 429, 5xx) say so.
-            if not getattr(exc, "transient", False):
-                return False
-            retry_after = getattr(exc, "retry_after", None)
+        if isinstance(exc, TransientDownloadError):
+            # Only the download's transient failures (connection, 429, 5xx, a short body).
             logger.debug("%s: %s, retrying", operation, exc)
-            if isinstance(retry_after, float) and retry_after <= self.max_retry_after:
-                return retry_after
+            if exc.retry_after is not None and exc.retry_after <= self.max_retry_after:
+                return exc.retry_after
             return True
         if isinstance(exc, APIConnectionError):
             # For submit, the client only lets through errors where nothing was sent.

@@ -38,6 +38,7 @@ EXPECTED_ALL = {
     "Sora2Error",
     "Submission",
     "SubmissionUnknownError",
+    "TransientDownloadError",
     "UnprocessableEntityError",
     "WaitTimeoutError",
     "__version__",

@@ -16,16 +16,19 @@ from sora2 import (
     APIConnectionError,
     APIResponseValidationError,
     APITimeoutError,
+    DownloadError,
     InternalServerError,
     NotFoundError,
     RateLimitError,
     SubmissionUnknownError,
+    TransientDownloadError,
 )
 from sora2._constants import MAX_RETRY_AFTER
 from sora2._exceptions import ConflictError
+from sora2._http import parse_retry_after
 from sora2._journal import Journal
 from sora2._logging import logger
-from sora2._retry import RetryPolicy, acall_with_retries, call_with_retries, parse_retry_after
+from sora2._retry import RetryPolicy, acall_with_retries, call_with_retries
 from sora2.emulator import Emulator
 
 from .helpers import Factory, Script, json_response, status_body, submit_body
@@ -268,7 +271,7 @@ class TestPolicy:
         policy = RetryPolicy(max_retries=2)
         response = httpx.Response(429, headers={"Retry-After": "3"})
         limited = RateLimitError("slow down", status_code=429, response=response)
-        limited.retry_after = 3.0
+        assert 3.0 == limited.retry_after  # read from the response's Retry-After
         assert policy.decide(limited, operation="status", submit=False) == 3.0
         assert policy.decide(limited, operation="submit", submit=True) == 3.0
         server = InternalServerError("boom", status_code=500)
@@ -277,6 +280,25 @@ class TestPolicy:
         unknown = SubmissionUnknownError("?")
         assert policy.decide(unknown, operation="submit", submit=True) is False
         assert policy.decide(ValueError("x"), operation="status", submit=False) is False
+
+    def test_download_decisions_follow_the_exception_type(self) -> None:
+        """A TransientDownloadError is retried (after its Retry-After); a DownloadError is not."""
+        policy = RetryPolicy(max_retries=2)
+        assert policy.decide(DownloadError("cap"), operation="download", submit=False) is False
+        short = TransientDownloadError("download incomplete")
+        assert policy.decide(short, operation="download", submit=False) is True
+        limited = TransientDownloadError("429", retry_after=2.0)
+        assert 2.0 == policy.decide(limited, operation="download", submit=False)
+        too_long = TransientDownloadError("429", retry_after=policy.max_retry_after + 1)
+        assert policy.decide(too_long, operation="download", submit=False) is True
+
+    def test_rate_limit_retry_after_is_set_by_the_constructor(self) -> None:
+        """RateLimitError.retry_after is the value given, else the response's Retry-After."""
+        response = httpx.Response(429, headers={"Retry-After": "3"})
+        assert 3.0 == RateLimitError("slow", status_code=429, response=response).retry_after
+        given = RateLimitError("slow", status_code=429, response=response, retry_after=1.5)
+        assert 1.5 == given.retry_after
+        assert RateLimitError("slow", status_code=429).retry_after is None
 
     @pytest.mark.parametrize(
         ("header", "expected"),

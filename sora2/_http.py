@@ -1,0 +1,41 @@
+"""HTTP facts the client's layers share: which statuses are worth retrying, and Retry-After.
+
+Kept apart from ``_retry`` so that the exceptions, the answer interpretation and the download
+can use them without importing the retry machinery (stamina).
+"""
+
+from __future__ import annotations
+
+import datetime
+import email.utils
+from collections.abc import Mapping
+
+__all__ = ["IDEMPOTENT_RETRY_STATUSES", "SUBMIT_RETRY_STATUSES", "parse_retry_after"]
+
+IDEMPOTENT_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+"""Answers worth retrying when a repeat cannot cost twice: status, result, cancel, download."""
+SUBMIT_RETRY_STATUSES = frozenset({429, 503})
+"""The only answers that prove a submit was not taken: rate limited, or service unavailable."""
+
+
+def parse_retry_after(
+    headers: Mapping[str, str], *, now: datetime.datetime | None = None
+) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or HTTP-date), or None if absent/bad."""
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=datetime.UTC)
+        seconds = (when - (now or datetime.datetime.now(datetime.UTC))).total_seconds()
+    if seconds != seconds or seconds == float("inf"):  # NaN or infinite
+        return None
+    return max(0.0, seconds)
