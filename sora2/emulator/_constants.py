@@ -41,7 +41,6 @@ RUN_PER_VIDEO_SECOND = 1.0
 the shortest video the spec allows is done in a few seconds, inside the demo budget."""
 
 # State ---------------------------------------------------------------------------------------
-"""Seeds the request ids and every probabilistic fault, so a run can be replayed."""
 DEFAULT_MAX_REQUESTS = 10_000
 """Requests (jobs) held in memory; the oldest finished ones are evicted first."""
 DEFAULT_TTL = 3600.0

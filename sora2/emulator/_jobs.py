@@ -30,7 +30,6 @@ IN_QUEUE = "in_queue"
 IN_PROGRESS = "in_progress"
 COMPLETED = "completed"
 CANCELLED = "cancelled"
-_FINISHED = frozenset({COMPLETED, CANCELLED})
 
 
 class StoreFullError(Exception):
