@@ -1,12 +1,21 @@
-"""The package's public surface and the cost of importing it."""
+"""The package's public surface, the cost of importing it, and what installing it pulls in."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+import tomllib
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 import sora2
+
+ROOT = Path(__file__).resolve().parent.parent
 
 EXPECTED_ALL = {
     "NOT_GIVEN",
@@ -113,3 +122,48 @@ class TestImportCost:
             [sys.executable, "-c", code], capture_output=True, text=True, check=True
         ).stdout.splitlines()[-1]
         assert [] == json.loads(out)
+
+    def test_client_against_the_emulator_never_imports_pydantic(self, tmp_path: Path) -> None:
+        """A whole generate() against the emulator runs without pydantic (the `models` extra)."""
+        code = (
+            "import json, sys\n"
+            "import sora2\n"
+            "from sora2.emulator import SyncASGITransport, create_app\n"
+            "transport = SyncASGITransport(create_app(speed=1000))\n"
+            "with sora2.Client('token', transport=transport, journal=sys.argv[1]) as client:\n"
+            "    path = client.generate('A red kite over a beach', out=sys.argv[2])\n"
+            "print(json.dumps([path.stat().st_size > 0,"
+            " sorted(m for m in sys.modules if m.partition('.')[0] == 'pydantic')]))"
+        )
+        argv = [sys.executable, "-c", code, str(tmp_path / "j.sqlite3"), str(tmp_path / "v.mp4")]
+        out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+        assert [True, []] == json.loads(out.splitlines()[-1])
+
+
+def _project() -> dict[str, Any]:
+    with (ROOT / "pyproject.toml").open("rb") as f:
+        project: dict[str, Any] = tomllib.load(f)["project"]
+    return project
+
+
+class TestPackaging:
+    def test_pydantic_is_only_in_the_models_extra(self) -> None:
+        """`pip install sora2` leaves pydantic out; `sora2[models]` brings it for sora2_models."""
+        project = _project()
+        models = project["optional-dependencies"]["models"]
+        assert "pydantic" not in {Requirement(r).name for r in project["dependencies"]}
+        assert "pydantic" in {Requirement(r).name for r in models}
+
+    def test_no_runtime_dependency_pulls_pydantic(self) -> None:
+        """No runtime dependency requires pydantic, directly or through its own dependencies."""
+        todo = [Requirement(r) for r in _project()["dependencies"]]
+        seen: set[str] = set()
+        while todo:
+            req = todo.pop()
+            name = canonicalize_name(req.name)
+            if name in seen or (req.marker and not req.marker.evaluate({"extra": ""})):
+                continue
+            seen.add(name)
+            todo.extend(Requirement(r) for r in metadata.requires(req.name) or [])
+        assert "httpx" in seen
+        assert "pydantic" not in seen
