@@ -8,8 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+import time
 from pathlib import Path
 from typing import IO
 
@@ -32,6 +31,8 @@ QUEUE_TIME = QUEUE_BASE_SECONDS + QUEUE_PER_VIDEO_SECOND * default("seconds")
 """How long the emulator keeps a default job queued (at speed 1)."""
 PROCESS_TIMEOUT = 60
 """A hung child fails the test instead of hanging the suite; no test waits this long."""
+SAFETY_TIMEOUT = 300
+"""The interrupt tests wait on the child's own words; only a hung child runs into this."""
 
 
 def sora2(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
@@ -46,29 +47,54 @@ def sora2(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subproces
     )
 
 
-@contextmanager
-def lines_of(stream: IO[str]) -> Iterator[queue.Queue[str]]:
-    """The stream's lines as they come, read by a thread so the test can wait for one."""
-    found: queue.Queue[str] = queue.Queue()
+class Child:
+    """A running ``python -m sora2`` whose stdout and stderr are read by threads as lines come.
 
-    def pump() -> None:
+    A step waits for what the child says (submitted, polled, cancelled), never for a time:
+    ``SAFETY_TIMEOUT`` only turns a hung child into a failure instead of a hung suite.
+    """
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.process = process
+        self.seen: dict[str, list[str]] = {"stdout": [], "stderr": []}
+        self._ended: set[str] = set()
+        self._lines: queue.Queue[tuple[str, str]] = queue.Queue()
+        self._deadline = time.monotonic() + SAFETY_TIMEOUT
+        for name in ("stdout", "stderr"):
+            stream = getattr(process, name)
+            threading.Thread(target=self._pump, args=(name, stream), daemon=True).start()
+
+    def _pump(self, name: str, stream: IO[str]) -> None:
         for line in stream:
-            found.put(line)
-        found.put("")  # end of stream
+            self._lines.put((name, line))
+        self._lines.put((name, ""))  # end of stream
 
-    thread = threading.Thread(target=pump, daemon=True)
-    thread.start()
-    yield found
-    thread.join(PROCESS_TIMEOUT)
+    def _next(self) -> tuple[str, str]:
+        try:
+            name, line = self._lines.get(timeout=max(0.0, self._deadline - time.monotonic()))
+        except queue.Empty:
+            self.process.kill()
+            raise AssertionError(f"the child hung; it said: {self.seen}") from None
+        if line:
+            self.seen[name].append(line)
+        else:
+            self._ended.add(name)
+        return name, line
 
+    def wait_for(self, stream: str, needle: str) -> str:
+        """The first line on ``stream`` (stdout or stderr) that contains ``needle``."""
+        while True:
+            name, line = self._next()
+            if name == stream and needle in line:
+                return line
+            assert stream not in self._ended, f"{stream} ended before {needle!r}: {self.seen}"
 
-def wait_for(lines: queue.Queue[str], needle: str, seen: list[str]) -> None:
-    while True:
-        line = lines.get(timeout=PROCESS_TIMEOUT)
-        seen.append(line)
-        assert line, f"the stream ended before {needle!r}: {''.join(seen)}"
-        if needle in line:
-            return
+    def finish(self) -> tuple[int, str]:
+        """Wait for the child to exit and both streams to end: its exit code and its stderr."""
+        while len(self._ended) < 2:
+            self._next()
+        code = self.process.wait(timeout=max(0.0, self._deadline - time.monotonic()))
+        return code, "".join(self.seen["stderr"])
 
 
 class TestReadmeCommand:
@@ -103,12 +129,13 @@ class TestRealInterrupt:
         self, server: str, fake_time: FakeClock, isolated: Path
     ) -> None:
         """A real SIGINT while queued, with no terminal to ask: cancelled, exit 130."""
-        process = sora2("generate", PROMPT, "--base-url", server, cwd=isolated, env=TOKEN_ENV)
-        assert process.stdout is not None
-        request_id = process.stdout.readline().strip().removeprefix("request_id: ")
-        process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=PROCESS_TIMEOUT)
-        assert process.returncode == EXIT_INTERRUPTED, stderr
+        child = Child(sora2("generate", PROMPT, "--base-url", server, cwd=isolated, env=TOKEN_ENV))
+        submitted = child.wait_for("stdout", "request_id: ")
+        request_id = submitted.strip().removeprefix("request_id: ")
+        child.wait_for("stderr", "in_queue")  # polling: the child knows the job is queued
+        child.process.send_signal(signal.SIGINT)
+        returncode, stderr = child.finish()
+        assert returncode == EXIT_INTERRUPTED, stderr
         assert f"cancelled {request_id}." in stderr
         assert "Traceback" not in stderr
         with Client(TOKEN, base_url=server, journal=False, _clock=fake_time) as client:
@@ -118,19 +145,14 @@ class TestRealInterrupt:
         self, server: str, fake_time: FakeClock, isolated: Path
     ) -> None:
         """A real SIGINT in progress: not cancelled, the exact resume command, exit 130."""
-        process = sora2("generate", PROMPT, "--base-url", server, cwd=isolated, env=TOKEN_ENV)
-        assert process.stdout is not None and process.stderr is not None
-        request_id = process.stdout.readline().strip().removeprefix("request_id: ")
-        seen: list[str] = []
-        with lines_of(process.stderr) as stderr_lines:
-            fake_time.advance(QUEUE_TIME + RUN_BASE_SECONDS / 2)  # running, far from done
-            wait_for(stderr_lines, "in_progress", seen)
-            process.send_signal(signal.SIGINT)
-            process.wait(timeout=PROCESS_TIMEOUT)
-        while not stderr_lines.empty():
-            seen.append(stderr_lines.get())
-        stderr = "".join(seen)
-        assert process.returncode == EXIT_INTERRUPTED, stderr
+        child = Child(sora2("generate", PROMPT, "--base-url", server, cwd=isolated, env=TOKEN_ENV))
+        submitted = child.wait_for("stdout", "request_id: ")
+        request_id = submitted.strip().removeprefix("request_id: ")
+        fake_time.advance(QUEUE_TIME + RUN_BASE_SECONDS / 2)  # running, far from done
+        child.wait_for("stderr", "in_progress")
+        child.process.send_signal(signal.SIGINT)
+        returncode, stderr = child.finish()
+        assert returncode == EXIT_INTERRUPTED, stderr
         assert "cannot be cancelled" in stderr
         assert f"sora2 resume {request_id} --base-url {server}" in stderr
         with Client(TOKEN, base_url=server, journal=False, _clock=fake_time) as client:
