@@ -21,8 +21,8 @@ PYTHONS = nox.project.python_versions(
 )
 PYTHON = PYTHONS[0]
 """The oldest declared version: it runs every session but tests, and must be present."""
-COVERAGE_FLOOR = 0
-"""Percent of sora2/ and codegen/ the suite must cover: the coverage measured when it was set."""
+COVERAGE_FLOOR = 90
+"""Percent of sora2/ and codegen/ the suite must cover: measured 90.6% when it was set."""
 SPEC = "spec/sora2.openapi.yaml"
 SPECTRAL = "@stoplight/spectral-cli@6.15.0"
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
@@ -124,6 +125,22 @@ class TestReadmeCommand:
             assert next(container.decode(video=0)).width == stream.width
 
 
+@pytest.fixture
+def sigint_reaches_children() -> Iterator[None]:
+    """Children start with SIGINT's default action, whatever this process inherited.
+
+    A shell starts a background job (``pytest &``, a CI runner) with SIGINT ignored; its
+    children inherit that, Python then never raises KeyboardInterrupt, and a SIGINT sent to
+    ``sora2`` would do nothing. A handler set here is reset to the default by exec.
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.SIG_DFL)
+
+
+@pytest.mark.usefixtures("sigint_reaches_children")
 class TestRealInterrupt:
     def test_sigint_while_queued_cancels_the_job(
         self, server: str, fake_time: FakeClock, isolated: Path
