@@ -6,9 +6,11 @@ can use them without importing the retry machinery (stamina).
 
 from __future__ import annotations
 
-import datetime
-import email.utils
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import datetime
 
 __all__ = ["IDEMPOTENT_RETRY_STATUSES", "SUBMIT_RETRY_STATUSES", "parse_retry_after"]
 
@@ -29,6 +31,10 @@ def parse_retry_after(
     try:
         seconds = float(value)
     except ValueError:
+        # Imported here: the exceptions import this module, and `import sora2` stays cheap.
+        import datetime
+        import email.utils
+
         try:
             when = email.utils.parsedate_to_datetime(value)
         except (TypeError, ValueError, IndexError):
