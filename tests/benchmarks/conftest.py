@@ -19,5 +19,5 @@ if _ROOT not in sys.path:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if item.path.is_relative_to(_HERE):
+        if item.path.resolve().is_relative_to(_HERE):
             item.add_marker(pytest.mark.bench)
