@@ -23,6 +23,8 @@ from ._exceptions import (
     InsufficientBalanceError,
     InternalServerError,
     InvalidInputError,
+    JobFailedError,
+    NoOutputError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
@@ -38,7 +40,7 @@ if TYPE_CHECKING:
     from ._client import AsyncClient, Client
     from ._hosted import HostedFileVerdict, check_hosted_file
     from ._journal import JobRecord, Journal
-    from ._types import NOT_GIVEN, JobResult, JobStatus, NotGiven, Submission
+    from ._types import NOT_GIVEN, JobResult, JobStatus, NotGiven, OutputFile, Submission
 
 __all__ = [
     "NOT_GIVEN",
@@ -59,12 +61,15 @@ __all__ = [
     "InsufficientBalanceError",
     "InternalServerError",
     "InvalidInputError",
+    "JobFailedError",
     "JobRecord",
     "JobResult",
     "JobStatus",
     "Journal",
+    "NoOutputError",
     "NotFoundError",
     "NotGiven",
+    "OutputFile",
     "PermissionDeniedError",
     "RateLimitError",
     "Sora2Error",
@@ -83,6 +88,7 @@ _LAZY = {
     "JobRecord": "._journal",
     "JobStatus": "._types",
     "JobResult": "._types",
+    "OutputFile": "._types",
     "Submission": "._types",
     "NOT_GIVEN": "._types",
     "NotGiven": "._types",
