@@ -78,7 +78,7 @@ def kind_of(field: str, url: str) -> str:
     for word in _WORDS.findall(field.lower()):
         for candidate in (word, word[:-1] if word.endswith("s") else word):
             if candidate in kinds:
-                return candidate
+                return str(candidate)
     guessed, _ = mimetypes.guess_type(PurePosixPath(urlsplit(url).path).name)
     if guessed is not None:
         major = guessed.split("/", 1)[0]

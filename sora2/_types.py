@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import datetime
 import functools
-from dataclasses import dataclass, field
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 if TYPE_CHECKING:
@@ -86,6 +86,10 @@ def is_cancelled_state(state: str) -> bool:
 
 def is_failed_state(state: str) -> bool:
     return outcome_of(state) == FAILED
+
+
+TERMINAL_STATES: frozenset[str]
+"""States a job never leaves (the spec's ``x-terminal-states``), read on first access."""
 
 
 def __getattr__(name: str) -> Any:

@@ -67,6 +67,8 @@ class WaitTracker:
         self._last_queued_at: float | None = None
         self._start_estimate: float | None = None
         self._last_progress_at: float | None = None
+        self._unknown_seen: set[str] = set()
+        """Unknown states already logged: each is logged once per wait, not once per poll."""
 
     @property
     def queued(self) -> bool:
@@ -98,6 +100,14 @@ class WaitTracker:
             )
             if self._on_update is not None:
                 self._on_update(status)
+        if not status.is_known and status.state not in self._unknown_seen:
+            self._unknown_seen.add(status.state)
+            logger.info(
+                "%s: state %r is not in the spec; treating it as not finished (deadline in %.0fs)",
+                self.request_id,
+                status.state,
+                max(0.0, self.deadline - now),
+            )
         if status.state == "in_queue":
             self._last_queued_at = now
         elif status.state == "in_progress":
@@ -116,7 +126,7 @@ class WaitTracker:
 
     def _learn(self, status: JobStatus, now: float) -> None:
         if (
-            status.state != "completed"
+            not status.is_completed
             or self._start_estimate is None
             or self._last_progress_at is None
             or self.video_seconds is None
