@@ -6,7 +6,7 @@ Only the I/O differs from ``sora2._client``; every decision lives in ``sora2._ba
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -37,6 +37,7 @@ from ._constants import (
 )
 from ._download import (
     PartFile,
+    absolute_target,
     check_download_response,
     check_download_url,
     target_paths,
@@ -136,7 +137,7 @@ class AsyncClient(BaseClient):
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
         max_retries: int = DEFAULT_MAX_RETRIES,
         transport: httpx.AsyncBaseTransport | None = None,
-        emulator: bool = False,
+        emulator: bool | Mapping[str, Any] = False,
         journal: JournalOption = None,
         wait_timeout: float = DEFAULT_WAIT_TIMEOUT,
         max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
@@ -159,7 +160,9 @@ class AsyncClient(BaseClient):
             clock=_clock,
         )
         if _shared is None and emulator:
-            self._shared.transport = httpx.ASGITransport(app=emulator_app(self._shared.clock))
+            self._shared.transport = httpx.ASGITransport(
+                app=emulator_app(self._shared.clock, self._emulator_options)
+            )
         source = self._shared.transport
         if source is not None and not isinstance(source, httpx.AsyncBaseTransport):
             raise ConfigurationError(
@@ -417,7 +420,7 @@ class AsyncClient(BaseClient):
         on_submit: Callable[[Submission], None] | None = None,
     ) -> list[Path]:
         """See :meth:`Client.generate`."""
-        target = str(Path(out).expanduser().absolute())
+        target = absolute_target(out)
         submission = await self._submit(prompt, size, seconds, target=target)
         request_id = submission.request_id
         if on_submit is not None:

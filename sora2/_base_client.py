@@ -172,7 +172,7 @@ class BaseClient:
         timeout: float | httpx.Timeout,
         max_retries: int,
         transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None,
-        emulator: bool,
+        emulator: bool | Mapping[str, Any],
         journal: JournalOption,
         wait_timeout: float,
         max_download_bytes: int,
@@ -196,6 +196,10 @@ class BaseClient:
             raise ConfigurationError(
                 f"connection_limit must be a whole number >= 1, not {connection_limit!r}"
             )
+        self._emulator_options: dict[str, Any] = (
+            dict(emulator) if isinstance(emulator, Mapping) else {}
+        )
+        emulator = isinstance(emulator, Mapping) or bool(emulator)
         if emulator and transport is not None and shared is None:
             raise ConfigurationError("pass either emulator=True or a transport, not both")
         self._emulator = emulator
@@ -656,7 +660,7 @@ def _job_status(parsed: Any, request_id: str, *, retry_after: float | None = Non
 def job_failed(request_id: str, state: str, error: Mapping[str, Any] | None) -> JobFailedError:
     """The error for a job that ended failed, quoting the service's reason when it gave one."""
     reason = error.get("message") if error else None
-    text = f": {redact(reason)}" if isinstance(reason, str) and reason else ""
+    text = f": {redact(reason).rstrip('. ')}" if isinstance(reason, str) and reason else ""
     return JobFailedError(
         f"{request_id} {state}{text}; there is no output to download "
         f"(`sora2 status {request_id}` shows its state)",
@@ -690,12 +694,18 @@ def _adhoc_record(request_id: str, base_url: str) -> JobRecord:
     )
 
 
-def emulator_app(clock: Clock) -> Any:
-    """A new in-process emulator on the client's clock (so a test's fake time drives both)."""
+def emulator_app(clock: Clock, options: Mapping[str, Any] | None = None) -> Any:
+    """A new in-process emulator on the client's clock (so a test's fake time drives both).
+
+    ``options`` are keywords of ``create_app`` (``outputs``, ``faults``, ``speed``...).
+    """
     try:
         from .emulator import create_app
 
-        return create_app(clock=clock.monotonic)
+        try:
+            return create_app(clock=clock.monotonic, **dict(options or {}))
+        except TypeError as exc:
+            raise ConfigurationError(f"emulator options: {exc}") from None
     except ImportError as exc:
         raise ConfigurationError(
             f"the emulator needs extra packages ({exc.name or exc}): pip install 'sora2[emulator]'"

@@ -11,7 +11,7 @@ every job (``sora2._journal``). The two classes share everything but their I/O.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -43,6 +43,7 @@ from ._constants import (
 )
 from ._download import (
     PartFile,
+    absolute_target,
     check_download_response,
     check_download_url,
     target_paths,
@@ -93,7 +94,9 @@ class Client(BaseClient):
         timeout: per HTTP request (seconds, or an ``httpx.Timeout``).
         max_retries: retries of a request that is safe to retry (see ``sora2._retry``).
         transport: an httpx transport for every request (tests: an ASGI or mock transport).
-        emulator: talk to an in-process emulator: no network, no key.
+        emulator: talk to an in-process emulator: no network, no key. True, or the options
+            of ``sora2.emulator.create_app`` as a mapping, e.g. ``{"outputs": "images"}`` or
+            ``{"faults": "submit:fail"}``, to exercise another output shape or a failed job.
         journal: a :class:`Journal` or its path; None for ``$SORA2_JOURNAL`` or the default
             file in the user data directory; False for none.
         wait_timeout: default deadline of :meth:`wait` and :meth:`generate`, in seconds.
@@ -112,7 +115,7 @@ class Client(BaseClient):
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
         max_retries: int = DEFAULT_MAX_RETRIES,
         transport: httpx.BaseTransport | None = None,
-        emulator: bool = False,
+        emulator: bool | Mapping[str, Any] = False,
         journal: JournalOption = None,
         wait_timeout: float = DEFAULT_WAIT_TIMEOUT,
         max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
@@ -137,7 +140,9 @@ class Client(BaseClient):
         if _shared is None and emulator:
             from .emulator import SyncASGITransport
 
-            self._shared.transport = SyncASGITransport(emulator_app(self._shared.clock))
+            self._shared.transport = SyncASGITransport(
+                emulator_app(self._shared.clock, self._emulator_options)
+            )
         source = self._shared.transport
         if source is not None and not isinstance(source, httpx.BaseTransport):
             raise ConfigurationError("Client needs a sync transport (httpx.BaseTransport)")
@@ -408,7 +413,7 @@ class Client(BaseClient):
         output raises ``NoOutputError``. If the process dies half-way, ``resume()`` finishes the
         job from the journal.
         """
-        target = str(Path(out).expanduser().absolute())
+        target = absolute_target(out)
         submission = self._submit(prompt, size, seconds, target=target)
         request_id = submission.request_id
         if on_submit is not None:

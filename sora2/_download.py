@@ -40,6 +40,7 @@ __all__ = [
     "ALLOWED_CONTENT_TYPES",
     "PartFile",
     "TransientDownloadError",
+    "absolute_target",
     "allowed_content_types",
     "check_download_response",
     "check_download_url",
@@ -147,6 +148,15 @@ def target_paths(
         (directory / f"{stem}-{index}{file_suffix(item.url, item.kind)}").absolute()
         for index, item in enumerate(files, start=1)
     ]
+
+
+def absolute_target(path: str | os.PathLike[str]) -> str:
+    """``path`` made absolute, keeping a trailing separator (it says "a directory")."""
+    raw = os.fspath(path)
+    absolute = str(Path(raw).expanduser().absolute())
+    if raw.endswith((os.sep, "/")) and not absolute.endswith(os.sep):
+        absolute += os.sep
+    return absolute
 
 
 def allowed_content_types(kind: str | None) -> tuple[str, ...]:
