@@ -136,7 +136,7 @@ def _status_line(status: JobStatus) -> str:
 @input_option("seconds")
 @click.option(
     "--out",
-    type=click.Path(path_type=Path),
+    type=click.Path(),
     default=None,
     help="Where to save the output: a file, or a directory. Several files go into a "
     "directory, or beside FILE as STEM-1.EXT, STEM-2.EXT... [default: ./ID.EXT].",
@@ -152,7 +152,7 @@ def generate(
     prompt: str,
     size: str,
     seconds: int,
-    out: Path | None,
+    out: str | None,
     timeout: float | None,
     cancel_on_interrupt: bool,
     settings: Settings,
@@ -320,13 +320,13 @@ def status(request_id: str, settings: Settings) -> None:
 @_request_id_argument
 @click.option(
     "--out",
-    type=click.Path(path_type=Path),
+    type=click.Path(),
     default=None,
     help="Also download every output file here (a file, or a directory; several files go "
     "into a directory, or beside FILE as STEM-1.EXT, STEM-2.EXT...).",
 )
 @client_options
-def result(request_id: str, out: Path | None, settings: Settings) -> None:
+def result(request_id: str, out: str | None, settings: Settings) -> None:
     """Print every output file of job ID once completed: one `KIND: URL` line each.
 
     Exits 5 while the job is not finished, 6 if it was cancelled, 7 if it failed, and 1 if it
