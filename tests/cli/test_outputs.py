@@ -66,9 +66,7 @@ class TestResult:
         fake_time.advance(3600)
         text = run("result", request_id, "--base-url", every_output_server)
         assert 0 == text.exit_code, text.stderr
-        done = run(
-            "result", request_id, "--base-url", every_output_server, "--out", "d/", "--json"
-        )
+        done = run("result", request_id, "--base-url", every_output_server, "--out", "d/", "--json")
         assert 0 == done.exit_code, done.stderr
         payload = _one_json(done.stdout)
         files = payload["files"]
@@ -82,9 +80,7 @@ class TestResult:
 
 
 class TestGenerate:
-    def test_generate_prints_every_saved_path(
-        self, shaped: dict[str, Any], isolated: Path
-    ) -> None:
+    def test_generate_prints_every_saved_path(self, shaped: dict[str, Any], isolated: Path) -> None:
         """generate saves every file of a many-file job and prints one saved: line each."""
         shaped["outputs"] = ALL_FIELDS
         done = run("generate", documented_prompt(), "--emulator", "--out", "clip.mp4", "--json")

@@ -74,9 +74,7 @@ class TestOutputFiles:
         """The same URL under a single and a list field is one file, from the first field."""
         single = next(n for n, _ in output_fields() if not _is_list(n))
         plural = next(
-            n
-            for n, k in output_fields()
-            if _is_list(n) and k == dict(output_fields())[single]
+            n for n, k in output_fields() if _is_list(n) and k == dict(output_fields())[single]
         )
         shared, other = _url(single), _url(plural, 2)
         files = output_files({plural: [shared, other], single: shared})
