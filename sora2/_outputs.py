@@ -1,8 +1,9 @@
 """A completed job's output files, read the way the spec describes them.
 
 The spec's ``Output`` object lists the output fields in order, each a URL or a list of URLs,
-and says what each points at with ``x-output-kind`` (``image``, ``video``). A field the spec
-does not know yet still yields files when its value is an absolute http(s) URL or a list of
+and says what each points at with ``x-output-kind`` (``image``, ``video``); a documented field
+without it gets the kind its name or description names (rule 1 below). A field the spec does
+not know yet still yields files when its value is an absolute http(s) URL or a list of
 them, so a new output works before the spec is updated. Its kind is guessed, in this order:
 
 1. a kind the spec uses appears as a word of the field's name (``thumbnail_image`` -> image,
@@ -41,24 +42,52 @@ _WORDS = re.compile(r"[a-z0-9]+")
 
 
 @functools.cache
-def output_fields() -> tuple[tuple[str, str], ...]:
-    """``(field, kind)`` of every documented output field, in spec order."""
+def _documented() -> tuple[tuple[str, str | None, str], ...]:
+    """``(field, x-output-kind or None, description)`` of each documented output field."""
     from ._spec import resolve, spec_document
 
     result = resolve(spec_document()["components"]["schemas"]["RequestResult"])
     schema = resolve(result.get("properties", {}).get("output", {}))
-    fields: list[tuple[str, str]] = []
+    found: list[tuple[str, str | None, str]] = []
     for name, prop in (schema.get("properties") or {}).items():
-        prop = resolve(prop)
-        items = resolve(prop.get("items", {})) if isinstance(prop, dict) else {}
-        kind = prop.get(OUTPUT_KIND_KEY) or items.get(OUTPUT_KIND_KEY) or FILE_KIND
-        fields.append((str(name), str(kind)))
+        prop = resolve(prop) if isinstance(prop, dict) else {}
+        items = resolve(prop.get("items", {}))
+        kind = prop.get(OUTPUT_KIND_KEY) or (
+            items.get(OUTPUT_KIND_KEY) if isinstance(items, dict) else None
+        )
+        found.append((str(name), str(kind) if kind else None, str(prop.get("description", ""))))
+    return tuple(found)
+
+
+@functools.cache
+def output_kinds() -> frozenset[str]:
+    """The kinds the spec's output fields declare with ``x-output-kind`` (image, video...)."""
+    return frozenset(kind for _, kind, _ in _documented() if kind)
+
+
+@functools.cache
+def output_fields() -> tuple[tuple[str, str], ...]:
+    """``(field, kind)`` of every documented output field, in spec order.
+
+    A documented field without ``x-output-kind`` gets the kind its name, else its description,
+    names (as for an undocumented field), else ``"file"``.
+    """
+    fields: list[tuple[str, str]] = []
+    for name, kind, description in _documented():
+        if kind is None:
+            kind = _kind_in_words(name) or _kind_in_words(description) or FILE_KIND
+        fields.append((name, kind))
     return tuple(fields)
 
 
-def output_kinds() -> frozenset[str]:
-    """The kinds the spec's output fields declare (image, video, ...)."""
-    return frozenset(kind for _, kind in output_fields() if kind != FILE_KIND)
+def _kind_in_words(text: str) -> str | None:
+    """The first kind the spec uses that is a word of ``text`` (singular or plural)."""
+    kinds = output_kinds()
+    for word in _WORDS.findall(text.lower()):
+        for candidate in (word, word[:-1] if word.endswith("s") else word):
+            if candidate in kinds:
+                return str(candidate)
+    return None
 
 
 def is_file_url(value: object) -> bool:
@@ -75,10 +104,9 @@ def is_file_url(value: object) -> bool:
 def kind_of(field: str, url: str) -> str:
     """The kind of a file from a field the spec does not document (see the module docstring)."""
     kinds = output_kinds()
-    for word in _WORDS.findall(field.lower()):
-        for candidate in (word, word[:-1] if word.endswith("s") else word):
-            if candidate in kinds:
-                return str(candidate)
+    named = _kind_in_words(field)
+    if named is not None:
+        return named
     guessed, _ = mimetypes.guess_type(PurePosixPath(urlsplit(url).path).name)
     if guessed is not None:
         major = guessed.split("/", 1)[0]

@@ -210,3 +210,21 @@ async def test_each_kind_is_accepted_as_its_own_media_type(
     script.files[url] = httpx.Response(200, headers={"Content-Type": "text/plain"}, content=b"no")
     with pytest.raises(DownloadError, match="content type"):
         await api.download("req-1", tmp_path / "y")
+
+
+def test_a_documented_field_without_x_output_kind_gets_the_kind_its_words_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A documented field lacking x-output-kind takes a kind from its name, then description."""
+    import sora2._outputs as outputs
+
+    documented = outputs._documented()
+    kind = sorted(output_kinds())[0]
+    extra = (("clip_a", None, f"several {kind}s"), (f"{kind}_b", None, ""), ("c", None, "none"))
+    monkeypatch.setattr(outputs, "_documented", lambda: documented + extra)
+    outputs.output_fields.cache_clear()
+    try:
+        assert [kind, kind, FILE_KIND] == [k for _, k in outputs.output_fields()[-3:]]
+    finally:
+        monkeypatch.undo()
+        outputs.output_fields.cache_clear()
