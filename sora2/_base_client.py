@@ -151,6 +151,8 @@ class SharedState:
     transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None = None
     """The transport every copy borrows: the caller's, or the in-process emulator's."""
     in_process: bool = False
+    unknown_logged: set[tuple[str, str]] = field(default_factory=set)
+    """(request_id, state) of unknown states already logged, so each is logged once per job."""
 
 
 def _first_env(names: tuple[str, ...]) -> str | None:
@@ -578,6 +580,7 @@ class BaseClient:
             submitted_wall=submitted,
             started_wall=started,
             on_update=on_update,
+            unknown_logged=shared.unknown_logged,
         )
 
     # downloads ---------------------------------------------------------------------------------

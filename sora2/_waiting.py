@@ -46,6 +46,7 @@ class WaitTracker:
         submitted_wall: float | None,
         started_wall: float | None,
         on_update: Callable[[JobStatus], None] | None,
+        unknown_logged: set[tuple[str, str]] | None = None,
     ) -> None:
         self.request_id = request_id
         self.timeout = timeout
@@ -67,8 +68,9 @@ class WaitTracker:
         self._last_queued_at: float | None = None
         self._start_estimate: float | None = None
         self._last_progress_at: float | None = None
-        self._unknown_seen: set[str] = set()
-        """Unknown states already logged: each is logged once per wait, not once per poll."""
+        self._unknown_logged = unknown_logged if unknown_logged is not None else set()
+        """(request_id, state) pairs already logged, shared by the client's waits: an unknown
+        state is logged once per job, not once per poll or per wait."""
 
     @property
     def queued(self) -> bool:
@@ -100,8 +102,9 @@ class WaitTracker:
             )
             if self._on_update is not None:
                 self._on_update(status)
-        if not status.is_known and status.state not in self._unknown_seen:
-            self._unknown_seen.add(status.state)
+        key = (self.request_id, status.state)
+        if not status.is_known and key not in self._unknown_logged:
+            self._unknown_logged.add(key)
             logger.info(
                 "%s: state %r is not in the spec; treating it as not finished (deadline in %.0fs)",
                 self.request_id,

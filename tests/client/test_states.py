@@ -167,6 +167,8 @@ class TestUnknownStates:
         api = make_api(handler=script)
         with caplog.at_level(logging.INFO, logger="sora2"), pytest.raises(WaitTimeoutError):
             await api.wait("req-1", timeout=120)
+        with caplog.at_level(logging.INFO, logger="sora2"), pytest.raises(WaitTimeoutError):
+            await api.wait("req-1", timeout=60)  # a second wait on the same job
         mentions = [r for r in caplog.records if state in r.getMessage()]
         assert script.calls("status") > 2
         assert 1 == len([r for r in mentions if "not in the spec" in r.getMessage()])
