@@ -23,6 +23,8 @@ from ._exceptions import (
     InsufficientBalanceError,
     InternalServerError,
     InvalidInputError,
+    JobFailedError,
+    NoOutputError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
@@ -39,7 +41,7 @@ if TYPE_CHECKING:
     from ._client import AsyncClient, Client
     from ._hosted import HostedFileVerdict, check_hosted_file
     from ._journal import JobRecord, Journal
-    from ._types import NOT_GIVEN, JobResult, JobStatus, NotGiven, Submission
+    from ._types import NOT_GIVEN, JobResult, JobStatus, NotGiven, OutputFile, Submission
 
 __all__ = [
     "NOT_GIVEN",
@@ -60,12 +62,15 @@ __all__ = [
     "InsufficientBalanceError",
     "InternalServerError",
     "InvalidInputError",
+    "JobFailedError",
     "JobRecord",
     "JobResult",
     "JobStatus",
     "Journal",
+    "NoOutputError",
     "NotFoundError",
     "NotGiven",
+    "OutputFile",
     "PermissionDeniedError",
     "RateLimitError",
     "Sora2Error",
@@ -85,6 +90,7 @@ _LAZY = {
     "JobRecord": "._journal",
     "JobStatus": "._types",
     "JobResult": "._types",
+    "OutputFile": "._types",
     "Submission": "._types",
     "NOT_GIVEN": "._types",
     "NotGiven": "._types",

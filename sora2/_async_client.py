@@ -6,7 +6,7 @@ Only the I/O differs from ``sora2._client``; every decision lives in ``sora2._ba
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -37,9 +37,10 @@ from ._constants import (
 )
 from ._download import (
     PartFile,
+    absolute_target,
     check_download_response,
     check_download_url,
-    target_path,
+    target_paths,
     transport_failure,
 )
 from ._exceptions import (
@@ -51,6 +52,7 @@ from ._exceptions import (
 )
 from ._journal import JobRecord
 from ._logging import logger
+from ._outputs import FILE_KIND
 from ._polling import Clock
 from ._responses import (
     acapture_response,
@@ -58,7 +60,15 @@ from ._responses import (
     reset_last_response,
 )
 from ._retry import acall_with_retries
-from ._types import NOT_GIVEN, JobResult, JobStatus, NotGiven, Submission
+from ._types import (
+    NOT_GIVEN,
+    JobResult,
+    JobStatus,
+    NotGiven,
+    OutputFile,
+    Submission,
+    is_completed_state,
+)
 from ._waiting import TRANSIENT_POLL_ERRORS
 
 if TYPE_CHECKING:
@@ -127,7 +137,7 @@ class AsyncClient(BaseClient):
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
         max_retries: int = DEFAULT_MAX_RETRIES,
         transport: httpx.AsyncBaseTransport | None = None,
-        emulator: bool = False,
+        emulator: bool | Mapping[str, Any] = False,
         journal: JournalOption = None,
         wait_timeout: float = DEFAULT_WAIT_TIMEOUT,
         max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
@@ -150,7 +160,9 @@ class AsyncClient(BaseClient):
             clock=_clock,
         )
         if _shared is None and emulator:
-            self._shared.transport = httpx.ASGITransport(app=emulator_app(self._shared.clock))
+            self._shared.transport = httpx.ASGITransport(
+                app=emulator_app(self._shared.clock, self._emulator_options)
+            )
         source = self._shared.transport
         if source is not None and not isinstance(source, httpx.AsyncBaseTransport):
             raise ConfigurationError(
@@ -323,7 +335,7 @@ class AsyncClient(BaseClient):
             else:
                 next_delay = tracker.observe(status)
                 if next_delay is None:
-                    return status
+                    return self._ended(status)
                 delay = next_delay
             remaining = tracker.remaining()
             if remaining <= 0:
@@ -335,7 +347,7 @@ class AsyncClient(BaseClient):
 
     async def _cancel_quietly(self, request_id: str) -> bool:
         try:
-            return (await self.cancel(request_id)).state == "cancelled"
+            return (await self.cancel(request_id)).is_cancelled
         except ConflictError:
             logger.debug("%s: started before it could be cancelled", request_id)
             return False
@@ -346,18 +358,31 @@ class AsyncClient(BaseClient):
         path: str | os.PathLike[str],
         *,
         max_bytes: int | None = None,
-    ) -> Path:
+    ) -> list[Path]:
         """See :meth:`Client.download`."""
+        files, request_id = self._download_source(result)
+        if files is None:
+            assert request_id is not None
+            files, request_id = self._download_source(await self.result(request_id))
+        assert files is not None
+        cap = self._max_download_bytes if max_bytes is None else max_bytes
+        targets = target_paths(path, files, request_id)
+        for item in files:
+            check_download_url(item.url, in_process=self._shared.in_process, request_id=request_id)
+        saved = [
+            await self._download_file(item, target, cap, request_id)
+            for item, target in zip(files, targets, strict=True)
+        ]
+        return self._saved(request_id, saved)
+
+    async def _download_file(
+        self, item: OutputFile, target: Path, cap: int, request_id: str | None
+    ) -> Path:
         import anyio.to_thread
 
-        url, request_id = self._download_source(result)
-        if url is None:
-            assert request_id is not None
-            url, request_id = self._download_source(await self.result(request_id))
-        assert url is not None
-        cap = self._max_download_bytes if max_bytes is None else max_bytes
-        target = target_path(path, url, request_id)
-        check_download_url(url, in_process=self._shared.in_process, request_id=request_id)
+        url = item.url
+        # A bare URL of unknown kind keeps the old rule (a video or bytes), not "anything".
+        kind = None if not item.field and item.kind == FILE_KIND else item.kind
 
         async def attempt() -> Path:
             with PartFile(target, max_bytes=cap, request_id=request_id) as part:
@@ -367,7 +392,7 @@ class AsyncClient(BaseClient):
                         response = await self._open_download(url, request_id)
                         try:
                             announced = check_download_response(
-                                response, max_bytes=cap, request_id=request_id
+                                response, max_bytes=cap, request_id=request_id, kind=kind
                             )
                             async for chunk in response.aiter_bytes(DOWNLOAD_CHUNK_SIZE):
                                 part.write(chunk)
@@ -381,8 +406,7 @@ class AsyncClient(BaseClient):
                 await anyio.to_thread.run_sync(part.flush)
                 return part.commit()
 
-        saved = await acall_with_retries(self._retry, "download", attempt)
-        return self._saved(request_id, saved)
+        return await acall_with_retries(self._retry, "download", attempt)
 
     async def generate(
         self,
@@ -394,15 +418,15 @@ class AsyncClient(BaseClient):
         timeout: float | None = None,
         on_update: Callable[[JobStatus], None] | None = None,
         on_submit: Callable[[Submission], None] | None = None,
-    ) -> Path:
+    ) -> list[Path]:
         """See :meth:`Client.generate`."""
-        target = str(Path(out).expanduser().absolute())
+        target = absolute_target(out)
         submission = await self._submit(prompt, size, seconds, target=target)
         request_id = submission.request_id
         if on_submit is not None:
             on_submit(submission)
         status = await self.wait(request_id, timeout=timeout, on_update=on_update)
-        if status.state != "completed":
+        if not status.is_completed:
             raise DownloadError(
                 f"{request_id} was {status.state}; there is no video", request_id=request_id
             )
@@ -444,7 +468,7 @@ class AsyncClient(BaseClient):
         if not record.is_terminal:
             state = (await self.wait(record.request_id, on_update=on_update)).state
         target = self._download_target(record, out_dir)
-        if state == "completed" and target is not None:
+        if is_completed_state(state) and target is not None:
             await self.download(await self.result(record.request_id), target)
 
     def with_options(self, **overrides: Any) -> AsyncClient:

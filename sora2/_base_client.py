@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -32,12 +32,15 @@ from ._exceptions import (
     ConfigurationError,
     DownloadError,
     InvalidInputError,
+    JobFailedError,
+    NoOutputError,
     PermissionDeniedError,
     SubmissionUnknownError,
 )
 from ._http import parse_retry_after
 from ._journal import JobRecord, Journal, default_journal_path
-from ._logging import logger, register_secret
+from ._logging import logger, redact, register_secret
+from ._outputs import is_file_url, kind_of, output_files
 from ._polling import Clock, ProgressModel, SystemClock
 from ._responses import (
     NOT_SENT_ERRORS,
@@ -51,7 +54,7 @@ from ._responses import (
     unknown_submission,
 )
 from ._retry import RetryPolicy
-from ._types import JobResult, JobStatus, NotGiven, Submission
+from ._types import JobResult, JobStatus, NotGiven, OutputFile, Submission
 from ._waiting import WaitTracker
 
 __all__ = [
@@ -66,6 +69,7 @@ __all__ = [
     "SharedState",
     "check_request_id",
     "emulator_app",
+    "job_failed",
     "wire_bytes",
 ]
 
@@ -88,6 +92,9 @@ _OPTION_NAMES = frozenset(
         "connection_limit",
     }
 )
+
+_VIDEO_KIND = "video"
+"""The kind whose first file is ``JobResult.video_url`` (kept for compatibility)."""
 
 JournalOption = Journal | str | os.PathLike[str] | None | Literal[False]
 
@@ -145,6 +152,8 @@ class SharedState:
     transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None = None
     """The transport every copy borrows: the caller's, or the in-process emulator's."""
     in_process: bool = False
+    unknown_logged: set[tuple[str, str]] = field(default_factory=set)
+    """(request_id, state) of unknown states already logged, so each is logged once per job."""
 
 
 def _first_env(names: tuple[str, ...]) -> str | None:
@@ -166,7 +175,7 @@ class BaseClient:
         timeout: float | httpx.Timeout,
         max_retries: int,
         transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None,
-        emulator: bool,
+        emulator: bool | Mapping[str, Any],
         journal: JournalOption,
         wait_timeout: float,
         max_download_bytes: int,
@@ -190,6 +199,10 @@ class BaseClient:
             raise ConfigurationError(
                 f"connection_limit must be a whole number >= 1, not {connection_limit!r}"
             )
+        self._emulator_options: dict[str, Any] = (
+            dict(emulator) if isinstance(emulator, Mapping) else {}
+        )
+        emulator = isinstance(emulator, Mapping) or bool(emulator)
         if emulator and transport is not None and shared is None:
             raise ConfigurationError("pass either emulator=True or a transport, not both")
         self._emulator = emulator
@@ -483,7 +496,7 @@ class BaseClient:
         self._checked_body(operation, raw, request_id)
         if not isinstance(parsed, RequestStatus):
             raise invalid_response(operation, "not a RequestStatus", raw, request_id=request_id)
-        status = _job_status(parsed, retry_after=parse_retry_after(raw.headers))
+        status = _job_status(parsed, request_id, retry_after=parse_retry_after(raw.headers))
         self._observe(request_id, status)
         return status
 
@@ -495,34 +508,46 @@ class BaseClient:
         if isinstance(parsed, RequestStatus) and "output" in data:
             # The generated parser fell back to the state-only shape: the outputs are broken.
             raise invalid_response("result", "unreadable output", raw, request_id=request_id)
+        status = _job_status(parsed, request_id)
         if isinstance(parsed, RequestResult):
-            video = parsed.output.video
+            outputs = parsed.output.to_dict()
+            files = output_files(outputs)
+            videos = [f.url for f in files if f.kind == _VIDEO_KIND]
             result = JobResult(
-                request_id=parsed.request_id,
-                state=str(parsed.status),
-                video_url=None if isinstance(video, Unset) else video,
-                outputs=parsed.output.to_dict(),
+                request_id=status.request_id,
+                state=status.state,
+                video_url=videos[0] if videos else None,
+                outputs=outputs,
                 created_at=None if isinstance(parsed.created_at, Unset) else parsed.created_at,
                 finished_at=None if isinstance(parsed.finished_at, Unset) else parsed.finished_at,
                 raw=parsed,
+                files=files,
+                error=status.error,
             )
         elif isinstance(parsed, RequestStatus):
             result = JobResult(
-                request_id=parsed.request_id,
-                state=str(parsed.status),
+                request_id=status.request_id,
+                state=status.state,
                 video_url=None,
                 outputs={},
                 created_at=None,
                 finished_at=None,
                 raw=parsed,
+                error=status.error,
             )
         else:
             raise invalid_response("result", "not a result", raw, request_id=request_id)
-        self._observe(request_id, _job_status(parsed))
-        if result.video_url is not None:
-            url = result.video_url
+        self._observe(request_id, status)
+        if result.files:
+            url = result.files[0].url
             self._journaled(lambda j: j.update(request_id, video_url=url))
         return result
+
+    def _ended(self, status: JobStatus) -> JobStatus:
+        """A final status, returned; a failed one raised as ``JobFailedError``."""
+        if status.is_failed:
+            raise job_failed(status.request_id, status.state, status.error)
+        return status
 
     # waiting -----------------------------------------------------------------------------------
 
@@ -556,27 +581,46 @@ class BaseClient:
             submitted_wall=submitted,
             started_wall=started,
             on_update=on_update,
+            unknown_logged=shared.unknown_logged,
         )
 
     # downloads ---------------------------------------------------------------------------------
 
-    def _download_source(self, result: JobResult | str) -> tuple[str | None, str | None]:
-        """(url, request_id) of a result, a URL, or None for the url of a bare request id."""
+    def _download_source(
+        self, result: JobResult | str
+    ) -> tuple[tuple[OutputFile, ...] | None, str | None]:
+        """(files, request_id) of a result or a URL; files None for a bare request id.
+
+        Raises:
+            JobFailedError: the result is of a failed job.
+            NoOutputError: the job completed but names no output file.
+            DownloadError: the job has not completed (or was cancelled).
+        """
         if isinstance(result, JobResult):
-            if result.video_url is None:
-                raise DownloadError(
-                    f"{result.request_id} has no video to download (state: {result.state})",
+            if result.files:
+                return result.files, result.request_id
+            if result.is_failed:
+                raise job_failed(result.request_id, result.state, result.error)
+            if result.is_completed:
+                raise NoOutputError(
+                    f"{result.request_id} completed without any output file "
+                    f"(output fields: {', '.join(sorted(result.outputs)) or 'none'}); it stays "
+                    f"unfinished in the journal, so `sora2 resume {result.request_id}` asks again",
                     request_id=result.request_id,
                 )
-            return result.video_url, result.request_id
-        if result.startswith(("http://", "https://")):
-            return result, None
+            raise DownloadError(
+                f"{result.request_id} has no output to download (state: {result.state})",
+                request_id=result.request_id,
+            )
+        if is_file_url(result):
+            return (OutputFile(url=result, kind=kind_of("", result), field=""),), None
         return None, result
 
-    def _saved(self, request_id: str | None, path: Path) -> Path:
-        if request_id is not None:
-            self._journaled(lambda j: j.update(request_id, output_path=str(path), error=None))
-        return path
+    def _saved(self, request_id: str | None, paths: list[Path]) -> list[Path]:
+        if request_id is not None and paths:
+            first = str(paths[0])
+            self._journaled(lambda j: j.update(request_id, output_path=first, error=None))
+        return paths
 
 
 def check_request_id(request_id: str | None) -> None:
@@ -596,16 +640,37 @@ def wire_bytes(response: httpx.Response, part: PartFile) -> int:
     return part.size
 
 
-def _job_status(parsed: Any, *, retry_after: float | None = None) -> JobStatus:
+def _job_status(parsed: Any, request_id: str, *, retry_after: float | None = None) -> JobStatus:
+    """The typed status of an answer; the id asked about when the answer leaves it out."""
     from sora2_api.types import Unset
 
     position = getattr(parsed, "queue_position", None)
+    answered = getattr(parsed, "request_id", None)
+    error = getattr(parsed, "error", None)
+    if error is None or isinstance(error, Unset):
+        error = parsed.additional_properties.get("error")
+    else:
+        error = error.to_dict()
     return JobStatus(
-        request_id=parsed.request_id,
+        request_id=answered if isinstance(answered, str) and answered else request_id,
         state=str(parsed.status),
         queue_position=None if isinstance(position, Unset) else position,
         raw=parsed,
         retry_after=retry_after,
+        error=error if isinstance(error, dict) else None,
+    )
+
+
+def job_failed(request_id: str, state: str, error: Mapping[str, Any] | None) -> JobFailedError:
+    """The error for a job that ended failed, quoting the service's reason when it gave one."""
+    reason = error.get("message") if error else None
+    text = f": {redact(reason).rstrip('. ')}" if isinstance(reason, str) and reason else ""
+    return JobFailedError(
+        f"{request_id} {state}{text}; there is no output to download "
+        f"(`sora2 status {request_id}` shows its state)",
+        request_id=request_id,
+        state=state,
+        detail=error,
     )
 
 
@@ -633,12 +698,18 @@ def _adhoc_record(request_id: str, base_url: str) -> JobRecord:
     )
 
 
-def emulator_app(clock: Clock) -> Any:
-    """A new in-process emulator on the client's clock (so a test's fake time drives both)."""
+def emulator_app(clock: Clock, options: Mapping[str, Any] | None = None) -> Any:
+    """A new in-process emulator on the client's clock (so a test's fake time drives both).
+
+    ``options`` are keywords of ``create_app`` (``outputs``, ``faults``, ``speed``...).
+    """
     try:
         from .emulator import create_app
 
-        return create_app(clock=clock.monotonic)
+        try:
+            return create_app(clock=clock.monotonic, **dict(options or {}))
+        except TypeError as exc:
+            raise ConfigurationError(f"emulator options: {exc}") from None
     except ImportError as exc:
         raise ConfigurationError(
             f"the emulator needs extra packages ({exc.name or exc}): pip install 'sora2[emulator]'"

@@ -11,7 +11,7 @@ every job (``sora2._journal``). The two classes share everything but their I/O.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -43,9 +43,10 @@ from ._constants import (
 )
 from ._download import (
     PartFile,
+    absolute_target,
     check_download_response,
     check_download_url,
-    target_path,
+    target_paths,
     transport_failure,
 )
 from ._exceptions import (
@@ -57,6 +58,7 @@ from ._exceptions import (
 )
 from ._journal import JobRecord
 from ._logging import logger
+from ._outputs import FILE_KIND
 from ._polling import Clock
 from ._responses import (
     capture_response,
@@ -64,7 +66,15 @@ from ._responses import (
     reset_last_response,
 )
 from ._retry import call_with_retries
-from ._types import NOT_GIVEN, JobResult, JobStatus, NotGiven, Submission
+from ._types import (
+    NOT_GIVEN,
+    JobResult,
+    JobStatus,
+    NotGiven,
+    OutputFile,
+    Submission,
+    is_completed_state,
+)
 from ._waiting import TRANSIENT_POLL_ERRORS
 
 if TYPE_CHECKING:
@@ -84,7 +94,9 @@ class Client(BaseClient):
         timeout: per HTTP request (seconds, or an ``httpx.Timeout``).
         max_retries: retries of a request that is safe to retry (see ``sora2._retry``).
         transport: an httpx transport for every request (tests: an ASGI or mock transport).
-        emulator: talk to an in-process emulator: no network, no key.
+        emulator: talk to an in-process emulator: no network, no key. True, or the options
+            of ``sora2.emulator.create_app`` as a mapping, e.g. ``{"outputs": "images"}`` or
+            ``{"faults": "submit:fail"}``, to exercise another output shape or a failed job.
         journal: a :class:`Journal` or its path; None for ``$SORA2_JOURNAL`` or the default
             file in the user data directory; False for none.
         wait_timeout: default deadline of :meth:`wait` and :meth:`generate`, in seconds.
@@ -103,7 +115,7 @@ class Client(BaseClient):
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
         max_retries: int = DEFAULT_MAX_RETRIES,
         transport: httpx.BaseTransport | None = None,
-        emulator: bool = False,
+        emulator: bool | Mapping[str, Any] = False,
         journal: JournalOption = None,
         wait_timeout: float = DEFAULT_WAIT_TIMEOUT,
         max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
@@ -128,7 +140,9 @@ class Client(BaseClient):
         if _shared is None and emulator:
             from .emulator import SyncASGITransport
 
-            self._shared.transport = SyncASGITransport(emulator_app(self._shared.clock))
+            self._shared.transport = SyncASGITransport(
+                emulator_app(self._shared.clock, self._emulator_options)
+            )
         source = self._shared.transport
         if source is not None and not isinstance(source, httpx.BaseTransport):
             raise ConfigurationError("Client needs a sync transport (httpx.BaseTransport)")
@@ -285,10 +299,12 @@ class Client(BaseClient):
         on_update: Callable[[JobStatus], None] | None = None,
         cancel_on_timeout: bool = False,
     ) -> JobStatus:
-        """Poll until the job is ``completed`` or ``cancelled`` and return that status.
+        """Poll until the job reaches a final state (the spec's ``x-terminal-states``).
 
-        ``on_update`` sees every change of state or queue position. A state this version does
-        not know counts as "not finished". At the deadline (``timeout``, default the client's
+        Returns the final status of a completed or cancelled job; a failed job raises
+        ``JobFailedError`` at once, with the service's ``error`` as ``detail``. ``on_update``
+        sees every change of state or queue position. A state this version does not know counts
+        as "not finished" (logged once). At the deadline (``timeout``, default the client's
         ``wait_timeout``) raises ``WaitTimeoutError``, after cancelling the job first if
         ``cancel_on_timeout`` and it is still queued.
         """
@@ -302,7 +318,7 @@ class Client(BaseClient):
             else:
                 next_delay = tracker.observe(status)
                 if next_delay is None:
-                    return status
+                    return self._ended(status)
                 delay = next_delay
             remaining = tracker.remaining()
             if remaining <= 0:
@@ -315,7 +331,7 @@ class Client(BaseClient):
 
     def _cancel_quietly(self, request_id: str) -> bool:
         try:
-            return self.cancel(request_id).state == "cancelled"
+            return self.cancel(request_id).is_cancelled
         except ConflictError:
             logger.debug("%s: started before it could be cancelled", request_id)
             return False
@@ -326,19 +342,39 @@ class Client(BaseClient):
         path: str | os.PathLike[str],
         *,
         max_bytes: int | None = None,
-    ) -> Path:
-        """Save a result's video at ``path`` (or inside it, if a directory) and return the file.
+    ) -> list[Path]:
+        """Save every output file of a result and return their paths, in ``files`` order.
 
-        ``result`` is a :class:`JobResult`, a request id (its result is fetched) or a video URL.
+        ``result`` is a :class:`JobResult`, a request id (its result is fetched) or a file URL.
+        One file goes to ``path`` (inside it, if a directory); several are named by
+        :func:`sora2._download.target_paths`. ``max_bytes`` caps each file.
+
+        Raises:
+            NoOutputError: the job completed without any output file.
+            JobFailedError: the job failed.
+            DownloadError: it has not completed, or a file could not be saved.
         """
-        url, request_id = self._download_source(result)
-        if url is None:
+        files, request_id = self._download_source(result)
+        if files is None:
             assert request_id is not None
-            url, request_id = self._download_source(self.result(request_id))
-        assert url is not None
+            files, request_id = self._download_source(self.result(request_id))
+        assert files is not None
         cap = self._max_download_bytes if max_bytes is None else max_bytes
-        target = target_path(path, url, request_id)
-        check_download_url(url, in_process=self._shared.in_process, request_id=request_id)
+        targets = target_paths(path, files, request_id)
+        for item in files:
+            check_download_url(item.url, in_process=self._shared.in_process, request_id=request_id)
+        saved = [
+            self._download_file(item, target, cap, request_id)
+            for item, target in zip(files, targets, strict=True)
+        ]
+        return self._saved(request_id, saved)
+
+    def _download_file(
+        self, item: OutputFile, target: Path, cap: int, request_id: str | None
+    ) -> Path:
+        url = item.url
+        # A bare URL of unknown kind keeps the old rule (a video or bytes), not "anything".
+        kind = None if not item.field and item.kind == FILE_KIND else item.kind
 
         def attempt() -> Path:
             with PartFile(target, max_bytes=cap, request_id=request_id) as part:
@@ -346,7 +382,7 @@ class Client(BaseClient):
                     response = self._open_download(url, request_id)
                     try:
                         announced = check_download_response(
-                            response, max_bytes=cap, request_id=request_id
+                            response, max_bytes=cap, request_id=request_id, kind=kind
                         )
                         for chunk in response.iter_bytes(DOWNLOAD_CHUNK_SIZE):
                             part.write(chunk)
@@ -358,8 +394,7 @@ class Client(BaseClient):
                 part.flush()
                 return part.commit()
 
-        saved = call_with_retries(self._retry, "download", attempt)
-        return self._saved(request_id, saved)
+        return call_with_retries(self._retry, "download", attempt)
 
     def generate(
         self,
@@ -371,18 +406,20 @@ class Client(BaseClient):
         timeout: float | None = None,
         on_update: Callable[[JobStatus], None] | None = None,
         on_submit: Callable[[Submission], None] | None = None,
-    ) -> Path:
-        """Submit, wait, download: the video file at ``out``.
+    ) -> list[Path]:
+        """Submit, wait, download: every output file, at ``out`` (see :meth:`download`).
 
-        If the process dies half-way, ``resume()`` finishes the job from the journal.
+        A failed job raises ``JobFailedError`` as soon as it is seen; one that completes with no
+        output raises ``NoOutputError``. If the process dies half-way, ``resume()`` finishes the
+        job from the journal.
         """
-        target = str(Path(out).expanduser().absolute())
+        target = absolute_target(out)
         submission = self._submit(prompt, size, seconds, target=target)
         request_id = submission.request_id
         if on_submit is not None:
             on_submit(submission)
         status = self.wait(request_id, timeout=timeout, on_update=on_update)
-        if status.state != "completed":
+        if not status.is_completed:
             raise DownloadError(
                 f"{request_id} was {status.state}; there is no video", request_id=request_id
             )
@@ -429,7 +466,7 @@ class Client(BaseClient):
         if not record.is_terminal:
             state = self.wait(record.request_id, on_update=on_update).state
         target = self._download_target(record, out_dir)
-        if state == "completed" and target is not None:
+        if is_completed_state(state) and target is not None:
             self.download(self.result(record.request_id), target)
 
     def with_options(self, **overrides: Any) -> Client:

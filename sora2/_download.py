@@ -21,28 +21,40 @@ import os
 import re
 import secrets
 import time
+from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from types import TracebackType
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import httpx
 
 from ._exceptions import DownloadError, TransientDownloadError
 from ._http import IDEMPOTENT_RETRY_STATUSES, parse_retry_after
 from ._logging import logger, redact
+from ._outputs import FILE_KIND
+
+if TYPE_CHECKING:
+    from ._types import OutputFile
 
 __all__ = [
     "ALLOWED_CONTENT_TYPES",
     "PartFile",
+    "absolute_target",
+    "allowed_content_types",
     "check_download_response",
     "check_download_url",
+    "file_suffix",
     "is_loopback",
     "target_path",
+    "target_paths",
     "transport_failure",
 ]
 
 ALLOWED_CONTENT_TYPES: Final = ("video/", "application/octet-stream")
 _DEFAULT_SUFFIX: Final = ".mp4"
+_FILE_SUFFIX: Final = ".bin"
+_KIND_SUFFIXES: Final = {"image": ".png", "video": ".mp4"}
+"""The extension of a file whose URL has none, by kind (the emulator's formats)."""
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 _O_BINARY: Final = getattr(os, "O_BINARY", 0)
 
@@ -85,10 +97,75 @@ def target_path(path: str | os.PathLike[str], url: str, request_id: str | None) 
     return target.absolute()
 
 
+def file_suffix(url: str, kind: str) -> str:
+    """A file's extension: its URL's, else the usual one of its kind's media (``.png``...)."""
+    suffix = _SAFE_NAME.sub("", PurePosixPath(httpx.URL(url).path).suffix)
+    if len(suffix) > 1:
+        return suffix
+    return _KIND_SUFFIXES.get(kind, _FILE_SUFFIX)
+
+
+def target_paths(
+    path: str | os.PathLike[str], files: Sequence[OutputFile], request_id: str | None
+) -> list[Path]:
+    """Where each of a job's files goes; the naming rule of ``download`` and ``generate``.
+
+    One file: ``path`` itself (inside it, named after the job, when ``path`` is a directory).
+    Several files: inside ``path`` when it is an existing directory or ends with a path
+    separator, as ``<request_id>-1<ext>``, ``<request_id>-2<ext>``...; otherwise beside it, as
+    ``<stem>-1<ext>``, ``<stem>-2<ext>``... Each ``<ext>`` is the file's own (from its URL, else
+    its kind), and the numbers follow the order of ``JobResult.files``.
+    """
+    if len(files) == 1:
+        only = files[0]
+        target = Path(path).expanduser()
+        if target.is_dir():
+            stem = request_id or PurePosixPath(httpx.URL(only.url).path).stem or only.kind
+            return [
+                (target / (_SAFE_NAME.sub("_", stem) + file_suffix(only.url, only.kind))).absolute()
+            ]
+        return [target.absolute()]
+    raw = os.fspath(path)
+    target = Path(raw).expanduser()
+    if target.is_dir() or raw.endswith((os.sep, "/")):
+        directory, stem = target, _SAFE_NAME.sub("_", request_id or "output")
+    else:
+        directory, stem = target.parent, target.stem
+    return [
+        (directory / f"{stem}-{index}{file_suffix(item.url, item.kind)}").absolute()
+        for index, item in enumerate(files, start=1)
+    ]
+
+
+def absolute_target(path: str | os.PathLike[str]) -> str:
+    """``path`` made absolute, keeping a trailing separator (it says "a directory")."""
+    raw = os.fspath(path)
+    absolute = str(Path(raw).expanduser().absolute())
+    if raw.endswith((os.sep, "/")) and not absolute.endswith(os.sep):
+        absolute += os.sep
+    return absolute
+
+
+def allowed_content_types(kind: str | None) -> tuple[str, ...]:
+    """The media types a file of ``kind`` may arrive as: its own (``image/*``...) or bytes.
+
+    None (a bare URL of unknown kind) keeps the historical rule: a video or bytes. A ``file``
+    of unknown kind may be anything.
+    """
+    if kind is None:
+        return ALLOWED_CONTENT_TYPES
+    if kind == FILE_KIND:
+        return ("",)
+    return (f"{kind}/", "application/octet-stream")
+
+
 def check_download_response(
-    response: httpx.Response, *, max_bytes: int, request_id: str | None
+    response: httpx.Response, *, max_bytes: int, request_id: str | None, kind: str | None = None
 ) -> int | None:
-    """Check status, type and announced size; the announced size (Content-Length) or None."""
+    """Check status, type and announced size; the announced size (Content-Length) or None.
+
+    The type must suit the file's ``kind`` (see :func:`allowed_content_types`).
+    """
     status = response.status_code
     if status != 200:
         message = f"download failed: {status} {response.reason_phrase}"
@@ -98,9 +175,15 @@ def check_download_response(
             )
         raise DownloadError(message, request_id=request_id)
     content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
-    if not content_type.startswith(ALLOWED_CONTENT_TYPES) or content_type == "video/":
+    allowed = allowed_content_types(kind)
+    if (
+        not content_type.startswith(allowed)
+        or content_type.endswith("/")
+        or (kind == FILE_KIND and content_type == "text/html")
+    ):
+        what = "a video" if kind is None else f"a {kind}"
         raise DownloadError(
-            f"download refused: content type {content_type or '(none)'!r} is not a video",
+            f"download refused: content type {content_type or '(none)'!r} is not {what}",
             request_id=request_id,
         )
     length_header = response.headers.get("content-length")

@@ -19,6 +19,8 @@
     │       ├── RateLimitError (429)
     │       └── InternalServerError (5xx)
     ├── WaitTimeoutError           wait() reached its deadline; the job goes on
+    ├── JobFailedError             the job ended in a failed state; ``detail`` says why
+    ├── NoOutputError              the job completed without any output file
     ├── DownloadError              a result could not be saved (size cap, type, scheme, I/O)
     │   └── TransientDownloadError a failure worth retrying (connection, 429, 5xx, a short body)
     └── ContractViolationError     an exchange broke the spec (sora2.contract)
@@ -30,7 +32,7 @@ Messages never include the API token.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ._http import parse_retry_after
@@ -55,6 +57,8 @@ __all__ = [
     "InsufficientBalanceError",
     "InternalServerError",
     "InvalidInputError",
+    "JobFailedError",
+    "NoOutputError",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
@@ -255,6 +259,35 @@ class WaitTimeoutError(Sora2Error):
         super().__init__(message, request_id=request_id)
         self.last_status = last_status
         self.cancelled = cancelled
+
+
+class JobFailedError(Sora2Error):
+    """The job ended in a state the spec calls failed; there is no output to fetch.
+
+    ``detail`` is the service's account of why (the answer's ``error`` object), or None.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        request_id: str,
+        state: str,
+        detail: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message, request_id=request_id)
+        self.state = state
+        self.detail = dict(detail) if detail is not None else None
+
+
+class NoOutputError(Sora2Error):
+    """The job completed, but its answer names no output file to download.
+
+    The journal keeps the job unfinished, so ``resume`` asks again later.
+    """
+
+    def __init__(self, message: str, *, request_id: str | None) -> None:
+        super().__init__(message, request_id=request_id)
 
 
 class DownloadError(Sora2Error):

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from ._constants import EMULATOR_JOURNAL_FILE, JOURNAL_ENV_VAR, JOURNAL_FILE
-from ._types import TERMINAL_STATES
+from ._types import is_completed_state, is_terminal_state
 
 __all__ = ["JobRecord", "Journal", "default_journal_path"]
 
@@ -103,15 +103,17 @@ class JobRecord:
 
     @property
     def is_terminal(self) -> bool:
-        """The job itself is over (completed or cancelled)."""
-        return self.state in TERMINAL_STATES
+        """The job itself is over (a final state of the spec: completed, cancelled, failed)."""
+        return is_terminal_state(self.state)
 
     @property
     def is_unfinished(self) -> bool:
         """Still running, or completed with a download that ``generate`` did not finish."""
         if not self.is_terminal:
             return True
-        return self.state == "completed" and self.target_path is not None and not self.output_path
+        return (
+            is_completed_state(self.state) and self.target_path is not None and not self.output_path
+        )
 
     @property
     def seconds(self) -> int | None:
@@ -273,7 +275,7 @@ class Journal:
                     queue_position,
                     state,
                     now,
-                    state in TERMINAL_STATES,
+                    is_terminal_state(state),
                     now,
                     time.time(),
                     request_id,

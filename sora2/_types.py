@@ -7,6 +7,8 @@ Each keeps the generated model as ``raw`` so fields the service adds later stay 
 from __future__ import annotations
 
 import datetime
+import functools
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Literal
 
@@ -14,17 +16,87 @@ if TYPE_CHECKING:
     from sora2_api.models import RequestResult, RequestStatus, SubmitResponse
 
 __all__ = [
+    "CANCELLED",
+    "COMPLETED",
+    "FAILED",
     "NOT_GIVEN",
     "TERMINAL_STATES",
     "JobResult",
     "JobStatus",
     "NotGiven",
+    "OutputFile",
     "Submission",
+    "is_cancelled_state",
+    "is_completed_state",
+    "is_failed_state",
+    "is_terminal_state",
     "known_states",
+    "outcome_of",
+    "state_outcomes",
+    "terminal_states",
 ]
 
-TERMINAL_STATES: Final = frozenset({"completed", "cancelled"})
-"""States a job never leaves. Any other state, known or not, means "not finished yet"."""
+COMPLETED: Final = "completed"
+"""The outcome of a job whose outputs can be fetched (states such as ``succeeded`` share it)."""
+CANCELLED: Final = "cancelled"
+"""The outcome of a job cancelled on request (``canceled`` shares it)."""
+FAILED: Final = "failed"
+"""The outcome of a job that ended without output, through no request of the caller."""
+_OUTCOMES_KEY: Final = "x-terminal-states"
+
+
+@functools.cache
+def state_outcomes() -> dict[str, str]:
+    """``{state: outcome}`` for every final state, from the spec's ``x-terminal-states``.
+
+    The outcomes are :data:`COMPLETED`, :data:`CANCELLED` and :data:`FAILED`; which states
+    lead to each is the spec's decision, so a state the service adds is one spec edit away.
+    """
+    from ._spec import spec_document
+
+    schema = spec_document()["components"]["schemas"]["KnownRequestState"]
+    found: dict[str, str] = {}
+    for outcome, states in (schema.get(_OUTCOMES_KEY) or {}).items():
+        for state in states:
+            found[str(state)] = str(outcome)
+    return found
+
+
+def terminal_states() -> frozenset[str]:
+    """States a job never leaves. Any other state, known or not, means "not finished yet"."""
+    return frozenset(state_outcomes())
+
+
+def outcome_of(state: str) -> str | None:
+    """What a final ``state`` means (completed, cancelled, failed); None while not finished."""
+    return state_outcomes().get(state)
+
+
+def is_terminal_state(state: str) -> bool:
+    return state in state_outcomes()
+
+
+def is_completed_state(state: str) -> bool:
+    return outcome_of(state) == COMPLETED
+
+
+def is_cancelled_state(state: str) -> bool:
+    return outcome_of(state) == CANCELLED
+
+
+def is_failed_state(state: str) -> bool:
+    return outcome_of(state) == FAILED
+
+
+TERMINAL_STATES: frozenset[str]
+"""States a job never leaves (the spec's ``x-terminal-states``), read on first access."""
+
+
+def __getattr__(name: str) -> Any:
+    # TERMINAL_STATES stays importable, computed from the spec on first use (cheap imports).
+    if name == "TERMINAL_STATES":
+        return terminal_states()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class NotGiven:
@@ -78,11 +150,26 @@ class JobStatus:
     raw: RequestStatus = field(repr=False, compare=False)
     retry_after: float | None = field(default=None, repr=False, compare=False)
     """The service's Retry-After hint on this answer, if it sent one (seconds)."""
+    error: Mapping[str, Any] | None = field(default=None, compare=False)
+    """The service's account of a failed job (the answer's ``error`` object), if it gave one."""
 
     @property
     def is_terminal(self) -> bool:
-        """True for ``completed`` and ``cancelled``; an unknown state is not terminal."""
-        return self.state in TERMINAL_STATES
+        """True for the spec's final states; an unknown state is not terminal."""
+        return is_terminal_state(self.state)
+
+    @property
+    def is_completed(self) -> bool:
+        """``completed`` or a state the spec says means the same (``succeeded``)."""
+        return is_completed_state(self.state)
+
+    @property
+    def is_cancelled(self) -> bool:
+        return is_cancelled_state(self.state)
+
+    @property
+    def is_failed(self) -> bool:
+        return is_failed_state(self.state)
 
     @property
     def is_known(self) -> bool:
@@ -91,21 +178,52 @@ class JobStatus:
 
 
 @dataclass(frozen=True)
+class OutputFile:
+    """One file a completed job produced.
+
+    Attributes:
+        url: where to download it (no token needed).
+        kind: ``"image"`` or ``"video"`` (the spec's ``x-output-kind`` of its field, or a guess
+            for a field the spec does not know yet), ``"file"`` when unknown.
+        field: the output property it came from (``video``, ``images``, ...).
+    """
+
+    url: str
+    kind: str
+    field: str
+
+
+@dataclass(frozen=True)
 class JobResult:
-    """A job's outputs once ``completed``; before that, its state and no video."""
+    """A job's outputs once ``completed``; before that, its state and no files."""
 
     request_id: str
     state: str
     video_url: str | None
+    """The first video among ``files``, or None (kept for callers that want one video)."""
     outputs: dict[str, Any]
+    """The raw ``output`` object, every field as the service sent it."""
     created_at: datetime.datetime | None
     finished_at: datetime.datetime | None
     raw: RequestResult | RequestStatus = field(repr=False, compare=False)
+    files: tuple[OutputFile, ...] = ()
+    """Every output file: the spec's output fields in spec order, then any other field whose
+    value is an absolute http(s) URL or a list of them; identical URLs appear once."""
+    error: Mapping[str, Any] | None = field(default=None, compare=False)
+    """The service's account of a failed job, if it gave one."""
 
     @property
     def is_terminal(self) -> bool:
-        return self.state in TERMINAL_STATES
+        return is_terminal_state(self.state)
 
     @property
     def is_completed(self) -> bool:
-        return self.state == "completed"
+        return is_completed_state(self.state)
+
+    @property
+    def is_cancelled(self) -> bool:
+        return is_cancelled_state(self.state)
+
+    @property
+    def is_failed(self) -> bool:
+        return is_failed_state(self.state)

@@ -46,6 +46,7 @@ class WaitTracker:
         submitted_wall: float | None,
         started_wall: float | None,
         on_update: Callable[[JobStatus], None] | None,
+        unknown_logged: set[tuple[str, str]] | None = None,
     ) -> None:
         self.request_id = request_id
         self.timeout = timeout
@@ -67,6 +68,9 @@ class WaitTracker:
         self._last_queued_at: float | None = None
         self._start_estimate: float | None = None
         self._last_progress_at: float | None = None
+        self._unknown_logged = unknown_logged if unknown_logged is not None else set()
+        """(request_id, state) pairs already logged, shared by the client's waits: an unknown
+        state is logged once per job, not once per poll or per wait."""
 
     @property
     def queued(self) -> bool:
@@ -98,6 +102,15 @@ class WaitTracker:
             )
             if self._on_update is not None:
                 self._on_update(status)
+        key = (self.request_id, status.state)
+        if not status.is_known and key not in self._unknown_logged:
+            self._unknown_logged.add(key)
+            logger.info(
+                "%s: state %r is not in the spec; treating it as not finished (deadline in %.0fs)",
+                self.request_id,
+                status.state,
+                max(0.0, self.deadline - now),
+            )
         if status.state == "in_queue":
             self._last_queued_at = now
         elif status.state == "in_progress":
@@ -116,7 +129,7 @@ class WaitTracker:
 
     def _learn(self, status: JobStatus, now: float) -> None:
         if (
-            status.state != "completed"
+            not status.is_completed
             or self._start_estimate is None
             or self._last_progress_at is None
             or self.video_seconds is None

@@ -64,9 +64,29 @@ class SubmitResponse(BaseModel):
     cancel_url: AnyUrl
 
 
+class JobError(BaseModel):
+    """
+    Why a job `failed`, as the service tells it.
+
+    Judgement call: the documentation shows no failed job; RunComfy's Serverless answers
+    carry a message and sometimes a code. Every field is optional and the object is open.
+
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    message: str | None = None
+    code: str | int | None = None
+
+
 class Output(BaseModel):
     """
     The documented output object; this model fills `video`.
+
+    Each field's `x-output-kind` says what its URLs point at (`image` or `video`), so a
+    client can name and check the files it downloads.
+
     """
 
     model_config = ConfigDict(
@@ -143,19 +163,29 @@ class HostedVideoURL(RootModel[AnyUrl]):
 class RequestStatus(BaseModel):
     """
     A job's current state.
+
+    Judgement call: the documentation's answers carry `request_id`, but the client already
+    knows the id it asked about, so an answer without it is accepted (a tolerant reader);
+    only `submit`'s answer must carry it. `error` is the service's account of a `failed`
+    job, when it gives one.
+
     """
 
     model_config = ConfigDict(
         extra="allow",
     )
-    request_id: Annotated[str, Field(min_length=1)]
+    request_id: Annotated[str | None, Field(min_length=1)] = None
     status: Annotated[
-        str | Literal["in_queue", "in_progress", "completed", "cancelled"],
+        str
+        | Literal[
+            "in_queue", "in_progress", "completed", "cancelled", "succeeded", "canceled", "failed"
+        ],
         Field(
             description='A job\'s state. Open enum: the known values are listed in `KnownRequestState`; any other\nstring is a state added by the service after this document was written, and clients\ntreat it as "not finished yet".\n',
             title="RequestState",
         ),
     ]
+    error: JobError | None = None
     queue_position: Annotated[
         int | None,
         Field(description="Jobs ahead of this one; present while `in_queue`.", ge=0),
@@ -170,15 +200,20 @@ class RequestResult(BaseModel):
 
     Judgement call: the documentation promises "outputs and metadata" without naming the
     metadata; the timestamps below are optional, and anything else arrives as an extra field.
+    As in `RequestStatus`, `request_id` may be left out: the client knows which job it asked
+    about.
 
     """
 
     model_config = ConfigDict(
         extra="allow",
     )
-    request_id: Annotated[str, Field(min_length=1)]
+    request_id: Annotated[str | None, Field(min_length=1)] = None
     status: Annotated[
-        str | Literal["in_queue", "in_progress", "completed", "cancelled"],
+        str
+        | Literal[
+            "in_queue", "in_progress", "completed", "cancelled", "succeeded", "canceled", "failed"
+        ],
         Field(
             description='A job\'s state. Open enum: the known values are listed in `KnownRequestState`; any other\nstring is a state added by the service after this document was written, and clients\ntreat it as "not finished yet".\n',
             title="RequestState",

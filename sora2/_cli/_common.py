@@ -24,6 +24,7 @@ import click
 from .._exceptions import (
     ConfigurationError,
     InvalidInputError,
+    JobFailedError,
     Sora2Error,
     WaitTimeoutError,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "EXIT_CANCELLED",
     "EXIT_CONFIG",
     "EXIT_ERROR",
+    "EXIT_FAILED",
     "EXIT_INTERRUPTED",
     "EXIT_NOT_READY",
     "EXIT_OK",
@@ -65,6 +67,8 @@ EXIT_NOT_READY = 5
 """``sora2 result``: the job has not completed yet."""
 EXIT_CANCELLED = 6
 """The job was cancelled, so there is no video."""
+EXIT_FAILED = 7
+"""The job failed (a state the spec's ``x-terminal-states`` calls failed): there is no output."""
 
 _PROG = "sora2"
 
@@ -85,6 +89,8 @@ def exit_code_for(error: Sora2Error) -> int:
     """The documented exit code for an error of the library."""
     if isinstance(error, WaitTimeoutError):
         return EXIT_TIMEOUT
+    if isinstance(error, JobFailedError):
+        return EXIT_FAILED
     if isinstance(error, ConfigurationError):
         return EXIT_CONFIG
     if isinstance(error, InvalidInputError):

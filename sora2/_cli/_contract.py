@@ -45,16 +45,30 @@ def _plural(count: int, noun: str) -> str:
 @contract.command("check")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--json", "json_output", is_flag=True, help="Print one JSON object on stdout.")
-def check(file: Path, json_output: bool) -> None:
+@click.option(
+    "--api-url",
+    "api_urls",
+    multiple=True,
+    metavar="URL",
+    help="Another base URL that serves the API (a proxy, an emulator); repeatable. A call to it, "
+    "or to the spec's server, on a path the spec does not have is a violation.",
+)
+def check(file: Path, json_output: bool, api_urls: tuple[str, ...]) -> None:
     """Check every exchange recorded in FILE (HAR 1.2, or JSONL as the pytest plugin writes).
 
-    Exchanges whose URL is not an API path (CDN downloads, other hosts' pages) are skipped.
-    Exits 1 if any exchange breaks the spec.
+    Exchanges whose URL is not an API path (CDN downloads, other hosts' pages) are skipped; a
+    call to the API's host on a path the spec does not have is a violation. Exits 1 if any
+    exchange breaks the spec.
     """
     import httpx
 
-    from ..contract._contract import check_exchange, split_target
+    from ..contract._contract import check_exchange, load_contract, split_target
     from ..contract._exchanges import read_exchanges
+
+    try:
+        checker = load_contract(api_urls=api_urls)
+    except (httpx.InvalidURL, TypeError, ValueError) as exc:
+        raise CommandError(f"--api-url: {exc}", EXIT_USAGE) from exc
 
     try:
         exchanges = read_exchanges(file)
@@ -68,7 +82,7 @@ def check(file: Path, json_output: bool) -> None:
     checked = 0
     for index, exchange in enumerate(exchanges, start=1):
         try:
-            found = check_exchange(exchange)
+            found = check_exchange(exchange, contract=checker)
         except httpx.InvalidURL as exc:
             raise CommandError(f"{file}: exchange {index}: bad URL: {exc}", EXIT_USAGE) from exc
         if found is None:

@@ -12,6 +12,7 @@ import click
 from .._exceptions import InvalidInputError
 from ..emulator._constants import (
     DEFAULT_HOST,
+    DEFAULT_OUTPUTS,
     DEFAULT_PORT,
     DEFAULT_SPEED,
     DEFAULT_WORKERS,
@@ -63,7 +64,16 @@ _LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
     metavar="SPEC",
     help="Faults to inject, e.g. 'status:429@every=5,submit:drop@rate=0.1'. "
     "RULE = TARGET:KIND[=VALUE][@every=N|first=N|after=N|rate=P]; TARGET is an "
-    "operationId, 'video' or '*'; KIND is 429, 500, 502, 503, drop, slow or truncate.",
+    "operationId, 'video' or '*'; KIND is 429, 500, 502, 503, drop, slow, truncate or fail "
+    "('submit:fail@every=3': every third job ends failed).",
+)
+@click.option(
+    "--outputs",
+    default=DEFAULT_OUTPUTS,
+    show_default=True,
+    metavar="FIELDS",
+    help="The output fields a completed job fills, comma-separated: the spec's documented "
+    "output fields, e.g. 'images' or 'image,videos' (a PNG per image, an MP4 per video).",
 )
 @click.option(
     "--log-level",
@@ -80,9 +90,10 @@ def emulator(
     workers: int,
     seed: int | None,
     faults: str | None,
+    outputs: str,
     log_level: str,
 ) -> None:
-    """Run the Sora 2 service emulator (queue, auth, errors, real MP4s, faults) over HTTP."""
+    """Run the Sora 2 service emulator (queue, auth, errors, real MP4s and PNGs, faults)."""
     import signal
 
     from ..emulator._app import create_app
@@ -91,9 +102,11 @@ def emulator(
     if token is not None and not token.strip():
         raise click.BadParameter("must not be empty", param_hint="--token")
     try:
-        app = create_app(token=token, speed=speed, workers=workers, seed=seed, faults=faults)
+        app = create_app(
+            token=token, speed=speed, workers=workers, seed=seed, faults=faults, outputs=outputs
+        )
     except InvalidInputError as exc:
-        raise click.BadParameter(exc.message, param_hint="--faults") from exc
+        raise click.BadParameter(exc.message, param_hint=f"--{exc.field}") from exc
     sock, url = bind(host, port)
     server = make_server(app, log_level=log_level, access_log=log_level in ("info", "debug"))
     click.echo(url)

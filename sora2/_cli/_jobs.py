@@ -9,6 +9,8 @@ script can branch on.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +19,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
+from .._base_client import job_failed
 from .._constants import DEFAULT_WAIT_TIMEOUT
 from .._exceptions import (
     ConflictError,
@@ -25,6 +28,7 @@ from .._exceptions import (
     Sora2Error,
     WaitTimeoutError,
 )
+from .._types import is_cancelled_state, is_completed_state
 from ._common import (
     EXIT_CANCELLED,
     EXIT_ERROR,
@@ -132,9 +136,10 @@ def _status_line(status: JobStatus) -> str:
 @input_option("seconds")
 @click.option(
     "--out",
-    type=click.Path(path_type=Path),
+    type=click.Path(),
     default=None,
-    help="Where to save the video (a file, or a directory) [default: ./ID.mp4].",
+    help="Where to save the output: a file, or a directory. Several files go into a "
+    "directory, or beside FILE as STEM-1.EXT, STEM-2.EXT... [default: ./ID.EXT].",
 )
 @_timeout_option
 @click.option(
@@ -147,7 +152,7 @@ def generate(
     prompt: str,
     size: str,
     seconds: int,
-    out: Path | None,
+    out: str | None,
     timeout: float | None,
     cancel_on_interrupt: bool,
     settings: Settings,
@@ -170,7 +175,7 @@ def generate(
             progress.start()
 
         try:
-            path = client.generate(
+            paths = client.generate(
                 prompt,
                 size=size,
                 seconds=seconds,
@@ -183,7 +188,7 @@ def generate(
             progress.close()
             _interrupted(client, settings, progress, cancel_on_interrupt)
         except DownloadError as error:
-            if progress.state == _CANCELLED and progress.request_id is not None:
+            if is_cancelled_state(progress.state or "") and progress.request_id is not None:
                 progress.close()
                 _emit_ended(settings, progress.request_id, _CANCELLED)
                 raise CommandError(
@@ -197,11 +202,12 @@ def generate(
             {
                 "request_id": request_id,
                 "state": _COMPLETED,
-                "path": str(path),
+                "path": str(paths[0]),
+                "paths": [str(path) for path in paths],
                 "size": size,
                 "seconds": seconds,
             },
-            [f"saved: {path}"],
+            [f"saved: {path}" for path in paths],
         )
 
 
@@ -245,7 +251,7 @@ def _interrupted(
             state = _CANCELLED if cancelled else "in_progress"
         if not cancelled:
             echo_err(f"{request_id} was not cancelled. {follow_up}")
-    elif state == _COMPLETED:
+    elif is_completed_state(state):
         echo_err(f"{request_id} has completed. {follow_up}")
     else:
         echo_err(f"{request_id} is {state} and cannot be cancelled: it goes on. {follow_up}")
@@ -262,7 +268,7 @@ def _cancel_after_interrupt(client: Client, request_id: str) -> bool:
     except Sora2Error as error:
         echo_err(f"could not cancel {request_id}: {error}")
         return False
-    if status.state == _CANCELLED:
+    if status.is_cancelled:
         echo_err(f"cancelled {request_id}.")
         return True
     echo_err(f"{request_id} is {status.state}; it was not cancelled.")
@@ -314,31 +320,46 @@ def status(request_id: str, settings: Settings) -> None:
 @_request_id_argument
 @click.option(
     "--out",
-    type=click.Path(path_type=Path),
+    type=click.Path(),
     default=None,
-    help="Also download the video here (a file, or a directory).",
+    help="Also download every output file here (a file, or a directory; several files go "
+    "into a directory, or beside FILE as STEM-1.EXT, STEM-2.EXT...).",
 )
 @client_options
-def result(request_id: str, out: Path | None, settings: Settings) -> None:
-    """Print the video URL of job ID once completed (exit 5 while it is not, 6 if cancelled)."""
+def result(request_id: str, out: str | None, settings: Settings) -> None:
+    """Print every output file of job ID once completed: one `KIND: URL` line each.
+
+    Exits 5 while the job is not finished, 6 if it was cancelled, 7 if it failed, and 1 if it
+    completed without any output file.
+    """
+    paths: list[Path] = []
     with _client(settings) as client:
         found = client.result(request_id)
-        path = client.download(found, out) if out is not None and found.is_completed else None
+        if out is not None and found.is_completed and found.files:
+            paths = client.download(found, out)
     payload = _result_payload(found)
-    if path is not None:
-        payload["path"] = str(path)
+    if paths:
+        payload["path"] = str(paths[0])
+        payload["paths"] = [str(path) for path in paths]
     lines = [f"{found.request_id}  {found.state}"]
-    if found.video_url:
-        lines.append(f"video: {found.video_url}")
-    if path is not None:
-        lines.append(f"saved: {path}")
+    lines += [f"{item.kind}: {item.url}" for item in found.files]
+    if found.is_failed and found.error:
+        lines.append(f"error: {json.dumps(found.error, sort_keys=True, default=str)}")
+    lines += [f"saved: {path}" for path in paths]
     emit(settings, payload, lines)
-    if found.state == _CANCELLED:
-        raise CommandError(f"{request_id} was cancelled; there is no video", EXIT_CANCELLED)
+    if found.is_cancelled:
+        raise CommandError(f"{request_id} was {found.state}; there is no video", EXIT_CANCELLED)
+    if found.is_failed:
+        with translate_errors():
+            raise job_failed(found.request_id, found.state, found.error)
     if not found.is_completed:
         raise CommandError(f"{request_id} is {found.state}; not finished yet", EXIT_NOT_READY)
-    if found.video_url is None:
-        raise CommandError(f"{request_id} completed without a video URL", EXIT_ERROR)
+    if not found.files:
+        raise CommandError(
+            f"{request_id} completed without any output file (output fields: "
+            f"{', '.join(sorted(found.outputs)) or 'none'})",
+            EXIT_ERROR,
+        )
 
 
 def _result_payload(found: JobResult) -> dict[str, Any]:
@@ -346,7 +367,9 @@ def _result_payload(found: JobResult) -> dict[str, Any]:
         "request_id": found.request_id,
         "state": found.state,
         "video_url": found.video_url,
+        "files": [dataclasses.asdict(item) for item in found.files],
         "outputs": found.outputs,
+        "error": dict(found.error) if found.error is not None else None,
         "created_at": found.created_at.isoformat() if found.created_at else None,
         "finished_at": found.finished_at.isoformat() if found.finished_at else None,
     }
@@ -440,10 +463,11 @@ def resume(
     failed = [
         r
         for r in records
-        if r.is_unfinished or (out_dir is not None and r.state == _COMPLETED and not r.output_path)
+        if r.is_unfinished
+        or (out_dir is not None and is_completed_state(r.state) and not r.output_path)
     ]
     for record in records:
-        if record.state == _COMPLETED and not record.output_path and record not in failed:
+        if is_completed_state(record.state) and not record.output_path and record not in failed:
             echo_err(
                 f"{record.request_id} completed; download it with: "
                 f"{settings.command('result', record.request_id, '--out', '.')}"

@@ -7,15 +7,20 @@ match, one ``json.loads`` and one validator call per body.
 
 Matching: the host is ignored and the path's *suffix* is matched against the templates, so the
 API may live under a prefix (``https://proxy.example/runcomfy/v1/requests/{id}/status`` is
-``status``). A path that matches no template (a CDN, the emulator's file downloads) is not an
-API call and is skipped; a path that matches a template with an undocumented method is flagged.
+``status``). A path that matches a template with an undocumented method is flagged. A path that
+matches no template is flagged when it goes to the API itself: a host of the spec's ``servers``
+(or of ``api_urls``), under the API's namespace (the leading path segments every path of the
+spec shares, ``/v1/`` here), as a stale client calling a removed model path would. Any other
+URL (a CDN, a file download, the emulator's ``/emulator/outputs/``) is not an API call and is
+skipped.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote
@@ -51,15 +56,34 @@ class Match:
 
 
 class Contract:
-    """An OpenAPI 3.1 document compiled for checking httpx requests and responses."""
+    """An OpenAPI 3.1 document compiled for checking httpx requests and responses.
 
-    def __init__(self, document: Mapping[str, Any]) -> None:
+    Args:
+        document: The OpenAPI document.
+        api_urls: Base URLs that also serve the API (a proxy, a local emulator), besides the
+            document's ``servers``; a call to one of them on a path the spec does not have is
+            flagged (see the module docstring).
+    """
+
+    def __init__(self, document: Mapping[str, Any], *, api_urls: Iterable[str] = ()) -> None:
         self.document = document
         self._schemas = SchemaCompiler(document)
         self._all = compile_operations(document)
         self._by_method: dict[str, list[OperationSpec]] = {}
         for spec in self._all:
             self._by_method.setdefault(spec.method, []).append(spec)
+        servers = [
+            str(server.get("url", ""))
+            for server in document.get("servers", [])
+            if isinstance(server, Mapping)
+        ]
+        self._api_bases = {_origin_and_path(url) for url in [*servers, *api_urls]}
+        self._namespace = _namespace(spec.template for spec in self._all)
+
+    @property
+    def namespace(self) -> str:
+        """The path prefix every operation of the spec shares (``/v1/``), ``/`` if none."""
+        return self._namespace
 
     # -- matching ----------------------------------------------------------------------------
 
@@ -91,7 +115,7 @@ class Contract:
         path, query = split_target(request.url)
         found = self.match(request.method, path)
         if found is None:
-            return self.method_violations(request.method, path)
+            return self.unmatched_violations(request.method, request.url)
         return self.request_violations(found, request, query)
 
     def check_response(self, request: httpx.Request, response: httpx.Response) -> list[Violation]:
@@ -111,10 +135,41 @@ class Contract:
         path, query = split_target(request.url)
         found = self.match(request.method, path)
         if found is None:
-            return self.method_violations(request.method, path)
+            return self.unmatched_violations(request.method, request.url)
         return [
             *self.request_violations(found, request, query),
             *self.response_violations(found, response),
+        ]
+
+    def unmatched_violations(self, method: str, url: httpx.URL | str) -> list[Violation]:
+        """For a request that matched no operation: a wrong method, or a path the spec lacks."""
+        url = httpx.URL(url) if isinstance(url, str) else url
+        path, _ = split_target(url)
+        return self.method_violations(method, path) or self.path_violations(method, url)
+
+    def is_api_url(self, url: httpx.URL) -> bool:
+        """True when ``url`` goes to the API itself: an API host, under the API's namespace."""
+        path, _ = split_target(url)
+        origin = (url.scheme, url.host.lower(), url.port)
+        for base_origin, base_path in self._api_bases:
+            if origin == base_origin and path.startswith(base_path + self._namespace):
+                return True
+        return False
+
+    def path_violations(self, method: str, url: httpx.URL) -> list[Violation]:
+        """A call to the API on a path no operation of the spec has (e.g. a removed model)."""
+        path, _ = split_target(url)
+        if not self.is_api_url(url) or self._path_operations(path):
+            return []
+        return [
+            Violation(
+                pointer="/path",
+                rule="path",
+                message=f"{method.upper()} {path}: no operation of the spec has this path "
+                "(a stale client calling a removed or renamed path?)",
+                side="request",
+                operation_id=None,
+            )
         ]
 
     def method_violations(self, method: str, path: str) -> list[Violation]:
@@ -383,9 +438,48 @@ def _default_contract() -> Contract:
     return Contract(spec_document())
 
 
-def load_contract(document: Mapping[str, Any] | None = None) -> Contract:
-    """The compiled contract for ``document``; the packaged spec (compiled once) by default."""
-    return _default_contract() if document is None else Contract(document)
+def load_contract(
+    document: Mapping[str, Any] | None = None, *, api_urls: Iterable[str] = ()
+) -> Contract:
+    """The compiled contract for ``document``; the packaged spec (compiled once) by default.
+
+    ``api_urls`` adds base URLs that serve the API (see :class:`Contract`).
+    """
+    api_urls = tuple(api_urls)
+    if document is None and not api_urls:
+        return _default_contract()
+    if document is None:
+        from .._spec import spec_document
+
+        document = spec_document()
+    return Contract(document, api_urls=api_urls)
+
+
+def _origin_and_path(url: str) -> tuple[tuple[str, str, int | None], str]:
+    """``((scheme, host, port), path)`` of a base URL; the path without its trailing slash."""
+    parsed = httpx.URL(url)
+    path = parsed.raw_path.decode("ascii", "replace").partition("?")[0].rstrip("/")
+    return (parsed.scheme, parsed.host.lower(), parsed.port), path
+
+
+def _namespace(templates: Iterable[str]) -> str:
+    """The literal leading segments every template shares, as ``/a/b/``; ``/`` if none."""
+    shared: list[str] | None = None
+    for template in templates:
+        segments = [part for part in template.split("/") if part]
+        literal = list(itertools.takewhile(lambda part: "{" not in part, segments[:-1]))
+        if shared is None:
+            shared = literal
+            continue
+        common = 0
+        for a, b in zip(shared, literal, strict=False):
+            if a != b:
+                break
+            common += 1
+        shared = shared[:common]
+    if not shared:
+        return "/"
+    return "/" + "/".join(shared) + "/"
 
 
 def check_request(request: httpx.Request, *, contract: Contract | None = None) -> list[Violation]:
@@ -405,10 +499,11 @@ def check_exchange(
 ) -> list[Violation] | None:
     """Both sides of a recorded exchange; None when its URL is not an API call."""
     contract = contract or _default_contract()
-    path, query = split_target(httpx.URL(exchange.url))
+    url = httpx.URL(exchange.url)
+    path, query = split_target(url)
     found = contract.match(exchange.method, path)
     if found is None:
-        return contract.method_violations(exchange.method, path) or None
+        return contract.unmatched_violations(exchange.method, url) or None
     violations = contract.request_parts_violations(
         found, httpx.Headers(exchange.request_headers), exchange.request_body, query
     )

@@ -166,7 +166,7 @@ class _Checking:
         path, query = split_target(request.url)
         found = self.contract.match(request.method, path)
         if found is None:
-            return None, query, self.contract.method_violations(request.method, path)
+            return None, query, self.contract.unmatched_violations(request.method, request.url)
         return found, query, []
 
     def _finish(

@@ -16,7 +16,7 @@ import secrets
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,11 +28,14 @@ from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
 from .._spec import operation, operations, spec_document
+from .._types import FAILED, state_outcomes
 from ._constants import (
     DEFAULT_MAX_REQUESTS,
+    DEFAULT_OUTPUTS,
     DEFAULT_SPEED,
     DEFAULT_TTL,
     DEFAULT_WORKERS,
+    FAILURE_MESSAGE,
     MAX_BODY_BYTES,
     QUEUE_BASE_SECONDS,
     QUEUE_PER_VIDEO_SECOND,
@@ -48,6 +51,7 @@ from ._faults import (
     parse_faults,
 )
 from ._jobs import COMPLETED, IN_QUEUE, JobStore, JobView, StoreFullError
+from ._outputs import MEDIA, describe, field_is_list, output_names, parse_outputs
 from ._responses import (
     BAD_JSON,
     INTERNAL,
@@ -68,7 +72,13 @@ from ._responses import (
 )
 from ._stats import EmulatorStats
 from ._validation import body_defaults, body_schema, validation_details
-from ._video import SHARED_VIDEO_CACHE, VideoCache, parse_size, require_video_stack
+from ._video import (
+    SHARED_VIDEO_CACHE,
+    VideoCache,
+    encode_png,
+    parse_size,
+    require_video_stack,
+)
 
 __all__ = ["Emulator", "create_app"]
 
@@ -80,7 +90,12 @@ SIZE_FIELD = "size"
 SECONDS_FIELD = "seconds"
 PROMPT_FIELD = "prompt"
 JSON_MEDIA_TYPE = "application/json"
-VIDEO_ROUTE = VIDEO_PATH_PREFIX + "/{request_id}/{size}/{seconds}/video.mp4"
+OUTPUT_ROUTE = VIDEO_PATH_PREFIX + "/{request_id}/{size}/{seconds}/{name}"
+"""Every output file: ``video.mp4``, ``images-2.png``...; the name's extension says what it is."""
+FAIL_SCOPE_KEY = "sora2.emulator.fail"
+"""Set in the ASGI scope of a submission a ``fail`` fault fired on."""
+FAIL_FAULT = "fail"
+"""The fault kind that makes the job a submission creates end failed."""
 CLIENT_CLOSED = 499
 """The status recorded (as nginx does) when the client left before its body was read: no job
 was made and nobody hears the answer, so it is not a 5xx and not an emulator failure."""
@@ -123,6 +138,7 @@ class Emulator:
         max_requests: int = DEFAULT_MAX_REQUESTS,
         ttl: float = DEFAULT_TTL,
         videos: VideoCache | None = None,
+        outputs: str | Sequence[str] = DEFAULT_OUTPUTS,
     ) -> None:
         if not speed > 0:
             raise ValueError("speed must be greater than 0")
@@ -135,7 +151,16 @@ class Emulator:
         self._seed = secrets.randbits(63) if seed is None else seed
         self.clock: Callable[[], float] = clock or time.monotonic
         self._wall_offset = time.time() - self.clock()
-        self._jobs = JobStore(workers=workers, clock=self.clock, ttl=ttl, max_jobs=max_requests)
+        self._outputs = parse_outputs(outputs)
+        failed = [state for state, outcome in state_outcomes().items() if outcome == FAILED]
+        self._failed_state = failed[0] if failed else FAILED
+        self._jobs = JobStore(
+            workers=workers,
+            clock=self.clock,
+            ttl=ttl,
+            max_jobs=max_requests,
+            failed_state=self._failed_state,
+        )
         self._ids = random.Random(self._seed)
         self._ids_lock = threading.Lock()
         self.stats = EmulatorStats()
@@ -159,6 +184,15 @@ class Emulator:
         elif isinstance(value, str):
             value = parse_faults(value, seed=self._seed)
         self._faults = value
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        """The output fields a completed job fills (``create_app(outputs=...)``)."""
+        return tuple(name for name, _ in self._outputs)
+
+    @outputs.setter
+    def outputs(self, value: str | Sequence[str]) -> None:
+        self._outputs = parse_outputs(value)
 
     @property
     def speed(self) -> float:
@@ -201,7 +235,7 @@ class Emulator:
         auth = "one token" if self._token is not None else "any token"
         return (
             f"Emulator(speed={self._speed}, workers={self._workers}, seed={self._seed}, "
-            f"auth={auth!r}, faults={str(self._faults)!r})"
+            f"auth={auth!r}, faults={str(self._faults)!r}, outputs={describe(self._outputs)!r})"
         )
 
     # The outer layer ----------------------------------------------------------------------
@@ -247,6 +281,8 @@ class Emulator:
             if fault.drops_before:
                 await drop_connection(send)
                 return
+        if fault is not None and fault.kind == FAIL_FAULT:
+            scope = {**scope, FAIL_SCOPE_KEY: True}
         outgoing: Send = send_with_id
         if fault is not None and fault.kind == "truncate":
             outgoing = truncating(send_with_id)
@@ -291,7 +327,7 @@ class Emulator:
             for path, methods in by_path.items()
         ]
         routes.append(Route(SPEC_PATH, self._spec, methods=["GET"]))
-        routes.append(Route(VIDEO_ROUTE, self._video, methods=["GET"]))
+        routes.append(Route(OUTPUT_ROUTE, self._output, methods=["GET"]))
         return Starlette(
             routes=routes,
             exception_handlers={HTTPException: self._http_error, Exception: self._crash},
@@ -351,6 +387,8 @@ class Emulator:
         body: dict[str, Any] = {"request_id": view.request_id, "status": view.state}
         if view.state == IN_QUEUE and view.queue_position is not None:
             body["queue_position"] = view.queue_position
+        if view.state == self._failed_state:
+            body["error"] = {"message": FAILURE_MESSAGE, "code": "emulator_fault"}
         body["status_url"] = urls["status_url"]
         body["result_url"] = urls["result_url"]
         return body
@@ -394,7 +432,13 @@ class Emulator:
         queue_time, run_time = self.phase_durations(int(body[SECONDS_FIELD]))
         request_id = self._new_request_id()
         try:
-            self._jobs.submit(request_id, body, queue_time=queue_time, run_time=run_time)
+            self._jobs.submit(
+                request_id,
+                body,
+                queue_time=queue_time,
+                run_time=run_time,
+                fails=bool(request.scope.get(FAIL_SCOPE_KEY)),
+            )
         except StoreFullError:
             return error_response(
                 503,
@@ -430,12 +474,21 @@ class Emulator:
         base = str(request.base_url).rstrip("/")
         size = str(found.body[SIZE_FIELD])
         seconds = int(found.body[SECONDS_FIELD])
-        video = base + VIDEO_ROUTE.format(request_id=found.request_id, size=size, seconds=seconds)
+        output: dict[str, Any] = {}
+        for field, kind in self._outputs:
+            urls = [
+                base
+                + OUTPUT_ROUTE.format(
+                    request_id=found.request_id, size=size, seconds=seconds, name=name
+                )
+                for name in output_names(field, kind)
+            ]
+            output[field] = urls if field_is_list(field) else urls[0]
         return JSONResponse(
             {
                 "request_id": found.request_id,
                 "status": found.state,
-                "output": {"video": video},
+                "output": output,
                 "created_at": _iso(found.submitted_at + self._wall_offset),
                 "finished_at": _iso(found.finished_at + self._wall_offset),
             }
@@ -458,20 +511,29 @@ class Emulator:
             )
         return JSONResponse({"request_id": view.request_id, "status": view.state})
 
-    async def _video(self, request: Request) -> Response:
+    async def _output(self, request: Request) -> Response:
         params = request.path_params
         sizes, durations = _choices(SIZE_FIELD), _choices(SECONDS_FIELD)
+        by_extension = {extension: kind for kind, (extension, _) in MEDIA.items()}
+        kind = by_extension.get(str(params["name"]).rpartition(".")[2])
         try:
             width, height = parse_size(params["size"])
             seconds = int(params["seconds"])
         except ValueError:
             return error_response(404, NOT_FOUND, "No such output.")
-        if (sizes is not None and params["size"] not in sizes) or (
-            durations is not None and seconds not in durations
+        if (
+            kind is None
+            or (sizes is not None and params["size"] not in sizes)
+            or (durations is not None and seconds not in durations)
         ):
             return error_response(404, NOT_FOUND, "No such output.")
-        data = await self.videos.aget(width, height, seconds)
-        return ranged(request, data)
+        if kind == "image":
+            import anyio.to_thread
+
+            data = await anyio.to_thread.run_sync(encode_png, width, height)
+        else:
+            data = await self.videos.aget(width, height, seconds)
+        return ranged(request, data, media_type=MEDIA[kind][1])
 
 
 def _dispatcher(methods: dict[str, _Handler]) -> _Handler:
@@ -492,6 +554,7 @@ def create_app(
     clock: Callable[[], float] | None = None,
     max_requests: int = DEFAULT_MAX_REQUESTS,
     ttl: float = DEFAULT_TTL,
+    outputs: str | Sequence[str] = DEFAULT_OUTPUTS,
 ) -> Emulator:
     """A new emulator, an ASGI app to serve with uvicorn or reach through an httpx transport.
 
@@ -505,6 +568,9 @@ def create_app(
         clock: seconds, monotonic; the lifecycle is computed from it (a test passes a fake).
         max_requests: jobs held in memory at most; the oldest finished ones are evicted.
         ttl: seconds of ``clock`` a finished job stays readable.
+        outputs: the output fields a completed job fills, e.g. ``"video"`` (the default),
+            ``"images"`` or ``"image,videos"``: documented fields of the spec, each a real PNG
+            (image) or MP4 (video); an array field gets several files.
     """
     return Emulator(
         token=token,
@@ -515,4 +581,5 @@ def create_app(
         clock=clock,
         max_requests=max_requests,
         ttl=ttl,
+        outputs=outputs,
     )

@@ -9,14 +9,17 @@ __all__ = [
     "AUDIO_SAMPLE_RATE",
     "DEFAULT_HOST",
     "DEFAULT_MAX_REQUESTS",
+    "DEFAULT_OUTPUTS",
     "DEFAULT_PORT",
     "DEFAULT_RETRY_AFTER",
     "DEFAULT_SLOW_DELAY",
     "DEFAULT_SPEED",
     "DEFAULT_TTL",
     "DEFAULT_WORKERS",
+    "FAILURE_MESSAGE",
     "MAX_BODY_BYTES",
     "MAX_MESSAGE_CHARS",
+    "OUTPUT_LIST_LENGTH",
     "QUEUE_BASE_SECONDS",
     "QUEUE_PER_VIDEO_SECOND",
     "RUN_BASE_SECONDS",
@@ -63,6 +66,14 @@ DEFAULT_RETRY_AFTER = 1
 """Retry-After (seconds) of an injected 429 or 503 unless the fault spec gives one."""
 DEFAULT_SLOW_DELAY = 1.0
 """Seconds an injected ``slow`` fault holds a response unless the fault spec gives one."""
+
+# Outputs -------------------------------------------------------------------------------------
+DEFAULT_OUTPUTS = "video"
+"""The output fields a completed job fills by default: what the model page says it fills."""
+OUTPUT_LIST_LENGTH = 2
+"""URLs in an array output field (``images``, ``videos``) of an emulated job."""
+FAILURE_MESSAGE = "The job failed (injected by the emulator's fail fault)."
+"""The ``error.message`` of a job failed by a ``submit:fail`` fault."""
 
 # Video ---------------------------------------------------------------------------------------
 VIDEO_FPS = 10

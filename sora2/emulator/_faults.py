@@ -4,7 +4,7 @@ A fault spec is a comma-separated list of rules::
 
     RULE    = TARGET ":" KIND ["=" VALUE] ["@" TRIGGER]
     TARGET  = an operationId of the spec (submit, status, result, cancel), "video" or "*"
-    KIND    = 429 | 500 | 502 | 503 | drop | slow | truncate
+    KIND    = 429 | 500 | 502 | 503 | drop | slow | truncate | fail
     TRIGGER = every=N | first=N | after=N | rate=P          (no trigger: every call)
 
 for instance ``status:429@every=5,submit:drop@rate=0.1,*:slow=0.5@first=2``. ``*`` stands for
@@ -21,6 +21,8 @@ Kinds, and what the optional VALUE means:
 - ``slow[=S]``: the response is held S seconds (default 1.0), then sent normally.
 - ``truncate``: the request is processed and its body is cut in half (Content-Length matches
   the cut, so the HTTP exchange is complete but the JSON is not).
+- ``fail`` (``submit`` only): the submission is accepted as usual, and the job it creates runs,
+  then ends in the spec's failed state with an ``error`` object and no output.
 
 Each rule counts the calls to its target on its own, whether or not another rule fired:
 ``every=N`` fires on calls N, 2N, ...; ``first=N`` on calls 1..N; ``after=N`` on every call
@@ -46,6 +48,7 @@ from ._constants import DEFAULT_RETRY_AFTER, DEFAULT_SLOW_DELAY
 
 __all__ = [
     "ANY_TARGET",
+    "FAIL_TARGET",
     "FAULT_KINDS",
     "VIDEO_TARGET",
     "ConnectionDropped",
@@ -56,7 +59,9 @@ __all__ = [
     "parse_faults",
 ]
 
-FAULT_KINDS = ("429", "500", "502", "503", "drop", "slow", "truncate")
+FAULT_KINDS = ("429", "500", "502", "503", "drop", "slow", "truncate", "fail")
+FAIL_TARGET = "submit"
+"""The only target of a ``fail`` rule: a job fails from the submission that created it."""
 STATUS_FAULTS = frozenset({"429", "500", "502", "503"})
 TRIGGERS = ("every", "first", "after", "rate")
 VIDEO_TARGET = "video"
@@ -279,6 +284,8 @@ def _parse_rule(text: str) -> FaultRule:
     kind = kind.strip()
     if kind not in FAULT_KINDS:
         raise _fail(f"the kind must be one of {', '.join(FAULT_KINDS)}", text)
+    if kind == "fail" and target != FAIL_TARGET:
+        raise _fail(f"fail applies to {FAIL_TARGET} only (the job it creates fails)", text)
     parsed_value = _parse_value(kind, value.strip() if eq else None, text)
     trigger: str | None = None
     amount = 0.0

@@ -49,6 +49,8 @@ class Job:
     state: str = IN_QUEUE
     started_at: float | None = None
     finished_at: float | None = None
+    fails: bool = False
+    """Ends in the store's failed state instead of ``completed`` (an injected failure)."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,7 @@ class JobStore:
         clock: Callable[[], float],
         ttl: float,
         max_jobs: int,
+        failed_state: str = "failed",
     ) -> None:
         if workers < 1:
             raise ValueError("workers must be 1 or more")
@@ -83,6 +86,7 @@ class JobStore:
         self._clock = clock
         self._ttl = ttl
         self._max_jobs = max_jobs
+        self._failed_state = failed_state
         self._lock = threading.Lock()
         self._jobs: dict[str, Job] = {}
         self._queue: deque[Job] = deque()
@@ -97,9 +101,18 @@ class JobStore:
             return len(self._jobs)
 
     def submit(
-        self, request_id: str, body: dict[str, Any], *, queue_time: float, run_time: float
+        self,
+        request_id: str,
+        body: dict[str, Any],
+        *,
+        queue_time: float,
+        run_time: float,
+        fails: bool = False,
     ) -> JobView:
-        """Queue a new job; raises StoreFullError when no finished job can make room."""
+        """Queue a new job; raises StoreFullError when no finished job can make room.
+
+        A job that ``fails`` runs as usual, then ends in the failed state with no output.
+        """
         with self._lock:
             now = self._advance()
             while len(self._jobs) >= self._max_jobs and self._finished:
@@ -107,7 +120,7 @@ class JobStore:
             if len(self._jobs) >= self._max_jobs:
                 raise StoreFullError(request_id)
             self._seq += 1
-            job = Job(self._seq, request_id, body, now, now + queue_time, run_time)
+            job = Job(self._seq, request_id, body, now, now + queue_time, run_time, fails=fails)
             self._jobs[request_id] = job
             self._queue.append(job)
             self._advance()
@@ -172,7 +185,7 @@ class JobStore:
                 break
             if next_finish <= next_start:
                 _, _, job = heapq.heappop(self._running)
-                job.state = COMPLETED
+                job.state = self._failed_state if job.fails else COMPLETED
                 job.finished_at = moment
                 self._finished.append(job)
             else:

@@ -66,8 +66,8 @@ def error_response(
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-def ranged(request: Request, data: bytes) -> Response:
-    """The clip, honouring a single ``Range: bytes=...`` and HEAD, as a CDN would."""
+def ranged(request: Request, data: bytes, *, media_type: str = "video/mp4") -> Response:
+    """The file, honouring a single ``Range: bytes=...`` and HEAD, as a CDN would."""
     total = len(data)
     headers = {"Accept-Ranges": "bytes", "Cache-Control": "public, max-age=86400"}
     status = 200
@@ -93,7 +93,7 @@ def ranged(request: Request, data: bytes) -> Response:
     chunk = data[start : end + 1]
     headers["Content-Length"] = str(len(chunk))
     body = b"" if request.method == "HEAD" else chunk
-    return Response(body, status_code=status, headers=headers, media_type="video/mp4")
+    return Response(body, status_code=status, headers=headers, media_type=media_type)
 
 
 async def swallow(message: Message) -> None:

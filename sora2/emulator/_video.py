@@ -12,6 +12,7 @@ or height is encoded as 4:4:4 (still H.264, at exactly the requested size).
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 import threading
@@ -29,6 +30,7 @@ __all__ = [
     "SHARED_VIDEO_CACHE",
     "VideoCache",
     "encode_mp4",
+    "encode_png",
     "parse_size",
     "require_video_stack",
 ]
@@ -174,6 +176,36 @@ def encode_mp4(
             container.mux(audio.encode(sound))
         container.mux(audio.encode(None))
     return buffer.getvalue()
+
+
+def _still(width: int, height: int) -> Any:
+    """One picture: the background, the size label and the accent block, centred."""
+    import numpy as np
+
+    pixels = np.empty((height, width, 3), dtype=np.uint8)
+    pixels[:] = _BACKGROUND
+    scale = max(1, min(width, height) // 120)
+    _draw_text(pixels, f"{width}x{height}", 2 * scale, 2 * scale, scale, _FOREGROUND)
+    block = max(1, min(width, height) // 8)
+    top, left = (height - block) // 2, (width - block) // 2
+    pixels[top : top + block, left : left + block] = _ACCENT
+    return pixels
+
+
+@functools.lru_cache(maxsize=VIDEO_CACHE_SIZE)
+def encode_png(width: int, height: int) -> bytes:
+    """A PNG of exactly ``width`` x ``height`` (RGB), encoded with PyAV's png codec; cached."""
+    import av
+
+    if width < 1 or height < 1:
+        raise ValueError("width and height must be positive")
+    codec = av.CodecContext.create("png", "w")
+    codec.width = width
+    codec.height = height
+    codec.pix_fmt = "rgb24"
+    frame = av.VideoFrame.from_ndarray(_still(width, height), format="rgb24")
+    packets = [*codec.encode(frame), *codec.encode(None)]
+    return b"".join(bytes(packet) for packet in packets)
 
 
 class VideoCache:

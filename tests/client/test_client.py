@@ -64,7 +64,7 @@ class TestLifecycle:
         assert result.video_url is not None and result.finished_at is not None
         assert {"video": result.video_url} == result.outputs
 
-        saved = await api.download(result, tmp_path / "out.mp4")
+        (saved,) = await api.download(result, tmp_path / "out.mp4")
         assert tmp_path / "out.mp4" == saved
         assert saved.read_bytes()[4:8] == b"ftyp"
 
@@ -72,7 +72,7 @@ class TestLifecycle:
         """generate() submits, waits through each state and returns the saved file."""
         updates: list[str] = []
         submissions: list[str] = []
-        path = await api.generate(
+        (path,) = await api.generate(
             "Tokyo night market",
             out=tmp_path / "tokyo.mp4",
             on_update=lambda s: updates.append(s.state),
@@ -347,14 +347,14 @@ class TestEmulatorMode:
     def test_sync_generate_offline(self, tmp_path: Path) -> None:
         """emulator=True needs no key and no network, and keeps its own journal file."""
         with Client(emulator=True, journal=tmp_path / "demo.sqlite3", _clock=FakeClock()) as client:
-            path = client.generate("demo", out=tmp_path / "demo.mp4")
+            (path,) = client.generate("demo", out=tmp_path / "demo.mp4")
             assert path.stat().st_size > 0
             assert "http://" in repr(client) and TOKEN not in repr(client)
 
     async def test_async_generate_offline(self, tmp_path: Path) -> None:
         """The async client reaches the in-process emulator the same way."""
         async with AsyncClient(emulator=True, journal=False, _clock=FakeClock()) as client:
-            path = await client.generate("demo", out=tmp_path / "demo.mp4")
+            (path,) = await client.generate("demo", out=tmp_path / "demo.mp4")
             assert path.stat().st_size > 0
 
     def test_emulator_has_its_own_default_journal(self, monkeypatch: pytest.MonkeyPatch) -> None:

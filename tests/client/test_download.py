@@ -10,7 +10,7 @@ import pytest
 
 from sora2 import DownloadError
 from sora2._journal import Journal
-from sora2._types import JobResult
+from sora2._types import JobResult, OutputFile
 from sora2.emulator import Emulator
 
 from .helpers import TOKEN, Api, Factory, FakeClock, Script, json_response, submit_body
@@ -26,7 +26,14 @@ def _result(url: str | None = CDN, request_id: str = "req-1") -> JobResult:
 
     body = {"request_id": request_id, "status": "completed", "output": {"video": url}}
     return JobResult(
-        request_id, "completed", url, {"video": url}, None, None, RequestResult.from_dict(body)
+        request_id,
+        "completed",
+        url,
+        {"video": url},
+        None,
+        None,
+        RequestResult.from_dict(body),
+        files=(OutputFile(url=url, kind="video", field="video"),) if url else (),
     )
 
 
@@ -60,7 +67,7 @@ class TestSaving:
         """A downloaded video lands complete at the target and its path is journaled."""
         submission = await api.submit("x")
         clock.advance(1000)
-        path = await api.download(submission.request_id, tmp_path / "videos" / "x.mp4")
+        (path,) = await api.download(submission.request_id, tmp_path / "videos" / "x.mp4")
         assert (tmp_path / "videos" / "x.mp4") == path
         assert path.read_bytes()[4:8] == b"ftyp"
         record = Journal(journal_path).get(submission.request_id)
@@ -72,7 +79,7 @@ class TestSaving:
         script = Script()
         script.files[CDN] = _video
         api = make_api(handler=script)
-        path = await api.download(_result(), tmp_path)
+        (path,) = await api.download(_result(), tmp_path)
         assert tmp_path / "req-1.mp4" == path
         assert path.read_bytes() == VIDEO
 
@@ -81,7 +88,7 @@ class TestSaving:
         script = Script()
         script.files[CDN] = _video
         api = make_api(handler=script)
-        assert (await api.download(CDN, tmp_path / "v.mp4")).read_bytes() == VIDEO
+        assert (await api.download(CDN, tmp_path / "v.mp4"))[0].read_bytes() == VIDEO
 
     async def test_result_without_video(self, make_api: Factory, tmp_path: Path) -> None:
         """A result that has no video yet is a DownloadError, not an AttributeError."""
@@ -143,7 +150,7 @@ class TestAtomicity:
         script = Script()
         script.files[CDN] = handler
         api = make_api(handler=script)
-        assert (await api.download(_result(), tmp_path / "v.mp4")).read_bytes() == VIDEO
+        assert (await api.download(_result(), tmp_path / "v.mp4"))[0].read_bytes() == VIDEO
 
 
 class TestChecks:
@@ -191,7 +198,7 @@ class TestChecks:
             200, headers={"Content-Type": "application/octet-stream"}, content=VIDEO
         )
         api = make_api(handler=script)
-        assert (await api.download(_result(), tmp_path / "v.mp4")).read_bytes() == VIDEO
+        assert (await api.download(_result(), tmp_path / "v.mp4"))[0].read_bytes() == VIDEO
 
     @pytest.mark.parametrize(
         "url", ["http://cdn.example/v.mp4", "ftp://cdn.example/v.mp4", "file:///etc/passwd"]
@@ -224,7 +231,7 @@ class TestChecks:
         script.files[CDN] = httpx.Response(307, headers={"Location": signed})
         script.files[signed] = _video
         api = make_api(handler=script)
-        assert (await api.download(_result(), tmp_path / "v.mp4")).read_bytes() == VIDEO
+        assert (await api.download(_result(), tmp_path / "v.mp4"))[0].read_bytes() == VIDEO
 
 
 class TestNoTokenLeaves:

@@ -37,7 +37,7 @@ async def http_api(
 
 async def test_generate(http_api: Api, emulator: Emulator, tmp_path: Path) -> None:
     """Submit, wait and download over TCP, with the video fetched without the token."""
-    path = await http_api.generate("over the wire", out=tmp_path / "wire.mp4")
+    (path,) = await http_api.generate("over the wire", out=tmp_path / "wire.mp4")
     assert path.read_bytes()[4:8] == b"ftyp"
     assert emulator.stats.requests["video"] == 1
     assert sum(emulator.stats.submissions.values()) == 1

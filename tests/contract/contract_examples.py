@@ -101,3 +101,11 @@ def _response_examples() -> Iterator[Example]:
 
 
 EXAMPLES = list(_response_examples())
+
+
+def status_required_pointers() -> set[str]:
+    """``/body/<name>`` of every property the spec's status answer requires."""
+    from sora2._spec import resolve, spec_document
+
+    schema = resolve(spec_document()["components"]["schemas"]["RequestStatus"])
+    return {f"/body/{name}" for name in schema.get("required", [])}

@@ -77,7 +77,12 @@ def test_expected(sora2_contract):
             await client.get(STATUS, headers={"authorization": "Bearer x"})
 
     anyio.run(main)
-    assert {"/body/request_id", "/body/status"} == {v.pointer for v in sora2_contract.violations}
+    from sora2._spec import spec_document
+
+    required = spec_document()["components"]["schemas"]["RequestStatus"]["required"]
+    assert {f"/body/{name}" for name in required} == {
+        v.pointer for v in sora2_contract.violations
+    }
     sora2_contract.clear()
 """
     )
@@ -98,7 +103,8 @@ def test_bad_request_good_answer(sora2_contract):
 
 @pytest.mark.sora2_contract(request=False)
 def test_bad_request_bad_answer(sora2_contract):
-    with httpx.Client(transport=sora2_contract.transport(answer({}))) as client:
+    bad = {"request_id": "abc", "status": 7, "queue_position": -1}
+    with httpx.Client(transport=sora2_contract.transport(answer(bad))) as client:
         client.get(STATUS)
 """
     )

@@ -431,9 +431,10 @@ class TestDownloads:
         seen: list[httpx.Request] = []
         served: list[Answer] = []
         transport = httpx.MockTransport(_scripted(list(answers), seen, served))
+        saved: Path | Exception
         with Client(TOKEN, base_url=API_URL, transport=transport, journal=False) as client:
             try:
-                saved: Path | Exception = client.download(VIDEO_URL, target)
+                (saved,) = client.download(VIDEO_URL, target)
             except Exception as exc:  # the assertion is on its type
                 saved = exc
         assert [] == leftovers(directory)

@@ -161,7 +161,7 @@ class TestGarbledAnswers:
             journal=False,
             _clock=clock,
         ) as client:
-            saved = client.generate("a kite over the dunes", out=tmp_path / "kite.mp4")
+            (saved,) = client.generate("a kite over the dunes", out=tmp_path / "kite.mp4")
         assert saved.stat().st_size > 0
         assert {"a kite over the dunes": 1} == dict(app.stats.submissions)
         assert app.stats.faults["truncate"] >= 2

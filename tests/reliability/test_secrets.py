@@ -303,7 +303,8 @@ class TestTokenDestinations:
         with Client(
             TOKEN, base_url=API_URL, transport=httpx.MockTransport(recording), journal=False
         ) as client:
-            assert VIDEO == client.generate("where does it go", out=tmp_path / "v.mp4").read_bytes()
+            (path,) = client.generate("where does it go", out=tmp_path / "v.mp4")
+            assert VIDEO == path.read_bytes()
         _check_requests(sent)
 
     def test_async_client(self, where: str, tmp_path: Path) -> None:
@@ -319,7 +320,7 @@ class TestTokenDestinations:
             async with AsyncClient(
                 TOKEN, base_url=API_URL, transport=httpx.MockTransport(recording), journal=False
             ) as client:
-                path = await client.generate("where does it go", out=tmp_path / "v.mp4")
+                (path,) = await client.generate("where does it go", out=tmp_path / "v.mp4")
                 return path.read_bytes()
 
         assert VIDEO == anyio.run(run)

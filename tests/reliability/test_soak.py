@@ -81,7 +81,7 @@ def test_fault_soak(tmp_path: Path, record_property: Callable[[str, object], Non
                 ids[prompt] = submission.request_id
 
             try:
-                outcomes[prompt] = client.generate(
+                (outcomes[prompt],) = client.generate(
                     prompt,
                     size=sizes[i % len(sizes)],
                     seconds=durations[i % len(durations)],

@@ -6,6 +6,7 @@ from .duration import Duration
 from .error import Error
 from .error_detail import ErrorDetail
 from .input_ import Input
+from .job_error import JobError
 from .known_request_state import KnownRequestState
 from .output import Output
 from .request_result import RequestResult
@@ -18,6 +19,7 @@ __all__ = (
     "Error",
     "ErrorDetail",
     "Input",
+    "JobError",
     "KnownRequestState",
     "Output",
     "RequestResult",

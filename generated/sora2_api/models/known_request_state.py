@@ -2,13 +2,18 @@
 # change the spec or codegen/config/ and regenerate.
 from typing import Literal
 
-KnownRequestState = Literal["cancelled", "completed", "in_progress", "in_queue"]
+KnownRequestState = Literal[
+    "canceled", "cancelled", "completed", "failed", "in_progress", "in_queue", "succeeded"
+]
 
 KNOWN_REQUEST_STATE_VALUES: set[KnownRequestState] = {
+    "canceled",
     "cancelled",
     "completed",
+    "failed",
     "in_progress",
     "in_queue",
+    "succeeded",
 }
 
 

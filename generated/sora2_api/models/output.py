@@ -17,11 +17,14 @@ T = TypeVar("T", bound="Output")
 class Output:
     """The documented output object; this model fills `video`.
 
-    Attributes:
-        image (str | Unset): single image URL
-        video (str | Unset): single video URL
-        images (list[str] | Unset): multiple image URLs
-        videos (list[str] | Unset): multiple video URLs
+    Each field's `x-output-kind` says what its URLs point at (`image` or `video`), so a
+    client can name and check the files it downloads.
+
+        Attributes:
+            image (str | Unset): single image URL
+            video (str | Unset): single video URL
+            images (list[str] | Unset): multiple image URLs
+            videos (list[str] | Unset): multiple video URLs
     """
 
     image: str | Unset = UNSET

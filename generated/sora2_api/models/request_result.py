@@ -25,28 +25,31 @@ class RequestResult:
 
     Judgement call: the documentation promises "outputs and metadata" without naming the
     metadata; the timestamps below are optional, and anything else arrives as an extra field.
+    As in `RequestStatus`, `request_id` may be left out: the client knows which job it asked
+    about.
 
         Attributes:
-            request_id (str):
             status (KnownRequestState | str): A job's state. Open enum: the known values are listed in `KnownRequestState`;
                 any other
                 string is a state added by the service after this document was written, and clients
                 treat it as "not finished yet".
             output (Output): The documented output object; this model fills `video`.
+
+                Each field's `x-output-kind` says what its URLs point at (`image` or `video`), so a
+                client can name and check the files it downloads.
+            request_id (str | Unset):
             created_at (datetime.datetime | Unset):
             finished_at (datetime.datetime | Unset):
     """
 
-    request_id: str
     status: KnownRequestState | str
     output: Output
+    request_id: str | Unset = UNSET
     created_at: datetime.datetime | Unset = UNSET
     finished_at: datetime.datetime | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        request_id = self.request_id
-
         status: str
         if isinstance(self.status, str):
             status = self.status
@@ -54,6 +57,8 @@ class RequestResult:
             status = self.status
 
         output = self.output.to_dict()
+
+        request_id = self.request_id
 
         created_at: str | Unset = UNSET
         if not isinstance(self.created_at, Unset):
@@ -67,11 +72,12 @@ class RequestResult:
         field_dict.update(self.additional_properties)
         field_dict.update(
             {
-                "request_id": request_id,
                 "status": status,
                 "output": output,
             }
         )
+        if request_id is not UNSET:
+            field_dict["request_id"] = request_id
         if created_at is not UNSET:
             field_dict["created_at"] = created_at
         if finished_at is not UNSET:
@@ -84,7 +90,6 @@ class RequestResult:
         from ..models.output import Output  # noqa: PLC0415
 
         d = dict(src_dict)
-        request_id = d.pop("request_id")
 
         def _parse_status(data: object) -> KnownRequestState | str:
             try:
@@ -101,6 +106,8 @@ class RequestResult:
 
         output = Output.from_dict(d.pop("output"))
 
+        request_id = d.pop("request_id", UNSET)
+
         _created_at = d.pop("created_at", UNSET)
         created_at: datetime.datetime | Unset
         if isinstance(_created_at, Unset):
@@ -116,9 +123,9 @@ class RequestResult:
             finished_at = datetime.datetime.fromisoformat(_finished_at)
 
         request_result = cls(
-            request_id=request_id,
             status=status,
             output=output,
+            request_id=request_id,
             created_at=created_at,
             finished_at=finished_at,
         )

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..models.known_request_state import KnownRequestState, check_known_request_state
 from ..types import UNSET, Unset
+
+if TYPE_CHECKING:
+    from ..models.job_error import JobError
+
 
 T = TypeVar("T", bound="RequestStatus")
 
@@ -18,32 +22,46 @@ T = TypeVar("T", bound="RequestStatus")
 class RequestStatus:
     """A job's current state.
 
-    Attributes:
-        request_id (str):
-        status (KnownRequestState | str): A job's state. Open enum: the known values are listed in `KnownRequestState`;
-            any other
-            string is a state added by the service after this document was written, and clients
-            treat it as "not finished yet".
-        queue_position (int | Unset): Jobs ahead of this one; present while `in_queue`.
-        status_url (str | Unset):
-        result_url (str | Unset):
+    Judgement call: the documentation's answers carry `request_id`, but the client already
+    knows the id it asked about, so an answer without it is accepted (a tolerant reader);
+    only `submit`'s answer must carry it. `error` is the service's account of a `failed`
+    job, when it gives one.
+
+        Attributes:
+            status (KnownRequestState | str): A job's state. Open enum: the known values are listed in `KnownRequestState`;
+                any other
+                string is a state added by the service after this document was written, and clients
+                treat it as "not finished yet".
+            request_id (str | Unset):
+            error (JobError | Unset): Why a job `failed`, as the service tells it.
+
+                Judgement call: the documentation shows no failed job; RunComfy's Serverless answers
+                carry a message and sometimes a code. Every field is optional and the object is open.
+            queue_position (int | Unset): Jobs ahead of this one; present while `in_queue`.
+            status_url (str | Unset):
+            result_url (str | Unset):
     """
 
-    request_id: str
     status: KnownRequestState | str
+    request_id: str | Unset = UNSET
+    error: JobError | Unset = UNSET
     queue_position: int | Unset = UNSET
     status_url: str | Unset = UNSET
     result_url: str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        request_id = self.request_id
-
         status: str
         if isinstance(self.status, str):
             status = self.status
         else:
             status = self.status
+
+        request_id = self.request_id
+
+        error: dict[str, Any] | Unset = UNSET
+        if not isinstance(self.error, Unset):
+            error = self.error.to_dict()
 
         queue_position = self.queue_position
 
@@ -55,10 +73,13 @@ class RequestStatus:
         field_dict.update(self.additional_properties)
         field_dict.update(
             {
-                "request_id": request_id,
                 "status": status,
             }
         )
+        if request_id is not UNSET:
+            field_dict["request_id"] = request_id
+        if error is not UNSET:
+            field_dict["error"] = error
         if queue_position is not UNSET:
             field_dict["queue_position"] = queue_position
         if status_url is not UNSET:
@@ -70,8 +91,9 @@ class RequestStatus:
 
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
+        from ..models.job_error import JobError  # noqa: PLC0415
+
         d = dict(src_dict)
-        request_id = d.pop("request_id")
 
         def _parse_status(data: object) -> KnownRequestState | str:
             try:
@@ -86,6 +108,15 @@ class RequestStatus:
 
         status = _parse_status(d.pop("status"))
 
+        request_id = d.pop("request_id", UNSET)
+
+        _error = d.pop("error", UNSET)
+        error: JobError | Unset
+        if isinstance(_error, Unset):
+            error = UNSET
+        else:
+            error = JobError.from_dict(_error)
+
         queue_position = d.pop("queue_position", UNSET)
 
         status_url = d.pop("status_url", UNSET)
@@ -93,8 +124,9 @@ class RequestStatus:
         result_url = d.pop("result_url", UNSET)
 
         request_status = cls(
-            request_id=request_id,
             status=status,
+            request_id=request_id,
+            error=error,
             queue_position=queue_position,
             status_url=status_url,
             result_url=result_url,
