@@ -134,8 +134,8 @@ class TestImportCost:
             "from sora2.emulator import SyncASGITransport, create_app\n"
             "transport = SyncASGITransport(create_app(speed=1000))\n"
             "with sora2.Client('token', transport=transport, journal=sys.argv[1]) as client:\n"
-            "    path = client.generate('A red kite over a beach', out=sys.argv[2])\n"
-            "print(json.dumps([path.stat().st_size > 0,"
+            "    paths = client.generate('A red kite over a beach', out=sys.argv[2])\n"
+            "print(json.dumps([all(p.stat().st_size > 0 for p in paths),"
             " sorted(m for m in sys.modules if m.partition('.')[0] == 'pydantic')]))"
         )
         argv = [sys.executable, "-c", code, str(tmp_path / "j.sqlite3"), str(tmp_path / "v.mp4")]
