@@ -48,6 +48,7 @@ from ._faults import (
     parse_faults,
 )
 from ._jobs import COMPLETED, IN_QUEUE, JobStore, JobView, StoreFullError
+from ._models import model_document
 from ._responses import (
     BAD_JSON,
     INTERNAL,
@@ -286,6 +287,9 @@ class Emulator:
         for op in operations().values():
             handler = handlers.get(op.operation_id, self._not_implemented)
             by_path.setdefault(op.path, {})[op.method] = handler
+        # Unofficial, not in the spec: GET /v1/models/{model_id} (see _models.py). The model id
+        # makes it the submit path, so it shares that route and a 405 lists both methods.
+        by_path.setdefault(operation("submit").path, {}).setdefault("GET", self._model)
         routes = [
             Route(path, _dispatcher(methods), methods=sorted(methods))
             for path, methods in by_path.items()
@@ -317,6 +321,12 @@ class Emulator:
 
     async def _spec(self, request: Request) -> Response:
         return JSONResponse(spec_document())
+
+    async def _model(self, request: Request) -> Response:
+        denied = self._unauthorized(request)
+        if denied is not None:
+            return denied
+        return JSONResponse(model_document())
 
     def _unauthorized(self, request: Request) -> Response | None:
         header = request.headers.get("authorization")
