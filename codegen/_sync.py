@@ -269,7 +269,9 @@ def _submit(document: CommentedMap) -> tuple[str, CommentedMap]:
         if isinstance(schema, CommentedMap):
             found.append((str(path), schema))
     if len(found) != 1:
-        raise SyncError(f"expected one POST {MODELS_PREFIX}... with a JSON body, found {len(found)}")
+        raise SyncError(
+            f"expected one POST {MODELS_PREFIX}... with a JSON body, found {len(found)}"
+        )
     return found[0]
 
 
@@ -278,7 +280,9 @@ def _output(document: CommentedMap) -> CommentedMap:
     targets: dict[int, CommentedMap] = {}
     schemas = (document.get("components") or {}).get("schemas") or {}
     for schema in schemas.values():
-        output = (schema.get("properties") or {}).get("output") if isinstance(schema, dict) else None
+        output = (
+            (schema.get("properties") or {}).get("output") if isinstance(schema, dict) else None
+        )
         if output is not None:
             target = _resolve(document, output)
             if isinstance(target, CommentedMap):
@@ -318,7 +322,9 @@ class SyncResult:
             if value is None
         ]
         if skipped:
-            lines.append(f"No {' or '.join(skipped)} upstream: that part of the spec is left as it is.")
+            lines.append(
+                f"No {' or '.join(skipped)} upstream: that part of the spec is left as it is."
+            )
         for title, notes in (
             ("Normalised from RunComfy's dialect", self.normalised),
             ("Kept from the spec (judgement calls the upstream does not mention)", self.kept),

@@ -149,7 +149,9 @@ def upstream_from_json(value: Any, label: str) -> Upstream:
             raise UpstreamError(f"{label}: input_schema is not an object")
         output_object = _output_object(value.get("output_schema"))
         if value.get("output_schema") is not None and output_object is None:
-            raise UpstreamError(f"{label}: output_schema is neither {{'output': {{...}}}} nor a schema")
+            raise UpstreamError(
+                f"{label}: output_schema is neither {{'output': {{...}}}} nor a schema"
+            )
         if input_schema is None and output_object is None:
             raise UpstreamError(f"{label}: the model document has neither schema")
         model_id = value.get("model_id")
