@@ -115,7 +115,7 @@ class _Normaliser:
         description = out.get("description")
         if isinstance(description, str) and not description.strip():
             del out["description"]
-            self.note(where, "empty description: the spec's description is kept")
+            self.note(where, "empty description dropped: the spec's own is kept")
         for key in _SCHEMA_MAPS:
             if isinstance(out.get(key), dict):
                 out[key] = {

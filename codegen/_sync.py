@@ -25,6 +25,7 @@ as they are and the file's diff is the change and nothing more.
 from __future__ import annotations
 
 import io
+import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -133,8 +134,6 @@ def _rank(key: str) -> int:
 
 
 def _short(value: Any, limit: int = 70) -> str:
-    import json
-
     text = json.dumps(_plain(value), ensure_ascii=False)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
@@ -191,8 +190,9 @@ def _open_enums(schema: Any, where: str, notes: list[Note]) -> Any:
 
 @dataclass
 class _Merger:
+    """Merges one normalised upstream schema into the spec's, in place."""
+
     kept: list[Note] = field(default_factory=list)
-    notes: list[Note] = field(default_factory=list)
 
     def schema(self, ours: CommentedMap, up: dict[str, Any], where: str, response: bool) -> None:
         if response and _is_open_enum(ours) and "anyOf" not in up:
@@ -208,10 +208,8 @@ class _Merger:
                 self.required(ours, value)
             elif key == "description" and JUDGEMENT_MARK in str(ours.get(key, "")):
                 if _plain(ours[key]) != value:
-                    self.kept.append(
-                        Note(where, f"description records a judgement call; upstream's: "
-                             f"{_short(value)}")
-                    )  # fmt: skip
+                    said = f"description records a judgement call; upstream's: {_short(value)}"
+                    self.kept.append(Note(where, said))
             elif _plain(ours.get(key)) != _plain(value) or key not in ours:
                 _put(ours, key, value)
         for key in [str(k) for k in ours]:
@@ -453,5 +451,10 @@ def run_sync(
         except GeneratorError as exc:
             print(f"sync: generate failed: {exc}", file=sys.stderr)
             return EXIT_DIFFERS
-        print(f"regenerated {generated}")
+        shown = (
+            generated.relative_to(layout.root)
+            if generated.is_relative_to(layout.root)
+            else generated
+        )
+        print(f"regenerated {shown}")
     return 0

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _codegen_support import ROOT, SPEC
+from _codegen_support import ROOT, SPEC, run_codegen
 from _sync_support import (
     SEED,
     edited_page,
@@ -78,7 +78,7 @@ class TestSeedRoundTrip:
         for name in required:
             assert f"input.{name}: default" in out
             assert "of a required property -> examples" in out
-        assert "empty description: the spec's description is kept" in out
+        assert "empty description dropped: the spec's own is kept" in out
         assert "input: additionalProperties: true" in out
 
     def test_a_judgement_call_added_to_the_spec_is_kept(
@@ -462,3 +462,19 @@ class TestFormatting:
             "          type: integer",
             "          minimum: 0",
         ] == added
+
+
+class TestGenerate:
+    def test_generate_writes_and_regenerates(self, repo: Path) -> None:
+        """--generate writes the spec and regenerates generated/ from it: `codegen check` then
+        finds no drift, and the generated spec copy has the new value."""
+        page = write_page(
+            repo.parent, edited_page(lambda s: s["properties"]["size"]["enum"].append(NEW_SIZE))
+        )
+        proc = run_codegen(repo, "sync", str(page), "--generate")
+        assert 0 == proc.returncode, proc.stdout + proc.stderr
+        assert "regenerated generated" in proc.stdout
+        shipped = json.loads((repo / "generated" / "sora2_api" / "openapi.json").read_text())
+        assert NEW_SIZE in input_of(shipped)["properties"]["size"]["enum"]
+        check = run_codegen(repo, "check")
+        assert 0 == check.returncode, check.stdout + check.stderr

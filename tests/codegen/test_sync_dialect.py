@@ -56,7 +56,7 @@ class TestQuirks:
         """An empty description is dropped, so the spec's own description is kept."""
         result, notes = _one({"properties": {"size": {"type": "string", "description": empty}}})
         assert {"type": "string"} == result["properties"]["size"]
-        assert ["input.size: empty description: the spec's description is kept"] == notes
+        assert ["input.size: empty description dropped: the spec's own is kept"] == notes
 
     def test_default_of_a_required_property_is_an_example(self) -> None:
         """A required property's default (the documented prompt) becomes an example; an optional
