@@ -282,14 +282,12 @@ class Emulator:
             "status": self._status,
             "result": self._result,
             "cancel": self._cancel,
+            "model": self._model,  # unofficial (x-unofficial in the spec), see _models.py
         }
         by_path: dict[str, dict[str, _Handler]] = {}
         for op in operations().values():
             handler = handlers.get(op.operation_id, self._not_implemented)
             by_path.setdefault(op.path, {})[op.method] = handler
-        # Unofficial, not in the spec: GET /v1/models/{model_id} (see _models.py). The model id
-        # makes it the submit path, so it shares that route and a 405 lists both methods.
-        by_path.setdefault(operation("submit").path, {}).setdefault("GET", self._model)
         routes = [
             Route(path, _dispatcher(methods), methods=sorted(methods))
             for path, methods in by_path.items()

@@ -1,12 +1,12 @@
 """The model document of ``GET /v1/models/{model_id}``, written from the spec in RunComfy's dialect.
 
-RunComfy's own tools read a model's input schema from this route; the public API reference does
-not list it, so the spec does not describe it either (the spec documents what the service
-promises) and ``codegen sync --live`` treats it as unofficial. The emulator serves it so that the
-live path can be tested offline: the document is the spec's input schema and output object,
-rewritten the way the model's API page publishes them (section "5. Schema" of the docs): no
-extension keywords, no ``additionalProperties``, ``number`` spelled ``float``, a required
-property's example given as its ``default``, and response enums closed.
+RunComfy's own tools read a model's input schema from this route, but the public API reference
+does not list it: the spec describes it as operation ``model``, marked ``x-unofficial: true``,
+so that the emulator may serve it and still conform to its spec, and ``codegen sync --live`` can
+be tested offline. The document is the spec's input schema and output object, rewritten the way
+the model's API page publishes them (section "5. Schema" of the docs): no extension keywords, no
+``additionalProperties``, ``number`` spelled ``float``, a required property's example given as
+its ``default``, and response enums closed.
 """
 
 from __future__ import annotations

@@ -7,6 +7,9 @@ from .error import Error
 from .error_detail import ErrorDetail
 from .input_ import Input
 from .known_request_state import KnownRequestState
+from .model_document import ModelDocument
+from .model_document_input_schema import ModelDocumentInputSchema
+from .model_document_output_schema import ModelDocumentOutputSchema
 from .output import Output
 from .request_result import RequestResult
 from .request_status import RequestStatus
@@ -19,6 +22,9 @@ __all__ = (
     "ErrorDetail",
     "Input",
     "KnownRequestState",
+    "ModelDocument",
+    "ModelDocumentInputSchema",
+    "ModelDocumentOutputSchema",
     "Output",
     "RequestResult",
     "RequestStatus",
