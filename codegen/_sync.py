@@ -34,6 +34,7 @@ from typing import Any
 import yaml
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.scalarstring import LiteralScalarString
 
 from ._dialect import Note, normalise
 from ._diff import SpecDiff, SpecVersion, diff_versions
@@ -126,6 +127,8 @@ def _rt(node: Any) -> Any:
         return mapping
     if isinstance(node, list):
         return CommentedSeq([_rt(v) for v in node])
+    if isinstance(node, str) and "\n" in node.strip():
+        return LiteralScalarString(node)  # a block scalar, as the hand-written ones are
     return node
 
 

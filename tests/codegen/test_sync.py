@@ -464,6 +464,25 @@ class TestFormatting:
         ] == added
 
 
+class TestMultiline:
+    def test_a_multiline_description_is_a_block_scalar_and_round_trips(
+        self, tmp_path: Path
+    ) -> None:
+        """A description with line breaks is written as a ``|`` block, like the hand-written
+        ones, and reads back equal, so a second sync finds nothing to do."""
+        text = "Random seed.\n\nThe same seed and prompt give the same video."
+
+        def edit(schema: dict[str, Any]) -> None:
+            schema["properties"]["seed"] = {"type": "integer", "description": text}
+
+        root = spec_copy(tmp_path)
+        page = write_page(tmp_path, edited_page(edit))
+        assert 0 == _sync(root, page, "--write")
+        assert "          description: |-\n" in (root / "spec" / SPEC.name).read_text("utf-8")
+        assert text == input_of(spec_of(root))["properties"]["seed"]["description"]
+        assert 0 == _sync(root, page, "--check")
+
+
 class TestGenerate:
     def test_generate_writes_and_regenerates(self, repo: Path) -> None:
         """--generate writes the spec and regenerates generated/ from it: `codegen check` then
