@@ -174,11 +174,11 @@ def _open_enums(schema: Any, where: str, notes: list[Note]) -> Any:
     if not isinstance(schema, dict):
         return schema
     out = dict(schema)
-    for key in ("properties",):
-        if isinstance(out.get(key), dict):
-            out[key] = {
-                name: _open_enums(sub, f"{where}.{name}", notes) for name, sub in out[key].items()
-            }
+    if isinstance(out.get("properties"), dict):
+        out["properties"] = {
+            name: _open_enums(sub, f"{where}.{name}", notes)
+            for name, sub in out["properties"].items()
+        }
     if isinstance(out.get("items"), dict):
         out["items"] = _open_enums(out["items"], f"{where}.items", notes)
     if "enum" in out and isinstance(out.get("type"), str):
@@ -195,6 +195,7 @@ def _open_enums(schema: Any, where: str, notes: list[Note]) -> Any:
 class _Merger:
     """Merges one normalised upstream schema into the spec's, in place."""
 
+    document: CommentedMap
     kept: list[Note] = field(default_factory=list)
 
     def schema(self, ours: CommentedMap, up: dict[str, Any], where: str, response: bool) -> None:
@@ -228,8 +229,12 @@ class _Merger:
     ) -> None:
         for name, schema in up.items():
             here = f"{where}.{name}"
-            if name in ours and isinstance(ours[name], dict) and isinstance(schema, dict):
-                self.schema(ours[name], schema, here, response)
+            mine = ours.get(name)
+            if isinstance(mine, dict) and "$ref" in mine and "$ref" not in schema:
+                # A hand-authored reference to a component: merge into what it names.
+                mine = _resolve(self.document, mine)
+            if isinstance(mine, CommentedMap) and isinstance(schema, dict):
+                self.schema(mine, schema, here, response)
             else:
                 ours[name] = _rt(schema)
         for name in [str(k) for k in ours if k not in up]:
@@ -357,7 +362,7 @@ def sync_text(spec_text: str, upstream: Upstream, *, label: str = "spec") -> Syn
             f"{upstream.label} describes model {upstream.model_id}, the spec model {spec_model}"
         )
     normalised: list[Note] = []
-    merger = _Merger()
+    merger = _Merger(document)
     if upstream.input_schema is not None:
         schema, notes = normalise(upstream.input_schema, "input")
         normalised += notes

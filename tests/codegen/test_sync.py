@@ -464,6 +464,35 @@ class TestFormatting:
         ] == added
 
 
+def _size_as_ref(text: str) -> str:
+    """The spec with the ``size`` property moved to a component it refers to."""
+    lines = text.splitlines(keepends=True)
+    start = lines.index("        size:\n")
+    end = start + 1
+    while lines[end].startswith("          "):
+        end += 1
+    body = [line[4:] for line in lines[start + 1 : end]]
+    lines[start:end] = ["        size:\n", "          $ref: '#/components/schemas/SizeChoice'\n"]
+    at = lines.index("  schemas:\n") + 1
+    lines[at:at] = ["    SizeChoice:\n", *body]
+    return "".join(lines)
+
+
+class TestReferences:
+    def test_a_property_that_refers_to_a_component_is_merged_into_it(self, tmp_path: Path) -> None:
+        """A hand-authored ``$ref`` stays; the upstream's change lands in the component it names,
+        and the seed still round-trips."""
+        root = spec_copy(tmp_path, _size_as_ref)
+        assert 0 == _sync(root, SEED, "--check")
+        page = edited_page(lambda s: s["properties"]["size"]["enum"].append(NEW_SIZE))
+        assert 0 == _sync(root, write_page(tmp_path, page), "--write")
+        document = spec_of(root)
+        assert {"$ref": "#/components/schemas/SizeChoice"} == input_of(document)["properties"][
+            "size"
+        ]
+        assert NEW_SIZE in document["components"]["schemas"]["SizeChoice"]["enum"]
+
+
 class TestMultiline:
     def test_a_multiline_description_is_a_block_scalar_and_round_trips(
         self, tmp_path: Path
