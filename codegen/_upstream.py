@@ -135,7 +135,8 @@ def page_schemas(text: str, label: str) -> Upstream:
         raise UpstreamError(
             f"{label}: no JSON block under an {INPUT_HEADING!r} or {OUTPUT_HEADING!r} heading"
         )
-    model = re.search(r"/v1/models/([\w.-]+(?:/[\w.-]+)*)", plain)
+    # The model is the one the page's own curl examples call; links to other models do not count.
+    model = re.search(r"--url\s+\S*?/v1/models/([\w.-]+(?:/[\w.-]+)*)", plain)
     return Upstream(label, input_schema, output_object, model.group(1) if model else None)
 
 

@@ -283,6 +283,17 @@ class TestSources:
         ).read_text()
         assert NEW_SIZE in input_of(spec_of(root_html))["properties"]["size"]["enum"]
 
+    def test_links_to_other_models_do_not_decide_the_model(
+        self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """The page's model is the one its curl examples call, not a related model it links to."""
+        other = "/v1/models/openai/sora-2/image-to-video"
+        nav = f'<nav><a href="{other}">{other}</a></nav>'
+        page = f"<html><body>{nav}<pre>{html.escape(seed_text())}</pre></body></html>"
+        root = spec_copy(tmp_path)
+        assert 0 == _sync(root, write_page(tmp_path, page, "page.html"), "--check")
+        assert "(model openai/sora-2/text-to-video)" in capsys.readouterr().out
+
     def test_bare_input_schema(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         """A JSON file holding just an input schema merges the input and leaves the output."""
         schema = seed_blocks()[0]
