@@ -105,3 +105,12 @@ def changes(session: nox.Session) -> None:
     """Diff the spec against the last release tag (or main) and draft a CHANGELOG entry."""
     _install(session, "codegen")
     session.run("python", "-m", "codegen", "changes", *session.posargs)
+
+
+@nox.session(python=PYTHON, default=False)
+def sync(session: nox.Session) -> None:
+    """Merge RunComfy's published schema into the spec: ``nox -s sync -- SOURCE [--write]``."""
+    _install(session, "codegen")
+    if not session.posargs:
+        session.error("usage: nox -s sync -- SOURCE|--live MODEL_ID [--check|--write|--generate]")
+    session.run("python", "-m", "codegen", "sync", *session.posargs)

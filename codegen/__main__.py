@@ -1,4 +1,4 @@
-"""``python -m codegen``: generate, check for drift, lint, diff the spec and draft changes."""
+"""``python -m codegen``: generate, check for drift, lint, diff, draft changes, sync upstream."""
 
 from __future__ import annotations
 
@@ -48,6 +48,49 @@ def _parser() -> argparse.ArgumentParser:
     changes.add_argument(
         "--dry-run", action="store_true", help="print the entry instead of writing it"
     )
+    sync = sub.add_parser(
+        "sync",
+        help="merge RunComfy's published input/output schema into the spec",
+        description="Merge the model's published input schema and output object into the spec"
+        " and report the normalisations and the `codegen diff` of the result. Without --check,"
+        " --write or --generate nothing is written.",
+    )
+    sync.add_argument(
+        "source",
+        nargs="?",
+        type=Path,
+        default=None,
+        help="the model's API page saved as text or HTML, a model document (JSON) or a bare"
+        " input schema (JSON)",
+    )
+    sync.add_argument(
+        "--live",
+        metavar="MODEL_ID",
+        default=None,
+        help="unofficial: GET /v1/models/MODEL_ID from the service, with the token from"
+        " RUNCOMFY_API_TOKEN, RUNCOMFY_TOKEN or YOUR_API_TOKEN",
+    )
+    sync.add_argument(
+        "--base-url", default=None, help="the service for --live (default: the spec's server)"
+    )
+    mode = sync.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--check",
+        dest="mode",
+        action="store_const",
+        const="check",
+        help="exit 1 if the upstream differs from the spec; write nothing",
+    )
+    mode.add_argument(
+        "--write", dest="mode", action="store_const", const="write", help="write the spec"
+    )
+    mode.add_argument(
+        "--generate",
+        dest="mode",
+        action="store_const",
+        const="generate",
+        help="write the spec, then regenerate generated/",
+    )
     return parser
 
 
@@ -94,6 +137,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ._changes import run_changes
 
         return run_changes(layout, base=args.base, changelog=args.changelog, dry_run=args.dry_run)
+    if args.command == "sync":
+        from ._sync import run_sync
+
+        if (args.source is None) == (args.live is None):
+            print("sync: give exactly one of SOURCE and --live MODEL_ID", file=sys.stderr)
+            return 2
+        return run_sync(
+            layout,
+            args.source,
+            live=args.live,
+            base_url=args.base_url,
+            mode=args.mode or "report",
+        )
     raise AssertionError(args.command)
 
 

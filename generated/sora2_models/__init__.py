@@ -140,6 +140,25 @@ class Error(BaseModel):
     detail: list[ErrorDetail] | None = None
 
 
+class ModelDocument(BaseModel):
+    """
+    A model's published schemas (unofficial, see operation `model`), in RunComfy's dialect:
+    `input_schema` is the model's input schema and `output_schema` wraps the result's
+    output object as `{"output": {...}}`.
+
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    model_id: Annotated[
+        str,
+        Field(description="The model, as in `/v1/models/{model_id}`.", min_length=1),
+    ]
+    input_schema: dict[str, Any] | None = None
+    output_schema: dict[str, Any] | None = None
+
+
 class HostedImageURL(RootModel[AnyUrl]):
     root: Annotated[
         AnyUrl,

@@ -51,6 +51,7 @@ from ._faults import (
     parse_faults,
 )
 from ._jobs import COMPLETED, IN_QUEUE, JobStore, JobView, StoreFullError
+from ._models import model_document
 from ._outputs import MEDIA, describe, field_is_list, output_names, parse_outputs
 from ._responses import (
     BAD_JSON,
@@ -317,6 +318,7 @@ class Emulator:
             "status": self._status,
             "result": self._result,
             "cancel": self._cancel,
+            "model": self._model,  # unofficial (x-unofficial in the spec), see _models.py
         }
         by_path: dict[str, dict[str, _Handler]] = {}
         for op in operations().values():
@@ -353,6 +355,12 @@ class Emulator:
 
     async def _spec(self, request: Request) -> Response:
         return JSONResponse(spec_document())
+
+    async def _model(self, request: Request) -> Response:
+        denied = self._unauthorized(request)
+        if denied is not None:
+            return denied
+        return JSONResponse(model_document())
 
     def _unauthorized(self, request: Request) -> Response | None:
         header = request.headers.get("authorization")

@@ -67,7 +67,13 @@ def _lookup(value: Any, path: str) -> Any:
 class TestAttrsModels:
     def test_there_are_examples(self) -> None:
         """Every operation contributes model-backed examples, so the round trips are not vacuous."""
-        assert {"submit", "status", "result", "cancel"} == {e.operation_id for e in MODEL_EXAMPLES}
+        operation_ids = {
+            op["operationId"]
+            for item in DOCUMENT["paths"].values()
+            for op in item.values()
+            if isinstance(op, dict) and "operationId" in op
+        }
+        assert operation_ids == {e.operation_id for e in MODEL_EXAMPLES}
 
     @pytest.mark.parametrize("example", MODEL_EXAMPLES, ids=lambda e: e.id)
     def test_round_trip(self, example: Example) -> None:

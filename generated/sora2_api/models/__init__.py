@@ -8,6 +8,9 @@ from .error_detail import ErrorDetail
 from .input_ import Input
 from .job_error import JobError
 from .known_request_state import KnownRequestState
+from .model_document import ModelDocument
+from .model_document_input_schema import ModelDocumentInputSchema
+from .model_document_output_schema import ModelDocumentOutputSchema
 from .output import Output
 from .request_result import RequestResult
 from .request_status import RequestStatus
@@ -21,6 +24,9 @@ __all__ = (
     "Input",
     "JobError",
     "KnownRequestState",
+    "ModelDocument",
+    "ModelDocumentInputSchema",
+    "ModelDocumentOutputSchema",
     "Output",
     "RequestResult",
     "RequestStatus",

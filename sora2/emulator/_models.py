@@ -1,0 +1,109 @@
+"""The model document of ``GET /v1/models/{model_id}``, written from the spec in RunComfy's dialect.
+
+RunComfy's own tools read a model's input schema from this route, but the public API reference
+does not list it: the spec describes it as operation ``model``, marked ``x-unofficial: true``,
+so that the emulator may serve it and still conform to its spec, and ``codegen sync --live`` can
+be tested offline. The document is the spec's input schema and output object, rewritten the way
+the model's API page publishes them (section "5. Schema" of the docs): no extension keywords, no
+``additionalProperties``, ``number`` spelled ``float``, a required property's example given as
+its ``default``, and response enums closed.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from .._spec import operation, resolve, spec_document
+
+__all__ = ["MODELS_PREFIX", "model_document", "model_id"]
+
+MODELS_PREFIX = "/v1/models/"
+# The keywords a published schema carries; anything else the spec adds is its own business.
+_PUBLISHED = (
+    "title",
+    "description",
+    "type",
+    "format",
+    "enum",
+    "default",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "multipleOf",
+    "minLength",
+    "maxLength",
+    "pattern",
+    "minItems",
+    "maxItems",
+    "uniqueItems",
+    "required",
+    "items",
+    "properties",
+)
+_TYPE_NAMES = {"number": "float"}
+
+
+def model_id() -> str:
+    """The model the spec describes: the submit path after ``/v1/models/``."""
+    path = operation("submit").path
+    return path[len(MODELS_PREFIX) :] if path.startswith(MODELS_PREFIX) else path.lstrip("/")
+
+
+def _published(schema: Any, *, top: bool = False) -> Any:
+    schema = resolve(schema)
+    if not isinstance(schema, dict):
+        return schema
+    branches = schema.get("anyOf")
+    if isinstance(branches, list):
+        # An open enum is published as the closed enum it extends.
+        closed = [resolve(b) for b in branches if isinstance(resolve(b), dict)]
+        closed = [b for b in closed if "enum" in b]
+        if len(closed) == 1:
+            schema = {**{k: v for k, v in schema.items() if k != "anyOf"}, **closed[0]}
+    out: dict[str, Any] = {}
+    for key in _PUBLISHED:
+        if key not in schema or (top and key == "description"):
+            continue
+        value = schema[key]
+        if key == "type":
+            value = _TYPE_NAMES.get(value, value) if isinstance(value, str) else value
+        elif key == "items":
+            value = _published(value)
+        elif key == "properties":
+            value = {name: _published(sub) for name, sub in value.items()}
+        out[key] = value
+    for name in out.get("required", []):
+        prop = out.get("properties", {}).get(name)
+        examples = resolve(schema["properties"][name]).get("examples") if prop else None
+        if isinstance(prop, dict) and "default" not in prop and examples:
+            prop["default"] = examples[0]
+    return out
+
+
+@functools.cache
+def _document() -> dict[str, Any]:
+    submit = operation("submit").raw
+    body = resolve(submit["requestBody"])
+    input_schema = body["content"]["application/json"]["schema"]
+    output: Any = None
+    for schema in spec_document()["components"]["schemas"].values():
+        found = (schema.get("properties") or {}).get("output")
+        if found is not None:
+            output = found
+            break
+    document: dict[str, Any] = {
+        "model_id": model_id(),
+        "input_schema": _published(input_schema, top=True),
+    }
+    if output is not None:
+        document["output_schema"] = {"output": _published(output, top=True)}
+    return document
+
+
+def model_document() -> dict[str, Any]:
+    """``{"model_id", "input_schema", "output_schema"}`` of the spec's model; a fresh copy."""
+    import copy
+
+    return copy.deepcopy(_document())

@@ -1,0 +1,99 @@
+"""Helpers for the ``codegen sync`` tests: the seed page, edited copies of it, spec copies."""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+from _codegen_support import ROOT, SPEC
+
+# The service's documentation, outside the repository; in CI a read-only copy sits next to it.
+SEED = ROOT.parent / "shared" / "seed" / "000_f791d7dfcada4f4d.txt"
+INPUT_HEADING = "Input schema"
+OUTPUT_HEADING = "Output schema"
+
+Edit = Callable[[dict[str, Any]], None]
+
+
+def seed_text() -> str:
+    return SEED.read_text(encoding="utf-8")
+
+
+def _block(text: str, heading: str) -> tuple[int, int, dict[str, Any]]:
+    """Start, end and value of the JSON object right after ``heading`` in the seed page."""
+    start = text.index("{", text.index(heading))
+    value, end = json.JSONDecoder().raw_decode(text, start)
+    return start, end, value
+
+
+def seed_blocks() -> tuple[dict[str, Any], dict[str, Any]]:
+    """The seed page's input schema and output schema block (``{"output": {...}}``)."""
+    text = seed_text()
+    return _block(text, INPUT_HEADING)[2], _block(text, OUTPUT_HEADING)[2]
+
+
+def edited_page(edit_input: Edit | None = None, edit_output: Edit | None = None) -> str:
+    """The seed page with its input schema and output object edited in place."""
+    text = seed_text()
+    for heading, edit, inner in (
+        (OUTPUT_HEADING, edit_output, True),  # the later block first, so offsets stay valid
+        (INPUT_HEADING, edit_input, False),
+    ):
+        if edit is None:
+            continue
+        start, end, value = _block(text, heading)
+        edit(value["output"] if inner else value)
+        text = text[:start] + json.dumps(value, indent=1, ensure_ascii=False) + text[end:]
+    return text
+
+
+def write_page(tmp_path: Path, text: str, name: str = "page.txt") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def spec_copy(tmp_path: Path, edit: Callable[[str], str] | None = None) -> Path:
+    """A repository root holding only a copy of the spec (all ``sync`` reads), maybe edited."""
+    root = tmp_path / "repo"
+    (root / "spec").mkdir(parents=True)
+    shutil.copy2(SPEC, root / "spec" / SPEC.name)
+    if edit is not None:
+        target = root / "spec" / SPEC.name
+        target.write_text(edit(target.read_text(encoding="utf-8")), encoding="utf-8")
+    return root
+
+
+def spec_of(root: Path) -> dict[str, Any]:
+    found: dict[str, Any] = yaml.safe_load((root / "spec" / SPEC.name).read_text("utf-8"))
+    return found
+
+
+def input_of(document: dict[str, Any]) -> dict[str, Any]:
+    """The spec's input schema: the JSON body of the submit operation, $ref followed."""
+    for item in document["paths"].values():
+        body = (item.get("post") or {}).get("requestBody")
+        if body:
+            ref = body["content"]["application/json"]["schema"]["$ref"]
+            found: dict[str, Any] = document["components"]["schemas"][ref.rsplit("/", 1)[-1]]
+            return found
+    raise AssertionError("no request body")
+
+
+def output_of(document: dict[str, Any]) -> dict[str, Any]:
+    """The spec's output object: the schema of the result's ``output`` property."""
+    for schema in document["components"]["schemas"].values():
+        ref = (schema.get("properties") or {}).get("output", {}).get("$ref")
+        if ref:
+            found: dict[str, Any] = document["components"]["schemas"][ref.rsplit("/", 1)[-1]]
+            return found
+    raise AssertionError("no output")
+
+
+def deep(value: Any) -> Any:
+    return copy.deepcopy(value)
