@@ -35,6 +35,7 @@ from ._lazy import attach
 from ._version import __version__
 
 if TYPE_CHECKING:
+    from ._batch import BatchProgress, BatchRow, BatchSummary
     from ._client import AsyncClient, Client
     from ._hosted import HostedFileVerdict, check_hosted_file
     from ._journal import JobRecord, Journal
@@ -50,6 +51,9 @@ __all__ = [
     "AsyncClient",
     "AuthenticationError",
     "BadRequestError",
+    "BatchProgress",
+    "BatchRow",
+    "BatchSummary",
     "Client",
     "ConfigurationError",
     "ConflictError",
@@ -77,6 +81,9 @@ __all__ = [
 ]
 
 _LAZY = {
+    "BatchProgress": "._batch",
+    "BatchRow": "._batch",
+    "BatchSummary": "._batch",
     "Client": "._client",
     "AsyncClient": "._client",
     "Journal": "._journal",
