@@ -461,6 +461,7 @@ class AsyncClient(BaseClient):
         max_seconds: float | None = None,
         dry_run: bool = False,
         cancel_queued_on_interrupt: bool = False,
+        resubmit_unknown: bool = False,
         on_progress: Callable[[BatchProgress, BatchRow | None], None] | None = None,
     ) -> BatchSummary:
         """See :meth:`Client.batch`."""
@@ -475,6 +476,7 @@ class AsyncClient(BaseClient):
             max_seconds=max_seconds,
             dry_run=dry_run,
             cancel_queued_on_interrupt=cancel_queued_on_interrupt,
+            resubmit_unknown=resubmit_unknown,
             on_progress=on_progress,
         )
 

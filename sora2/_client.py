@@ -446,6 +446,7 @@ class Client(BaseClient):
         max_seconds: float | None = None,
         dry_run: bool = False,
         cancel_queued_on_interrupt: bool = False,
+        resubmit_unknown: bool = False,
         on_progress: Callable[[BatchProgress, BatchRow | None], None] | None = None,
     ) -> BatchSummary:
         """Run many jobs: at most ``concurrency`` at once, within a budget, resumable.
@@ -461,7 +462,9 @@ class Client(BaseClient):
 
         Interrupted (Ctrl-C), it stops submitting at once; jobs still queued are cancelled
         only with ``cancel_queued_on_interrupt``, and the rest are left running for the next
-        call to pick up.
+        call to pick up. A submit that got no answer (the process killed while it was on the
+        wire, a connection lost after sending) may have made a job: that row is not submitted
+        again unless ``resubmit_unknown`` says so.
         """
         from ._batch._api import batch_sync
 
@@ -474,6 +477,7 @@ class Client(BaseClient):
             max_seconds=max_seconds,
             dry_run=dry_run,
             cancel_queued_on_interrupt=cancel_queued_on_interrupt,
+            resubmit_unknown=resubmit_unknown,
             on_progress=on_progress,
         )
 

@@ -65,6 +65,7 @@ def batch_sync(
     max_seconds: float | None,
     dry_run: bool,
     cancel_queued_on_interrupt: bool,
+    resubmit_unknown: bool,
     on_progress: Callable[[BatchProgress, BatchRow | None], None] | None,
 ) -> BatchSummary:
     import anyio
@@ -82,6 +83,7 @@ def batch_sync(
                 max_seconds=max_seconds,
                 dry_run=dry_run,
                 cancel_queued_on_interrupt=cancel_queued_on_interrupt,
+                resubmit_unknown=resubmit_unknown,
                 on_progress=on_progress,
             )
 

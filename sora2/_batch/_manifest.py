@@ -58,8 +58,10 @@ class BatchRow:
         job_state: the last state the service reported for the job.
         outputs: the saved files.
         error: why the row is not completed, if it is not.
-        submit_unknown: a submit failed after it may have created a job whose id is unknown;
-            such a row is not submitted again (that could pay twice).
+        submit_unknown: a submit was sent and no answer recorded (set just before sending,
+            cleared by the answer): the process was killed mid-submit, or the connection
+            failed after the request went out. The job may exist, so such a row is not
+            submitted again unless asked (``resubmit_unknown``): that could pay twice.
         previous_request_ids: ids of this row's jobs that were cancelled before they ran.
     """
 

@@ -58,6 +58,11 @@ __all__ = ["DEFAULT_CONCURRENCY", "BatchProgress", "BatchSummary", "queued_jobs"
 _QUEUED = "in_queue"
 """The job state in which the spec lets a job be cancelled (as ``sora2 generate`` uses it)."""
 _SHORT_ID = 8
+_UNKNOWN = (
+    "the submit got no answer, so the job may exist and is not submitted again (that could "
+    "pay twice); check your RunComfy dashboard, then run again with --resubmit-unknown "
+    "(resubmit_unknown=True) to submit it"
+)
 
 
 @dataclass
@@ -168,9 +173,9 @@ def _needs_follow_up(row: BatchRow) -> bool:
     return True
 
 
-def _needs_submit(row: BatchRow) -> bool:
+def _needs_submit(row: BatchRow, resubmit_unknown: bool = False) -> bool:
     """Never submitted (or its job was cancelled before it ran, so nothing was paid)."""
-    if row.state == INVALID or row.submit_unknown:
+    if row.state == INVALID or (row.submit_unknown and not resubmit_unknown):
         return False
     if row.state == CANCELLED:
         return True
@@ -206,9 +211,9 @@ def _adopt_from_journal(
             continue
         body = {"prompt": record.prompt, **record.params} if record.prompt else dict(record.params)
         for row in rows:
-            if row.request_id is None and _needs_submit(row) and row.input == body:
+            if row.request_id is None and row.state != INVALID and row.input == body:
                 row.request_id = record.request_id
-                row.state, row.error = PENDING, None
+                row.state, row.error, row.submit_unknown = PENDING, None, False
                 held.add(record.request_id)
                 adopted += 1
                 break
@@ -269,13 +274,20 @@ class _Run:
         if row.state == CANCELLED and row.request_id is not None:
             row.previous_request_ids.append(row.request_id)
             row.request_id, row.job_state = None, None
+        # Written down before sending: if this process dies before the answer is recorded, the
+        # re-run knows the job may exist and does not pay for it twice.
+        row.submit_unknown = True
+        self.manifest.changed(row)
         try:
             # Shielded: a Ctrl-C must not abandon a submit that reached the service unanswered.
             with anyio.CancelScope(shield=True):
                 submission = await submit_body(self.client, dict(row.input), target=self.target)
         except FATAL_FOR_RESUME:
+            row.submit_unknown = False
+            self.manifest.changed(row)
             raise
         except InsufficientBalanceError as exc:
+            row.submit_unknown = False
             self.stopping = True
             self.progress.message = f"stopped submitting: {exc}"
             row.state, row.error = PENDING, f"not submitted: {exc}"
@@ -284,14 +296,18 @@ class _Run:
         except Sora2Error as exc:
             if exc.request_id is None:
                 row.submit_unknown = isinstance(exc, SubmissionUnknownError)
-                self.finish(row, FAILED, f"submit failed: {exc}")
+                if row.submit_unknown:
+                    self.finish(row, PENDING, f"{_UNKNOWN}: {exc}")
+                else:
+                    self.finish(row, FAILED, f"submit failed: {exc}")
                 return False
+            row.submit_unknown = False
             row.request_id = exc.request_id  # the job exists although its answer was bad
             self.submitted += 1
             row.state, row.error = PENDING, None
             self.changed(row)
             return True
-        row.request_id = submission.request_id
+        row.request_id, row.submit_unknown = submission.request_id, False
         row.job_state, row.state, row.error = _QUEUED, PENDING, None
         self.submitted += 1
         self.changed(row)
@@ -377,6 +393,7 @@ async def run_batch(
     max_seconds: float | None = None,
     dry_run: bool = False,
     cancel_queued_on_interrupt: bool | Callable[[int], bool] = False,
+    resubmit_unknown: bool = False,
     handle_sigint: bool = False,
     on_progress: Callable[[BatchProgress, BatchRow | None], None] | None = None,
     stdin: IO[str] | None = None,
@@ -413,7 +430,10 @@ async def run_batch(
     manifest.replace_rows(entries)
     _adopt_from_journal(client, manifest, entries, str(directory))
     follow = [row for row in entries if _needs_follow_up(row)]
-    candidates = [row for row in entries if _needs_submit(row)]
+    candidates = [row for row in entries if _needs_submit(row, resubmit_unknown)]
+    for row in entries:
+        if row.request_id is None and row.submit_unknown and not resubmit_unknown:
+            row.state, row.error = PENDING, _UNKNOWN
     paid = [row for row in manifest if _is_paid(row)]
     jobs_used = len(paid)
     seconds_used = sum(row_seconds(row.input) for row in paid)

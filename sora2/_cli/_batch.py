@@ -247,6 +247,12 @@ def _plan_lines(summary: BatchSummary) -> list[str]:
     help="On Ctrl-C, cancel the jobs still queued without asking (default off a terminal: "
     "leave them running for a re-run).",
 )
+@click.option(
+    "--resubmit-unknown",
+    is_flag=True,
+    help="Submit again the rows whose submit got no answer (the job may exist: check your "
+    "dashboard first, or this may pay twice).",
+)
 @client_options
 def batch(
     file: str,
@@ -256,6 +262,7 @@ def batch(
     max_jobs: int | None,
     max_seconds: float | None,
     cancel_queued_on_interrupt: bool,
+    resubmit_unknown: bool,
     settings: Settings,
 ) -> None:
     """Run every row of FILE (JSONL or CSV, - for stdin) as a job; files go to --out-dir.
@@ -304,6 +311,7 @@ def batch(
                 max_seconds=max_seconds,
                 dry_run=dry_run,
                 cancel_queued_on_interrupt=ask,
+                resubmit_unknown=resubmit_unknown,
                 handle_sigint=True,
                 on_progress=display,
             )
