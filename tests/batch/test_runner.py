@@ -208,3 +208,29 @@ class TestSyncClient:
         assert {"clip-0.mp4", "clip-1.mp4", "manifest.jsonl"} == {
             p.name for p in (tmp_path / "out").iterdir()
         }
+
+
+class TestUnansweredSubmit:
+    async def test_a_dropped_submit_is_not_paid_twice(
+        self, aclient: AsyncClient, emulator: Emulator, tmp_path: Path
+    ) -> None:
+        """A submit whose connection dropped after the job was made is held back, not sent
+        again on the re-run, until ``resubmit_unknown`` asks for it."""
+        emulator.faults = "submit:drop@first=1"
+        source = write_jsonl(tmp_path / "rows.jsonl", rows(1))
+        out = tmp_path / "out"
+        first = await aclient.batch(source, out_dir=out)
+        assert 1 == submissions(emulator)  # the job exists; its id never reached us
+        line = manifest(out)[0]
+        assert (None, "pending", True) == (
+            line["request_id"],
+            line["state"],
+            line["submit_unknown"],
+        )
+        assert not first.ok
+        again = await aclient.batch(source, out_dir=out)
+        assert (0, 1) == (again.submitted, submissions(emulator))
+        assert "--resubmit-unknown" in (again.rows[0].error or "")
+        forced = await aclient.batch(source, out_dir=out, resubmit_unknown=True)
+        assert forced.ok
+        assert 2 == submissions(emulator)
