@@ -195,18 +195,26 @@ def _summary_lines(summary: BatchSummary, settings: Settings) -> list[str]:
     return lines
 
 
+def _jobs(count: int) -> str:
+    return f"{count} job" if count == 1 else f"{count} jobs"
+
+
+def _jobs(count: int) -> str:
+    return f"{count} job" if count == 1 else f"{count} jobs"
+
+
 def _plan_lines(summary: BatchSummary) -> list[str]:
     lines = []
     for row in summary.rows:
         if row.state == "invalid":
             lines.append(f"line {row.row}: {row.error}")
     plan = summary.plan
-    lines.append(f"plan: {plan.jobs} jobs, {plan.seconds:g} seconds of video")
+    lines.append(f"plan: {_jobs(plan.jobs)}, {plan.seconds:g} seconds of video")
     for size, (jobs, seconds) in plan.by_size.items():
-        lines.append(f"  {size}: {jobs} jobs, {seconds:g} s")
+        lines.append(f"  {size}: {_jobs(jobs)}, {seconds:g} s")
     invalid = summary.count("invalid")
     lines.append(
-        f"{invalid} invalid rows; nothing submitted"
+        f"{invalid} invalid {'row' if invalid == 1 else 'rows'}; nothing submitted"
         if invalid
         else "all rows valid; nothing submitted"
     )
@@ -325,7 +333,10 @@ def batch(
     if dry_run:
         emit(settings, summary.to_dict(), _plan_lines(summary))
         if not summary.ok:
-            raise CommandError(f"{summary.count('invalid')} invalid rows", EXIT_BATCH_INVALID)
+            invalid = summary.count("invalid")
+            raise CommandError(
+                f"{invalid} invalid {'row' if invalid == 1 else 'rows'}", EXIT_BATCH_INVALID
+            )
         return
     emit(settings, summary.to_dict(), _summary_lines(summary, settings))
     words = ["batch", file, "--out-dir", os.fspath(out_dir), "--concurrency", str(concurrency)]

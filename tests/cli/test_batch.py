@@ -64,10 +64,12 @@ class TestDryRun:
         valid = [item for i, item in enumerate(items) if i != 2]
         total = sum(item[SECONDS] for item in valid)
         assert f"plan: {len(valid)} jobs, {total:g} seconds of video" in result.stdout
+        assert "1 invalid row; nothing submitted" in result.stdout
         for size in {str(item[SIZE]) for item in valid}:
             mine = [item for item in valid if str(item[SIZE]) == size]
             seconds = sum(item[SECONDS] for item in mine)
-            assert f"  {size}: {len(mine)} jobs, {seconds:g} s" in result.stdout
+            jobs = f"{len(mine)} job" + ("s" if len(mine) != 1 else "")
+            assert f"  {size}: {jobs}, {seconds:g} s" in result.stdout
         assert 0 == _submitted(app)
         assert not (isolated / "out").exists()
 
