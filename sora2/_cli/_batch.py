@@ -199,10 +199,6 @@ def _jobs(count: int) -> str:
     return f"{count} job" if count == 1 else f"{count} jobs"
 
 
-def _jobs(count: int) -> str:
-    return f"{count} job" if count == 1 else f"{count} jobs"
-
-
 def _plan_lines(summary: BatchSummary) -> list[str]:
     lines = []
     for row in summary.rows:
