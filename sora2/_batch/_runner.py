@@ -494,6 +494,10 @@ async def run_batch(
                 for _ in range(min(concurrency, len(items)) or 0):
                     workers.start_soon(run.worker, items)
             group.cancel_scope.cancel()  # the workers are done: stop watching for Ctrl-C
+    except BaseExceptionGroup as group:
+        # A worker's error that stops the batch (no key, a refused token): raise it as itself.
+        manifest.write()
+        raise _first_error(group) from None
     except anyio.get_cancelled_exc_class():
         run.stopping = True
         with anyio.CancelScope(shield=True):
@@ -517,6 +521,18 @@ async def run_batch(
         interrupted=interrupted,
         elapsed=time.monotonic() - started,
     )
+
+
+def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The first error of a task group's that is not a cancellation."""
+    import anyio
+
+    for error in group.exceptions:
+        if isinstance(error, BaseExceptionGroup):
+            return _first_error(error)
+        if not isinstance(error, anyio.get_cancelled_exc_class()):
+            return error
+    return group
 
 
 async def _after_interrupt(run: _Run, cancel: bool | Callable[[int], bool]) -> None:

@@ -36,9 +36,20 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
         yield work
 
 
+class YieldingClock(FakeClock):
+    """Fake time whose async sleep also lets the other tasks run, as a real sleep does: a
+    batch's workers then interleave instead of each waiting its job out in one go."""
+
+    async def asleep(self, seconds: float) -> None:
+        import anyio
+
+        self.sleep(seconds)
+        await anyio.lowlevel.checkpoint()
+
+
 @pytest.fixture
 def clock() -> FakeClock:
-    return FakeClock()
+    return YieldingClock()
 
 
 @pytest.fixture

@@ -234,3 +234,73 @@ class TestUnansweredSubmit:
         forced = await aclient.batch(source, out_dir=out, resubmit_unknown=True)
         assert forced.ok
         assert 2 == submissions(emulator)
+
+
+class TestFatal:
+    async def test_a_refused_token_stops_the_batch_as_itself(
+        self, emulator: Emulator, clock: object, tmp_path: Path
+    ) -> None:
+        """A 401 fails every row alike: the batch raises AuthenticationError (not a group), and
+        no row is left marked as a submit without an answer."""
+        import httpx
+
+        from sora2 import AuthenticationError
+
+        async with AsyncClient(
+            api_key="not-the-token",
+            base_url="http://localhost",
+            transport=httpx.ASGITransport(app=emulator),
+            journal=False,
+            _clock=clock,  # type: ignore[arg-type]
+        ) as wrong:
+            with pytest.raises(AuthenticationError):
+                await wrong.batch(rows(3), out_dir=tmp_path / "out")
+        lines = manifest(tmp_path / "out")
+        assert [False] * 3 == [line["submit_unknown"] for line in lines]
+        assert 0 == submissions(emulator)
+
+
+class TestCancellation:
+    @pytest.mark.parametrize("cancel_queued", [False, True])
+    async def test_a_cancelled_batch_keeps_every_id_and_cancels_queued_only_if_asked(
+        self, aclient: AsyncClient, emulator: Emulator, tmp_path: Path, cancel_queued: bool
+    ) -> None:
+        """Cancelled from outside once every row is submitted, the batch records every id;
+        queued jobs are cancelled only with ``cancel_queued_on_interrupt``; a re-run then
+        completes the batch, each row with exactly one job that was not cancelled."""
+        import anyio
+
+        source = write_jsonl(tmp_path / "rows.jsonl", rows(2 * emulator.workers))
+        out = tmp_path / "out"
+        with anyio.CancelScope() as scope:
+
+            def stop_when_all_submitted(progress: BatchProgress, row: BatchRow | None) -> None:
+                flying = progress.in_flight.values()
+                everyone = len(flying) == 2 * emulator.workers
+                if row is not None and everyone and all(r.request_id for r in flying):
+                    scope.cancel()
+
+            await aclient.batch(
+                source,
+                out_dir=out,
+                concurrency=2 * emulator.workers,
+                cancel_queued_on_interrupt=cancel_queued,
+                on_progress=stop_when_all_submitted,
+            )
+        assert scope.cancelled_caught
+        stopped = manifest(out)
+        assert all(line["request_id"] for line in stopped)
+        cancelled = [line for line in stopped if line["state"] == "cancelled"]
+        if cancel_queued:
+            assert cancelled  # nothing ran yet: the jobs were still queued
+            for line in cancelled:
+                assert "cancelled" == emulator.job(line["request_id"]).state  # type: ignore[union-attr]
+        else:
+            assert [] == cancelled
+            assert all(emulator.job(line["request_id"]).state != "cancelled" for line in stopped)  # type: ignore[union-attr]
+        again = await aclient.batch(source, out_dir=out)
+        assert again.ok
+        for line in manifest(out):
+            ids = [line["request_id"], *line["previous_request_ids"]]
+            live = [i for i in ids if emulator.job(i).state != "cancelled"]  # type: ignore[union-attr]
+            assert 1 == len(live)
