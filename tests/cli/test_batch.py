@@ -139,3 +139,61 @@ class TestRun:
         assert 1 == _submitted(app)
         assert "stopped submitting: --max-jobs 1 reached" in result.stdout
         assert "budget: --max-jobs 1 reached" in result.stderr
+
+
+class TestCtrlCOnATerminal:
+    @pytest.mark.parametrize("answer", ["y", "n"])
+    def test_asks_whether_to_cancel_the_queued_jobs(
+        self,
+        fake_time: FakeClock,
+        token: str,
+        isolated: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        answer: str,
+    ) -> None:
+        """With a person at a terminal, Ctrl-C asks about the queued jobs: yes cancels them,
+        no leaves them running; either way every id is in the manifest and the exit is 130."""
+        import os
+        import signal
+
+        from sora2._cli import _batch
+        from sora2._cli._common import EXIT_INTERRUPTED
+
+        monkeypatch.setattr(_batch, "_stdin_is_tty", lambda: True)
+        original = _batch._PlainDisplay.__call__
+        items = _rows(2)
+
+        def interrupt_once_all_submitted(self: Any, progress: Any, row: Any) -> None:
+            original(self, progress, row)
+            if row is not None and row.row == len(items) and row.request_id:
+                os.kill(os.getpid(), signal.SIGINT)
+
+        monkeypatch.setattr(_batch._PlainDisplay, "__call__", interrupt_once_all_submitted)
+        # So slow that nothing leaves the queue however far the polls move the fake clock.
+        slow = create_app(clock=fake_time.monotonic, token=TOKEN, speed=0.001)
+        source = _jsonl(isolated / "rows.jsonl", items)
+        with serve(slow) as url:
+            result = run(
+                "batch",
+                source,
+                "--out-dir",
+                "out",
+                "--concurrency",
+                "2",
+                "--base-url",
+                url,
+                input=answer + "\n",
+            )
+        assert EXIT_INTERRUPTED == result.exit_code
+        assert "Cancel the 2 jobs still queued?" in result.stderr
+        lines = [
+            json.loads(x) for x in (isolated / "out" / "manifest.jsonl").read_text().splitlines()
+        ]
+        assert all(line["request_id"] for line in lines)
+        states = {slow.job(line["request_id"]).state for line in lines}  # type: ignore[union-attr]
+        if answer == "y":
+            assert {"cancelled"} == {line["state"] for line in lines} == states
+        else:
+            assert {"pending"} == {line["state"] for line in lines}
+            assert "cancelled" not in states
+            assert "jobs left running" in result.stderr
