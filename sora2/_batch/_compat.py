@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from .._types import JobResult, Submission
 
 __all__ = [
+    "CANCELLED",
     "COMPLETED",
     "download_outputs",
     "is_failed_state",
@@ -40,7 +41,8 @@ __all__ = [
 
 COMPLETED = "completed"
 """The state whose job has outputs (the client's own test, ``JobResult.is_completed``)."""
-_CANCELLED = "cancelled"
+CANCELLED = "cancelled"
+"""The state of a job cancelled before it ran (the client's own ``cancel`` checks it so)."""
 _DEFAULT_SUFFIX = ".mp4"
 
 
@@ -84,7 +86,7 @@ def is_failed_state(state: str) -> bool:
     ``TERMINAL_STATES`` is read at call time, so the ``failed`` state the spec is gaining
     counts here as soon as it is listed there.
     """
-    return state in TERMINAL_STATES and state not in (COMPLETED, _CANCELLED)
+    return state in TERMINAL_STATES and state not in (COMPLETED, CANCELLED)
 
 
 def output_urls(result: JobResult) -> list[str]:

@@ -35,6 +35,7 @@ from .._exceptions import (
     WaitTimeoutError,
 )
 from .._logging import logger
+from ._compat import CANCELLED as JOB_CANCELLED
 from ._compat import COMPLETED as JOB_COMPLETED
 from ._compat import download_outputs, is_failed_state, submit_body
 from ._manifest import (
@@ -237,7 +238,6 @@ class _Run:
         self.on_progress = on_progress
         self.stopping = False
         self.submitted = 0
-        self.fatal: BaseException | None = None
 
     def changed(self, row: BatchRow | None = None) -> None:
         if row is not None:
@@ -255,11 +255,14 @@ class _Run:
         self.changed(row)
 
     async def worker(self, items: deque[BatchRow]) -> None:
-        while items and not self.stopping:
+        while items:
             row = items.popleft()
             self.progress.queued -= 1
-            if row.request_id is None and self.stopping:
-                return
+            if self.stopping and (row.request_id is None or row.state == CANCELLED):
+                # Submitting has stopped; jobs already submitted are still followed.
+                row.error = f"not submitted: {self.progress.message or 'stopped'}"
+                self.changed(row)
+                continue
             self.progress.in_flight[row.key] = row
             try:
                 await self.one(row)
@@ -334,7 +337,7 @@ class _Run:
                 saved = await download_outputs(self.client, result, self.out_dir / stem)
                 row.outputs = [str(path) for path in saved]
                 self.finish(row, COMPLETED)
-            elif status.state == CANCELLED:
+            elif status.state == JOB_CANCELLED:
                 self.finish(row, CANCELLED, f"{request_id} was cancelled")
             else:
                 self.finish(row, FAILED, f"{request_id} ended {status.state}")
