@@ -32,8 +32,9 @@ if TYPE_CHECKING:
 __all__ = [
     "CANCELLED",
     "COMPLETED",
+    "QUEUED",
     "download_outputs",
-    "is_failed_state",
+    "job_outcome",
     "output_urls",
     "submit_body",
     "validate_row",
@@ -43,6 +44,8 @@ COMPLETED = "completed"
 """The state whose job has outputs (the client's own test, ``JobResult.is_completed``)."""
 CANCELLED = "cancelled"
 """The state of a job cancelled before it ran (the client's own ``cancel`` checks it so)."""
+QUEUED = "in_queue"
+"""The state in which the spec lets a job be cancelled (as ``sora2 generate`` uses it)."""
 _DEFAULT_SUFFIX = ".mp4"
 
 
@@ -80,13 +83,19 @@ async def submit_body(client: AsyncClient, body: dict[str, Any], *, target: str)
     return await acall_with_retries(client._retry, "submit", attempt, submit=True)
 
 
-def is_failed_state(state: str) -> bool:
-    """A terminal state that is neither completed nor cancelled: the job failed.
+def job_outcome(state: str) -> str | None:
+    """``"completed"``, ``"cancelled"`` or ``"failed"`` for a terminal state; None otherwise.
 
-    ``TERMINAL_STATES`` is read at call time, so the ``failed`` state the spec is gaining
-    counts here as soon as it is listed there.
+    ``TERMINAL_STATES`` is read at call time, so a terminal state the spec gains (``failed``)
+    counts as failed as soon as it is listed there. Once the outputs-and-states work lands,
+    map its success and cancel spellings here too (``succeeded`` -> completed, ``canceled``
+    -> cancelled), from the names it exports.
     """
-    return state in TERMINAL_STATES and state not in (COMPLETED, CANCELLED)
+    if state == COMPLETED:
+        return COMPLETED
+    if state == CANCELLED:
+        return CANCELLED
+    return "failed" if state in TERMINAL_STATES else None
 
 
 def output_urls(result: JobResult) -> list[str]:

@@ -35,9 +35,8 @@ from .._exceptions import (
     WaitTimeoutError,
 )
 from .._logging import logger
-from ._compat import CANCELLED as JOB_CANCELLED
-from ._compat import COMPLETED as JOB_COMPLETED
-from ._compat import download_outputs, is_failed_state, submit_body
+from ._compat import QUEUED as _QUEUED
+from ._compat import download_outputs, job_outcome, submit_body
 from ._manifest import (
     CANCELLED,
     COMPLETED,
@@ -56,8 +55,6 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_CONCURRENCY", "BatchProgress", "BatchSummary", "queued_jobs", "run_batch"]
 
-_QUEUED = "in_queue"
-"""The job state in which the spec lets a job be cancelled (as ``sora2 generate`` uses it)."""
 _SHORT_ID = 8
 _UNKNOWN = (
     "the submit got no answer, so the job may exist and is not submitted again (that could "
@@ -170,7 +167,7 @@ def _needs_follow_up(row: BatchRow) -> bool:
         return not _files_present(row)
     if row.state == FAILED:
         job = row.job_state or ""
-        return not is_failed_state(job)
+        return job_outcome(job) != FAILED
     return True
 
 
@@ -331,13 +328,14 @@ class _Run:
         try:
             status = await self.client.wait(request_id, on_update=on_update)
             row.job_state = status.state
-            if status.state == JOB_COMPLETED:
+            outcome = job_outcome(status.state)
+            if outcome == COMPLETED:
                 result = await self.client.result(request_id)
                 stem = row.name or f"row{row.row:04d}-{request_id[:_SHORT_ID]}"
                 saved = await download_outputs(self.client, result, self.out_dir / stem)
                 row.outputs = [str(path) for path in saved]
                 self.finish(row, COMPLETED)
-            elif status.state == JOB_CANCELLED:
+            elif outcome == CANCELLED:
                 self.finish(row, CANCELLED, f"{request_id} was cancelled")
             else:
                 self.finish(row, FAILED, f"{request_id} ended {status.state}")
@@ -348,6 +346,11 @@ class _Run:
         except WaitTimeoutError as exc:
             self.finish(row, PENDING, f"{exc}; the job goes on: run the batch again")
         except Sora2Error as exc:
+            # A job that failed on the service says so in its state (JobFailedError.state): a
+            # re-run then leaves it; any other failure (a download) is retried by a re-run.
+            state = getattr(exc, "state", None)
+            if isinstance(state, str) and state:
+                row.job_state = state
             self.finish(row, FAILED, str(exc))
 
     async def cancel_queued(self, rows: list[BatchRow]) -> int:
@@ -367,7 +370,7 @@ class _Run:
                 logger.warning("could not cancel %s: %s", row.request_id, exc)
                 return
             row.job_state = status.state
-            if status.state == CANCELLED:
+            if job_outcome(status.state) == CANCELLED:
                 cancelled += 1
                 self.finish(row, CANCELLED, "cancelled on interrupt")
 
