@@ -73,7 +73,9 @@ class BatchProgress:
         failed: rows that ended failed, cancelled or gone.
         invalid: rows that failed validation.
         queued: rows waiting for a free slot.
-        in_flight: rows holding a slot, by row key; ``job_states`` has each one's last state.
+        in_flight: rows holding a slot, by row key (each row's ``job_state`` is the job's
+            last state seen).
+        message: why submitting stopped, when it stopped early.
         started: ``time.monotonic()`` when the run began.
     """
 
@@ -93,7 +95,8 @@ class BatchSummary:
 
     Attributes:
         manifest: the manifest file (None for a dry run, which writes nothing).
-        rows: every row of the manifest, in input order.
+        rows: the input's rows, in order (the manifest also keeps paid rows of earlier runs
+            that the input no longer has).
         plan: jobs and seconds of video of the valid rows, by size.
         submitted: jobs this run submitted (a re-run of a finished batch: 0).
         resumed: jobs of earlier runs this run followed.
@@ -128,7 +131,7 @@ class BatchSummary:
         """Every row completed (a dry run: every row is valid)."""
         if self.dry_run:
             return all(row.state != INVALID for row in self.rows)
-        return bool(self.rows) and all(row.state == COMPLETED for row in self.rows)
+        return all(row.state == COMPLETED for row in self.rows)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -518,7 +521,7 @@ async def run_batch(
     manifest.sync()
     return BatchSummary(
         manifest.path,
-        tuple(manifest),
+        tuple(entries),
         plan,
         submitted=run.submitted,
         resumed=len(follow),

@@ -304,3 +304,25 @@ class TestCancellation:
             ids = [line["request_id"], *line["previous_request_ids"]]
             live = [i for i in ids if emulator.job(i).state != "cancelled"]  # type: ignore[union-attr]
             assert 1 == len(live)
+
+
+class TestOneBadJob:
+    async def test_a_failed_download_is_retried_by_the_rerun_without_resubmitting(
+        self, aclient: AsyncClient, emulator: Emulator, tmp_path: Path
+    ) -> None:
+        """Downloads that keep failing leave their rows failed (with the id and the error) and
+        the other rows complete; the re-run saves the files of the same jobs, submitting none."""
+        source = write_jsonl(tmp_path / "rows.jsonl", rows(4))
+        out = tmp_path / "out"
+        attempts = aclient.max_retries + 1
+        emulator.faults = f"video:500@first={2 * attempts}"  # every attempt of two downloads
+        first = await aclient.batch(source, out_dir=out, concurrency=1)
+        assert ["failed", "failed", "completed", "completed"] == [r.state for r in first.rows]
+        failed = [row for row in first.rows if row.state == "failed"]
+        assert all(row.request_id and row.error for row in failed)
+        assert 4 == submissions(emulator)
+        emulator.faults = None
+        again = await aclient.batch(source, out_dir=out)
+        assert again.ok
+        assert (0, len(failed)) == (again.submitted, again.resumed)
+        assert 4 == submissions(emulator)
