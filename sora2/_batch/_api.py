@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from .._async_client import AsyncClient
     from .._client import Client
     from ._manifest import BatchRow
-    from ._runner import BatchProgress, BatchSummary
+    from ._summary import BatchProgress, BatchSummary
 
 __all__ = ["async_twin", "batch_sync"]
 
