@@ -36,6 +36,7 @@ BENCHMARKS: dict[str, str] = {
     "scale": "benchmarks.bench_scale:run",
     "polling": "benchmarks.bench_polling:run",
     "throughput": "benchmarks.bench_throughput:run",
+    "batch": "benchmarks.bench_batch:run",
 }
 """Benchmark name -> ``module:function``, in the order the table shows them."""
 

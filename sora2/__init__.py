@@ -38,6 +38,7 @@ from ._lazy import attach
 from ._version import __version__
 
 if TYPE_CHECKING:
+    from ._batch import BatchProgress, BatchRow, BatchSummary
     from ._client import AsyncClient, Client
     from ._hosted import HostedFileVerdict, check_hosted_file
     from ._journal import JobRecord, Journal
@@ -53,6 +54,9 @@ __all__ = [
     "AsyncClient",
     "AuthenticationError",
     "BadRequestError",
+    "BatchProgress",
+    "BatchRow",
+    "BatchSummary",
     "Client",
     "ConfigurationError",
     "ConflictError",
@@ -84,6 +88,9 @@ __all__ = [
 ]
 
 _LAZY = {
+    "BatchProgress": "._batch",
+    "BatchRow": "._batch",
+    "BatchSummary": "._batch",
     "Client": "._client",
     "AsyncClient": "._client",
     "Journal": "._journal",

@@ -27,6 +27,7 @@ from ._base_client import (
     wire_bytes,
 )
 from ._constants import (
+    DEFAULT_BATCH_CONCURRENCY,
     DEFAULT_CONNECTION_LIMIT,
     DEFAULT_MAX_DOWNLOAD_BYTES,
     DEFAULT_MAX_RETRIES,
@@ -74,6 +75,9 @@ from ._waiting import TRANSIENT_POLL_ERRORS
 if TYPE_CHECKING:
     import anyio
     from sora2_api import AuthenticatedClient
+
+    from ._batch import BatchProgress, BatchRow, BatchSummary
+    from ._batch._api import BatchSource
 
 
 __all__ = ["AsyncClient"]
@@ -470,6 +474,35 @@ class AsyncClient(BaseClient):
         target = self._download_target(record, out_dir)
         if is_completed_state(state) and target is not None:
             await self.download(await self.result(record.request_id), target)
+
+    async def batch(
+        self,
+        rows: BatchSource,
+        *,
+        out_dir: str | os.PathLike[str],
+        concurrency: int = DEFAULT_BATCH_CONCURRENCY,
+        max_jobs: int | None = None,
+        max_seconds: float | None = None,
+        dry_run: bool = False,
+        cancel_queued_on_interrupt: bool = False,
+        resubmit_unknown: bool = False,
+        on_progress: Callable[[BatchProgress, BatchRow | None], None] | None = None,
+    ) -> BatchSummary:
+        """See :meth:`Client.batch`."""
+        from ._batch._runner import run_batch
+
+        return await run_batch(
+            self,
+            rows,
+            out_dir=out_dir,
+            concurrency=concurrency,
+            max_jobs=max_jobs,
+            max_seconds=max_seconds,
+            dry_run=dry_run,
+            cancel_queued_on_interrupt=cancel_queued_on_interrupt,
+            resubmit_unknown=resubmit_unknown,
+            on_progress=on_progress,
+        )
 
     def with_options(self, **overrides: Any) -> AsyncClient:
         """See :meth:`Client.with_options`."""

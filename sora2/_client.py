@@ -33,6 +33,7 @@ from ._base_client import (
     wire_bytes,
 )
 from ._constants import (
+    DEFAULT_BATCH_CONCURRENCY,
     DEFAULT_CONNECTION_LIMIT,
     DEFAULT_MAX_DOWNLOAD_BYTES,
     DEFAULT_MAX_RETRIES,
@@ -79,6 +80,9 @@ from ._waiting import TRANSIENT_POLL_ERRORS
 
 if TYPE_CHECKING:
     from sora2_api import AuthenticatedClient
+
+    from ._batch import BatchProgress, BatchRow, BatchSummary
+    from ._batch._api import BatchSource
 
 
 __all__ = ["AsyncClient", "Client"]
@@ -468,6 +472,51 @@ class Client(BaseClient):
         target = self._download_target(record, out_dir)
         if is_completed_state(state) and target is not None:
             self.download(self.result(record.request_id), target)
+
+    def batch(
+        self,
+        rows: BatchSource,
+        *,
+        out_dir: str | os.PathLike[str],
+        concurrency: int = DEFAULT_BATCH_CONCURRENCY,
+        max_jobs: int | None = None,
+        max_seconds: float | None = None,
+        dry_run: bool = False,
+        cancel_queued_on_interrupt: bool = False,
+        resubmit_unknown: bool = False,
+        on_progress: Callable[[BatchProgress, BatchRow | None], None] | None = None,
+    ) -> BatchSummary:
+        """Run many jobs: at most ``concurrency`` at once, within a budget, resumable.
+
+        ``rows`` is a JSONL or CSV file (``"-"``: stdin) or an iterable of mappings, each
+        holding input properties and an optional ``name`` for its files. Every row is checked
+        first; invalid ones are reported and skipped. Each job's files go into ``out_dir``,
+        and ``out_dir/manifest.jsonl`` records every row, its ``request_id`` written the moment
+        it is known. Calling again with the same rows submits nothing already submitted: it
+        waits for and saves the unfinished jobs. ``max_jobs`` and ``max_seconds`` (seconds of
+        video) stop submitting before the next job would exceed them. ``dry_run`` checks and
+        plans without submitting or writing anything.
+
+        Interrupted (Ctrl-C), it stops submitting at once; jobs still queued are cancelled
+        only with ``cancel_queued_on_interrupt``, and the rest are left running for the next
+        call to pick up. A submit that got no answer (the process killed while it was on the
+        wire, a connection lost after sending) may have made a job: that row is not submitted
+        again unless ``resubmit_unknown`` says so.
+        """
+        from ._batch._api import batch_sync
+
+        return batch_sync(
+            self,
+            rows,
+            out_dir=out_dir,
+            concurrency=concurrency,
+            max_jobs=max_jobs,
+            max_seconds=max_seconds,
+            dry_run=dry_run,
+            cancel_queued_on_interrupt=cancel_queued_on_interrupt,
+            resubmit_unknown=resubmit_unknown,
+            on_progress=on_progress,
+        )
 
     def with_options(self, **overrides: Any) -> Client:
         """A copy with some options changed (``timeout``, ``max_retries``, ...).

@@ -10,6 +10,7 @@ import httpx
 __all__ = [
     "API_KEY_ENV_VARS",
     "BASE_URL_ENV_VAR",
+    "DEFAULT_BATCH_CONCURRENCY",
     "DEFAULT_CONNECTION_LIMIT",
     "DEFAULT_MAX_DOWNLOAD_BYTES",
     "DEFAULT_MAX_RETRIES",
@@ -106,3 +107,7 @@ DEFAULT_MAX_DOWNLOAD_BYTES = 1024 * 1024 * 1024
 DOWNLOAD_CHUNK_SIZE = 1024 * 1024
 MAX_DOWNLOAD_REDIRECTS = 5
 """A file URL may redirect (pre-signed storage URLs do); each hop is checked like the first."""
+
+# Batches -------------------------------------------------------------------------------------
+DEFAULT_BATCH_CONCURRENCY = 4
+"""Jobs a batch keeps in flight (submitted and unfinished) unless told otherwise."""

@@ -18,6 +18,7 @@ __all__ = ["main"]
 
 # name -> "module:attribute" of a click command
 COMMANDS: dict[str, str] = {
+    "batch": "sora2._cli._batch:batch",
     "generate": "sora2._cli._jobs:generate",
     "submit": "sora2._cli._jobs:submit",
     "status": "sora2._cli._jobs:status",

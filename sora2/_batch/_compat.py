@@ -1,0 +1,135 @@
+"""The batch's only contact with parts of the client that are changing: the one place to edit.
+
+Four seams, each a small function:
+
+* :func:`validate_row`: a row's input checked with the same validation as ``generate``,
+  holding only the properties the row gave (the service fills in its own defaults);
+* :func:`submit_body`: submit one checked body, every property passed through as given, the
+  id journaled (with ``target``) before anything else can fail;
+* :func:`output_urls`: every output URL of a completed job;
+* :func:`download_outputs`: save every output file of a job under one stem.
+
+Today ``validate_input`` fills defaults, ``submit`` takes only a prompt, a size and a
+duration, and a result has a single ``video_url``; the bodies below work with that. Each
+docstring says what it becomes once the new input and output APIs land.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from .._exceptions import DownloadError
+from .._types import TERMINAL_STATES
+
+if TYPE_CHECKING:
+    from .._async_client import AsyncClient
+    from .._types import JobResult, Submission
+
+__all__ = [
+    "CANCELLED",
+    "COMPLETED",
+    "QUEUED",
+    "download_outputs",
+    "job_outcome",
+    "output_urls",
+    "submit_body",
+    "validate_row",
+]
+
+COMPLETED = "completed"
+"""The state whose job has outputs (the client's own test, ``JobResult.is_completed``)."""
+CANCELLED = "cancelled"
+"""The state of a job cancelled before it ran (the client's own ``cancel`` checks it so)."""
+QUEUED = "in_queue"
+"""The state in which the spec lets a job be cancelled (as ``sora2 generate`` uses it)."""
+_DEFAULT_SUFFIX = ".mp4"
+
+
+def validate_row(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The checked body of one row, only the properties it gave; raises InvalidInputError.
+
+    After the new ``validate_input`` (given properties only): ``return validate_input(values)``.
+    """
+    from .._inputs import validate_input
+
+    checked = validate_input(values)
+    return {name: value for name, value in checked.items() if name in values}
+
+
+async def submit_body(client: AsyncClient, body: dict[str, Any], *, target: str) -> Submission:
+    """Submit a checked body as it is, journaling ``target`` in the job's first row.
+
+    Goes below ``AsyncClient.submit`` (which today names only three properties) so that every
+    property of the spec reaches the service. Once ``submit``/``_submit`` take every input
+    property, replace the body by the client's own call that takes a body and a target.
+    """
+    from sora2_api.api.text_to_video import submit as op
+    from sora2_api.models import Input
+
+    from .._retry import acall_with_retries
+
+    model = Input.from_dict(body)
+
+    async def attempt() -> Submission:
+        call = await client._invoke(
+            "submit", lambda: op.asyncio_detailed(client=client._generated(), body=model)
+        )
+        return client._interpret_submit(call.raw, call.parsed, body, target)
+
+    return await acall_with_retries(client._retry, "submit", attempt, submit=True)
+
+
+def job_outcome(state: str) -> str | None:
+    """``"completed"``, ``"cancelled"`` or ``"failed"`` for a terminal state; None otherwise.
+
+    ``TERMINAL_STATES`` is read at call time, so a terminal state the spec gains (``failed``)
+    counts as failed as soon as it is listed there. Once the outputs-and-states work lands,
+    map its success and cancel spellings here too (``succeeded`` -> completed, ``canceled``
+    -> cancelled), from the names it exports.
+    """
+    if state == COMPLETED:
+        return COMPLETED
+    if state == CANCELLED:
+        return CANCELLED
+    return "failed" if state in TERMINAL_STATES else None
+
+
+def output_urls(result: JobResult) -> list[str]:
+    """Every output URL of a completed job, in the service's order.
+
+    After ``JobResult.files``: ``return [file.url for file in result.files]``.
+    """
+    return [result.video_url] if result.video_url else []
+
+
+def _suffix(url: str) -> str:
+    try:
+        suffix = PurePosixPath(httpx.URL(url).path).suffix
+    except (httpx.InvalidURL, TypeError, ValueError):
+        suffix = ""
+    return suffix if suffix.isascii() and 1 < len(suffix) <= 8 else _DEFAULT_SUFFIX
+
+
+async def download_outputs(client: AsyncClient, result: JobResult, stem: Path) -> list[Path]:
+    """Save every output of ``result`` as ``stem`` plus the extension of its URL.
+
+    One file is ``<stem><ext>``; several are ``<stem>-1<ext>``, ``<stem>-2<ext>``, the rule
+    of the new ``download(result, out) -> list[Path]``. Once that lands this becomes
+    ``return await client.download(result, stem.with_name(stem.name + _suffix(first url)))``.
+    """
+    urls = output_urls(result)
+    if not urls:
+        raise DownloadError(
+            f"{result.request_id} completed without an output file", request_id=result.request_id
+        )
+    if len(urls) == 1:
+        return [await client.download(result, stem.with_name(stem.name + _suffix(urls[0])))]
+    saved: list[Path] = []
+    for index, url in enumerate(urls, start=1):
+        target = stem.with_name(f"{stem.name}-{index}{_suffix(url)}")
+        saved.append(await client.download(url, target))
+    return saved

@@ -1,0 +1,341 @@
+"""Reading a batch: JSONL or CSV rows, typed from the spec, checked, keyed, and planned.
+
+Every row is checked with the validation ``generate`` uses (``_compat.validate_row``) before
+anything is submitted. A CSV cell is text, so it is first converted to the type the spec gives
+its property (integer, number, boolean); an empty cell means "not given".
+
+The plan (jobs and seconds of video by size) needs to know which property is the size and
+which the duration. The rule: the input property whose spec ``title`` is ``Resolution`` is the
+size and the one titled ``Duration`` is the duration (the documentation's own names for the
+two fields); a value a row leaves out counts as the spec's default.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import hashlib
+import io
+import json
+import re
+import sys
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from .._exceptions import InvalidInputError
+from ._compat import validate_row
+
+__all__ = [
+    "NAME_FIELD",
+    "Plan",
+    "Row",
+    "duration_property",
+    "load_rows",
+    "make_plan",
+    "parse_rows",
+    "row_seconds",
+    "row_size",
+    "size_property",
+]
+
+NAME_FIELD = "name"
+"""The column (or JSON key) naming a row's output files; never sent to the service."""
+_SIZE_TITLE = "Resolution"
+_DURATION_TITLE = "Duration"
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+_TRUE = frozenset({"true", "1", "yes", "y", "t"})
+_FALSE = frozenset({"false", "0", "no", "n", "f"})
+
+
+@functools.cache
+def _input_properties() -> dict[str, dict[str, Any]]:
+    from .._spec import resolve, spec_document
+
+    schema = resolve(spec_document()["components"]["schemas"]["Input"])
+    return {
+        name: resolve(prop)
+        for name, prop in schema.get("properties", {}).items()
+        if isinstance(prop, dict)
+    }
+
+
+def _titled(title: str) -> str | None:
+    for name, prop in _input_properties().items():
+        if prop.get("title") == title:
+            return name
+    return None
+
+
+def size_property() -> str | None:
+    """The input property the plan groups by: the one the spec titles ``Resolution``."""
+    return _titled(_SIZE_TITLE)
+
+
+def duration_property() -> str | None:
+    """The input property counted as seconds of video: the one the spec titles ``Duration``."""
+    return _titled(_DURATION_TITLE)
+
+
+def _default(name: str | None) -> Any:
+    if name is None:
+        return None
+    return _input_properties().get(name, {}).get("default")
+
+
+def row_size(body: Mapping[str, Any]) -> str:
+    """The size a job asks for (the spec's default when the row leaves it out)."""
+    name = size_property()
+    value = body.get(name, _default(name)) if name is not None else None
+    return "default" if value is None else str(value)
+
+
+def row_seconds(body: Mapping[str, Any]) -> float:
+    """Seconds of video a job asks for (the spec's default when the row leaves it out)."""
+    name = duration_property()
+    value = body.get(name, _default(name)) if name is not None else None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return 0.0
+
+
+@dataclass(frozen=True)
+class Row:
+    """One row of the input: where it was, what it asks for, and whether it can be sent.
+
+    ``line`` is the line the row starts on (1-based; a CSV's header is line 1). ``key`` is the
+    row's identity across runs: a hash of its checked input and name, plus its occurrence
+    number, so two identical rows are two jobs and reordering the file changes nothing.
+    """
+
+    line: int
+    name: str | None
+    input: dict[str, Any]
+    key: str
+    error: str | None = None
+    field: str | None = None
+
+    @property
+    def valid(self) -> bool:
+        return self.error is None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a batch asks for: jobs and seconds of video, per size."""
+
+    jobs: int
+    seconds: float
+    by_size: dict[str, tuple[int, float]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "jobs": self.jobs,
+            "seconds": _number(self.seconds),
+            "by_size": {
+                size: {"jobs": jobs, "seconds": _number(seconds)}
+                for size, (jobs, seconds) in self.by_size.items()
+            },
+        }
+
+
+def _number(value: float) -> float | int:
+    return int(value) if float(value).is_integer() else value
+
+
+def make_plan(bodies: Iterable[Mapping[str, Any]]) -> Plan:
+    """The plan of the given bodies, sizes in the spec's order, then any others."""
+    per_size: dict[str, list[float]] = {}
+    name = size_property()
+    for choice in (_input_properties().get(name, {}).get("enum") or []) if name else []:
+        per_size.setdefault(str(choice), [0, 0.0])
+    for body in bodies:
+        counts = per_size.setdefault(row_size(body), [0, 0.0])
+        counts[0] += 1
+        counts[1] += row_seconds(body)
+    by_size = {size: (int(c[0]), float(c[1])) for size, c in per_size.items() if c[0]}
+    return Plan(
+        jobs=sum(j for j, _ in by_size.values()),
+        seconds=sum(s for _, s in by_size.values()),
+        by_size=by_size,
+    )
+
+
+# typing CSV cells ----------------------------------------------------------------------------
+
+
+def _types_of(prop: Mapping[str, Any]) -> set[str]:
+    kind = prop.get("type")
+    if isinstance(kind, str):
+        return {kind}
+    if isinstance(kind, list):
+        return {k for k in kind if isinstance(k, str)}
+    enum = prop.get("enum")
+    if isinstance(enum, list) and enum:
+        found = set()
+        for value in enum:
+            if isinstance(value, bool):
+                found.add("boolean")
+            elif isinstance(value, int):
+                found.add("integer")
+            elif isinstance(value, float):
+                found.add("number")
+            elif isinstance(value, str):
+                found.add("string")
+        return found
+    return set()
+
+
+def _convert_cell(name: str, text: str) -> Any:
+    """A CSV cell as the type the spec gives property ``name``; text stays text otherwise."""
+    kinds = _types_of(_input_properties().get(name, {}))
+    stripped = text.strip()
+    if "string" in kinds or not kinds:
+        return text
+    if "boolean" in kinds and stripped.lower() in _TRUE | _FALSE:
+        return stripped.lower() in _TRUE
+    if "integer" in kinds:
+        try:
+            return int(stripped)
+        except ValueError:
+            pass
+    if "number" in kinds:
+        try:
+            return float(stripped)
+        except ValueError:
+            pass
+    wanted = " or ".join(sorted(kinds))
+    raise InvalidInputError(f"{name}={text!r} is not a {wanted}", field=name, value=text)
+
+
+# reading -------------------------------------------------------------------------------------
+
+
+def _raw_jsonl(stream: IO[str]) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
+    for number, line in enumerate(stream, start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except ValueError as exc:
+            yield number, None, f"not valid JSON: {exc}"
+            continue
+        if not isinstance(value, dict):
+            yield number, None, f"a line must hold a JSON object, not {type(value).__name__}"
+            continue
+        yield number, value, None
+
+
+def _raw_csv(stream: IO[str]) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
+    reader = csv.reader(stream)
+    header: list[str] | None = None
+    line = 1
+    for cells in reader:
+        start, line = line, reader.line_num + 1
+        if header is None:
+            header = [cell.strip() for cell in cells]
+            continue
+        if not any(cell.strip() for cell in cells):
+            continue
+        if len(cells) > len(header):
+            yield start, None, f"{len(cells)} cells but the header has {len(header)} columns"
+            continue
+        values: dict[str, Any] = {}
+        try:
+            for column, cell in zip(header, cells, strict=False):
+                if not column or cell == "":
+                    continue
+                values[column] = cell if column == NAME_FIELD else _convert_cell(column, cell)
+        except InvalidInputError as exc:
+            yield start, None, exc.message
+            continue
+        yield start, values, None
+
+
+def _looks_like_jsonl(text: str) -> bool:
+    return text.lstrip().startswith("{")
+
+
+def _check_name(value: Any) -> str:
+    if not isinstance(value, str) or not _SAFE_NAME.sub("", value).strip("._-"):
+        raise InvalidInputError(
+            f"{NAME_FIELD} must be a non-empty file name, not {value!r}",
+            field=NAME_FIELD,
+            value=value,
+        )
+    return _SAFE_NAME.sub("_", value.strip())
+
+
+def _key(body: Mapping[str, Any], name: str | None, occurrence: int) -> str:
+    canonical = json.dumps(
+        {"input": body, "name": name}, sort_keys=True, ensure_ascii=False, default=str
+    )
+    digest = hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    return f"{digest}-{occurrence}"
+
+
+def parse_rows(
+    raw: Iterable[tuple[int, Mapping[str, Any] | None, str | None]],
+) -> list[Row]:
+    """Check each raw row and give it its key; invalid rows are kept with their problem."""
+    rows: list[Row] = []
+    seen: Counter[str] = Counter()
+    names: dict[str, int] = {}
+    for line, values, problem in raw:
+        if values is None:
+            rows.append(Row(line, None, {}, _key({"line": line}, None, 0), problem))
+            continue
+        given = {k: v for k, v in values.items() if k != NAME_FIELD}
+        name: str | None = None
+        try:
+            if values.get(NAME_FIELD) is not None:
+                name = _check_name(values[NAME_FIELD])
+            body = validate_row(given)
+        except InvalidInputError as exc:
+            bad = Row(line, name, given, _key({"line": line}, None, 0), exc.message, exc.field)
+            rows.append(bad)
+            continue
+        if name is not None and name in names:
+            message = f"{NAME_FIELD} {name!r} is already used by line {names[name]}"
+            rows.append(Row(line, name, body, _key({"line": line}, None, 0), message, NAME_FIELD))
+            continue
+        if name is not None:
+            names[name] = line
+        base = _key(body, name, 0)
+        seen[base] += 1
+        rows.append(Row(line, name, body, _key(body, name, seen[base])))
+    return rows
+
+
+def load_rows(
+    source: str | Path | Iterable[Mapping[str, Any]], *, stdin: IO[str] | None = None
+) -> list[Row]:
+    """The rows of a JSONL or CSV file (``-``: standard input), or of an iterable of mappings.
+
+    A file ending in ``.csv`` is CSV and one ending in ``.jsonl``/``.ndjson``/``.json`` is
+    JSONL; anything else (stdin too) is JSONL when its first non-blank character is ``{``.
+    """
+    if not isinstance(source, str | Path):
+        return parse_rows(
+            (number, dict(values), None)
+            if isinstance(values, Mapping)
+            else (number, None, f"a row must be a mapping, not {type(values).__name__}")
+            for number, values in enumerate(source, start=1)
+        )
+    if str(source) == "-":
+        text = (stdin or sys.stdin).read()
+        stream: IO[str] = io.StringIO(text)
+        jsonl = _looks_like_jsonl(text)
+        return parse_rows(_raw_jsonl(stream) if jsonl else _raw_csv(stream))
+    path = Path(source)
+    suffix = path.suffix.lower()
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        if suffix == ".csv":
+            return parse_rows(_raw_csv(handle))
+        if suffix in (".jsonl", ".ndjson", ".json"):
+            return parse_rows(_raw_jsonl(handle))
+        text = handle.read()
+    stream = io.StringIO(text)
+    return parse_rows(_raw_jsonl(stream) if _looks_like_jsonl(text) else _raw_csv(stream))

@@ -1,0 +1,199 @@
+"""``sora2 batch``: dry run, plan, JSON summary, exit codes, CSV on stdin, budget, re-runs."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sora2._batch._rows import duration_property, size_property
+from sora2._cli._batch import EXIT_BATCH_INCOMPLETE, EXIT_BATCH_INVALID
+from sora2.emulator import Emulator, create_app, serve
+
+from .helpers import TOKEN, FakeClock, choices, run
+
+SIZE = size_property() or ""
+SECONDS = duration_property() or ""
+
+
+@pytest.fixture
+def app(fake_time: FakeClock) -> Emulator:
+    return create_app(clock=fake_time.monotonic, token=TOKEN)
+
+
+@pytest.fixture
+def url(app: Emulator, token: str) -> Iterator[str]:
+    """A real emulator over HTTP on 127.0.0.1, on the tests' fake clock."""
+    with serve(app) as found:
+        yield found
+
+
+def _rows(count: int) -> list[dict[str, Any]]:
+    sizes, seconds = choices(SIZE), choices(SECONDS)
+    return [
+        {"prompt": f"clip {i}", SIZE: sizes[i % len(sizes)], SECONDS: seconds[i % len(seconds)]}
+        for i in range(count)
+    ]
+
+
+def _jsonl(path: Path, items: list[dict[str, Any]]) -> str:
+    path.write_text("".join(json.dumps(item) + "\n" for item in items), encoding="utf-8")
+    return str(path)
+
+
+def _submitted(app: Emulator) -> int:
+    return sum(app.stats.submissions.values())
+
+
+class TestDryRun:
+    def test_prints_invalid_lines_and_the_plan_and_exits_2(
+        self, app: Emulator, url: str, isolated: Path
+    ) -> None:
+        """Each invalid row's line and problem, then jobs and seconds by size; nothing sent."""
+        items = _rows(4)
+        items[2][SECONDS] = max(choices(SECONDS)) + 1
+        source = _jsonl(isolated / "rows.jsonl", items)
+        result = run("batch", source, "--out-dir", "out", "--dry-run", "--base-url", url)
+        assert EXIT_BATCH_INVALID == result.exit_code
+        assert f"line 3: {SECONDS}=" in result.stdout
+        valid = [item for i, item in enumerate(items) if i != 2]
+        total = sum(item[SECONDS] for item in valid)
+        assert f"plan: {len(valid)} jobs, {total:g} seconds of video" in result.stdout
+        assert "1 invalid row; nothing submitted" in result.stdout
+        for size in {str(item[SIZE]) for item in valid}:
+            mine = [item for item in valid if str(item[SIZE]) == size]
+            seconds = sum(item[SECONDS] for item in mine)
+            jobs = f"{len(mine)} job" + ("s" if len(mine) != 1 else "")
+            assert f"  {size}: {jobs}, {seconds:g} s" in result.stdout
+        assert 0 == _submitted(app)
+        assert not (isolated / "out").exists()
+
+    def test_all_valid_exits_0(self, url: str, isolated: Path) -> None:
+        """A dry run of valid rows exits 0, and --json gives the plan as one object."""
+        source = _jsonl(isolated / "rows.jsonl", _rows(3))
+        result = run("batch", source, "--out-dir", "out", "--dry-run", "--json", "--base-url", url)
+        assert 0 == result.exit_code
+        assert 3 == json.loads(result.stdout)["plan"]["jobs"]
+
+
+class TestRun:
+    def test_json_summary_then_a_rerun_submits_nothing(
+        self, app: Emulator, url: str, isolated: Path
+    ) -> None:
+        """The summary is one JSON object; the same command again submits 0 jobs, exits 0."""
+        source = _jsonl(isolated / "rows.jsonl", _rows(3))
+        command = ("batch", source, "--out-dir", "out", "--json", "--base-url", url)
+        first = run(*command)
+        assert 0 == first.exit_code, first.stderr
+        summary = json.loads(first.stdout)
+        assert (True, 3, 3) == (summary["ok"], summary["counts"]["completed"], summary["submitted"])
+        second = run(*command)
+        assert 0 == second.exit_code
+        assert 0 == json.loads(second.stdout)["submitted"]
+        assert 3 == _submitted(app)
+        assert TOKEN not in first.stdout + first.stderr
+
+    def test_invalid_rows_run_the_rest_and_exit_7(
+        self, app: Emulator, url: str, isolated: Path
+    ) -> None:
+        """Valid rows complete, the invalid one is reported, and the exit code says incomplete."""
+        items = _rows(3)
+        items[0]["prompt"] = ""
+        source = _jsonl(isolated / "rows.jsonl", items)
+        result = run("batch", source, "--out-dir", "out", "--base-url", url)
+        assert EXIT_BATCH_INCOMPLETE == result.exit_code
+        assert 2 == _submitted(app)
+        assert "row 1: invalid" in result.stdout
+        assert "row 2: submitted" in result.stderr  # plain progress lines off a terminal
+
+    def test_csv_on_stdin(self, app: Emulator, url: str, isolated: Path) -> None:
+        """``-`` reads CSV from stdin; its cells are typed from the spec before submitting."""
+        items = _rows(2)
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=["prompt", SIZE, SECONDS, "name"])
+        writer.writeheader()
+        for index, item in enumerate(items):
+            writer.writerow({**item, "name": f"csv{index}"})
+        result = run("batch", "-", "--out-dir", "out", "--base-url", url, input=buffer.getvalue())
+        assert 0 == result.exit_code, result.stderr
+        assert {"csv0.mp4", "csv1.mp4", "manifest.jsonl"} == {
+            p.name for p in (isolated / "out").iterdir()
+        }
+        lines = [
+            json.loads(x)
+            for x in (isolated / "out" / "manifest.jsonl").read_text().split("\n")
+            if x
+        ]
+        assert [item[SECONDS] for item in items] == [line["input"][SECONDS] for line in lines]
+
+    def test_budget_stop_is_said(self, app: Emulator, url: str, isolated: Path) -> None:
+        """--max-jobs stops submitting, says so, and exits with the incomplete code with the rest pending."""
+        source = _jsonl(isolated / "rows.jsonl", _rows(3))
+        result = run("batch", source, "--out-dir", "out", "--max-jobs", "1", "--base-url", url)
+        assert EXIT_BATCH_INCOMPLETE == result.exit_code
+        assert 1 == _submitted(app)
+        assert "stopped submitting: --max-jobs 1 reached" in result.stdout
+        assert "budget: --max-jobs 1 reached" in result.stderr
+
+
+class TestCtrlCOnATerminal:
+    @pytest.mark.parametrize("answer", ["y", "n"])
+    def test_asks_whether_to_cancel_the_queued_jobs(
+        self,
+        fake_time: FakeClock,
+        token: str,
+        isolated: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        answer: str,
+    ) -> None:
+        """With a person at a terminal, Ctrl-C asks about the queued jobs: yes cancels them,
+        no leaves them running; either way every id is in the manifest and the exit is 130."""
+        import os
+        import signal
+
+        from sora2._cli import _batch
+        from sora2._cli._common import EXIT_INTERRUPTED
+
+        monkeypatch.setattr(_batch, "_stdin_is_tty", lambda: True)
+        original = _batch._PlainDisplay.__call__
+        items = _rows(2)
+
+        def interrupt_once_all_submitted(self: Any, progress: Any, row: Any) -> None:
+            original(self, progress, row)
+            if row is not None and row.row == len(items) and row.request_id:
+                os.kill(os.getpid(), signal.SIGINT)
+
+        monkeypatch.setattr(_batch._PlainDisplay, "__call__", interrupt_once_all_submitted)
+        # So slow that nothing leaves the queue however far the polls move the fake clock.
+        slow = create_app(clock=fake_time.monotonic, token=TOKEN, speed=0.001)
+        source = _jsonl(isolated / "rows.jsonl", items)
+        with serve(slow) as url:
+            result = run(
+                "batch",
+                source,
+                "--out-dir",
+                "out",
+                "--concurrency",
+                "2",
+                "--base-url",
+                url,
+                input=answer + "\n",
+            )
+        assert EXIT_INTERRUPTED == result.exit_code
+        assert "Cancel the 2 jobs still queued?" in result.stderr
+        lines = [
+            json.loads(x) for x in (isolated / "out" / "manifest.jsonl").read_text().splitlines()
+        ]
+        assert all(line["request_id"] for line in lines)
+        states = {slow.job(line["request_id"]).state for line in lines}  # type: ignore[union-attr]
+        if answer == "y":
+            assert {"cancelled"} == {line["state"] for line in lines} == states
+        else:
+            assert {"pending"} == {line["state"] for line in lines}
+            assert "cancelled" not in states
+            assert "jobs left running" in result.stderr
