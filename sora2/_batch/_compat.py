@@ -17,13 +17,12 @@ docstring says what it becomes once the new input and output APIs land.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
-from .._exceptions import DownloadError
-from .._types import TERMINAL_STATES
+from .._download import file_suffix
+from .._exceptions import NoOutputError
+from .._types import outcome_of
 
 if TYPE_CHECKING:
     from .._async_client import AsyncClient
@@ -86,50 +85,28 @@ async def submit_body(client: AsyncClient, body: dict[str, Any], *, target: str)
 def job_outcome(state: str) -> str | None:
     """``"completed"``, ``"cancelled"`` or ``"failed"`` for a terminal state; None otherwise.
 
-    ``TERMINAL_STATES`` is read at call time, so a terminal state the spec gains (``failed``)
-    counts as failed as soon as it is listed there. Once the outputs-and-states work lands,
-    map its success and cancel spellings here too (``succeeded`` -> completed, ``canceled``
-    -> cancelled), from the names it exports.
+    What each final state means is the spec's ``x-terminal-states`` (``succeeded`` is
+    completed, ``canceled`` is cancelled), read through :func:`sora2._types.outcome_of`.
     """
-    if state == COMPLETED:
-        return COMPLETED
-    if state == CANCELLED:
-        return CANCELLED
-    return "failed" if state in TERMINAL_STATES else None
+    return outcome_of(state)
 
 
 def output_urls(result: JobResult) -> list[str]:
-    """Every output URL of a completed job, in the service's order.
-
-    After ``JobResult.files``: ``return [file.url for file in result.files]``.
-    """
-    return [result.video_url] if result.video_url else []
-
-
-def _suffix(url: str) -> str:
-    try:
-        suffix = PurePosixPath(httpx.URL(url).path).suffix
-    except (httpx.InvalidURL, TypeError, ValueError):
-        suffix = ""
-    return suffix if suffix.isascii() and 1 < len(suffix) <= 8 else _DEFAULT_SUFFIX
+    """Every output URL of a completed job, in the order of ``JobResult.files``."""
+    return [file.url for file in result.files]
 
 
 async def download_outputs(client: AsyncClient, result: JobResult, stem: Path) -> list[Path]:
-    """Save every output of ``result`` as ``stem`` plus the extension of its URL.
+    """Save every output of ``result`` as ``stem`` plus each file's own extension.
 
-    One file is ``<stem><ext>``; several are ``<stem>-1<ext>``, ``<stem>-2<ext>``, the rule
-    of the new ``download(result, out) -> list[Path]``. Once that lands this becomes
-    ``return await client.download(result, stem.with_name(stem.name + _suffix(first url)))``.
+    One file is ``<stem><ext>``; several are ``<stem>-1<ext>``, ``<stem>-2<ext>``: the naming
+    rule of ``download`` itself, given ``<stem><ext of the first file>`` as its path.
     """
-    urls = output_urls(result)
-    if not urls:
-        raise DownloadError(
+    if not result.files:
+        raise NoOutputError(
             f"{result.request_id} completed without an output file", request_id=result.request_id
         )
-    if len(urls) == 1:
-        return [await client.download(result, stem.with_name(stem.name + _suffix(urls[0])))]
-    saved: list[Path] = []
-    for index, url in enumerate(urls, start=1):
-        target = stem.with_name(f"{stem.name}-{index}{_suffix(url)}")
-        saved.append(await client.download(url, target))
-    return saved
+    first = result.files[0]
+    return await client.download(
+        result, stem.with_name(stem.name + file_suffix(first.url, first.kind))
+    )
