@@ -6,10 +6,10 @@ Only the I/O differs from ``sora2._client``; every decision lives in ``sora2._ba
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 import httpx
 
@@ -58,10 +58,11 @@ from ._responses import (
     reset_last_response,
 )
 from ._retry import acall_with_retries
-from ._types import NOT_GIVEN, JobResult, JobStatus, NotGiven, Submission
+from ._types import JobResult, JobStatus, Submission
 from ._waiting import TRANSIENT_POLL_ERRORS
 
 if TYPE_CHECKING:
+    from sora2_models.typed_dicts import InputOptions
     import anyio
     from sora2_api import AuthenticatedClient
 
@@ -237,21 +238,19 @@ class AsyncClient(BaseClient):
     async def submit(
         self,
         prompt: str,
-        *,
-        size: str | NotGiven = NOT_GIVEN,
-        seconds: int | NotGiven = NOT_GIVEN,
+        **inputs: Unpack[InputOptions],
     ) -> Submission:
         """See :meth:`Client.submit`."""
-        return await self._submit(prompt, size, seconds, target=None)
+        return await self._submit(prompt, inputs, target=None)
 
     async def _submit(
-        self, prompt: str, size: str | NotGiven, seconds: int | NotGiven, *, target: str | None
+        self, prompt: str, inputs: Mapping[str, Any], *, target: str | None
     ) -> Submission:
         """submit(), journaling ``target`` (generate's output path) in the job's first row."""
         from sora2_api.api.text_to_video import submit as op
         from sora2_api.models import Input
 
-        body = self._submit_body(prompt, size, seconds)
+        body = self._submit_body(prompt, inputs)
         model = Input.from_dict(body)
 
         async def attempt() -> Submission:
@@ -388,16 +387,15 @@ class AsyncClient(BaseClient):
         self,
         prompt: str,
         *,
-        size: str | NotGiven = NOT_GIVEN,
-        seconds: int | NotGiven = NOT_GIVEN,
         out: str | os.PathLike[str],
         timeout: float | None = None,
         on_update: Callable[[JobStatus], None] | None = None,
         on_submit: Callable[[Submission], None] | None = None,
+        **inputs: Unpack[InputOptions],
     ) -> Path:
         """See :meth:`Client.generate`."""
         target = str(Path(out).expanduser().absolute())
-        submission = await self._submit(prompt, size, seconds, target=target)
+        submission = await self._submit(prompt, inputs, target=target)
         request_id = submission.request_id
         if on_submit is not None:
             on_submit(submission)

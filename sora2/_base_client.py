@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -50,7 +50,7 @@ from ._responses import (
     unknown_submission,
 )
 from ._retry import RetryPolicy, parse_retry_after
-from ._types import JobResult, JobStatus, NotGiven, Submission
+from ._types import JobResult, JobStatus, Submission
 from ._waiting import WaitTracker
 
 __all__ = [
@@ -339,7 +339,7 @@ class BaseClient:
         self, request_id: str, body: dict[str, Any], target: str | None = None
     ) -> None:
         params = {k: v for k, v in body.items() if k != "prompt"}
-        seconds = params.get("seconds")
+        seconds = params.get("seconds", _spec_default("seconds"))
         if isinstance(seconds, int):
             self._shared.requested_seconds[request_id] = seconds
         now = self._shared.clock.time()
@@ -396,15 +396,13 @@ class BaseClient:
 
     # answers -----------------------------------------------------------------------------------
 
-    def _submit_body(self, prompt: str, size: object, seconds: object) -> dict[str, Any]:
+    def _submit_body(self, prompt: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
+        """The checked body: ``prompt`` and exactly the inputs given (see ``validate_input``)."""
         from ._inputs import validate_input
 
-        values: dict[str, Any] = {"prompt": prompt}
-        if not isinstance(size, NotGiven):
-            values["size"] = size
-        if not isinstance(seconds, NotGiven):
-            values["seconds"] = seconds
-        return validate_input(values)
+        if "prompt" in inputs:
+            raise TypeError("prompt is given twice: positionally and as a keyword")
+        return validate_input({"prompt": prompt, **inputs})
 
     def _transport_failure(
         self, operation: str, exc: httpx.RequestError, request_id: str | None
@@ -576,6 +574,14 @@ class BaseClient:
         if request_id is not None:
             self._journaled(lambda j: j.update(request_id, output_path=str(path), error=None))
         return path
+
+
+def _spec_default(name: str) -> Any:
+    """The spec's default of input ``name`` (what the service applies), or None."""
+    from ._inputs import input_fields
+
+    found = input_fields().get(name)
+    return found.default if found is not None and found.has_default else None
 
 
 def check_request_id(request_id: str | None) -> None:

@@ -11,10 +11,10 @@ every job (``sora2._journal``). The two classes share everything but their I/O.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 import httpx
 
@@ -64,10 +64,11 @@ from ._responses import (
     reset_last_response,
 )
 from ._retry import call_with_retries
-from ._types import NOT_GIVEN, JobResult, JobStatus, NotGiven, Submission
+from ._types import JobResult, JobStatus, Submission
 from ._waiting import TRANSIENT_POLL_ERRORS
 
 if TYPE_CHECKING:
+    from sora2_models.typed_dicts import InputOptions
     from sora2_api import AuthenticatedClient
 
 
@@ -211,26 +212,28 @@ class Client(BaseClient):
     def submit(
         self,
         prompt: str,
-        *,
-        size: str | NotGiven = NOT_GIVEN,
-        seconds: int | NotGiven = NOT_GIVEN,
+        **inputs: Unpack[InputOptions],
     ) -> Submission:
         """Submit a job. Retried only when the service provably did not take it.
+
+        ``inputs`` are the spec's input properties besides ``prompt`` (``size=...``, ...), typed
+        by the generated ``InputOptions``. One left out is not sent: the service applies its
+        default. A keyword the spec does not describe is sent as given (the input is open).
 
         Raises:
             InvalidInputError: before anything is sent, naming the field and allowed values.
             SubmissionUnknownError: the request may have created a job; it is not retried.
         """
-        return self._submit(prompt, size, seconds, target=None)
+        return self._submit(prompt, inputs, target=None)
 
     def _submit(
-        self, prompt: str, size: str | NotGiven, seconds: int | NotGiven, *, target: str | None
+        self, prompt: str, inputs: Mapping[str, Any], *, target: str | None
     ) -> Submission:
         """submit(), journaling ``target`` (generate's output path) in the job's first row."""
         from sora2_api.api.text_to_video import submit as op
         from sora2_api.models import Input
 
-        body = self._submit_body(prompt, size, seconds)
+        body = self._submit_body(prompt, inputs)
         model = Input.from_dict(body)
 
         def attempt() -> Submission:
@@ -365,19 +368,20 @@ class Client(BaseClient):
         self,
         prompt: str,
         *,
-        size: str | NotGiven = NOT_GIVEN,
-        seconds: int | NotGiven = NOT_GIVEN,
         out: str | os.PathLike[str],
         timeout: float | None = None,
         on_update: Callable[[JobStatus], None] | None = None,
         on_submit: Callable[[Submission], None] | None = None,
+        **inputs: Unpack[InputOptions],
     ) -> Path:
         """Submit, wait, download: the video file at ``out``.
+
+        ``inputs`` are the spec's input properties besides ``prompt``, as for :meth:`submit`.
 
         If the process dies half-way, ``resume()`` finishes the job from the journal.
         """
         target = str(Path(out).expanduser().absolute())
-        submission = self._submit(prompt, size, seconds, target=target)
+        submission = self._submit(prompt, inputs, target=target)
         request_id = submission.request_id
         if on_submit is not None:
             on_submit(submission)

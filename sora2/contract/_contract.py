@@ -56,7 +56,7 @@ class Contract:
     def __init__(self, document: Mapping[str, Any]) -> None:
         self.document = document
         self._schemas = SchemaCompiler(document)
-        self._all = compile_operations(document)
+        self._all = compile_operations(document, self._schemas)
         self._by_method: dict[str, list[OperationSpec]] = {}
         for spec in self._all:
             self._by_method.setdefault(spec.method, []).append(spec)

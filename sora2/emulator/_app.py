@@ -390,6 +390,8 @@ class Emulator:
         details = validation_details(body)
         if details:
             return error_response(422, INVALID, "Validation error.", detail=details)
+        sent = list(body)
+        # The service applies the spec's defaults; the job records every input, known or new.
         body = {**body_defaults(), **body}
         queue_time, run_time = self.phase_durations(int(body[SECONDS_FIELD]))
         request_id = self._new_request_id()
@@ -402,7 +404,7 @@ class Emulator:
                 "Service unavailable: too many requests in flight.",
                 headers={"Retry-After": str(max(1, round(run_time)))},
             )
-        self.stats.count_submission(str(body[PROMPT_FIELD]))
+        self.stats.count_submission(str(body[PROMPT_FIELD]), sent)
         return JSONResponse({"request_id": request_id, **self._urls(request, request_id)})
 
     def _lookup(self, request: Request) -> JobView | Response:
