@@ -62,9 +62,9 @@ from ._types import JobResult, JobStatus, Submission
 from ._waiting import TRANSIENT_POLL_ERRORS
 
 if TYPE_CHECKING:
-    from sora2_models.typed_dicts import InputOptions
     import anyio
     from sora2_api import AuthenticatedClient
+    from sora2_models.typed_dicts import InputOptions
 
 
 __all__ = ["AsyncClient"]

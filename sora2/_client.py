@@ -68,8 +68,8 @@ from ._types import JobResult, JobStatus, Submission
 from ._waiting import TRANSIENT_POLL_ERRORS
 
 if TYPE_CHECKING:
-    from sora2_models.typed_dicts import InputOptions
     from sora2_api import AuthenticatedClient
+    from sora2_models.typed_dicts import InputOptions
 
 
 __all__ = ["AsyncClient", "Client"]
@@ -226,9 +226,7 @@ class Client(BaseClient):
         """
         return self._submit(prompt, inputs, target=None)
 
-    def _submit(
-        self, prompt: str, inputs: Mapping[str, Any], *, target: str | None
-    ) -> Submission:
+    def _submit(self, prompt: str, inputs: Mapping[str, Any], *, target: str | None) -> Submission:
         """submit(), journaling ``target`` (generate's output path) in the job's first row."""
         from sora2_api.api.text_to_video import submit as op
         from sora2_api.models import Input

@@ -169,7 +169,7 @@ def _field(name: str, raw: Any, required: bool) -> InputField:
         python_type=_python_type(schema, choices),
         required=required,
         choices=choices,
-        default=schema["default"] if "default" in schema else NO_DEFAULT,
+        default=schema.get("default", NO_DEFAULT),
         title=title if isinstance(title, str) else None,
         description=description if isinstance(description, str) else None,
         minimum=_number(schema.get("minimum")),
@@ -290,15 +290,15 @@ def validate_input(values: Mapping[str, Any]) -> dict[str, Any]:
     _check_sendable(body)
     error = next(iter(input_validator().iter_errors(body)), None)
     if error is not None:
-        name = str(error.path[0]) if error.path else None
-        if name is None and error.validator == "required":
-            name = _missing_name(error)
-        if name is None:
+        where = str(error.path[0]) if error.path else None
+        if where is None and error.validator == "required":
+            where = _missing_name(error)
+        if where is None:
             raise InvalidInputError(f"input: {error.message}", field="body")
-        spec = fields.get(name)
-        if error.validator == "pattern" and spec is not None and spec.description:
-            reason = spec.description.strip().splitlines()[0].rstrip(".")
+        found = fields.get(where)
+        if error.validator == "pattern" and found is not None and found.description:
+            reason = found.description.strip().splitlines()[0].rstrip(".")
         else:
             reason = error.message
-        raise _refusal(name, body.get(name), spec, reason)
+        raise _refusal(where, body.get(where), found, reason)
     return body

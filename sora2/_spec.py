@@ -199,7 +199,6 @@ class SchemaCompiler:
     def __init__(
         self, document: Mapping[str, Any], *, format_checker: FormatChecker | None = None
     ) -> None:
-        from jsonschema import Draft202012Validator
         from referencing import Registry
         from referencing.jsonschema import DRAFT202012
 
@@ -208,8 +207,9 @@ class SchemaCompiler:
             DOCUMENT_URI, DRAFT202012.create_resource(dict(document))
         )
         self._resolver = self._registry.resolver(base_uri=DOCUMENT_URI)
-        self._format_checker = format_checker if format_checker is not None else strict_formats()
-        self._validator_class = Draft202012Validator
+        # jsonschema is imported on the first compile only: resolving (the CLI's options) is
+        # cheap, and `sora2 --help` must stay so.
+        self._format_checker = format_checker
         self._cache: dict[str, Validator] = {}
 
     @property
@@ -255,8 +255,12 @@ class SchemaCompiler:
         """The validator for ``schema``, found at JSON pointer ``location`` of the document."""
         found = self._cache.get(location)
         if found is None:
+            from jsonschema import Draft202012Validator
+
+            if self._format_checker is None:
+                self._format_checker = strict_formats()
             inlined = self._inline(schema, (location,) if location.startswith("#") else ())
-            found = self._validator_class(
+            found = Draft202012Validator(
                 inlined, registry=self._registry, format_checker=self._format_checker
             )
             self._cache[location] = found

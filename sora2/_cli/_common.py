@@ -54,8 +54,8 @@ __all__ = [
     "format_elapsed",
     "input_option",
     "input_options",
-    "parse_input_value",
     "make_client",
+    "parse_input_value",
     "translate_errors",
 ]
 
@@ -275,7 +275,7 @@ def _not_json(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
-class _JSONValue(click.ParamType):
+class _JSONValue(click.ParamType):  # type: ignore[type-arg]
     """A value of no one scalar type (array, object, union): JSON, or else the text."""
 
     name = "json"
@@ -284,7 +284,7 @@ class _JSONValue(click.ParamType):
         return parse_input_value(value) if isinstance(value, str) else value
 
 
-def _number_type(field: InputField) -> click.ParamType:
+def _number_type(field: InputField) -> click.ParamType:  # type: ignore[type-arg]
     low = field.minimum if field.minimum is not None else field.exclusive_minimum
     high = field.maximum if field.maximum is not None else field.exclusive_maximum
     if low is None and high is None:

@@ -57,6 +57,8 @@ def _allowed(schema: Any) -> list[Any] | None:
     if "const" in schema:
         return [schema["const"]]
     return None
+
+
 def _details_of(error: ValidationError) -> list[dict[str, Any]]:
     loc: list[str | int] = ["body", *error.absolute_path]
     if error.validator == "required" and isinstance(error.instance, dict):

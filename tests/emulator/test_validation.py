@@ -101,7 +101,7 @@ class TestRejected:
     def test_an_empty_prompt_breaks_min_length(self, client: httpx.Client) -> None:
         """The spec's minLength on prompt is enforced."""
         detail = _detail(_submit(client, {"prompt": ""}))
-        assert [item["type"] for item in detail] == ["minLength"]
+        assert "minLength" in [item["type"] for item in detail]
 
     def test_every_problem_is_reported_at_once(self, client: httpx.Client) -> None:
         """Several bad fields give one detail list naming each of them."""
