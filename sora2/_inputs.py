@@ -90,7 +90,7 @@ class InputField:
             return ", ".join(repr(c) for c in self.choices)
         parts = [_KIND_WORDS.get(self.python_type, "any JSON value")]
         bounds = [
-            f"{op} {value:g}"
+            f"{op} {_plain(value)}"
             for op, value in (
                 (">=", self.minimum),
                 (">", self.exclusive_minimum),
@@ -111,6 +111,11 @@ class InputField:
 
     def allowed(self) -> tuple[Any, ...] | None:
         return self.choices
+
+
+def _plain(value: float) -> str:
+    """``2147483647``, ``0.5``: a bound as the spec writes it, never ``2.14748e+09``."""
+    return str(int(value)) if float(value).is_integer() else repr(value)
 
 
 def _chars(count: int) -> str:

@@ -117,6 +117,8 @@ class TestDescribeAllowed:
         [
             ({"minimum": 0, "maximum": 10}, "an integer >= 0 and <= 10"),
             ({"exclusive_minimum": 0}, "an integer > 0"),
+            ({"maximum": 2147483647}, "<= 2147483647"),
+            ({"python_type": float, "minimum": 0.5}, "a number >= 0.5"),
             ({"python_type": str, "min_length": 1, "max_length": 5}, "a string of at least 1"),
             ({"python_type": str, "pattern": "^a"}, "matching the pattern '^a'"),
             ({"choices": (1, 2)}, "1, 2"),
