@@ -27,6 +27,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
+from .._inputs import input_fields
 from .._spec import operation, operations, spec_document
 from ._constants import (
     DEFAULT_MAX_REQUESTS,
@@ -67,7 +68,7 @@ from ._responses import (
     truncating,
 )
 from ._stats import EmulatorStats
-from ._validation import body_defaults, body_schema, validation_details
+from ._validation import body_defaults, validation_details
 from ._video import SHARED_VIDEO_CACHE, VideoCache, parse_size, require_video_stack
 
 __all__ = ["Emulator", "create_app"]
@@ -92,9 +93,8 @@ def _iso(timestamp: float) -> str:
 
 
 def _choices(field: str) -> list[Any] | None:
-    prop = body_schema().get("properties", {}).get(field, {})
-    enum = prop.get("enum") if isinstance(prop, dict) else None
-    return list(enum) if isinstance(enum, list) else None
+    found = input_fields().get(field)
+    return list(found.choices) if found is not None and found.choices is not None else None
 
 
 def _reject_constant(name: str) -> Any:

@@ -33,13 +33,11 @@ def submit_validator() -> Validator:
 
 @functools.cache
 def body_defaults() -> dict[str, Any]:
-    """The ``default`` of every property of the body schema that has one."""
-    defaults: dict[str, Any] = {}
-    for name, prop in body_schema().get("properties", {}).items():
-        resolved = resolve(prop)
-        if isinstance(resolved, dict) and "default" in resolved:
-            defaults[name] = resolved["default"]
-    return defaults
+    """The ``default`` of every property of the body schema that has one (what the service
+    applies to a property left out), read as the client reads the input's fields."""
+    from .._inputs import input_fields
+
+    return {name: field.default for name, field in input_fields().items() if field.has_default}
 
 
 def _cut(message: str) -> str:
