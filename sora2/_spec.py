@@ -41,6 +41,7 @@ __all__ = [
     "schema_compiler",
     "server_url",
     "spec_document",
+    "strict_formats",
     "unescape_pointer",
 ]
 
