@@ -87,6 +87,14 @@ class TestValidators:
             input_schema_pointer(), input_schema()
         )
 
+    def test_the_default_contract_shares_the_compiled_validators(self) -> None:
+        """The contract checker of the packaged spec reuses the spec layer's validators."""
+        from sora2.contract import load_contract
+
+        location = input_schema_pointer()
+        contract = load_contract()
+        assert input_validator() is contract._schemas.validator(location, input_schema())
+
     def test_compiled_schemas_hold_no_local_refs(self) -> None:
         """Local $refs are inlined at compile time (no resolution per validation)."""
         assert "$ref" not in json.dumps(input_validator().schema)

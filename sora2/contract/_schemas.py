@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .._spec import DOCUMENT_URI, escape_pointer
+from .._spec import DOCUMENT_URI, escape_pointer, schema_compiler, spec_document
 from .._spec import SchemaCompiler as _SpecCompiler
 from ._violations import Side, Violation, one_line
 
@@ -25,7 +25,12 @@ class SchemaCompiler(_SpecCompiler):
     """The spec layer's compiler, plus checks that report violations."""
 
     def __init__(self, document: Mapping[str, Any]) -> None:
-        super().__init__(document)
+        shared = schema_compiler() if document is spec_document() else None
+        if shared is not None:
+            # The packaged spec: the same registry and compiled validators as the client.
+            self.__dict__.update(shared.__dict__)
+        else:
+            super().__init__(document)
         self._quick: dict[str, Callable[[Any], bool] | None] = {}
 
     def check(
