@@ -285,19 +285,28 @@ class _JSONValue(click.ParamType):  # type: ignore[type-arg]
 
 
 def _number_type(field: InputField) -> click.ParamType:  # type: ignore[type-arg]
-    low = field.minimum if field.minimum is not None else field.exclusive_minimum
-    high = field.maximum if field.maximum is not None else field.exclusive_maximum
-    if low is None and high is None:
-        return click.INT if field.python_type is int else click.FLOAT
-    kwargs: dict[str, Any] = {
-        "min_open": field.minimum is None and field.exclusive_minimum is not None,
-        "max_open": field.maximum is None and field.exclusive_maximum is not None,
-    }
+    """INT/FLOAT, or a range with the spec's bounds (an exclusive bound of an integer becomes
+    the next whole number inside it)."""
     if field.python_type is int:
-        return click.IntRange(
-            None if low is None else math.ceil(low), None if high is None else math.floor(high)
-        )
-    return click.FloatRange(low, high, **kwargs)
+        lows = [math.ceil(field.minimum)] if field.minimum is not None else []
+        if field.exclusive_minimum is not None:
+            lows.append(math.floor(field.exclusive_minimum) + 1)
+        highs = [math.floor(field.maximum)] if field.maximum is not None else []
+        if field.exclusive_maximum is not None:
+            highs.append(math.ceil(field.exclusive_maximum) - 1)
+        if not lows and not highs:
+            return click.INT
+        return click.IntRange(max(lows) if lows else None, min(highs) if highs else None)
+    low_f = field.minimum if field.minimum is not None else field.exclusive_minimum
+    high_f = field.maximum if field.maximum is not None else field.exclusive_maximum
+    if low_f is None and high_f is None:
+        return click.FLOAT
+    return click.FloatRange(
+        low_f,
+        high_f,
+        min_open=field.minimum is None and field.exclusive_minimum is not None,
+        max_open=field.maximum is None and field.exclusive_maximum is not None,
+    )
 
 
 def input_option(field: InputField) -> click.Option:

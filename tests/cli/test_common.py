@@ -165,6 +165,14 @@ class TestInputOptions:
         assert 2 == CliRunner().invoke(command, ["--new-field", "x"]).exit_code
         assert "null" == CliRunner().invoke(command, []).output.strip()
 
+    def test_exclusive_integer_bounds_are_the_next_whole_number(self) -> None:
+        """exclusiveMinimum 0 of an integer means at least 1."""
+        command = _option_of(_field(exclusive_minimum=0, exclusive_maximum=10))
+        assert "1" == CliRunner().invoke(command, ["--new-field", "1"]).output.strip()
+        assert "9" == CliRunner().invoke(command, ["--new-field", "9"]).output.strip()
+        assert 2 == CliRunner().invoke(command, ["--new-field", "0"]).exit_code
+        assert 2 == CliRunner().invoke(command, ["--new-field", "10"]).exit_code
+
     def test_exclusive_number_bounds_are_open(self) -> None:
         """exclusiveMinimum/Maximum make an open float range."""
         command = _option_of(
