@@ -36,9 +36,24 @@ SEED = {
     "maximum": 2147483647,
 }
 STYLE = {"title": "Style", "description": "The look of the video.", "type": "string"}
+
+
+def _fresh(name: str) -> str:
+    """``name``, or ``name_new``..., whichever the spec does not have yet."""
+    while name in input_fields():
+        name += "_new"
+    return name
+
+
 MUTATIONS: dict[str, dict[str, Any]] = {
-    "optional": {"name": "seed", "schema": SEED, "required": False, "good": 42, "bad": -1},
-    "required": {"name": "style", "schema": STYLE, "required": True, "good": "noir", "bad": 7},
+    "optional": {"name": _fresh("seed"), "schema": SEED, "required": False, "good": 42, "bad": -1},
+    "required": {
+        "name": _fresh("style"),
+        "schema": STYLE,
+        "required": True,
+        "good": "noir",
+        "bad": 7,
+    },
 }
 
 # Runs inside the copy: each step records what happened, the test asserts on it.
@@ -262,7 +277,7 @@ def test_the_cli_has_an_option_for_it(mutated: Any) -> None:
     assert name in results["cli_bad"]["stderr"]
     if mutation["schema"].get("minimum") is not None:  # the option's range type refuses it
         assert 2 == results["cli_bad_option"]["exit_code"]
-        assert "--" + name in results["cli_bad_option"]["stderr"]
+        assert "--" + name.replace("_", "-") in results["cli_bad_option"]["stderr"]
 
 
 def _mypy(root: Path, source: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
