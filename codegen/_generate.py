@@ -19,7 +19,15 @@ from typing import Any
 
 import yaml
 
-from ._paths import API_PACKAGE, MODELS_PACKAGE, SPEC_JSON_NAME, STAMP_NAME, Layout
+from ._paths import (
+    API_PACKAGE,
+    MODELS_PACKAGE,
+    SPEC_JSON_NAME,
+    STAMP_NAME,
+    TYPED_DICTS_CONFIG,
+    TYPED_DICTS_MODULE,
+    Layout,
+)
 
 __all__ = ["GeneratorError", "generate", "generate_into", "spec_sha256", "tool_versions"]
 
@@ -77,8 +85,10 @@ def _run(args: list[str], cwd: Path) -> None:
         )
 
 
-def _datamodel_args(config: Path) -> list[str]:
+def _datamodel_args(config: Path, section: str | None = None) -> list[str]:
     options: dict[str, Any] = tomllib.loads(config.read_text(encoding="utf-8"))
+    if section is not None:
+        options = options.get(section, {})
     args: list[str] = []
     for key, value in options.items():
         if value is True:
@@ -86,6 +96,58 @@ def _datamodel_args(config: Path) -> list[str]:
         elif value is not False:
             args.extend([f"--{key}", str(value)])
     return args
+
+
+def _with_derived_schemas(document: dict[str, Any], derived: dict[str, Any]) -> dict[str, Any]:
+    """``document`` plus, per entry of ``derived``, a copy of a component schema without some
+    properties (titled with the entry's name, which becomes the class name)."""
+    schemas: dict[str, Any] = document["components"]["schemas"]
+    for name, entry in derived.items():
+        source: dict[str, Any] = schemas[entry["schema"]]
+        omit = set(entry.get("omit", ()))
+        schema = {
+            key: value
+            for key, value in source.items()
+            if key not in ("properties", "required", "title", "description")
+        }
+        schema["title"] = name
+        schema["description"] = entry.get("description", source.get("description", ""))
+        schema["properties"] = {
+            key: value for key, value in source.get("properties", {}).items() if key not in omit
+        }
+        required = [key for key in source.get("required", []) if key not in omit]
+        if required:
+            schema["required"] = required
+        schemas[name] = schema
+    return document
+
+
+def _typed_dicts(layout: Layout, target: Path, scratch: Path) -> None:
+    """The TypedDict module: datamodel-codegen on the spec plus the derived schemas."""
+    config = layout.config_dir / TYPED_DICTS_CONFIG
+    derived: dict[str, Any] = tomllib.loads(config.read_text(encoding="utf-8")).get("derived", {})
+    document = yaml.safe_load(layout.spec.read_text(encoding="utf-8"))
+    source = scratch / layout.spec.name
+    source.write_text(
+        yaml.safe_dump(_with_derived_schemas(document, derived), sort_keys=False),
+        encoding="utf-8",
+    )
+    _run(
+        [
+            "-m",
+            "datamodel_code_generator",
+            "--input",
+            str(source),
+            "--output",
+            str(target),
+            *_datamodel_args(config, "options"),
+        ],
+        cwd=scratch,
+    )
+    target.write_text(
+        target.read_text(encoding="utf-8").replace(str(source), layout.spec.name),
+        encoding="utf-8",
+    )
 
 
 def _add_headers(package: Path) -> None:
@@ -144,6 +206,8 @@ def generate_into(layout: Layout, out: Path) -> None:
     init.write_text(
         init.read_text(encoding="utf-8").replace(str(spec), spec.name), encoding="utf-8"
     )
+    with tempfile.TemporaryDirectory() as scratch:
+        _typed_dicts(layout, models / TYPED_DICTS_MODULE, Path(scratch))
     document = yaml.safe_load(spec.read_text(encoding="utf-8"))
     (api / SPEC_JSON_NAME).write_text(
         json.dumps(document, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"

@@ -16,6 +16,9 @@ API_PACKAGE = "sora2_api"
 MODELS_PACKAGE = "sora2_models"
 STAMP_NAME = "stamp.json"
 SPEC_JSON_NAME = "openapi.json"
+TYPED_DICTS_MODULE = "typed_dicts.py"
+"""The TypedDicts of the spec's schemas, inside the models package (sora2_models.typed_dicts)."""
+TYPED_DICTS_CONFIG = "typed-dicts.toml"
 
 
 def default_root() -> Path:

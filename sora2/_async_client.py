@@ -9,7 +9,7 @@ import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 import httpx
 
@@ -62,10 +62,8 @@ from ._responses import (
 )
 from ._retry import acall_with_retries
 from ._types import (
-    NOT_GIVEN,
     JobResult,
     JobStatus,
-    NotGiven,
     OutputFile,
     Submission,
     is_completed_state,
@@ -75,6 +73,7 @@ from ._waiting import TRANSIENT_POLL_ERRORS
 if TYPE_CHECKING:
     import anyio
     from sora2_api import AuthenticatedClient
+    from sora2_models.typed_dicts import InputOptions
 
     from ._batch import BatchProgress, BatchRow, BatchSummary
     from ._batch._api import BatchSource
@@ -253,21 +252,19 @@ class AsyncClient(BaseClient):
     async def submit(
         self,
         prompt: str,
-        *,
-        size: str | NotGiven = NOT_GIVEN,
-        seconds: int | NotGiven = NOT_GIVEN,
+        **inputs: Unpack[InputOptions],
     ) -> Submission:
         """See :meth:`Client.submit`."""
-        return await self._submit(prompt, size, seconds, target=None)
+        return await self._submit(prompt, inputs, target=None)
 
     async def _submit(
-        self, prompt: str, size: str | NotGiven, seconds: int | NotGiven, *, target: str | None
+        self, prompt: str, inputs: Mapping[str, Any], *, target: str | None
     ) -> Submission:
         """submit(), journaling ``target`` (generate's output path) in the job's first row."""
         from sora2_api.api.text_to_video import submit as op
         from sora2_api.models import Input
 
-        body = self._submit_body(prompt, size, seconds)
+        body = self._submit_body(prompt, inputs)
         model = Input.from_dict(body)
 
         async def attempt() -> Submission:
@@ -416,16 +413,15 @@ class AsyncClient(BaseClient):
         self,
         prompt: str,
         *,
-        size: str | NotGiven = NOT_GIVEN,
-        seconds: int | NotGiven = NOT_GIVEN,
         out: str | os.PathLike[str],
         timeout: float | None = None,
         on_update: Callable[[JobStatus], None] | None = None,
         on_submit: Callable[[Submission], None] | None = None,
+        **inputs: Unpack[InputOptions],
     ) -> list[Path]:
         """See :meth:`Client.generate`."""
         target = absolute_target(out)
-        submission = await self._submit(prompt, size, seconds, target=target)
+        submission = await self._submit(prompt, inputs, target=target)
         request_id = submission.request_id
         if on_submit is not None:
             on_submit(submission)

@@ -54,7 +54,7 @@ from ._responses import (
     unknown_submission,
 )
 from ._retry import RetryPolicy
-from ._types import JobResult, JobStatus, NotGiven, OutputFile, Submission
+from ._types import JobResult, JobStatus, OutputFile, Submission
 from ._waiting import WaitTracker
 
 __all__ = [
@@ -353,7 +353,7 @@ class BaseClient:
         self, request_id: str, body: dict[str, Any], target: str | None = None
     ) -> None:
         params = {k: v for k, v in body.items() if k != "prompt"}
-        seconds = params.get("seconds")
+        seconds = params.get("seconds", _spec_default("seconds"))
         if isinstance(seconds, int):
             self._shared.requested_seconds[request_id] = seconds
         now = self._shared.clock.time()
@@ -410,15 +410,13 @@ class BaseClient:
 
     # answers -----------------------------------------------------------------------------------
 
-    def _submit_body(self, prompt: str, size: object, seconds: object) -> dict[str, Any]:
+    def _submit_body(self, prompt: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
+        """The checked body: ``prompt`` and exactly the inputs given (see ``validate_input``)."""
         from ._inputs import validate_input
 
-        values: dict[str, Any] = {"prompt": prompt}
-        if not isinstance(size, NotGiven):
-            values["size"] = size
-        if not isinstance(seconds, NotGiven):
-            values["seconds"] = seconds
-        return validate_input(values)
+        if "prompt" in inputs:
+            raise TypeError("prompt is given twice: positionally and as a keyword")
+        return validate_input({"prompt": prompt, **inputs})
 
     def _transport_failure(
         self, operation: str, exc: httpx.RequestError, request_id: str | None
@@ -621,6 +619,14 @@ class BaseClient:
             first = str(paths[0])
             self._journaled(lambda j: j.update(request_id, output_path=first, error=None))
         return paths
+
+
+def _spec_default(name: str) -> Any:
+    """The spec's default of input ``name`` (what the service applies), or None."""
+    from ._inputs import input_fields
+
+    found = input_fields().get(name)
+    return found.default if found is not None and found.has_default else None
 
 
 def check_request_id(request_id: str | None) -> None:

@@ -14,7 +14,7 @@ import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 import httpx
 
@@ -68,10 +68,8 @@ from ._responses import (
 )
 from ._retry import call_with_retries
 from ._types import (
-    NOT_GIVEN,
     JobResult,
     JobStatus,
-    NotGiven,
     OutputFile,
     Submission,
     is_completed_state,
@@ -80,6 +78,7 @@ from ._waiting import TRANSIENT_POLL_ERRORS
 
 if TYPE_CHECKING:
     from sora2_api import AuthenticatedClient
+    from sora2_models.typed_dicts import InputOptions
 
     from ._batch import BatchProgress, BatchRow, BatchSummary
     from ._batch._api import BatchSource
@@ -229,26 +228,26 @@ class Client(BaseClient):
     def submit(
         self,
         prompt: str,
-        *,
-        size: str | NotGiven = NOT_GIVEN,
-        seconds: int | NotGiven = NOT_GIVEN,
+        **inputs: Unpack[InputOptions],
     ) -> Submission:
         """Submit a job. Retried only when the service provably did not take it.
+
+        ``inputs`` are the spec's input properties besides ``prompt`` (``size=...``, ...), typed
+        by the generated ``InputOptions``. One left out is not sent: the service applies its
+        default. A keyword the spec does not describe is sent as given (the input is open).
 
         Raises:
             InvalidInputError: before anything is sent, naming the field and allowed values.
             SubmissionUnknownError: the request may have created a job; it is not retried.
         """
-        return self._submit(prompt, size, seconds, target=None)
+        return self._submit(prompt, inputs, target=None)
 
-    def _submit(
-        self, prompt: str, size: str | NotGiven, seconds: int | NotGiven, *, target: str | None
-    ) -> Submission:
+    def _submit(self, prompt: str, inputs: Mapping[str, Any], *, target: str | None) -> Submission:
         """submit(), journaling ``target`` (generate's output path) in the job's first row."""
         from sora2_api.api.text_to_video import submit as op
         from sora2_api.models import Input
 
-        body = self._submit_body(prompt, size, seconds)
+        body = self._submit_body(prompt, inputs)
         model = Input.from_dict(body)
 
         def attempt() -> Submission:
@@ -404,21 +403,21 @@ class Client(BaseClient):
         self,
         prompt: str,
         *,
-        size: str | NotGiven = NOT_GIVEN,
-        seconds: int | NotGiven = NOT_GIVEN,
         out: str | os.PathLike[str],
         timeout: float | None = None,
         on_update: Callable[[JobStatus], None] | None = None,
         on_submit: Callable[[Submission], None] | None = None,
+        **inputs: Unpack[InputOptions],
     ) -> list[Path]:
         """Submit, wait, download: every output file, at ``out`` (see :meth:`download`).
 
+        ``inputs`` are the spec's input properties besides ``prompt``, as for :meth:`submit`.
         A failed job raises ``JobFailedError`` as soon as it is seen; one that completes with no
         output raises ``NoOutputError``. If the process dies half-way, ``resume()`` finishes the
         job from the journal.
         """
         target = absolute_target(out)
-        submission = self._submit(prompt, size, seconds, target=target)
+        submission = self._submit(prompt, inputs, target=target)
         request_id = submission.request_id
         if on_submit is not None:
             on_submit(submission)

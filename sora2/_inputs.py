@@ -1,22 +1,33 @@
-"""The submit input's fields, enums and defaults, read from the generated ``Input`` model.
+"""The submit input's fields and their checks, read from the spec's input schema at run time.
 
-Nothing here names a size or a duration: the choices are the ``Literal`` arguments of the
-generated attrs model and the defaults are its attribute defaults, so regenerating after a spec
-change is enough for the client and the CLI to follow.
+Nothing here names a field, a size or a duration: every property of the submit body's schema
+(through the spec layer, ``sora2._spec``) is a field, with its type, choices, bounds, lengths,
+pattern, title and description. So regenerating after a spec change is enough for the client
+and the CLI to follow, and a property the spec adds tomorrow is a keyword and an option.
+
+What is sent is what the caller gave, checked, and nothing else: a property the caller leaves
+out is not sent (the service applies its default), and ``None`` or ``NOT_GIVEN`` means "left
+out".
 """
 
 from __future__ import annotations
 
 import functools
 import json
-import typing
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, Literal
+from dataclasses import dataclass, field
+from typing import Any
 
 from ._exceptions import InvalidInputError
+from ._logging import logger
+from ._types import NotGiven
 
-__all__ = ["InputField", "input_fields", "validate_input"]
+__all__ = ["NO_DEFAULT", "PROMPT_INPUT", "InputField", "input_fields", "validate_input"]
+
+PROMPT_INPUT = "prompt"
+"""The input property the clients and the CLI take positionally (``generate("a cat")``); the
+generated ``InputOptions`` holds every other one (codegen/config/typed-dicts.toml)."""
 
 
 class _Missing:
@@ -25,80 +36,180 @@ class _Missing:
 
 
 NO_DEFAULT: Any = _Missing()
+"""``InputField.default`` of a property the spec gives no default."""
+
+_PYTHON_TYPES: dict[str, type] = {
+    "string": str,
+    "integer": int,
+    "number": float,
+    "boolean": bool,
+    "array": list,
+    "object": dict,
+}
+_KIND_WORDS: dict[type, str] = {
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "true or false",
+    list: "a list",
+    dict: "an object",
+}
 
 
 @dataclass(frozen=True)
 class InputField:
-    """One property of the submit body."""
+    """One property of the submit body, as the spec states it."""
 
     name: str
     python_type: type
+    """``str``, ``int``, ``float``, ``bool``, ``list``, ``dict``; ``object`` when the schema
+    does not say one type."""
     required: bool
     choices: tuple[Any, ...] | None
     default: Any
+    """The spec's default (applied by the service, never sent), or ``NO_DEFAULT``."""
+    title: str | None = None
+    description: str | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    exclusive_minimum: float | None = None
+    exclusive_maximum: float | None = None
+    min_length: int | None = None
+    max_length: int | None = None
+    pattern: str | None = None
+    schema: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    """The property's schema with ``$ref`` and ``allOf`` folded in."""
+
+    @property
+    def has_default(self) -> bool:
+        return self.default is not NO_DEFAULT
 
     def describe_allowed(self) -> str:
+        """What the spec allows, in words: ``'a', 'b'`` or ``an integer >= 1 and <= 10``."""
         if self.choices is not None:
             return ", ".join(repr(c) for c in self.choices)
-        return f"any {self.python_type.__name__}"
+        parts = [_KIND_WORDS.get(self.python_type, "any JSON value")]
+        bounds = [
+            f"{op} {_plain(value)}"
+            for op, value in (
+                (">=", self.minimum),
+                (">", self.exclusive_minimum),
+                ("<=", self.maximum),
+                ("<", self.exclusive_maximum),
+            )
+            if value is not None
+        ]
+        if bounds:
+            parts.append(" and ".join(bounds))
+        if self.min_length is not None:
+            parts.append(f"of at least {_chars(self.min_length)}")
+        if self.max_length is not None:
+            parts.append(f"of at most {_chars(self.max_length)}")
+        if self.pattern is not None:
+            parts.append(f"matching the pattern {self.pattern!r}")
+        return " ".join(parts)
+
+    def allowed(self) -> tuple[Any, ...] | None:
+        return self.choices
 
 
-def _literal_choices(hint: Any) -> tuple[Any, ...] | None:
-    if typing.get_origin(hint) is Literal:
-        return tuple(typing.get_args(hint))
-    for arg in typing.get_args(hint):
-        found = _literal_choices(arg)
-        if found is not None:
-            return found
+def _plain(value: float) -> str:
+    """``2147483647``, ``0.5``: a bound as the spec writes it, never ``2.14748e+09``."""
+    return str(int(value)) if float(value).is_integer() else repr(value)
+
+
+def _chars(count: int) -> str:
+    return f"{count} character" + ("" if count == 1 else "s")
+
+
+def _flatten(schema: Any) -> dict[str, Any]:
+    """One property's schema with ``$ref``s followed and ``allOf`` members merged; an
+    ``anyOf``/``oneOf`` of one type and ``null`` is read as that type."""
+    from ._spec import resolve
+
+    node = resolve(schema)
+    if not isinstance(node, dict):
+        return {}
+    merged: dict[str, Any] = {}
+    for member in node.get("allOf", ()):
+        merged.update(_flatten(member))
+    for key in ("anyOf", "oneOf"):
+        branches = [_flatten(b) for b in node.get(key, ())]
+        typed = [b for b in branches if b.get("type") != "null"]
+        if branches and len(typed) == 1:
+            merged.update(typed[0])
+    merged.update({k: v for k, v in node.items() if k not in ("allOf", "anyOf", "oneOf")})
+    return merged
+
+
+def _python_type(schema: Mapping[str, Any], choices: tuple[Any, ...] | None) -> type:
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kinds = [k for k in kind if k != "null"]
+        kind = kinds[0] if len(kinds) == 1 else None
+    if isinstance(kind, str) and kind in _PYTHON_TYPES:
+        return _PYTHON_TYPES[kind]
+    if choices:
+        first = type(choices[0])
+        if all(type(c) is first for c in choices):
+            return first
+    return object
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return value
     return None
 
 
-def _base_type(hint: Any, choices: tuple[Any, ...] | None) -> type:
-    if choices:
-        return type(choices[0])
-    for arg in (hint, *typing.get_args(hint)):
-        if isinstance(arg, type) and arg.__module__ == "builtins":
-            return arg
-    return object
+def _field(name: str, raw: Any, required: bool) -> InputField:
+    schema = _flatten(raw)
+    enum = schema.get("enum")
+    if enum is None and "const" in schema:
+        enum = [schema["const"]]
+    choices = tuple(enum) if isinstance(enum, list) else None
+    title, description = schema.get("title"), schema.get("description")
+    return InputField(
+        name=name,
+        python_type=_python_type(schema, choices),
+        required=required,
+        choices=choices,
+        default=schema.get("default", NO_DEFAULT),
+        title=title if isinstance(title, str) else None,
+        description=description if isinstance(description, str) else None,
+        minimum=_number(schema.get("minimum")),
+        maximum=_number(schema.get("maximum")),
+        exclusive_minimum=_number(schema.get("exclusiveMinimum")),
+        exclusive_maximum=_number(schema.get("exclusiveMaximum")),
+        min_length=schema.get("minLength"),
+        max_length=schema.get("maxLength"),
+        pattern=schema.get("pattern"),
+        schema=schema,
+    )
 
 
 @functools.cache
 def input_fields() -> dict[str, InputField]:
-    """The generated ``Input`` model's fields, in declaration order."""
-    import attrs
-    from sora2_api.models import Input
+    """Every property of the spec's submit body schema, in the spec's order."""
+    from ._spec import input_schema
 
-    hints = typing.get_type_hints(Input)
-    fields: dict[str, InputField] = {}
-    for attribute in attrs.fields(Input):
-        if attribute.name == "additional_properties":
-            continue
-        hint = hints[attribute.name]
-        choices = _literal_choices(hint)
-        required = attribute.default is attrs.NOTHING
-        fields[attribute.name] = InputField(
-            name=attribute.name,
-            python_type=_base_type(hint, choices),
-            required=required,
-            choices=choices,
-            default=NO_DEFAULT if required else attribute.default,
-        )
-    return fields
+    schema = _flatten(input_schema())
+    required = set(schema.get("required", ()))
+    return {
+        name: _field(name, raw, name in required)
+        for name, raw in schema.get("properties", {}).items()
+    }
 
 
-@functools.cache
-def _schema_validator() -> Any:
-    from jsonschema import Draft202012Validator
-
-    from ._spec import resolve, spec_document
-
-    schema = resolve(spec_document()["components"]["schemas"]["Input"])
-    return Draft202012Validator(schema)
-
-
-def _is_instance(value: Any, kind: type) -> bool:
+def _type_ok(value: Any, kind: type) -> bool:
+    """Strict: ``"8"`` is not ``8``, ``True`` is not ``1`` and ``8.0`` is not ``8``, because
+    the service would refuse them only after the request was sent (and paid for)."""
     if kind is int:
         return isinstance(value, int) and not isinstance(value, bool)
+    if kind is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if kind is object:
+        return True
     return isinstance(value, kind)
 
 
@@ -115,52 +226,84 @@ def _check_sendable(body: Mapping[str, Any]) -> None:
             ) from None
 
 
-def validate_input(values: Mapping[str, Any], *, fill_defaults: bool = True) -> dict[str, Any]:
-    """A checked submit body, defaults filled in; raises InvalidInputError naming the field.
+def _refusal(name: str, value: Any, spec: InputField | None, reason: str) -> InvalidInputError:
+    allowed = spec.describe_allowed() if spec is not None else None
+    message = f"{name}={_short(value)} is not allowed: {reason}"
+    if spec is not None and spec.choices is not None:
+        message += f"; allowed values: {allowed}"
+    elif allowed is not None:
+        message += f"; allowed: {allowed}"
+    return InvalidInputError(
+        message, field=name, value=value, allowed=spec.choices if spec is not None else None
+    )
 
-    Types are checked strictly (``"8"`` is not ``8`` and ``True`` is not ``1``), because the
-    service would reject them only after the request was sent.
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _missing_name(error: Any) -> str | None:
+    expected = error.validator_value
+    if isinstance(expected, list) and isinstance(error.instance, dict):
+        for name in expected:
+            if name not in error.instance and re.search(re.escape(repr(name)), error.message):
+                return str(name)
+    return None
+
+
+def validate_input(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The checked submit body: exactly the properties given (``None`` and ``NOT_GIVEN`` mean
+    "not given"), validated against every constraint the spec states.
+
+    A property the spec does not describe is sent as given (the input schema is open: the
+    service may know it already) and logged. Raises ``InvalidInputError`` naming the field and
+    what is allowed.
     """
+    from ._spec import input_validator
+
     fields = input_fields()
-    body: dict[str, Any] = {}
+    body = {
+        name: value
+        for name, value in values.items()
+        if value is not None and not isinstance(value, NotGiven)
+    }
     for name, spec in fields.items():
-        if name not in values or values[name] is None:
+        if name not in body:
             if spec.required:
                 raise InvalidInputError(
                     f"{name} is required ({spec.describe_allowed()})",
                     field=name,
                     allowed=spec.choices,
                 )
-            if fill_defaults:
-                body[name] = spec.default
             continue
-        value = values[name]
-        if spec.choices is not None:
-            if not any(_is_instance(value, type(c)) and value == c for c in spec.choices):
-                raise InvalidInputError(
-                    f"{name}={value!r} is not allowed; allowed values: {spec.describe_allowed()}",
-                    field=name,
-                    value=value,
-                    allowed=spec.choices,
-                )
-        elif spec.python_type is not object and not _is_instance(value, spec.python_type):
-            raise InvalidInputError(
-                f"{name} must be a {spec.python_type.__name__}, not {type(value).__name__}",
-                field=name,
-                value=value,
+        value = body[name]
+        if not _type_ok(value, spec.python_type):
+            raise _refusal(
+                name,
+                value,
+                spec,
+                f"it must be {_KIND_WORDS.get(spec.python_type, 'a JSON value')}, "
+                f"not {type(value).__name__}",
             )
-        body[name] = value
-    for name, value in values.items():
-        if name not in fields and value is not None:
-            body[name] = value
+        if spec.choices is not None and not any(
+            _type_ok(value, type(c)) and value == c for c in spec.choices
+        ):
+            raise _refusal(name, value, spec, "it is not one of the allowed values")
+    for name in body.keys() - fields.keys():
+        logger.info("sending input %r, which the spec does not describe", name)
     _check_sendable(body)
-    error = next(iter(_schema_validator().iter_errors(body)), None)
+    error = next(iter(input_validator().iter_errors(body)), None)
     if error is not None:
-        field = str(error.path[0]) if error.path else "body"
-        raise InvalidInputError(
-            f"{field}: {error.message}",
-            field=field,
-            value=body.get(field),
-            allowed=fields[field].choices if field in fields else None,
-        )
+        where = str(error.path[0]) if error.path else None
+        if where is None and error.validator == "required":
+            where = _missing_name(error)
+        if where is None:
+            raise InvalidInputError(f"input: {error.message}", field="body")
+        found = fields.get(where)
+        if error.validator == "pattern" and found is not None and found.description:
+            reason = found.description.strip().splitlines()[0].rstrip(".")
+        else:
+            reason = error.message
+        raise _refusal(where, body.get(where), found, reason)
     return body

@@ -43,8 +43,6 @@ from ._logging import redact
 if TYPE_CHECKING:
     from jsonschema.protocols import Validator
 
-    from .contract._schemas import SchemaCompiler
-
 __all__ = [
     "NOT_SENT_ERRORS",
     "acapture_response",
@@ -153,12 +151,12 @@ def _validator(operation_id: str) -> Validator | None:
     """The compiled check of ``operation_id``'s 200 body, its local ``$ref``s inlined.
 
     Resolving ``$ref``s through a registry on every call was most of the client's overhead
-    per call, so the contract checker's compiler inlines them once here; the format check is
-    the client's own: a ``date-time`` is what the generated models can parse.
+    per call, so the spec layer's compiler inlines them once here; the format check is the
+    client's own: a ``date-time`` is what the generated models can parse.
     """
     from jsonschema import FormatChecker
 
-    from ._spec import operation, resolve
+    from ._spec import operation, resolve, schema_compiler
 
     answer = resolve(operation(operation_id).raw.get("responses", {}).get("200", {}))
     schema = answer.get("content", {}).get("application/json", {}).get("schema")
@@ -167,17 +165,9 @@ def _validator(operation_id: str) -> Validator | None:
     checker = FormatChecker(formats=())
     checker.checks("date-time")(_is_date_time)
     # Not a JSON pointer: the schema's own $ref must be inlined, not seen as recursion.
-    compiled = _compiler().validator(f"{_SPEC_URI}:{operation_id}:200", schema)
+    compiled = schema_compiler().validator(f"{_SPEC_URI}:{operation_id}:200", schema)
     validator: Validator = compiled.evolve(format_checker=checker)
     return validator
-
-
-@functools.cache
-def _compiler() -> SchemaCompiler:
-    from ._spec import spec_document
-    from .contract._schemas import SchemaCompiler
-
-    return SchemaCompiler(spec_document())
 
 
 @functools.cache

@@ -1,8 +1,12 @@
-"""The OpenAPI document shipped inside ``sora2_api``, loaded once and lazily.
+"""The spec layer: the OpenAPI document shipped inside ``sora2_api``, loaded once and lazily,
+and the one place that resolves its ``$ref``s, walks its JSON pointers and compiles its schemas.
 
 The hand-written layer reads operations, paths, enums and defaults from here (or from the
 generated models) rather than from literals, so a spec change plus ``nox -s generate`` is all it
-takes for the client, CLI, emulator and contract checker to follow.
+takes for the client, CLI, emulator and contract checker to follow. ``$ref``s are resolved by
+``referencing`` (the registry jsonschema itself uses), never by a hand-written walk, and every
+validator of a spec location is compiled here: the inputs, the client's answer checks, the
+emulator and the contract checker all ask this module.
 """
 
 from __future__ import annotations
@@ -10,18 +14,40 @@ from __future__ import annotations
 import functools
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from jsonschema import FormatChecker
+    from jsonschema.protocols import Validator
+    from referencing import Registry
 
 __all__ = [
+    "DOCUMENT_URI",
     "Operation",
+    "SchemaCompiler",
+    "escape_pointer",
+    "input_schema",
+    "input_schema_pointer",
+    "input_validator",
+    "lookup",
     "operation",
     "operations",
     "resolve",
+    "resolve_with_location",
+    "schema_compiler",
     "server_url",
     "spec_document",
+    "strict_formats",
+    "unescape_pointer",
 ]
+
+DOCUMENT_URI = "urn:sora2:openapi"
+"""The URI the spec is registered under, for ``$ref``s that must stay references."""
+_JSON = "application/json"
 
 _METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 
@@ -39,19 +65,29 @@ def server_url() -> str:
     return url.rstrip("/")
 
 
+def escape_pointer(token: str) -> str:
+    """One RFC 6901 reference token: ``/v1/x`` -> ``~1v1~1x``."""
+    return token.replace("~", "~0").replace("/", "~1")
+
+
+def unescape_pointer(token: str) -> str:
+    return token.replace("~1", "/").replace("~0", "~")
+
+
+def lookup(ref: str) -> Any:
+    """The node of the packaged spec at local reference ``ref`` (``#/components/...``)."""
+    return schema_compiler().lookup(ref)
+
+
+def resolve_with_location(node: Any, pointer: str = "") -> tuple[Any, str]:
+    """Follow local ``$ref``s of the packaged spec to a non-reference node; it and its
+    ``#/...`` location (``pointer`` when ``node`` is not a reference)."""
+    return schema_compiler().resolve_with_location(node, pointer)
+
+
 def resolve(node: Any) -> Any:
-    """Follow local ``$ref``s until a non-reference node is reached."""
-    document = spec_document()
-    seen: set[str] = set()
-    while isinstance(node, dict) and isinstance(node.get("$ref"), str):
-        ref: str = node["$ref"]
-        if not ref.startswith("#/") or ref in seen:
-            break
-        seen.add(ref)
-        node = document
-        for token in ref[2:].split("/"):
-            node = node[token.replace("~1", "/").replace("~0", "~")]
-    return node
+    """Follow local ``$ref``s of the packaged spec until a non-reference node is reached."""
+    return schema_compiler().resolve_with_location(node, "")[0]
 
 
 @dataclass(frozen=True)
@@ -111,3 +147,150 @@ def operations() -> dict[str, Operation]:
 
 def operation(operation_id: str) -> Operation:
     return operations()[operation_id]
+
+
+# Compiled schemas ---------------------------------------------------------------------------
+
+
+def _is_date_time(value: object) -> bool:
+    """RFC 3339 ``date-time``: the exact grammar, then a calendar check."""
+    if not isinstance(value, str):
+        return True
+    if not _RFC3339.match(value):
+        return False
+    try:
+        datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return True
+
+
+_RFC3339 = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})\Z", re.ASCII
+)
+
+
+def _is_uri(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    from rfc3986_validator import validate_rfc3986
+
+    return bool(validate_rfc3986(value, rule="URI"))
+
+
+def strict_formats() -> FormatChecker:
+    """The formats the spec relies on, asserted exactly: ``uri`` and ``date-time``."""
+    from jsonschema import FormatChecker
+
+    checker = FormatChecker(formats=())
+    checker.checks("uri")(_is_uri)
+    checker.checks("date-time")(_is_date_time)
+    return checker
+
+
+class SchemaCompiler:
+    """Compiles schemas of one OpenAPI document into Draft 2020-12 validators, each location
+    at most once.
+
+    Local ``$ref``s are inlined at compile time, because resolving them through the registry on
+    every validation doubles the cost of checking a body; a recursive reference (none today)
+    stays a ``$ref`` and goes through the ``referencing.Registry`` holding the whole document.
+    """
+
+    def __init__(
+        self, document: Mapping[str, Any], *, format_checker: FormatChecker | None = None
+    ) -> None:
+        from referencing import Registry
+        from referencing.jsonschema import DRAFT202012
+
+        self._document = document
+        self._registry: Registry[Any] = Registry().with_resource(
+            DOCUMENT_URI, DRAFT202012.create_resource(dict(document))
+        )
+        self._resolver = self._registry.resolver(base_uri=DOCUMENT_URI)
+        # jsonschema is imported on the first compile only: resolving (the CLI's options) is
+        # cheap, and `sora2 --help` must stay so.
+        self._format_checker = format_checker
+        self._cache: dict[str, Validator] = {}
+
+    @property
+    def document(self) -> Mapping[str, Any]:
+        return self._document
+
+    def lookup(self, ref: str) -> Any:
+        """The node at local reference ``ref``; raises ``LookupError`` when there is none."""
+        return self._resolver.lookup(ref).contents
+
+    def resolve_with_location(self, node: Any, pointer: str = "") -> tuple[Any, str]:
+        """Follow local ``$ref``s until a non-reference node; it and its ``#/...`` location."""
+        seen: set[str] = set()
+        while isinstance(node, dict) and isinstance(node.get("$ref"), str):
+            ref: str = node["$ref"]
+            if not ref.startswith("#/") or ref in seen:
+                break
+            seen.add(ref)
+            node = self.lookup(ref)
+            pointer = ref
+        return node, pointer
+
+    def resolve(self, node: Any) -> Any:
+        return self.resolve_with_location(node, "")[0]
+
+    def _inline(self, node: Any, stack: tuple[str, ...]) -> Any:
+        if isinstance(node, list):
+            return [self._inline(item, stack) for item in node]
+        if not isinstance(node, dict):
+            return node
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#"):
+            rest = {k: self._inline(v, stack) for k, v in node.items() if k != "$ref"}
+            if ref in stack:
+                return {**rest, "$ref": DOCUMENT_URI + ref}
+            target = self._inline(self.lookup(ref), (*stack, ref))
+            if not rest:
+                return target
+            return {**rest, "allOf": [*rest.get("allOf", []), target]}
+        return {key: self._inline(value, stack) for key, value in node.items()}
+
+    def validator(self, location: str, schema: Any) -> Validator:
+        """The validator for ``schema``, found at JSON pointer ``location`` of the document."""
+        found = self._cache.get(location)
+        if found is None:
+            from jsonschema import Draft202012Validator
+
+            if self._format_checker is None:
+                self._format_checker = strict_formats()
+            inlined = self._inline(schema, (location,) if location.startswith("#") else ())
+            found = Draft202012Validator(
+                inlined, registry=self._registry, format_checker=self._format_checker
+            )
+            self._cache[location] = found
+        return found
+
+
+@functools.cache
+def schema_compiler() -> SchemaCompiler:
+    """The compiler of the packaged spec, shared by the client, the CLI and the emulator."""
+    return SchemaCompiler(spec_document())
+
+
+def input_schema_pointer() -> str:
+    """The JSON pointer (``#/...``) of the submit body's schema, through a requestBody $ref."""
+    submit = operation("submit")
+    where = f"#/paths/{escape_pointer(submit.path)}/{submit.method.lower()}/requestBody"
+    body, where = resolve_with_location(submit.raw["requestBody"], where)
+    schema = body["content"][_JSON]["schema"]
+    _, target = resolve_with_location(schema, f"{where}/content/{escape_pointer(_JSON)}/schema")
+    return target
+
+
+@functools.cache
+def input_schema() -> dict[str, Any]:
+    """The submit body's schema (the spec's ``Input``), its top-level ``$ref`` followed."""
+    found: dict[str, Any] = lookup(input_schema_pointer())
+    return found
+
+
+def input_validator() -> Validator:
+    """The compiled validator of the submit body: what both client and emulator enforce."""
+    return schema_compiler().validator(input_schema_pointer(), input_schema())

@@ -26,11 +26,12 @@ class Input(BaseModel):
     prompt: Annotated[
         str,
         Field(
-            description="What the video shows and sounds like.",
+            description="What the video shows and sounds like; it must contain a non-space character.\n\nJudgement call: the documentation gives no constraint, but a prompt of only\nwhitespace can only waste a paid job, so it is refused (`pattern`) before it is sent.\n",
             examples=[
                 "Tokyo night market with neon reflections; steam rises from ramen stalls as a vendor tosses noodles, camera slides past customers, ambient city hum and lively motion."
             ],
             min_length=1,
+            pattern="\\S",
             title="Prompt",
         ),
     ]

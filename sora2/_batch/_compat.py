@@ -1,6 +1,6 @@
-"""The batch's only contact with parts of the client that are changing: the one place to edit.
+"""The batch's contact with the client: the checks, the submit, the outcomes and the files.
 
-Four seams, each a small function:
+Four seams, each a small function over the client's own API:
 
 * :func:`validate_row`: a row's input checked with the same validation as ``generate``,
   holding only the properties the row gave (the service fills in its own defaults);
@@ -8,10 +8,6 @@ Four seams, each a small function:
   id journaled (with ``target``) before anything else can fail;
 * :func:`output_urls`: every output URL of a completed job;
 * :func:`download_outputs`: save every output file of a job under one stem.
-
-Today ``validate_input`` fills defaults, ``submit`` takes only a prompt, a size and a
-duration, and a result has a single ``video_url``; the bodies below work with that. Each
-docstring says what it becomes once the new input and output APIs land.
 """
 
 from __future__ import annotations
@@ -22,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._download import file_suffix
 from .._exceptions import NoOutputError
+from .._inputs import PROMPT_INPUT
 from .._types import outcome_of
 
 if TYPE_CHECKING:
@@ -49,37 +46,20 @@ _DEFAULT_SUFFIX = ".mp4"
 
 
 def validate_row(values: Mapping[str, Any]) -> dict[str, Any]:
-    """The checked body of one row, only the properties it gave; raises InvalidInputError.
-
-    After the new ``validate_input`` (given properties only): ``return validate_input(values)``.
-    """
+    """The checked body of one row, only the properties it gave; raises InvalidInputError."""
     from .._inputs import validate_input
 
-    checked = validate_input(values)
-    return {name: value for name, value in checked.items() if name in values}
+    return validate_input(values)
 
 
 async def submit_body(client: AsyncClient, body: dict[str, Any], *, target: str) -> Submission:
     """Submit a checked body as it is, journaling ``target`` in the job's first row.
 
-    Goes below ``AsyncClient.submit`` (which today names only three properties) so that every
-    property of the spec reaches the service. Once ``submit``/``_submit`` take every input
-    property, replace the body by the client's own call that takes a body and a target.
+    ``target`` (the batch's output directory) is what lets a re-run adopt a job that only the
+    journal knows, after a crash between the journal's write and the manifest's.
     """
-    from sora2_api.api.text_to_video import submit as op
-    from sora2_api.models import Input
-
-    from .._retry import acall_with_retries
-
-    model = Input.from_dict(body)
-
-    async def attempt() -> Submission:
-        call = await client._invoke(
-            "submit", lambda: op.asyncio_detailed(client=client._generated(), body=model)
-        )
-        return client._interpret_submit(call.raw, call.parsed, body, target)
-
-    return await acall_with_retries(client._retry, "submit", attempt, submit=True)
+    inputs = {name: value for name, value in body.items() if name != PROMPT_INPUT}
+    return await client._submit(body[PROMPT_INPUT], inputs, target=target)
 
 
 def job_outcome(state: str) -> str | None:

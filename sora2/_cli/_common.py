@@ -10,6 +10,7 @@ import contextlib
 import functools
 import json
 import logging
+import math
 import shlex
 import sys
 import threading
@@ -28,7 +29,7 @@ from .._exceptions import (
     Sora2Error,
     WaitTimeoutError,
 )
-from .._inputs import input_fields
+from .._inputs import PROMPT_INPUT, InputField, input_fields
 from . import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE
 
 if TYPE_CHECKING:
@@ -54,7 +55,9 @@ __all__ = [
     "exit_code_for",
     "format_elapsed",
     "input_option",
+    "input_options",
     "make_client",
+    "parse_input_value",
     "translate_errors",
 ]
 
@@ -228,42 +231,198 @@ def _log_to_stderr(enabled: bool) -> Iterator[None]:
         logger.setLevel(previous)
 
 
-def input_option(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """A ``--name`` option whose choices, type and default come from the generated Input model.
+INPUT_PARAM_PREFIX = "input__"
+"""Click parameter names of the per-property options, kept apart from the command's own."""
+RESERVED_OPTIONS = frozenset(
+    {
+        "out",
+        "timeout",
+        "cancel_on_interrupt",
+        "base_url",
+        "emulator",
+        "journal",
+        "json",
+        "verbose",
+        "input",
+        "input_file",
+        "help",
+    }
+)
+"""Options the job commands already have: an input property of one of these names gets no
+option of its own (``--input NAME=VALUE`` still sets it)."""
 
-    Choices are offered as strings (that is how they are typed) and converted back to the
-    field's own type, so ``--seconds`` yields what the model expects, not ``"8"``.
-    """
-    field = input_fields()[name]
-    flag = "--" + name.replace("_", "-")
-    default = None if field.required else field.default
-    if field.choices is None:
-        return click.option(
-            flag, type=field.python_type, default=default, show_default=True, help=name
-        )
-    by_text = {str(choice): choice for choice in field.choices}
 
-    def convert(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
-        return None if value is None else by_text[value]
+def _first_paragraph(text: str | None) -> str:
+    return " ".join((text or "").strip().split("\n\n")[0].split())
 
-    title = _field_title(name)
-    return click.option(
-        flag,
-        type=click.Choice(list(by_text)),
-        default=None if default is None else str(default),
-        show_default=True,
-        callback=convert,
-        help=title,
+
+def _option_help(field: InputField) -> str:
+    title, description = (field.title or "").strip(), _first_paragraph(field.description)
+    text = f"{title}: {description}" if title and description else title or description
+    text = text or field.name
+    if field.required:
+        text += " [required]"
+    return text
+
+
+def _shown_default(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def parse_input_value(text: str) -> Any:
+    """``--input`` values: JSON when the text parses as JSON, else the text itself."""
+    try:
+        return json.loads(text, parse_constant=_not_json)
+    except ValueError:
+        return text
+
+
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+class _JSONValue(click.ParamType):  # type: ignore[type-arg]
+    """A value of no one scalar type (array, object, union): JSON, or else the text."""
+
+    name = "json"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        return parse_input_value(value) if isinstance(value, str) else value
+
+
+def _number_type(field: InputField) -> click.ParamType:  # type: ignore[type-arg]
+    """INT/FLOAT, or a range with the spec's bounds (an exclusive bound of an integer becomes
+    the next whole number inside it)."""
+    if field.python_type is int:
+        lows = [math.ceil(field.minimum)] if field.minimum is not None else []
+        if field.exclusive_minimum is not None:
+            lows.append(math.floor(field.exclusive_minimum) + 1)
+        highs = [math.floor(field.maximum)] if field.maximum is not None else []
+        if field.exclusive_maximum is not None:
+            highs.append(math.ceil(field.exclusive_maximum) - 1)
+        if not lows and not highs:
+            return click.INT
+        return click.IntRange(max(lows) if lows else None, min(highs) if highs else None)
+    low_f = field.minimum if field.minimum is not None else field.exclusive_minimum
+    high_f = field.maximum if field.maximum is not None else field.exclusive_maximum
+    if low_f is None and high_f is None:
+        return click.FLOAT
+    return click.FloatRange(
+        low_f,
+        high_f,
+        min_open=field.minimum is None and field.exclusive_minimum is not None,
+        max_open=field.maximum is None and field.exclusive_maximum is not None,
     )
 
 
-def _field_title(name: str) -> str:
-    from .._spec import resolve, spec_document
+def input_option(field: InputField) -> click.Option:
+    """The option of one input property, built from its spec: ``snake_case`` becomes
+    ``--kebab-case``, a boolean ``--name/--no-name``, an enum a choice, an integer or number a
+    range with the spec's bounds; help from title and description, the spec's default shown.
 
-    schema = resolve(spec_document()["components"]["schemas"]["Input"])
-    prop: dict[str, Any] = schema.get("properties", {}).get(name, {})
-    text = prop.get("description") or prop.get("title") or name
-    return str(text)
+    Every option defaults to None, i.e. "not given": the service applies its own default.
+    """
+    flag = "--" + field.name.replace("_", "-")
+    param = INPUT_PARAM_PREFIX + field.name
+    help_text = _option_help(field)
+    if field.has_default:  # shown, not applied: None means "not given", the service decides
+        help_text += f"  [default: {_shown_default(field.default)}]"
+    common: dict[str, Any] = {"default": None, "help": help_text}
+    if field.choices is not None:
+        by_text = {str(choice): choice for choice in field.choices}
+
+        def convert(ctx: click.Context, parameter: click.Parameter, value: str | None) -> Any:
+            return None if value is None else by_text[value]
+
+        return click.Option(
+            [flag, param], type=click.Choice(list(by_text)), callback=convert, **common
+        )
+    if field.python_type is bool:
+        return click.Option([f"{flag}/--no-{flag[2:]}", param], **common)
+    if field.python_type in (int, float):
+        return click.Option([flag, param], type=_number_type(field), **common)
+    if field.python_type is str:
+        return click.Option([flag, param], type=click.STRING, **common)
+    return click.Option([flag, param], type=_JSONValue(), metavar="JSON", **common)
+
+
+def _read_input_file(source: TextIO | None) -> dict[str, Any]:
+    if source is None:
+        return {}
+    name = getattr(source, "name", "-")
+    try:
+        data = json.loads(source.read(), parse_constant=_not_json)
+    except ValueError as exc:
+        raise click.BadParameter(f"{name} is not JSON: {exc}", param_hint="--input-file") from None
+    if not isinstance(data, dict):
+        raise click.BadParameter(f"{name} is not a JSON object", param_hint="--input-file")
+    return data
+
+
+def _input_pairs(pairs: Sequence[str]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"{pair!r} is not KEY=VALUE", param_hint="--input")
+        found[key.strip()] = parse_input_value(value)
+    return found
+
+
+def input_options(function: Callable[..., None]) -> Callable[..., None]:
+    """Add an option per input property of the spec but the PROMPT argument, plus
+    ``--input KEY=VALUE`` and ``--input-file FILE``; the command gets them as ``inputs``.
+
+    Precedence: an option (``--seconds 8``) wins over ``--input``, which wins over
+    ``--input-file``. Only what was given is in ``inputs``; the rest is left to the service.
+    """
+    fields = [
+        field
+        for name, field in input_fields().items()
+        if name != PROMPT_INPUT and name not in RESERVED_OPTIONS
+    ]
+
+    @functools.wraps(function)
+    def wrapper(
+        *args: Any, input_pairs: tuple[str, ...], input_file: TextIO | None, **kwargs: Any
+    ) -> None:
+        inputs = _read_input_file(input_file)
+        inputs.update(_input_pairs(input_pairs))
+        for field in fields:
+            value = kwargs.pop(INPUT_PARAM_PREFIX + field.name, None)
+            if value is not None:
+                inputs[field.name] = value
+        if PROMPT_INPUT in inputs:
+            raise click.BadParameter(
+                f"{PROMPT_INPUT} is the PROMPT argument", param_hint="--input/--input-file"
+            )
+        function(*args, inputs=inputs, **kwargs)
+
+    decorated: Callable[..., None] = wrapper
+    extra = [
+        click.option(
+            "--input-file",
+            "input_file",
+            type=click.File("r", encoding="utf-8"),
+            default=None,
+            metavar="FILE",
+            help="Inputs as a JSON object ('-' for stdin); --input and the options above win.",
+        ),
+        click.option(
+            "--input",
+            "input_pairs",
+            multiple=True,
+            metavar="KEY=VALUE",
+            help="Set any input (repeatable); VALUE is read as JSON when it parses, else as "
+            "text. Validated like the options, which win over it.",
+        ),
+    ]
+    for option in extra:
+        decorated = option(decorated)
+    params: list[click.Parameter] = decorated.__dict__.setdefault("__click_params__", [])
+    # click applies parameters in reverse: appended last, they are listed first in --help.
+    params.extend(reversed([input_option(field) for field in fields]))
+    return decorated
 
 
 def format_elapsed(seconds: float) -> str:

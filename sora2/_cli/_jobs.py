@@ -41,7 +41,7 @@ from ._common import (
     client_options,
     echo_err,
     emit,
-    input_option,
+    input_options,
     translate_errors,
 )
 
@@ -132,8 +132,7 @@ def _status_line(status: JobStatus) -> str:
 
 @click.command()
 @click.argument("prompt")
-@input_option("size")
-@input_option("seconds")
+@input_options
 @click.option(
     "--out",
     type=click.Path(),
@@ -150,14 +149,16 @@ def _status_line(status: JobStatus) -> str:
 @client_options
 def generate(
     prompt: str,
-    size: str,
-    seconds: int,
+    inputs: dict[str, Any],
     out: str | None,
     timeout: float | None,
     cancel_on_interrupt: bool,
     settings: Settings,
 ) -> None:
     """Turn PROMPT into a video: submit, show progress, download, print the file's path.
+
+    Every input of the service's schema is an option; one not given is left to the service's
+    default. --input KEY=VALUE and --input-file FILE set any input (options win over them).
 
     The request id is printed as soon as the service accepts the job. Ctrl-C while the job is
     queued offers to cancel it (no question asked with --cancel-on-interrupt or without a
@@ -177,8 +178,7 @@ def generate(
         try:
             paths = client.generate(
                 prompt,
-                size=size,
-                seconds=seconds,
+                **inputs,
                 out=out if out is not None else Path.cwd(),
                 timeout=timeout,
                 on_update=progress.update,
@@ -204,8 +204,7 @@ def generate(
                 "state": _COMPLETED,
                 "path": str(paths[0]),
                 "paths": [str(path) for path in paths],
-                "size": size,
-                "seconds": seconds,
+                "inputs": inputs,
             },
             [f"saved: {path}" for path in paths],
         )
@@ -280,17 +279,18 @@ def _cancel_after_interrupt(client: Client, request_id: str) -> bool:
 
 @click.command()
 @click.argument("prompt")
-@input_option("size")
-@input_option("seconds")
+@input_options
 @client_options
-def submit(prompt: str, size: str, seconds: int, settings: Settings) -> None:
+def submit(prompt: str, inputs: dict[str, Any], settings: Settings) -> None:
     """Submit PROMPT and print the request id, without waiting.
+
+    Inputs are given as for `sora2 generate`.
 
     Follow it with `sora2 status ID`, fetch it with `sora2 result ID --out FILE` or
     `sora2 resume ID --out-dir DIR`.
     """
     with _client(settings) as client:
-        submission = client.submit(prompt, size=size, seconds=seconds)
+        submission = client.submit(prompt, **inputs)
     emit(
         settings,
         {
@@ -299,8 +299,7 @@ def submit(prompt: str, size: str, seconds: int, settings: Settings) -> None:
             "status_url": submission.status_url,
             "result_url": submission.result_url,
             "cancel_url": submission.cancel_url,
-            "size": size,
-            "seconds": seconds,
+            "inputs": inputs,
         },
         [submission.request_id],
     )

@@ -68,7 +68,7 @@ class Contract:
     def __init__(self, document: Mapping[str, Any], *, api_urls: Iterable[str] = ()) -> None:
         self.document = document
         self._schemas = SchemaCompiler(document)
-        self._all = compile_operations(document)
+        self._all = compile_operations(document, self._schemas)
         self._by_method: dict[str, list[OperationSpec]] = {}
         for spec in self._all:
             self._by_method.setdefault(spec.method, []).append(spec)

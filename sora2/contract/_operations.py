@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._schemas import escape_pointer
+from .._spec import SchemaCompiler, escape_pointer
 
 __all__ = [
     "Header",
@@ -136,26 +136,18 @@ def coerce(value: str, schema: Any) -> Any:
 
 
 class _Compiler:
-    """Resolves local ``$ref``s and remembers where each node came from."""
+    """Compiles operations, resolving ``$ref``s through the spec layer and remembering where
+    each node came from."""
 
-    def __init__(self, document: Mapping[str, Any]) -> None:
+    def __init__(self, document: Mapping[str, Any], schemas: SchemaCompiler | None = None) -> None:
         self._document = document
+        self._schemas = schemas if schemas is not None else SchemaCompiler(document)
 
     def resolve(self, node: Any, pointer: str = "") -> Any:
         return self._resolve_with_location(node, pointer)[0]
 
     def _resolve_with_location(self, node: Any, pointer: str) -> tuple[Any, str]:
-        seen: set[str] = set()
-        while isinstance(node, dict) and isinstance(node.get("$ref"), str):
-            ref: str = node["$ref"]
-            if not ref.startswith("#/") or ref in seen:
-                break
-            seen.add(ref)
-            pointer = ref
-            node = self._document
-            for token in ref[2:].split("/"):
-                node = node[token.replace("~1", "/").replace("~0", "~")]
-        return node, pointer
+        return self._schemas.resolve_with_location(node, pointer)
 
     def compile_operation(
         self, template: str, item: dict[str, Any], method: str, raw: dict[str, Any]
@@ -253,9 +245,11 @@ class _Compiler:
         return tuple(found)
 
 
-def compile_operations(document: Mapping[str, Any]) -> list[OperationSpec]:
-    """Every operation of ``document``, in document order."""
-    compiler = _Compiler(document)
+def compile_operations(
+    document: Mapping[str, Any], schemas: SchemaCompiler | None = None
+) -> list[OperationSpec]:
+    """Every operation of ``document``, in document order (``schemas``: its compiler, reused)."""
+    compiler = _Compiler(document, schemas)
     found = []
     for template, item in document.get("paths", {}).items():
         item = compiler.resolve(item)

@@ -1,18 +1,17 @@
-"""Compiled JSON Schema validators for locations in the OpenAPI document.
+"""The contract checker's use of the spec layer's compiled validators.
 
-Each schema is compiled once into a ``Draft202012Validator``. Local ``$ref``s are inlined at
-compile time, because resolving them through the registry on every validation doubles the cost
-of checking a body; a recursive reference (none today) stays a ``$ref`` and goes through the
-``referencing.Registry`` that holds the whole document.
+Compiling (``$ref`` inlining, formats) lives in ``sora2._spec``; this module adds what checking
+traffic needs: a fast path for plain string schemas, and violations with JSON pointers into the
+exchange.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator, Mapping
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from .._spec import DOCUMENT_URI, escape_pointer, schema_compiler, spec_document
+from .._spec import SchemaCompiler as _SpecCompiler
 from ._violations import Side, Violation, one_line
 
 if TYPE_CHECKING:
@@ -21,91 +20,18 @@ if TYPE_CHECKING:
 
 __all__ = ["DOCUMENT_URI", "SchemaCompiler", "escape_pointer", "schema_violations"]
 
-DOCUMENT_URI = "urn:sora2:openapi"
 
-_RFC3339 = re.compile(
-    r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})\Z", re.ASCII
-)
-
-
-def _is_date_time(value: object) -> bool:
-    """RFC 3339 ``date-time``: the exact grammar, then a calendar check."""
-    if not isinstance(value, str):
-        return True
-    if not _RFC3339.match(value):
-        return False
-    try:
-        datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
-    except ValueError:
-        return False
-    return True
-
-
-def _is_uri(value: object) -> bool:
-    if not isinstance(value, str):
-        return True
-    from rfc3986_validator import validate_rfc3986
-
-    return bool(validate_rfc3986(value, rule="URI"))
-
-
-def escape_pointer(token: str) -> str:
-    """One RFC 6901 reference token."""
-    return token.replace("~", "~0").replace("/", "~1")
-
-
-class SchemaCompiler:
-    """Compiles schemas of one OpenAPI document, each location at most once."""
+class SchemaCompiler(_SpecCompiler):
+    """The spec layer's compiler, plus checks that report violations."""
 
     def __init__(self, document: Mapping[str, Any]) -> None:
-        from jsonschema import Draft202012Validator, FormatChecker
-        from referencing import Registry
-        from referencing.jsonschema import DRAFT202012
-
-        self._document = document
-        self._registry: Registry[Any] = Registry().with_resource(
-            DOCUMENT_URI, DRAFT202012.create_resource(dict(document))
-        )
-        checker = FormatChecker(formats=())
-        checker.checks("uri")(_is_uri)
-        checker.checks("date-time")(_is_date_time)
-        self._format_checker = checker
-        self._validator_class = Draft202012Validator
-        self._cache: dict[str, Validator] = {}
+        shared = schema_compiler() if document is spec_document() else None
+        if shared is not None:
+            # The packaged spec: the same registry and compiled validators as the client.
+            self.__dict__.update(shared.__dict__)
+        else:
+            super().__init__(document)
         self._quick: dict[str, Callable[[Any], bool] | None] = {}
-
-    def _lookup(self, ref: str) -> Any:
-        node: Any = self._document
-        for token in ref[2:].split("/") if ref != "#" else ():
-            node = node[token.replace("~1", "/").replace("~0", "~")]
-        return node
-
-    def _inline(self, node: Any, stack: tuple[str, ...]) -> Any:
-        if isinstance(node, list):
-            return [self._inline(item, stack) for item in node]
-        if not isinstance(node, dict):
-            return node
-        ref = node.get("$ref")
-        if isinstance(ref, str) and ref.startswith("#"):
-            rest = {k: self._inline(v, stack) for k, v in node.items() if k != "$ref"}
-            if ref in stack:
-                return {**rest, "$ref": DOCUMENT_URI + ref}
-            target = self._inline(self._lookup(ref), (*stack, ref))
-            if not rest:
-                return target
-            return {**rest, "allOf": [*rest.get("allOf", []), target]}
-        return {key: self._inline(value, stack) for key, value in node.items()}
-
-    def validator(self, location: str, schema: Any) -> Validator:
-        """The validator for ``schema``, found at JSON pointer ``location`` of the document."""
-        found = self._cache.get(location)
-        if found is None:
-            inlined = self._inline(schema, (location,) if location.startswith("#") else ())
-            found = self._validator_class(
-                inlined, registry=self._registry, format_checker=self._format_checker
-            )
-            self._cache[location] = found
-        return found
 
     def check(
         self,

@@ -27,6 +27,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
+from .._inputs import input_fields
 from .._spec import operation, operations, spec_document
 from .._types import FAILED, state_outcomes
 from ._constants import (
@@ -72,7 +73,7 @@ from ._responses import (
     truncating,
 )
 from ._stats import EmulatorStats
-from ._validation import body_defaults, body_schema, validation_details
+from ._validation import body_defaults, validation_details
 from ._video import (
     SHARED_VIDEO_CACHE,
     VideoCache,
@@ -108,9 +109,8 @@ def _iso(timestamp: float) -> str:
 
 
 def _choices(field: str) -> list[Any] | None:
-    prop = body_schema().get("properties", {}).get(field, {})
-    enum = prop.get("enum") if isinstance(prop, dict) else None
-    return list(enum) if isinstance(enum, list) else None
+    found = input_fields().get(field)
+    return list(found.choices) if found is not None and found.choices is not None else None
 
 
 def _reject_constant(name: str) -> Any:
@@ -436,6 +436,8 @@ class Emulator:
         details = validation_details(body)
         if details:
             return error_response(422, INVALID, "Validation error.", detail=details)
+        sent = list(body)
+        # The service applies the spec's defaults; the job records every input, known or new.
         body = {**body_defaults(), **body}
         queue_time, run_time = self.phase_durations(int(body[SECONDS_FIELD]))
         request_id = self._new_request_id()
@@ -454,7 +456,7 @@ class Emulator:
                 "Service unavailable: too many requests in flight.",
                 headers={"Retry-After": str(max(1, round(run_time)))},
             )
-        self.stats.count_submission(str(body[PROMPT_FIELD]))
+        self.stats.count_submission(str(body[PROMPT_FIELD]), sent)
         return JSONResponse({"request_id": request_id, **self._urls(request, request_id)})
 
     def _lookup(self, request: Request) -> JobView | Response:

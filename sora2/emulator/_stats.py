@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Iterable
 from typing import Any
 
 __all__ = ["EmulatorStats"]
@@ -16,6 +17,8 @@ class EmulatorStats:
         requests: HTTP requests per target: an operationId, ``video``, ``spec`` or ``other``
             (counted on arrival, before any injected fault).
         submissions: accepted submissions (jobs created) per prompt.
+        inputs: accepted submissions per input property the client sent (a property left
+            out, which the service fills with its default, is not counted).
         faults: injected faults per kind (``429``, ``drop``, ``slow``, ...).
         statuses: responses sent per HTTP status code.
     """
@@ -24,6 +27,7 @@ class EmulatorStats:
         self._lock = threading.Lock()
         self.requests: Counter[str] = Counter()
         self.submissions: Counter[str] = Counter()
+        self.inputs: Counter[str] = Counter()
         self.faults: Counter[str] = Counter()
         self.statuses: Counter[int] = Counter()
 
@@ -31,9 +35,10 @@ class EmulatorStats:
         with self._lock:
             self.requests[target] += 1
 
-    def count_submission(self, prompt: str) -> None:
+    def count_submission(self, prompt: str, inputs: Iterable[str] = ()) -> None:
         with self._lock:
             self.submissions[prompt] += 1
+            self.inputs.update(inputs)
 
     def count_fault(self, kind: str) -> None:
         with self._lock:
@@ -45,7 +50,13 @@ class EmulatorStats:
 
     def reset(self) -> None:
         with self._lock:
-            for counter in (self.requests, self.submissions, self.faults, self.statuses):
+            for counter in (
+                self.requests,
+                self.submissions,
+                self.inputs,
+                self.faults,
+                self.statuses,
+            ):
                 counter.clear()
 
     def snapshot(self) -> dict[str, dict[Any, int]]:
@@ -54,6 +65,7 @@ class EmulatorStats:
             return {
                 "requests": dict(self.requests),
                 "submissions": dict(self.submissions),
+                "inputs": dict(self.inputs),
                 "faults": dict(self.faults),
                 "statuses": dict(self.statuses),
             }

@@ -1,8 +1,9 @@
-"""The submit body's validation, compiled from the spec: no hand-written field rules.
+"""The submit body's validation, through the spec layer: no hand-written field rules.
 
-The validator is Draft 2020-12 over the request body schema of the ``submit`` operation, with
-``$ref``s resolved through a ``referencing`` registry holding the whole spec, so a size or a
-duration added to the spec is accepted after regeneration with no edit here.
+The validator is the spec layer's compiled Draft 2020-12 validator of the submit operation's
+request body schema (``sora2._spec.input_validator``), the very one the client checks input
+with, so a property, size or duration added to the spec is accepted after regeneration with no
+edit here.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, Any
 
-from .._spec import operation, resolve, spec_document
+from .._spec import input_schema, input_validator, resolve
 from ._constants import MAX_MESSAGE_CHARS
 
 if TYPE_CHECKING:
@@ -19,59 +20,24 @@ if TYPE_CHECKING:
 
 __all__ = ["body_defaults", "body_schema", "submit_validator", "validation_details"]
 
-_SPEC_URI = "urn:sora2:openapi"
-_MEDIA_TYPE = "application/json"
-
-
-def _escape(token: str) -> str:
-    return token.replace("~", "~0").replace("/", "~1")
-
-
-def _body_schema_pointer() -> str:
-    """The JSON pointer, in the spec, of the submit body's schema (through a requestBody $ref)."""
-    submit = operation("submit")
-    tokens = ["paths", submit.path, submit.method.lower(), "requestBody"]
-    node = submit.raw["requestBody"]
-    ref = node.get("$ref") if isinstance(node, dict) else None
-    if isinstance(ref, str) and ref.startswith("#/"):
-        tokens = [t.replace("~1", "/").replace("~0", "~") for t in ref[2:].split("/")]
-    tokens += ["content", _MEDIA_TYPE, "schema"]
-    return "/" + "/".join(_escape(token) for token in tokens)
-
 
 def body_schema() -> dict[str, Any]:
     """The submit body's schema with its top-level ``$ref`` followed."""
-    node: Any = spec_document()
-    for token in _body_schema_pointer()[1:].split("/"):
-        node = node[token.replace("~1", "/").replace("~0", "~")]
-    resolved: dict[str, Any] = resolve(node)
-    return resolved
+    return input_schema()
 
 
-@functools.cache
 def submit_validator() -> Validator:
-    """A Draft 2020-12 validator of the submit body, built once."""
-    from jsonschema import Draft202012Validator
-    from referencing import Registry
-    from referencing.jsonschema import DRAFT202012
-
-    registry: Registry[Any] = Registry().with_resource(
-        _SPEC_URI, DRAFT202012.create_resource(spec_document())
-    )
-    schema = {"$ref": f"{_SPEC_URI}#{_body_schema_pointer()}"}
-    validator: Validator = Draft202012Validator(schema, registry=registry)
-    return validator
+    """The compiled validator of the submit body (the spec layer's, shared with the client)."""
+    return input_validator()
 
 
 @functools.cache
 def body_defaults() -> dict[str, Any]:
-    """The ``default`` of every property of the body schema that has one."""
-    defaults: dict[str, Any] = {}
-    for name, prop in body_schema().get("properties", {}).items():
-        resolved = resolve(prop)
-        if isinstance(resolved, dict) and "default" in resolved:
-            defaults[name] = resolved["default"]
-    return defaults
+    """The ``default`` of every property of the body schema that has one (what the service
+    applies to a property left out), read as the client reads the input's fields."""
+    from .._inputs import input_fields
+
+    return {name: field.default for name, field in input_fields().items() if field.has_default}
 
 
 def _cut(message: str) -> str:

@@ -11,8 +11,8 @@ from _fakes import FakeClock as FakeClock  # re-exported for the tests here
 from click.testing import CliRunner, Result
 
 from sora2._cli import main
-from sora2._inputs import input_fields
-from sora2._spec import resolve, spec_document
+from sora2._inputs import PROMPT_INPUT, input_fields
+from sora2._spec import input_schema
 
 TOKEN = "sk-cli-test-4b1d9e-very-secret"
 """A token distinctive enough that finding it in any output is a leak."""
@@ -34,8 +34,7 @@ def run(*args: str, input: str | None = None) -> Result:
 
 def documented_prompt() -> str:
     """The documentation's Tokyo night market prompt, as the spec's Input example records it."""
-    schema = resolve(spec_document()["components"]["schemas"]["Input"])
-    prompt: str = schema["properties"]["prompt"]["examples"][0]
+    prompt: str = input_schema()["properties"][PROMPT_INPUT]["examples"][0]
     return prompt
 
 
@@ -52,3 +51,21 @@ def default(name: str) -> Any:
 def other_choice(name: str) -> Any:
     """An allowed value that is not the default, to prove the option is passed through."""
     return next(c for c in choices(name) if c != default(name))
+
+
+def choice_options() -> dict[str, Any]:
+    """For every input of the spec with choices (but the prompt): a value that is not its
+    default, so a test proves each option is passed through as the model's type."""
+    return {
+        name: next((c for c in field.choices if c != field.default), field.choices[0])
+        for name, field in input_fields().items()
+        if field.choices and name != PROMPT_INPUT
+    }
+
+
+def as_args(values: dict[str, Any]) -> list[str]:
+    """``--kebab-name VALUE`` for each input."""
+    args: list[str] = []
+    for name, value in values.items():
+        args += ["--" + name.replace("_", "-"), str(value)]
+    return args

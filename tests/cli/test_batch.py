@@ -132,7 +132,7 @@ class TestRun:
         assert [item[SECONDS] for item in items] == [line["input"][SECONDS] for line in lines]
 
     def test_budget_stop_is_said(self, app: Emulator, url: str, isolated: Path) -> None:
-        """--max-jobs stops submitting, says so, and exits with the incomplete code with the rest pending."""
+        """--max-jobs stops submitting, says so, and exits incomplete with the rest pending."""
         source = _jsonl(isolated / "rows.jsonl", _rows(3))
         result = run("batch", source, "--out-dir", "out", "--max-jobs", "1", "--base-url", url)
         assert EXIT_BATCH_INCOMPLETE == result.exit_code

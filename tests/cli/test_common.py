@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +16,15 @@ from sora2._cli._common import (
     EXIT_ERROR,
     EXIT_TIMEOUT,
     EXIT_USAGE,
+    INPUT_PARAM_PREFIX,
     CommandError,
     Progress,
     Settings,
     exit_code_for,
     format_elapsed,
     input_option,
+    input_options,
+    parse_input_value,
 )
 from sora2._exceptions import (
     ConfigurationError,
@@ -28,9 +32,10 @@ from sora2._exceptions import (
     NotFoundError,
     WaitTimeoutError,
 )
+from sora2._inputs import NO_DEFAULT, PROMPT_INPUT, InputField, input_fields
 from sora2._types import JobStatus
 
-from .helpers import FakeClock, choices, default
+from .helpers import FakeClock, choices
 
 
 def status(state: str, position: int | None = None, request_id: str = "req-1") -> JobStatus:
@@ -107,20 +112,143 @@ class TestProgress:
         assert format_elapsed(seconds) == shown
 
 
-class TestInputOption:
-    @pytest.mark.parametrize("name", ["size", "seconds"])
-    def test_choices_types_and_defaults_follow_the_model(self, name: str) -> None:
-        """Each choice converts back to the model's value and the default is the model's."""
+def _capture(*args: str, input: str | None = None) -> tuple[int, dict[str, Any], str]:
+    """Run a command decorated with ``input_options``; its exit code, inputs and output."""
+    seen: dict[str, Any] = {}
 
-        @click.command()
-        @input_option(name)
-        def show(**values: Any) -> None:
-            click.echo(repr(values[name]))
+    @click.command()
+    @input_options
+    def show(inputs: dict[str, Any]) -> None:
+        seen.update(inputs)
 
-        runner = CliRunner()
-        assert runner.invoke(show, []).stdout.strip() == repr(default(name))
+    result = CliRunner().invoke(show, list(args), input=input)
+    return result.exit_code, seen, result.output
+
+
+def _option_of(field: InputField) -> click.Command:
+    @click.command()
+    def show(**values: Any) -> None:
+        click.echo(json.dumps(values[INPUT_PARAM_PREFIX + field.name]))
+
+    show.params.append(input_option(field))
+    return show
+
+
+def _field(**overrides: Any) -> InputField:
+    values: dict[str, Any] = {
+        "name": "new_field",
+        "python_type": int,
+        "required": False,
+        "choices": None,
+        "default": NO_DEFAULT,
+    }
+    values.update(overrides)
+    return InputField(**values)
+
+
+class TestInputOptions:
+    @pytest.mark.parametrize(
+        "name", [n for n, f in input_fields().items() if f.choices and n != PROMPT_INPUT]
+    )
+    def test_choices_convert_back_to_the_models_types(self, name: str) -> None:
+        """Each choice converts back to the spec's value; an option not given is not sent."""
+        assert (0, {}) == _capture()[:2]
         for choice in choices(name):
-            assert runner.invoke(show, [f"--{name}", str(choice)]).stdout.strip() == repr(choice)
+            flag = "--" + name.replace("_", "-")
+            assert (0, {name: choice}) == _capture(flag, str(choice))[:2]
+
+    def test_snake_case_becomes_kebab_case_with_integer_bounds(self) -> None:
+        """An integer property with bounds is --kebab-case, typed and range-checked."""
+        command = _option_of(_field(name="new_field", minimum=0, maximum=10))
+        assert "3" == CliRunner().invoke(command, ["--new-field", "3"]).output.strip()
+        assert 2 == CliRunner().invoke(command, ["--new-field", "11"]).exit_code
+        assert 2 == CliRunner().invoke(command, ["--new-field", "x"]).exit_code
+        assert "null" == CliRunner().invoke(command, []).output.strip()
+
+    def test_exclusive_integer_bounds_are_the_next_whole_number(self) -> None:
+        """exclusiveMinimum 0 of an integer means at least 1."""
+        command = _option_of(_field(exclusive_minimum=0, exclusive_maximum=10))
+        assert "1" == CliRunner().invoke(command, ["--new-field", "1"]).output.strip()
+        assert "9" == CliRunner().invoke(command, ["--new-field", "9"]).output.strip()
+        assert 2 == CliRunner().invoke(command, ["--new-field", "0"]).exit_code
+        assert 2 == CliRunner().invoke(command, ["--new-field", "10"]).exit_code
+
+    def test_exclusive_number_bounds_are_open(self) -> None:
+        """exclusiveMinimum/Maximum make an open float range."""
+        command = _option_of(
+            _field(python_type=float, exclusive_minimum=0.0, exclusive_maximum=1.0)
+        )
+        assert "0.5" == CliRunner().invoke(command, ["--new-field", "0.5"]).output.strip()
+        assert 2 == CliRunner().invoke(command, ["--new-field", "0"]).exit_code
+        assert 2 == CliRunner().invoke(command, ["--new-field", "1"]).exit_code
+
+    def test_boolean_is_a_flag_pair(self) -> None:
+        """A boolean property is --name/--no-name; neither means "not given"."""
+        command = _option_of(_field(name="loop_it", python_type=bool, default=False))
+        assert "true" == CliRunner().invoke(command, ["--loop-it"]).output.strip()
+        assert "false" == CliRunner().invoke(command, ["--no-loop-it"]).output.strip()
+        assert "null" == CliRunner().invoke(command, []).output.strip()
+        text = " ".join(CliRunner().invoke(command, ["--help"]).output.split())
+        assert "--loop-it / --no-loop-it" in text
+        assert "[default: false]" in text
+
+    def test_help_comes_from_title_and_description(self) -> None:
+        """The help line is the title, the description's first paragraph and [required]."""
+        field = _field(
+            title="Seed", description="Makes runs repeatable.\n\nJudgement call: x.", required=True
+        )
+        text = " ".join(CliRunner().invoke(_option_of(field), ["--help"]).output.split())
+        assert "Seed: Makes runs repeatable. [required]" in text
+        assert "Judgement call" not in text
+
+    def test_a_list_property_takes_json(self) -> None:
+        """A property of no scalar type takes a JSON value."""
+        command = _option_of(_field(python_type=list))
+        assert "[1, 2]" == CliRunner().invoke(command, ["--new-field", "[1, 2]"]).output.strip()
+
+    @pytest.mark.parametrize(
+        ("text", "value"),
+        [("8", 8), ("1280x720", "1280x720"), ('"8"', "8"), ("true", True), ("NaN", "NaN")],
+    )
+    def test_input_values_are_json_when_they_parse(self, text: str, value: Any) -> None:
+        """--input VALUE is JSON when it parses (NaN is not JSON), else the text."""
+        assert value == parse_input_value(text)
+
+    def test_options_win_over_input_which_wins_over_the_file(self, tmp_path: Path) -> None:
+        """Precedence: an option, then --input, then --input-file; unknown keys pass through."""
+        name, field = next(
+            (n, f) for n, f in input_fields().items() if f.choices and len(f.choices) > 1
+        )
+        first, second = field.choices[0], field.choices[1]
+        flag = "--" + name.replace("_", "-")
+        source = tmp_path / "inputs.json"
+        source.write_text(json.dumps({name: first, "new_field": 1}), encoding="utf-8")
+        file_only = _capture("--input-file", str(source))[:2]
+        assert (0, {name: first, "new_field": 1}) == file_only
+        pair = f"{name}={json.dumps(second)}"
+        overridden = _capture("--input-file", str(source), "--input", pair)[:2]
+        assert (0, {name: second, "new_field": 1}) == overridden
+        winner = _capture("--input", f"{name}={json.dumps(first)}", flag, str(second))[:2]
+        assert (0, {name: second}) == winner
+
+    def test_input_file_dash_reads_stdin(self) -> None:
+        """--input-file - reads the JSON object from stdin."""
+        assert (0, {"new_field": [1]}) == _capture("--input-file", "-", input='{"new_field": [1]}')[
+            :2
+        ]
+
+    @pytest.mark.parametrize(
+        ("args", "stdin"),
+        [
+            (("--input", "novalue"), None),
+            (("--input-file", "-"), "[1]"),
+            (("--input-file", "-"), "{not json"),
+            (("--input", f"{PROMPT_INPUT}=x"), None),
+        ],
+    )
+    def test_malformed_inputs_are_usage_errors(self, args: tuple[str, ...], stdin: Any) -> None:
+        """KEY=VALUE without '=', a file that is not a JSON object, or the prompt: exit 2."""
+        assert 2 == _capture(*args, input=stdin)[0]
 
 
 class TestExitCodes:

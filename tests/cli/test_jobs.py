@@ -20,8 +20,17 @@ from sora2._cli._common import (
     EXIT_TIMEOUT,
     EXIT_USAGE,
 )
+from sora2._inputs import PROMPT_INPUT, input_fields
 
-from .helpers import TOKEN, FakeClock, choices, default, documented_prompt, other_choice, run
+from .helpers import (
+    TOKEN,
+    FakeClock,
+    as_args,
+    choice_options,
+    choices,
+    documented_prompt,
+    run,
+)
 
 PROMPT = documented_prompt()
 COMMANDS = ("generate", "submit", "status", "result", "cancel", "jobs", "resume")
@@ -64,14 +73,29 @@ class TestHelp:
         for option in ("--base-url", "--json", "--emulator", "--journal"):
             assert option in result.stdout
 
-    def test_size_and_seconds_come_from_the_generated_model(self) -> None:
-        """--size and --seconds offer exactly the model's choices, with its defaults shown."""
-        result = run("generate", "--help")
+    @pytest.mark.parametrize("command", ["generate", "submit"])
+    def test_every_input_of_the_spec_is_an_option(self, command: str) -> None:
+        """Each input property but the prompt is a --kebab-case option: its choices, title and
+        default (shown, not sent) come from the spec."""
+        result = run(command, "--help")
         text = " ".join(result.stdout.split())
-        for name in ("size", "seconds"):
-            listed = "|".join(str(c) for c in choices(name))
-            assert f"--{name} [{listed}]" in text
-            assert f"[default: {default(name)}]" in text
+        for name, field in input_fields().items():
+            if name == PROMPT_INPUT:
+                continue
+            flag = "--" + name.replace("_", "-")
+            if field.choices is not None:
+                listed = "|".join(str(c) for c in field.choices)
+                assert f"{flag} [{listed}]" in text
+            else:
+                assert flag in text
+            if field.title:
+                assert field.title in text
+            if field.has_default:
+                default = field.default
+                shown = default if isinstance(default, str) else json.dumps(default)
+                assert f"[default: {shown}]" in text
+        assert "--input KEY=VALUE" in text
+        assert "--input-file FILE" in text
 
 
 class TestGenerate:
@@ -89,14 +113,14 @@ class TestGenerate:
     def test_json_is_one_object_and_progress_stays_on_stderr(
         self, fake_time: FakeClock, isolated: Path
     ) -> None:
-        """--json prints one object on stdout; the id and the progress go to stderr."""
-        seconds = other_choice("seconds")
-        result = run("generate", "--emulator", PROMPT, "--seconds", str(seconds), "--json")
+        """--json prints one object on stdout, with exactly the inputs given; the id and the
+        progress go to stderr."""
+        given = dict(list(choice_options().items())[:1])
+        result = run("generate", "--emulator", PROMPT, *as_args(given), "--json")
         assert result.exit_code == 0, result.stderr
         payload = one_json(result.stdout)
         assert payload["state"] == "completed"
-        assert seconds == payload["seconds"]
-        assert default("size") == payload["size"]
+        assert given == payload["inputs"]
         assert Path(payload["path"]).is_file()
         assert f"request_id: {payload['request_id']}" in result.stderr
         assert "in_progress" in result.stderr
@@ -104,14 +128,14 @@ class TestGenerate:
     def test_options_reach_the_service_in_the_models_types(
         self, fake_time: FakeClock, isolated: Path, tmp_path: Path
     ) -> None:
-        """--size and --seconds are sent as the model's types (an int, not "8")."""
-        size, seconds = other_choice("size"), other_choice("seconds")
-        args = ("--size", size, "--seconds", str(seconds), "--out", "clip.mp4")
-        result = run("generate", "--emulator", PROMPT, *args)
+        """Every choice option is sent as the model's type (an int, not "8"), and nothing
+        that was not given is sent."""
+        given = choice_options()
+        result = run("generate", "--emulator", PROMPT, *as_args(given), "--out", "clip.mp4")
         assert result.exit_code == 0, result.stderr
         assert (isolated / "clip.mp4").is_file()
         (row,) = journal_rows(tmp_path / "journal.sqlite3")
-        assert {"size": size, "seconds": seconds} == json.loads(row["params"])
+        assert given == json.loads(row["params"])
 
     def test_bad_size_lists_the_allowed_values(self, tmp_path: Path) -> None:
         """An unknown --size is a usage error naming every allowed size; nothing is sent."""

@@ -325,7 +325,7 @@ CASES = [
     ),
     Case(
         "request-pattern-added",
-        _set(lambda d: prop(d, "Input", "prompt"), "pattern", "^[^<>]*$"),
+        _set(lambda d: prop(d, "Input", "size"), "pattern", "^[0-9]+x[0-9]+$"),
         "constraint-changed",
         True,
         False,

@@ -147,7 +147,7 @@ class TestRequestBody:
             headers={"authorization": f"Bearer {TOKEN}", "content-type": "application/json"},
             content=iter([body]),
         )
-        assert {("/body/prompt", "minLength")} == pointers(contract.check_request(request))
+        assert ("/body/prompt", "minLength") in pointers(contract.check_request(request))
 
 
 class TestResponse:

@@ -98,8 +98,8 @@ def _request_cases() -> list[tuple[str, dict[str, Any], str, str]]:
             bad = "not-a-choice" if isinstance(choices[0], str) else max(choices) + 1
             cases.append((f"enum-{name}", {**full, name: bad}, f"/body/{name}", "enum"))
         if "type" in prop:
-            value = full.get(name, prop.get("default", "x"))
-            bad = wrong_type(value)
+            # From the schema's type, not from a sample: a new property has no example yet.
+            bad = 12345 if prop["type"] == "string" else wrong_type(12345)
             cases.append((f"type-{name}", {**full, name: bad}, f"/body/{name}", "type"))
     return cases
 

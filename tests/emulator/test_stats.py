@@ -67,6 +67,7 @@ class TestStats:
             assert (app.stats.snapshot()) == {
                 "requests": {},
                 "submissions": {},
+                "inputs": {},
                 "faults": {},
                 "statuses": {},
             }

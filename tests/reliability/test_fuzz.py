@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from sora2 import AsyncClient, Client, DownloadError, InvalidInputError, Sora2Error
+from sora2._inputs import PROMPT_INPUT, input_fields
 from sora2._types import NOT_GIVEN, JobResult, JobStatus, Submission
 from sora2.emulator import create_app
 
@@ -87,16 +89,20 @@ def _near_misses(name: str) -> st.SearchStrategy[Any]:
 
 
 def _is_valid(prompt: Any, size: Any, seconds: Any) -> bool:
-    """The oracle, from the spec's rules: a non-empty text prompt and exactly an allowed value
-    (of exactly the allowed type) for each option; None or NOT_GIVEN means "the default"."""
+    """The oracle, from the spec's rules: a text prompt of the spec's length and pattern, and
+    exactly an allowed value (of exactly the allowed type) for each option; None or NOT_GIVEN
+    means "not sent"."""
 
     def allowed(name: str, value: Any) -> bool:
         if value is NOT_GIVEN or value is None:
             return True
         return any(type(value) is type(c) and value == c for c in choices(name))
 
-    if not isinstance(prompt, str) or not prompt:
+    rules = input_fields()[PROMPT_INPUT]
+    if not isinstance(prompt, str) or len(prompt) < (rules.min_length or 0):
         return False
+    if rules.pattern is not None and re.search(rules.pattern, prompt) is None:
+        return False  # e.g. a prompt of only whitespace
     try:
         prompt.encode("utf-8")
     except UnicodeEncodeError:
@@ -135,8 +141,9 @@ class TestSubmitInputs:
         body = json.loads(sent[0].content)
         assert prompt == body["prompt"]
         for name, value in (("size", size), ("seconds", seconds)):
-            assert body[name] in choices(name)
-            if value is not NOT_GIVEN and value is not None:
+            if value is NOT_GIVEN or value is None:
+                assert name not in body  # left to the service's default
+            else:
                 assert value == body[name]
 
     def test_the_emulator_agrees_with_the_oracle_on_what_is_sent(self) -> None:

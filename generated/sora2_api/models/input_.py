@@ -24,7 +24,10 @@ class Input:
     user's behalf, so it is an `example` here and `prompt` stays required.
 
         Attributes:
-            prompt (str): What the video shows and sounds like.
+            prompt (str): What the video shows and sounds like; it must contain a non-space character.
+
+                Judgement call: the documentation gives no constraint, but a prompt of only
+                whitespace can only waste a paid job, so it is refused (`pattern`) before it is sent.
             size (Resolution | Unset): Width x height of the video, in pixels. Default: '720x1280'.
             seconds (Duration | Unset): Length of the video, in seconds. Default: 4.
     """
