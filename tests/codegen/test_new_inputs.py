@@ -79,8 +79,8 @@ SCRIPT = textwrap.dedent(
     with Client(emulator=True, journal=journal) as client:
         out["without"] = attempt(lambda: client.submit("no new input").request_id)
         out["bad"] = attempt(lambda: client.submit("bad", **{name: bad}).request_id)
-        path = client.generate("with it", out=work / "with.mp4", **{name: good})
-        out["generated"] = Path(path).is_file()
+        paths = client.generate("with it", out=work / "with.mp4", **{name: good})
+        out["generated"] = all(Path(p).is_file() for p in paths)
         out["params"] = [r.params for r in client.jobs()]
 
     from sora2.emulator import SyncASGITransport, create_app
