@@ -78,7 +78,8 @@ class Client(BaseClient):
     """The synchronous client.
 
     Args:
-        api_key: defaults to ``$RUNCOMFY_API_TOKEN``, then ``$YOUR_API_TOKEN``; only needed by
+        api_key: defaults to ``$RUNCOMFY_API_TOKEN``, ``$RUNCOMFY_TOKEN``, then
+            ``$YOUR_API_TOKEN``; only needed by
             calls that talk to the service, and not at all with ``emulator=True``.
         base_url: defaults to ``$RUNCOMFY_BASE_URL``, then the spec's server.
         timeout: per HTTP request (seconds, or an ``httpx.Timeout``).

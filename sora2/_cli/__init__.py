@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import click
 
 from .._exceptions import Sora2Error
+from ._exit_codes import EXIT_ERROR, EXIT_INTERRUPTED, exit_code_for
 
 __all__ = ["main"]
 
@@ -28,10 +29,6 @@ COMMANDS: dict[str, str] = {
     "emulator": "sora2._cli._emulator:emulator",
     "contract": "sora2._cli._contract:contract",
 }
-
-EXIT_ERROR = 1
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
 
 
 class _LazyGroup(click.Group):
@@ -53,7 +50,7 @@ class _LazyGroup(click.Group):
 def cli() -> None:
     """Turn prompts into videos with OpenAI Sora 2 on RunComfy, or emulate the service offline.
 
-    Reads RUNCOMFY_API_TOKEN (or YOUR_API_TOKEN) and RUNCOMFY_BASE_URL.
+    Reads RUNCOMFY_API_TOKEN (or RUNCOMFY_TOKEN, or YOUR_API_TOKEN) and RUNCOMFY_BASE_URL.
     """
 
 
@@ -78,8 +75,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         exc.show()
         return exc.exit_code
     except Sora2Error as exc:
-        from ._common import exit_code_for
-
         return _fail(
             str(exc).splitlines()[0] if str(exc) else type(exc).__name__, exit_code_for(exc)
         )

@@ -21,14 +21,19 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
-from .._exceptions import (
-    ConfigurationError,
-    InvalidInputError,
-    Sora2Error,
-    WaitTimeoutError,
-)
+from .._exceptions import Sora2Error
 from .._inputs import input_fields
-from . import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE
+from ._exit_codes import (
+    EXIT_CANCELLED,
+    EXIT_CONFIG,
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_NOT_READY,
+    EXIT_OK,
+    EXIT_TIMEOUT,
+    EXIT_USAGE,
+    exit_code_for,
+)
 
 if TYPE_CHECKING:
     from .._client import Client
@@ -56,16 +61,6 @@ __all__ = [
     "translate_errors",
 ]
 
-EXIT_OK = 0
-EXIT_TIMEOUT = 3
-"""``--timeout`` passed before the job finished; the job goes on and can be resumed."""
-EXIT_CONFIG = 4
-"""The client is not configured: no API token, or an unusable base URL."""
-EXIT_NOT_READY = 5
-"""``sora2 result``: the job has not completed yet."""
-EXIT_CANCELLED = 6
-"""The job was cancelled, so there is no video."""
-
 _PROG = "sora2"
 
 
@@ -79,17 +74,6 @@ class CommandError(click.ClickException):
 
     def show(self, file: Any = None) -> None:
         click.echo(f"{_PROG}: error: {self.format_message()}", err=True)
-
-
-def exit_code_for(error: Sora2Error) -> int:
-    """The documented exit code for an error of the library."""
-    if isinstance(error, WaitTimeoutError):
-        return EXIT_TIMEOUT
-    if isinstance(error, ConfigurationError):
-        return EXIT_CONFIG
-    if isinstance(error, InvalidInputError):
-        return EXIT_USAGE
-    return EXIT_ERROR
 
 
 @contextlib.contextmanager
