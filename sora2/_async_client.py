@@ -5,16 +5,19 @@ Only the I/O differs from ``sora2._client``; every decision lives in ``sora2._ba
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
 from ._base_client import (
+    DEFERRED_WRITES,
     FATAL_FOR_RESUME,
+    GONE_ERROR,
     PARSE_FAILURES,
     AsyncBorrowedTransport,
     BaseClient,
@@ -39,6 +42,7 @@ from ._download import (
     PartFile,
     check_download_response,
     check_download_url,
+    check_output_target,
     target_path,
     transport_failure,
 )
@@ -51,8 +55,10 @@ from ._exceptions import (
 )
 from ._journal import JobRecord
 from ._logging import logger
+from ._paid import paid_for
 from ._polling import Clock
 from ._responses import (
+    JOB_NOT_FOUND,
     acapture_response,
     last_response,
     reset_last_response,
@@ -67,6 +73,8 @@ if TYPE_CHECKING:
 
 
 __all__ = ["AsyncClient"]
+
+T = TypeVar("T")
 
 
 class _InFlight:
@@ -234,6 +242,24 @@ class AsyncClient(BaseClient):
             await response.aclose()
         raise DownloadError("download failed: too many redirects", request_id=request_id)
 
+    async def _in_thread(self, function: Callable[..., T], *args: Any) -> T:
+        """Run blocking work (SQLite, file I/O) in a worker thread, off the event loop."""
+        import anyio.to_thread
+
+        return await anyio.to_thread.run_sync(function, *args)
+
+    async def _step(self, function: Callable[..., T], *args: Any) -> T:
+        """Run a sync step of the shared logic; the journal writes it asks for then run in a
+        worker thread, before its value (or its error) reaches the caller."""
+        deferred: list[Callable[[], object]] = []
+        token = DEFERRED_WRITES.set(deferred)
+        try:
+            return function(*args)
+        finally:
+            DEFERRED_WRITES.reset(token)
+            if deferred:
+                await self._in_thread(_run_all, deferred)
+
     async def submit(
         self,
         prompt: str,
@@ -258,7 +284,7 @@ class AsyncClient(BaseClient):
             call = await self._invoke(
                 "submit", lambda: op.asyncio_detailed(client=self._generated(), body=model)
             )
-            return self._interpret_submit(call.raw, call.parsed, body, target)
+            return await self._step(self._interpret_submit, call.raw, call.parsed, body, target)
 
         return await acall_with_retries(self._retry, "submit", attempt, submit=True)
 
@@ -272,7 +298,9 @@ class AsyncClient(BaseClient):
                 lambda: op.asyncio_detailed(request_id, client=self._generated()),
                 request_id,
             )
-            return self._interpret_status("status", call.raw, call.parsed, request_id)
+            return await self._step(
+                self._interpret_status, "status", call.raw, call.parsed, request_id
+            )
 
         return await acall_with_retries(self._retry, "status", attempt)
 
@@ -286,7 +314,7 @@ class AsyncClient(BaseClient):
                 lambda: op.asyncio_detailed(request_id, client=self._generated()),
                 request_id,
             )
-            return self._interpret_result(call.raw, call.parsed, request_id)
+            return await self._step(self._interpret_result, call.raw, call.parsed, request_id)
 
         return await acall_with_retries(self._retry, "result", attempt)
 
@@ -300,7 +328,9 @@ class AsyncClient(BaseClient):
                 lambda: op.asyncio_detailed(request_id, client=self._generated()),
                 request_id,
             )
-            return self._interpret_status("cancel", call.raw, call.parsed, request_id)
+            return await self._step(
+                self._interpret_status, "cancel", call.raw, call.parsed, request_id
+            )
 
         return await acall_with_retries(self._retry, "cancel", attempt)
 
@@ -314,14 +344,14 @@ class AsyncClient(BaseClient):
     ) -> JobStatus:
         """See :meth:`Client.wait`."""
         self._require_key()
-        tracker = self._tracker(request_id, timeout, on_update)
+        tracker = await self._in_thread(self._tracker, request_id, timeout, on_update)
         while True:
             try:
                 status = await self.status(request_id)
             except TRANSIENT_POLL_ERRORS as exc:
                 delay = tracker.failed(exc)
             else:
-                next_delay = tracker.observe(status)
+                next_delay = await self._step(tracker.observe, status)
                 if next_delay is None:
                     return status
                 delay = next_delay
@@ -346,21 +376,35 @@ class AsyncClient(BaseClient):
         path: str | os.PathLike[str],
         *,
         max_bytes: int | None = None,
+        on_progress: Callable[[int, int | None], None] | None = None,
     ) -> Path:
         """See :meth:`Client.download`."""
-        import anyio.to_thread
-
         url, request_id = self._download_source(result)
-        if url is None:
-            assert request_id is not None
-            url, request_id = self._download_source(await self.result(request_id))
-        assert url is not None
+        with paid_for(request_id, base_url=self._hint_base_url()) as job:
+            if url is None:
+                assert request_id is not None
+                url, request_id = self._download_source(await self.result(request_id))
+            assert url is not None
+            job.output_urls = (url,)
+            return await self._download_to(url, request_id, path, max_bytes, on_progress)
+
+    async def _download_to(
+        self,
+        url: str,
+        request_id: str | None,
+        path: str | os.PathLike[str],
+        max_bytes: int | None,
+        on_progress: Callable[[int, int | None], None] | None = None,
+    ) -> Path:
         cap = self._max_download_bytes if max_bytes is None else max_bytes
-        target = target_path(path, url, request_id)
+        target = await self._in_thread(target_path, path, url, request_id)
         check_download_url(url, in_process=self._shared.in_process, request_id=request_id)
 
         async def attempt() -> Path:
-            with PartFile(target, max_bytes=cap, request_id=request_id) as part:
+            part = await self._in_thread(
+                functools.partial(PartFile, target, max_bytes=cap, request_id=request_id)
+            )
+            with part:
                 try:
                     slot = await self._file_slots.acquire()
                     try:
@@ -370,7 +414,9 @@ class AsyncClient(BaseClient):
                                 response, max_bytes=cap, request_id=request_id
                             )
                             async for chunk in response.aiter_bytes(DOWNLOAD_CHUNK_SIZE):
-                                part.write(chunk)
+                                await self._in_thread(part.write, chunk)
+                                if on_progress is not None:
+                                    on_progress(part.size, announced)
                             part.check_length(announced, wire_bytes(response, part))
                         finally:
                             await response.aclose()
@@ -378,11 +424,11 @@ class AsyncClient(BaseClient):
                         slot.release()
                 except (httpx.TransportError, httpx.DecodingError) as exc:
                     raise transport_failure(exc, request_id) from exc
-                await anyio.to_thread.run_sync(part.flush)
-                return part.commit()
+                await self._in_thread(part.flush)
+                return await self._in_thread(part.commit)
 
         saved = await acall_with_retries(self._retry, "download", attempt)
-        return self._saved(request_id, saved)
+        return await self._step(self._saved, request_id, saved)
 
     async def generate(
         self,
@@ -394,23 +440,37 @@ class AsyncClient(BaseClient):
         timeout: float | None = None,
         on_update: Callable[[JobStatus], None] | None = None,
         on_submit: Callable[[Submission], None] | None = None,
+        on_progress: Callable[[int, int | None], None] | None = None,
     ) -> Path:
         """See :meth:`Client.generate`."""
+        await self._in_thread(check_output_target, out)
         target = str(Path(out).expanduser().absolute())
         submission = await self._submit(prompt, size, seconds, target=target)
         request_id = submission.request_id
         if on_submit is not None:
             on_submit(submission)
-        status = await self.wait(request_id, timeout=timeout, on_update=on_update)
+        with paid_for(request_id, base_url=self._hint_base_url()):
+            status = await self.wait(request_id, timeout=timeout, on_update=on_update)
         if status.state != "completed":
             raise DownloadError(
                 f"{request_id} was {status.state}; there is no video", request_id=request_id
             )
-        return await self.download(await self.result(request_id), target)
+        with paid_for(request_id, base_url=self._hint_base_url()):
+            return await self.download(
+                await self.result(request_id), target, on_progress=on_progress
+            )
 
     async def jobs(self, *, unfinished: bool = False) -> list[JobRecord]:
         """See :meth:`Client.jobs`."""
-        return self._jobs(unfinished)
+        return await self._in_thread(self._jobs, unfinished)
+
+    async def forget(self, request_id: str) -> bool:
+        """See :meth:`Client.forget`."""
+        return await self._in_thread(self._forget, request_id)
+
+    async def prune(self, *, older_than: float | None = None) -> list[str]:
+        """See :meth:`Client.prune`."""
+        return await self._in_thread(self._prune, older_than)
 
     async def resume(
         self,
@@ -422,16 +482,18 @@ class AsyncClient(BaseClient):
         """See :meth:`Client.resume`."""
         self._require_key()
         finished: list[JobRecord] = []
-        for record in self._resume_records(request_id):
+        for record in await self._in_thread(self._resume_records, request_id):
             try:
-                await self._resume_one(record, out_dir, on_update)
+                with paid_for(record.request_id, base_url=self._hint_base_url()):
+                    await self._resume_one(record, out_dir, on_update)
             except FATAL_FOR_RESUME:
                 raise
             except Sora2Error as exc:
                 if request_id is not None:
                     raise
-                self._record_error(record.request_id, str(exc))
-            finished.append(self._refresh(record))
+                if not _settled(exc):
+                    await self._step(self._record_error, record.request_id, str(exc))
+            finished.append(await self._in_thread(self._refresh, record))
         return finished
 
     async def _resume_one(
@@ -443,7 +505,7 @@ class AsyncClient(BaseClient):
         state = record.state
         if not record.is_terminal:
             state = (await self.wait(record.request_id, on_update=on_update)).state
-        target = self._download_target(record, out_dir)
+        target = await self._in_thread(self._download_target, record, out_dir)
         if state == "completed" and target is not None:
             await self.download(await self.result(record.request_id), target)
 
@@ -457,6 +519,8 @@ class AsyncClient(BaseClient):
         await self._http.aclose()
         if self._files is not None:
             await self._files.aclose()
+        if self._owns_journal and self._journal is not None:
+            await self._in_thread(self._journal.close)
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -468,3 +532,13 @@ class AsyncClient(BaseClient):
         tb: TracebackType | None,
     ) -> None:
         await self.close()
+
+
+def _run_all(actions: list[Callable[[], object]]) -> None:
+    for action in actions:
+        action()
+
+
+def _settled(error: Sora2Error) -> bool:
+    """The job's row already says why it ended (gone): the error is not recorded over it."""
+    return isinstance(error, GONE_ERROR) and error.error_code == JOB_NOT_FOUND

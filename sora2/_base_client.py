@@ -8,6 +8,7 @@ The two clients add only the I/O: sending, sleeping, streaming.
 
 from __future__ import annotations
 
+import contextvars
 import os
 import sqlite3
 from collections.abc import Callable, Generator
@@ -32,6 +33,7 @@ from ._exceptions import (
     ConfigurationError,
     DownloadError,
     InvalidInputError,
+    NotFoundError,
     PermissionDeniedError,
     SubmissionUnknownError,
 )
@@ -39,6 +41,7 @@ from ._journal import JobRecord, Journal, default_journal_path
 from ._logging import logger, register_secret
 from ._polling import Clock, ProgressModel, SystemClock
 from ._responses import (
+    JOB_NOT_FOUND,
     NOT_SENT_ERRORS,
     error_for_status,
     invalid_response,
@@ -54,7 +57,9 @@ from ._types import JobResult, JobStatus, NotGiven, Submission
 from ._waiting import WaitTracker
 
 __all__ = [
+    "DEFERRED_WRITES",
     "FATAL_FOR_RESUME",
+    "GONE_ERROR",
     "PARSE_FAILURES",
     "AsyncBorrowedTransport",
     "BaseClient",
@@ -73,6 +78,8 @@ PARSE_FAILURES = (ValueError, KeyError, TypeError, AttributeError, IndexError, R
 """What the generated parsers raise on a body that is not what the spec says."""
 FATAL_FOR_RESUME = (ConfigurationError, AuthenticationError, PermissionDeniedError)
 """Errors that would fail every job alike: resume stops instead of recording each."""
+GONE_ERROR = NotFoundError
+"""With error code ``JOB_NOT_FOUND``: the job's row is marked ``gone`` (``Journal.mark_gone``)."""
 _EMULATOR_TOKEN = "sora2-emulator"
 """Sent to the in-process emulator when no key is configured: it stands for "any token"."""
 _OPTION_NAMES = frozenset(
@@ -89,6 +96,11 @@ _OPTION_NAMES = frozenset(
 )
 
 JournalOption = Journal | str | os.PathLike[str] | None | Literal[False]
+
+DEFERRED_WRITES: contextvars.ContextVar[list[Callable[[], object]] | None] = contextvars.ContextVar(
+    "sora2_deferred_writes", default=None
+)
+"""Set by AsyncClient around a sync step: journal writes queue here, to run in a thread."""
 
 
 class BearerAuth(httpx.Auth):
@@ -144,6 +156,10 @@ class SharedState:
     transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None = None
     """The transport every copy borrows: the caller's, or the in-process emulator's."""
     in_process: bool = False
+    journaled: dict[str, tuple[str, int | None]] = field(default_factory=dict)
+    """The (state, queue position) last written for each job: a poll that sees the same
+    again writes nothing."""
+    journaled_urls: dict[str, str] = field(default_factory=dict)
 
 
 def _first_env(names: tuple[str, ...]) -> str | None:
@@ -230,10 +246,12 @@ class BaseClient:
     # configuration ---------------------------------------------------------------------------
 
     def _open_journal(self, journal: JournalOption) -> Journal | None:
+        self._owns_journal = False
         if journal is False:
             return None
         if isinstance(journal, Journal):
             return journal
+        self._owns_journal = True
         if journal is None:
             return Journal(default_journal_path(emulator=self._emulator))
         return Journal(journal)
@@ -284,6 +302,16 @@ class BaseClient:
             f"journal={journal!r})"
         )
 
+    def _hint_base_url(self) -> str | None:
+        """The base URL a ``sora2`` command must be given to reach this client's service, or
+        None when it is the command's own default."""
+        if self._emulator:
+            return None
+        from ._spec import server_url
+
+        default = (os.environ.get(BASE_URL_ENV_VAR) or server_url()).rstrip("/")
+        return None if self._base_url == default else self._base_url
+
     def _token(self) -> str | None:
         if self._api_key:
             return self._api_key
@@ -325,14 +353,47 @@ class BaseClient:
             logger.warning("journal %s: %s", self._journal.path, exc)
             return None
 
+    def _write(self, action: Callable[[Journal], object]) -> None:
+        """A journal write: now, or (AsyncClient) after the sync step that asked for it, in a
+        worker thread, so SQLite never blocks the event loop."""
+        if self._journal is None:
+            return
+        deferred = DEFERRED_WRITES.get()
+        if deferred is not None:
+            deferred.append(lambda: self._journaled(action))
+        else:
+            self._journaled(action)
+
     def _observe(self, request_id: str, status: JobStatus) -> None:
-        self._journaled(
+        """Journal a polled state, on a change only: the same state again costs no write."""
+        if self._journal is None:
+            return
+        seen = (status.state, status.queue_position)
+        written = self._shared.journaled
+        if written.get(request_id) == seen:
+            return
+        written[request_id] = seen
+        self._write(
             lambda j: j.observe_state(
                 request_id,
                 status.state,
                 queue_position=status.queue_position,
                 at=self._shared.clock.time(),
             )
+        )
+
+    def _gone(self, request_id: str, error: NotFoundError) -> None:
+        """The service does not know a journaled id (expired, or a typo): settle its row."""
+        self._shared.journaled.pop(request_id, None)
+        self._write(lambda j: j.mark_gone(request_id, f"not found by the service: {error}"))
+
+    def _forget(self, request_id: str) -> bool:
+        self._shared.journaled.pop(request_id, None)
+        return bool(self._journaled(lambda j: j.forget(request_id)))
+
+    def _prune(self, older_than: float | None) -> list[str]:
+        return (
+            self._journaled(lambda j: j.prune(base_url=self._base_url, older_than=older_than)) or []
         )
 
     def _record_submission(
@@ -344,7 +405,7 @@ class BaseClient:
             self._shared.requested_seconds[request_id] = seconds
         now = self._shared.clock.time()
         self._shared.submitted_wall[request_id] = now
-        self._journaled(
+        self._write(
             lambda j: j.record_submission(
                 request_id,
                 base_url=self._base_url,
@@ -389,7 +450,7 @@ class BaseClient:
         return record.target_path
 
     def _record_error(self, request_id: str, message: str) -> None:
-        self._journaled(lambda j: j.update(request_id, error=message))
+        self._write(lambda j: j.update(request_id, error=message))
 
     def _refresh(self, record: JobRecord) -> JobRecord:
         return self._journaled(lambda j: j.get(record.request_id)) or record
@@ -463,7 +524,10 @@ class BaseClient:
     def _checked_body(self, operation: str, raw: httpx.Response, request_id: str) -> Any:
         """The JSON body of a 200 that matches the spec; raises the typed error otherwise."""
         if raw.status_code >= 400:
-            raise error_for_status(raw, request_id=request_id)
+            error = error_for_status(raw, request_id=request_id)
+            if isinstance(error, NotFoundError) and error.error_code == JOB_NOT_FOUND:
+                self._gone(request_id, error)
+            raise error
         if raw.status_code != 200:
             raise invalid_response(
                 operation, f"undocumented status {raw.status_code}", raw, request_id=request_id
@@ -518,9 +582,11 @@ class BaseClient:
         else:
             raise invalid_response("result", "not a result", raw, request_id=request_id)
         self._observe(request_id, _job_status(parsed))
-        if result.video_url is not None:
-            url = result.video_url
-            self._journaled(lambda j: j.update(request_id, video_url=url))
+        if result.video_url is not None and self._shared.journaled_urls.get(request_id) != (
+            url := result.video_url
+        ):
+            self._shared.journaled_urls[request_id] = url
+            self._write(lambda j: j.update(request_id, video_url=url))
         return result
 
     # waiting -----------------------------------------------------------------------------------
@@ -550,11 +616,12 @@ class BaseClient:
             timeout=self._wait_timeout if timeout is None else timeout,
             clock=shared.clock,
             model=shared.progress,
-            journal=self._journal,
+            journal_write=self._write if self._journal is not None else None,
             video_seconds=seconds,
             submitted_wall=submitted,
             started_wall=started,
             on_update=on_update,
+            hint_base_url=self._hint_base_url(),
         )
 
     # downloads ---------------------------------------------------------------------------------
@@ -574,7 +641,7 @@ class BaseClient:
 
     def _saved(self, request_id: str | None, path: Path) -> Path:
         if request_id is not None:
-            self._journaled(lambda j: j.update(request_id, output_path=str(path), error=None))
+            self._write(lambda j: j.update(request_id, output_path=str(path), error=None))
         return path
 
 

@@ -21,6 +21,7 @@ import httpx
 from ._async_client import AsyncClient
 from ._base_client import (
     FATAL_FOR_RESUME,
+    GONE_ERROR,
     PARSE_FAILURES,
     BaseClient,
     BearerAuth,
@@ -45,6 +46,7 @@ from ._download import (
     PartFile,
     check_download_response,
     check_download_url,
+    check_output_target,
     target_path,
     transport_failure,
 )
@@ -57,8 +59,10 @@ from ._exceptions import (
 )
 from ._journal import JobRecord
 from ._logging import logger
+from ._paid import paid_for
 from ._polling import Clock
 from ._responses import (
+    JOB_NOT_FOUND,
     capture_response,
     last_response,
     reset_last_response,
@@ -327,16 +331,32 @@ class Client(BaseClient):
         path: str | os.PathLike[str],
         *,
         max_bytes: int | None = None,
+        on_progress: Callable[[int, int | None], None] | None = None,
     ) -> Path:
         """Save a result's video at ``path`` (or inside it, if a directory) and return the file.
 
         ``result`` is a :class:`JobResult`, a request id (its result is fetched) or a video URL.
+        ``on_progress(received, total)`` is called after each chunk (``total`` is the announced
+        size, or None). Any failure for a known job is a ``Sora2Error`` with its request id; an
+        ``OSError`` while saving is a ``DownloadWriteError``.
         """
         url, request_id = self._download_source(result)
-        if url is None:
-            assert request_id is not None
-            url, request_id = self._download_source(self.result(request_id))
-        assert url is not None
+        with paid_for(request_id, base_url=self._hint_base_url()) as job:
+            if url is None:
+                assert request_id is not None
+                url, request_id = self._download_source(self.result(request_id))
+            assert url is not None
+            job.output_urls = (url,)
+            return self._download_to(url, request_id, path, max_bytes, on_progress)
+
+    def _download_to(
+        self,
+        url: str,
+        request_id: str | None,
+        path: str | os.PathLike[str],
+        max_bytes: int | None,
+        on_progress: Callable[[int, int | None], None] | None = None,
+    ) -> Path:
         cap = self._max_download_bytes if max_bytes is None else max_bytes
         target = target_path(path, url, request_id)
         check_download_url(url, in_process=self._shared.in_process, request_id=request_id)
@@ -351,6 +371,8 @@ class Client(BaseClient):
                         )
                         for chunk in response.iter_bytes(DOWNLOAD_CHUNK_SIZE):
                             part.write(chunk)
+                            if on_progress is not None:
+                                on_progress(part.size, announced)
                         part.check_length(announced, wire_bytes(response, part))
                     finally:
                         response.close()
@@ -372,26 +394,46 @@ class Client(BaseClient):
         timeout: float | None = None,
         on_update: Callable[[JobStatus], None] | None = None,
         on_submit: Callable[[Submission], None] | None = None,
+        on_progress: Callable[[int, int | None], None] | None = None,
     ) -> Path:
         """Submit, wait, download: the video file at ``out``.
 
-        If the process dies half-way, ``resume()`` finishes the job from the journal.
+        ``out`` is checked before anything is paid for (``InvalidInputError(field="out")`` if
+        the video could not be saved there). Every failure after the submission is a
+        ``Sora2Error`` carrying the request id, whose message says how to fetch the paid
+        result. If the process dies half-way, ``resume()`` finishes the job from the journal.
         """
+        check_output_target(out)
         target = str(Path(out).expanduser().absolute())
         submission = self._submit(prompt, size, seconds, target=target)
         request_id = submission.request_id
         if on_submit is not None:
             on_submit(submission)
-        status = self.wait(request_id, timeout=timeout, on_update=on_update)
+        with paid_for(request_id, base_url=self._hint_base_url()):
+            status = self.wait(request_id, timeout=timeout, on_update=on_update)
         if status.state != "completed":
             raise DownloadError(
                 f"{request_id} was {status.state}; there is no video", request_id=request_id
             )
-        return self.download(self.result(request_id), target)
+        with paid_for(request_id, base_url=self._hint_base_url()):
+            return self.download(self.result(request_id), target, on_progress=on_progress)
 
     def jobs(self, *, unfinished: bool = False) -> list[JobRecord]:
         """The journal, oldest first; ``unfinished`` keeps jobs that ``resume`` would finish."""
         return self._jobs(unfinished)
+
+    def forget(self, request_id: str) -> bool:
+        """Remove one job from the journal (``sora2 forget ID``); False if it was not there.
+
+        Only the row goes: the job itself is not cancelled, and ``resume`` no longer sees it.
+        """
+        return self._forget(request_id)
+
+    def prune(self, *, older_than: float | None = None) -> list[str]:
+        """Remove this service's settled jobs from the journal (``sora2 jobs --prune``): saved,
+        cancelled or gone; optionally only those untouched for ``older_than`` seconds.
+        Unfinished jobs always stay. Returns the removed ids."""
+        return self._prune(older_than)
 
     def resume(
         self,
@@ -410,13 +452,15 @@ class Client(BaseClient):
         finished: list[JobRecord] = []
         for record in self._resume_records(request_id):
             try:
-                self._resume_one(record, out_dir, on_update)
+                with paid_for(record.request_id, base_url=self._hint_base_url()):
+                    self._resume_one(record, out_dir, on_update)
             except FATAL_FOR_RESUME:
                 raise
             except Sora2Error as exc:
                 if request_id is not None:
                     raise
-                self._record_error(record.request_id, str(exc))
+                if not _settled(exc):
+                    self._record_error(record.request_id, str(exc))
             finished.append(self._refresh(record))
         return finished
 
@@ -445,6 +489,8 @@ class Client(BaseClient):
         self._http.close()
         if self._files is not None:
             self._files.close()
+        if self._owns_journal and self._journal is not None:
+            self._journal.close()
 
     def __enter__(self) -> Client:
         return self
@@ -456,3 +502,8 @@ class Client(BaseClient):
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _settled(error: Sora2Error) -> bool:
+    """The job's row already says why it ended (gone): the error is not recorded over it."""
+    return isinstance(error, GONE_ERROR) and error.error_code == JOB_NOT_FOUND

@@ -27,7 +27,7 @@ from typing import Final
 
 import httpx
 
-from ._exceptions import DownloadError
+from ._exceptions import DownloadError, InvalidInputError
 from ._logging import logger, redact
 from ._retry import IDEMPOTENT_RETRY_STATUSES, parse_retry_after
 
@@ -37,6 +37,7 @@ __all__ = [
     "TransientDownloadError",
     "check_download_response",
     "check_download_url",
+    "check_output_target",
     "is_loopback",
     "target_path",
     "transport_failure",
@@ -96,6 +97,48 @@ def target_path(path: str | os.PathLike[str], url: str, request_id: str | None) 
         stem = request_id or PurePosixPath(httpx.URL(url).path).stem or "video"
         target = target / (_SAFE_NAME.sub("_", stem) + _SAFE_NAME.sub("", suffix))
     return target.absolute()
+
+
+def check_output_target(out: str | os.PathLike[str]) -> None:
+    """Refuse, before anything is paid for, an output path the video could not be saved at.
+
+    ``out`` must be an existing writable directory (the file is named inside it), or a file
+    path whose directory exists or can be created, and is writable. The directory is created
+    and a probe file written and removed: permission bits say nothing for root, a read-only
+    file system or ``/proc``. Raises ``InvalidInputError(field="out")``.
+    """
+    try:
+        target = Path(out).expanduser().absolute()
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise InvalidInputError(f"out: not a usable path: {exc}", field="out", value=out) from None
+    wants_directory = str(out).endswith(("/", os.sep))
+    if target.exists() and not target.is_dir():
+        if wants_directory:
+            raise _bad_out(out, f"{target} is a file, not a directory")
+        if not target.is_file():
+            raise _bad_out(out, f"{target} is not a regular file")
+    directory = target if wants_directory or target.is_dir() else target.parent
+    for ancestor in (directory, *directory.parents):
+        if ancestor.exists():
+            if not ancestor.is_dir():
+                raise _bad_out(out, f"{ancestor} is not a directory")
+            break
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe = directory / f".sora2-probe.{secrets.token_hex(6)}.part"
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, 0o600)
+        os.close(fd)
+        probe.unlink()
+    except OSError as exc:
+        raise _bad_out(out, f"cannot write in {directory}: {exc.strerror or exc}") from None
+
+
+def _bad_out(out: str | os.PathLike[str], reason: str) -> InvalidInputError:
+    return InvalidInputError(
+        f"out: {reason}; nothing was submitted (choose a writable file or directory)",
+        field="out",
+        value=str(out),
+    )
 
 
 def check_download_response(

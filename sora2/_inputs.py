@@ -122,6 +122,11 @@ def validate_input(values: Mapping[str, Any], *, fill_defaults: bool = True) -> 
     service would reject them only after the request was sent.
     """
     fields = input_fields()
+    prompt = values.get("prompt")
+    if (
+        isinstance(prompt, str) and prompt and not prompt.strip()
+    ):  # superseded by the spec's pattern
+        raise InvalidInputError("prompt must not be blank", field="prompt", value=prompt)
     body: dict[str, Any] = {}
     for name, spec in fields.items():
         if name not in values or values[name] is None:

@@ -23,6 +23,7 @@ EXPECTED_ALL = {
     "ConflictError",
     "ContractViolationError",
     "DownloadError",
+    "DownloadWriteError",
     "HostedFileVerdict",
     "InsufficientBalanceError",
     "InternalServerError",
