@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import logging
 import shlex
 import sys
@@ -67,10 +66,13 @@ _PROG = "sora2"
 class CommandError(click.ClickException):
     """A failure shown as one ``sora2: error: ...`` line, with a chosen exit code."""
 
-    def __init__(self, message: str, exit_code: int = EXIT_ERROR) -> None:
+    def __init__(
+        self, message: str, exit_code: int = EXIT_ERROR, *, request_id: str | None = None
+    ) -> None:
         super().__init__(message)
         # click types exit_code as a ClassVar but reads it from the instance.
         self.exit_code = exit_code  # type: ignore[misc]
+        self.request_id = request_id
 
     def show(self, file: Any = None) -> None:
         click.echo(f"{_PROG}: error: {self.format_message()}", err=True)
@@ -93,7 +95,9 @@ def echo_err(message: str) -> None:
 def emit(settings: Settings, payload: Mapping[str, Any], lines: Sequence[str]) -> None:
     """Print a command's result: ``payload`` as one JSON object, or ``lines`` for people."""
     if settings.json_output:
-        click.echo(json.dumps(payload, default=str, sort_keys=True))
+        from ._output import record
+
+        record(payload)
     else:
         for line in lines:
             click.echo(line)

@@ -6,13 +6,13 @@ cannot be read or parsed (one ``sora2: error:`` line).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import click
 
 from ._common import EXIT_ERROR, EXIT_USAGE, CommandError
+from ._output import record
 
 __all__ = ["contract"]
 
@@ -104,7 +104,7 @@ def check(file: Path, json_output: bool) -> None:
             "ok": not rows,
             "violations": rows,
         }
-        click.echo(json.dumps(payload, sort_keys=True))
+        record(payload)
     else:
         for line in lines:
             click.echo(line)
