@@ -279,7 +279,7 @@ class TestConfiguration:
         assert seen == ["Bearer from-docs", "Bearer from-runcomfy"]
 
     def test_runcomfy_cli_token_comes_between(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        """RUNCOMFY_TOKEN (RunComfy's CLI) is read after RUNCOMFY_API_TOKEN, before YOUR_API_TOKEN."""
+        """RUNCOMFY_TOKEN is read after RUNCOMFY_API_TOKEN and before YOUR_API_TOKEN."""
         seen: list[str] = []
 
         def handler(request: httpx.Request) -> httpx.Response:
