@@ -12,6 +12,12 @@ Two policies, one rule: retry only what cannot cost the user twice.
 
 Backoff is stamina's capped exponential with jitter; a Retry-After up to ``MAX_RETRY_AFTER``
 replaces it. Tests switch the delays off with ``stamina.set_testing``.
+
+Each scheduled retry is logged once, at INFO, on the ``sora2`` logger (silent unless logging
+is configured). stamina's own instrumentation would also print a bare
+``stamina.retry_scheduled`` warning: on the first retry, its hooks are wrapped so that retries
+of sora2 (named ``sora2.<operation>``) go to the ``sora2`` logger only, while everyone
+else's retries still reach the hooks they had.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import datetime
 import email.utils
 import json
 from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -49,6 +56,7 @@ __all__ = [
     "acall_with_retries",
     "call_with_retries",
     "parse_retry_after",
+    "route_stamina_instrumentation",
 ]
 
 T = TypeVar("T")
@@ -159,7 +167,45 @@ def _is_json(content: bytes) -> bool:
     return True
 
 
+_RETRY_NAME_PREFIX = "sora2."
+
+
+class _RouteSora2Retries:
+    """A stamina retry hook: sora2's retries to the ``sora2`` logger, the rest to ``hooks``."""
+
+    def __init__(self, hooks: tuple[Any, ...]) -> None:
+        self.hooks = hooks
+
+    def __call__(self, details: Any) -> AbstractContextManager[Any] | None:
+        if str(details.name).startswith(_RETRY_NAME_PREFIX):
+            logger.info(
+                "%s: retry %d in %.2fs after %s",
+                details.name.removeprefix(_RETRY_NAME_PREFIX),
+                details.retry_num,
+                details.wait_for,
+                type(details.caused_by).__name__,
+            )
+            return None
+        stack = ExitStack()
+        for hook in self.hooks:
+            entered = hook(details)
+            if entered is not None:
+                stack.enter_context(entered)
+        return stack
+
+
+def route_stamina_instrumentation() -> None:
+    """Put ``_RouteSora2Retries`` in front of stamina's hooks, once (again if replaced)."""
+    from stamina.instrumentation import get_on_retry_hooks, set_on_retry_hooks
+
+    hooks = get_on_retry_hooks()
+    if any(isinstance(hook, _RouteSora2Retries) for hook in hooks):
+        return
+    set_on_retry_hooks([_RouteSora2Retries(tuple(hooks))])
+
+
 def _retrying(policy: RetryPolicy, operation: str, submit: bool) -> Any:
+    route_stamina_instrumentation()
     return stamina.retry_context(
         policy.on(operation, submit=submit),
         attempts=policy.max_retries + 1,
@@ -167,7 +213,7 @@ def _retrying(policy: RetryPolicy, operation: str, submit: bool) -> Any:
         wait_initial=policy.initial_delay,
         wait_max=policy.max_delay,
         wait_jitter=policy.jitter,
-    )
+    ).with_name(_RETRY_NAME_PREFIX + operation, (), {})
 
 
 def call_with_retries(
