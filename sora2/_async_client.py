@@ -478,6 +478,7 @@ class AsyncClient(BaseClient):
         *,
         out_dir: str | os.PathLike[str] | None = None,
         on_update: Callable[[JobStatus], None] | None = None,
+        on_progress: Callable[[int, int | None], None] | None = None,
     ) -> list[JobRecord]:
         """See :meth:`Client.resume`."""
         self._require_key()
@@ -485,7 +486,7 @@ class AsyncClient(BaseClient):
         for record in await self._in_thread(self._resume_records, request_id):
             try:
                 with paid_for(record.request_id, base_url=self._hint_base_url()):
-                    await self._resume_one(record, out_dir, on_update)
+                    await self._resume_one(record, out_dir, on_update, on_progress)
             except FATAL_FOR_RESUME:
                 raise
             except Sora2Error as exc:
@@ -501,13 +502,16 @@ class AsyncClient(BaseClient):
         record: JobRecord,
         out_dir: str | os.PathLike[str] | None,
         on_update: Callable[[JobStatus], None] | None,
+        on_progress: Callable[[int, int | None], None] | None = None,
     ) -> None:
         state = record.state
         if not record.is_terminal:
             state = (await self.wait(record.request_id, on_update=on_update)).state
         target = await self._in_thread(self._download_target, record, out_dir)
         if state == "completed" and target is not None:
-            await self.download(await self.result(record.request_id), target)
+            await self.download(
+                await self.result(record.request_id), target, on_progress=on_progress
+            )
 
     def with_options(self, **overrides: Any) -> AsyncClient:
         """See :meth:`Client.with_options`."""

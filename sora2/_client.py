@@ -441,6 +441,7 @@ class Client(BaseClient):
         *,
         out_dir: str | os.PathLike[str] | None = None,
         on_update: Callable[[JobStatus], None] | None = None,
+        on_progress: Callable[[int, int | None], None] | None = None,
     ) -> list[JobRecord]:
         """Finish unfinished journaled jobs (or one) without submitting anything again.
 
@@ -453,7 +454,7 @@ class Client(BaseClient):
         for record in self._resume_records(request_id):
             try:
                 with paid_for(record.request_id, base_url=self._hint_base_url()):
-                    self._resume_one(record, out_dir, on_update)
+                    self._resume_one(record, out_dir, on_update, on_progress)
             except FATAL_FOR_RESUME:
                 raise
             except Sora2Error as exc:
@@ -469,13 +470,14 @@ class Client(BaseClient):
         record: JobRecord,
         out_dir: str | os.PathLike[str] | None,
         on_update: Callable[[JobStatus], None] | None,
+        on_progress: Callable[[int, int | None], None] | None = None,
     ) -> None:
         state = record.state
         if not record.is_terminal:
             state = self.wait(record.request_id, on_update=on_update).state
         target = self._download_target(record, out_dir)
         if state == "completed" and target is not None:
-            self.download(self.result(record.request_id), target)
+            self.download(self.result(record.request_id), target, on_progress=on_progress)
 
     def with_options(self, **overrides: Any) -> Client:
         """A copy with some options changed (``timeout``, ``max_retries``, ...).

@@ -11,12 +11,10 @@ import functools
 import logging
 import shlex
 import sys
-import threading
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -33,10 +31,10 @@ from ._exit_codes import (
     EXIT_USAGE,
     exit_code_for,
 )
+from ._progress import Progress, format_elapsed
 
 if TYPE_CHECKING:
     from .._client import Client
-    from .._types import JobStatus
 
 __all__ = [
     "EXIT_CANCELLED",
@@ -111,6 +109,12 @@ class Settings:
     emulator: bool
     journal: Path | None
     json_output: bool
+    quiet: bool = False
+    """``-q``: no progress display."""
+
+    def progress(self) -> Progress:
+        """The progress display on stderr (silent with ``-q``)."""
+        return Progress(sys.stderr, quiet=self.quiet)
 
     def client(self) -> Client:
         with translate_errors():
@@ -161,6 +165,7 @@ _COMMON_OPTIONS = (
         is_flag=True,
         help="Log requests, retries and polls on stderr (the token is redacted).",
     ),
+    click.option("-q", "--quiet", is_flag=True, help="Show no progress on stderr."),
 )
 
 
@@ -175,10 +180,15 @@ def client_options(function: Callable[..., None]) -> Callable[..., None]:
         journal: Path | None,
         json_output: bool,
         verbose: bool,
+        quiet: bool,
         **kwargs: Any,
     ) -> None:
         settings = Settings(
-            base_url=base_url, emulator=emulator, journal=journal, json_output=json_output
+            base_url=base_url,
+            emulator=emulator,
+            journal=journal,
+            json_output=json_output,
+            quiet=quiet,
         )
         with _log_to_stderr(verbose):
             function(*args, settings=settings, **kwargs)
@@ -246,126 +256,3 @@ def _field_title(name: str) -> str:
     prop: dict[str, Any] = schema.get("properties", {}).get(name, {})
     text = prop.get("description") or prop.get("title") or name
     return str(text)
-
-
-def format_elapsed(seconds: float) -> str:
-    """``0:07``, ``2:05``, ``1:02:05``: the elapsed time as a clock shows it."""
-    whole = max(0, int(seconds))
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}:{minutes:02d}:{secs:02d}"
-    return f"{minutes}:{secs:02d}"
-
-
-class Progress:
-    """A job's state, queue position and elapsed time on stderr.
-
-    On a terminal it is one line, rewritten in place and ticking every second; anywhere else
-    (a pipe, a CI log) it prints one plain line per change, so logs stay readable.
-    """
-
-    def __init__(
-        self,
-        stream: TextIO,
-        *,
-        tty: bool | None = None,
-        clock: Callable[[], float] = time.monotonic,
-        tick_interval: float = 1.0,
-    ) -> None:
-        self._stream = stream
-        self._tty = stream.isatty() if tty is None else tty
-        self._clock = clock
-        self._tick_interval = tick_interval
-        self._started = clock()
-        self._request_id: str | None = None
-        self._state: str | None = None
-        self._queue_position: int | None = None
-        self._last_printed: tuple[str | None, int | None] | None = None
-        self._line_open = False
-        self._live = False
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._ticker: threading.Thread | None = None
-
-    @property
-    def tty(self) -> bool:
-        return self._tty
-
-    @property
-    def state(self) -> str | None:
-        """The last state reported, or None before the first update."""
-        return self._state
-
-    @property
-    def request_id(self) -> str | None:
-        return self._request_id
-
-    def submitted(self, request_id: str, state: str = "in_queue") -> None:
-        """Remember the job (queued until a poll says otherwise), showing nothing yet."""
-        self._request_id = request_id
-        self._state = state
-
-    def start(self) -> None:
-        """Start the terminal line; a log gets its first line from the first poll instead."""
-        self._live = True
-        if self._tty:
-            self._render(force=True)
-
-    def update(self, status: JobStatus) -> None:
-        """``on_update`` hook of ``Client.wait``: show the new state."""
-        self._live = True
-        self._request_id = status.request_id or self._request_id
-        self._state = str(status.state)
-        self._queue_position = status.queue_position
-        self._render(force=False)
-
-    def line(self) -> str:
-        parts = [self._request_id or "-", self._state or "submitting"]
-        if self._queue_position is not None and self._state == "in_queue":
-            parts.append(f"queue position {self._queue_position}")
-        parts.append(f"elapsed {format_elapsed(self._clock() - self._started)}")
-        return "  ".join(parts)
-
-    def _render(self, *, force: bool) -> None:
-        with self._lock:
-            if self._tty:
-                self._stream.write("\r" + self.line() + "\x1b[K")
-                self._line_open = True
-            else:
-                key = (self._state, self._queue_position)
-                if not force and key == self._last_printed:
-                    return
-                self._last_printed = key
-                self._stream.write(self.line() + "\n")
-            self._stream.flush()
-
-    def tick(self) -> None:
-        """Rewrite the terminal line so the elapsed time moves; a no-op off a terminal."""
-        if self._tty and self._live:
-            self._render(force=True)
-
-    def close(self) -> None:
-        """Stop ticking and end the terminal line."""
-        self._stop.set()
-        if self._ticker is not None:
-            self._ticker.join()
-            self._ticker = None
-        with self._lock:
-            if self._line_open:
-                self._stream.write("\n")
-                self._stream.flush()
-                self._line_open = False
-
-    def __enter__(self) -> Progress:
-        if self._tty and self._tick_interval > 0:
-            self._ticker = threading.Thread(target=self._run_ticker, daemon=True)
-            self._ticker.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def _run_ticker(self) -> None:
-        while not self._stop.wait(self._tick_interval):
-            self.tick()

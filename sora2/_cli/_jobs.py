@@ -161,7 +161,7 @@ def generate(
     queued offers to cancel it (no question asked with --cancel-on-interrupt or without a
     terminal); a job in progress cannot be cancelled, and `sora2 resume ID` finishes it later.
     """
-    with _client(settings) as client, Progress(sys.stderr) as progress:
+    with _client(settings) as client, settings.progress() as progress:
 
         def on_submit(submission: Submission) -> None:
             # Remember the id before showing it: a Ctrl-C right after must know the job.
@@ -181,6 +181,7 @@ def generate(
                 timeout=timeout,
                 on_update=progress.update,
                 on_submit=on_submit,
+                on_progress=progress.download,
             )
         except KeyboardInterrupt:
             progress.close()
@@ -482,10 +483,15 @@ def resume(
 
     Waits for each job, then downloads the videos `generate` did not get to save.
     """
-    with _client(settings) as base, Progress(sys.stderr) as progress:
+    with _client(settings) as base, settings.progress() as progress:
         client = base.with_options(wait_timeout=timeout) if timeout is not None else base
         try:
-            records = client.resume(request_id, out_dir=out_dir, on_update=progress.update)
+            records = client.resume(
+                request_id,
+                out_dir=out_dir,
+                on_update=progress.update,
+                on_progress=progress.download,
+            )
         except KeyboardInterrupt:
             progress.close()
             echo_err(f"interrupted; the jobs go on. Run again: {settings.command('resume')}")
