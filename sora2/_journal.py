@@ -88,23 +88,37 @@ class JobRecord:
     """One journaled job. Times are timezone-aware UTC datetimes."""
 
     request_id: str
+    """The job's id."""
     base_url: str
+    """The service it was submitted to; ``resume`` only finishes this client's service's jobs."""
     prompt: str
+    """The prompt as submitted."""
     params: Mapping[str, Any] = field(compare=False)
+    """The other inputs as submitted (``size``, ``seconds``, ...)."""
     state: str
+    """The last state seen: a job state, or ``gone`` (the service no longer knows the id)."""
     queue_position: int | None
+    """The last queue position seen while queued."""
     submitted_at: datetime.datetime
+    """When the id was first seen."""
     started_at: datetime.datetime | None
+    """When the job was first seen in progress."""
     finished_at: datetime.datetime | None
+    """When the job was first seen over."""
     processing_seconds: float | None
+    """How long it ran, as measured by ``wait``; it teaches the poll schedule."""
     video_url: str | None
+    """The video's URL, once a result was fetched."""
     target_path: str | None
     """Where ``generate`` meant to save the video, so ``resume`` can finish the download."""
     output_path: str | None
     """Where the video was saved, once it was."""
     error: str | None
+    """The last error while finishing it (``resume``), or why it is ``gone``."""
     created_at: datetime.datetime
+    """When the row was written."""
     updated_at: datetime.datetime
+    """When the row last changed."""
 
     @property
     def is_terminal(self) -> bool:

@@ -62,10 +62,15 @@ class Submission:
     """An accepted job: its id and the URLs the service gave to follow it."""
 
     request_id: str
+    """The job's id: what every other call, the journal and ``sora2 resume`` take."""
     status_url: str
+    """Where the job's state is polled."""
     result_url: str
+    """Where the job's outputs are fetched once completed."""
     cancel_url: str
+    """Where a queued job is cancelled."""
     raw: SubmitResponse = field(repr=False, compare=False)
+    """The generated model of the answer, with any field this version does not know."""
 
 
 @dataclass(frozen=True)
@@ -73,9 +78,13 @@ class JobStatus:
     """A job's state at one moment. ``state`` is a plain string: the service may add states."""
 
     request_id: str
+    """The job's id."""
     state: str
+    """``in_queue``, ``in_progress``, ``completed``, ``cancelled``, or a state added later."""
     queue_position: int | None
+    """Jobs ahead of this one while queued (0: next); None otherwise."""
     raw: RequestStatus = field(repr=False, compare=False)
+    """The generated model of the answer, with any field this version does not know."""
     retry_after: float | None = field(default=None, repr=False, compare=False)
     """The service's Retry-After hint on this answer, if it sent one (seconds)."""
 
@@ -95,17 +104,26 @@ class JobResult:
     """A job's outputs once ``completed``; before that, its state and no video."""
 
     request_id: str
+    """The job's id."""
     state: str
+    """The job's state when the result was fetched."""
     video_url: str | None
+    """The video's URL once completed; None before (or if the service gave none)."""
     outputs: dict[str, Any]
+    """The raw output mapping, every field the service sent."""
     created_at: datetime.datetime | None
+    """When the service created the job, if it said."""
     finished_at: datetime.datetime | None
+    """When the job finished, if the service said."""
     raw: RequestResult | RequestStatus = field(repr=False, compare=False)
+    """The generated model of the answer, with any field this version does not know."""
 
     @property
     def is_terminal(self) -> bool:
+        """True for ``completed`` and ``cancelled``."""
         return self.state in TERMINAL_STATES
 
     @property
     def is_completed(self) -> bool:
+        """True once the job completed (its outputs are there)."""
         return self.state == "completed"
