@@ -60,7 +60,7 @@ def _type_section(name: str, cls: type) -> list[str]:
     lines = [f"**`{name}`**: {_first_paragraph(cls.__doc__)}", ""]
     lines += ["| Field | Type | Meaning |", "|---|---|---|"]
     docs = _attribute_docs(cls)
-    for item in dataclasses.fields(cls):  # type: ignore[arg-type]
+    for item in dataclasses.fields(cls):
         kind = item.type if isinstance(item.type, str) else getattr(item.type, "__name__", "?")
         lines.append(f"| `{item.name}` | `{_cell(str(kind))}` | {_cell(docs.get(item.name, ''))} |")
     for attribute, value in vars(cls).items():
@@ -74,10 +74,8 @@ def _type_section(name: str, cls: type) -> list[str]:
 def _error_tree(root: type, exported: set[str], depth: int = 0) -> list[str]:
     doc = _first_paragraph(root.__doc__)
     lines = [f"{'    ' * depth}- `{root.__name__}`: {doc}"]
-    children = sorted(
-        (c for c in root.__subclasses__() if c.__name__ in exported),
-        key=lambda c: c.__name__,
-    )
+    subclasses: list[type] = [c for c in root.__subclasses__() if c.__name__ in exported]
+    children = sorted(subclasses, key=lambda c: c.__name__)
     for child in children:
         lines += _error_tree(child, exported, depth + 1)
     return lines
