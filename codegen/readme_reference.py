@@ -71,10 +71,13 @@ def _type_section(name: str, cls: type) -> list[str]:
     return [*lines, ""]
 
 
-def _error_tree(root: type, exported: set[str], depth: int = 0) -> list[str]:
+def _error_tree(root: type[BaseException], exported: set[str], depth: int = 0) -> list[str]:
     doc = _first_paragraph(root.__doc__)
     lines = [f"{'    ' * depth}- `{root.__name__}`: {doc}"]
-    subclasses: list[type] = [c for c in root.__subclasses__() if c.__name__ in exported]
+    subclasses: list[type[BaseException]] = []
+    for child in root.__subclasses__():
+        if child.__name__ in exported:
+            subclasses.append(child)
     children = sorted(subclasses, key=lambda c: c.__name__)
     for child in children:
         lines += _error_tree(child, exported, depth + 1)
