@@ -111,6 +111,8 @@ def check_output_target(out: str | os.PathLike[str]) -> None:
         target = Path(out).expanduser().absolute()
     except (TypeError, ValueError, RuntimeError) as exc:
         raise InvalidInputError(f"out: not a usable path: {exc}", field="out", value=out) from None
+    if "\x00" in str(target):
+        raise _bad_out(out, "the path contains a NUL character")
     wants_directory = str(out).endswith(("/", os.sep))
     if target.exists() and not target.is_dir():
         if wants_directory:
@@ -129,8 +131,9 @@ def check_output_target(out: str | os.PathLike[str]) -> None:
         fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, 0o600)
         os.close(fd)
         probe.unlink()
-    except OSError as exc:
-        raise _bad_out(out, f"cannot write in {directory}: {exc.strerror or exc}") from None
+    except (OSError, ValueError) as exc:
+        reason = (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
+        raise _bad_out(out, f"cannot write in {directory}: {reason}") from None
 
 
 def _bad_out(out: str | os.PathLike[str], reason: str) -> InvalidInputError:
