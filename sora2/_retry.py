@@ -170,13 +170,20 @@ def _is_json(content: bytes) -> bool:
 _RETRY_NAME_PREFIX = "sora2."
 
 
+_STAMINA_LOG_HOOKS = ("stamina.instrumentation._logging", "stamina.instrumentation._structlog")
+"""Modules of stamina's own log hooks: the ones that print ``stamina.retry_scheduled``."""
+
+
 class _RouteSora2Retries:
-    """A stamina retry hook: sora2's retries to the ``sora2`` logger, the rest to ``hooks``."""
+    """A stamina retry hook in front of the others: a retry of sora2 is logged on the
+    ``sora2`` logger instead of by stamina's log hooks, and still reaches every other hook
+    (Prometheus, the application's own); anyone else's retry reaches every hook, as before."""
 
     def __init__(self, hooks: tuple[Any, ...]) -> None:
         self.hooks = hooks
 
     def __call__(self, details: Any) -> AbstractContextManager[Any] | None:
+        hooks = self.hooks
         if str(details.name).startswith(_RETRY_NAME_PREFIX):
             logger.info(
                 "%s: retry %d in %.2fs after %s",
@@ -185,9 +192,13 @@ class _RouteSora2Retries:
                 details.wait_for,
                 type(details.caused_by).__name__,
             )
-            return None
+            hooks = tuple(
+                hook
+                for hook in hooks
+                if not str(getattr(hook, "__module__", "")).startswith(_STAMINA_LOG_HOOKS)
+            )
         stack = ExitStack()
-        for hook in self.hooks:
+        for hook in hooks:
             entered = hook(details)
             if entered is not None:
                 stack.enter_context(entered)

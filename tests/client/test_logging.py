@@ -156,3 +156,23 @@ async def test_retries_are_logged_under_sora2_only(
     retries = [r for r in caplog.records if "retry" in r.getMessage() and r.levelno == logging.INFO]
     assert ["sora2"] == [r.name for r in retries]
     assert [] == [r for r in caplog.records if r.name.startswith("stamina")]
+
+
+async def test_other_retry_hooks_still_see_sora2_retries(make_api: Factory) -> None:
+    """Only stamina's log hooks are skipped: an application's own hook (metrics) still sees
+    each retry of sora2, by name."""
+    from stamina.instrumentation import get_on_retry_hooks, set_on_retry_hooks
+
+    before = get_on_retry_hooks()
+    seen: list[str] = []
+    set_on_retry_hooks([lambda details: seen.append(details.name)])
+    try:
+        script = Script().on(
+            "status",
+            json_response(503, {"error_code": 503001, "message": "busy"}),
+            json_response(200, {"request_id": "r", "status": "in_queue"}),
+        )
+        await make_api(handler=script).status("r")
+    finally:
+        set_on_retry_hooks(before)
+    assert ["sora2.status"] == seen
