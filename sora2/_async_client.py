@@ -5,7 +5,6 @@ Only the I/O differs from ``sora2._client``; every decision lives in ``sora2._ba
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +16,6 @@ import httpx
 from ._base_client import (
     DEFERRED_WRITES,
     FATAL_FOR_RESUME,
-    GONE_ERROR,
     PARSE_FAILURES,
     AsyncBorrowedTransport,
     BaseClient,
@@ -27,6 +25,7 @@ from ._base_client import (
     SharedState,
     check_request_id,
     emulator_app,
+    is_gone,
     wire_bytes,
 )
 from ._constants import (
@@ -58,7 +57,6 @@ from ._logging import logger
 from ._paid import paid_for
 from ._polling import Clock
 from ._responses import (
-    JOB_NOT_FOUND,
     acapture_response,
     last_response,
     reset_last_response,
@@ -248,6 +246,13 @@ class AsyncClient(BaseClient):
 
         return await anyio.to_thread.run_sync(function, *args)
 
+    async def _journal_read(self, function: Callable[..., T], *args: Any) -> T:
+        """A step that reads the journal: in a worker thread, or inline without a journal
+        (nothing blocks then, and a thread hop would be pure cost)."""
+        if self._journal is None:
+            return function(*args)
+        return await self._in_thread(function, *args)
+
     async def _step(self, function: Callable[..., T], *args: Any) -> T:
         """Run a sync step of the shared logic; the journal writes it asks for then run in a
         worker thread, before its value (or its error) reaches the caller."""
@@ -344,7 +349,7 @@ class AsyncClient(BaseClient):
     ) -> JobStatus:
         """See :meth:`Client.wait`."""
         self._require_key()
-        tracker = await self._in_thread(self._tracker, request_id, timeout, on_update)
+        tracker = await self._journal_read(self._tracker, request_id, timeout, on_update)
         while True:
             try:
                 status = await self.status(request_id)
@@ -397,13 +402,18 @@ class AsyncClient(BaseClient):
         on_progress: Callable[[int, int | None], None] | None = None,
     ) -> Path:
         cap = self._max_download_bytes if max_bytes is None else max_bytes
-        target = await self._in_thread(target_path, path, url, request_id)
         check_download_url(url, in_process=self._shared.in_process, request_id=request_id)
 
+        def open_part() -> PartFile:
+            target = target_path(path, url, request_id)
+            return PartFile(target, max_bytes=cap, request_id=request_id)
+
+        def finish(part: PartFile) -> Path:
+            part.flush()
+            return part.commit()
+
         async def attempt() -> Path:
-            part = await self._in_thread(
-                functools.partial(PartFile, target, max_bytes=cap, request_id=request_id)
-            )
+            part = await self._in_thread(open_part)
             with part:
                 try:
                     slot = await self._file_slots.acquire()
@@ -424,8 +434,7 @@ class AsyncClient(BaseClient):
                         slot.release()
                 except (httpx.TransportError, httpx.DecodingError) as exc:
                     raise transport_failure(exc, request_id) from exc
-                await self._in_thread(part.flush)
-                return await self._in_thread(part.commit)
+                return await self._in_thread(finish, part)
 
         saved = await acall_with_retries(self._retry, "download", attempt)
         return await self._step(self._saved, request_id, saved)
@@ -462,7 +471,7 @@ class AsyncClient(BaseClient):
 
     async def jobs(self, *, unfinished: bool = False) -> list[JobRecord]:
         """See :meth:`Client.jobs`."""
-        return await self._in_thread(self._jobs, unfinished)
+        return await self._journal_read(self._jobs, unfinished)
 
     async def forget(self, request_id: str) -> bool:
         """See :meth:`Client.forget`."""
@@ -483,7 +492,7 @@ class AsyncClient(BaseClient):
         """See :meth:`Client.resume`."""
         self._require_key()
         finished: list[JobRecord] = []
-        for record in await self._in_thread(self._resume_records, request_id):
+        for record in await self._journal_read(self._resume_records, request_id):
             try:
                 with paid_for(record.request_id, base_url=self._hint_base_url()):
                     await self._resume_one(record, out_dir, on_update, on_progress)
@@ -492,9 +501,9 @@ class AsyncClient(BaseClient):
             except Sora2Error as exc:
                 if request_id is not None:
                     raise
-                if not _settled(exc):
+                if not is_gone(exc):
                     await self._step(self._record_error, record.request_id, str(exc))
-            finished.append(await self._in_thread(self._refresh, record))
+            finished.append(await self._journal_read(self._refresh, record))
         return finished
 
     async def _resume_one(
@@ -541,8 +550,3 @@ class AsyncClient(BaseClient):
 def _run_all(actions: list[Callable[[], object]]) -> None:
     for action in actions:
         action()
-
-
-def _settled(error: Sora2Error) -> bool:
-    """The job's row already says why it ended (gone): the error is not recorded over it."""
-    return isinstance(error, GONE_ERROR) and error.error_code == JOB_NOT_FOUND

@@ -14,7 +14,7 @@ import sqlite3
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeGuard, TypeVar
 
 import httpx
 
@@ -59,7 +59,6 @@ from ._waiting import WaitTracker
 __all__ = [
     "DEFERRED_WRITES",
     "FATAL_FOR_RESUME",
-    "GONE_ERROR",
     "PARSE_FAILURES",
     "AsyncBorrowedTransport",
     "BaseClient",
@@ -70,6 +69,7 @@ __all__ = [
     "SharedState",
     "check_request_id",
     "emulator_app",
+    "is_gone",
     "wire_bytes",
 ]
 
@@ -78,8 +78,7 @@ PARSE_FAILURES = (ValueError, KeyError, TypeError, AttributeError, IndexError, R
 """What the generated parsers raise on a body that is not what the spec says."""
 FATAL_FOR_RESUME = (ConfigurationError, AuthenticationError, PermissionDeniedError)
 """Errors that would fail every job alike: resume stops instead of recording each."""
-GONE_ERROR = NotFoundError
-"""With error code ``JOB_NOT_FOUND``: the job's row is marked ``gone`` (``Journal.mark_gone``)."""
+
 _EMULATOR_TOKEN = "sora2-emulator"
 """Sent to the in-process emulator when no key is configured: it stands for "any token"."""
 _OPTION_NAMES = frozenset(
@@ -382,7 +381,7 @@ class BaseClient:
             )
         )
 
-    def _gone(self, request_id: str, error: NotFoundError) -> None:
+    def _gone(self, request_id: str, error: Exception) -> None:
         """The service does not know a journaled id (expired, or a typo): settle its row."""
         self._shared.journaled.pop(request_id, None)
         self._write(lambda j: j.mark_gone(request_id, f"not found by the service: {error}"))
@@ -525,7 +524,7 @@ class BaseClient:
         """The JSON body of a 200 that matches the spec; raises the typed error otherwise."""
         if raw.status_code >= 400:
             error = error_for_status(raw, request_id=request_id)
-            if isinstance(error, NotFoundError) and error.error_code == JOB_NOT_FOUND:
+            if is_gone(error):
                 self._gone(request_id, error)
             raise error
         if raw.status_code != 200:
@@ -643,6 +642,12 @@ class BaseClient:
         if request_id is not None:
             self._write(lambda j: j.update(request_id, output_path=str(path), error=None))
         return path
+
+
+def is_gone(error: BaseException) -> TypeGuard[NotFoundError]:
+    """The service's 404001: it does not know the id (expired, or a typo). The journal marks
+    the job ``gone`` with the reason, so its row already says why it ended."""
+    return isinstance(error, NotFoundError) and error.error_code == JOB_NOT_FOUND
 
 
 def check_request_id(request_id: str | None) -> None:

@@ -21,7 +21,6 @@ import httpx
 from ._async_client import AsyncClient
 from ._base_client import (
     FATAL_FOR_RESUME,
-    GONE_ERROR,
     PARSE_FAILURES,
     BaseClient,
     BearerAuth,
@@ -31,6 +30,7 @@ from ._base_client import (
     SharedState,
     check_request_id,
     emulator_app,
+    is_gone,
     wire_bytes,
 )
 from ._constants import (
@@ -62,7 +62,6 @@ from ._logging import logger
 from ._paid import paid_for
 from ._polling import Clock
 from ._responses import (
-    JOB_NOT_FOUND,
     capture_response,
     last_response,
     reset_last_response,
@@ -83,8 +82,8 @@ class Client(BaseClient):
 
     Args:
         api_key: defaults to ``$RUNCOMFY_API_TOKEN``, ``$RUNCOMFY_TOKEN``, then
-            ``$YOUR_API_TOKEN``; only needed by
-            calls that talk to the service, and not at all with ``emulator=True``.
+            ``$YOUR_API_TOKEN``; only needed by calls that talk to the service, and not at all
+            with ``emulator=True``.
         base_url: defaults to ``$RUNCOMFY_BASE_URL``, then the spec's server.
         timeout: per HTTP request (seconds, or an ``httpx.Timeout``).
         max_retries: retries of a request that is safe to retry (see ``sora2._retry``).
@@ -447,7 +446,10 @@ class Client(BaseClient):
 
         Waits for each, then downloads completed videos that ``generate`` meant to save, or
         every completed video when ``out_dir`` is given. With one ``request_id`` errors are
-        raised; otherwise each job's error is recorded in its row and the next one goes on.
+        raised; otherwise each job is handled on its own: its error (a ``Sora2Error``, an
+        ``OSError`` while saving included) is recorded in its row and the next one goes on. Only
+        errors that would fail every job alike (no key, a refused token) stop the loop. An id
+        the service no longer knows is marked ``gone``.
         """
         self._require_key()
         finished: list[JobRecord] = []
@@ -460,7 +462,7 @@ class Client(BaseClient):
             except Sora2Error as exc:
                 if request_id is not None:
                     raise
-                if not _settled(exc):
+                if not is_gone(exc):
                     self._record_error(record.request_id, str(exc))
             finished.append(self._refresh(record))
         return finished
@@ -504,8 +506,3 @@ class Client(BaseClient):
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-
-def _settled(error: Sora2Error) -> bool:
-    """The job's row already says why it ended (gone): the error is not recorded over it."""
-    return isinstance(error, GONE_ERROR) and error.error_code == JOB_NOT_FOUND

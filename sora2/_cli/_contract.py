@@ -22,7 +22,7 @@ def contract() -> None:
     """Check HTTP traffic against the sora2 OpenAPI spec."""
 
 
-class _ViolationsFound(click.ClickException):
+class ContractViolationsFound(click.ClickException):
     """Exit 1 without another message: the report already said what is wrong.
 
     Raised rather than ``ctx.exit(1)`` because ``sora2._cli.main`` runs click with
@@ -110,4 +110,4 @@ def check(file: Path, json_output: bool) -> None:
             click.echo(line)
         click.echo(summary)
     if rows:
-        raise _ViolationsFound()
+        raise ContractViolationsFound()
