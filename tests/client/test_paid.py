@@ -248,3 +248,58 @@ class TestIndependentResume:
         assert by_id[second.request_id].output_path == str(tmp_path / "ok" / "b.mp4")
         assert (tmp_path / "ok" / "b.mp4").is_file()
         assert 2 == stats_submissions(emulator)
+
+
+class TestAsyncOffTheLoop:
+    async def test_journal_and_file_work_run_in_worker_threads(
+        self, emulator: Emulator, clock: FakeClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """AsyncClient never touches SQLite or the output file on the event loop's thread."""
+        import threading
+
+        from sora2 import AsyncClient
+        from sora2._download import PartFile
+
+        from .helpers import TOKEN
+
+        loop_thread = threading.get_ident()
+        threads: list[tuple[str, int]] = []
+
+        class Watched(Journal):
+            def _open(self) -> sqlite3.Connection:
+                threads.append(("open", threading.get_ident()))
+                return super()._open()
+
+            def record_submission(self, request_id: str, **kwargs: Any) -> None:
+                threads.append(("record_submission", threading.get_ident()))
+                super().record_submission(request_id, **kwargs)
+
+            def observe_state(self, request_id: str, state: str, **kwargs: Any) -> None:
+                threads.append(("observe_state", threading.get_ident()))
+                super().observe_state(request_id, state, **kwargs)
+
+            def update(self, request_id: str, **changes: Any) -> None:
+                threads.append(("update", threading.get_ident()))
+                super().update(request_id, **changes)
+
+        original_write = PartFile.write
+
+        def write(self: PartFile, chunk: bytes) -> None:
+            threads.append(("write", threading.get_ident()))
+            original_write(self, chunk)
+
+        import httpx
+
+        monkeypatch.setattr(PartFile, "write", write)
+        async with AsyncClient(
+            TOKEN,
+            base_url="http://localhost",
+            transport=httpx.ASGITransport(app=emulator),
+            journal=Watched(tmp_path / "j.sqlite3"),
+            _clock=clock,
+        ) as client:
+            path = await client.generate("a fox", out=tmp_path / "fox.mp4")
+        assert path.is_file()
+        kinds = {kind for kind, _ in threads}
+        assert {"open", "record_submission", "observe_state", "update", "write"} <= kinds
+        assert [] == [kind for kind, ident in threads if ident == loop_thread]
