@@ -124,8 +124,16 @@ class Progress:
             self._render()
 
     def line(self) -> str:
-        """The progress as one line of text (a terminal cuts it to its width)."""
-        parts = [self._request_id or "-", self._state or "submitting"]
+        """The progress as one line of a log: the job's id first, then what changed."""
+        return "  ".join([self._request_id or "-", *self._parts()])
+
+    def terminal_line(self) -> str:
+        """The progress on a terminal, which cuts it to its width: what changes first, the id
+        (already printed on stdout) last, so a narrow terminal still shows the state."""
+        return "  ".join([*self._parts(), self._request_id or "-"])
+
+    def _parts(self) -> list[str]:
+        parts = [self._state or "submitting"]
         if self._queue_position is not None and self._state == "in_queue":
             parts.append(f"queue position {self._queue_position}")
         parts.append(f"elapsed {format_elapsed(self._clock() - self._started)}")
@@ -137,7 +145,7 @@ class Progress:
                 else "downloading"
             )
             parts.append(f"{verb} {format_bytes(self._received)}{total}")
-        return "  ".join(parts)
+        return parts
 
     def _render(self) -> None:
         if self._quiet or self._closed:
@@ -171,7 +179,9 @@ class Progress:
                     highlight=False,
                 )
                 self._live = Live(
-                    get_renderable=lambda: Text(self.line(), no_wrap=True, overflow="ellipsis"),
+                    get_renderable=lambda: Text(
+                        self.terminal_line(), no_wrap=True, overflow="ellipsis"
+                    ),
                     console=console,
                     auto_refresh=self._tick_interval > 0,
                     refresh_per_second=1 / self._tick_interval if self._tick_interval > 0 else 1,

@@ -89,7 +89,9 @@ class TestTerminal:
         assert len(shown) > 10
         assert all(len(frame) <= 50 for frame in shown), shown
         assert 1 == text.count("\n")
-        assert "…" in shown[-1]
+        assert shown[-1].startswith("completed  elapsed 0:12  downloaded 5.0 MB of 5")
+        assert any(f.startswith("in_queue  queue position 1  elapsed 0:12") for f in shown)
+        assert shown[-1].endswith("…")
 
     def test_a_wide_terminal_shows_state_position_elapsed_and_bytes(self) -> None:
         """With room, the line holds the state, queue position, elapsed time, bytes and total."""
@@ -99,10 +101,10 @@ class TestTerminal:
         progress.start()
         clock.advance(7)
         progress.update(status("in_queue", 2))
-        assert "req-1  in_queue  queue position 2  elapsed 0:07" == frames(stream.getvalue())[-1]
+        assert "in_queue  queue position 2  elapsed 0:07  req-1" == frames(stream.getvalue())[-1]
         progress.update(status("completed"))
         progress.download(1_500_000, 3_000_000)
-        assert frames(stream.getvalue())[-1].endswith("downloading 1.5 MB of 3.0 MB")
+        assert frames(stream.getvalue())[-1].endswith("downloading 1.5 MB of 3.0 MB  req-1")
         progress.close()
 
     def test_the_redraw_thread_stops_on_exit(self) -> None:
