@@ -166,3 +166,23 @@ class TestIndependentResume:
         assert "1 of 2 jobs finished" in payload["error"]["message"]
         assert first in result.stderr
         assert (isolated / "b.mp4").is_file()
+
+
+class TestQuietLogs:
+    def test_a_retry_prints_nothing_without_verbose(
+        self, fake_time: FakeClock, token: str, isolated: Path
+    ) -> None:
+        """A retried poll leaves no log line on stderr; with -v it is one sora2 line."""
+        from sora2.emulator import create_app, serve
+
+        app = create_app(clock=fake_time.monotonic, token=token, faults="status:503=0@first=1")
+        with serve(app) as url:
+            quiet = run("generate", PROMPT, "--base-url", url, "--out", "a.mp4")
+            app.faults = "status:503=0@first=1"  # a new plan: its counts start again
+            verbose = run("generate", PROMPT, "--base-url", url, "--out", "b.mp4", "-v")
+        assert 0 == quiet.exit_code == verbose.exit_code, quiet.stderr + verbose.stderr
+        assert "stamina" not in quiet.stderr and "retry" not in quiet.stderr
+        assert "stamina" not in verbose.stderr
+        assert [] != [
+            line for line in verbose.stderr.splitlines() if "sora2: status: retry" in line
+        ]
