@@ -9,11 +9,12 @@ import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Unpack
+from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
 import httpx
 
 from ._base_client import (
+    DEFERRED_WRITES,
     FATAL_FOR_RESUME,
     PARSE_FAILURES,
     AsyncBorrowedTransport,
@@ -24,6 +25,7 @@ from ._base_client import (
     SharedState,
     check_request_id,
     emulator_app,
+    is_gone,
     wire_bytes,
 )
 from ._constants import (
@@ -41,6 +43,7 @@ from ._download import (
     absolute_target,
     check_download_response,
     check_download_url,
+    check_output_target,
     target_paths,
     transport_failure,
 )
@@ -54,6 +57,7 @@ from ._exceptions import (
 from ._journal import JobRecord
 from ._logging import logger
 from ._outputs import FILE_KIND
+from ._paid import paid_for
 from ._polling import Clock
 from ._responses import (
     acapture_response,
@@ -80,6 +84,8 @@ if TYPE_CHECKING:
 
 
 __all__ = ["AsyncClient"]
+
+T = TypeVar("T")
 
 
 class _InFlight:
@@ -249,6 +255,31 @@ class AsyncClient(BaseClient):
             await response.aclose()
         raise DownloadError("download failed: too many redirects", request_id=request_id)
 
+    async def _in_thread(self, function: Callable[..., T], *args: Any) -> T:
+        """Run blocking work (SQLite, file I/O) in a worker thread, off the event loop."""
+        import anyio.to_thread
+
+        return await anyio.to_thread.run_sync(function, *args)
+
+    async def _journal_read(self, function: Callable[..., T], *args: Any) -> T:
+        """A step that reads the journal: in a worker thread, or inline without a journal
+        (nothing blocks then, and a thread hop would be pure cost)."""
+        if self._journal is None:
+            return function(*args)
+        return await self._in_thread(function, *args)
+
+    async def _step(self, function: Callable[..., T], *args: Any) -> T:
+        """Run a sync step of the shared logic; the journal writes it asks for then run in a
+        worker thread, before its value (or its error) reaches the caller."""
+        deferred: list[Callable[[], object]] = []
+        token = DEFERRED_WRITES.set(deferred)
+        try:
+            return function(*args)
+        finally:
+            DEFERRED_WRITES.reset(token)
+            if deferred:
+                await self._in_thread(_run_all, deferred)
+
     async def submit(
         self,
         prompt: str,
@@ -271,7 +302,7 @@ class AsyncClient(BaseClient):
             call = await self._invoke(
                 "submit", lambda: op.asyncio_detailed(client=self._generated(), body=model)
             )
-            return self._interpret_submit(call.raw, call.parsed, body, target)
+            return await self._step(self._interpret_submit, call.raw, call.parsed, body, target)
 
         return await acall_with_retries(self._retry, "submit", attempt, submit=True)
 
@@ -285,7 +316,9 @@ class AsyncClient(BaseClient):
                 lambda: op.asyncio_detailed(request_id, client=self._generated()),
                 request_id,
             )
-            return self._interpret_status("status", call.raw, call.parsed, request_id)
+            return await self._step(
+                self._interpret_status, "status", call.raw, call.parsed, request_id
+            )
 
         return await acall_with_retries(self._retry, "status", attempt)
 
@@ -299,7 +332,7 @@ class AsyncClient(BaseClient):
                 lambda: op.asyncio_detailed(request_id, client=self._generated()),
                 request_id,
             )
-            return self._interpret_result(call.raw, call.parsed, request_id)
+            return await self._step(self._interpret_result, call.raw, call.parsed, request_id)
 
         return await acall_with_retries(self._retry, "result", attempt)
 
@@ -313,7 +346,9 @@ class AsyncClient(BaseClient):
                 lambda: op.asyncio_detailed(request_id, client=self._generated()),
                 request_id,
             )
-            return self._interpret_status("cancel", call.raw, call.parsed, request_id)
+            return await self._step(
+                self._interpret_status, "cancel", call.raw, call.parsed, request_id
+            )
 
         return await acall_with_retries(self._retry, "cancel", attempt)
 
@@ -327,14 +362,14 @@ class AsyncClient(BaseClient):
     ) -> JobStatus:
         """See :meth:`Client.wait`."""
         self._require_key()
-        tracker = self._tracker(request_id, timeout, on_update)
+        tracker = await self._journal_read(self._tracker, request_id, timeout, on_update)
         while True:
             try:
                 status = await self.status(request_id)
             except TRANSIENT_POLL_ERRORS as exc:
                 delay = tracker.failed(exc)
             else:
-                next_delay = tracker.observe(status)
+                next_delay = await self._step(tracker.observe, status)
                 if next_delay is None:
                     return self._ended(status)
                 delay = next_delay
@@ -359,34 +394,58 @@ class AsyncClient(BaseClient):
         path: str | os.PathLike[str],
         *,
         max_bytes: int | None = None,
+        on_progress: Callable[[int, int | None], None] | None = None,
     ) -> list[Path]:
         """See :meth:`Client.download`."""
         files, request_id = self._download_source(result)
-        if files is None:
-            assert request_id is not None
-            files, request_id = self._download_source(await self.result(request_id))
-        assert files is not None
+        with paid_for(request_id, base_url=self._hint_base_url()) as job:
+            if files is None:
+                assert request_id is not None
+                files, request_id = self._download_source(await self.result(request_id))
+            assert files is not None
+            job.output_urls = tuple(item.url for item in files)
+            return await self._download_to(files, request_id, path, max_bytes, on_progress)
+
+    async def _download_to(
+        self,
+        files: tuple[OutputFile, ...],
+        request_id: str | None,
+        path: str | os.PathLike[str],
+        max_bytes: int | None,
+        on_progress: Callable[[int, int | None], None] | None = None,
+    ) -> list[Path]:
         cap = self._max_download_bytes if max_bytes is None else max_bytes
-        targets = target_paths(path, files, request_id)
         for item in files:
             check_download_url(item.url, in_process=self._shared.in_process, request_id=request_id)
+        targets = await self._in_thread(target_paths, path, files, request_id)
         saved = [
-            await self._download_file(item, target, cap, request_id)
+            await self._download_file(item, target, cap, request_id, on_progress)
             for item, target in zip(files, targets, strict=True)
         ]
-        return self._saved(request_id, saved)
+        return await self._step(self._saved, request_id, saved)
 
     async def _download_file(
-        self, item: OutputFile, target: Path, cap: int, request_id: str | None
+        self,
+        item: OutputFile,
+        target: Path,
+        cap: int,
+        request_id: str | None,
+        on_progress: Callable[[int, int | None], None] | None,
     ) -> Path:
-        import anyio.to_thread
-
         url = item.url
         # A bare URL of unknown kind keeps the old rule (a video or bytes), not "anything".
         kind = None if not item.field and item.kind == FILE_KIND else item.kind
 
+        def open_part() -> PartFile:
+            return PartFile(target, max_bytes=cap, request_id=request_id)
+
+        def finish(part: PartFile) -> Path:
+            part.flush()
+            return part.commit()
+
         async def attempt() -> Path:
-            with PartFile(target, max_bytes=cap, request_id=request_id) as part:
+            part = await self._in_thread(open_part)
+            with part:
                 try:
                     slot = await self._file_slots.acquire()
                     try:
@@ -396,7 +455,9 @@ class AsyncClient(BaseClient):
                                 response, max_bytes=cap, request_id=request_id, kind=kind
                             )
                             async for chunk in response.aiter_bytes(DOWNLOAD_CHUNK_SIZE):
-                                part.write(chunk)
+                                await self._in_thread(part.write, chunk)
+                                if on_progress is not None:
+                                    on_progress(part.size, announced)
                             part.check_length(announced, wire_bytes(response, part))
                         finally:
                             await response.aclose()
@@ -404,8 +465,7 @@ class AsyncClient(BaseClient):
                         slot.release()
                 except (httpx.TransportError, httpx.DecodingError) as exc:
                     raise transport_failure(exc, request_id) from exc
-                await anyio.to_thread.run_sync(part.flush)
-                return part.commit()
+                return await self._in_thread(finish, part)
 
         return await acall_with_retries(self._retry, "download", attempt)
 
@@ -417,24 +477,37 @@ class AsyncClient(BaseClient):
         timeout: float | None = None,
         on_update: Callable[[JobStatus], None] | None = None,
         on_submit: Callable[[Submission], None] | None = None,
+        on_progress: Callable[[int, int | None], None] | None = None,
         **inputs: Unpack[InputOptions],
     ) -> list[Path]:
         """See :meth:`Client.generate`."""
+        await self._in_thread(check_output_target, out)
         target = absolute_target(out)
         submission = await self._submit(prompt, inputs, target=target)
         request_id = submission.request_id
         if on_submit is not None:
             on_submit(submission)
-        status = await self.wait(request_id, timeout=timeout, on_update=on_update)
-        if not status.is_completed:
-            raise DownloadError(
-                f"{request_id} was {status.state}; there is no video", request_id=request_id
+        with paid_for(request_id, base_url=self._hint_base_url()):
+            status = await self.wait(request_id, timeout=timeout, on_update=on_update)
+            if not status.is_completed:
+                raise DownloadError(
+                    f"{request_id} was {status.state}; there is no output", request_id=request_id
+                )
+            return await self.download(
+                await self.result(request_id), target, on_progress=on_progress
             )
-        return await self.download(await self.result(request_id), target)
 
     async def jobs(self, *, unfinished: bool = False) -> list[JobRecord]:
         """See :meth:`Client.jobs`."""
-        return self._jobs(unfinished)
+        return await self._journal_read(self._jobs, unfinished)
+
+    async def forget(self, request_id: str) -> bool:
+        """See :meth:`Client.forget`."""
+        return await self._in_thread(self._forget, request_id)
+
+    async def prune(self, *, older_than: float | None = None) -> list[str]:
+        """See :meth:`Client.prune`."""
+        return await self._in_thread(self._prune, older_than)
 
     async def resume(
         self,
@@ -442,20 +515,23 @@ class AsyncClient(BaseClient):
         *,
         out_dir: str | os.PathLike[str] | None = None,
         on_update: Callable[[JobStatus], None] | None = None,
+        on_progress: Callable[[int, int | None], None] | None = None,
     ) -> list[JobRecord]:
         """See :meth:`Client.resume`."""
         self._require_key()
         finished: list[JobRecord] = []
-        for record in self._resume_records(request_id):
+        for record in await self._journal_read(self._resume_records, request_id):
             try:
-                await self._resume_one(record, out_dir, on_update)
+                with paid_for(record.request_id, base_url=self._hint_base_url()):
+                    await self._resume_one(record, out_dir, on_update, on_progress)
             except FATAL_FOR_RESUME:
                 raise
             except Sora2Error as exc:
                 if request_id is not None:
                     raise
-                self._record_error(record.request_id, str(exc))
-            finished.append(self._refresh(record))
+                if not is_gone(exc):
+                    await self._step(self._record_error, record.request_id, str(exc))
+            finished.append(await self._journal_read(self._refresh, record))
         return finished
 
     async def _resume_one(
@@ -463,13 +539,16 @@ class AsyncClient(BaseClient):
         record: JobRecord,
         out_dir: str | os.PathLike[str] | None,
         on_update: Callable[[JobStatus], None] | None,
+        on_progress: Callable[[int, int | None], None] | None = None,
     ) -> None:
         state = record.state
         if not record.is_terminal:
             state = (await self.wait(record.request_id, on_update=on_update)).state
-        target = self._download_target(record, out_dir)
+        target = await self._in_thread(self._download_target, record, out_dir)
         if is_completed_state(state) and target is not None:
-            await self.download(await self.result(record.request_id), target)
+            await self.download(
+                await self.result(record.request_id), target, on_progress=on_progress
+            )
 
     async def batch(
         self,
@@ -510,6 +589,8 @@ class AsyncClient(BaseClient):
         await self._http.aclose()
         if self._files is not None:
             await self._files.aclose()
+        if self._owns_journal and self._journal is not None:
+            await self._in_thread(self._journal.close)
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -521,3 +602,8 @@ class AsyncClient(BaseClient):
         tb: TracebackType | None,
     ) -> None:
         await self.close()
+
+
+def _run_all(actions: list[Callable[[], object]]) -> None:
+    for action in actions:
+        action()

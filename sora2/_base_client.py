@@ -8,12 +8,13 @@ The two clients add only the I/O: sending, sleeping, streaming.
 
 from __future__ import annotations
 
+import contextvars
 import os
 import sqlite3
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeGuard, TypeVar
 
 import httpx
 
@@ -34,6 +35,7 @@ from ._exceptions import (
     InvalidInputError,
     JobFailedError,
     NoOutputError,
+    NotFoundError,
     PermissionDeniedError,
     SubmissionUnknownError,
 )
@@ -43,6 +45,7 @@ from ._logging import logger, redact, register_secret
 from ._outputs import is_file_url, kind_of, output_files
 from ._polling import Clock, ProgressModel, SystemClock
 from ._responses import (
+    JOB_NOT_FOUND,
     NOT_SENT_ERRORS,
     error_for_status,
     invalid_response,
@@ -58,6 +61,7 @@ from ._types import JobResult, JobStatus, OutputFile, Submission
 from ._waiting import WaitTracker
 
 __all__ = [
+    "DEFERRED_WRITES",
     "FATAL_FOR_RESUME",
     "PARSE_FAILURES",
     "AsyncBorrowedTransport",
@@ -69,6 +73,7 @@ __all__ = [
     "SharedState",
     "check_request_id",
     "emulator_app",
+    "is_gone",
     "job_failed",
     "wire_bytes",
 ]
@@ -78,6 +83,7 @@ PARSE_FAILURES = (ValueError, KeyError, TypeError, AttributeError, IndexError, R
 """What the generated parsers raise on a body that is not what the spec says."""
 FATAL_FOR_RESUME = (ConfigurationError, AuthenticationError, PermissionDeniedError)
 """Errors that would fail every job alike: resume stops instead of recording each."""
+
 _EMULATOR_TOKEN = "sora2-emulator"
 """Sent to the in-process emulator when no key is configured: it stands for "any token"."""
 _OPTION_NAMES = frozenset(
@@ -97,6 +103,11 @@ _VIDEO_KIND = "video"
 """The kind whose first file is ``JobResult.video_url`` (kept for compatibility)."""
 
 JournalOption = Journal | str | os.PathLike[str] | None | Literal[False]
+
+DEFERRED_WRITES: contextvars.ContextVar[list[Callable[[], object]] | None] = contextvars.ContextVar(
+    "sora2_deferred_writes", default=None
+)
+"""Set by AsyncClient around a sync step: journal writes queue here, to run in a thread."""
 
 
 class BearerAuth(httpx.Auth):
@@ -154,6 +165,10 @@ class SharedState:
     in_process: bool = False
     unknown_logged: set[tuple[str, str]] = field(default_factory=set)
     """(request_id, state) of unknown states already logged, so each is logged once per job."""
+    journaled: dict[str, tuple[str, int | None]] = field(default_factory=dict)
+    """The (state, queue position) last written for each job: a poll that sees the same
+    again writes nothing."""
+    journaled_urls: dict[str, str] = field(default_factory=dict)
 
 
 def _first_env(names: tuple[str, ...]) -> str | None:
@@ -244,10 +259,12 @@ class BaseClient:
     # configuration ---------------------------------------------------------------------------
 
     def _open_journal(self, journal: JournalOption) -> Journal | None:
+        self._owns_journal = False
         if journal is False:
             return None
         if isinstance(journal, Journal):
             return journal
+        self._owns_journal = True
         if journal is None:
             return Journal(default_journal_path(emulator=self._emulator))
         return Journal(journal)
@@ -298,6 +315,16 @@ class BaseClient:
             f"journal={journal!r})"
         )
 
+    def _hint_base_url(self) -> str | None:
+        """The base URL a ``sora2`` command must be given to reach this client's service, or
+        None when it is the command's own default."""
+        if self._emulator:
+            return None
+        from ._spec import server_url
+
+        default = (os.environ.get(BASE_URL_ENV_VAR) or server_url()).rstrip("/")
+        return None if self._base_url == default else self._base_url
+
     def _token(self) -> str | None:
         if self._api_key:
             return self._api_key
@@ -339,14 +366,47 @@ class BaseClient:
             logger.warning("journal %s: %s", self._journal.path, exc)
             return None
 
+    def _write(self, action: Callable[[Journal], object]) -> None:
+        """A journal write: now, or (AsyncClient) after the sync step that asked for it, in a
+        worker thread, so SQLite never blocks the event loop."""
+        if self._journal is None:
+            return
+        deferred = DEFERRED_WRITES.get()
+        if deferred is not None:
+            deferred.append(lambda: self._journaled(action))
+        else:
+            self._journaled(action)
+
     def _observe(self, request_id: str, status: JobStatus) -> None:
-        self._journaled(
+        """Journal a polled state, on a change only: the same state again costs no write."""
+        if self._journal is None:
+            return
+        seen = (status.state, status.queue_position)
+        written = self._shared.journaled
+        if written.get(request_id) == seen:
+            return
+        written[request_id] = seen
+        self._write(
             lambda j: j.observe_state(
                 request_id,
                 status.state,
                 queue_position=status.queue_position,
                 at=self._shared.clock.time(),
             )
+        )
+
+    def _gone(self, request_id: str, error: Exception) -> None:
+        """The service does not know a journaled id (expired, or a typo): settle its row."""
+        self._shared.journaled.pop(request_id, None)
+        self._write(lambda j: j.mark_gone(request_id, f"not found by the service: {error}"))
+
+    def _forget(self, request_id: str) -> bool:
+        self._shared.journaled.pop(request_id, None)
+        return bool(self._journaled(lambda j: j.forget(request_id)))
+
+    def _prune(self, older_than: float | None) -> list[str]:
+        return (
+            self._journaled(lambda j: j.prune(base_url=self._base_url, older_than=older_than)) or []
         )
 
     def _record_submission(
@@ -358,7 +418,7 @@ class BaseClient:
             self._shared.requested_seconds[request_id] = seconds
         now = self._shared.clock.time()
         self._shared.submitted_wall[request_id] = now
-        self._journaled(
+        self._write(
             lambda j: j.record_submission(
                 request_id,
                 base_url=self._base_url,
@@ -403,7 +463,7 @@ class BaseClient:
         return record.target_path
 
     def _record_error(self, request_id: str, message: str) -> None:
-        self._journaled(lambda j: j.update(request_id, error=message))
+        self._write(lambda j: j.update(request_id, error=message))
 
     def _refresh(self, record: JobRecord) -> JobRecord:
         return self._journaled(lambda j: j.get(record.request_id)) or record
@@ -475,7 +535,10 @@ class BaseClient:
     def _checked_body(self, operation: str, raw: httpx.Response, request_id: str) -> Any:
         """The JSON body of a 200 that matches the spec; raises the typed error otherwise."""
         if raw.status_code >= 400:
-            raise error_for_status(raw, request_id=request_id)
+            error = error_for_status(raw, request_id=request_id)
+            if is_gone(error):
+                self._gone(request_id, error)
+            raise error
         if raw.status_code != 200:
             raise invalid_response(
                 operation, f"undocumented status {raw.status_code}", raw, request_id=request_id
@@ -536,9 +599,11 @@ class BaseClient:
         else:
             raise invalid_response("result", "not a result", raw, request_id=request_id)
         self._observe(request_id, status)
-        if result.files:
-            url = result.files[0].url
-            self._journaled(lambda j: j.update(request_id, video_url=url))
+        if result.files and self._shared.journaled_urls.get(request_id) != (
+            url := result.files[0].url
+        ):
+            self._shared.journaled_urls[request_id] = url
+            self._write(lambda j: j.update(request_id, video_url=url))
         return result
 
     def _ended(self, status: JobStatus) -> JobStatus:
@@ -574,12 +639,13 @@ class BaseClient:
             timeout=self._wait_timeout if timeout is None else timeout,
             clock=shared.clock,
             model=shared.progress,
-            journal=self._journal,
+            journal_write=self._write if self._journal is not None else None,
             video_seconds=seconds,
             submitted_wall=submitted,
             started_wall=started,
             on_update=on_update,
             unknown_logged=shared.unknown_logged,
+            hint_base_url=self._hint_base_url(),
         )
 
     # downloads ---------------------------------------------------------------------------------
@@ -617,7 +683,7 @@ class BaseClient:
     def _saved(self, request_id: str | None, paths: list[Path]) -> list[Path]:
         if request_id is not None and paths:
             first = str(paths[0])
-            self._journaled(lambda j: j.update(request_id, output_path=first, error=None))
+            self._write(lambda j: j.update(request_id, output_path=first, error=None))
         return paths
 
 
@@ -627,6 +693,12 @@ def _spec_default(name: str) -> Any:
 
     found = input_fields().get(name)
     return found.default if found is not None and found.has_default else None
+
+
+def is_gone(error: BaseException) -> TypeGuard[NotFoundError]:
+    """The service's 404001: it does not know the id (expired, or a typo). The journal marks
+    the job ``gone`` with the reason, so its row already says why it ended."""
+    return isinstance(error, NotFoundError) and error.error_code == JOB_NOT_FOUND
 
 
 def check_request_id(request_id: str | None) -> None:

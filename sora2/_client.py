@@ -30,6 +30,7 @@ from ._base_client import (
     SharedState,
     check_request_id,
     emulator_app,
+    is_gone,
     wire_bytes,
 )
 from ._constants import (
@@ -47,6 +48,7 @@ from ._download import (
     absolute_target,
     check_download_response,
     check_download_url,
+    check_output_target,
     target_paths,
     transport_failure,
 )
@@ -60,6 +62,7 @@ from ._exceptions import (
 from ._journal import JobRecord
 from ._logging import logger
 from ._outputs import FILE_KIND
+from ._paid import paid_for
 from ._polling import Clock
 from ._responses import (
     capture_response,
@@ -91,8 +94,9 @@ class Client(BaseClient):
     """The synchronous client.
 
     Args:
-        api_key: defaults to ``$RUNCOMFY_API_TOKEN``, then ``$YOUR_API_TOKEN``; only needed by
-            calls that talk to the service, and not at all with ``emulator=True``.
+        api_key: defaults to ``$RUNCOMFY_API_TOKEN``, ``$RUNCOMFY_TOKEN``, then
+            ``$YOUR_API_TOKEN``; only needed by calls that talk to the service, and not at all
+            with ``emulator=True``.
         base_url: defaults to ``$RUNCOMFY_BASE_URL``, then the spec's server.
         timeout: per HTTP request (seconds, or an ``httpx.Timeout``).
         max_retries: retries of a request that is safe to retry (see ``sora2._retry``).
@@ -345,35 +349,56 @@ class Client(BaseClient):
         path: str | os.PathLike[str],
         *,
         max_bytes: int | None = None,
+        on_progress: Callable[[int, int | None], None] | None = None,
     ) -> list[Path]:
         """Save every output file of a result and return their paths, in ``files`` order.
 
         ``result`` is a :class:`JobResult`, a request id (its result is fetched) or a file URL.
         One file goes to ``path`` (inside it, if a directory); several are named by
         :func:`sora2._download.target_paths`. ``max_bytes`` caps each file.
+        ``on_progress(received, total)`` is called after each chunk (``total`` is the announced
+        size, or None).
 
         Raises:
             NoOutputError: the job completed without any output file.
             JobFailedError: the job failed.
-            DownloadError: it has not completed, or a file could not be saved.
+            DownloadWriteError: an ``OSError`` while saving.
+            DownloadError: it has not completed, or a file could not be fetched.
         """
         files, request_id = self._download_source(result)
-        if files is None:
-            assert request_id is not None
-            files, request_id = self._download_source(self.result(request_id))
-        assert files is not None
+        with paid_for(request_id, base_url=self._hint_base_url()) as job:
+            if files is None:
+                assert request_id is not None
+                files, request_id = self._download_source(self.result(request_id))
+            assert files is not None
+            job.output_urls = tuple(item.url for item in files)
+            return self._download_to(files, request_id, path, max_bytes, on_progress)
+
+    def _download_to(
+        self,
+        files: tuple[OutputFile, ...],
+        request_id: str | None,
+        path: str | os.PathLike[str],
+        max_bytes: int | None,
+        on_progress: Callable[[int, int | None], None] | None = None,
+    ) -> list[Path]:
         cap = self._max_download_bytes if max_bytes is None else max_bytes
         targets = target_paths(path, files, request_id)
         for item in files:
             check_download_url(item.url, in_process=self._shared.in_process, request_id=request_id)
         saved = [
-            self._download_file(item, target, cap, request_id)
+            self._download_file(item, target, cap, request_id, on_progress)
             for item, target in zip(files, targets, strict=True)
         ]
         return self._saved(request_id, saved)
 
     def _download_file(
-        self, item: OutputFile, target: Path, cap: int, request_id: str | None
+        self,
+        item: OutputFile,
+        target: Path,
+        cap: int,
+        request_id: str | None,
+        on_progress: Callable[[int, int | None], None] | None,
     ) -> Path:
         url = item.url
         # A bare URL of unknown kind keeps the old rule (a video or bytes), not "anything".
@@ -389,6 +414,8 @@ class Client(BaseClient):
                         )
                         for chunk in response.iter_bytes(DOWNLOAD_CHUNK_SIZE):
                             part.write(chunk)
+                            if on_progress is not None:
+                                on_progress(part.size, announced)
                         part.check_length(announced, wire_bytes(response, part))
                     finally:
                         response.close()
@@ -407,30 +434,49 @@ class Client(BaseClient):
         timeout: float | None = None,
         on_update: Callable[[JobStatus], None] | None = None,
         on_submit: Callable[[Submission], None] | None = None,
+        on_progress: Callable[[int, int | None], None] | None = None,
         **inputs: Unpack[InputOptions],
     ) -> list[Path]:
         """Submit, wait, download: every output file, at ``out`` (see :meth:`download`).
 
         ``inputs`` are the spec's input properties besides ``prompt``, as for :meth:`submit`.
-        A failed job raises ``JobFailedError`` as soon as it is seen; one that completes with no
-        output raises ``NoOutputError``. If the process dies half-way, ``resume()`` finishes the
+        ``out`` is checked before anything is paid for (``InvalidInputError(field="out")`` if
+        the files could not be saved there). A failed job raises ``JobFailedError`` as soon as
+        it is seen; one that completes with no output raises ``NoOutputError``. Every failure
+        after the submission is a ``Sora2Error`` carrying the request id, whose message says
+        how to fetch the paid result. If the process dies half-way, ``resume()`` finishes the
         job from the journal.
         """
+        check_output_target(out)
         target = absolute_target(out)
         submission = self._submit(prompt, inputs, target=target)
         request_id = submission.request_id
         if on_submit is not None:
             on_submit(submission)
-        status = self.wait(request_id, timeout=timeout, on_update=on_update)
-        if not status.is_completed:
-            raise DownloadError(
-                f"{request_id} was {status.state}; there is no video", request_id=request_id
-            )
-        return self.download(self.result(request_id), target)
+        with paid_for(request_id, base_url=self._hint_base_url()):
+            status = self.wait(request_id, timeout=timeout, on_update=on_update)
+            if not status.is_completed:
+                raise DownloadError(
+                    f"{request_id} was {status.state}; there is no output", request_id=request_id
+                )
+            return self.download(self.result(request_id), target, on_progress=on_progress)
 
     def jobs(self, *, unfinished: bool = False) -> list[JobRecord]:
         """The journal, oldest first; ``unfinished`` keeps jobs that ``resume`` would finish."""
         return self._jobs(unfinished)
+
+    def forget(self, request_id: str) -> bool:
+        """Remove one job from the journal (``sora2 forget ID``); False if it was not there.
+
+        Only the row goes: the job itself is not cancelled, and ``resume`` no longer sees it.
+        """
+        return self._forget(request_id)
+
+    def prune(self, *, older_than: float | None = None) -> list[str]:
+        """Remove this service's settled jobs from the journal (``sora2 jobs --prune``): saved,
+        cancelled or gone; optionally only those untouched for ``older_than`` seconds.
+        Unfinished jobs always stay. Returns the removed ids."""
+        return self._prune(older_than)
 
     def resume(
         self,
@@ -438,24 +484,30 @@ class Client(BaseClient):
         *,
         out_dir: str | os.PathLike[str] | None = None,
         on_update: Callable[[JobStatus], None] | None = None,
+        on_progress: Callable[[int, int | None], None] | None = None,
     ) -> list[JobRecord]:
         """Finish unfinished journaled jobs (or one) without submitting anything again.
 
         Waits for each, then downloads completed videos that ``generate`` meant to save, or
         every completed video when ``out_dir`` is given. With one ``request_id`` errors are
-        raised; otherwise each job's error is recorded in its row and the next one goes on.
+        raised; otherwise each job is handled on its own: its error (a ``Sora2Error``, an
+        ``OSError`` while saving included) is recorded in its row and the next one goes on. Only
+        errors that would fail every job alike (no key, a refused token) stop the loop. An id
+        the service no longer knows is marked ``gone``.
         """
         self._require_key()
         finished: list[JobRecord] = []
         for record in self._resume_records(request_id):
             try:
-                self._resume_one(record, out_dir, on_update)
+                with paid_for(record.request_id, base_url=self._hint_base_url()):
+                    self._resume_one(record, out_dir, on_update, on_progress)
             except FATAL_FOR_RESUME:
                 raise
             except Sora2Error as exc:
                 if request_id is not None:
                     raise
-                self._record_error(record.request_id, str(exc))
+                if not is_gone(exc):
+                    self._record_error(record.request_id, str(exc))
             finished.append(self._refresh(record))
         return finished
 
@@ -464,13 +516,14 @@ class Client(BaseClient):
         record: JobRecord,
         out_dir: str | os.PathLike[str] | None,
         on_update: Callable[[JobStatus], None] | None,
+        on_progress: Callable[[int, int | None], None] | None = None,
     ) -> None:
         state = record.state
         if not record.is_terminal:
             state = self.wait(record.request_id, on_update=on_update).state
         target = self._download_target(record, out_dir)
         if is_completed_state(state) and target is not None:
-            self.download(self.result(record.request_id), target)
+            self.download(self.result(record.request_id), target, on_progress=on_progress)
 
     def batch(
         self,
@@ -529,6 +582,8 @@ class Client(BaseClient):
         self._http.close()
         if self._files is not None:
             self._files.close()
+        if self._owns_journal and self._journal is not None:
+            self._journal.close()
 
     def __enter__(self) -> Client:
         return self

@@ -58,8 +58,9 @@ bookkeeping costs its queue times its connections on every request (encode/httpc
 httpx's own default is 100 connections, of which only 20 are kept alive."""
 
 # Environment ---------------------------------------------------------------------------------
-API_KEY_ENV_VARS = ("RUNCOMFY_API_TOKEN", "YOUR_API_TOKEN")
-"""Where the API key is read from, in order; the second is the name the documentation uses."""
+API_KEY_ENV_VARS = ("RUNCOMFY_API_TOKEN", "RUNCOMFY_TOKEN", "YOUR_API_TOKEN")
+"""Where the API key is read from, in order: ours, the name RunComfy's own CLI reads, and the
+name the service's documentation uses."""
 BASE_URL_ENV_VAR = "RUNCOMFY_BASE_URL"
 JOURNAL_ENV_VAR = "SORA2_JOURNAL"
 

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Final
 
 import httpx
 
-from ._exceptions import DownloadError, TransientDownloadError
+from ._exceptions import DownloadError, InvalidInputError, TransientDownloadError
 from ._http import IDEMPOTENT_RETRY_STATUSES, parse_retry_after
 from ._logging import logger, redact
 from ._outputs import FILE_KIND
@@ -43,6 +43,7 @@ __all__ = [
     "allowed_content_types",
     "check_download_response",
     "check_download_url",
+    "check_output_target",
     "file_suffix",
     "is_loopback",
     "target_path",
@@ -157,6 +158,51 @@ def allowed_content_types(kind: str | None) -> tuple[str, ...]:
     if kind == FILE_KIND:
         return ("",)
     return (f"{kind}/", "application/octet-stream")
+
+
+def check_output_target(out: str | os.PathLike[str]) -> None:
+    """Refuse, before anything is paid for, an output path the video could not be saved at.
+
+    ``out`` must be an existing writable directory (the file is named inside it), or a file
+    path whose directory exists or can be created, and is writable. The directory is created
+    and a probe file written and removed: permission bits say nothing for root, a read-only
+    file system or ``/proc``. Raises ``InvalidInputError(field="out")``.
+    """
+    try:
+        target = Path(out).expanduser().absolute()
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise InvalidInputError(f"out: not a usable path: {exc}", field="out", value=out) from None
+    if "\x00" in str(target):
+        raise _bad_out(out, "the path contains a NUL character")
+    wants_directory = str(out).endswith(("/", os.sep))
+    if target.exists() and not target.is_dir():
+        if wants_directory:
+            raise _bad_out(out, f"{target} is a file, not a directory")
+        if not target.is_file():
+            raise _bad_out(out, f"{target} is not a regular file")
+    directory = target if wants_directory or target.is_dir() else target.parent
+    for ancestor in (directory, *directory.parents):
+        if ancestor.exists():
+            if not ancestor.is_dir():
+                raise _bad_out(out, f"{ancestor} is not a directory")
+            break
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe = directory / f".sora2-probe.{secrets.token_hex(6)}.part"
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, 0o600)
+        os.close(fd)
+        probe.unlink()
+    except (OSError, ValueError) as exc:
+        reason = (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
+        raise _bad_out(out, f"cannot write in {directory}: {reason}") from None
+
+
+def _bad_out(out: str | os.PathLike[str], reason: str) -> InvalidInputError:
+    return InvalidInputError(
+        f"out: {reason}; nothing was submitted (choose a writable file or directory)",
+        field="out",
+        value=str(out),
+    )
 
 
 def check_download_response(

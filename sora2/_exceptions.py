@@ -23,10 +23,13 @@
     ├── NoOutputError              the job completed without any output file
     ├── DownloadError              a result could not be saved (size cap, type, scheme, I/O)
     │   └── TransientDownloadError a failure worth retrying (connection, 429, 5xx, a short body)
+    │   └── DownloadWriteError     the file could not be written (disk full, permissions, path)
     └── ContractViolationError     an exchange broke the spec (sora2.contract)
 
 Every error that concerns a job carries its ``request_id`` (the job's id, as returned by
-submit) when one exists. ``http_request_id`` is the service's id of one HTTP exchange.
+submit) when one exists. An error raised after a job was submitted (and so paid for) also
+carries ``output_urls`` when they were known, and its message ends with ``paid_hint``: the
+command that fetches the result. ``http_request_id`` is the service's id of one HTTP exchange.
 Messages never include the API token.
 """
 
@@ -54,6 +57,7 @@ __all__ = [
     "ConflictError",
     "ContractViolationError",
     "DownloadError",
+    "DownloadWriteError",
     "InsufficientBalanceError",
     "InternalServerError",
     "InvalidInputError",
@@ -74,11 +78,22 @@ class Sora2Error(Exception):
     """Base class of every exception sora2 raises on purpose."""
 
     request_id: str | None = None
+    output_urls: tuple[str, ...] = ()
+    """The job's output URLs, when they were known at the failure (after a submission)."""
+    paid_hint: str | None = None
+    """Set on a failure after a submission: the job is paid for, and how to fetch its result."""
 
     def __init__(self, message: str, *, request_id: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.request_id = request_id
+
+    def __str__(self) -> str:
+        text = self._describe()
+        return f"{text}; {self.paid_hint}" if self.paid_hint else text
+
+    def _describe(self) -> str:
+        return super().__str__()
 
 
 class InvalidInputError(Sora2Error, ValueError):
@@ -173,7 +188,7 @@ class APIStatusError(APIError):
         self.http_request_id = http_request_id
         self.response = response
 
-    def __str__(self) -> str:
+    def _describe(self) -> str:
         code = f" error_code={self.error_code}" if self.error_code is not None else ""
         job = f" request_id={self.request_id}" if self.request_id else ""
         return f"{self.status_code}{code}: {self.message}{job}"
@@ -305,6 +320,14 @@ class TransientDownloadError(DownloadError):
     ) -> None:
         super().__init__(message, request_id=request_id)
         self.retry_after = retry_after
+
+
+class DownloadWriteError(DownloadError):
+    """The video could not be written where asked (disk full, permissions, a missing path).
+
+    Raised for an ``OSError`` while saving: the job is done and paid for, so ``paid_hint``
+    says how to fetch it again, somewhere writable.
+    """
 
 
 class ContractViolationError(Sora2Error):

@@ -5,8 +5,9 @@ even parsed; ``wait``, ``result``, ``cancel`` and ``download`` update it. ``Clie
 lists it and ``Client.resume()`` finishes what a crash or Ctrl-C left unfinished, without
 submitting again. The API token is never stored.
 
-One connection per operation, WAL mode and a busy timeout make it safe to share between
-threads and between processes (a CLI ``sora2 jobs`` while a script is waiting).
+One connection per journal, used under a lock, WAL mode and a busy timeout make it safe to
+share between threads and between processes (a CLI ``sora2 jobs`` while a script is waiting).
+Clients write on a change of state only, not on every poll.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import closing, contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -26,7 +27,7 @@ from typing import Any, Final
 from ._constants import EMULATOR_JOURNAL_FILE, JOURNAL_ENV_VAR, JOURNAL_FILE
 from ._types import is_completed_state, is_terminal_state
 
-__all__ = ["JobRecord", "Journal", "default_journal_path"]
+__all__ = ["GONE", "JobRecord", "Journal", "default_journal_path"]
 
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -49,6 +50,10 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE INDEX IF NOT EXISTS jobs_by_update ON jobs (updated_at);
 """
+
+GONE: Final = "gone"
+"""A journal-only state: the service answered 404001 (unknown or expired) for the id. Terminal:
+nothing more can be fetched, so ``resume`` leaves it alone; ``error`` holds the reason."""
 
 _SUBMITTED_STATE: Final = "in_queue"
 """The state of a freshly accepted job: the spec says submit answers "accepted and queued"."""
@@ -83,28 +88,42 @@ class JobRecord:
     """One journaled job. Times are timezone-aware UTC datetimes."""
 
     request_id: str
+    """The job's id."""
     base_url: str
+    """The service it was submitted to; ``resume`` only finishes this client's service's jobs."""
     prompt: str
+    """The prompt as submitted."""
     params: Mapping[str, Any] = field(compare=False)
+    """The other inputs as submitted (``size``, ``seconds``, ...)."""
     state: str
+    """The last state seen: a job state, or ``gone`` (the service no longer knows the id)."""
     queue_position: int | None
+    """The last queue position seen while queued."""
     submitted_at: datetime.datetime
+    """When the id was first seen."""
     started_at: datetime.datetime | None
+    """When the job was first seen in progress."""
     finished_at: datetime.datetime | None
+    """When the job was first seen over."""
     processing_seconds: float | None
+    """How long it ran, as measured by ``wait``; it teaches the poll schedule."""
     video_url: str | None
+    """The video's URL, once a result was fetched."""
     target_path: str | None
     """Where ``generate`` meant to save the video, so ``resume`` can finish the download."""
     output_path: str | None
     """Where the video was saved, once it was."""
     error: str | None
+    """The last error while finishing it (``resume``), or why it is ``gone``."""
     created_at: datetime.datetime
+    """When the row was written."""
     updated_at: datetime.datetime
+    """When the row last changed."""
 
     @property
     def is_terminal(self) -> bool:
-        """The job itself is over (a final state of the spec: completed, cancelled, failed)."""
-        return is_terminal_state(self.state)
+        """The job itself is over (a final state of the spec), or the service no longer knows it."""
+        return is_terminal_state(self.state) or self.state == GONE
 
     @property
     def is_unfinished(self) -> bool:
@@ -179,27 +198,45 @@ class Journal:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path).expanduser()
-        self._ready = False
-        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+        self._pid = os.getpid()
+        self._lock = threading.RLock()
 
     def __repr__(self) -> str:
         return f"Journal({str(self.path)!r})"
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
+        """The journal's one connection (opened on first use), held under the lock."""
         with self._lock:
-            if not self._ready:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
-        with closing(conn):
+            if self._conn is None or self._pid != os.getpid():
+                self._conn = self._open()
+                self._pid = os.getpid()
+            yield self._conn
+
+    def _open(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(
+            self.path, timeout=10.0, isolation_level=None, check_same_thread=False
+        )
+        try:
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA busy_timeout = 10000")
-            if not self._ready:
-                conn.execute("PRAGMA journal_mode = WAL")
-                conn.executescript(_SCHEMA)
-                self._ready = True
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.executescript(_SCHEMA)
             conn.execute("PRAGMA synchronous = NORMAL")
-            yield conn
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def close(self) -> None:
+        """Close the connection; the next operation opens a new one."""
+        with self._lock:
+            if self._conn is not None:
+                with suppress(sqlite3.Error):
+                    self._conn.close()
+                self._conn = None
 
     # writes ----------------------------------------------------------------------------------
 
@@ -281,6 +318,43 @@ class Journal:
                     request_id,
                 ),
             )
+
+    def mark_gone(self, request_id: str, reason: str) -> None:
+        """The service no longer knows this id: make the row terminal, keeping the reason."""
+        now = time.time()
+        with self._connect() as conn:
+            conn.execute(
+                "UPDATE jobs SET state = ?, error = ?, queue_position = NULL, "
+                "finished_at = COALESCE(finished_at, ?), updated_at = ? WHERE request_id = ?",
+                (GONE, reason, now, now, request_id),
+            )
+
+    def forget(self, request_id: str) -> bool:
+        """Remove one job's row; False if there was none. The job itself is not touched."""
+        with self._connect() as conn:
+            cursor = conn.execute("DELETE FROM jobs WHERE request_id = ?", (request_id,))
+        return cursor.rowcount > 0
+
+    def prune(self, *, base_url: str | None = None, older_than: float | None = None) -> list[str]:
+        """Remove the rows with nothing left to do (finished and saved, cancelled, gone), and
+        return their ids; optionally only one service's, or those not updated for
+        ``older_than`` seconds. Unfinished jobs always stay."""
+        cutoff = None if older_than is None else time.time() - older_than
+        with self._connect() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                settled = [
+                    record.request_id
+                    for record in self.records(base_url=base_url)
+                    if not record.is_unfinished
+                    and (cutoff is None or record.updated_at.timestamp() < cutoff)
+                ]
+                conn.executemany("DELETE FROM jobs WHERE request_id = ?", [(i,) for i in settled])
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        return settled
 
     # reads -----------------------------------------------------------------------------------
 

@@ -1,8 +1,10 @@
 """The ``sora2`` logger, with a filter that keeps API tokens out of every record.
 
-Clients register their token here; the filter replaces it (and anything that looks like a
-bearer credential) before a record reaches any handler. Error messages built from the
-service's answers go through :func:`redact` too, in case the service echoes a token back.
+The logger has a ``NullHandler``, so the library prints nothing unless the application
+configures logging (or the CLI is given ``-v``). Clients register their token here; the filter
+replaces it (and anything that looks like a bearer credential) before a record reaches any
+handler. Error messages built from the service's answers go through :func:`redact` too, in
+case the service echoes a token back.
 """
 
 from __future__ import annotations
@@ -54,3 +56,8 @@ class _RedactingFilter(logging.Filter):
 
 if not any(isinstance(f, _RedactingFilter) for f in logger.filters):
     logger.addFilter(_RedactingFilter())
+if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
+    # A library prints nothing unless asked: without this, Python's last-resort handler would
+    # put sora2's warnings (a broken journal) on stderr of every program that never configured
+    # logging.
+    logger.addHandler(logging.NullHandler())

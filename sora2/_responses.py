@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from jsonschema.protocols import Validator
 
 __all__ = [
+    "JOB_NOT_FOUND",
     "NOT_SENT_ERRORS",
     "acapture_response",
     "capture_response",
@@ -79,6 +80,9 @@ _BY_ERROR_CODE: Final[dict[int, type[APIStatusError]]] = {
     400002: InsufficientBalanceError,
     400004: AuthenticationError,
 }
+
+JOB_NOT_FOUND: Final = 404001
+"""The service's error code for a request id it does not know, or no longer knows (expired)."""
 
 _SPEC_URI: Final = "urn:sora2:client-spec"
 _REQUEST_ID = re.compile(rb'"request_id"\s*:\s*"((?:[^"\\]|\\.){1,200})"')

@@ -12,12 +12,19 @@ Two policies, one rule: retry only what cannot cost the user twice.
 
 Backoff is stamina's capped exponential with jitter; a Retry-After up to ``MAX_RETRY_AFTER``
 replaces it. Tests switch the delays off with ``stamina.set_testing``.
+
+Each scheduled retry is logged once, at INFO, on the ``sora2`` logger (silent unless logging
+is configured). stamina's own instrumentation would also print a bare
+``stamina.retry_scheduled`` warning: on the first retry, its hooks are wrapped so that retries
+of sora2 (named ``sora2.<operation>``) go to the ``sora2`` logger only, while everyone
+else's retries still reach the hooks they had.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -41,7 +48,15 @@ from ._exceptions import (
 from ._http import IDEMPOTENT_RETRY_STATUSES, SUBMIT_RETRY_STATUSES, parse_retry_after
 from ._logging import logger
 
-__all__ = ["RetryPolicy", "acall_with_retries", "call_with_retries"]
+__all__ = [
+    "IDEMPOTENT_RETRY_STATUSES",
+    "SUBMIT_RETRY_STATUSES",
+    "RetryPolicy",
+    "acall_with_retries",
+    "call_with_retries",
+    "parse_retry_after",
+    "route_stamina_instrumentation",
+]
 
 T = TypeVar("T")
 
@@ -121,7 +136,56 @@ def _is_json(content: bytes) -> bool:
     return True
 
 
+_RETRY_NAME_PREFIX = "sora2."
+
+
+_STAMINA_LOG_HOOKS = ("stamina.instrumentation._logging", "stamina.instrumentation._structlog")
+"""Modules of stamina's own log hooks: the ones that print ``stamina.retry_scheduled``."""
+
+
+class _RouteSora2Retries:
+    """A stamina retry hook in front of the others: a retry of sora2 is logged on the
+    ``sora2`` logger instead of by stamina's log hooks, and still reaches every other hook
+    (Prometheus, the application's own); anyone else's retry reaches every hook, as before."""
+
+    def __init__(self, hooks: tuple[Any, ...]) -> None:
+        self.hooks = hooks
+
+    def __call__(self, details: Any) -> AbstractContextManager[Any] | None:
+        hooks = self.hooks
+        if str(details.name).startswith(_RETRY_NAME_PREFIX):
+            logger.info(
+                "%s: retry %d in %.2fs after %s",
+                details.name.removeprefix(_RETRY_NAME_PREFIX),
+                details.retry_num,
+                details.wait_for,
+                type(details.caused_by).__name__,
+            )
+            hooks = tuple(
+                hook
+                for hook in hooks
+                if not str(getattr(hook, "__module__", "")).startswith(_STAMINA_LOG_HOOKS)
+            )
+        stack = ExitStack()
+        for hook in hooks:
+            entered = hook(details)
+            if entered is not None:
+                stack.enter_context(entered)
+        return stack
+
+
+def route_stamina_instrumentation() -> None:
+    """Put ``_RouteSora2Retries`` in front of stamina's hooks, once (again if replaced)."""
+    from stamina.instrumentation import get_on_retry_hooks, set_on_retry_hooks
+
+    hooks = get_on_retry_hooks()
+    if any(isinstance(hook, _RouteSora2Retries) for hook in hooks):
+        return
+    set_on_retry_hooks([_RouteSora2Retries(tuple(hooks))])
+
+
 def _retrying(policy: RetryPolicy, operation: str, submit: bool) -> Any:
+    route_stamina_instrumentation()
     return stamina.retry_context(
         policy.on(operation, submit=submit),
         attempts=policy.max_retries + 1,
@@ -129,7 +193,7 @@ def _retrying(policy: RetryPolicy, operation: str, submit: bool) -> Any:
         wait_initial=policy.initial_delay,
         wait_max=policy.max_delay,
         wait_jitter=policy.jitter,
-    )
+    ).with_name(_RETRY_NAME_PREFIX + operation, (), {})
 
 
 def call_with_retries(

@@ -134,10 +134,15 @@ class Submission:
     """An accepted job: its id and the URLs the service gave to follow it."""
 
     request_id: str
+    """The job's id: what every other call, the journal and ``sora2 resume`` take."""
     status_url: str
+    """Where the job's state is polled."""
     result_url: str
+    """Where the job's outputs are fetched once completed."""
     cancel_url: str
+    """Where a queued job is cancelled."""
     raw: SubmitResponse = field(repr=False, compare=False)
+    """The generated model of the answer, with any field this version does not know."""
 
 
 @dataclass(frozen=True)
@@ -145,9 +150,13 @@ class JobStatus:
     """A job's state at one moment. ``state`` is a plain string: the service may add states."""
 
     request_id: str
+    """The job's id."""
     state: str
+    """One of the spec's states (``KnownRequestState``), or a state the service added later."""
     queue_position: int | None
+    """Jobs ahead of this one while queued (0: next); None otherwise."""
     raw: RequestStatus = field(repr=False, compare=False)
+    """The generated model of the answer, with any field this version does not know."""
     retry_after: float | None = field(default=None, repr=False, compare=False)
     """The service's Retry-After hint on this answer, if it sent one (seconds)."""
     error: Mapping[str, Any] | None = field(default=None, compare=False)
@@ -198,14 +207,19 @@ class JobResult:
     """A job's outputs once ``completed``; before that, its state and no files."""
 
     request_id: str
+    """The job's id."""
     state: str
+    """The job's state when the result was fetched."""
     video_url: str | None
     """The first video among ``files``, or None (kept for callers that want one video)."""
     outputs: dict[str, Any]
     """The raw ``output`` object, every field as the service sent it."""
     created_at: datetime.datetime | None
+    """When the service created the job, if it said."""
     finished_at: datetime.datetime | None
+    """When the job finished, if the service said."""
     raw: RequestResult | RequestStatus = field(repr=False, compare=False)
+    """The generated model of the answer, with any field this version does not know."""
     files: tuple[OutputFile, ...] = ()
     """Every output file: the spec's output fields in spec order, then any other field whose
     value is an absolute http(s) URL or a list of them; identical URLs appear once."""
@@ -214,16 +228,20 @@ class JobResult:
 
     @property
     def is_terminal(self) -> bool:
+        """True in a final state of the spec (completed, cancelled or failed, however spelt)."""
         return is_terminal_state(self.state)
 
     @property
     def is_completed(self) -> bool:
+        """True once the job completed (its outputs are there)."""
         return is_completed_state(self.state)
 
     @property
     def is_cancelled(self) -> bool:
+        """True once the job was cancelled."""
         return is_cancelled_state(self.state)
 
     @property
     def is_failed(self) -> bool:
+        """True once the job failed; ``error`` may say why."""
         return is_failed_state(self.state)

@@ -19,6 +19,7 @@ from ._exceptions import (
     WaitTimeoutError,
 )
 from ._logging import logger
+from ._paid import mark_paid
 from ._polling import Clock, PollSchedule, ProgressModel
 
 if TYPE_CHECKING:
@@ -41,18 +42,20 @@ class WaitTracker:
         timeout: float,
         clock: Clock,
         model: ProgressModel,
-        journal: Journal | None,
+        journal_write: Callable[[Callable[[Journal], object]], None] | None,
         video_seconds: float | None,
         submitted_wall: float | None,
         started_wall: float | None,
         on_update: Callable[[JobStatus], None] | None,
         unknown_logged: set[tuple[str, str]] | None = None,
+        hint_base_url: str | None = None,
     ) -> None:
         self.request_id = request_id
+        self._hint_base_url = hint_base_url
         self.timeout = timeout
         self._clock = clock
         self._model = model
-        self._journal = journal
+        self._journal_write = journal_write
         self._on_update = on_update
         now = clock.monotonic()
         self._started = now
@@ -146,8 +149,10 @@ class WaitTracker:
             processing,
             self._model.seconds_per_video_second or 0.0,
         )
-        if self._journal is not None:
-            self._journal.update(self.request_id, processing_seconds=processing)
+        if self._journal_write is not None:
+            # Through the client's guard: a broken journal is logged, never allowed to lose a job.
+            request_id = self.request_id
+            self._journal_write(lambda j: j.update(request_id, processing_seconds=processing))
 
     def failed(self, exc: APIError) -> float:
         """Take a failed poll: seconds until the next try, or re-raise after too many in a row."""
@@ -161,14 +166,14 @@ class WaitTracker:
 
     def timeout_error(self, *, cancelled: bool) -> WaitTimeoutError:
         state = self.last.state if self.last is not None else None
-        if cancelled:
-            tail = "it was still queued, so it was cancelled."
-        else:
-            tail = f"the job goes on; resume with `sora2 resume {self.request_id}`."
-        return WaitTimeoutError(
+        tail = "it was still queued, so it was cancelled" if cancelled else "the job goes on"
+        error = WaitTimeoutError(
             f"gave up waiting for {self.request_id} after {self.timeout:g}s "
             f"(last state: {state or 'unknown'}); {tail}",
             request_id=self.request_id,
             last_status=state,
             cancelled=cancelled,
         )
+        if not cancelled:
+            mark_paid(error, self.request_id, base_url=self._hint_base_url)
+        return error

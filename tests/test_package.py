@@ -35,6 +35,7 @@ EXPECTED_ALL = {
     "ConflictError",
     "ContractViolationError",
     "DownloadError",
+    "DownloadWriteError",
     "HostedFileVerdict",
     "InsufficientBalanceError",
     "InternalServerError",

@@ -9,10 +9,12 @@ from __future__ import annotations
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 import click
 
 from .._exceptions import Sora2Error
+from ._exit_codes import EXIT_ERROR, EXIT_INTERRUPTED, exit_code_for
 
 __all__ = ["main"]
 
@@ -26,13 +28,10 @@ COMMANDS: dict[str, str] = {
     "cancel": "sora2._cli._jobs:cancel",
     "jobs": "sora2._cli._jobs:jobs",
     "resume": "sora2._cli._jobs:resume",
+    "forget": "sora2._cli._jobs:forget",
     "emulator": "sora2._cli._emulator:emulator",
     "contract": "sora2._cli._contract:contract",
 }
-
-EXIT_ERROR = 1
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
 
 
 class _LazyGroup(click.Group):
@@ -54,7 +53,7 @@ class _LazyGroup(click.Group):
 def cli() -> None:
     """Turn prompts into videos with OpenAI Sora 2 on RunComfy, or emulate the service offline.
 
-    Reads RUNCOMFY_API_TOKEN (or YOUR_API_TOKEN) and RUNCOMFY_BASE_URL.
+    Reads RUNCOMFY_API_TOKEN (or RUNCOMFY_TOKEN, or YOUR_API_TOKEN) and RUNCOMFY_BASE_URL.
     """
 
 
@@ -63,33 +62,54 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
+def _wants_json(args: Sequence[str]) -> bool:
+    """``--json`` among the options (not after ``--``, where it would be an argument)."""
+    options = args[: args.index("--")] if "--" in args else args
+    return "--json" in options
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; every failure is one line on stderr and a non-zero exit, never a traceback."""
+    """Run the CLI; every failure is one line on stderr and a non-zero exit, never a traceback.
+
+    With ``--json``, stdout gets exactly one JSON object, failures included (its ``error``).
+    """
+    from ._output import JsonOutput, collecting
+
+    args = list(argv) if argv is not None else sys.argv[1:]
+    output = JsonOutput() if _wants_json(args) else None
+    with collecting(output):
+        code, error = _run(args)
+    if output is not None:
+        output.flush(error)
+    return code
+
+
+def _run(args: list[str]) -> tuple[int, dict[str, Any] | None]:
+    from ._output import error_object
+
     try:
-        rc = cli.main(
-            args=list(argv) if argv is not None else None, prog_name="sora2", standalone_mode=False
-        )
-    except click.exceptions.Abort:
-        return _fail("interrupted", EXIT_INTERRUPTED)
-    except KeyboardInterrupt:
-        return _fail("interrupted", EXIT_INTERRUPTED)
+        rc = cli.main(args=args, prog_name="sora2", standalone_mode=False)
+    except (click.exceptions.Abort, KeyboardInterrupt) as exc:
+        code = _fail("interrupted", EXIT_INTERRUPTED)
+        return code, error_object(exc, "interrupted", code)
     except click.exceptions.Exit as exc:
-        return int(exc.exit_code)
+        return int(exc.exit_code), None
     except click.ClickException as exc:
         exc.show()
-        return exc.exit_code
+        return exc.exit_code, error_object(exc, exc.format_message(), exc.exit_code)
     except Sora2Error as exc:
-        from ._common import exit_code_for
-
-        return _fail(
-            str(exc).splitlines()[0] if str(exc) else type(exc).__name__, exit_code_for(exc)
-        )
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        code = _fail(message, exit_code_for(exc))
+        return code, error_object(exc, message, code)
     except OSError as exc:
-        return _fail(
-            f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc), EXIT_ERROR
-        )
+        message = f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc)
+        code = _fail(message, EXIT_ERROR)
+        return code, error_object(exc, message, code)
     # With standalone_mode=False, click returns ctx.exit()'s code instead of exiting.
-    return rc if isinstance(rc, int) else 0
+    code = rc if isinstance(rc, int) else 0
+    if code != 0:
+        return code, {"type": "Exit", "message": "", "request_id": None, "exit_code": code}
+    return code, None
 
 
 def run() -> None:

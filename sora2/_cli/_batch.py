@@ -18,8 +18,6 @@ import click
 
 from .._constants import DEFAULT_BATCH_CONCURRENCY
 from ._common import (
-    EXIT_INTERRUPTED,
-    EXIT_USAGE,
     CommandError,
     Settings,
     client_options,
@@ -28,6 +26,7 @@ from ._common import (
     format_elapsed,
     translate_errors,
 )
+from ._exit_codes import EXIT_BATCH_INCOMPLETE, EXIT_INTERRUPTED, EXIT_USAGE
 
 if TYPE_CHECKING:
     from .._async_client import AsyncClient
@@ -37,9 +36,6 @@ __all__ = ["EXIT_BATCH_INCOMPLETE", "EXIT_BATCH_INVALID", "batch", "make_async_c
 
 EXIT_BATCH_INVALID = EXIT_USAGE
 """``--dry-run`` found invalid rows (the same code as any other bad input)."""
-EXIT_BATCH_INCOMPLETE = 8
-"""The batch ran, but not every row completed: some are invalid, failed, cancelled, gone, or
-pending (not submitted because of the budget, or not finished yet). The manifest says which."""
 _MAX_JOB_LINES = 12
 """Lines of jobs in flight shown under the bar; the rest are counted on one more line."""
 

@@ -13,8 +13,6 @@ import logging
 import math
 import shlex
 import sys
-import threading
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,19 +20,24 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
-from .._exceptions import (
-    ConfigurationError,
-    InvalidInputError,
-    JobFailedError,
-    Sora2Error,
-    WaitTimeoutError,
-)
+from .._exceptions import Sora2Error
 from .._inputs import PROMPT_INPUT, InputField, input_fields
-from . import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE
+from ._exit_codes import (
+    EXIT_CANCELLED,
+    EXIT_CONFIG,
+    EXIT_ERROR,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_NOT_READY,
+    EXIT_OK,
+    EXIT_TIMEOUT,
+    EXIT_USAGE,
+    exit_code_for,
+)
+from ._progress import Progress, format_elapsed
 
 if TYPE_CHECKING:
     from .._client import Client
-    from .._types import JobStatus
 
 __all__ = [
     "EXIT_CANCELLED",
@@ -61,44 +64,22 @@ __all__ = [
     "translate_errors",
 ]
 
-EXIT_OK = 0
-EXIT_TIMEOUT = 3
-"""``--timeout`` passed before the job finished; the job goes on and can be resumed."""
-EXIT_CONFIG = 4
-"""The client is not configured: no API token, or an unusable base URL."""
-EXIT_NOT_READY = 5
-"""``sora2 result``: the job has not completed yet."""
-EXIT_CANCELLED = 6
-"""The job was cancelled, so there is no video."""
-EXIT_FAILED = 7
-"""The job failed (a state the spec's ``x-terminal-states`` calls failed): there is no output."""
-
 _PROG = "sora2"
 
 
 class CommandError(click.ClickException):
     """A failure shown as one ``sora2: error: ...`` line, with a chosen exit code."""
 
-    def __init__(self, message: str, exit_code: int = EXIT_ERROR) -> None:
+    def __init__(
+        self, message: str, exit_code: int = EXIT_ERROR, *, request_id: str | None = None
+    ) -> None:
         super().__init__(message)
         # click types exit_code as a ClassVar but reads it from the instance.
         self.exit_code = exit_code  # type: ignore[misc]
+        self.request_id = request_id
 
     def show(self, file: Any = None) -> None:
         click.echo(f"{_PROG}: error: {self.format_message()}", err=True)
-
-
-def exit_code_for(error: Sora2Error) -> int:
-    """The documented exit code for an error of the library."""
-    if isinstance(error, WaitTimeoutError):
-        return EXIT_TIMEOUT
-    if isinstance(error, JobFailedError):
-        return EXIT_FAILED
-    if isinstance(error, ConfigurationError):
-        return EXIT_CONFIG
-    if isinstance(error, InvalidInputError):
-        return EXIT_USAGE
-    return EXIT_ERROR
 
 
 @contextlib.contextmanager
@@ -118,7 +99,9 @@ def echo_err(message: str) -> None:
 def emit(settings: Settings, payload: Mapping[str, Any], lines: Sequence[str]) -> None:
     """Print a command's result: ``payload`` as one JSON object, or ``lines`` for people."""
     if settings.json_output:
-        click.echo(json.dumps(payload, default=str, sort_keys=True))
+        from ._output import record
+
+        record(payload)
     else:
         for line in lines:
             click.echo(line)
@@ -132,6 +115,12 @@ class Settings:
     emulator: bool
     journal: Path | None
     json_output: bool
+    quiet: bool = False
+    """``-q``: no progress display."""
+
+    def progress(self) -> Progress:
+        """The progress display on stderr (silent with ``-q``)."""
+        return Progress(sys.stderr, quiet=self.quiet)
 
     def client(self) -> Client:
         with translate_errors():
@@ -182,6 +171,7 @@ _COMMON_OPTIONS = (
         is_flag=True,
         help="Log requests, retries and polls on stderr (the token is redacted).",
     ),
+    click.option("-q", "--quiet", is_flag=True, help="Show no progress on stderr."),
 )
 
 
@@ -196,10 +186,15 @@ def client_options(function: Callable[..., None]) -> Callable[..., None]:
         journal: Path | None,
         json_output: bool,
         verbose: bool,
+        quiet: bool,
         **kwargs: Any,
     ) -> None:
         settings = Settings(
-            base_url=base_url, emulator=emulator, journal=journal, json_output=json_output
+            base_url=base_url,
+            emulator=emulator,
+            journal=journal,
+            json_output=json_output,
+            quiet=quiet,
         )
         with _log_to_stderr(verbose):
             function(*args, settings=settings, **kwargs)
@@ -423,126 +418,3 @@ def input_options(function: Callable[..., None]) -> Callable[..., None]:
     # click applies parameters in reverse: appended last, they are listed first in --help.
     params.extend(reversed([input_option(field) for field in fields]))
     return decorated
-
-
-def format_elapsed(seconds: float) -> str:
-    """``0:07``, ``2:05``, ``1:02:05``: the elapsed time as a clock shows it."""
-    whole = max(0, int(seconds))
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}:{minutes:02d}:{secs:02d}"
-    return f"{minutes}:{secs:02d}"
-
-
-class Progress:
-    """A job's state, queue position and elapsed time on stderr.
-
-    On a terminal it is one line, rewritten in place and ticking every second; anywhere else
-    (a pipe, a CI log) it prints one plain line per change, so logs stay readable.
-    """
-
-    def __init__(
-        self,
-        stream: TextIO,
-        *,
-        tty: bool | None = None,
-        clock: Callable[[], float] = time.monotonic,
-        tick_interval: float = 1.0,
-    ) -> None:
-        self._stream = stream
-        self._tty = stream.isatty() if tty is None else tty
-        self._clock = clock
-        self._tick_interval = tick_interval
-        self._started = clock()
-        self._request_id: str | None = None
-        self._state: str | None = None
-        self._queue_position: int | None = None
-        self._last_printed: tuple[str | None, int | None] | None = None
-        self._line_open = False
-        self._live = False
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._ticker: threading.Thread | None = None
-
-    @property
-    def tty(self) -> bool:
-        return self._tty
-
-    @property
-    def state(self) -> str | None:
-        """The last state reported, or None before the first update."""
-        return self._state
-
-    @property
-    def request_id(self) -> str | None:
-        return self._request_id
-
-    def submitted(self, request_id: str, state: str = "in_queue") -> None:
-        """Remember the job (queued until a poll says otherwise), showing nothing yet."""
-        self._request_id = request_id
-        self._state = state
-
-    def start(self) -> None:
-        """Start the terminal line; a log gets its first line from the first poll instead."""
-        self._live = True
-        if self._tty:
-            self._render(force=True)
-
-    def update(self, status: JobStatus) -> None:
-        """``on_update`` hook of ``Client.wait``: show the new state."""
-        self._live = True
-        self._request_id = status.request_id or self._request_id
-        self._state = str(status.state)
-        self._queue_position = status.queue_position
-        self._render(force=False)
-
-    def line(self) -> str:
-        parts = [self._request_id or "-", self._state or "submitting"]
-        if self._queue_position is not None and self._state == "in_queue":
-            parts.append(f"queue position {self._queue_position}")
-        parts.append(f"elapsed {format_elapsed(self._clock() - self._started)}")
-        return "  ".join(parts)
-
-    def _render(self, *, force: bool) -> None:
-        with self._lock:
-            if self._tty:
-                self._stream.write("\r" + self.line() + "\x1b[K")
-                self._line_open = True
-            else:
-                key = (self._state, self._queue_position)
-                if not force and key == self._last_printed:
-                    return
-                self._last_printed = key
-                self._stream.write(self.line() + "\n")
-            self._stream.flush()
-
-    def tick(self) -> None:
-        """Rewrite the terminal line so the elapsed time moves; a no-op off a terminal."""
-        if self._tty and self._live:
-            self._render(force=True)
-
-    def close(self) -> None:
-        """Stop ticking and end the terminal line."""
-        self._stop.set()
-        if self._ticker is not None:
-            self._ticker.join()
-            self._ticker = None
-        with self._lock:
-            if self._line_open:
-                self._stream.write("\n")
-                self._stream.flush()
-                self._line_open = False
-
-    def __enter__(self) -> Progress:
-        if self._tty and self._tick_interval > 0:
-            self._ticker = threading.Thread(target=self._run_ticker, daemon=True)
-            self._ticker.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def _run_ticker(self) -> None:
-        while not self._stop.wait(self._tick_interval):
-            self.tick()

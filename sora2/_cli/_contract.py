@@ -6,13 +6,13 @@ cannot be read or parsed (one ``sora2: error:`` line).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import click
 
 from ._common import EXIT_ERROR, EXIT_USAGE, CommandError
+from ._output import record
 
 __all__ = ["contract"]
 
@@ -22,7 +22,7 @@ def contract() -> None:
     """Check HTTP traffic against the sora2 OpenAPI spec."""
 
 
-class _ViolationsFound(click.ClickException):
+class ContractViolationsFound(click.ClickException):
     """Exit 1 without another message: the report already said what is wrong.
 
     Raised rather than ``ctx.exit(1)`` because ``sora2._cli.main`` runs click with
@@ -118,10 +118,10 @@ def check(file: Path, json_output: bool, api_urls: tuple[str, ...]) -> None:
             "ok": not rows,
             "violations": rows,
         }
-        click.echo(json.dumps(payload, sort_keys=True))
+        record(payload)
     else:
         for line in lines:
             click.echo(line)
         click.echo(summary)
     if rows:
-        raise _ViolationsFound()
+        raise ContractViolationsFound()

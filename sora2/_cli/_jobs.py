@@ -28,7 +28,8 @@ from .._exceptions import (
     Sora2Error,
     WaitTimeoutError,
 )
-from .._types import is_cancelled_state, is_completed_state
+from .._journal import GONE
+from .._types import is_cancelled_state, is_completed_state, is_failed_state
 from ._common import (
     EXIT_CANCELLED,
     EXIT_ERROR,
@@ -41,6 +42,7 @@ from ._common import (
     client_options,
     echo_err,
     emit,
+    exit_code_for,
     input_options,
     translate_errors,
 )
@@ -50,7 +52,7 @@ if TYPE_CHECKING:
     from .._journal import JobRecord
     from .._types import JobResult, JobStatus, Submission
 
-__all__ = ["cancel", "generate", "jobs", "result", "resume", "status", "submit"]
+__all__ = ["cancel", "forget", "generate", "jobs", "result", "resume", "status", "submit"]
 
 _QUEUED = "in_queue"
 """The only state in which a job can be cancelled (the spec's cancel operation)."""
@@ -85,11 +87,11 @@ def _client(settings: Settings) -> Iterator[Client]:
                 yield client
             except NotFoundError as error:
                 if settings.emulator:
-                    raise NotFoundError(
-                        f"{error.message} (the in-process --emulator forgets its jobs when the "
-                        "command ends: run `sora2 emulator` and pass its --base-url instead)",
-                        status_code=error.status_code,
-                        error_code=error.error_code,
+                    raise CommandError(
+                        f"{str(error).splitlines()[0]} (the in-process --emulator forgets its "
+                        "jobs when the command ends: run `sora2 emulator` and pass its "
+                        "--base-url instead)",
+                        exit_code_for(error),
                         request_id=error.request_id,
                     ) from error
                 raise
@@ -108,6 +110,7 @@ def _timeout_error(settings: Settings, error: WaitTimeoutError) -> CommandError:
     return CommandError(
         f"gave up waiting for {request_id} (last state: {error.last_status or 'unknown'}); {tail}",
         EXIT_TIMEOUT,
+        request_id=error.request_id,
     )
 
 
@@ -164,7 +167,7 @@ def generate(
     queued offers to cancel it (no question asked with --cancel-on-interrupt or without a
     terminal); a job in progress cannot be cancelled, and `sora2 resume ID` finishes it later.
     """
-    with _client(settings) as client, Progress(sys.stderr) as progress:
+    with _client(settings) as client, settings.progress() as progress:
 
         def on_submit(submission: Submission) -> None:
             # Remember the id before showing it: a Ctrl-C right after must know the job.
@@ -183,6 +186,7 @@ def generate(
                 timeout=timeout,
                 on_update=progress.update,
                 on_submit=on_submit,
+                on_progress=progress.download,
             )
         except KeyboardInterrupt:
             progress.close()
@@ -387,10 +391,20 @@ def cancel(request_id: str, settings: Settings) -> None:
 # jobs, resume ---------------------------------------------------------------------------------
 
 
+_PROMPT_WIDTH = 32
+"""Characters of the prompt shown by ``sora2 jobs``: enough to tell jobs of one size apart."""
+
+
+def _short_prompt(prompt: str, width: int = _PROMPT_WIDTH) -> str:
+    text = " ".join(prompt.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def _record_line(record: JobRecord) -> str:
     when = record.submitted_at.astimezone().strftime("%Y-%m-%d %H:%M:%S")
     params = " ".join(f"{k}={v}" for k, v in sorted(record.params.items()))
     line = f"{record.request_id}  {record.state:<11}  {when}"
+    line += f"  {_short_prompt(record.prompt) or '-':<{_PROMPT_WIDTH}}"
     if params:
         line += f"  {params}"
     if record.output_path:
@@ -402,23 +416,75 @@ def _record_line(record: JobRecord) -> str:
 
 @click.command()
 @click.option("--unfinished", is_flag=True, help="Only jobs that `sora2 resume` would finish.")
+@click.option(
+    "--refresh",
+    is_flag=True,
+    help="First ask the service for the current state of every unfinished job of this service.",
+)
+@click.option(
+    "--prune",
+    is_flag=True,
+    help="First remove this service's settled jobs (saved, cancelled, gone) from the journal.",
+)
 @client_options
-def jobs(unfinished: bool, settings: Settings) -> None:
-    """List the journal of submitted jobs, oldest first."""
+def jobs(unfinished: bool, refresh: bool, prune: bool, settings: Settings) -> None:
+    """List the journal of submitted jobs, oldest first, with the last state seen.
+
+    Each row shows the id, state, submission time, the start of the prompt, the parameters and
+    the saved file (or the last error). The state is the journal's; --refresh asks the service.
+    """
+    pruned: list[str] = []
     with _client(settings) as client:
+        if refresh:
+            _refresh_unfinished(client)
+        if prune:
+            pruned = client.prune()
+            echo_err(f"pruned {len(pruned)} settled job{'s' if len(pruned) != 1 else ''}")
         records = client.jobs(unfinished=unfinished)
         journal = client.journal
-    emit(
-        settings,
-        {
-            "journal": str(journal.path) if journal is not None else None,
-            "jobs": [r.to_dict() for r in records],
-        },
-        [_record_line(r) for r in records],
-    )
+    payload: dict[str, Any] = {
+        "journal": str(journal.path) if journal is not None else None,
+        "jobs": [r.to_dict() for r in records],
+    }
+    if prune:
+        payload["pruned"] = pruned
+    emit(settings, payload, [_record_line(r) for r in records])
     if not records and not settings.json_output:
         where = f" in {journal.path}" if journal is not None else ""
         echo_err(f"no {'unfinished ' if unfinished else ''}jobs{where}")
+
+
+def _refresh_unfinished(client: Client) -> None:
+    """One status call per unfinished job of this service; each answer updates its row (a
+    404001 marks it gone). A failure is reported and the others go on."""
+    for record in client.jobs(unfinished=True):
+        if record.base_url != client.base_url or record.is_terminal:
+            continue
+        try:
+            client.status(record.request_id)
+        except NotFoundError:
+            echo_err(f"{record.request_id}: the service no longer knows it; marked gone")
+        except Sora2Error as error:
+            echo_err(f"{record.request_id}: could not refresh: {str(error).splitlines()[0]}")
+
+
+@click.command()
+@_request_id_argument
+@client_options
+def forget(request_id: str, settings: Settings) -> None:
+    """Remove job ID from the journal, so `sora2 resume` no longer tries it.
+
+    Only the journal's row goes: a job still running is not cancelled (see `sora2 cancel`).
+    """
+    with _client(settings) as client:
+        removed = client.forget(request_id)
+    emit(
+        settings,
+        {"request_id": request_id, "forgotten": removed},
+        [f"forgot {request_id}" if removed else f"{request_id} was not in the journal"],
+    )
+    if not removed:
+        raise CommandError(f"{request_id} is not in the journal", EXIT_ERROR, request_id=request_id)
 
 
 @click.command()
@@ -439,10 +505,15 @@ def resume(
 
     Waits for each job, then downloads the videos `generate` did not get to save.
     """
-    with _client(settings) as base, Progress(sys.stderr) as progress:
+    with _client(settings) as base, settings.progress() as progress:
         client = base.with_options(wait_timeout=timeout) if timeout is not None else base
         try:
-            records = client.resume(request_id, out_dir=out_dir, on_update=progress.update)
+            records = client.resume(
+                request_id,
+                out_dir=out_dir,
+                on_update=progress.update,
+                on_progress=progress.download,
+            )
         except KeyboardInterrupt:
             progress.close()
             echo_err(f"interrupted; the jobs go on. Run again: {settings.command('resume')}")
@@ -451,27 +522,45 @@ def resume(
             if client is not base:
                 client.close()
     progress.close()
+    failed = [
+        r
+        for r in records
+        if r.is_unfinished
+        or r.state == GONE
+        or is_failed_state(r.state)
+        or (out_dir is not None and is_completed_state(r.state) and not r.output_path)
+    ]
     emit(
         settings,
-        {"jobs": [r.to_dict() for r in records]},
+        {
+            "jobs": [r.to_dict() for r in records],
+            "finished": len(records) - len(failed),
+            "failed": len(failed),
+        },
         [_record_line(r) for r in records],
     )
     if not records:
         echo_err("nothing to resume")
         return
-    failed = [
-        r
-        for r in records
-        if r.is_unfinished
-        or (out_dir is not None and is_completed_state(r.state) and not r.output_path)
-    ]
     for record in records:
-        if is_completed_state(record.state) and not record.output_path and record not in failed:
+        if record.state == GONE:
+            echo_err(
+                f"{record.request_id} is gone ({record.error}); "
+                f"remove it with: {settings.command('forget', record.request_id)}"
+            )
+        elif record in failed:
+            echo_err(
+                f"{record.request_id} did not finish: {record.error or record.state}; "
+                f"try again with: {settings.command('resume', record.request_id)}"
+            )
+        elif is_completed_state(record.state) and not record.output_path:
             echo_err(
                 f"{record.request_id} completed; download it with: "
                 f"{settings.command('result', record.request_id, '--out', '.')}"
             )
     if failed:
         raise CommandError(
-            f"{len(failed)} of {len(records)} jobs did not finish; see `sora2 jobs`", EXIT_ERROR
+            f"{len(records) - len(failed)} of {len(records)} jobs finished; "
+            f"{len(failed)} did not (see `sora2 jobs`)",
+            EXIT_ERROR,
         )

@@ -5,6 +5,10 @@ client with ``sora2_contract.transport(inner)`` (or ``.async_transport`` / ``.wr
 test fails, listing each violation, if any exchange broke the spec. To assert on violations
 on purpose, inspect ``sora2_contract.violations`` and then call ``sora2_contract.clear()``.
 
+Whenever a test's exchanges broke the spec, its report gains a "sora2 contract" section listing
+them, whatever else failed: a test whose own code raised on a 422 shows the violation that
+caused it beside its traceback.
+
 A test that sends bad requests on purpose (to see the service refuse them) marks itself
 ``@pytest.mark.sora2_contract(request=False)``: its request-side violations are recorded but
 do not fail it, while the answers it gets must still match the spec.
@@ -31,6 +35,7 @@ __all__ = [
     "pytest_addoption",
     "pytest_configure",
     "pytest_runtest_call",
+    "pytest_runtest_makereport",
     "sora2_contract",
 ]
 
@@ -95,6 +100,13 @@ def failure_report(recorder: ContractRecorder, sides: frozenset[str] = _BOTH) ->
     return "\n".join(lines)
 
 
+def _failing_sides(item: pytest.Item) -> frozenset[str]:
+    """The sides whose violations fail ``item`` (its ``sora2_contract`` marker; both)."""
+    marker = item.get_closest_marker("sora2_contract")
+    options = marker.kwargs if marker is not None else {}
+    return frozenset(side for side in _BOTH if options.get(side, True))
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     """After the test body passes, fail it if its recorder saw a violation."""
@@ -102,9 +114,21 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     recorder = item.stash.get(_RECORDER, None)
     if recorder is None or not recorder.violations:
         return result
-    marker = item.get_closest_marker("sora2_contract")
-    options = marker.kwargs if marker is not None else {}
-    sides = frozenset(side for side in _BOTH if options.get(side, True))
+    sides = _failing_sides(item)
     if any(violation.side in sides for violation in recorder.violations):
         pytest.fail(failure_report(recorder, sides), pytrace=False)
     return result
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Attach a "sora2 contract" section to the report of a test that saw violations."""
+    recorder = item.stash.get(_RECORDER, None)
+    if call.when == "call" and recorder is not None and recorder.violations:
+        sides = _failing_sides(item)
+        if any(violation.side in sides for violation in recorder.violations):
+            item.add_report_section("call", "sora2 contract", failure_report(recorder, sides))
+    report = yield
+    return report

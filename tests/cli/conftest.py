@@ -14,7 +14,13 @@ from sora2.emulator import SyncASGITransport, create_app, serve
 
 from .helpers import BASE_URL, TOKEN, FakeClock
 
-_ENV_VARS = ("RUNCOMFY_API_TOKEN", "YOUR_API_TOKEN", "RUNCOMFY_BASE_URL", "SORA2_JOURNAL")
+_ENV_VARS = (
+    "RUNCOMFY_API_TOKEN",
+    "RUNCOMFY_TOKEN",
+    "YOUR_API_TOKEN",
+    "RUNCOMFY_BASE_URL",
+    "SORA2_JOURNAL",
+)
 
 
 @pytest.fixture(autouse=True)

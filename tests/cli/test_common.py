@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,6 @@ from sora2._cli._common import (
     EXIT_USAGE,
     INPUT_PARAM_PREFIX,
     CommandError,
-    Progress,
     Settings,
     exit_code_for,
     format_elapsed,
@@ -35,75 +33,14 @@ from sora2._exceptions import (
 from sora2._inputs import NO_DEFAULT, PROMPT_INPUT, InputField, input_fields
 from sora2._types import JobStatus
 
-from .helpers import FakeClock, choices
+from .helpers import choices
 
 
 def status(state: str, position: int | None = None, request_id: str = "req-1") -> JobStatus:
     return JobStatus(request_id=request_id, state=state, queue_position=position, raw=None)  # type: ignore[arg-type]
 
 
-class TestProgress:
-    def test_log_gets_one_line_per_change(self) -> None:
-        """Off a terminal, each new state or queue position is one plain line; repeats are not."""
-        stream, clock = io.StringIO(), FakeClock()
-        progress = Progress(stream, tty=False, clock=clock.monotonic)
-        progress.submitted("req-1")
-        progress.start()
-        progress.update(status("in_queue", 2))
-        clock.advance(3)
-        progress.update(status("in_queue", 2))
-        progress.update(status("in_queue", 1))
-        clock.advance(62)
-        progress.update(status("in_progress"))
-        progress.close()
-        assert stream.getvalue().splitlines() == [
-            "req-1  in_queue  queue position 2  elapsed 0:00",
-            "req-1  in_queue  queue position 1  elapsed 0:03",
-            "req-1  in_progress  elapsed 1:05",
-        ]
-        assert "\r" not in stream.getvalue()
-
-    def test_terminal_line_is_rewritten_in_place(self) -> None:
-        """On a terminal the line is redrawn with a carriage return and ended once at close."""
-        stream, clock = io.StringIO(), FakeClock()
-        progress = Progress(stream, tty=True, clock=clock.monotonic, tick_interval=0)
-        progress.submitted("req-1")
-        assert stream.getvalue() == ""
-        progress.start()
-        clock.advance(7)
-        progress.tick()
-        progress.update(status("in_progress"))
-        progress.close()
-        text = stream.getvalue()
-        frames = text.split("\r")[1:]
-        assert [f.split("\x1b[K")[0] for f in frames] == [
-            "req-1  in_queue  elapsed 0:00",
-            "req-1  in_queue  elapsed 0:07",
-            "req-1  in_progress  elapsed 0:07",
-        ]
-        assert text.endswith("\n")
-        assert text.count("\n") == 1
-
-    def test_tick_is_silent_off_a_terminal(self) -> None:
-        """The elapsed-time tick writes nothing to a log."""
-        stream = io.StringIO()
-        progress = Progress(stream, tty=False, clock=FakeClock().monotonic)
-        progress.submitted("req-1")
-        progress.start()
-        progress.tick()
-        assert stream.getvalue() == ""
-
-    def test_ticker_thread_stops_on_exit(self) -> None:
-        """Leaving the context stops the terminal ticker thread and ends the line."""
-        stream = io.StringIO()
-        with Progress(stream, tty=True, clock=FakeClock().monotonic, tick_interval=60) as p:
-            p.submitted("req-1")
-            p.start()
-            ticker = p._ticker
-            assert ticker is not None and ticker.is_alive()
-        assert not ticker.is_alive()
-        assert stream.getvalue().endswith("\n")
-
+class TestElapsed:
     @pytest.mark.parametrize(
         ("seconds", "shown"), [(0, "0:00"), (7.9, "0:07"), (125, "2:05"), (3725, "1:02:05")]
     )

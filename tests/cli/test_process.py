@@ -197,5 +197,5 @@ class TestProcessErrors:
 @pytest.fixture(autouse=True)
 def _no_inherited_token(monkeypatch: pytest.MonkeyPatch) -> None:
     """Child processes inherit the environment; make sure no real token leaks into them."""
-    for name in ("RUNCOMFY_API_TOKEN", "YOUR_API_TOKEN", "RUNCOMFY_BASE_URL"):
+    for name in ("RUNCOMFY_API_TOKEN", "RUNCOMFY_TOKEN", "YOUR_API_TOKEN", "RUNCOMFY_BASE_URL"):
         monkeypatch.delenv(name, raising=False)

@@ -281,6 +281,23 @@ class TestConfiguration:
             client.status("r")
         assert seen == ["Bearer from-docs", "Bearer from-runcomfy"]
 
+    def test_runcomfy_cli_token_comes_between(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """RUNCOMFY_TOKEN is read after RUNCOMFY_API_TOKEN and before YOUR_API_TOKEN."""
+        seen: list[str] = []
+
+        def handler(request: httpx.Request) -> httpx.Response:
+            seen.append(request.headers["authorization"])
+            return json_response(200, {"request_id": "r", "status": "in_queue"})
+
+        monkeypatch.setenv("YOUR_API_TOKEN", "from-docs")
+        monkeypatch.setenv("RUNCOMFY_TOKEN", "from-cli")
+        with Client(transport=httpx.MockTransport(handler), journal=False) as client:
+            client.status("r")
+        monkeypatch.setenv("RUNCOMFY_API_TOKEN", "from-runcomfy")
+        with Client(transport=httpx.MockTransport(handler), journal=False) as client:
+            client.status("r")
+        assert ["Bearer from-cli", "Bearer from-runcomfy"] == seen
+
     def test_base_url_precedence(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """base_url argument, then RUNCOMFY_BASE_URL, then the spec's server."""
         assert server_url() == Client(journal=False).base_url

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sora2 import Client, NotFoundError
+from sora2 import Client
 from sora2._inputs import input_fields
 from sora2._journal import JobRecord, Journal
 from sora2._types import JobStatus, Submission
@@ -220,16 +220,16 @@ class TestResume:
     async def test_errors_are_recorded_and_the_rest_go_on(
         self, make_api: Factory, emulator: Emulator, journal_path: Path
     ) -> None:
-        """An expired job gets its error in its row; the next job is still finished."""
+        """An expired job is marked gone with the reason in its row; the next job is finished."""
         Journal(journal_path).record_submission("expired", base_url=BASE_URL, prompt="p", params={})
         api = make_api(emulator)
         live = await api.submit("live")
         finished = await api.resume()
         by_id = {r.request_id: r for r in finished}
         assert by_id["expired"].error is not None and "404" in by_id["expired"].error
+        assert "gone" == by_id["expired"].state
         assert by_id[live.request_id].state == "completed"
-        with pytest.raises(NotFoundError):
-            await api.resume("expired")
+        assert [] == await api.jobs(unfinished=True)
 
 
 class TestGenerateTarget:

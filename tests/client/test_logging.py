@@ -92,3 +92,87 @@ def test_redact() -> None:
     assert redact("a s3cr3t b") == f"a {REDACTED} b"
     assert redact("Authorization: bearer xyz") == f"Authorization: bearer {REDACTED}"
     assert redact("nothing here") == "nothing here"
+
+
+_QUIET_SCRIPT = """
+import sys
+
+import httpx
+import stamina
+
+from sora2 import Client
+
+calls = []
+
+
+def handler(request):
+    calls.append(request)
+    if len(calls) == 1:
+        return httpx.Response(503, json={"error_code": 503001, "message": "busy"})
+    return httpx.Response(200, json={"request_id": "r", "status": "in_queue"})
+
+
+with stamina.set_testing(True, attempts=3):
+    with Client(api_key="k", transport=httpx.MockTransport(handler), journal=sys.argv[1]) as c:
+        print(c.status("r").state)
+"""
+
+
+def test_nothing_on_stderr_without_logging_configured(tmp_path: Path) -> None:
+    """A program that never configured logging sees no line from a retry or a broken journal."""
+    import os
+    import subprocess
+    import sys
+
+    broken_journal = tmp_path / "a-directory"
+    broken_journal.mkdir()
+    script = tmp_path / "quiet.py"
+    script.write_text(_QUIET_SCRIPT)
+    done = subprocess.run(
+        [sys.executable, str(script), str(broken_journal)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)},
+    )
+    assert 0 == done.returncode, done.stderr
+    assert "in_queue\n" == done.stdout
+    assert "" == done.stderr
+
+
+async def test_retries_are_logged_under_sora2_only(
+    make_api: Factory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A retry is one INFO record of the ``sora2`` logger; stamina itself logs nothing."""
+    script = Script().on(
+        "status",
+        json_response(503, {"error_code": 503001, "message": "busy"}),
+        json_response(200, {"request_id": "r", "status": "in_queue"}),
+    )
+    api = make_api(handler=script)
+    with caplog.at_level(logging.DEBUG):
+        await api.status("r")
+    retries = [r for r in caplog.records if "retry" in r.getMessage() and r.levelno == logging.INFO]
+    assert ["sora2"] == [r.name for r in retries]
+    assert [] == [r for r in caplog.records if r.name.startswith("stamina")]
+
+
+async def test_other_retry_hooks_still_see_sora2_retries(make_api: Factory) -> None:
+    """Only stamina's log hooks are skipped: an application's own hook (metrics) still sees
+    each retry of sora2, by name."""
+    from stamina.instrumentation import get_on_retry_hooks, set_on_retry_hooks
+
+    before = get_on_retry_hooks()
+    seen: list[str] = []
+    set_on_retry_hooks([lambda details: seen.append(details.name)])
+    try:
+        script = Script().on(
+            "status",
+            json_response(503, {"error_code": 503001, "message": "busy"}),
+            json_response(200, {"request_id": "r", "status": "in_queue"}),
+        )
+        await make_api(handler=script).status("r")
+    finally:
+        set_on_retry_hooks(before)
+    assert ["sora2.status"] == seen

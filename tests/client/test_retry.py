@@ -339,17 +339,11 @@ def _error(status: int, retry_after: str | None = None) -> Exception:
 
 
 def _stamina_only(policy: RetryPolicy, operation: str, call: Any, *, submit: bool) -> Any:
-    """What ``call_with_retries`` did before the fast path: every attempt inside stamina."""
-    import stamina
+    """What ``call_with_retries`` did before the fast path: every attempt inside stamina (the
+    same retry context: named for sora2, its retries logged on the ``sora2`` logger)."""
+    from sora2._retry import _retrying
 
-    for attempt in stamina.retry_context(
-        policy.on(operation, submit=submit),
-        attempts=policy.max_retries + 1,
-        timeout=None,
-        wait_initial=policy.initial_delay,
-        wait_max=policy.max_delay,
-        wait_jitter=policy.jitter,
-    ):
+    for attempt in _retrying(policy, operation, submit):
         with attempt:
             if attempt.num > 1:
                 logger.debug("%s: attempt %d of %d", operation, attempt.num, policy.max_retries + 1)

@@ -157,3 +157,26 @@ def test_plugin_import_is_cheap() -> None:
         [sys.executable, "-c", code], check=True, capture_output=True, text=True
     ).stdout
     assert out.strip() == "[]"
+
+
+def test_violations_are_reported_when_the_test_fails_otherwise(pytester: pytest.Pytester) -> None:
+    """A test whose own code raised still shows a "sora2 contract" section with the violation."""
+    pytester.makepyfile(
+        HEADER
+        + """
+def test_raises(sora2_contract):
+    response = get(sora2_contract.transport(answer({"request_id": "abc"})))
+    response.json()["status"]  # the service code trips over the broken answer
+"""
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    text = result.stdout.str()
+    assert "KeyError" in text
+    result.stdout.fnmatch_lines(
+        [
+            "*Captured sora2 contract call*",
+            "*sora2 contract: 1 violation in 1 exchange*",
+            "*response /body/status: 'status' is a required property*",
+        ]
+    )

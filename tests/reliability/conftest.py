@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
-_ENV_VARS = ("RUNCOMFY_API_TOKEN", "YOUR_API_TOKEN", "RUNCOMFY_BASE_URL", "SORA2_JOURNAL")
+_ENV_VARS = (
+    "RUNCOMFY_API_TOKEN",
+    "RUNCOMFY_TOKEN",
+    "YOUR_API_TOKEN",
+    "RUNCOMFY_BASE_URL",
+    "SORA2_JOURNAL",
+)
 
 
 @pytest.fixture

@@ -455,3 +455,33 @@ class TestDownloads:
         assert 200 == last.status
         if "content-encoding" not in last.headers:
             assert last.body == target.read_bytes()
+
+
+# Output paths ---------------------------------------------------------------------------------
+
+
+class TestOutputPaths:
+    @FUZZ
+    @given(
+        name=st.text(max_size=40),
+        prefix=st.sampled_from(["", "sub/", "file/", "file/deeper/", "/proc/x/", "dir/"]),
+    )
+    @example(name="a\x00b/x.mp4", prefix="")
+    @example(name="ok\x00.mp4", prefix="dir/")
+    def test_checked_or_invalid_input_never_anything_else(
+        self, tmp_path_factory: pytest.TempPathFactory, name: str, prefix: str
+    ) -> None:
+        """Any output path is accepted (its directory now exists) or refused as invalid input
+        naming ``out``: never an OSError or a ValueError, before anything is paid for."""
+        from sora2._download import check_output_target
+
+        root = tmp_path_factory.mktemp("out")
+        (root / "file").write_text("x")
+        (root / "dir").mkdir()
+        path = prefix + name if prefix.startswith("/") else str(root / (prefix + name))
+        try:
+            check_output_target(path)
+        except InvalidInputError as exc:
+            assert "out" == exc.field
+        except Exception as exc:  # the assertion is on its type
+            raise AssertionError(f"{path!r}: {exc!r}") from exc

@@ -1,0 +1,62 @@
+"""Every exit code of the ``sora2`` command, and which library error maps to which.
+
+One module that imports nothing from the CLI, so ``sora2._cli`` and ``sora2._cli._common``
+both read it without importing each other.
+"""
+
+from __future__ import annotations
+
+from .._exceptions import (
+    ConfigurationError,
+    InvalidInputError,
+    JobFailedError,
+    Sora2Error,
+    WaitTimeoutError,
+)
+
+__all__ = [
+    "EXIT_BATCH_INCOMPLETE",
+    "EXIT_CANCELLED",
+    "EXIT_CONFIG",
+    "EXIT_ERROR",
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_NOT_READY",
+    "EXIT_OK",
+    "EXIT_TIMEOUT",
+    "EXIT_USAGE",
+    "exit_code_for",
+]
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+"""Anything else that failed (a job that did not finish, a download that failed, ...)."""
+EXIT_USAGE = 2
+"""Bad arguments or input, refused before anything was sent."""
+EXIT_TIMEOUT = 3
+"""``--timeout`` passed before the job finished; the job goes on and can be resumed."""
+EXIT_CONFIG = 4
+"""The client is not configured: no API token, or an unusable base URL."""
+EXIT_NOT_READY = 5
+"""``sora2 result``: the job has not completed yet."""
+EXIT_CANCELLED = 6
+"""The job was cancelled, so there is no video."""
+EXIT_FAILED = 7
+"""The job failed (a state the spec's ``x-terminal-states`` calls failed): there is no output."""
+EXIT_BATCH_INCOMPLETE = 8
+"""``sora2 batch`` ran, but not every row completed (its manifest says which)."""
+EXIT_INTERRUPTED = 130
+"""Ctrl-C: the shell's code for SIGINT."""
+
+
+def exit_code_for(error: Sora2Error) -> int:
+    """The documented exit code for an error of the library."""
+    if isinstance(error, WaitTimeoutError):
+        return EXIT_TIMEOUT
+    if isinstance(error, JobFailedError):
+        return EXIT_FAILED
+    if isinstance(error, ConfigurationError):
+        return EXIT_CONFIG
+    if isinstance(error, InvalidInputError):
+        return EXIT_USAGE
+    return EXIT_ERROR

@@ -1,0 +1,109 @@
+"""Failures after a job was submitted: the job is paid for, so every such failure is a typed
+``Sora2Error`` that carries its ``request_id`` (and output URLs when known) and says how to
+fetch the result.
+
+``paid_for`` wraps the part of ``generate``, ``download`` and ``resume`` that runs after the
+submission; an ``OSError`` there (a full disk, a vanished directory) becomes a
+``DownloadWriteError`` instead of escaping untyped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from types import TracebackType
+
+from ._exceptions import (
+    DownloadWriteError,
+    JobFailedError,
+    NotFoundError,
+    Sora2Error,
+    WaitTimeoutError,
+)
+from ._responses import JOB_NOT_FOUND
+
+__all__ = ["fetch_command", "mark_paid", "paid_for"]
+
+
+def fetch_command(
+    request_id: str, *, write_failed: bool = False, base_url: str | None = None
+) -> str:
+    """The shell command that gets a paid job's result: ``resume`` waits and downloads to
+    where ``generate`` meant; after a failed write, ``result --out .`` saves it here instead."""
+    words = (
+        ["sora2", "result", request_id, "--out", "."]
+        if write_failed
+        else ["sora2", "resume", request_id]
+    )
+    if base_url is not None:
+        words += ["--base-url", base_url]
+    import shlex
+
+    return shlex.join(words)
+
+
+def mark_paid(
+    error: Sora2Error,
+    request_id: str,
+    *,
+    output_urls: Sequence[str] = (),
+    base_url: str | None = None,
+) -> Sora2Error:
+    """Give ``error`` the job's id, its URLs and the hint, unless it already has them."""
+    if error.request_id is None:
+        error.request_id = request_id
+    if output_urls and not error.output_urls:
+        error.output_urls = tuple(output_urls)
+    if error.paid_hint is None and not _nothing_to_fetch(error):
+        command = fetch_command(
+            error.request_id,
+            write_failed=isinstance(error, DownloadWriteError),
+            base_url=base_url,
+        )
+        error.paid_hint = f"job {error.request_id} is paid for; fetch the result with: {command}"
+    return error
+
+
+def _nothing_to_fetch(error: Sora2Error) -> bool:
+    """A job cancelled while queued, one that failed, or one the service no longer knows: no
+    result to fetch."""
+    if isinstance(error, JobFailedError):
+        return True
+    if isinstance(error, WaitTimeoutError):
+        return error.cancelled
+    return isinstance(error, NotFoundError) and error.error_code == JOB_NOT_FOUND
+
+
+class paid_for:
+    """Inside: every ``Sora2Error`` is marked as a paid job's, every ``OSError`` becomes a
+    ``DownloadWriteError``. Without a request id (a bare URL) only the latter applies. Set
+    ``output_urls`` once they are known, so the error carries them."""
+
+    def __init__(self, request_id: str | None, *, base_url: str | None = None) -> None:
+        self.request_id = request_id
+        self.base_url = base_url
+        self.output_urls: tuple[str, ...] = ()
+
+    def __enter__(self) -> paid_for:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        request_id = self.request_id
+        if isinstance(exc, Sora2Error):
+            if request_id is not None:
+                mark_paid(exc, request_id, output_urls=self.output_urls, base_url=self.base_url)
+            return
+        if isinstance(exc, OSError):
+            reason = exc.strerror or str(exc) or type(exc).__name__
+            where = f": {exc.filename}" if exc.filename else ""
+            error = DownloadWriteError(
+                f"could not save the video: {reason}{where}", request_id=request_id
+            )
+            error.output_urls = self.output_urls
+            if request_id is not None:
+                mark_paid(error, request_id, base_url=self.base_url)
+            raise error from exc

@@ -1,0 +1,188 @@
+"""The CLI never strands paid work: refusals before paying, one JSON object on failure too,
+jobs that can be refreshed, pruned and forgotten, and a resume that goes on past a bad job."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sora2._cli._exit_codes import EXIT_CONFIG, EXIT_ERROR, EXIT_TIMEOUT, EXIT_USAGE
+from sora2._journal import GONE, Journal
+
+from .helpers import FakeClock, documented_prompt, run
+
+PROMPT = documented_prompt()
+
+
+def journal_ids(path: Path) -> list[str]:
+    if not path.exists():
+        return []
+    with sqlite3.connect(path) as conn:
+        return [row[0] for row in conn.execute("SELECT request_id FROM jobs")]
+
+
+def one_json(stdout: str) -> dict[str, Any]:
+    """stdout holds exactly one JSON object and nothing else."""
+    lines = [line for line in stdout.splitlines() if line.strip()]
+    assert 1 == len(lines), stdout
+    value = json.loads(lines[0])
+    assert isinstance(value, dict)
+    return value
+
+
+def submit_one(url: str, prompt: str = PROMPT) -> str:
+    submitted = run("submit", prompt, "--base-url", url)
+    assert 0 == submitted.exit_code, submitted.stderr
+    return submitted.stdout.strip()
+
+
+class TestRefusedBeforePaying:
+    @pytest.mark.parametrize("command", ["generate", "submit"])
+    def test_a_blank_prompt_is_refused(
+        self, command: str, fake_time: FakeClock, tmp_path: Path
+    ) -> None:
+        """A prompt of spaces is a usage error naming the prompt; no job is journaled."""
+        result = run(command, "--emulator", "   ")
+        assert EXIT_USAGE == result.exit_code
+        assert "prompt" in result.stderr
+        assert [] == journal_ids(tmp_path / "journal.sqlite3")
+
+    def test_an_unwritable_out_is_refused(
+        self, fake_time: FakeClock, tmp_path: Path, isolated: Path
+    ) -> None:
+        """generate --out under a regular file exits 2 naming --out's path; nothing is sent."""
+        (isolated / "plain").write_text("x")
+        result = run("generate", "--emulator", PROMPT, "--out", "plain/fox.mp4")
+        assert EXIT_USAGE == result.exit_code
+        assert "out" in result.stderr and "nothing was submitted" in result.stderr
+        assert [] == journal_ids(tmp_path / "journal.sqlite3")
+
+
+class TestJsonOnFailure:
+    def test_a_usage_error_is_one_error_object(self) -> None:
+        """A bad option with --json still prints one object, its error typed and coded."""
+        result = run("generate", "--emulator", PROMPT, "--size", "1x1", "--json")
+        payload = one_json(result.stdout)
+        assert EXIT_USAGE == result.exit_code == payload["error"]["exit_code"]
+        assert {"type", "message", "request_id", "exit_code"} == set(payload["error"])
+
+    def test_a_missing_token_is_one_error_object(self, server: str) -> None:
+        """A configuration error prints its type and exit code as JSON."""
+        result = run("status", "some-id", "--base-url", server, "--json")
+        payload = one_json(result.stdout)
+        assert EXIT_CONFIG == result.exit_code
+        assert "ConfigurationError" == payload["error"]["type"]
+
+    def test_a_timeout_carries_the_request_id(self, server: str, token: str) -> None:
+        """generate --timeout 0 --json: the error object names the paid job's id."""
+        result = run("generate", PROMPT, "--base-url", server, "--timeout", "0", "--json")
+        payload = one_json(result.stdout)
+        assert EXIT_TIMEOUT == result.exit_code == payload["error"]["exit_code"]
+        assert "WaitTimeoutError" == payload["error"]["type"]
+        request_id = payload["error"]["request_id"]
+        assert request_id and request_id in result.stderr
+
+    def test_an_unknown_id_is_one_error_object(self, server: str, token: str) -> None:
+        """status of an unknown id --json: a NotFoundError object with the id."""
+        result = run("status", "no-such-id", "--base-url", server, "--json")
+        payload = one_json(result.stdout)
+        assert EXIT_ERROR == result.exit_code
+        assert "NotFoundError" == payload["error"]["type"]
+        assert "no-such-id" == payload["error"]["request_id"]
+
+    def test_in_process_not_found_keeps_its_type(self) -> None:
+        """The --emulator hint on a 404 keeps NotFoundError as the error's type."""
+        result = run("status", "no-such-id", "--emulator", "--json")
+        payload = one_json(result.stdout)
+        assert "NotFoundError" == payload["error"]["type"]
+        assert "--emulator" in payload["error"]["message"]
+
+
+class TestJobsCommands:
+    def test_prompt_column_tells_jobs_apart(self, server: str, token: str) -> None:
+        """`sora2 jobs` shows the start of each job's prompt, shortened."""
+        submit_one(server, "A red fox crossing a snowy field at dusk, " * 3)
+        submit_one(server, "A lighthouse")
+        lines = run("jobs").stdout.splitlines()
+        assert "A red fox crossing a snowy" in lines[0]
+        assert "…" in lines[0]
+        assert "A lighthouse" in lines[1]
+
+    def test_refresh_asks_the_service(
+        self, server: str, token: str, fake_time: FakeClock, tmp_path: Path
+    ) -> None:
+        """--refresh replaces a stale in_queue with the service's current state."""
+        request_id = submit_one(server)
+        fake_time.advance(600)
+        stale = run("jobs", "--json")
+        assert "in_queue" == one_json(stale.stdout)["jobs"][0]["state"]
+        fresh = run("jobs", "--refresh", "--base-url", server, "--json")
+        assert 0 == fresh.exit_code, fresh.stderr
+        [row] = one_json(fresh.stdout)["jobs"]
+        assert (request_id, "completed") == (row["request_id"], row["state"])
+
+    def test_refresh_marks_dead_ids_gone(
+        self, server: str, token: str, tmp_path: Path, fake_time: FakeClock
+    ) -> None:
+        """An id the service does not know becomes gone on --refresh, and --prune removes it."""
+        Journal(tmp_path / "journal.sqlite3").record_submission(
+            "typo", base_url=server, prompt="p", params={}
+        )
+        refreshed = run("jobs", "--refresh", "--base-url", server)
+        assert GONE in refreshed.stdout
+        pruned = run("jobs", "--prune", "--base-url", server, "--json")
+        assert ["typo"] == one_json(pruned.stdout)["pruned"]
+        assert [] == journal_ids(tmp_path / "journal.sqlite3")
+
+    def test_forget_removes_a_row(self, server: str, token: str, tmp_path: Path) -> None:
+        """`sora2 forget ID` removes it; forgetting it again is an error."""
+        request_id = submit_one(server)
+        assert 0 == run("forget", request_id).exit_code
+        assert [] == journal_ids(tmp_path / "journal.sqlite3")
+        again = run("forget", request_id, "--json")
+        assert EXIT_ERROR == again.exit_code
+        assert request_id == one_json(again.stdout)["error"]["request_id"]
+
+
+class TestIndependentResume:
+    def test_a_bad_job_is_reported_and_the_others_finish(
+        self, server: str, token: str, tmp_path: Path, isolated: Path, fake_time: FakeClock
+    ) -> None:
+        """The oldest job cannot be saved: resume reports it, saves the next, and says how
+        many finished; a second run is not blocked by the first job either."""
+        first, second = submit_one(server), submit_one(server)
+        (isolated / "blocked").write_text("a file")
+        journal = Journal(tmp_path / "journal.sqlite3")
+        journal.update(first, target_path=str(isolated / "blocked" / "a.mp4"))
+        journal.update(second, target_path=str(isolated / "b.mp4"))
+        result = run("resume", "--base-url", server, "--json")
+        assert EXIT_ERROR == result.exit_code
+        payload = one_json(result.stdout)
+        assert (1, 1) == (payload["finished"], payload["failed"])
+        assert "1 of 2 jobs finished" in payload["error"]["message"]
+        assert first in result.stderr
+        assert (isolated / "b.mp4").is_file()
+
+
+class TestQuietLogs:
+    def test_a_retry_prints_nothing_without_verbose(
+        self, fake_time: FakeClock, token: str, isolated: Path
+    ) -> None:
+        """A retried poll leaves no log line on stderr; with -v it is one sora2 line."""
+        from sora2.emulator import create_app, serve
+
+        app = create_app(clock=fake_time.monotonic, token=token, faults="status:503=0@first=1")
+        with serve(app) as url:
+            quiet = run("generate", PROMPT, "--base-url", url, "--out", "a.mp4")
+            app.faults = "status:503=0@first=1"  # a new plan: its counts start again
+            verbose = run("generate", PROMPT, "--base-url", url, "--out", "b.mp4", "-v")
+        assert 0 == quiet.exit_code == verbose.exit_code, quiet.stderr + verbose.stderr
+        assert "stamina" not in quiet.stderr and "retry" not in quiet.stderr
+        assert "stamina" not in verbose.stderr
+        assert [] != [
+            line for line in verbose.stderr.splitlines() if "sora2: status: retry" in line
+        ]
