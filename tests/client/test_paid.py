@@ -139,8 +139,8 @@ class TestTypedAfterPaying:
 
         api = make_api(emulator, journal=Failing(tmp_path / "j.sqlite3"))
         await api.submit("warm-up")  # a queued job ahead, so the next one is seen queued first
-        path = await api.generate("a fox", out=tmp_path / "fox.mp4")
-        assert path.is_file() and path.stat().st_size > 0
+        paths = await api.generate("a fox", out=tmp_path / "fox.mp4")
+        assert paths and all(path.is_file() and path.stat().st_size > 0 for path in paths)
         assert 1 == len(attempts)
 
 
@@ -178,7 +178,7 @@ class TestForgetAndPrune:
         """prune() removes saved, cancelled and gone jobs of this service; unfinished stay."""
         api = make_api(emulator)
         saved = await api.generate("saved", out=tmp_path / "a.mp4")
-        assert saved.is_file()
+        assert saved and all(path.is_file() for path in saved)
         waiting = await api.submit("still queued")
         Journal(journal_path).record_submission("dead", base_url=BASE_URL, prompt="p", params={})
         Journal(journal_path).mark_gone("dead", "not found")
@@ -298,8 +298,8 @@ class TestAsyncOffTheLoop:
             journal=Watched(tmp_path / "j.sqlite3"),
             _clock=clock,
         ) as client:
-            path = await client.generate("a fox", out=tmp_path / "fox.mp4")
-        assert path.is_file()
+            paths = await client.generate("a fox", out=tmp_path / "fox.mp4")
+        assert paths and all(path.is_file() for path in paths)
         kinds = {kind for kind, _ in threads}
         assert {"open", "record_submission", "observe_state", "update", "write"} <= kinds
         assert [] == [kind for kind, ident in threads if ident == loop_thread]
