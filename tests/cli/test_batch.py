@@ -170,7 +170,7 @@ class TestCtrlCOnATerminal:
 
         monkeypatch.setattr(_batch._PlainDisplay, "__call__", interrupt_once_all_submitted)
         # So slow that nothing leaves the queue however far the polls move the fake clock.
-        slow = create_app(clock=fake_time.monotonic, token=TOKEN, speed=0.001)
+        slow = create_app(clock=fake_time.monotonic, token=TOKEN, speed=1e-9)
         source = _jsonl(isolated / "rows.jsonl", items)
         with serve(slow) as url:
             result = run(
