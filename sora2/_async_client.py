@@ -1,6 +1,7 @@
 """``AsyncClient``: the same surface as ``Client``, with async methods and ``async with``.
 
-Only the I/O differs from ``sora2._client``; every decision lives in ``sora2._base_client``.
+Only the I/O differs from ``sora2._client``; every decision lives in ``sora2._base_client``,
+``sora2._responses`` and ``sora2._journal_glue``.
 """
 
 from __future__ import annotations
@@ -14,19 +15,11 @@ from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 import httpx
 
 from ._base_client import (
-    DEFERRED_WRITES,
     FATAL_FOR_RESUME,
-    PARSE_FAILURES,
-    AsyncBorrowedTransport,
     BaseClient,
-    BearerAuth,
-    Invocation,
     JournalOption,
     SharedState,
     check_request_id,
-    emulator_app,
-    is_gone,
-    wire_bytes,
 )
 from ._constants import (
     DEFAULT_BATCH_CONCURRENCY,
@@ -46,25 +39,23 @@ from ._download import (
     check_output_target,
     target_paths,
     transport_failure,
+    wire_bytes,
 )
 from ._exceptions import (
-    APIResponseValidationError,
     ConfigurationError,
     ConflictError,
     DownloadError,
     Sora2Error,
 )
 from ._journal import JobRecord
+from ._journal_glue import DEFERRED_WRITES
 from ._logging import logger
 from ._outputs import FILE_KIND
 from ._paid import paid_for
 from ._polling import Clock
-from ._responses import (
-    acapture_response,
-    last_response,
-    reset_last_response,
-)
+from ._responses import is_gone
 from ._retry import acall_with_retries
+from ._transports import AsyncBorrowedTransport, BearerAuth, async_emulator
 from ._types import (
     JobResult,
     JobStatus,
@@ -76,7 +67,6 @@ from ._waiting import TRANSIENT_POLL_ERRORS
 
 if TYPE_CHECKING:
     import anyio
-    from sora2_api import AuthenticatedClient
     from sora2_models.typed_dicts import InputOptions
 
     from ._batch import BatchProgress, BatchRow, BatchSummary
@@ -169,9 +159,7 @@ class AsyncClient(BaseClient):
             clock=_clock,
         )
         if _shared is None and emulator:
-            self._shared.transport = httpx.ASGITransport(
-                app=emulator_app(self._shared.clock, self._emulator_options)
-            )
+            self._shared.transport = async_emulator(self._shared.clock, self._emulator_options)
         source = self._shared.transport
         if source is not None and not isinstance(source, httpx.AsyncBaseTransport):
             raise ConfigurationError(
@@ -187,46 +175,29 @@ class AsyncClient(BaseClient):
             limits=self._limits(),
             auth=BearerAuth(self._token(), self._origin),
             follow_redirects=False,
-            event_hooks={"response": [acapture_response]},
         )
         self._files: httpx.AsyncClient | None = None
-        self._api: AuthenticatedClient | None = None
         # One bound per httpx client (each has its own pool): a long download never holds up
         # a status poll.
         self._api_slots = _InFlight(connection_limit, self._timeout.pool)
         self._file_slots = _InFlight(connection_limit, self._timeout.pool)
 
-    def _generated(self) -> AuthenticatedClient:
-        if self._api is None:
-            from sora2_api import AuthenticatedClient
-
-            self._api = AuthenticatedClient(
-                base_url=self._base_url, token="", raise_on_unexpected_status=False
-            ).set_async_httpx_client(self._http)
-        return self._api
-
-    async def _invoke(
-        self, operation: str, call: Callable[[], Any], request_id: str | None = None
-    ) -> Invocation:
+    async def _send(
+        self, operation: str, request: dict[str, Any], request_id: str | None = None
+    ) -> httpx.Response:
+        """Send a request made by a generated ``build_request_kwargs`` on our httpx client."""
         self._require_key()
         check_request_id(request_id)
-        reset_last_response()
-        parsed: Any = None
         try:
             slot = await self._api_slots.acquire()
             try:
-                parsed = (await call()).parsed
+                raw = await self._http.request(**request)
             finally:
                 slot.release()
         except httpx.RequestError as exc:
             raise self._transport_failure(operation, exc, request_id) from exc
-        except PARSE_FAILURES as exc:
-            logger.debug("%s: the generated parser failed: %r", operation, exc)
-        raw = last_response()
-        if raw is None:
-            raise APIResponseValidationError(f"{operation}: no response", request_id=request_id)
         logger.debug("%s: %s %s", operation, raw.status_code, raw.request.url.path)
-        return Invocation(raw, parsed)
+        return raw
 
     def _file_client(self) -> httpx.AsyncClient:
         if self._files is None:
@@ -296,13 +267,11 @@ class AsyncClient(BaseClient):
         from sora2_api.models import Input
 
         body = self._submit_body(prompt, inputs)
-        model = Input.from_dict(body)
+        request = op.build_request_kwargs(body=Input.from_dict(body))
 
         async def attempt() -> Submission:
-            call = await self._invoke(
-                "submit", lambda: op.asyncio_detailed(client=self._generated(), body=model)
-            )
-            return await self._step(self._interpret_submit, call.raw, call.parsed, body, target)
+            raw = await self._send("submit", request)
+            return await self._step(self._interpret_submit, raw, body, target)
 
         return await acall_with_retries(self._retry, "submit", attempt, submit=True)
 
@@ -311,14 +280,8 @@ class AsyncClient(BaseClient):
         from sora2_api.api.requests import status as op
 
         async def attempt() -> JobStatus:
-            call = await self._invoke(
-                "status",
-                lambda: op.asyncio_detailed(request_id, client=self._generated()),
-                request_id,
-            )
-            return await self._step(
-                self._interpret_status, "status", call.raw, call.parsed, request_id
-            )
+            raw = await self._send("status", op.build_request_kwargs(request_id), request_id)
+            return await self._step(self._interpret_status, "status", raw, request_id)
 
         return await acall_with_retries(self._retry, "status", attempt)
 
@@ -327,12 +290,8 @@ class AsyncClient(BaseClient):
         from sora2_api.api.requests import result as op
 
         async def attempt() -> JobResult:
-            call = await self._invoke(
-                "result",
-                lambda: op.asyncio_detailed(request_id, client=self._generated()),
-                request_id,
-            )
-            return await self._step(self._interpret_result, call.raw, call.parsed, request_id)
+            raw = await self._send("result", op.build_request_kwargs(request_id), request_id)
+            return await self._step(self._interpret_result, raw, request_id)
 
         return await acall_with_retries(self._retry, "result", attempt)
 
@@ -341,14 +300,8 @@ class AsyncClient(BaseClient):
         from sora2_api.api.requests import cancel as op
 
         async def attempt() -> JobStatus:
-            call = await self._invoke(
-                "cancel",
-                lambda: op.asyncio_detailed(request_id, client=self._generated()),
-                request_id,
-            )
-            return await self._step(
-                self._interpret_status, "cancel", call.raw, call.parsed, request_id
-            )
+            raw = await self._send("cancel", op.build_request_kwargs(request_id), request_id)
+            return await self._step(self._interpret_status, "cancel", raw, request_id)
 
         return await acall_with_retries(self._retry, "cancel", attempt)
 
@@ -422,7 +375,7 @@ class AsyncClient(BaseClient):
             await self._download_file(item, target, cap, request_id, on_progress)
             for item, target in zip(files, targets, strict=True)
         ]
-        return await self._step(self._saved, request_id, saved)
+        return await self._step(self._keeper.saved, request_id, saved)
 
     async def _download_file(
         self,
@@ -499,15 +452,15 @@ class AsyncClient(BaseClient):
 
     async def jobs(self, *, unfinished: bool = False) -> list[JobRecord]:
         """See :meth:`Client.jobs`."""
-        return await self._journal_read(self._jobs, unfinished)
+        return await self._journal_read(self._keeper.jobs, unfinished)
 
     async def forget(self, request_id: str) -> bool:
         """See :meth:`Client.forget`."""
-        return await self._in_thread(self._forget, request_id)
+        return await self._in_thread(self._keeper.forget, request_id)
 
     async def prune(self, *, older_than: float | None = None) -> list[str]:
         """See :meth:`Client.prune`."""
-        return await self._in_thread(self._prune, older_than)
+        return await self._in_thread(self._keeper.prune, older_than)
 
     async def resume(
         self,
@@ -520,7 +473,7 @@ class AsyncClient(BaseClient):
         """See :meth:`Client.resume`."""
         self._require_key()
         finished: list[JobRecord] = []
-        for record in await self._journal_read(self._resume_records, request_id):
+        for record in await self._journal_read(self._keeper.to_resume, request_id):
             try:
                 with paid_for(record.request_id, base_url=self._hint_base_url()):
                     await self._resume_one(record, out_dir, on_update, on_progress)
@@ -530,8 +483,8 @@ class AsyncClient(BaseClient):
                 if request_id is not None:
                     raise
                 if not is_gone(exc):
-                    await self._step(self._record_error, record.request_id, str(exc))
-            finished.append(await self._journal_read(self._refresh, record))
+                    await self._step(self._keeper.failed, record.request_id, str(exc))
+            finished.append(await self._journal_read(self._keeper.refresh, record))
         return finished
 
     async def _resume_one(

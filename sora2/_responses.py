@@ -1,23 +1,23 @@
 """Turning one HTTP exchange into a typed value or a typed error, for both clients.
 
-The generated functions parse what the spec promises and nothing else: a 500 with an HTML
-page, a 200 that is not JSON, or an undocumented status make them raise ``JSONDecodeError``,
-``KeyError`` or ``ValueError``, and a wrong-typed field slips through their ``from_dict``.
-So every answer is also checked here against the spec's own response schema, and every
-failure becomes one of the exceptions in ``sora2._exceptions``.
+Pure functions: a raw ``httpx.Response`` in, a ``Submission``, ``JobStatus`` or ``JobResult``
+out, or one of the exceptions in ``sora2._exceptions`` raised. The generated models parse what
+the spec promises and nothing else: a 500 with an HTML page, a 200 that is not JSON, or an
+undocumented status would make them raise ``KeyError`` or ``ValueError``, and a wrong-typed
+field slips through their ``from_dict``. So a body is decoded once, checked once against the
+spec's own response schema, and only then parsed with the generated model's ``from_dict``.
 """
 
 from __future__ import annotations
 
-import contextvars
 import datetime
 import functools
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeGuard
 
 import httpx
 
@@ -31,14 +31,17 @@ from ._exceptions import (
     ConflictError,
     InsufficientBalanceError,
     InternalServerError,
+    JobFailedError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
     SubmissionUnknownError,
     UnprocessableEntityError,
 )
-from ._http import SUBMIT_RETRY_STATUSES
+from ._http import SUBMIT_RETRY_STATUSES, parse_retry_after
 from ._logging import redact
+from ._outputs import output_files
+from ._types import JobResult, JobStatus, Submission
 
 if TYPE_CHECKING:
     from jsonschema.protocols import Validator
@@ -46,23 +49,24 @@ if TYPE_CHECKING:
 __all__ = [
     "JOB_NOT_FOUND",
     "NOT_SENT_ERRORS",
-    "acapture_response",
-    "capture_response",
+    "PARSE_FAILURES",
+    "Decoded",
     "error_for_status",
+    "interpret_result",
+    "interpret_status",
+    "interpret_submit",
     "invalid_response",
+    "is_gone",
+    "job_failed",
+    "job_status",
     "json_body",
-    "last_response",
-    "reset_last_response",
     "salvage_request_id",
     "schema_error",
     "submit_failure",
+    "submitted_id",
     "transport_error",
     "unknown_submission",
 ]
-
-_last: contextvars.ContextVar[httpx.Response | None] = contextvars.ContextVar(
-    "sora2_last_response", default=None
-)
 
 NOT_SENT_ERRORS: Final = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 """Transport errors raised before a single byte of the request left: safe to retry a submit."""
@@ -88,31 +92,14 @@ _SPEC_URI: Final = "urn:sora2:client-spec"
 _REQUEST_ID = re.compile(rb'"request_id"\s*:\s*"((?:[^"\\]|\\.){1,200})"')
 
 
-# Capturing the raw response -------------------------------------------------------------------
-
-
-def capture_response(response: httpx.Response) -> None:
-    """httpx response hook: remember the raw response of this call (per thread and task)."""
-    _last.set(response)
-
-
-async def acapture_response(response: httpx.Response) -> None:
-    """The async client's twin of :func:`capture_response`."""
-    _last.set(response)
-
-
-def reset_last_response() -> None:
-    _last.set(None)
-
-
-def last_response() -> httpx.Response | None:
-    return _last.get()
-
-
 # Bodies -----------------------------------------------------------------------------------------
 
 
-def json_body(response: httpx.Response) -> tuple[bool, Any]:
+Decoded = tuple[bool, Any]
+"""``(True, data)`` for a JSON body, ``(False, None)`` for anything else."""
+
+
+def json_body(response: httpx.Response) -> Decoded:
     """``(True, data)`` when the body is JSON, ``(False, None)`` otherwise (never raises)."""
     try:
         return True, json.loads(response.content)
@@ -120,9 +107,9 @@ def json_body(response: httpx.Response) -> tuple[bool, Any]:
         return False, None
 
 
-def salvage_request_id(response: httpx.Response) -> str | None:
+def salvage_request_id(response: httpx.Response, decoded: Decoded | None = None) -> str | None:
     """The job id in a submit answer, even from a body that is broken or cut short."""
-    ok, data = json_body(response)
+    ok, data = json_body(response) if decoded is None else decoded
     if ok:
         if isinstance(data, dict):
             value = data.get("request_id")
@@ -333,4 +320,192 @@ def invalid_response(
         request_id=request_id,
         request=response.request,
         response=response,
+    )
+
+
+def is_gone(error: BaseException) -> TypeGuard[NotFoundError]:
+    """The service's 404001: it does not know the id (expired, or a typo). The journal marks
+    the job ``gone`` with the reason, so its row already says why it ended."""
+    return isinstance(error, NotFoundError) and error.error_code == JOB_NOT_FOUND
+
+
+def job_failed(request_id: str, state: str, error: Mapping[str, Any] | None) -> JobFailedError:
+    """The error for a job that ended failed, quoting the service's reason when it gave one."""
+    reason = error.get("message") if error else None
+    text = f": {redact(reason).rstrip('. ')}" if isinstance(reason, str) and reason else ""
+    return JobFailedError(
+        f"{request_id} {state}{text}; there is no output to download "
+        f"(`sora2 status {request_id}` shows its state)",
+        request_id=request_id,
+        state=state,
+        detail=error,
+    )
+
+
+# Answers ----------------------------------------------------------------------------------------
+
+PARSE_FAILURES: Final = (
+    ValueError,
+    KeyError,
+    TypeError,
+    AttributeError,
+    IndexError,
+    RecursionError,
+)
+"""What a generated ``from_dict`` raises on data that is not what the spec says."""
+
+_VIDEO_KIND: Final = "video"
+"""The kind whose first file is ``JobResult.video_url`` (kept for compatibility)."""
+
+
+def submitted_id(response: httpx.Response, decoded: Decoded) -> str:
+    """The id of the job a submit made: to be journaled before anything else can go wrong.
+
+    Raises:
+        SubmissionUnknownError: the outcome is unknown (its ``request_id`` set when the body
+            still names a job, which must then be journaled too).
+        APIStatusError: the submit was refused, or provably not taken.
+    """
+    if not 200 <= response.status_code < 300:
+        raise submit_failure(response)
+    request_id = salvage_request_id(response, decoded)
+    if request_id is None:
+        raise unknown_submission(
+            f"the service answered {response.status_code} without a readable request_id",
+            request=response.request,
+        )
+    return request_id
+
+
+def interpret_submit(response: httpx.Response, decoded: Decoded, request_id: str) -> Submission:
+    """The ``Submission`` of a submit answered 2xx with job ``request_id``."""
+    from sora2_api.models import SubmitResponse
+
+    ok, data = decoded
+    problem = (
+        "the body is not JSON"
+        if not ok
+        else (
+            f"undocumented status {response.status_code}"
+            if response.status_code != 200
+            else schema_error("submit", data)
+        )
+    )
+    if problem is None:
+        try:
+            parsed = SubmitResponse.from_dict(data)
+        except PARSE_FAILURES:
+            problem = "the body is not a SubmitResponse"
+    if problem is not None:
+        raise invalid_response("submit", problem, response, request_id=request_id)
+    return Submission(
+        request_id=parsed.request_id,
+        status_url=parsed.status_url,
+        result_url=parsed.result_url,
+        cancel_url=parsed.cancel_url,
+        raw=parsed,
+    )
+
+
+def _checked_body(operation: str, response: httpx.Response, request_id: str) -> Any:
+    """The JSON body of a 200 that matches the spec; raises the typed error otherwise."""
+    if response.status_code >= 400:
+        raise error_for_status(response, request_id=request_id)
+    if response.status_code != 200:
+        raise invalid_response(
+            operation,
+            f"undocumented status {response.status_code}",
+            response,
+            request_id=request_id,
+        )
+    ok, data = json_body(response)
+    problem = "the body is not JSON" if not ok else schema_error(operation, data)
+    if problem is not None:
+        raise invalid_response(operation, problem, response, request_id=request_id)
+    return data
+
+
+def interpret_status(operation: str, response: httpx.Response, request_id: str) -> JobStatus:
+    """The ``JobStatus`` in a status or cancel answer about job ``request_id``."""
+    from sora2_api.models import RequestStatus
+
+    data = _checked_body(operation, response, request_id)
+    try:
+        parsed = RequestStatus.from_dict(data)
+    except PARSE_FAILURES:
+        raise invalid_response(
+            operation, "not a RequestStatus", response, request_id=request_id
+        ) from None
+    return job_status(parsed, request_id, retry_after=parse_retry_after(response.headers))
+
+
+def interpret_result(response: httpx.Response, request_id: str) -> tuple[JobStatus, JobResult]:
+    """The ``JobResult`` in a result answer about job ``request_id``, and its status."""
+    from sora2_api.models import RequestResult, RequestStatus
+    from sora2_api.types import Unset
+
+    data = _checked_body("result", response, request_id)
+    parsed: RequestResult | RequestStatus
+    try:
+        if not isinstance(data, dict):
+            raise TypeError
+        parsed = RequestResult.from_dict(data)
+    except (TypeError, ValueError, AttributeError, KeyError):
+        if isinstance(data, dict) and "output" in data:
+            # Only the state-only shape would parse: the outputs are broken.
+            raise invalid_response(
+                "result", "unreadable output", response, request_id=request_id
+            ) from None
+        try:
+            parsed = RequestStatus.from_dict(data)
+        except PARSE_FAILURES:
+            raise invalid_response(
+                "result", "not a result", response, request_id=request_id
+            ) from None
+    status = job_status(parsed, request_id)
+    if isinstance(parsed, RequestResult):
+        outputs = parsed.output.to_dict()
+        files = output_files(outputs)
+        videos = [f.url for f in files if f.kind == _VIDEO_KIND]
+        return status, JobResult(
+            request_id=status.request_id,
+            state=status.state,
+            video_url=videos[0] if videos else None,
+            outputs=outputs,
+            created_at=None if isinstance(parsed.created_at, Unset) else parsed.created_at,
+            finished_at=None if isinstance(parsed.finished_at, Unset) else parsed.finished_at,
+            raw=parsed,
+            files=files,
+            error=status.error,
+        )
+    return status, JobResult(
+        request_id=status.request_id,
+        state=status.state,
+        video_url=None,
+        outputs={},
+        created_at=None,
+        finished_at=None,
+        raw=parsed,
+        error=status.error,
+    )
+
+
+def job_status(parsed: Any, request_id: str, *, retry_after: float | None = None) -> JobStatus:
+    """The typed status of an answer; the id asked about when the answer leaves it out."""
+    from sora2_api.types import Unset
+
+    position = getattr(parsed, "queue_position", None)
+    answered = getattr(parsed, "request_id", None)
+    error = getattr(parsed, "error", None)
+    if error is None or isinstance(error, Unset):
+        error = parsed.additional_properties.get("error")
+    else:
+        error = error.to_dict()
+    return JobStatus(
+        request_id=answered if isinstance(answered, str) and answered else request_id,
+        state=str(parsed.status),
+        queue_position=None if isinstance(position, Unset) else position,
+        raw=parsed,
+        retry_after=retry_after,
+        error=error if isinstance(error, dict) else None,
     )

@@ -19,6 +19,8 @@ __all__ = [
     "CANCELLED",
     "COMPLETED",
     "FAILED",
+    "IN_PROGRESS",
+    "IN_QUEUE",
     "NOT_GIVEN",
     "TERMINAL_STATES",
     "JobResult",
@@ -36,6 +38,12 @@ __all__ = [
     "terminal_states",
 ]
 
+# The job states code must name: each is one of the spec's KnownRequestState values (a test
+# checks them against the generated KNOWN_REQUEST_STATE_VALUES and ``x-terminal-states``).
+IN_QUEUE: Final = "in_queue"
+"""A job accepted and waiting for a worker: the only state in which it can be cancelled."""
+IN_PROGRESS: Final = "in_progress"
+"""A job being rendered: its processing time starts here."""
 COMPLETED: Final = "completed"
 """The outcome of a job whose outputs can be fetched (states such as ``succeeded`` share it)."""
 CANCELLED: Final = "cancelled"

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from .._base_client import job_failed
 from .._constants import DEFAULT_WAIT_TIMEOUT
 from .._exceptions import (
     ConflictError,
@@ -29,7 +28,16 @@ from .._exceptions import (
     WaitTimeoutError,
 )
 from .._journal import GONE
-from .._types import is_cancelled_state, is_completed_state, is_failed_state
+from .._responses import job_failed
+from .._types import (
+    CANCELLED,
+    COMPLETED,
+    IN_PROGRESS,
+    IN_QUEUE,
+    is_cancelled_state,
+    is_completed_state,
+    is_failed_state,
+)
 from ._common import (
     EXIT_CANCELLED,
     EXIT_ERROR,
@@ -54,10 +62,10 @@ if TYPE_CHECKING:
 
 __all__ = ["cancel", "forget", "generate", "jobs", "result", "resume", "status", "submit"]
 
-_QUEUED = "in_queue"
+_QUEUED = IN_QUEUE
 """The only state in which a job can be cancelled (the spec's cancel operation)."""
-_COMPLETED = "completed"
-_CANCELLED = "cancelled"
+_COMPLETED = COMPLETED
+_CANCELLED = CANCELLED
 
 _request_id_argument = click.argument("request_id", metavar="ID")
 _timeout_option = click.option(
@@ -251,7 +259,7 @@ def _interrupted(
                 wanted = False
         if wanted:
             cancelled = _cancel_after_interrupt(client, request_id)
-            state = _CANCELLED if cancelled else "in_progress"
+            state = _CANCELLED if cancelled else IN_PROGRESS
         if not cancelled:
             echo_err(f"{request_id} was not cancelled. {follow_up}")
     elif is_completed_state(state):
