@@ -10,14 +10,12 @@ spec's own response schema, and only then parsed with the generated model's ``fr
 
 from __future__ import annotations
 
-import datetime
-import functools
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any, Final, TypeGuard
+from typing import Any, Final, TypeGuard
 
 import httpx
 
@@ -42,9 +40,7 @@ from ._http import SUBMIT_RETRY_STATUSES, parse_retry_after
 from ._logging import redact
 from ._outputs import output_files
 from ._types import JobResult, JobStatus, Submission
-
-if TYPE_CHECKING:
-    from jsonschema.protocols import Validator
+from ._verdict import schema_error
 
 __all__ = [
     "JOB_NOT_FOUND",
@@ -88,7 +84,6 @@ _BY_ERROR_CODE: Final[dict[int, type[APIStatusError]]] = {
 JOB_NOT_FOUND: Final = 404001
 """The service's error code for a request id it does not know, or no longer knows (expired)."""
 
-_SPEC_URI: Final = "urn:sora2:client-spec"
 _REQUEST_ID = re.compile(rb'"request_id"\s*:\s*"((?:[^"\\]|\\.){1,200})"')
 
 
@@ -124,91 +119,6 @@ def salvage_request_id(response: httpx.Response, decoded: Decoded | None = None)
     except ValueError:
         return None
     return value if isinstance(value, str) and value else None
-
-
-def _is_date_time(value: object) -> bool:
-    """What the generated models can parse: ``datetime.fromisoformat``."""
-    if not isinstance(value, str):
-        return True
-    try:
-        datetime.datetime.fromisoformat(value)
-    except ValueError:
-        return False
-    return True
-
-
-@functools.cache
-def _validator(operation_id: str) -> Validator | None:
-    """The compiled check of ``operation_id``'s 200 body, its local ``$ref``s inlined.
-
-    Resolving ``$ref``s through a registry on every call was most of the client's overhead
-    per call, so the spec layer's compiler inlines them once here; the format check is the
-    client's own: a ``date-time`` is what the generated models can parse.
-    """
-    from jsonschema import FormatChecker
-
-    from ._spec import operation, resolve, schema_compiler
-
-    answer = resolve(operation(operation_id).raw.get("responses", {}).get("200", {}))
-    schema = answer.get("content", {}).get("application/json", {}).get("schema")
-    if schema is None:
-        return None
-    checker = FormatChecker(formats=())
-    checker.checks("date-time")(_is_date_time)
-    # Not a JSON pointer: the schema's own $ref must be inlined, not seen as recursion.
-    compiled = schema_compiler().validator(f"{_SPEC_URI}:{operation_id}:200", schema)
-    validator: Validator = compiled.evolve(format_checker=checker)
-    return validator
-
-
-@functools.cache
-def _quick(operation_id: str) -> Callable[[Any], bool] | None:
-    """The fast verdict on a 200 body of ``operation_id``: jsonschema-rs, compiled once.
-
-    jsonschema walks a schema through generic validator objects on every call (about 20 µs for a
-    status body, as much as the rest of the client's work per call); jsonschema-rs gives the
-    same verdict in well under a microsecond. jsonschema still explains an invalid body.
-    """
-    import jsonschema_rs
-
-    validator = _validator(operation_id)
-    if validator is None or not isinstance(validator.schema, dict):
-        return None
-    schema: dict[str, Any] = validator.schema
-    # The same formats as the jsonschema validator: only date-time is asserted.
-    formats: dict[str, Callable[[Any], bool]] = dict.fromkeys(_format_names(schema), _any)
-    formats["date-time"] = _is_date_time
-    fast = jsonschema_rs.validator_for(schema, validate_formats=True, formats=formats)
-    check: Callable[[Any], bool] = fast.is_valid
-    return check
-
-
-def _any(value: object) -> bool:
-    return True
-
-
-def _format_names(schema: Any) -> set[str]:
-    if isinstance(schema, dict):
-        found = {schema["format"]} if isinstance(schema.get("format"), str) else set()
-        return found.union(*(_format_names(v) for v in schema.values()))
-    if isinstance(schema, list):
-        return set().union(*(_format_names(v) for v in schema))
-    return set()
-
-
-def schema_error(operation_id: str, data: Any) -> str | None:
-    """Why ``data`` is not the spec's 200 body of ``operation_id``, or None if it is."""
-    quick = _quick(operation_id)
-    if quick is not None and quick(data):
-        return None
-    validator = _validator(operation_id)
-    if validator is None:
-        return None
-    error = next(iter(validator.iter_errors(data)), None)
-    if error is None:
-        return None
-    where = "/".join(str(p) for p in error.absolute_path) or "body"
-    return f"{where}: {error.message}"
 
 
 # Errors -----------------------------------------------------------------------------------------
