@@ -39,11 +39,6 @@ from .._types import (
     is_failed_state,
 )
 from ._common import (
-    EXIT_CANCELLED,
-    EXIT_ERROR,
-    EXIT_INTERRUPTED,
-    EXIT_NOT_READY,
-    EXIT_TIMEOUT,
     CommandError,
     Progress,
     Settings,
@@ -53,6 +48,13 @@ from ._common import (
     exit_code_for,
     input_options,
     translate_errors,
+)
+from ._exit_codes import (
+    EXIT_CANCELLED,
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_NOT_READY,
+    EXIT_TIMEOUT,
 )
 
 if TYPE_CHECKING:

@@ -121,9 +121,9 @@ class TestNamedOnce:
                     operands = [node.left, *node.comparators]
                     if any(isinstance(o, ast.Constant) and o.value in states for o in operands):
                         found.append(f"{path.relative_to(root)}:{node.lineno}")
-                if isinstance(node, ast.Constant) and isinstance(node.value, str):
-                    if any(f"'{state}'" in node.value for state in states):
-                        found.append(f"{path.relative_to(root)}:{node.lineno} (SQL)")
+                quoted = isinstance(node, ast.Constant) and isinstance(node.value, str)
+                if quoted and any(f"'{state}'" in node.value for state in states):
+                    found.append(f"{path.relative_to(root)}:{node.lineno} (SQL)")
         assert [] == found
 
 
