@@ -48,14 +48,14 @@ from ._exceptions import (
     Sora2Error,
 )
 from ._journal import JobRecord
-from ._journal_glue import DEFERRED_WRITES
+from ._journal_glue import DEFERRED_WRITES, resume_target
 from ._logging import logger
 from ._outputs import FILE_KIND
 from ._paid import paid_for
 from ._polling import Clock
-from ._responses import is_gone
+from ._responses import files_to_download, is_gone
 from ._retry import acall_with_retries
-from ._transports import AsyncBorrowedTransport, BearerAuth, async_emulator
+from ._transports import AsyncBorrowedTransport, BearerAuth, InFlight, async_emulator
 from ._types import (
     JobResult,
     JobStatus,
@@ -66,7 +66,6 @@ from ._types import (
 from ._waiting import TRANSIENT_POLL_ERRORS
 
 if TYPE_CHECKING:
-    import anyio
     from sora2_models.typed_dicts import InputOptions
 
     from ._batch import BatchProgress, BatchRow, BatchSummary
@@ -76,53 +75,6 @@ if TYPE_CHECKING:
 __all__ = ["AsyncClient"]
 
 T = TypeVar("T")
-
-
-class _InFlight:
-    """At most ``limit`` requests in flight: the rest wait here, not in httpcore's pool.
-
-    httpcore's pool re-examines every queued request against every connection each time one
-    is queued or released (encode/httpcore#1035): 900 requests queued behind 100 connections
-    made 1,000 concurrent ``generate()`` calls spend 90% of their CPU there. A semaphore's
-    queue costs nothing per waiter. It is made on first use on the running event loop, and
-    again if the client is used from another loop later. Waiting for a turn is bounded by the
-    timeout's ``pool`` part, as waiting in the pool was, with the same ``httpx.PoolTimeout``.
-    """
-
-    def __init__(self, limit: int, pool_timeout: float | None) -> None:
-        self._limit = limit
-        self._pool_timeout = pool_timeout
-        self._loop: object = None
-        self._semaphore: anyio.Semaphore | None = None
-
-    async def acquire(self) -> anyio.Semaphore:
-        """A taken slot: release it on the semaphore returned."""
-        import asyncio
-
-        import anyio
-
-        try:
-            loop: object = asyncio.get_running_loop()
-        except RuntimeError:  # another async library (trio): one semaphore will do
-            loop = None
-        semaphore = self._semaphore
-        if semaphore is None or loop is not self._loop:
-            semaphore = self._semaphore = anyio.Semaphore(self._limit)
-            self._loop = loop
-        try:
-            semaphore.acquire_nowait()
-        except anyio.WouldBlock:
-            if self._pool_timeout is None:
-                await semaphore.acquire()
-            else:
-                with anyio.move_on_after(self._pool_timeout) as scope:
-                    await semaphore.acquire()
-                if scope.cancelled_caught:
-                    raise httpx.PoolTimeout(
-                        f"no free connection within {self._pool_timeout:g}s "
-                        f"({self._limit} requests in flight)"
-                    ) from None
-        return semaphore
 
 
 class AsyncClient(BaseClient):
@@ -179,8 +131,8 @@ class AsyncClient(BaseClient):
         self._files: httpx.AsyncClient | None = None
         # One bound per httpx client (each has its own pool): a long download never holds up
         # a status poll.
-        self._api_slots = _InFlight(connection_limit, self._timeout.pool)
-        self._file_slots = _InFlight(connection_limit, self._timeout.pool)
+        self._api_slots = InFlight(connection_limit, self._timeout.pool)
+        self._file_slots = InFlight(connection_limit, self._timeout.pool)
 
     async def _send(
         self, operation: str, request: dict[str, Any], request_id: str | None = None
@@ -350,11 +302,11 @@ class AsyncClient(BaseClient):
         on_progress: Callable[[int, int | None], None] | None = None,
     ) -> list[Path]:
         """See :meth:`Client.download`."""
-        files, request_id = self._download_source(result)
+        files, request_id = files_to_download(result)
         with paid_for(request_id, base_url=self._hint_base_url()) as job:
             if files is None:
                 assert request_id is not None
-                files, request_id = self._download_source(await self.result(request_id))
+                files, request_id = files_to_download(await self.result(request_id))
             assert files is not None
             job.output_urls = tuple(item.url for item in files)
             return await self._download_to(files, request_id, path, max_bytes, on_progress)
@@ -497,7 +449,7 @@ class AsyncClient(BaseClient):
         state = record.state
         if not record.is_terminal:
             state = (await self.wait(record.request_id, on_update=on_update)).state
-        target = await self._in_thread(self._download_target, record, out_dir)
+        target = await self._in_thread(resume_target, record, out_dir)
         if is_completed_state(state) and target is not None:
             await self.download(
                 await self.result(record.request_id), target, on_progress=on_progress

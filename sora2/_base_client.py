@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 import httpx
@@ -28,17 +27,14 @@ from ._exceptions import (
     APIError,
     AuthenticationError,
     ConfigurationError,
-    DownloadError,
     InvalidInputError,
-    NoOutputError,
     NotFoundError,
     PermissionDeniedError,
     SubmissionUnknownError,
 )
-from ._journal import JobRecord, Journal, default_journal_path
+from ._journal import Journal, default_journal_path
 from ._journal_glue import JournalKeeper
 from ._logging import register_secret
-from ._outputs import is_file_url, kind_of
 from ._polling import Clock, ProgressModel, SystemClock
 from ._responses import (
     NOT_SENT_ERRORS,
@@ -53,7 +49,7 @@ from ._responses import (
     unknown_submission,
 )
 from ._retry import RetryPolicy
-from ._types import IN_PROGRESS, JobResult, JobStatus, OutputFile, Submission
+from ._types import IN_PROGRESS, JobResult, JobStatus, Submission
 from ._waiting import WaitTracker
 
 __all__ = [
@@ -289,19 +285,6 @@ class BaseClient:
         options.update(overrides)
         return options
 
-    def _download_target(
-        self, record: JobRecord, out_dir: str | os.PathLike[str] | None
-    ) -> str | os.PathLike[str] | None:
-        if record.output_path:
-            return None
-        if out_dir is not None:
-            directory = Path(out_dir)
-            directory.mkdir(parents=True, exist_ok=True)
-            if record.target_path and not Path(record.target_path).is_dir():
-                return directory / Path(record.target_path).name
-            return directory
-        return record.target_path
-
     # answers -----------------------------------------------------------------------------------
 
     def _submit_body(self, prompt: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
@@ -401,38 +384,6 @@ class BaseClient:
             unknown_logged=shared.unknown_logged,
             hint_base_url=self._hint_base_url(),
         )
-
-    # downloads ---------------------------------------------------------------------------------
-
-    def _download_source(
-        self, result: JobResult | str
-    ) -> tuple[tuple[OutputFile, ...] | None, str | None]:
-        """(files, request_id) of a result or a URL; files None for a bare request id.
-
-        Raises:
-            JobFailedError: the result is of a failed job.
-            NoOutputError: the job completed but names no output file.
-            DownloadError: the job has not completed (or was cancelled).
-        """
-        if isinstance(result, JobResult):
-            if result.files:
-                return result.files, result.request_id
-            if result.is_failed:
-                raise job_failed(result.request_id, result.state, result.error)
-            if result.is_completed:
-                raise NoOutputError(
-                    f"{result.request_id} completed without any output file "
-                    f"(output fields: {', '.join(sorted(result.outputs)) or 'none'}); it stays "
-                    f"unfinished in the journal, so `sora2 resume {result.request_id}` asks again",
-                    request_id=result.request_id,
-                )
-            raise DownloadError(
-                f"{result.request_id} has no output to download (state: {result.state})",
-                request_id=result.request_id,
-            )
-        if is_file_url(result):
-            return (OutputFile(url=result, kind=kind_of("", result), field=""),), None
-        return None, result
 
 
 def check_request_id(request_id: str | None) -> None:

@@ -53,11 +53,12 @@ from ._exceptions import (
     Sora2Error,
 )
 from ._journal import JobRecord
+from ._journal_glue import resume_target
 from ._logging import logger
 from ._outputs import FILE_KIND
 from ._paid import paid_for
 from ._polling import Clock
-from ._responses import is_gone
+from ._responses import files_to_download, is_gone
 from ._retry import call_with_retries
 from ._transports import BearerAuth, BorrowedTransport, sync_emulator
 from ._types import (
@@ -323,11 +324,11 @@ class Client(BaseClient):
             DownloadWriteError: an ``OSError`` while saving.
             DownloadError: it has not completed, or a file could not be fetched.
         """
-        files, request_id = self._download_source(result)
+        files, request_id = files_to_download(result)
         with paid_for(request_id, base_url=self._hint_base_url()) as job:
             if files is None:
                 assert request_id is not None
-                files, request_id = self._download_source(self.result(request_id))
+                files, request_id = files_to_download(self.result(request_id))
             assert files is not None
             job.output_urls = tuple(item.url for item in files)
             return self._download_to(files, request_id, path, max_bytes, on_progress)
@@ -479,7 +480,7 @@ class Client(BaseClient):
         state = record.state
         if not record.is_terminal:
             state = self.wait(record.request_id, on_update=on_update).state
-        target = self._download_target(record, out_dir)
+        target = resume_target(record, out_dir)
         if is_completed_state(state) and target is not None:
             self.download(self.result(record.request_id), target, on_progress=on_progress)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextvars
 import datetime
+import os
 import sqlite3
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -22,7 +23,7 @@ from ._types import JobResult, JobStatus
 if TYPE_CHECKING:
     from ._base_client import SharedState
 
-__all__ = ["DEFERRED_WRITES", "JournalKeeper"]
+__all__ = ["DEFERRED_WRITES", "JournalKeeper", "resume_target"]
 
 T = TypeVar("T")
 
@@ -194,3 +195,19 @@ def _adhoc_record(request_id: str, base_url: str) -> JobRecord:
         created_at=now,
         updated_at=now,
     )
+
+
+def resume_target(
+    record: JobRecord, out_dir: str | os.PathLike[str] | None
+) -> str | os.PathLike[str] | None:
+    """Where ``resume`` saves a job's files: ``out_dir`` if given, else where ``generate``
+    meant to; None when they are already saved, or no place was ever named."""
+    if record.output_path:
+        return None
+    if out_dir is not None:
+        directory = Path(out_dir)
+        directory.mkdir(parents=True, exist_ok=True)
+        if record.target_path and not Path(record.target_path).is_dir():
+            return directory / Path(record.target_path).name
+        return directory
+    return record.target_path

@@ -13,8 +13,8 @@ from sora2 import (
     JobFailedError,
     WaitTimeoutError,
 )
+from sora2._errors import _BY_STATUS
 from sora2._journal import Journal
-from sora2._responses import _BY_STATUS
 from sora2._spec import spec_document
 from sora2._types import (
     CANCELLED,
