@@ -28,18 +28,12 @@ from ._constants import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
     DEFAULT_WAIT_TIMEOUT,
-    DOWNLOAD_CHUNK_SIZE,
-    MAX_DOWNLOAD_REDIRECTS,
 )
 from ._download import (
-    PartFile,
     absolute_target,
-    check_download_response,
     check_download_url,
     check_output_target,
     target_paths,
-    transport_failure,
-    wire_bytes,
 )
 from ._exceptions import (
     ConfigurationError,
@@ -47,10 +41,10 @@ from ._exceptions import (
     DownloadError,
     Sora2Error,
 )
+from ._fetching import AsyncFetcher
 from ._journal import JobRecord
 from ._journal_glue import DEFERRED_WRITES, resume_target
 from ._logging import logger
-from ._outputs import FILE_KIND
 from ._paid import paid_for
 from ._polling import Clock
 from ._responses import files_to_download, is_gone
@@ -128,11 +122,15 @@ class AsyncClient(BaseClient):
             auth=BearerAuth(self._token(), self._origin),
             follow_redirects=False,
         )
-        self._files: httpx.AsyncClient | None = None
-        # One bound per httpx client (each has its own pool): a long download never holds up
-        # a status poll.
         self._api_slots = InFlight(connection_limit, self._timeout.pool)
-        self._file_slots = InFlight(connection_limit, self._timeout.pool)
+        self._fetcher = AsyncFetcher(
+            self._shared,
+            timeout=self._timeout,
+            limits=self._limits(),
+            retry=self._retry,
+            limit=connection_limit,
+            in_thread=self._in_thread,
+        )
 
     async def _send(
         self, operation: str, request: dict[str, Any], request_id: str | None = None
@@ -150,33 +148,6 @@ class AsyncClient(BaseClient):
             raise self._transport_failure(operation, exc, request_id) from exc
         logger.debug("%s: %s %s", operation, raw.status_code, raw.request.url.path)
         return raw
-
-    def _file_client(self) -> httpx.AsyncClient:
-        if self._files is None:
-            source = self._shared.transport
-            self._files = httpx.AsyncClient(
-                timeout=self._timeout,
-                transport=AsyncBorrowedTransport(source)
-                if isinstance(source, httpx.AsyncBaseTransport)
-                else None,
-                limits=self._limits(),
-                follow_redirects=False,
-            )
-        return self._files
-
-    async def _open_download(self, url: str, request_id: str | None) -> httpx.Response:
-        files = self._file_client()
-        request = files.build_request("GET", url)
-        for _ in range(MAX_DOWNLOAD_REDIRECTS + 1):
-            check_download_url(
-                request.url, in_process=self._shared.in_process, request_id=request_id
-            )
-            response = await files.send(request, stream=True)
-            if response.next_request is None:
-                return response
-            request = response.next_request
-            await response.aclose()
-        raise DownloadError("download failed: too many redirects", request_id=request_id)
 
     async def _in_thread(self, function: Callable[..., T], *args: Any) -> T:
         """Run blocking work (SQLite, file I/O) in a worker thread, off the event loop."""
@@ -324,55 +295,10 @@ class AsyncClient(BaseClient):
             check_download_url(item.url, in_process=self._shared.in_process, request_id=request_id)
         targets = await self._in_thread(target_paths, path, files, request_id)
         saved = [
-            await self._download_file(item, target, cap, request_id, on_progress)
+            await self._fetcher.fetch(item, target, cap, request_id, on_progress)
             for item, target in zip(files, targets, strict=True)
         ]
         return await self._step(self._keeper.saved, request_id, saved)
-
-    async def _download_file(
-        self,
-        item: OutputFile,
-        target: Path,
-        cap: int,
-        request_id: str | None,
-        on_progress: Callable[[int, int | None], None] | None,
-    ) -> Path:
-        url = item.url
-        # A bare URL of unknown kind keeps the old rule (a video or bytes), not "anything".
-        kind = None if not item.field and item.kind == FILE_KIND else item.kind
-
-        def open_part() -> PartFile:
-            return PartFile(target, max_bytes=cap, request_id=request_id)
-
-        def finish(part: PartFile) -> Path:
-            part.flush()
-            return part.commit()
-
-        async def attempt() -> Path:
-            part = await self._in_thread(open_part)
-            with part:
-                try:
-                    slot = await self._file_slots.acquire()
-                    try:
-                        response = await self._open_download(url, request_id)
-                        try:
-                            announced = check_download_response(
-                                response, max_bytes=cap, request_id=request_id, kind=kind
-                            )
-                            async for chunk in response.aiter_bytes(DOWNLOAD_CHUNK_SIZE):
-                                await self._in_thread(part.write, chunk)
-                                if on_progress is not None:
-                                    on_progress(part.size, announced)
-                            part.check_length(announced, wire_bytes(response, part))
-                        finally:
-                            await response.aclose()
-                    finally:
-                        slot.release()
-                except (httpx.TransportError, httpx.DecodingError) as exc:
-                    raise transport_failure(exc, request_id) from exc
-                return await self._in_thread(finish, part)
-
-        return await acall_with_retries(self._retry, "download", attempt)
 
     async def generate(
         self,
@@ -492,8 +418,7 @@ class AsyncClient(BaseClient):
 
     async def close(self) -> None:
         await self._http.aclose()
-        if self._files is not None:
-            await self._files.aclose()
+        await self._fetcher.aclose()
         if self._owns_journal and self._journal is not None:
             await self._in_thread(self._journal.close)
 

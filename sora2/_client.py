@@ -33,18 +33,12 @@ from ._constants import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
     DEFAULT_WAIT_TIMEOUT,
-    DOWNLOAD_CHUNK_SIZE,
-    MAX_DOWNLOAD_REDIRECTS,
 )
 from ._download import (
-    PartFile,
     absolute_target,
-    check_download_response,
     check_download_url,
     check_output_target,
     target_paths,
-    transport_failure,
-    wire_bytes,
 )
 from ._exceptions import (
     ConfigurationError,
@@ -52,10 +46,10 @@ from ._exceptions import (
     DownloadError,
     Sora2Error,
 )
+from ._fetching import Fetcher
 from ._journal import JobRecord
 from ._journal_glue import resume_target
 from ._logging import logger
-from ._outputs import FILE_KIND
 from ._paid import paid_for
 from ._polling import Clock
 from ._responses import files_to_download, is_gone
@@ -150,7 +144,9 @@ class Client(BaseClient):
             auth=BearerAuth(self._token(), self._origin),
             follow_redirects=False,
         )
-        self._files: httpx.Client | None = None
+        self._fetcher = Fetcher(
+            self._shared, timeout=self._timeout, limits=self._limits(), retry=self._retry
+        )
 
     # plumbing ----------------------------------------------------------------------------------
 
@@ -166,34 +162,6 @@ class Client(BaseClient):
             raise self._transport_failure(operation, exc, request_id) from exc
         logger.debug("%s: %s %s", operation, raw.status_code, raw.request.url.path)
         return raw
-
-    def _file_client(self) -> httpx.Client:
-        if self._files is None:
-            source = self._shared.transport
-            self._files = httpx.Client(
-                timeout=self._timeout,
-                transport=BorrowedTransport(source)
-                if isinstance(source, httpx.BaseTransport)
-                else None,
-                limits=self._limits(),
-                follow_redirects=False,
-            )
-        return self._files
-
-    def _open_download(self, url: str, request_id: str | None) -> httpx.Response:
-        """The streamed answer for ``url``, following redirects only to allowed URLs."""
-        files = self._file_client()
-        request = files.build_request("GET", url)
-        for _ in range(MAX_DOWNLOAD_REDIRECTS + 1):
-            check_download_url(
-                request.url, in_process=self._shared.in_process, request_id=request_id
-            )
-            response = files.send(request, stream=True)
-            if response.next_request is None:
-                return response
-            request = response.next_request
-            response.close()
-        raise DownloadError("download failed: too many redirects", request_id=request_id)
 
     # operations --------------------------------------------------------------------------------
 
@@ -346,44 +314,10 @@ class Client(BaseClient):
         for item in files:
             check_download_url(item.url, in_process=self._shared.in_process, request_id=request_id)
         saved = [
-            self._download_file(item, target, cap, request_id, on_progress)
+            self._fetcher.fetch(item, target, cap, request_id, on_progress)
             for item, target in zip(files, targets, strict=True)
         ]
         return self._keeper.saved(request_id, saved)
-
-    def _download_file(
-        self,
-        item: OutputFile,
-        target: Path,
-        cap: int,
-        request_id: str | None,
-        on_progress: Callable[[int, int | None], None] | None,
-    ) -> Path:
-        url = item.url
-        # A bare URL of unknown kind keeps the old rule (a video or bytes), not "anything".
-        kind = None if not item.field and item.kind == FILE_KIND else item.kind
-
-        def attempt() -> Path:
-            with PartFile(target, max_bytes=cap, request_id=request_id) as part:
-                try:
-                    response = self._open_download(url, request_id)
-                    try:
-                        announced = check_download_response(
-                            response, max_bytes=cap, request_id=request_id, kind=kind
-                        )
-                        for chunk in response.iter_bytes(DOWNLOAD_CHUNK_SIZE):
-                            part.write(chunk)
-                            if on_progress is not None:
-                                on_progress(part.size, announced)
-                        part.check_length(announced, wire_bytes(response, part))
-                    finally:
-                        response.close()
-                except (httpx.TransportError, httpx.DecodingError) as exc:
-                    raise transport_failure(exc, request_id) from exc
-                part.flush()
-                return part.commit()
-
-        return call_with_retries(self._retry, "download", attempt)
 
     def generate(
         self,
@@ -539,8 +473,7 @@ class Client(BaseClient):
 
     def close(self) -> None:
         self._http.close()
-        if self._files is not None:
-            self._files.close()
+        self._fetcher.close()
         if self._owns_journal and self._journal is not None:
             self._journal.close()
 
