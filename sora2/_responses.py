@@ -38,7 +38,6 @@ from ._verdict import schema_error
 __all__ = [
     "JOB_NOT_FOUND",
     "NOT_SENT_ERRORS",
-    "PARSE_FAILURES",
     "Decoded",
     "error_for_status",
     "files_to_download",
@@ -60,7 +59,7 @@ __all__ = [
 
 # Answers ----------------------------------------------------------------------------------------
 
-PARSE_FAILURES: Final = (
+_FROM_DICT_FAILURES: Final = (
     ValueError,
     KeyError,
     TypeError,
@@ -110,7 +109,7 @@ def interpret_submit(response: httpx.Response, decoded: Decoded, request_id: str
     if problem is None:
         try:
             parsed = SubmitResponse.from_dict(data)
-        except PARSE_FAILURES:
+        except _FROM_DICT_FAILURES:
             problem = "the body is not a SubmitResponse"
     if problem is not None:
         raise invalid_response("submit", problem, response, request_id=request_id)
@@ -148,7 +147,7 @@ def interpret_status(operation: str, response: httpx.Response, request_id: str) 
     data = _checked_body(operation, response, request_id)
     try:
         parsed = RequestStatus.from_dict(data)
-    except PARSE_FAILURES:
+    except _FROM_DICT_FAILURES:
         raise invalid_response(
             operation, "not a RequestStatus", response, request_id=request_id
         ) from None
@@ -174,7 +173,7 @@ def interpret_result(response: httpx.Response, request_id: str) -> tuple[JobStat
             ) from None
         try:
             parsed = RequestStatus.from_dict(data)
-        except PARSE_FAILURES:
+        except _FROM_DICT_FAILURES:
             raise invalid_response(
                 "result", "not a result", response, request_id=request_id
             ) from None
