@@ -165,7 +165,7 @@ def interpret_result(response: httpx.Response, request_id: str) -> tuple[JobStat
         if not isinstance(data, dict):
             raise TypeError
         parsed = RequestResult.from_dict(data)
-    except (TypeError, ValueError, AttributeError, KeyError):
+    except _FROM_DICT_FAILURES:
         if isinstance(data, dict) and "output" in data:
             # Only the state-only shape would parse: the outputs are broken.
             raise invalid_response(
