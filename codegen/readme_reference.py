@@ -63,7 +63,8 @@ def _type_section(name: str, cls: type) -> list[str]:
     for item in dataclasses.fields(cls):
         kind = item.type if isinstance(item.type, str) else getattr(item.type, "__name__", "?")
         lines.append(f"| `{item.name}` | `{_cell(str(kind))}` | {_cell(docs.get(item.name, ''))} |")
-    for attribute, value in vars(cls).items():
+    members = {k: v for base in reversed(cls.__mro__[:-1]) for k, v in vars(base).items()}
+    for attribute, value in members.items():
         if isinstance(value, property) and not attribute.startswith("_"):
             hint = inspect.signature(value.fget).return_annotation if value.fget else "?"
             doc = _cell(_first_paragraph(value.__doc__))

@@ -1,6 +1,7 @@
 """``AsyncClient``: the same surface as ``Client``, with async methods and ``async with``.
 
-Only the I/O differs from ``sora2._client``; every decision lives in ``sora2._base_client``.
+Only the I/O differs from ``sora2._client``; every decision lives in ``sora2._base_client``,
+``sora2._responses`` and ``sora2._journal_glue``.
 """
 
 from __future__ import annotations
@@ -14,19 +15,11 @@ from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 import httpx
 
 from ._base_client import (
-    DEFERRED_WRITES,
     FATAL_FOR_RESUME,
-    PARSE_FAILURES,
-    AsyncBorrowedTransport,
     BaseClient,
-    BearerAuth,
-    Invocation,
     JournalOption,
     SharedState,
     check_request_id,
-    emulator_app,
-    is_gone,
-    wire_bytes,
 )
 from ._constants import (
     DEFAULT_BATCH_CONCURRENCY,
@@ -35,36 +28,28 @@ from ._constants import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
     DEFAULT_WAIT_TIMEOUT,
-    DOWNLOAD_CHUNK_SIZE,
-    MAX_DOWNLOAD_REDIRECTS,
 )
 from ._download import (
-    PartFile,
     absolute_target,
-    check_download_response,
     check_download_url,
     check_output_target,
     target_paths,
-    transport_failure,
 )
 from ._exceptions import (
-    APIResponseValidationError,
     ConfigurationError,
     ConflictError,
     DownloadError,
     Sora2Error,
 )
+from ._fetching import AsyncFetcher
 from ._journal import JobRecord
+from ._journal_glue import DEFERRED_WRITES, resume_target
 from ._logging import logger
-from ._outputs import FILE_KIND
 from ._paid import paid_for
 from ._polling import Clock
-from ._responses import (
-    acapture_response,
-    last_response,
-    reset_last_response,
-)
+from ._responses import files_to_download, is_gone
 from ._retry import acall_with_retries
+from ._transports import AsyncBorrowedTransport, BearerAuth, InFlight, async_emulator
 from ._types import (
     JobResult,
     JobStatus,
@@ -75,8 +60,6 @@ from ._types import (
 from ._waiting import TRANSIENT_POLL_ERRORS
 
 if TYPE_CHECKING:
-    import anyio
-    from sora2_api import AuthenticatedClient
     from sora2_models.typed_dicts import InputOptions
 
     from ._batch import BatchProgress, BatchRow, BatchSummary
@@ -86,53 +69,6 @@ if TYPE_CHECKING:
 __all__ = ["AsyncClient"]
 
 T = TypeVar("T")
-
-
-class _InFlight:
-    """At most ``limit`` requests in flight: the rest wait here, not in httpcore's pool.
-
-    httpcore's pool re-examines every queued request against every connection each time one
-    is queued or released (encode/httpcore#1035): 900 requests queued behind 100 connections
-    made 1,000 concurrent ``generate()`` calls spend 90% of their CPU there. A semaphore's
-    queue costs nothing per waiter. It is made on first use on the running event loop, and
-    again if the client is used from another loop later. Waiting for a turn is bounded by the
-    timeout's ``pool`` part, as waiting in the pool was, with the same ``httpx.PoolTimeout``.
-    """
-
-    def __init__(self, limit: int, pool_timeout: float | None) -> None:
-        self._limit = limit
-        self._pool_timeout = pool_timeout
-        self._loop: object = None
-        self._semaphore: anyio.Semaphore | None = None
-
-    async def acquire(self) -> anyio.Semaphore:
-        """A taken slot: release it on the semaphore returned."""
-        import asyncio
-
-        import anyio
-
-        try:
-            loop: object = asyncio.get_running_loop()
-        except RuntimeError:  # another async library (trio): one semaphore will do
-            loop = None
-        semaphore = self._semaphore
-        if semaphore is None or loop is not self._loop:
-            semaphore = self._semaphore = anyio.Semaphore(self._limit)
-            self._loop = loop
-        try:
-            semaphore.acquire_nowait()
-        except anyio.WouldBlock:
-            if self._pool_timeout is None:
-                await semaphore.acquire()
-            else:
-                with anyio.move_on_after(self._pool_timeout) as scope:
-                    await semaphore.acquire()
-                if scope.cancelled_caught:
-                    raise httpx.PoolTimeout(
-                        f"no free connection within {self._pool_timeout:g}s "
-                        f"({self._limit} requests in flight)"
-                    ) from None
-        return semaphore
 
 
 class AsyncClient(BaseClient):
@@ -169,9 +105,7 @@ class AsyncClient(BaseClient):
             clock=_clock,
         )
         if _shared is None and emulator:
-            self._shared.transport = httpx.ASGITransport(
-                app=emulator_app(self._shared.clock, self._emulator_options)
-            )
+            self._shared.transport = async_emulator(self._shared.clock, self._emulator_options)
         source = self._shared.transport
         if source is not None and not isinstance(source, httpx.AsyncBaseTransport):
             raise ConfigurationError(
@@ -187,73 +121,33 @@ class AsyncClient(BaseClient):
             limits=self._limits(),
             auth=BearerAuth(self._token(), self._origin),
             follow_redirects=False,
-            event_hooks={"response": [acapture_response]},
         )
-        self._files: httpx.AsyncClient | None = None
-        self._api: AuthenticatedClient | None = None
-        # One bound per httpx client (each has its own pool): a long download never holds up
-        # a status poll.
-        self._api_slots = _InFlight(connection_limit, self._timeout.pool)
-        self._file_slots = _InFlight(connection_limit, self._timeout.pool)
+        self._api_slots = InFlight(connection_limit, self._timeout.pool)
+        self._fetcher = AsyncFetcher(
+            self._shared,
+            timeout=self._timeout,
+            limits=self._limits(),
+            retry=self._retry,
+            limit=connection_limit,
+            in_thread=self._in_thread,
+        )
 
-    def _generated(self) -> AuthenticatedClient:
-        if self._api is None:
-            from sora2_api import AuthenticatedClient
-
-            self._api = AuthenticatedClient(
-                base_url=self._base_url, token="", raise_on_unexpected_status=False
-            ).set_async_httpx_client(self._http)
-        return self._api
-
-    async def _invoke(
-        self, operation: str, call: Callable[[], Any], request_id: str | None = None
-    ) -> Invocation:
+    async def _send(
+        self, operation: str, request: dict[str, Any], request_id: str | None = None
+    ) -> httpx.Response:
+        """Send a request made by a generated ``build_request_kwargs`` on our httpx client."""
         self._require_key()
         check_request_id(request_id)
-        reset_last_response()
-        parsed: Any = None
         try:
             slot = await self._api_slots.acquire()
             try:
-                parsed = (await call()).parsed
+                raw = await self._http.request(**request)
             finally:
                 slot.release()
         except httpx.RequestError as exc:
             raise self._transport_failure(operation, exc, request_id) from exc
-        except PARSE_FAILURES as exc:
-            logger.debug("%s: the generated parser failed: %r", operation, exc)
-        raw = last_response()
-        if raw is None:
-            raise APIResponseValidationError(f"{operation}: no response", request_id=request_id)
         logger.debug("%s: %s %s", operation, raw.status_code, raw.request.url.path)
-        return Invocation(raw, parsed)
-
-    def _file_client(self) -> httpx.AsyncClient:
-        if self._files is None:
-            source = self._shared.transport
-            self._files = httpx.AsyncClient(
-                timeout=self._timeout,
-                transport=AsyncBorrowedTransport(source)
-                if isinstance(source, httpx.AsyncBaseTransport)
-                else None,
-                limits=self._limits(),
-                follow_redirects=False,
-            )
-        return self._files
-
-    async def _open_download(self, url: str, request_id: str | None) -> httpx.Response:
-        files = self._file_client()
-        request = files.build_request("GET", url)
-        for _ in range(MAX_DOWNLOAD_REDIRECTS + 1):
-            check_download_url(
-                request.url, in_process=self._shared.in_process, request_id=request_id
-            )
-            response = await files.send(request, stream=True)
-            if response.next_request is None:
-                return response
-            request = response.next_request
-            await response.aclose()
-        raise DownloadError("download failed: too many redirects", request_id=request_id)
+        return raw
 
     async def _in_thread(self, function: Callable[..., T], *args: Any) -> T:
         """Run blocking work (SQLite, file I/O) in a worker thread, off the event loop."""
@@ -296,13 +190,11 @@ class AsyncClient(BaseClient):
         from sora2_api.models import Input
 
         body = self._submit_body(prompt, inputs)
-        model = Input.from_dict(body)
+        request = op.build_request_kwargs(body=Input.from_dict(body))
 
         async def attempt() -> Submission:
-            call = await self._invoke(
-                "submit", lambda: op.asyncio_detailed(client=self._generated(), body=model)
-            )
-            return await self._step(self._interpret_submit, call.raw, call.parsed, body, target)
+            raw = await self._send("submit", request)
+            return await self._step(self._interpret_submit, raw, body, target)
 
         return await acall_with_retries(self._retry, "submit", attempt, submit=True)
 
@@ -311,14 +203,8 @@ class AsyncClient(BaseClient):
         from sora2_api.api.requests import status as op
 
         async def attempt() -> JobStatus:
-            call = await self._invoke(
-                "status",
-                lambda: op.asyncio_detailed(request_id, client=self._generated()),
-                request_id,
-            )
-            return await self._step(
-                self._interpret_status, "status", call.raw, call.parsed, request_id
-            )
+            raw = await self._send("status", op.build_request_kwargs(request_id), request_id)
+            return await self._step(self._interpret_status, "status", raw, request_id)
 
         return await acall_with_retries(self._retry, "status", attempt)
 
@@ -327,12 +213,8 @@ class AsyncClient(BaseClient):
         from sora2_api.api.requests import result as op
 
         async def attempt() -> JobResult:
-            call = await self._invoke(
-                "result",
-                lambda: op.asyncio_detailed(request_id, client=self._generated()),
-                request_id,
-            )
-            return await self._step(self._interpret_result, call.raw, call.parsed, request_id)
+            raw = await self._send("result", op.build_request_kwargs(request_id), request_id)
+            return await self._step(self._interpret_result, raw, request_id)
 
         return await acall_with_retries(self._retry, "result", attempt)
 
@@ -341,14 +223,8 @@ class AsyncClient(BaseClient):
         from sora2_api.api.requests import cancel as op
 
         async def attempt() -> JobStatus:
-            call = await self._invoke(
-                "cancel",
-                lambda: op.asyncio_detailed(request_id, client=self._generated()),
-                request_id,
-            )
-            return await self._step(
-                self._interpret_status, "cancel", call.raw, call.parsed, request_id
-            )
+            raw = await self._send("cancel", op.build_request_kwargs(request_id), request_id)
+            return await self._step(self._interpret_status, "cancel", raw, request_id)
 
         return await acall_with_retries(self._retry, "cancel", attempt)
 
@@ -397,11 +273,11 @@ class AsyncClient(BaseClient):
         on_progress: Callable[[int, int | None], None] | None = None,
     ) -> list[Path]:
         """See :meth:`Client.download`."""
-        files, request_id = self._download_source(result)
+        files, request_id = files_to_download(result)
         with paid_for(request_id, base_url=self._hint_base_url()) as job:
             if files is None:
                 assert request_id is not None
-                files, request_id = self._download_source(await self.result(request_id))
+                files, request_id = files_to_download(await self.result(request_id))
             assert files is not None
             job.output_urls = tuple(item.url for item in files)
             return await self._download_to(files, request_id, path, max_bytes, on_progress)
@@ -419,55 +295,10 @@ class AsyncClient(BaseClient):
             check_download_url(item.url, in_process=self._shared.in_process, request_id=request_id)
         targets = await self._in_thread(target_paths, path, files, request_id)
         saved = [
-            await self._download_file(item, target, cap, request_id, on_progress)
+            await self._fetcher.fetch(item, target, cap, request_id, on_progress)
             for item, target in zip(files, targets, strict=True)
         ]
-        return await self._step(self._saved, request_id, saved)
-
-    async def _download_file(
-        self,
-        item: OutputFile,
-        target: Path,
-        cap: int,
-        request_id: str | None,
-        on_progress: Callable[[int, int | None], None] | None,
-    ) -> Path:
-        url = item.url
-        # A bare URL of unknown kind keeps the old rule (a video or bytes), not "anything".
-        kind = None if not item.field and item.kind == FILE_KIND else item.kind
-
-        def open_part() -> PartFile:
-            return PartFile(target, max_bytes=cap, request_id=request_id)
-
-        def finish(part: PartFile) -> Path:
-            part.flush()
-            return part.commit()
-
-        async def attempt() -> Path:
-            part = await self._in_thread(open_part)
-            with part:
-                try:
-                    slot = await self._file_slots.acquire()
-                    try:
-                        response = await self._open_download(url, request_id)
-                        try:
-                            announced = check_download_response(
-                                response, max_bytes=cap, request_id=request_id, kind=kind
-                            )
-                            async for chunk in response.aiter_bytes(DOWNLOAD_CHUNK_SIZE):
-                                await self._in_thread(part.write, chunk)
-                                if on_progress is not None:
-                                    on_progress(part.size, announced)
-                            part.check_length(announced, wire_bytes(response, part))
-                        finally:
-                            await response.aclose()
-                    finally:
-                        slot.release()
-                except (httpx.TransportError, httpx.DecodingError) as exc:
-                    raise transport_failure(exc, request_id) from exc
-                return await self._in_thread(finish, part)
-
-        return await acall_with_retries(self._retry, "download", attempt)
+        return await self._step(self._keeper.saved, request_id, saved)
 
     async def generate(
         self,
@@ -499,15 +330,15 @@ class AsyncClient(BaseClient):
 
     async def jobs(self, *, unfinished: bool = False) -> list[JobRecord]:
         """See :meth:`Client.jobs`."""
-        return await self._journal_read(self._jobs, unfinished)
+        return await self._journal_read(self._keeper.jobs, unfinished)
 
     async def forget(self, request_id: str) -> bool:
         """See :meth:`Client.forget`."""
-        return await self._in_thread(self._forget, request_id)
+        return await self._in_thread(self._keeper.forget, request_id)
 
     async def prune(self, *, older_than: float | None = None) -> list[str]:
         """See :meth:`Client.prune`."""
-        return await self._in_thread(self._prune, older_than)
+        return await self._in_thread(self._keeper.prune, older_than)
 
     async def resume(
         self,
@@ -520,7 +351,7 @@ class AsyncClient(BaseClient):
         """See :meth:`Client.resume`."""
         self._require_key()
         finished: list[JobRecord] = []
-        for record in await self._journal_read(self._resume_records, request_id):
+        for record in await self._journal_read(self._keeper.to_resume, request_id):
             try:
                 with paid_for(record.request_id, base_url=self._hint_base_url()):
                     await self._resume_one(record, out_dir, on_update, on_progress)
@@ -530,8 +361,8 @@ class AsyncClient(BaseClient):
                 if request_id is not None:
                     raise
                 if not is_gone(exc):
-                    await self._step(self._record_error, record.request_id, str(exc))
-            finished.append(await self._journal_read(self._refresh, record))
+                    await self._step(self._keeper.failed, record.request_id, str(exc))
+            finished.append(await self._journal_read(self._keeper.refresh, record))
         return finished
 
     async def _resume_one(
@@ -544,7 +375,7 @@ class AsyncClient(BaseClient):
         state = record.state
         if not record.is_terminal:
             state = (await self.wait(record.request_id, on_update=on_update)).state
-        target = await self._in_thread(self._download_target, record, out_dir)
+        target = await self._in_thread(resume_target, record, out_dir)
         if is_completed_state(state) and target is not None:
             await self.download(
                 await self.result(record.request_id), target, on_progress=on_progress
@@ -587,8 +418,7 @@ class AsyncClient(BaseClient):
 
     async def close(self) -> None:
         await self._http.aclose()
-        if self._files is not None:
-            await self._files.aclose()
+        await self._fetcher.aclose()
         if self._owns_journal and self._journal is not None:
             await self._in_thread(self._journal.close)
 

@@ -1,20 +1,19 @@
 """What ``Client`` and ``AsyncClient`` share: configuration, and every decision that does
 not depend on sync or async I/O.
 
-Each call validates its input, delegates to a generated ``*_detailed`` function over our own
-httpx client, and turns the exchange into a typed value or a typed error (``sora2._responses``).
-The two clients add only the I/O: sending, sleeping, streaming.
+Each call validates its input, builds its request with the generated request builder
+(``build_request_kwargs``), sends it on the client's own httpx client, and turns the answer into
+a typed value or a typed error (the pure functions of ``sora2._responses``); the journal is kept
+by one ``JournalKeeper`` (``sora2._journal_glue``). The two clients add only the I/O: sending,
+sleeping, streaming.
 """
 
 from __future__ import annotations
 
-import contextvars
 import os
-import sqlite3
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Literal, TypeGuard, TypeVar
+from typing import Any, Literal
 
 import httpx
 
@@ -23,64 +22,44 @@ from ._constants import (
     BASE_URL_ENV_VAR,
     EMULATOR_BASE_URL,
 )
-from ._download import (
-    PartFile,
-    is_loopback,
-)
+from ._download import is_loopback
 from ._exceptions import (
     APIError,
     AuthenticationError,
     ConfigurationError,
-    DownloadError,
     InvalidInputError,
-    JobFailedError,
-    NoOutputError,
     NotFoundError,
     PermissionDeniedError,
     SubmissionUnknownError,
 )
-from ._http import parse_retry_after
-from ._journal import JobRecord, Journal, default_journal_path
-from ._logging import logger, redact, register_secret
-from ._outputs import is_file_url, kind_of, output_files
+from ._journal import Journal, default_journal_path
+from ._journal_glue import JournalKeeper
+from ._logging import register_secret
 from ._polling import Clock, ProgressModel, SystemClock
 from ._responses import (
-    JOB_NOT_FOUND,
     NOT_SENT_ERRORS,
-    error_for_status,
-    invalid_response,
+    interpret_result,
+    interpret_status,
+    interpret_submit,
+    is_gone,
+    job_failed,
     json_body,
-    salvage_request_id,
-    schema_error,
-    submit_failure,
+    submitted_id,
     transport_error,
     unknown_submission,
 )
 from ._retry import RetryPolicy
-from ._types import JobResult, JobStatus, OutputFile, Submission
+from ._types import IN_PROGRESS, JobResult, JobStatus, Submission
 from ._waiting import WaitTracker
 
 __all__ = [
-    "DEFERRED_WRITES",
     "FATAL_FOR_RESUME",
-    "PARSE_FAILURES",
-    "AsyncBorrowedTransport",
     "BaseClient",
-    "BearerAuth",
-    "BorrowedTransport",
-    "Invocation",
     "JournalOption",
     "SharedState",
     "check_request_id",
-    "emulator_app",
-    "is_gone",
-    "job_failed",
-    "wire_bytes",
 ]
 
-T = TypeVar("T")
-PARSE_FAILURES = (ValueError, KeyError, TypeError, AttributeError, IndexError, RecursionError)
-"""What the generated parsers raise on a body that is not what the spec says."""
 FATAL_FOR_RESUME = (ConfigurationError, AuthenticationError, PermissionDeniedError)
 """Errors that would fail every job alike: resume stops instead of recording each."""
 
@@ -99,56 +78,7 @@ _OPTION_NAMES = frozenset(
     }
 )
 
-_VIDEO_KIND = "video"
-"""The kind whose first file is ``JobResult.video_url`` (kept for compatibility)."""
-
 JournalOption = Journal | str | os.PathLike[str] | None | Literal[False]
-
-DEFERRED_WRITES: contextvars.ContextVar[list[Callable[[], object]] | None] = contextvars.ContextVar(
-    "sora2_deferred_writes", default=None
-)
-"""Set by AsyncClient around a sync step: journal writes queue here, to run in a thread."""
-
-
-class BearerAuth(httpx.Auth):
-    """Adds the token only to requests for the API's own origin; its repr hides the token."""
-
-    def __init__(self, token: str | None, origin: httpx.URL) -> None:
-        self._token = token
-        self._origin = (origin.scheme, origin.host, origin.port)
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        url = request.url
-        if self._token and (url.scheme, url.host, url.port) == self._origin:
-            request.headers["Authorization"] = f"Bearer {self._token}"
-        yield request
-
-    def __repr__(self) -> str:
-        return "<BearerAuth [REDACTED]>"
-
-
-class BorrowedTransport(httpx.BaseTransport):
-    """Someone else's transport: used, never closed (``with_options`` copies, downloads)."""
-
-    def __init__(self, inner: httpx.BaseTransport) -> None:
-        self._inner = inner
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        return self._inner.handle_request(request)
-
-    def close(self) -> None:
-        pass
-
-
-class AsyncBorrowedTransport(httpx.AsyncBaseTransport):
-    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
-        self._inner = inner
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        return await self._inner.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        pass
 
 
 @dataclass
@@ -255,6 +185,7 @@ class BaseClient:
         if shared is None:
             self._shared.transport = transport
             self._shared.in_process = emulator
+        self._keeper = JournalKeeper(self._journal, self._base_url, self._shared)
 
     # configuration ---------------------------------------------------------------------------
 
@@ -354,120 +285,6 @@ class BaseClient:
         options.update(overrides)
         return options
 
-    # journal ---------------------------------------------------------------------------------
-
-    def _journaled(self, action: Callable[[Journal], T]) -> T | None:
-        """Run a journal action; a broken journal is logged, never allowed to lose a job."""
-        if self._journal is None:
-            return None
-        try:
-            return action(self._journal)
-        except (sqlite3.Error, OSError) as exc:
-            logger.warning("journal %s: %s", self._journal.path, exc)
-            return None
-
-    def _write(self, action: Callable[[Journal], object]) -> None:
-        """A journal write: now, or (AsyncClient) after the sync step that asked for it, in a
-        worker thread, so SQLite never blocks the event loop."""
-        if self._journal is None:
-            return
-        deferred = DEFERRED_WRITES.get()
-        if deferred is not None:
-            deferred.append(lambda: self._journaled(action))
-        else:
-            self._journaled(action)
-
-    def _observe(self, request_id: str, status: JobStatus) -> None:
-        """Journal a polled state, on a change only: the same state again costs no write."""
-        if self._journal is None:
-            return
-        seen = (status.state, status.queue_position)
-        written = self._shared.journaled
-        if written.get(request_id) == seen:
-            return
-        written[request_id] = seen
-        self._write(
-            lambda j: j.observe_state(
-                request_id,
-                status.state,
-                queue_position=status.queue_position,
-                at=self._shared.clock.time(),
-            )
-        )
-
-    def _gone(self, request_id: str, error: Exception) -> None:
-        """The service does not know a journaled id (expired, or a typo): settle its row."""
-        self._shared.journaled.pop(request_id, None)
-        self._write(lambda j: j.mark_gone(request_id, f"not found by the service: {error}"))
-
-    def _forget(self, request_id: str) -> bool:
-        self._shared.journaled.pop(request_id, None)
-        return bool(self._journaled(lambda j: j.forget(request_id)))
-
-    def _prune(self, older_than: float | None) -> list[str]:
-        return (
-            self._journaled(lambda j: j.prune(base_url=self._base_url, older_than=older_than)) or []
-        )
-
-    def _record_submission(
-        self, request_id: str, body: dict[str, Any], target: str | None = None
-    ) -> None:
-        params = {k: v for k, v in body.items() if k != "prompt"}
-        seconds = params.get("seconds", _spec_default("seconds"))
-        if isinstance(seconds, int):
-            self._shared.requested_seconds[request_id] = seconds
-        now = self._shared.clock.time()
-        self._shared.submitted_wall[request_id] = now
-        self._write(
-            lambda j: j.record_submission(
-                request_id,
-                base_url=self._base_url,
-                prompt=str(body.get("prompt", "")),
-                params=params,
-                submitted_at=now,
-                target_path=target,
-            )
-        )
-        logger.debug("submitted %s", request_id)
-
-    def _jobs(self, unfinished: bool) -> list[JobRecord]:
-        return self._journaled(lambda j: j.records(unfinished=unfinished)) or []
-
-    def _resume_records(self, request_id: str | None) -> list[JobRecord]:
-        if request_id is None:
-            return (
-                self._journaled(lambda j: j.records(unfinished=True, base_url=self._base_url)) or []
-            )
-        record = self._journaled(lambda j: j.get(request_id))
-        if record is None:
-            # Adopt an id the journal never saw (from the dashboard, another machine).
-            self._journaled(
-                lambda j: j.record_submission(
-                    request_id, base_url=self._base_url, prompt="", params={}
-                )
-            )
-            record = self._journaled(lambda j: j.get(request_id))
-        return [record] if record is not None else [_adhoc_record(request_id, self._base_url)]
-
-    def _download_target(
-        self, record: JobRecord, out_dir: str | os.PathLike[str] | None
-    ) -> str | os.PathLike[str] | None:
-        if record.output_path:
-            return None
-        if out_dir is not None:
-            directory = Path(out_dir)
-            directory.mkdir(parents=True, exist_ok=True)
-            if record.target_path and not Path(record.target_path).is_dir():
-                return directory / Path(record.target_path).name
-            return directory
-        return record.target_path
-
-    def _record_error(self, request_id: str, message: str) -> None:
-        self._write(lambda j: j.update(request_id, error=message))
-
-    def _refresh(self, record: JobRecord) -> JobRecord:
-        return self._journaled(lambda j: j.get(record.request_id)) or record
-
     # answers -----------------------------------------------------------------------------------
 
     def _submit_body(self, prompt: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
@@ -492,119 +309,40 @@ class BaseClient:
         return transport_error(exc, request_id=request_id, operation=operation)
 
     def _interpret_submit(
-        self, raw: httpx.Response, parsed: Any, body: dict[str, Any], target: str | None = None
+        self, raw: httpx.Response, body: dict[str, Any], target: str | None = None
     ) -> Submission:
-        from sora2_api.models import SubmitResponse
-
-        if not 200 <= raw.status_code < 300:
-            error = submit_failure(raw)
-            if isinstance(error, SubmissionUnknownError) and error.request_id is not None:
-                self._record_submission(error.request_id, body, target)  # the job may exist
-            raise error
-        request_id = salvage_request_id(raw)
-        if request_id is None:
-            raise unknown_submission(
-                f"the service answered {raw.status_code} without a readable request_id",
-                request=raw.request,
-            )
+        decoded = json_body(raw)  # the body's one decoding
+        try:
+            request_id = submitted_id(raw, decoded)
+        except SubmissionUnknownError as error:
+            if error.request_id is not None:
+                self._keeper.submitted(error.request_id, body, target)  # the job may exist
+            raise
         # The job exists: write it down before anything else can fail.
-        self._record_submission(request_id, body, target)
-        ok, data = json_body(raw)
-        problem = (
-            "the body is not JSON"
-            if not ok
-            else (
-                f"undocumented status {raw.status_code}"
-                if raw.status_code != 200
-                else schema_error("submit", data)
-            )
-        )
-        if problem is None and not isinstance(parsed, SubmitResponse):
-            problem = "the body is not a SubmitResponse"
-        if problem is not None:
-            raise invalid_response("submit", problem, raw, request_id=request_id)
-        assert isinstance(parsed, SubmitResponse)
-        return Submission(
-            request_id=parsed.request_id,
-            status_url=parsed.status_url,
-            result_url=parsed.result_url,
-            cancel_url=parsed.cancel_url,
-            raw=parsed,
-        )
+        self._keeper.submitted(request_id, body, target)
+        return interpret_submit(raw, decoded, request_id)
 
-    def _checked_body(self, operation: str, raw: httpx.Response, request_id: str) -> Any:
-        """The JSON body of a 200 that matches the spec; raises the typed error otherwise."""
-        if raw.status_code >= 400:
-            error = error_for_status(raw, request_id=request_id)
-            if is_gone(error):
-                self._gone(request_id, error)
-            raise error
-        if raw.status_code != 200:
-            raise invalid_response(
-                operation, f"undocumented status {raw.status_code}", raw, request_id=request_id
-            )
-        ok, data = json_body(raw)
-        problem = "the body is not JSON" if not ok else schema_error(operation, data)
-        if problem is not None:
-            raise invalid_response(operation, problem, raw, request_id=request_id)
-        return data
-
-    def _interpret_status(
-        self, operation: str, raw: httpx.Response, parsed: Any, request_id: str
-    ) -> JobStatus:
-        from sora2_api.models import RequestStatus
-
-        self._checked_body(operation, raw, request_id)
-        if not isinstance(parsed, RequestStatus):
-            raise invalid_response(operation, "not a RequestStatus", raw, request_id=request_id)
-        status = _job_status(parsed, request_id, retry_after=parse_retry_after(raw.headers))
-        self._observe(request_id, status)
+    def _interpret_status(self, operation: str, raw: httpx.Response, request_id: str) -> JobStatus:
+        try:
+            status = interpret_status(operation, raw, request_id)
+        except NotFoundError as error:
+            self._settle_gone(request_id, error)
+            raise
+        self._keeper.observe(request_id, status)
         return status
 
-    def _interpret_result(self, raw: httpx.Response, parsed: Any, request_id: str) -> JobResult:
-        from sora2_api.models import RequestResult, RequestStatus
-        from sora2_api.types import Unset
-
-        data = self._checked_body("result", raw, request_id)
-        if isinstance(parsed, RequestStatus) and "output" in data:
-            # The generated parser fell back to the state-only shape: the outputs are broken.
-            raise invalid_response("result", "unreadable output", raw, request_id=request_id)
-        status = _job_status(parsed, request_id)
-        if isinstance(parsed, RequestResult):
-            outputs = parsed.output.to_dict()
-            files = output_files(outputs)
-            videos = [f.url for f in files if f.kind == _VIDEO_KIND]
-            result = JobResult(
-                request_id=status.request_id,
-                state=status.state,
-                video_url=videos[0] if videos else None,
-                outputs=outputs,
-                created_at=None if isinstance(parsed.created_at, Unset) else parsed.created_at,
-                finished_at=None if isinstance(parsed.finished_at, Unset) else parsed.finished_at,
-                raw=parsed,
-                files=files,
-                error=status.error,
-            )
-        elif isinstance(parsed, RequestStatus):
-            result = JobResult(
-                request_id=status.request_id,
-                state=status.state,
-                video_url=None,
-                outputs={},
-                created_at=None,
-                finished_at=None,
-                raw=parsed,
-                error=status.error,
-            )
-        else:
-            raise invalid_response("result", "not a result", raw, request_id=request_id)
-        self._observe(request_id, status)
-        if result.files and self._shared.journaled_urls.get(request_id) != (
-            url := result.files[0].url
-        ):
-            self._shared.journaled_urls[request_id] = url
-            self._write(lambda j: j.update(request_id, video_url=url))
+    def _interpret_result(self, raw: httpx.Response, request_id: str) -> JobResult:
+        try:
+            status, result = interpret_result(raw, request_id)
+        except NotFoundError as error:
+            self._settle_gone(request_id, error)
+            raise
+        self._keeper.observe_result(request_id, status, result)
         return result
+
+    def _settle_gone(self, request_id: str, error: NotFoundError) -> None:
+        if is_gone(error):
+            self._keeper.gone(request_id, error)
 
     def _ended(self, status: JobStatus) -> JobStatus:
         """A final status, returned; a failed one raised as ``JobFailedError``."""
@@ -623,23 +361,22 @@ class BaseClient:
         shared = self._shared
         if not shared.seeded:
             shared.seeded = True
-            samples = self._journaled(lambda j: j.processing_samples(base_url=self._base_url))
-            shared.progress.seed(samples or [])
-        record = self._journaled(lambda j: j.get(request_id))
+            shared.progress.seed(self._keeper.processing_samples())
+        record = self._keeper.get(request_id)
         seconds: float | None = shared.requested_seconds.get(request_id)
         submitted = shared.submitted_wall.get(request_id)
         started = None
         if record is not None:
             seconds = record.seconds if record.seconds is not None else seconds
             submitted = record.submitted_at.timestamp()
-            if record.started_at is not None and record.state == "in_progress":
+            if record.started_at is not None and record.state == IN_PROGRESS:
                 started = record.started_at.timestamp()
         return WaitTracker(
             request_id,
             timeout=self._wait_timeout if timeout is None else timeout,
             clock=shared.clock,
             model=shared.progress,
-            journal_write=self._write if self._journal is not None else None,
+            journal_write=self._keeper.write if self._journal is not None else None,
             video_seconds=seconds,
             submitted_wall=submitted,
             started_wall=started,
@@ -647,58 +384,6 @@ class BaseClient:
             unknown_logged=shared.unknown_logged,
             hint_base_url=self._hint_base_url(),
         )
-
-    # downloads ---------------------------------------------------------------------------------
-
-    def _download_source(
-        self, result: JobResult | str
-    ) -> tuple[tuple[OutputFile, ...] | None, str | None]:
-        """(files, request_id) of a result or a URL; files None for a bare request id.
-
-        Raises:
-            JobFailedError: the result is of a failed job.
-            NoOutputError: the job completed but names no output file.
-            DownloadError: the job has not completed (or was cancelled).
-        """
-        if isinstance(result, JobResult):
-            if result.files:
-                return result.files, result.request_id
-            if result.is_failed:
-                raise job_failed(result.request_id, result.state, result.error)
-            if result.is_completed:
-                raise NoOutputError(
-                    f"{result.request_id} completed without any output file "
-                    f"(output fields: {', '.join(sorted(result.outputs)) or 'none'}); it stays "
-                    f"unfinished in the journal, so `sora2 resume {result.request_id}` asks again",
-                    request_id=result.request_id,
-                )
-            raise DownloadError(
-                f"{result.request_id} has no output to download (state: {result.state})",
-                request_id=result.request_id,
-            )
-        if is_file_url(result):
-            return (OutputFile(url=result, kind=kind_of("", result), field=""),), None
-        return None, result
-
-    def _saved(self, request_id: str | None, paths: list[Path]) -> list[Path]:
-        if request_id is not None and paths:
-            first = str(paths[0])
-            self._write(lambda j: j.update(request_id, output_path=first, error=None))
-        return paths
-
-
-def _spec_default(name: str) -> Any:
-    """The spec's default of input ``name`` (what the service applies), or None."""
-    from ._inputs import input_fields
-
-    found = input_fields().get(name)
-    return found.default if found is not None and found.has_default else None
-
-
-def is_gone(error: BaseException) -> TypeGuard[NotFoundError]:
-    """The service's 404001: it does not know the id (expired, or a typo). The journal marks
-    the job ``gone`` with the reason, so its row already says why it ended."""
-    return isinstance(error, NotFoundError) and error.error_code == JOB_NOT_FOUND
 
 
 def check_request_id(request_id: str | None) -> None:
@@ -709,92 +394,3 @@ def check_request_id(request_id: str | None) -> None:
             field="request_id",
             value=request_id,
         )
-
-
-def wire_bytes(response: httpx.Response, part: PartFile) -> int:
-    """Bytes received as sent: compressed size if the body was encoded, else what was written."""
-    if response.headers.get("content-encoding", "identity").lower() != "identity":
-        return response.num_bytes_downloaded
-    return part.size
-
-
-def _job_status(parsed: Any, request_id: str, *, retry_after: float | None = None) -> JobStatus:
-    """The typed status of an answer; the id asked about when the answer leaves it out."""
-    from sora2_api.types import Unset
-
-    position = getattr(parsed, "queue_position", None)
-    answered = getattr(parsed, "request_id", None)
-    error = getattr(parsed, "error", None)
-    if error is None or isinstance(error, Unset):
-        error = parsed.additional_properties.get("error")
-    else:
-        error = error.to_dict()
-    return JobStatus(
-        request_id=answered if isinstance(answered, str) and answered else request_id,
-        state=str(parsed.status),
-        queue_position=None if isinstance(position, Unset) else position,
-        raw=parsed,
-        retry_after=retry_after,
-        error=error if isinstance(error, dict) else None,
-    )
-
-
-def job_failed(request_id: str, state: str, error: Mapping[str, Any] | None) -> JobFailedError:
-    """The error for a job that ended failed, quoting the service's reason when it gave one."""
-    reason = error.get("message") if error else None
-    text = f": {redact(reason).rstrip('. ')}" if isinstance(reason, str) and reason else ""
-    return JobFailedError(
-        f"{request_id} {state}{text}; there is no output to download "
-        f"(`sora2 status {request_id}` shows its state)",
-        request_id=request_id,
-        state=state,
-        detail=error,
-    )
-
-
-def _adhoc_record(request_id: str, base_url: str) -> JobRecord:
-    import datetime
-
-    now = datetime.datetime.now(datetime.UTC)
-    return JobRecord(
-        request_id=request_id,
-        base_url=base_url,
-        prompt="",
-        params={},
-        state="unknown",
-        queue_position=None,
-        submitted_at=now,
-        started_at=None,
-        finished_at=None,
-        processing_seconds=None,
-        video_url=None,
-        target_path=None,
-        output_path=None,
-        error=None,
-        created_at=now,
-        updated_at=now,
-    )
-
-
-def emulator_app(clock: Clock, options: Mapping[str, Any] | None = None) -> Any:
-    """A new in-process emulator on the client's clock (so a test's fake time drives both).
-
-    ``options`` are keywords of ``create_app`` (``outputs``, ``faults``, ``speed``...).
-    """
-    try:
-        from .emulator import create_app
-
-        try:
-            return create_app(clock=clock.monotonic, **dict(options or {}))
-        except TypeError as exc:
-            raise ConfigurationError(f"emulator options: {exc}") from None
-    except ImportError as exc:
-        raise ConfigurationError(
-            f"the emulator needs extra packages ({exc.name or exc}): pip install 'sora2[emulator]'"
-        ) from None
-
-
-@dataclass
-class Invocation:
-    raw: httpx.Response
-    parsed: Any

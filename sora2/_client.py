@@ -1,11 +1,11 @@
 """``Client`` and ``AsyncClient``: prompt in, video file out, reliably.
 
-Both sit thinly over the generated ``sora2_api``: each call validates its input, delegates to
-a generated ``*_detailed`` function over our own httpx client, and turns the exchange into a
-typed value or a typed error (``sora2._responses``). What they add is what a bare generated
-client lacks: retries that never pay twice (``sora2._retry``), an adaptive wait with a deadline
-(``sora2._polling``, ``sora2._waiting``), safe downloads (``sora2._download``) and a journal of
-every job (``sora2._journal``). The two classes share everything but their I/O.
+Both sit thinly over the generated ``sora2_api``: each call validates its input, builds its
+request with the generated request builder, sends it on our own httpx client, and turns the
+answer into a typed value or a typed error (``sora2._responses``). What they add is what a
+bare generated client lacks: retries that never pay twice (``sora2._retry``), an adaptive wait
+with a deadline (``sora2._polling``, ``sora2._waiting``), safe downloads (``sora2._download``)
+and a journal of every job (``sora2._journal``). The two classes share everything but their I/O.
 """
 
 from __future__ import annotations
@@ -21,17 +21,10 @@ import httpx
 from ._async_client import AsyncClient
 from ._base_client import (
     FATAL_FOR_RESUME,
-    PARSE_FAILURES,
     BaseClient,
-    BearerAuth,
-    BorrowedTransport,
-    Invocation,
     JournalOption,
     SharedState,
     check_request_id,
-    emulator_app,
-    is_gone,
-    wire_bytes,
 )
 from ._constants import (
     DEFAULT_BATCH_CONCURRENCY,
@@ -40,36 +33,28 @@ from ._constants import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
     DEFAULT_WAIT_TIMEOUT,
-    DOWNLOAD_CHUNK_SIZE,
-    MAX_DOWNLOAD_REDIRECTS,
 )
 from ._download import (
-    PartFile,
     absolute_target,
-    check_download_response,
     check_download_url,
     check_output_target,
     target_paths,
-    transport_failure,
 )
 from ._exceptions import (
-    APIResponseValidationError,
     ConfigurationError,
     ConflictError,
     DownloadError,
     Sora2Error,
 )
+from ._fetching import Fetcher
 from ._journal import JobRecord
+from ._journal_glue import resume_target
 from ._logging import logger
-from ._outputs import FILE_KIND
 from ._paid import paid_for
 from ._polling import Clock
-from ._responses import (
-    capture_response,
-    last_response,
-    reset_last_response,
-)
+from ._responses import files_to_download, is_gone
 from ._retry import call_with_retries
+from ._transports import BearerAuth, BorrowedTransport, sync_emulator
 from ._types import (
     JobResult,
     JobStatus,
@@ -80,7 +65,6 @@ from ._types import (
 from ._waiting import TRANSIENT_POLL_ERRORS
 
 if TYPE_CHECKING:
-    from sora2_api import AuthenticatedClient
     from sora2_models.typed_dicts import InputOptions
 
     from ._batch import BatchProgress, BatchRow, BatchSummary
@@ -145,11 +129,7 @@ class Client(BaseClient):
             clock=_clock,
         )
         if _shared is None and emulator:
-            from .emulator import SyncASGITransport
-
-            self._shared.transport = SyncASGITransport(
-                emulator_app(self._shared.clock, self._emulator_options)
-            )
+            self._shared.transport = sync_emulator(self._shared.clock, self._emulator_options)
         source = self._shared.transport
         if source is not None and not isinstance(source, httpx.BaseTransport):
             raise ConfigurationError("Client needs a sync transport (httpx.BaseTransport)")
@@ -163,69 +143,25 @@ class Client(BaseClient):
             limits=self._limits(),
             auth=BearerAuth(self._token(), self._origin),
             follow_redirects=False,
-            event_hooks={"response": [capture_response]},
         )
-        self._files: httpx.Client | None = None
-        self._api: AuthenticatedClient | None = None
+        self._fetcher = Fetcher(
+            self._shared, timeout=self._timeout, limits=self._limits(), retry=self._retry
+        )
 
     # plumbing ----------------------------------------------------------------------------------
 
-    def _generated(self) -> AuthenticatedClient:
-        """The generated client over our httpx client; the token travels in our auth, not here."""
-        if self._api is None:
-            from sora2_api import AuthenticatedClient
-
-            self._api = AuthenticatedClient(
-                base_url=self._base_url, token="", raise_on_unexpected_status=False
-            ).set_httpx_client(self._http)
-        return self._api
-
-    def _invoke(
-        self, operation: str, call: Callable[[], Any], request_id: str | None = None
-    ) -> Invocation:
+    def _send(
+        self, operation: str, request: dict[str, Any], request_id: str | None = None
+    ) -> httpx.Response:
+        """Send a request made by a generated ``build_request_kwargs`` on our httpx client."""
         self._require_key()
         check_request_id(request_id)
-        reset_last_response()
-        parsed: Any = None
         try:
-            parsed = call().parsed
+            raw = self._http.request(**request)
         except httpx.RequestError as exc:
             raise self._transport_failure(operation, exc, request_id) from exc
-        except PARSE_FAILURES as exc:
-            logger.debug("%s: the generated parser failed: %r", operation, exc)
-        raw = last_response()
-        if raw is None:
-            raise APIResponseValidationError(f"{operation}: no response", request_id=request_id)
         logger.debug("%s: %s %s", operation, raw.status_code, raw.request.url.path)
-        return Invocation(raw, parsed)
-
-    def _file_client(self) -> httpx.Client:
-        if self._files is None:
-            source = self._shared.transport
-            self._files = httpx.Client(
-                timeout=self._timeout,
-                transport=BorrowedTransport(source)
-                if isinstance(source, httpx.BaseTransport)
-                else None,
-                limits=self._limits(),
-                follow_redirects=False,
-            )
-        return self._files
-
-    def _open_download(self, url: str, request_id: str | None) -> httpx.Response:
-        """The streamed answer for ``url``, following redirects only to allowed URLs."""
-        files = self._file_client()
-        request = files.build_request("GET", url)
-        for _ in range(MAX_DOWNLOAD_REDIRECTS + 1):
-            check_download_url(
-                request.url, in_process=self._shared.in_process, request_id=request_id
-            )
-            response = files.send(request, stream=True)
-            if response.next_request is None:
-                return response
-            request = response.next_request
-            response.close()
-        raise DownloadError("download failed: too many redirects", request_id=request_id)
+        return raw
 
     # operations --------------------------------------------------------------------------------
 
@@ -252,13 +188,10 @@ class Client(BaseClient):
         from sora2_api.models import Input
 
         body = self._submit_body(prompt, inputs)
-        model = Input.from_dict(body)
+        request = op.build_request_kwargs(body=Input.from_dict(body))
 
         def attempt() -> Submission:
-            call = self._invoke(
-                "submit", lambda: op.sync_detailed(client=self._generated(), body=model)
-            )
-            return self._interpret_submit(call.raw, call.parsed, body, target)
+            return self._interpret_submit(self._send("submit", request), body, target)
 
         return call_with_retries(self._retry, "submit", attempt, submit=True)
 
@@ -267,10 +200,8 @@ class Client(BaseClient):
         from sora2_api.api.requests import status as op
 
         def attempt() -> JobStatus:
-            call = self._invoke(
-                "status", lambda: op.sync_detailed(request_id, client=self._generated()), request_id
-            )
-            return self._interpret_status("status", call.raw, call.parsed, request_id)
+            raw = self._send("status", op.build_request_kwargs(request_id), request_id)
+            return self._interpret_status("status", raw, request_id)
 
         return call_with_retries(self._retry, "status", attempt)
 
@@ -279,10 +210,8 @@ class Client(BaseClient):
         from sora2_api.api.requests import result as op
 
         def attempt() -> JobResult:
-            call = self._invoke(
-                "result", lambda: op.sync_detailed(request_id, client=self._generated()), request_id
-            )
-            return self._interpret_result(call.raw, call.parsed, request_id)
+            raw = self._send("result", op.build_request_kwargs(request_id), request_id)
+            return self._interpret_result(raw, request_id)
 
         return call_with_retries(self._retry, "result", attempt)
 
@@ -291,10 +220,8 @@ class Client(BaseClient):
         from sora2_api.api.requests import cancel as op
 
         def attempt() -> JobStatus:
-            call = self._invoke(
-                "cancel", lambda: op.sync_detailed(request_id, client=self._generated()), request_id
-            )
-            return self._interpret_status("cancel", call.raw, call.parsed, request_id)
+            raw = self._send("cancel", op.build_request_kwargs(request_id), request_id)
+            return self._interpret_status("cancel", raw, request_id)
 
         return call_with_retries(self._retry, "cancel", attempt)
 
@@ -365,11 +292,11 @@ class Client(BaseClient):
             DownloadWriteError: an ``OSError`` while saving.
             DownloadError: it has not completed, or a file could not be fetched.
         """
-        files, request_id = self._download_source(result)
+        files, request_id = files_to_download(result)
         with paid_for(request_id, base_url=self._hint_base_url()) as job:
             if files is None:
                 assert request_id is not None
-                files, request_id = self._download_source(self.result(request_id))
+                files, request_id = files_to_download(self.result(request_id))
             assert files is not None
             job.output_urls = tuple(item.url for item in files)
             return self._download_to(files, request_id, path, max_bytes, on_progress)
@@ -387,44 +314,10 @@ class Client(BaseClient):
         for item in files:
             check_download_url(item.url, in_process=self._shared.in_process, request_id=request_id)
         saved = [
-            self._download_file(item, target, cap, request_id, on_progress)
+            self._fetcher.fetch(item, target, cap, request_id, on_progress)
             for item, target in zip(files, targets, strict=True)
         ]
-        return self._saved(request_id, saved)
-
-    def _download_file(
-        self,
-        item: OutputFile,
-        target: Path,
-        cap: int,
-        request_id: str | None,
-        on_progress: Callable[[int, int | None], None] | None,
-    ) -> Path:
-        url = item.url
-        # A bare URL of unknown kind keeps the old rule (a video or bytes), not "anything".
-        kind = None if not item.field and item.kind == FILE_KIND else item.kind
-
-        def attempt() -> Path:
-            with PartFile(target, max_bytes=cap, request_id=request_id) as part:
-                try:
-                    response = self._open_download(url, request_id)
-                    try:
-                        announced = check_download_response(
-                            response, max_bytes=cap, request_id=request_id, kind=kind
-                        )
-                        for chunk in response.iter_bytes(DOWNLOAD_CHUNK_SIZE):
-                            part.write(chunk)
-                            if on_progress is not None:
-                                on_progress(part.size, announced)
-                        part.check_length(announced, wire_bytes(response, part))
-                    finally:
-                        response.close()
-                except (httpx.TransportError, httpx.DecodingError) as exc:
-                    raise transport_failure(exc, request_id) from exc
-                part.flush()
-                return part.commit()
-
-        return call_with_retries(self._retry, "download", attempt)
+        return self._keeper.saved(request_id, saved)
 
     def generate(
         self,
@@ -463,20 +356,20 @@ class Client(BaseClient):
 
     def jobs(self, *, unfinished: bool = False) -> list[JobRecord]:
         """The journal, oldest first; ``unfinished`` keeps jobs that ``resume`` would finish."""
-        return self._jobs(unfinished)
+        return self._keeper.jobs(unfinished)
 
     def forget(self, request_id: str) -> bool:
         """Remove one job from the journal (``sora2 forget ID``); False if it was not there.
 
         Only the row goes: the job itself is not cancelled, and ``resume`` no longer sees it.
         """
-        return self._forget(request_id)
+        return self._keeper.forget(request_id)
 
     def prune(self, *, older_than: float | None = None) -> list[str]:
         """Remove this service's settled jobs from the journal (``sora2 jobs --prune``): saved,
         cancelled or gone; optionally only those untouched for ``older_than`` seconds.
         Unfinished jobs always stay. Returns the removed ids."""
-        return self._prune(older_than)
+        return self._keeper.prune(older_than)
 
     def resume(
         self,
@@ -497,7 +390,7 @@ class Client(BaseClient):
         """
         self._require_key()
         finished: list[JobRecord] = []
-        for record in self._resume_records(request_id):
+        for record in self._keeper.to_resume(request_id):
             try:
                 with paid_for(record.request_id, base_url=self._hint_base_url()):
                     self._resume_one(record, out_dir, on_update, on_progress)
@@ -507,8 +400,8 @@ class Client(BaseClient):
                 if request_id is not None:
                     raise
                 if not is_gone(exc):
-                    self._record_error(record.request_id, str(exc))
-            finished.append(self._refresh(record))
+                    self._keeper.failed(record.request_id, str(exc))
+            finished.append(self._keeper.refresh(record))
         return finished
 
     def _resume_one(
@@ -521,7 +414,7 @@ class Client(BaseClient):
         state = record.state
         if not record.is_terminal:
             state = self.wait(record.request_id, on_update=on_update).state
-        target = self._download_target(record, out_dir)
+        target = resume_target(record, out_dir)
         if is_completed_state(state) and target is not None:
             self.download(self.result(record.request_id), target, on_progress=on_progress)
 
@@ -580,8 +473,7 @@ class Client(BaseClient):
 
     def close(self) -> None:
         self._http.close()
-        if self._files is not None:
-            self._files.close()
+        self._fetcher.close()
         if self._owns_journal and self._journal is not None:
             self._journal.close()
 

@@ -49,6 +49,7 @@ __all__ = [
     "target_path",
     "target_paths",
     "transport_failure",
+    "wire_bytes",
 ]
 
 ALLOWED_CONTENT_TYPES: Final = ("video/", "application/octet-stream")
@@ -346,3 +347,10 @@ def transport_failure(
     return TransientDownloadError(
         f"download failed: {redact(str(exc)) or type(exc).__name__}", request_id=request_id
     )
+
+
+def wire_bytes(response: httpx.Response, part: PartFile) -> int:
+    """Bytes received as sent: compressed size if the body was encoded, else what was written."""
+    if response.headers.get("content-encoding", "identity").lower() != "identity":
+        return response.num_bytes_downloaded
+    return part.size

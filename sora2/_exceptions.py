@@ -36,7 +36,7 @@ Messages never include the API token.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from ._http import parse_retry_after
 
@@ -164,6 +164,17 @@ class APIResponseValidationError(APIError):
         self.response = response
 
 
+class _StatusFields(TypedDict, total=False):
+    """The optional keywords of :class:`APIStatusError`, for subclasses that add their own."""
+
+    error_code: int | None
+    detail: Sequence[Any] | None
+    request_id: str | None
+    http_request_id: str | None
+    request: httpx.Request | None
+    response: httpx.Response | None
+
+
 class APIStatusError(APIError):
     """The service answered with an error status and, usually, its JSON error body."""
 
@@ -233,24 +244,11 @@ class RateLimitError(APIStatusError):
         message: str,
         *,
         status_code: int,
-        error_code: int | None = None,
-        detail: Sequence[Any] | None = None,
-        request_id: str | None = None,
-        http_request_id: str | None = None,
-        request: httpx.Request | None = None,
-        response: httpx.Response | None = None,
         retry_after: float | None = None,
+        **fields: Unpack[_StatusFields],
     ) -> None:
-        super().__init__(
-            message,
-            status_code=status_code,
-            error_code=error_code,
-            detail=detail,
-            request_id=request_id,
-            http_request_id=http_request_id,
-            request=request,
-            response=response,
-        )
+        super().__init__(message, status_code=status_code, **fields)
+        response = fields.get("response")
         if retry_after is None and response is not None:
             retry_after = parse_retry_after(response.headers)
         self.retry_after = retry_after

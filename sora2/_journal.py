@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from ._constants import EMULATOR_JOURNAL_FILE, JOURNAL_ENV_VAR, JOURNAL_FILE
-from ._types import is_completed_state, is_terminal_state
+from ._types import IN_PROGRESS, IN_QUEUE, is_completed_state, is_terminal_state
 
 __all__ = ["GONE", "JobRecord", "Journal", "default_journal_path"]
 
@@ -55,7 +55,7 @@ GONE: Final = "gone"
 """A journal-only state: the service answered 404001 (unknown or expired) for the id. Terminal:
 nothing more can be fetched, so ``resume`` leaves it alone; ``error`` holds the reason."""
 
-_SUBMITTED_STATE: Final = "in_queue"
+_SUBMITTED_STATE: Final = IN_QUEUE
 """The state of a freshly accepted job: the spec says submit answers "accepted and queued"."""
 
 _COLUMNS: Final = (
@@ -303,7 +303,7 @@ class Journal:
         with self._connect() as conn:
             conn.execute(
                 "UPDATE jobs SET state = ?, queue_position = ?, "
-                "started_at = CASE WHEN ? = 'in_progress' AND started_at IS NULL "
+                "started_at = CASE WHEN ? = ? AND started_at IS NULL "
                 "THEN ? ELSE started_at END, "
                 "finished_at = CASE WHEN ? AND finished_at IS NULL THEN ? ELSE finished_at END, "
                 "updated_at = ? WHERE request_id = ?",
@@ -311,6 +311,7 @@ class Journal:
                     state,
                     queue_position,
                     state,
+                    IN_PROGRESS,
                     now,
                     is_terminal_state(state),
                     now,

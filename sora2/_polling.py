@@ -39,7 +39,7 @@ from ._constants import (
     PROGRESS_EWMA_ALPHA,
     QUEUE_POLL_INTERVAL,
 )
-from ._types import JobStatus
+from ._types import IN_PROGRESS, IN_QUEUE, JobStatus
 
 __all__ = ["Clock", "PollSchedule", "ProgressModel", "SystemClock"]
 
@@ -177,7 +177,7 @@ class PollSchedule:
         floor = MIN_POLL_INTERVAL
         delay = self._latency_bound(now)
         expected = self.model.expected(self.video_seconds)
-        if status.state == "in_queue":
+        if status.state == IN_QUEUE:
             self._seen_queued = True
             if expected is not None:
                 # It cannot finish sooner than its whole processing time from now.
@@ -185,7 +185,7 @@ class PollSchedule:
             elif status.queue_position:
                 spacing = QUEUE_POLL_INTERVAL * status.queue_position
                 delay = max(delay, min(MAX_QUEUE_POLL_INTERVAL, spacing))
-        elif status.state == "in_progress":
+        elif status.state == IN_PROGRESS:
             if self._seen_queued and self._latest_start is None:
                 self._latest_start = now  # noted even while nothing has been learned yet
             if expected is not None:

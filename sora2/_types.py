@@ -19,6 +19,8 @@ __all__ = [
     "CANCELLED",
     "COMPLETED",
     "FAILED",
+    "IN_PROGRESS",
+    "IN_QUEUE",
     "NOT_GIVEN",
     "TERMINAL_STATES",
     "JobResult",
@@ -36,6 +38,12 @@ __all__ = [
     "terminal_states",
 ]
 
+# The job states code must name: each is one of the spec's KnownRequestState values (a test
+# checks them against the generated KNOWN_REQUEST_STATE_VALUES and ``x-terminal-states``).
+IN_QUEUE: Final = "in_queue"
+"""A job accepted and waiting for a worker: the only state in which it can be cancelled."""
+IN_PROGRESS: Final = "in_progress"
+"""A job being rendered: its processing time starts here."""
 COMPLETED: Final = "completed"
 """The outcome of a job whose outputs can be fetched (states such as ``succeeded`` share it)."""
 CANCELLED: Final = "cancelled"
@@ -145,8 +153,36 @@ class Submission:
     """The generated model of the answer, with any field this version does not know."""
 
 
+class _Outcome:
+    """What a job's ``state`` means, read from the spec's ``x-terminal-states``."""
+
+    state: str
+
+    @property
+    def is_terminal(self) -> bool:
+        """True in a final state of the spec (completed, cancelled or failed, however spelt);
+        an unknown state is not final."""
+        return is_terminal_state(self.state)
+
+    @property
+    def is_completed(self) -> bool:
+        """``completed`` or a state the spec says means the same (``succeeded``): the outputs
+        are there."""
+        return is_completed_state(self.state)
+
+    @property
+    def is_cancelled(self) -> bool:
+        """True once the job was cancelled."""
+        return is_cancelled_state(self.state)
+
+    @property
+    def is_failed(self) -> bool:
+        """True once the job failed; ``error`` may say why."""
+        return is_failed_state(self.state)
+
+
 @dataclass(frozen=True)
-class JobStatus:
+class JobStatus(_Outcome):
     """A job's state at one moment. ``state`` is a plain string: the service may add states."""
 
     request_id: str
@@ -161,24 +197,6 @@ class JobStatus:
     """The service's Retry-After hint on this answer, if it sent one (seconds)."""
     error: Mapping[str, Any] | None = field(default=None, compare=False)
     """The service's account of a failed job (the answer's ``error`` object), if it gave one."""
-
-    @property
-    def is_terminal(self) -> bool:
-        """True for the spec's final states; an unknown state is not terminal."""
-        return is_terminal_state(self.state)
-
-    @property
-    def is_completed(self) -> bool:
-        """``completed`` or a state the spec says means the same (``succeeded``)."""
-        return is_completed_state(self.state)
-
-    @property
-    def is_cancelled(self) -> bool:
-        return is_cancelled_state(self.state)
-
-    @property
-    def is_failed(self) -> bool:
-        return is_failed_state(self.state)
 
     @property
     def is_known(self) -> bool:
@@ -203,7 +221,7 @@ class OutputFile:
 
 
 @dataclass(frozen=True)
-class JobResult:
+class JobResult(_Outcome):
     """A job's outputs once ``completed``; before that, its state and no files."""
 
     request_id: str
@@ -225,23 +243,3 @@ class JobResult:
     value is an absolute http(s) URL or a list of them; identical URLs appear once."""
     error: Mapping[str, Any] | None = field(default=None, compare=False)
     """The service's account of a failed job, if it gave one."""
-
-    @property
-    def is_terminal(self) -> bool:
-        """True in a final state of the spec (completed, cancelled or failed, however spelt)."""
-        return is_terminal_state(self.state)
-
-    @property
-    def is_completed(self) -> bool:
-        """True once the job completed (its outputs are there)."""
-        return is_completed_state(self.state)
-
-    @property
-    def is_cancelled(self) -> bool:
-        """True once the job was cancelled."""
-        return is_cancelled_state(self.state)
-
-    @property
-    def is_failed(self) -> bool:
-        """True once the job failed; ``error`` may say why."""
-        return is_failed_state(self.state)

@@ -21,6 +21,7 @@ from ._exceptions import (
 from ._logging import logger
 from ._paid import mark_paid
 from ._polling import Clock, PollSchedule, ProgressModel
+from ._types import IN_PROGRESS, IN_QUEUE
 
 if TYPE_CHECKING:
     from ._journal import Journal
@@ -78,7 +79,7 @@ class WaitTracker:
     @property
     def queued(self) -> bool:
         """The job was queued at the last successful poll (so it can still be cancelled)."""
-        return self.last is not None and self.last.state == "in_queue"
+        return self.last is not None and self.last.state == IN_QUEUE
 
     def remaining(self) -> float:
         return self.deadline - self._clock.monotonic()
@@ -114,9 +115,9 @@ class WaitTracker:
                 status.state,
                 max(0.0, self.deadline - now),
             )
-        if status.state == "in_queue":
+        if status.state == IN_QUEUE:
             self._last_queued_at = now
-        elif status.state == "in_progress":
+        elif status.state == IN_PROGRESS:
             if self._start_estimate is None and self._last_queued_at is not None:
                 # Started some time between the last queued poll and this one: schedule from
                 # the earliest moment, learn from the middle.

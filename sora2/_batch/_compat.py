@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from .._download import file_suffix
 from .._exceptions import NoOutputError
 from .._inputs import PROMPT_INPUT
-from .._types import outcome_of
+from .._types import CANCELLED, COMPLETED, IN_QUEUE, outcome_of
 
 if TYPE_CHECKING:
     from .._async_client import AsyncClient
@@ -36,11 +36,7 @@ __all__ = [
     "validate_row",
 ]
 
-COMPLETED = "completed"
-"""The state whose job has outputs (the client's own test, ``JobResult.is_completed``)."""
-CANCELLED = "cancelled"
-"""The state of a job cancelled before it ran (the client's own ``cancel`` checks it so)."""
-QUEUED = "in_queue"
+QUEUED = IN_QUEUE
 """The state in which the spec lets a job be cancelled (as ``sora2 generate`` uses it)."""
 _DEFAULT_SUFFIX = ".mp4"
 

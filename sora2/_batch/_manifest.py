@@ -19,6 +19,10 @@ from pathlib import Path
 from typing import Any, Final
 
 from .._exceptions import ConfigurationError
+from .._journal import GONE as _GONE
+from .._types import CANCELLED as _CANCELLED
+from .._types import COMPLETED as _COMPLETED
+from .._types import FAILED as _FAILED
 
 __all__ = [
     "CANCELLED",
@@ -34,11 +38,11 @@ __all__ = [
 ]
 
 MANIFEST_NAME: Final = "manifest.jsonl"
-COMPLETED: Final = "completed"
-FAILED: Final = "failed"
+COMPLETED: Final = _COMPLETED
+FAILED: Final = _FAILED
 INVALID: Final = "invalid"
-CANCELLED: Final = "cancelled"
-GONE: Final = "gone"
+CANCELLED: Final = _CANCELLED
+GONE: Final = _GONE
 PENDING: Final = "pending"
 ROW_STATES: Final = (COMPLETED, FAILED, INVALID, CANCELLED, GONE, PENDING)
 """A row's state in the manifest (not a job state: ``pending`` also means "not submitted")."""

@@ -46,7 +46,8 @@ from ._manifest import (
     BatchRow,
     Manifest,
 )
-from ._rows import Row, load_rows, make_plan, row_seconds
+from ._needs import adopt_from_journal, is_paid, needs_follow_up, needs_submit, new_entry
+from ._rows import load_rows, make_plan, row_seconds
 from ._summary import BatchProgress, BatchSummary
 
 if TYPE_CHECKING:
@@ -61,75 +62,6 @@ _UNKNOWN = (
     "pay twice); check your RunComfy dashboard, then run again with --resubmit-unknown "
     "(resubmit_unknown=True) to submit it"
 )
-
-
-def _entry(row: Row) -> BatchRow:
-    if not row.valid:
-        return BatchRow(row.line, row.key, row.name, row.input, state=INVALID, error=row.error)
-    return BatchRow(row.line, row.key, row.name, row.input)
-
-
-def _files_present(row: BatchRow) -> bool:
-    return bool(row.outputs) and all(Path(path).is_file() for path in row.outputs)
-
-
-def _needs_follow_up(row: BatchRow) -> bool:
-    """A job was submitted and its files are not all saved, and it may still give them."""
-    if row.request_id is None or row.state in (INVALID, GONE, CANCELLED):
-        return False
-    if row.state == COMPLETED:
-        return not _files_present(row)
-    if row.state == FAILED:
-        job = row.job_state or ""
-        return job_outcome(job) != FAILED
-    return True
-
-
-def _needs_submit(row: BatchRow, resubmit_unknown: bool = False) -> bool:
-    """Never submitted (or its job was cancelled before it ran, so nothing was paid)."""
-    if row.state == INVALID or (row.submit_unknown and not resubmit_unknown):
-        return False
-    if row.state == CANCELLED:
-        return True
-    return row.request_id is None and row.state in (PENDING, FAILED)
-
-
-def _is_paid(row: BatchRow) -> bool:
-    return row.request_id is not None and row.state != CANCELLED
-
-
-def _adopt_from_journal(
-    client: AsyncClient, manifest: Manifest, rows: list[BatchRow], target: str
-) -> int:
-    """Give rows without an id the jobs the journal has for this directory and no row holds.
-
-    The manifest is written right after each submit returns; a SIGKILL between the journal's
-    write and the manifest's would otherwise lose the id. Matched by input, in row order.
-    """
-    journal = client.journal
-    if journal is None or not any(r.request_id is None for r in rows):
-        return 0
-    try:
-        records = [r for r in journal.records(base_url=client.base_url) if r.target_path == target]
-    except Exception as exc:  # a broken journal must not stop the batch
-        logger.warning("journal %s: %s", journal.path, exc)
-        return 0
-    held = {r.request_id for r in manifest} | {
-        old for r in manifest for old in r.previous_request_ids
-    }
-    adopted = 0
-    for record in records:
-        if record.request_id in held:
-            continue
-        body = {"prompt": record.prompt, **record.params} if record.prompt else dict(record.params)
-        for row in rows:
-            if row.request_id is None and row.state != INVALID and row.input == body:
-                row.request_id = record.request_id
-                row.state, row.error, row.submit_unknown = PENDING, None, False
-                held.add(record.request_id)
-                adopted += 1
-                break
-    return adopted
 
 
 class _Run:
@@ -334,7 +266,7 @@ async def run_batch(
     if dry_run:
         return BatchSummary(
             None,
-            tuple(_entry(r) for r in parsed),
+            tuple(new_entry(r) for r in parsed),
             plan,
             dry_run=True,
             elapsed=time.monotonic() - started,
@@ -344,17 +276,17 @@ async def run_batch(
     entries: list[BatchRow] = []
     for found in parsed:
         old = manifest.get(found.key) if found.valid else None
-        entry = old if old is not None else _entry(found)
+        entry = old if old is not None else new_entry(found)
         entry.row = found.line
         entries.append(entry)
     manifest.replace_rows(entries)
-    _adopt_from_journal(client, manifest, entries, str(directory))
-    follow = [row for row in entries if _needs_follow_up(row)]
-    candidates = [row for row in entries if _needs_submit(row, resubmit_unknown)]
+    adopt_from_journal(client, manifest, entries, str(directory))
+    follow = [row for row in entries if needs_follow_up(row)]
+    candidates = [row for row in entries if needs_submit(row, resubmit_unknown)]
     for row in entries:
         if row.request_id is None and row.submit_unknown and not resubmit_unknown:
             row.state, row.error = PENDING, _UNKNOWN
-    paid = [row for row in manifest if _is_paid(row)]
+    paid = [row for row in manifest if is_paid(row)]
     jobs_used = len(paid)
     seconds_used = sum(row_seconds(row.input) for row in paid)
     to_submit: list[BatchRow] = []

@@ -26,9 +26,9 @@ COMMANDS: dict[str, str] = {
     "status": "sora2._cli._jobs:status",
     "result": "sora2._cli._jobs:result",
     "cancel": "sora2._cli._jobs:cancel",
-    "jobs": "sora2._cli._jobs:jobs",
-    "resume": "sora2._cli._jobs:resume",
-    "forget": "sora2._cli._jobs:forget",
+    "jobs": "sora2._cli._journal_commands:jobs",
+    "resume": "sora2._cli._journal_commands:resume",
+    "forget": "sora2._cli._journal_commands:forget",
     "emulator": "sora2._cli._emulator:emulator",
     "contract": "sora2._cli._contract:contract",
 }

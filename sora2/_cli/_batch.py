@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .._constants import DEFAULT_BATCH_CONCURRENCY
+from .._types import COMPLETED
 from ._common import (
     CommandError,
     Settings,
@@ -88,7 +89,7 @@ class _PlainDisplay:
         label = f"row {row.row}" + (f" ({row.name})" if row.name else "")
         if row.state == "pending" and row.request_id and (before is None or before[0] is None):
             echo_err(f"{label}: submitted {row.request_id}")
-        elif row.state == "completed":
+        elif row.state == COMPLETED:
             echo_err(f"{label}: completed: {', '.join(row.outputs)}")
         elif row.state != "pending" or row.error:
             echo_err(f"{label}: {row.state}" + (f": {row.error}" if row.error else ""))
@@ -182,7 +183,7 @@ def _summary_lines(summary: BatchSummary, settings: Settings) -> list[str]:
         + f"; {summary.submitted} submitted now, {summary.resumed} followed from earlier runs"
     ]
     for row in summary.rows:
-        if row.state != "completed":
+        if row.state != COMPLETED:
             where = f"row {row.row}" + (f" ({row.name})" if row.name else "")
             lines.append(f"  {where}: {row.state}" + (f": {row.error}" if row.error else ""))
     if summary.budget_stop:
@@ -346,7 +347,7 @@ def batch(
         raise CommandError("interrupted", EXIT_INTERRUPTED)
     if not summary.ok:
         raise CommandError(
-            f"{sum(1 for r in summary.rows if r.state != 'completed')} of {len(summary.rows)} "
+            f"{sum(1 for r in summary.rows if r.state != COMPLETED)} of {len(summary.rows)} "
             f"rows did not complete; see {summary.manifest}",
             EXIT_BATCH_INCOMPLETE,
         )

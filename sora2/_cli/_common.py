@@ -22,33 +22,13 @@ import click
 
 from .._exceptions import Sora2Error
 from .._inputs import PROMPT_INPUT, InputField, input_fields
-from ._exit_codes import (
-    EXIT_CANCELLED,
-    EXIT_CONFIG,
-    EXIT_ERROR,
-    EXIT_FAILED,
-    EXIT_INTERRUPTED,
-    EXIT_NOT_READY,
-    EXIT_OK,
-    EXIT_TIMEOUT,
-    EXIT_USAGE,
-    exit_code_for,
-)
+from ._exit_codes import EXIT_ERROR, exit_code_for
 from ._progress import Progress, format_elapsed
 
 if TYPE_CHECKING:
     from .._client import Client
 
 __all__ = [
-    "EXIT_CANCELLED",
-    "EXIT_CONFIG",
-    "EXIT_ERROR",
-    "EXIT_FAILED",
-    "EXIT_INTERRUPTED",
-    "EXIT_NOT_READY",
-    "EXIT_OK",
-    "EXIT_TIMEOUT",
-    "EXIT_USAGE",
     "CommandError",
     "Progress",
     "Settings",

@@ -11,7 +11,8 @@ from typing import Any
 
 import click
 
-from ._common import EXIT_ERROR, EXIT_USAGE, CommandError
+from ._common import CommandError
+from ._exit_codes import EXIT_ERROR, EXIT_USAGE
 from ._output import record
 
 __all__ = ["contract"]

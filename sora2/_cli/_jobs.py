@@ -1,5 +1,4 @@
-"""The job commands: ``generate``, ``submit``, ``status``, ``result``, ``cancel``, ``jobs``,
-``resume``.
+"""The job commands: ``generate``, ``submit``, ``status``, ``result``, ``cancel``.
 
 Each is a thin shell over one :class:`sora2.Client` call. What the CLI adds is what a person
 at a terminal needs: the request id at once, a live progress line, an honest answer to Ctrl-C
@@ -19,7 +18,6 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from .._base_client import job_failed
 from .._constants import DEFAULT_WAIT_TIMEOUT
 from .._exceptions import (
     ConflictError,
@@ -28,14 +26,16 @@ from .._exceptions import (
     Sora2Error,
     WaitTimeoutError,
 )
-from .._journal import GONE
-from .._types import is_cancelled_state, is_completed_state, is_failed_state
+from .._responses import job_failed
+from .._types import (
+    CANCELLED,
+    COMPLETED,
+    IN_PROGRESS,
+    IN_QUEUE,
+    is_cancelled_state,
+    is_completed_state,
+)
 from ._common import (
-    EXIT_CANCELLED,
-    EXIT_ERROR,
-    EXIT_INTERRUPTED,
-    EXIT_NOT_READY,
-    EXIT_TIMEOUT,
     CommandError,
     Progress,
     Settings,
@@ -46,18 +46,24 @@ from ._common import (
     input_options,
     translate_errors,
 )
+from ._exit_codes import (
+    EXIT_CANCELLED,
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_NOT_READY,
+    EXIT_TIMEOUT,
+)
 
 if TYPE_CHECKING:
     from .._client import Client
-    from .._journal import JobRecord
     from .._types import JobResult, JobStatus, Submission
 
-__all__ = ["cancel", "forget", "generate", "jobs", "result", "resume", "status", "submit"]
+__all__ = ["cancel", "generate", "result", "status", "submit"]
 
-_QUEUED = "in_queue"
+_QUEUED = IN_QUEUE
 """The only state in which a job can be cancelled (the spec's cancel operation)."""
-_COMPLETED = "completed"
-_CANCELLED = "cancelled"
+_COMPLETED = COMPLETED
+_CANCELLED = CANCELLED
 
 _request_id_argument = click.argument("request_id", metavar="ID")
 _timeout_option = click.option(
@@ -251,7 +257,7 @@ def _interrupted(
                 wanted = False
         if wanted:
             cancelled = _cancel_after_interrupt(client, request_id)
-            state = _CANCELLED if cancelled else "in_progress"
+            state = _CANCELLED if cancelled else IN_PROGRESS
         if not cancelled:
             echo_err(f"{request_id} was not cancelled. {follow_up}")
     elif is_completed_state(state):
@@ -386,181 +392,3 @@ def cancel(request_id: str, settings: Settings) -> None:
     with _client(settings) as client:
         found = client.cancel(request_id)
     emit(settings, _status_payload(found), [_status_line(found)])
-
-
-# jobs, resume ---------------------------------------------------------------------------------
-
-
-_PROMPT_WIDTH = 32
-"""Characters of the prompt shown by ``sora2 jobs``: enough to tell jobs of one size apart."""
-
-
-def _short_prompt(prompt: str, width: int = _PROMPT_WIDTH) -> str:
-    text = " ".join(prompt.split())
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def _record_line(record: JobRecord) -> str:
-    when = record.submitted_at.astimezone().strftime("%Y-%m-%d %H:%M:%S")
-    params = " ".join(f"{k}={v}" for k, v in sorted(record.params.items()))
-    line = f"{record.request_id}  {record.state:<11}  {when}"
-    line += f"  {_short_prompt(record.prompt) or '-':<{_PROMPT_WIDTH}}"
-    if params:
-        line += f"  {params}"
-    if record.output_path:
-        line += f"  {record.output_path}"
-    elif record.error:
-        line += f"  error: {record.error}"
-    return line
-
-
-@click.command()
-@click.option("--unfinished", is_flag=True, help="Only jobs that `sora2 resume` would finish.")
-@click.option(
-    "--refresh",
-    is_flag=True,
-    help="First ask the service for the current state of every unfinished job of this service.",
-)
-@click.option(
-    "--prune",
-    is_flag=True,
-    help="First remove this service's settled jobs (saved, cancelled, gone) from the journal.",
-)
-@client_options
-def jobs(unfinished: bool, refresh: bool, prune: bool, settings: Settings) -> None:
-    """List the journal of submitted jobs, oldest first, with the last state seen.
-
-    Each row shows the id, state, submission time, the start of the prompt, the parameters and
-    the saved file (or the last error). The state is the journal's; --refresh asks the service.
-    """
-    pruned: list[str] = []
-    with _client(settings) as client:
-        if refresh:
-            _refresh_unfinished(client)
-        if prune:
-            pruned = client.prune()
-            echo_err(f"pruned {len(pruned)} settled job{'s' if len(pruned) != 1 else ''}")
-        records = client.jobs(unfinished=unfinished)
-        journal = client.journal
-    payload: dict[str, Any] = {
-        "journal": str(journal.path) if journal is not None else None,
-        "jobs": [r.to_dict() for r in records],
-    }
-    if prune:
-        payload["pruned"] = pruned
-    emit(settings, payload, [_record_line(r) for r in records])
-    if not records and not settings.json_output:
-        where = f" in {journal.path}" if journal is not None else ""
-        echo_err(f"no {'unfinished ' if unfinished else ''}jobs{where}")
-
-
-def _refresh_unfinished(client: Client) -> None:
-    """One status call per unfinished job of this service; each answer updates its row (a
-    404001 marks it gone). A failure is reported and the others go on."""
-    for record in client.jobs(unfinished=True):
-        if record.base_url != client.base_url or record.is_terminal:
-            continue
-        try:
-            client.status(record.request_id)
-        except NotFoundError:
-            echo_err(f"{record.request_id}: the service no longer knows it; marked gone")
-        except Sora2Error as error:
-            echo_err(f"{record.request_id}: could not refresh: {str(error).splitlines()[0]}")
-
-
-@click.command()
-@_request_id_argument
-@client_options
-def forget(request_id: str, settings: Settings) -> None:
-    """Remove job ID from the journal, so `sora2 resume` no longer tries it.
-
-    Only the journal's row goes: a job still running is not cancelled (see `sora2 cancel`).
-    """
-    with _client(settings) as client:
-        removed = client.forget(request_id)
-    emit(
-        settings,
-        {"request_id": request_id, "forgotten": removed},
-        [f"forgot {request_id}" if removed else f"{request_id} was not in the journal"],
-    )
-    if not removed:
-        raise CommandError(f"{request_id} is not in the journal", EXIT_ERROR, request_id=request_id)
-
-
-@click.command()
-@click.argument("request_id", metavar="[ID]", required=False)
-@click.option(
-    "--out-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Download every completed video into this directory "
-    "[default: where `generate` meant to save it].",
-)
-@_timeout_option
-@client_options
-def resume(
-    request_id: str | None, out_dir: Path | None, timeout: float | None, settings: Settings
-) -> None:
-    """Finish unfinished jobs from the journal (or job ID) without submitting again.
-
-    Waits for each job, then downloads the videos `generate` did not get to save.
-    """
-    with _client(settings) as base, settings.progress() as progress:
-        client = base.with_options(wait_timeout=timeout) if timeout is not None else base
-        try:
-            records = client.resume(
-                request_id,
-                out_dir=out_dir,
-                on_update=progress.update,
-                on_progress=progress.download,
-            )
-        except KeyboardInterrupt:
-            progress.close()
-            echo_err(f"interrupted; the jobs go on. Run again: {settings.command('resume')}")
-            raise CommandError("interrupted", EXIT_INTERRUPTED) from None
-        finally:
-            if client is not base:
-                client.close()
-    progress.close()
-    failed = [
-        r
-        for r in records
-        if r.is_unfinished
-        or r.state == GONE
-        or is_failed_state(r.state)
-        or (out_dir is not None and is_completed_state(r.state) and not r.output_path)
-    ]
-    emit(
-        settings,
-        {
-            "jobs": [r.to_dict() for r in records],
-            "finished": len(records) - len(failed),
-            "failed": len(failed),
-        },
-        [_record_line(r) for r in records],
-    )
-    if not records:
-        echo_err("nothing to resume")
-        return
-    for record in records:
-        if record.state == GONE:
-            echo_err(
-                f"{record.request_id} is gone ({record.error}); "
-                f"remove it with: {settings.command('forget', record.request_id)}"
-            )
-        elif record in failed:
-            echo_err(
-                f"{record.request_id} did not finish: {record.error or record.state}; "
-                f"try again with: {settings.command('resume', record.request_id)}"
-            )
-        elif is_completed_state(record.state) and not record.output_path:
-            echo_err(
-                f"{record.request_id} completed; download it with: "
-                f"{settings.command('result', record.request_id, '--out', '.')}"
-            )
-    if failed:
-        raise CommandError(
-            f"{len(records) - len(failed)} of {len(records)} jobs finished; "
-            f"{len(failed)} did not (see `sora2 jobs`)",
-            EXIT_ERROR,
-        )

@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TextIO
 
+from .._types import IN_QUEUE
+
 if TYPE_CHECKING:
     from .._types import JobStatus
 
@@ -92,7 +94,7 @@ class Progress:
     def request_id(self) -> str | None:
         return self._request_id
 
-    def submitted(self, request_id: str, state: str = "in_queue") -> None:
+    def submitted(self, request_id: str, state: str = IN_QUEUE) -> None:
         """Remember the job (queued until a poll says otherwise), showing nothing yet."""
         self._request_id = request_id
         self._state = state
@@ -134,7 +136,7 @@ class Progress:
 
     def _parts(self) -> list[str]:
         parts = [self._state or "submitting"]
-        if self._queue_position is not None and self._state == "in_queue":
+        if self._queue_position is not None and self._state == IN_QUEUE:
             parts.append(f"queue position {self._queue_position}")
         parts.append(f"elapsed {format_elapsed(self._clock() - self._started)}")
         if self._received is not None:

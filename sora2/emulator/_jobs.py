@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .._types import CANCELLED, COMPLETED, FAILED, IN_PROGRESS, IN_QUEUE
+
 __all__ = [
     "CANCELLED",
     "COMPLETED",
@@ -25,11 +27,6 @@ __all__ = [
     "JobView",
     "StoreFullError",
 ]
-
-IN_QUEUE = "in_queue"
-IN_PROGRESS = "in_progress"
-COMPLETED = "completed"
-CANCELLED = "cancelled"
 
 
 class StoreFullError(Exception):
@@ -76,7 +73,7 @@ class JobStore:
         clock: Callable[[], float],
         ttl: float,
         max_jobs: int,
-        failed_state: str = "failed",
+        failed_state: str = FAILED,
     ) -> None:
         if workers < 1:
             raise ValueError("workers must be 1 or more")

@@ -130,19 +130,14 @@ def fault_response(fault: FaultRule) -> Response:
     """The answer of a status fault: the spec's error (with Retry-After) or the edge's page."""
     if fault.kind == "502":
         return HTMLResponse(BAD_GATEWAY_PAGE, status_code=502)
-    if fault.kind == "429":
+    asks_to_wait = {
+        "429": (429, RATE_LIMITED, "Too many requests."),
+        "503": (503, UNAVAILABLE, "Service unavailable."),
+    }
+    if fault.kind in asks_to_wait:
+        status, code, message = asks_to_wait[fault.kind]
         return error_response(
-            429,
-            RATE_LIMITED,
-            "Too many requests.",
-            headers={"Retry-After": str(fault.retry_after)},
-        )
-    if fault.kind == "503":
-        return error_response(
-            503,
-            UNAVAILABLE,
-            "Service unavailable.",
-            headers={"Retry-After": str(fault.retry_after)},
+            status, code, message, headers={"Retry-After": str(fault.retry_after)}
         )
     return error_response(500, INTERNAL, "Internal error.")
 

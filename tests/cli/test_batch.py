@@ -157,7 +157,7 @@ class TestCtrlCOnATerminal:
         import signal
 
         from sora2._cli import _batch
-        from sora2._cli._common import EXIT_INTERRUPTED
+        from sora2._cli._exit_codes import EXIT_INTERRUPTED
 
         monkeypatch.setattr(_batch, "_stdin_is_tty", lambda: True)
         original = _batch._PlainDisplay.__call__

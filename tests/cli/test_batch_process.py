@@ -18,7 +18,7 @@ import pytest
 
 from sora2._batch._rows import duration_property
 from sora2._cli._batch import EXIT_BATCH_INCOMPLETE
-from sora2._cli._common import EXIT_INTERRUPTED
+from sora2._cli._exit_codes import EXIT_INTERRUPTED
 from sora2.emulator import Emulator, create_app, serve
 
 from .helpers import TOKEN, choices

@@ -11,10 +11,6 @@ import pytest
 from click.testing import CliRunner
 
 from sora2._cli._common import (
-    EXIT_CONFIG,
-    EXIT_ERROR,
-    EXIT_TIMEOUT,
-    EXIT_USAGE,
     INPUT_PARAM_PREFIX,
     CommandError,
     Settings,
@@ -23,6 +19,12 @@ from sora2._cli._common import (
     input_option,
     input_options,
     parse_input_value,
+)
+from sora2._cli._exit_codes import (
+    EXIT_CONFIG,
+    EXIT_ERROR,
+    EXIT_TIMEOUT,
+    EXIT_USAGE,
 )
 from sora2._exceptions import (
     ConfigurationError,

@@ -13,15 +13,19 @@ from sora2 import (
     JobFailedError,
     WaitTimeoutError,
 )
+from sora2._errors import _BY_STATUS
 from sora2._journal import Journal
-from sora2._responses import _BY_STATUS
 from sora2._spec import spec_document
 from sora2._types import (
     CANCELLED,
     COMPLETED,
     FAILED,
+    IN_PROGRESS,
+    IN_QUEUE,
     TERMINAL_STATES,
+    is_terminal_state,
     known_states,
+    outcome_of,
     state_outcomes,
     terminal_states,
 )
@@ -56,6 +60,71 @@ class TestTheSpecDecides:
         """Spec subject: failed, succeeded and canceled are known, final states."""
         assert {"failed", "succeeded", "canceled"} <= terminal_states()
         assert {COMPLETED, CANCELLED, FAILED} == set(_spec_outcomes())
+
+
+class TestNamedOnce:
+    def test_named_states_are_generated_known_states(self) -> None:
+        """Every state the code names is one of the generated KNOWN_REQUEST_STATE_VALUES."""
+        from sora2_api.models.known_request_state import KNOWN_REQUEST_STATE_VALUES
+
+        named = {IN_QUEUE, IN_PROGRESS, COMPLETED, CANCELLED, FAILED}
+        assert named == named & set(KNOWN_REQUEST_STATE_VALUES)
+
+    def test_named_final_states_are_their_own_outcome(self) -> None:
+        """completed, cancelled and failed are final states meaning themselves; the queued and
+        running states are not final."""
+        assert [COMPLETED, CANCELLED, FAILED] == [
+            outcome_of(state) for state in (COMPLETED, CANCELLED, FAILED)
+        ]
+        assert [False, False] == [is_terminal_state(IN_QUEUE), is_terminal_state(IN_PROGRESS)]
+
+    def test_emulator_cli_and_batch_use_the_same_names(self) -> None:
+        """The emulator, the CLI and the batch runner import the states, not their own copies."""
+        from sora2._batch import _compat, _manifest
+        from sora2._cli import _jobs
+        from sora2.emulator import _jobs as emulator_jobs
+
+        assert (IN_QUEUE, COMPLETED, CANCELLED) == (
+            _jobs._QUEUED,
+            _jobs._COMPLETED,
+            _jobs._CANCELLED,
+        )
+        assert (IN_QUEUE, IN_PROGRESS, COMPLETED, CANCELLED) == (
+            emulator_jobs.IN_QUEUE,
+            emulator_jobs.IN_PROGRESS,
+            emulator_jobs.COMPLETED,
+            emulator_jobs.CANCELLED,
+        )
+        assert (IN_QUEUE, COMPLETED, CANCELLED) == (
+            _compat.QUEUED,
+            _compat.COMPLETED,
+            _compat.CANCELLED,
+        )
+        assert (COMPLETED, CANCELLED, FAILED) == (
+            _manifest.COMPLETED,
+            _manifest.CANCELLED,
+            _manifest.FAILED,
+        )
+
+    def test_no_state_literal_is_compared_in_the_code(self) -> None:
+        """No module of sora2/ compares a state with a string literal: states are named once."""
+        import ast
+
+        import sora2
+
+        root = Path(sora2.__file__).parent
+        states = known_states() | {"gone"}
+        found = []
+        for path in sorted(root.rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Compare):
+                    operands = [node.left, *node.comparators]
+                    if any(isinstance(o, ast.Constant) and o.value in states for o in operands):
+                        found.append(f"{path.relative_to(root)}:{node.lineno}")
+                quoted = isinstance(node, ast.Constant) and isinstance(node.value, str)
+                if quoted and any(f"'{state}'" in node.value for state in states):
+                    found.append(f"{path.relative_to(root)}:{node.lineno} (SQL)")
+        assert [] == found
 
 
 def _answering(state: str, *, error: dict[str, str] | None = None) -> Script:

@@ -28,6 +28,10 @@ def _get_kwargs(
     return _kwargs
 
 
+build_request_kwargs = _get_kwargs
+"""This operation's request as keyword arguments of ``httpx.Client.request`` (method, url, ...)."""
+
+
 def _parse_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
 ) -> Error | RequestResult | RequestStatus | str | None:

@@ -1,0 +1,236 @@
+"""The typed error for an exchange that went wrong: an error status, a broken body, a lost
+connection, or a submit whose outcome is unknown. Each is one of ``sora2._exceptions``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any, Final, TypeGuard
+
+import httpx
+
+from ._exceptions import (
+    APIConnectionError,
+    APIResponseValidationError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ConflictError,
+    InsufficientBalanceError,
+    InternalServerError,
+    JobFailedError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    SubmissionUnknownError,
+    UnprocessableEntityError,
+)
+from ._http import SUBMIT_RETRY_STATUSES
+from ._logging import redact
+
+__all__ = [
+    "JOB_NOT_FOUND",
+    "NOT_SENT_ERRORS",
+    "Decoded",
+    "error_for_status",
+    "invalid_response",
+    "is_gone",
+    "job_failed",
+    "json_body",
+    "salvage_request_id",
+    "submit_failure",
+    "transport_error",
+    "unknown_submission",
+]
+
+NOT_SENT_ERRORS: Final = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+"""Transport errors raised before a single byte of the request left: safe to retry a submit."""
+
+_BY_STATUS: Final[dict[int, type[APIStatusError]]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    422: UnprocessableEntityError,
+    429: RateLimitError,
+}
+_BY_ERROR_CODE: Final[dict[int, type[APIStatusError]]] = {
+    400002: InsufficientBalanceError,
+    400004: AuthenticationError,
+}
+
+JOB_NOT_FOUND: Final = 404001
+"""The service's error code for a request id it does not know, or no longer knows (expired)."""
+
+_REQUEST_ID = re.compile(rb'"request_id"\s*:\s*"((?:[^"\\]|\\.){1,200})"')
+
+
+# Bodies -----------------------------------------------------------------------------------------
+
+
+Decoded = tuple[bool, Any]
+"""``(True, data)`` for a JSON body, ``(False, None)`` for anything else."""
+
+
+def json_body(response: httpx.Response) -> Decoded:
+    """``(True, data)`` when the body is JSON, ``(False, None)`` otherwise (never raises)."""
+    try:
+        return True, json.loads(response.content)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return False, None
+
+
+def salvage_request_id(response: httpx.Response, decoded: Decoded | None = None) -> str | None:
+    """The job id in a submit answer, even from a body that is broken or cut short."""
+    ok, data = json_body(response) if decoded is None else decoded
+    if ok:
+        if isinstance(data, dict):
+            value = data.get("request_id")
+            if isinstance(value, str) and value:
+                return value
+        return None
+    found = _REQUEST_ID.search(response.content)
+    if found is None:
+        return None
+    try:
+        value = json.loads(b'"' + found.group(1) + b'"')
+    except ValueError:
+        return None
+    return value if isinstance(value, str) and value else None
+
+
+# Errors -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _ErrorBody:
+    error_code: int | None
+    message: str | None
+    detail: list[Any]
+
+
+def _error_body(response: httpx.Response) -> _ErrorBody:
+    ok, data = json_body(response)
+    if not ok or not isinstance(data, dict):
+        return _ErrorBody(None, None, [])
+    code = data.get("error_code")
+    message = data.get("message")
+    detail = data.get("detail")
+    return _ErrorBody(
+        code if isinstance(code, int) and not isinstance(code, bool) else None,
+        redact(message) if isinstance(message, str) else None,
+        detail if isinstance(detail, list) else [],
+    )
+
+
+def _phrase(status_code: int) -> str:
+    try:
+        return HTTPStatus(status_code).phrase
+    except ValueError:
+        return "Unknown status"
+
+
+def error_for_status(response: httpx.Response, *, request_id: str | None) -> APIStatusError:
+    """The typed error for an error answer; the body may be JSON, HTML or nothing at all."""
+    body = _error_body(response)
+    status = response.status_code
+    cls: type[APIStatusError] = (
+        _BY_ERROR_CODE.get(body.error_code or 0)
+        or _BY_STATUS.get(status)
+        or (InternalServerError if status >= 500 else APIStatusError)
+    )
+    return cls(
+        body.message or _phrase(status),
+        status_code=status,
+        error_code=body.error_code,
+        detail=body.detail,
+        request_id=request_id,
+        http_request_id=response.headers.get("x-request-id"),
+        request=response.request,
+        response=response,
+    )
+
+
+def transport_error(
+    exc: httpx.RequestError, *, request_id: str | None, operation: str
+) -> APIConnectionError:
+    """An httpx transport failure as ``APIConnectionError`` or ``APITimeoutError``."""
+    cls = APITimeoutError if isinstance(exc, httpx.TimeoutException) else APIConnectionError
+    what = "timed out" if cls is APITimeoutError else "failed"
+    try:
+        request: httpx.Request | None = exc.request
+    except RuntimeError:  # httpx raises when the error was never tied to a request
+        request = None
+    return cls(
+        f"{operation} {what}: {redact(str(exc)) or type(exc).__name__}",
+        request_id=request_id,
+        request=request,
+    )
+
+
+def unknown_submission(
+    reason: str, *, request: httpx.Request | None, request_id: str | None = None
+) -> SubmissionUnknownError:
+    return SubmissionUnknownError(
+        f"submit: {reason}; the job may have been created and billed, so it was not retried. "
+        "Check `sora2 jobs` or your RunComfy dashboard before submitting again.",
+        request_id=request_id,
+        request=request,
+    )
+
+
+def submit_failure(response: httpx.Response) -> Exception:
+    """The error for a submit answered with anything but a readable 200.
+
+    Client errors (4xx but 429) prove the job was refused; 429 and 503 prove it was not taken
+    (and are retried); every other status leaves the outcome unknown.
+    """
+    status = response.status_code
+    if 400 <= status < 500 or status in SUBMIT_RETRY_STATUSES:
+        return error_for_status(response, request_id=None)
+    return unknown_submission(
+        f"the service answered {status} {_phrase(status)}",
+        request=response.request,
+        request_id=salvage_request_id(response),
+    )
+
+
+def invalid_response(
+    operation: str,
+    reason: str,
+    response: httpx.Response,
+    *,
+    request_id: str | None,
+) -> APIResponseValidationError:
+    return APIResponseValidationError(
+        f"{operation}: the answer does not match the spec ({redact(reason)})",
+        status_code=response.status_code,
+        request_id=request_id,
+        request=response.request,
+        response=response,
+    )
+
+
+def is_gone(error: BaseException) -> TypeGuard[NotFoundError]:
+    """The service's 404001: it does not know the id (expired, or a typo). The journal marks
+    the job ``gone`` with the reason, so its row already says why it ended."""
+    return isinstance(error, NotFoundError) and error.error_code == JOB_NOT_FOUND
+
+
+def job_failed(request_id: str, state: str, error: Mapping[str, Any] | None) -> JobFailedError:
+    """The error for a job that ended failed, quoting the service's reason when it gave one."""
+    reason = error.get("message") if error else None
+    text = f": {redact(reason).rstrip('. ')}" if isinstance(reason, str) and reason else ""
+    return JobFailedError(
+        f"{request_id} {state}{text}; there is no output to download "
+        f"(`sora2 status {request_id}` shows its state)",
+        request_id=request_id,
+        state=state,
+        detail=error,
+    )

@@ -1,0 +1,225 @@
+"""Fetching output files: the clients' second httpx client, for downloads only.
+
+It carries no token (output URLs need none), follows a redirect only to a URL that
+``check_download_url`` allows, streams each file into a ``PartFile`` and retries what is safe to
+retry. ``Fetcher`` serves ``Client``, ``AsyncFetcher`` serves ``AsyncClient``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import httpx
+
+from ._constants import DOWNLOAD_CHUNK_SIZE, MAX_DOWNLOAD_REDIRECTS
+from ._download import (
+    PartFile,
+    check_download_response,
+    check_download_url,
+    transport_failure,
+    wire_bytes,
+)
+from ._exceptions import DownloadError
+from ._outputs import FILE_KIND
+from ._retry import RetryPolicy, acall_with_retries, call_with_retries
+from ._transports import AsyncBorrowedTransport, BorrowedTransport, InFlight
+from ._types import OutputFile
+
+if TYPE_CHECKING:
+    from ._base_client import SharedState
+
+__all__ = ["AsyncFetcher", "Fetcher"]
+
+T = TypeVar("T")
+Progress = Callable[[int, int | None], None]
+
+
+def _kind(item: OutputFile) -> str | None:
+    """The kind a file must be: a bare URL of unknown kind keeps the old rule (a video or
+    bytes), not "anything"."""
+    return None if not item.field and item.kind == FILE_KIND else item.kind
+
+
+class Fetcher:
+    """``Client``'s downloads, on an httpx client made on first use."""
+
+    def __init__(
+        self,
+        shared: SharedState,
+        *,
+        timeout: httpx.Timeout,
+        limits: httpx.Limits,
+        retry: RetryPolicy,
+    ) -> None:
+        self._shared = shared
+        self._timeout = timeout
+        self._limits = limits
+        self._retry = retry
+        self._files: httpx.Client | None = None
+
+    def _client(self) -> httpx.Client:
+        if self._files is None:
+            source = self._shared.transport
+            self._files = httpx.Client(
+                timeout=self._timeout,
+                transport=BorrowedTransport(source)
+                if isinstance(source, httpx.BaseTransport)
+                else None,
+                limits=self._limits,
+                follow_redirects=False,
+            )
+        return self._files
+
+    def _open(self, url: str, request_id: str | None) -> httpx.Response:
+        """The streamed answer for ``url``, following redirects only to allowed URLs."""
+        files = self._client()
+        request = files.build_request("GET", url)
+        for _ in range(MAX_DOWNLOAD_REDIRECTS + 1):
+            check_download_url(
+                request.url, in_process=self._shared.in_process, request_id=request_id
+            )
+            response = files.send(request, stream=True)
+            if response.next_request is None:
+                return response
+            request = response.next_request
+            response.close()
+        raise DownloadError("download failed: too many redirects", request_id=request_id)
+
+    def fetch(
+        self,
+        item: OutputFile,
+        target: Path,
+        cap: int,
+        request_id: str | None,
+        on_progress: Progress | None,
+    ) -> Path:
+        """Save one file at ``target`` (at most ``cap`` bytes), retried when safe."""
+        url, kind = item.url, _kind(item)
+
+        def attempt() -> Path:
+            with PartFile(target, max_bytes=cap, request_id=request_id) as part:
+                try:
+                    response = self._open(url, request_id)
+                    try:
+                        announced = check_download_response(
+                            response, max_bytes=cap, request_id=request_id, kind=kind
+                        )
+                        for chunk in response.iter_bytes(DOWNLOAD_CHUNK_SIZE):
+                            part.write(chunk)
+                            if on_progress is not None:
+                                on_progress(part.size, announced)
+                        part.check_length(announced, wire_bytes(response, part))
+                    finally:
+                        response.close()
+                except (httpx.TransportError, httpx.DecodingError) as exc:
+                    raise transport_failure(exc, request_id) from exc
+                part.flush()
+                return part.commit()
+
+        return call_with_retries(self._retry, "download", attempt)
+
+    def close(self) -> None:
+        if self._files is not None:
+            self._files.close()
+
+
+class AsyncFetcher:
+    """``AsyncClient``'s downloads: file I/O in worker threads, at most ``limit`` in flight."""
+
+    def __init__(
+        self,
+        shared: SharedState,
+        *,
+        timeout: httpx.Timeout,
+        limits: httpx.Limits,
+        retry: RetryPolicy,
+        limit: int,
+        in_thread: Callable[..., Awaitable[Any]],
+    ) -> None:
+        self._shared = shared
+        self._timeout = timeout
+        self._limits = limits
+        self._retry = retry
+        self._in_thread = in_thread
+        self._files: httpx.AsyncClient | None = None
+        # Its own bound (each httpx client has its own pool): a long download never holds up
+        # a status poll.
+        self._slots = InFlight(limit, timeout.pool)
+
+    def _client(self) -> httpx.AsyncClient:
+        if self._files is None:
+            source = self._shared.transport
+            self._files = httpx.AsyncClient(
+                timeout=self._timeout,
+                transport=AsyncBorrowedTransport(source)
+                if isinstance(source, httpx.AsyncBaseTransport)
+                else None,
+                limits=self._limits,
+                follow_redirects=False,
+            )
+        return self._files
+
+    async def _open(self, url: str, request_id: str | None) -> httpx.Response:
+        files = self._client()
+        request = files.build_request("GET", url)
+        for _ in range(MAX_DOWNLOAD_REDIRECTS + 1):
+            check_download_url(
+                request.url, in_process=self._shared.in_process, request_id=request_id
+            )
+            response = await files.send(request, stream=True)
+            if response.next_request is None:
+                return response
+            request = response.next_request
+            await response.aclose()
+        raise DownloadError("download failed: too many redirects", request_id=request_id)
+
+    async def fetch(
+        self,
+        item: OutputFile,
+        target: Path,
+        cap: int,
+        request_id: str | None,
+        on_progress: Progress | None,
+    ) -> Path:
+        """See :meth:`Fetcher.fetch`."""
+        url, kind = item.url, _kind(item)
+
+        def open_part() -> PartFile:
+            return PartFile(target, max_bytes=cap, request_id=request_id)
+
+        def finish(part: PartFile) -> Path:
+            part.flush()
+            return part.commit()
+
+        async def attempt() -> Path:
+            part: PartFile = await self._in_thread(open_part)
+            with part:
+                try:
+                    slot = await self._slots.acquire()
+                    try:
+                        response = await self._open(url, request_id)
+                        try:
+                            announced = check_download_response(
+                                response, max_bytes=cap, request_id=request_id, kind=kind
+                            )
+                            async for chunk in response.aiter_bytes(DOWNLOAD_CHUNK_SIZE):
+                                await self._in_thread(part.write, chunk)
+                                if on_progress is not None:
+                                    on_progress(part.size, announced)
+                            part.check_length(announced, wire_bytes(response, part))
+                        finally:
+                            await response.aclose()
+                    finally:
+                        slot.release()
+                except (httpx.TransportError, httpx.DecodingError) as exc:
+                    raise transport_failure(exc, request_id) from exc
+                path: Path = await self._in_thread(finish, part)
+                return path
+
+        return await acall_with_retries(self._retry, "download", attempt)
+
+    async def aclose(self) -> None:
+        if self._files is not None:
+            await self._files.aclose()
