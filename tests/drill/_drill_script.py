@@ -81,13 +81,15 @@ def main() -> None:
     work = Path(config["work"])
     out: dict[str, Any] = {}
 
-    import sora2
     import sora2_api
+
+    import sora2
 
     out["imported_from"] = [sora2.__file__, sora2_api.__file__]
 
     from sora2 import Client, InvalidInputError, Sora2Error, WaitTimeoutError
-    from sora2._cli import _common, main as cli_main
+    from sora2._cli import _common
+    from sora2._cli import main as cli_main
     from sora2._inputs import input_fields
     from sora2._spec import operation, server_url
     from sora2.contract import ContractRecorder, check_request
@@ -113,9 +115,7 @@ def main() -> None:
 
     _common.make_client = lambda settings: client()  # the CLI's one seam
 
-    required = {
-        p["name"]: p["good"] for p in facts.get("properties", {}).values() if p["required"]
-    }
+    required = {p["name"]: p["good"] for p in facts.get("properties", {}).values() if p["required"]}
 
     def attempt(call: Any) -> dict[str, Any]:
         try:
@@ -195,7 +195,10 @@ def main() -> None:
         found["bad"] = submitted(**{name: bad})
         found["cli"] = cli_submit(*flag_args(name, good))
         found["cli_bad"] = cli(
-            "submit", "x", "--input", f"{name}={json.dumps(bad)}",
+            "submit",
+            "x",
+            "--input",
+            f"{name}={json.dumps(bad)}",
             *[a for n, v in others.items() for a in flag_args(n, v)],
         )
         found["contract_good"] = contract({name: good})
@@ -206,7 +209,10 @@ def main() -> None:
         every = {p["name"]: p["good"] for p in facts["properties"].values()}
         with client() as c:
             paths = c.generate("drill, every new input", out=work / "every.mp4", **every)
-        out["generate_every"] = {"paths": [str(p) for p in paths], "magic": [magic(p) for p in paths]}
+        out["generate_every"] = {
+            "paths": [str(p) for p in paths],
+            "magic": [magic(p) for p in paths],
+        }
 
     # New enum values: accepted everywhere, and a real video comes out.
     if "enum_added" in facts:

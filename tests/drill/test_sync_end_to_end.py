@@ -100,7 +100,9 @@ def synced(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "default": None,  # RunComfy's dialect: no default
     }
     page.write_text(_page_with(name, prop), encoding="utf-8")
-    sync = _run(root, "-m", "codegen", "--root", str(root), "sync", str(page), "--generate", cwd=root)
+    sync = _run(
+        root, "-m", "codegen", "--root", str(root), "sync", str(page), "--generate", cwd=root
+    )
     work = base / "work"
     work.mkdir()
     flag = "--" + name.replace("_", "-")
