@@ -70,12 +70,20 @@ def in_step_with_seed(spec_text: str) -> str:
     return sync_text(spec_text, page_schemas(seed_text(), str(SEED))).new_text
 
 
-def spec_copy(tmp_path: Path, edit: Callable[[str], str] | None = None) -> Path:
-    """A repository root holding only a copy of the spec (all ``sync`` reads), in step with the
-    seed page (see ``in_step_with_seed``), maybe edited."""
+def spec_copy(
+    tmp_path: Path, edit: Callable[[str], str] | None = None, *, seed: bool = True
+) -> Path:
+    """A repository root holding only a copy of the spec (all ``sync`` reads), maybe edited.
+
+    With ``seed`` (for tests whose upstream is an edited seed page) the copy is first brought
+    in step with the seed page (see ``in_step_with_seed``); without it (for tests whose
+    upstream is the emulator, which serves the spec itself) it is the spec as it is.
+    """
     root = tmp_path / "repo"
     (root / "spec").mkdir(parents=True)
-    text = in_step_with_seed(SPEC.read_text(encoding="utf-8"))
+    text = SPEC.read_text(encoding="utf-8")
+    if seed:
+        text = in_step_with_seed(text)
     (root / "spec" / SPEC.name).write_text(text, encoding="utf-8")
     if edit is not None:
         target = root / "spec" / SPEC.name

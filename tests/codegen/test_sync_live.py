@@ -41,7 +41,7 @@ class TestLive:
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
         """Against a real uvicorn on 127.0.0.1, --check exits 0 and the token is never printed."""
-        root = spec_copy(tmp_path)
+        root = spec_copy(tmp_path, seed=False)
         with serve(create_app(token=TOKEN)) as url:
             code = run_sync(
                 Layout(root),
@@ -60,7 +60,7 @@ class TestLive:
         self, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
         """A spec copy missing a property: --check exits 1, --write restores the property."""
-        root = spec_copy(tmp_path, _drop_optional_property)
+        root = spec_copy(tmp_path, _drop_optional_property, seed=False)
         original = input_of(yaml.safe_load(SPEC.read_text(encoding="utf-8")))
         missing = list(original["properties"])[-1]
         env = {"RUNCOMFY_TOKEN": TOKEN}
@@ -81,7 +81,7 @@ class TestLive:
         app = create_app(token=TOKEN)
         server = yaml.safe_load(SPEC.read_text(encoding="utf-8"))["servers"][0]["url"]
         code = run_sync(
-            Layout(spec_copy(tmp_path)),
+            Layout(spec_copy(tmp_path, seed=False)),
             None,
             live=model_id(),
             mode="check",
@@ -98,7 +98,7 @@ class TestLive:
         """Without a token in any of the variables, nothing is sent and the variables are named."""
         app = create_app(token=TOKEN)
         code = run_sync(
-            Layout(spec_copy(tmp_path)),
+            Layout(spec_copy(tmp_path, seed=False)),
             None,
             live=model_id(),
             mode="check",
@@ -116,7 +116,7 @@ class TestLive:
         """A 401 exits 2 with the service's message; the token sent appears nowhere."""
         wrong = "wrong-" + TOKEN
         code = run_sync(
-            Layout(spec_copy(tmp_path)),
+            Layout(spec_copy(tmp_path, seed=False)),
             None,
             live=model_id(),
             mode="check",
@@ -133,7 +133,7 @@ class TestLive:
     ) -> None:
         """A model the service does not know exits 2 with its 404."""
         code = run_sync(
-            Layout(spec_copy(tmp_path)),
+            Layout(spec_copy(tmp_path, seed=False)),
             None,
             live=model_id() + "-nope",
             mode="check",
