@@ -116,19 +116,20 @@ def fresh(taken: Any, name: str) -> str:
 
 
 def new_enum_value(values: list[Any]) -> Any:
-    """A value next to the existing ones: one step past the largest number, ``WxH`` doubled,
-    or a string with a suffix."""
+    """A value next to the existing ones: one step past the largest number, a square
+    resolution (the first one's shorter side; 16 pixels wider while taken), or a string with a
+    suffix."""
     if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
         ordered = sorted(values)
         step = (ordered[-1] - ordered[0]) // max(len(ordered) - 1, 1) or 1
         return ordered[-1] + step
-    candidate: Any = None
-    sizes = [re.fullmatch(r"(\d+)x(\d+)", str(v)) for v in values]
-    if all(sizes):
-        width, height = (int(part) for part in sizes[0].groups())  # type: ignore[union-attr]
-        candidate = f"{width * 2}x{height * 2}"
-    else:
-        candidate = f"{values[0]}_new"
+    first = re.fullmatch(r"(\d+)x(\d+)", str(values[0]))
+    if first and all(re.fullmatch(r"\d+x\d+", str(v)) for v in values):
+        width = height = min(int(first.group(1)), int(first.group(2)))
+        while f"{width}x{height}" in values:
+            width += 16
+        return f"{width}x{height}"
+    candidate = f"{values[0]}_new"
     while candidate in values:
         candidate = f"{candidate}_new"
     return candidate
