@@ -281,10 +281,14 @@ def main() -> None:
 
     # A new error code: the typed error of its HTTP status, carrying the code.
     if "error_code" in facts:
-        code, status_code = facts["error_code"]["code"], facts["error_code"]["status"]
-        rewriter.next_error = (status_code, {"error_code": code, "message": "A new reason."})
-        with client(max_retries=0) as c:
-            out["error_code"] = attempt(lambda c=c: c.submit("drill", **required).request_id)
+        status_code = facts["error_code"]["status"]
+        out["error_code"] = {}
+        for which in ("known", "code"):  # a documented code of that status, then the new one
+            code = facts["error_code"][which]
+            rewriter.next_error = (status_code, {"error_code": code, "message": "A reason."})
+            with client(max_retries=0) as c:
+                found = attempt(lambda c=c: c.submit("drill", **required).request_id)
+            out["error_code"][which] = found
 
     # A changed model path: the client follows it; the checker flags the old one.
     if "model_path" in facts:

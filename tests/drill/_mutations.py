@@ -273,7 +273,7 @@ def add_error_code(document: Doc) -> dict[str, Any]:
                     "summary": "A code added by the schema-change drill",
                     "value": {"error_code": new, "message": "A new reason."},
                 }
-                return {"response": key, "code": new, "status": new // 1000}
+                return {"response": key, "code": new, "known": code, "status": new // 1000}
     raise AssertionError("no 429 error example")
 
 
