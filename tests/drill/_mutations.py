@@ -178,7 +178,8 @@ def add_property(
         suffix = "required" if required else ("default" if with_default else "plain")
         name = fresh(target["properties"], f"{prefix}_{kind}_{suffix}")
         node = {
-            "title": f"Drill {kind} {suffix}",
+            # A title of its own: openapi-python-client names an inline object's model by it.
+            "title": name.replace("_", " ").capitalize(),
             "description": f"A new {kind} input added by the schema-change drill.",
             **schema,
         }
