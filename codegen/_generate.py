@@ -75,6 +75,11 @@ def _check_pins(root: Path) -> dict[str, str]:
     return installed
 
 
+# openapi-python-client exits 0 after leaving out what it could not parse (an endpoint, a
+# schema) with a warning: a generated client without ``submit`` must fail the build instead.
+_PARTIAL_OUTPUT = "Warning(s) encountered while generating"
+
+
 def _run(args: list[str], cwd: Path) -> None:
     proc = subprocess.run(
         [sys.executable, *args], cwd=cwd, capture_output=True, text=True, check=False
@@ -82,6 +87,10 @@ def _run(args: list[str], cwd: Path) -> None:
     if proc.returncode != 0:
         raise GeneratorError(
             f"{' '.join(args[:2])} failed ({proc.returncode}):\n{proc.stdout}{proc.stderr}"
+        )
+    if _PARTIAL_OUTPUT in proc.stdout + proc.stderr:
+        raise GeneratorError(
+            f"{' '.join(args[:2])} left parts of the spec out:\n{proc.stdout}{proc.stderr}"
         )
 
 

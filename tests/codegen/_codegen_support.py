@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -127,6 +128,24 @@ def run_codegen(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def unused(taken: Any, preferred: Any) -> Any:
+    """``preferred``, or the next value like it that ``taken`` does not hold.
+
+    A test that adds "a new enum value" must pick one the spec does not have yet: after the
+    spec itself gains 16 s videos, the new duration of a test is 17.
+    """
+    value = preferred
+    while value in taken:
+        size = re.fullmatch(r"(\d+)x(\d+)", str(value))
+        if isinstance(value, int):
+            value += 1
+        elif size:  # a resolution stays one: 16 pixels wider
+            value = f"{int(size.group(1)) + 16}x{size.group(2)}"
+        else:
+            value = f"{value}_new"
+    return value
+
+
 def write_spec(path: Path, document: dict[str, Any]) -> Path:
     """Write ``document`` as YAML to ``path`` (parents created); returns ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -137,6 +156,14 @@ def write_spec(path: Path, document: dict[str, Any]) -> Path:
 
 
 Doc = dict[str, Any]
+NEW_SECONDS = unused(
+    spec_document()["components"]["schemas"]["Input"]["properties"]["seconds"]["enum"], 16
+)
+"""A duration the spec does not offer yet, for tests that add one."""
+NEW_STATE = unused(
+    spec_document()["components"]["schemas"]["KnownRequestState"]["enum"], "moderating"
+)
+"""A state the spec does not list yet, for tests that add one."""
 SUBMIT_PATH = "/v1/models/openai/sora-2/text-to-video"
 STATUS_PATH = "/v1/requests/{request_id}/status"
 CANCEL_PATH = "/v1/requests/{request_id}/cancel"

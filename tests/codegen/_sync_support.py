@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -58,11 +57,34 @@ def write_page(tmp_path: Path, text: str, name: str = "page.txt") -> Path:
     return path
 
 
-def spec_copy(tmp_path: Path, edit: Callable[[str], str] | None = None) -> Path:
-    """A repository root holding only a copy of the spec (all ``sync`` reads), maybe edited."""
+def in_step_with_seed(spec_text: str) -> str:
+    """``spec_text`` merged with the seed page, as ``sync --write`` would leave it.
+
+    The checkout's spec already matches the seed (the round-trip test pins that); a spec that
+    has since gained a field upstream does not say yet, such as after an additive change in
+    progress, must not turn each kind-of-change test into a report of that field too.
+    """
+    from codegen._sync import sync_text
+    from codegen._upstream import page_schemas
+
+    return sync_text(spec_text, page_schemas(seed_text(), str(SEED))).new_text
+
+
+def spec_copy(
+    tmp_path: Path, edit: Callable[[str], str] | None = None, *, seed: bool = True
+) -> Path:
+    """A repository root holding only a copy of the spec (all ``sync`` reads), maybe edited.
+
+    With ``seed`` (for tests whose upstream is an edited seed page) the copy is first brought
+    in step with the seed page (see ``in_step_with_seed``); without it (for tests whose
+    upstream is the emulator, which serves the spec itself) it is the spec as it is.
+    """
     root = tmp_path / "repo"
     (root / "spec").mkdir(parents=True)
-    shutil.copy2(SPEC, root / "spec" / SPEC.name)
+    text = SPEC.read_text(encoding="utf-8")
+    if seed:
+        text = in_step_with_seed(text)
+    (root / "spec" / SPEC.name).write_text(text, encoding="utf-8")
     if edit is not None:
         target = root / "spec" / SPEC.name
         target.write_text(edit(target.read_text(encoding="utf-8")), encoding="utf-8")

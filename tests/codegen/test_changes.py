@@ -5,7 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from _codegen_support import GitRepo, prop, schemas, spec_document, write_spec
+from _codegen_support import (
+    NEW_SECONDS,
+    NEW_STATE,
+    GitRepo,
+    prop,
+    schemas,
+    spec_document,
+    write_spec,
+)
 
 from codegen.__main__ import main
 from codegen._changes import BEGIN, release_base
@@ -17,7 +25,7 @@ def released(tmp_path: Path) -> GitRepo:
     repo = GitRepo(tmp_path / "repo")
     document = spec_document()
     repo.commit(document, "spec 1.0.0", tag="v1.0.0")
-    prop(document, "Input", "seconds")["enum"].append(16)
+    prop(document, "Input", "seconds")["enum"].append(NEW_SECONDS)
     write_spec(repo.spec, document)
     return repo
 
@@ -59,15 +67,15 @@ class TestDraft:
         assert "Recommended version bump: **minor** (1.1.0)" in text
         assert "set it to 1.1.0" in text
         servers = text.index("### Breaking for servers built from the old spec")
-        assert "Input.seconds: enum: value 16 added" in text[servers:]
+        assert f"Input.seconds: enum: value {NEW_SECONDS} added" in text[servers:]
         assert "### Breaking for clients" not in text
 
     def test_rerun_replaces_the_draft(self, released: GitRepo) -> None:
         """Running again replaces the draft instead of adding a second one."""
         assert _changes(released) == 0
         document = spec_document()
-        prop(document, "Input", "seconds")["enum"].append(16)
-        schemas(document)["KnownRequestState"]["enum"].append("moderating")
+        prop(document, "Input", "seconds")["enum"].append(NEW_SECONDS)
+        schemas(document)["KnownRequestState"]["enum"].append(NEW_STATE)
         write_spec(released.spec, document)
         assert _changes(released) == 0
         text = (released.root / "CHANGELOG.md").read_text(encoding="utf-8")

@@ -15,6 +15,8 @@ import pytest
 from _codegen_support import (
     CANCEL_PATH,
     METHODS,
+    NEW_SECONDS,
+    NEW_STATE,
     STATUS_PATH,
     SUBMIT_PATH,
     Doc,
@@ -122,7 +124,7 @@ CASES = [
     ),
     Case(
         "request-enum-value-added",
-        lambda d: prop(d, "Input", "seconds")["enum"].append(16),
+        lambda d: prop(d, "Input", "seconds")["enum"].append(NEW_SECONDS),
         "enum-value-added",
         False,
         True,
@@ -130,7 +132,7 @@ CASES = [
     ),
     Case(
         "response-open-enum-value-added",
-        lambda d: schemas(d)["KnownRequestState"]["enum"].append("moderating"),
+        lambda d: schemas(d)["KnownRequestState"]["enum"].append(NEW_STATE),
         "enum-value-added",
         True,
         False,
@@ -139,7 +141,7 @@ CASES = [
     ),
     Case(
         "response-closed-enum-value-added",
-        lambda d: schemas(d)["KnownRequestState"]["enum"].append("moderating"),
+        lambda d: schemas(d)["KnownRequestState"]["enum"].append(NEW_STATE),
         "enum-value-added",
         True,
         False,

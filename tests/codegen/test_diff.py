@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 from _codegen_support import (
     CANCEL_PATH,
+    NEW_SECONDS,
+    NEW_STATE,
     STATUS_PATH,
     SUBMIT_PATH,
     Doc,
@@ -28,13 +30,16 @@ from codegen._diff import SpecVersion, diff_versions
 
 EDITS: dict[str, tuple[Callable[[Doc], None], int]] = {
     # name: (edit, exit code of --fail-on breaking)
-    "request-enum-value-added": (lambda d: prop(d, "Input", "seconds")["enum"].append(16), 1),
+    "request-enum-value-added": (
+        lambda d: prop(d, "Input", "seconds")["enum"].append(NEW_SECONDS),
+        1,
+    ),
     "optional-property-added": (
         lambda d: schemas(d)["Input"]["properties"].update(seed={"type": "integer"}),
         0,
     ),
     "response-enum-value-added": (
-        lambda d: schemas(d)["KnownRequestState"]["enum"].append("moderating"),
+        lambda d: schemas(d)["KnownRequestState"]["enum"].append(NEW_STATE),
         1,
     ),
     "description-changed": (lambda d: schemas(d)["Input"].update(description="What."), 0),
@@ -91,7 +96,7 @@ class TestBump:
 
     def test_server_only_breakage_is_a_minor(self) -> None:
         """New request values only old servers refuse make a minor release."""
-        diff = _diff(lambda d: prop(d, "Input", "seconds")["enum"].append(16))
+        diff = _diff(lambda d: prop(d, "Input", "seconds")["enum"].append(NEW_SECONDS))
         assert (diff.bump, diff.fails("breaking"), diff.fails("client-breaking")) == (
             "minor",
             True,
@@ -114,8 +119,8 @@ class TestOutput:
         """The text report has a heading per operation, its changes under it, and the bump."""
 
         def edit(doc: Doc) -> None:
-            prop(doc, "Input", "seconds")["enum"].append(16)
-            schemas(doc)["KnownRequestState"]["enum"].append("moderating")
+            prop(doc, "Input", "seconds")["enum"].append(NEW_SECONDS)
+            schemas(doc)["KnownRequestState"]["enum"].append(NEW_STATE)
 
         lines = _diff(edit).report().splitlines()
         assert "Recommended version bump: major -> 2.0.0" in lines
@@ -130,7 +135,7 @@ class TestOutput:
         """``--json`` prints the bump, the counts and every change with both classifications."""
         old = spec_document()
         new = copy.deepcopy(old)
-        prop(new, "Input", "seconds")["enum"].append(16)
+        prop(new, "Input", "seconds")["enum"].append(NEW_SECONDS)
         code = main(
             [
                 "diff",

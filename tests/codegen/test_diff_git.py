@@ -6,7 +6,15 @@ import json
 from pathlib import Path
 
 import pytest
-from _codegen_support import GitRepo, prop, schemas, spec_document, write_spec
+from _codegen_support import (
+    NEW_SECONDS,
+    NEW_STATE,
+    GitRepo,
+    prop,
+    schemas,
+    spec_document,
+    write_spec,
+)
 
 from codegen.__main__ import main
 
@@ -17,9 +25,9 @@ def history(tmp_path: Path) -> GitRepo:
     repo = GitRepo(tmp_path / "repo")
     document = spec_document()
     repo.commit(document, "spec 1.0.0", tag="v1.0.0")
-    prop(document, "Input", "seconds")["enum"].append(16)
+    prop(document, "Input", "seconds")["enum"].append(NEW_SECONDS)
     repo.commit(document, "add a duration")
-    schemas(document)["KnownRequestState"]["enum"].append("moderating")
+    schemas(document)["KnownRequestState"]["enum"].append(NEW_STATE)
     write_spec(repo.spec, document)
     return repo
 

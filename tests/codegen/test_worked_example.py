@@ -19,16 +19,18 @@ from typing import Any
 
 import pytest
 import yaml
-from _codegen_support import ROOT, copy_repo, run_codegen
+from _codegen_support import ROOT, copy_repo, run_codegen, unused
 
 from sora2 import InvalidInputError
 from sora2._inputs import validate_input
+from sora2._spec import input_schema
 
 # Encoding a 16 s clip at 1792x1024 dominates: a few seconds, more on a loaded machine.
 pytestmark = pytest.mark.slow
 
-NEW_SECONDS = 16
-NEW_SIZE = "1792x1024"
+# The README's values, unless the spec has gained them since: then the next unused ones.
+NEW_SECONDS = unused(input_schema()["properties"]["seconds"]["enum"], 16)
+NEW_SIZE = unused(input_schema()["properties"]["size"]["enum"], "1792x1024")
 PARTS = ("spec", "codegen", "generated", "sora2", "pyproject.toml")
 
 # Runs inside the copy. Each check reports a result, or why it could not run yet (a module that

@@ -40,6 +40,7 @@ def main(argv: list[str]) -> None:
                 "faults": snapshot["faults"],
                 "requests": snapshot["requests"],
                 "submissions": sum(snapshot["submissions"].values()),
+                "videos_cached": len(app.videos),
             }
             print(json.dumps(answer), flush=True)
 
