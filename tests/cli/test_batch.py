@@ -163,9 +163,12 @@ class TestCtrlCOnATerminal:
         original = _batch._PlainDisplay.__call__
         items = _rows(2)
 
+        interrupted: list[bool] = []
+
         def interrupt_once_all_submitted(self: Any, progress: Any, row: Any) -> None:
             original(self, progress, row)
-            if row is not None and row.row == len(items) and row.request_id:
+            if row is not None and row.row == len(items) and row.request_id and not interrupted:
+                interrupted.append(True)  # once: a second Ctrl-C would stop the cancelling too
                 os.kill(os.getpid(), signal.SIGINT)
 
         monkeypatch.setattr(_batch._PlainDisplay, "__call__", interrupt_once_all_submitted)
