@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .._logging import logger
-from ._compat import job_outcome
+from .._types import outcome_of
 from ._manifest import CANCELLED, COMPLETED, FAILED, GONE, INVALID, PENDING, BatchRow, Manifest
 from ._rows import Row
 
@@ -41,7 +41,7 @@ def needs_follow_up(row: BatchRow) -> bool:
         return not files_present(row)
     if row.state == FAILED:
         job = row.job_state or ""
-        return job_outcome(job) != FAILED
+        return outcome_of(job) != FAILED
     return True
 
 

@@ -1,8 +1,8 @@
 """Reading a batch: JSONL or CSV rows, typed from the spec, checked, keyed, and planned.
 
-Every row is checked with the validation ``generate`` uses (``_compat.validate_row``) before
-anything is submitted. A CSV cell is text, so it is first converted to the type the spec gives
-its property (integer, number, boolean); an empty cell means "not given".
+Every row is checked with the validation ``generate`` uses (``sora2._inputs.validate_input``)
+before anything is submitted. A CSV cell is text, so it is first converted to the type the spec
+gives its property (integer, number, boolean); an empty cell means "not given".
 
 The plan (jobs and seconds of video by size) needs to know which property is the size and
 which the duration. The rule: the input property whose spec ``title`` is ``Resolution`` is the
@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from .._exceptions import InvalidInputError
-from ._compat import validate_row
+from .._inputs import validate_input
 
 __all__ = [
     "NAME_FIELD",
@@ -292,7 +292,7 @@ def parse_rows(
         try:
             if values.get(NAME_FIELD) is not None:
                 name = _check_name(values[NAME_FIELD])
-            body = validate_row(given)
+            body = validate_input(given)
         except InvalidInputError as exc:
             bad = Row(line, name, given, _key({"line": line}, None, 0), exc.message, exc.field)
             rows.append(bad)

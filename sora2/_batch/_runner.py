@@ -34,8 +34,9 @@ from .._exceptions import (
     WaitTimeoutError,
 )
 from .._logging import logger
+from .._types import outcome_of
 from ._compat import QUEUED as _QUEUED
-from ._compat import download_outputs, job_outcome, submit_body
+from ._compat import download_outputs, submit_body
 from ._manifest import (
     CANCELLED,
     COMPLETED,
@@ -174,7 +175,7 @@ class _Run:
         try:
             status = await self.client.wait(request_id, on_update=on_update)
             row.job_state = status.state
-            outcome = job_outcome(status.state)
+            outcome = outcome_of(status.state)
             if outcome == COMPLETED:
                 result = await self.client.result(request_id)
                 stem = row.name or f"row{row.row:04d}-{request_id[:_SHORT_ID]}"
@@ -216,7 +217,7 @@ class _Run:
                 logger.warning("could not cancel %s: %s", row.request_id, exc)
                 return
             row.job_state = status.state
-            if job_outcome(status.state) == CANCELLED:
+            if outcome_of(status.state) == CANCELLED:
                 cancelled += 1
                 self.finish(row, CANCELLED, "cancelled on interrupt")
 
