@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import os
 import re
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -14,13 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from _repo_copy import copy_parts
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "spec" / "sora2.openapi.yaml"
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 # What `codegen check` and `generate` read; the worked example also needs the hand-written layer.
 PIPELINE_PARTS = ("spec", "codegen", "generated", "pyproject.toml")
-_IGNORE = shutil.ignore_patterns("__pycache__", ".mypy_cache", ".ruff_cache", "*.pyc")
 
 _SPEC_CACHE: dict[str, Any] = {}
 
@@ -104,14 +103,7 @@ def iter_examples(document: dict[str, Any]) -> Iterator[Example]:
 
 def copy_repo(target: Path, parts: tuple[str, ...] = PIPELINE_PARTS) -> Path:
     """Copy the named top-level parts of this checkout into ``target``; returns ``target``."""
-    target.mkdir(parents=True, exist_ok=True)
-    for part in parts:
-        source = ROOT / part
-        if source.is_dir():
-            shutil.copytree(source, target / part, ignore=_IGNORE)
-        else:
-            shutil.copy2(source, target / part)
-    return target
+    return copy_parts(target, parts)
 
 
 def run_codegen(root: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -8,19 +8,18 @@ new enum value is chosen relative to the existing ones, never written down here.
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+from _repo_copy import copy_parts
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC_RELPATH = Path("spec") / "sora2.openapi.yaml"
 # What a copy needs to regenerate and to run the client, the CLI, the emulator and the checker.
 PARTS = ("spec", "codegen", "generated", "sora2", "pyproject.toml")
-_IGNORE = shutil.ignore_patterns("__pycache__", ".mypy_cache", ".ruff_cache", "*.pyc")
 _METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 
 Doc = dict[str, Any]
@@ -28,14 +27,7 @@ Doc = dict[str, Any]
 
 def copy_repo(target: Path, parts: tuple[str, ...] = PARTS) -> Path:
     """Copy the named top-level parts of this checkout into ``target``; returns ``target``."""
-    target.mkdir(parents=True, exist_ok=True)
-    for part in parts:
-        source = ROOT / part
-        if source.is_dir():
-            shutil.copytree(source, target / part, ignore=_IGNORE)
-        else:
-            shutil.copy2(source, target / part)
-    return target
+    return copy_parts(target, parts)
 
 
 def load_spec(root: Path) -> Doc:
