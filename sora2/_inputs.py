@@ -23,7 +23,16 @@ from ._exceptions import InvalidInputError
 from ._logging import logger
 from ._types import NotGiven
 
-__all__ = ["NO_DEFAULT", "PROMPT_INPUT", "InputField", "input_fields", "validate_input"]
+__all__ = [
+    "NO_DEFAULT",
+    "PROMPT_INPUT",
+    "InputField",
+    "duration_property",
+    "input_fields",
+    "size_property",
+    "spec_default",
+    "validate_input",
+]
 
 PROMPT_INPUT = "prompt"
 """The input property the clients and the CLI take positionally (``generate("a cat")``); the
@@ -37,6 +46,8 @@ class _Missing:
 
 NO_DEFAULT: Any = _Missing()
 """``InputField.default`` of a property the spec gives no default."""
+_SIZE_TITLE = "Resolution"
+_DURATION_TITLE = "Duration"
 
 _PYTHON_TYPES: dict[str, type] = {
     "string": str,
@@ -199,6 +210,28 @@ def input_fields() -> dict[str, InputField]:
         name: _field(name, raw, name in required)
         for name, raw in schema.get("properties", {}).items()
     }
+
+
+def _titled(title: str) -> str | None:
+    return next((field.name for field in input_fields().values() if field.title == title), None)
+
+
+def size_property() -> str | None:
+    """The input property that is the video's size: the one the spec titles ``Resolution``
+    (the model page's own name), so a renamed property is still found."""
+    return _titled(_SIZE_TITLE)
+
+
+def duration_property() -> str | None:
+    """The input property that is the video's length in seconds: the one titled ``Duration``."""
+    return _titled(_DURATION_TITLE)
+
+
+def spec_default(name: str | None) -> Any:
+    """The spec's default of input ``name`` (what the service applies when it is not sent), or
+    None when it has none."""
+    found = input_fields().get(name) if name is not None else None
+    return found.default if found is not None and found.has_default else None
 
 
 def _type_ok(value: Any, kind: type) -> bool:

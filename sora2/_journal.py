@@ -137,7 +137,10 @@ class JobRecord:
     @property
     def seconds(self) -> int | None:
         """The requested video duration, when it was recorded."""
-        value = self.params.get("seconds")
+        from ._inputs import duration_property
+
+        duration = duration_property()
+        value = self.params.get(duration) if duration else None
         return value if isinstance(value, int) and not isinstance(value, bool) else None
 
     def to_dict(self) -> dict[str, Any]:
@@ -387,10 +390,13 @@ class Journal:
                 "processing_seconds IS NOT NULL ORDER BY finished_at DESC LIMIT ?",
                 (base_url, limit),
             ).fetchall()
+        from ._inputs import duration_property
+
+        duration = duration_property()
         samples: list[tuple[float, float]] = []
         for row in reversed(rows):
             try:
-                seconds = json.loads(row["params"]).get("seconds")
+                seconds = json.loads(row["params"]).get(duration) if duration else None
             except (TypeError, ValueError, AttributeError):
                 continue
             if isinstance(seconds, int | float) and not isinstance(seconds, bool):

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ._inputs import duration_property, spec_default
 from ._journal import JobRecord, Journal
 from ._logging import logger
 from ._types import JobResult, JobStatus
@@ -72,7 +73,8 @@ class JournalKeeper:
     def submitted(self, request_id: str, body: Mapping[str, Any], target: str | None) -> None:
         """A job exists: its id, prompt, inputs and (generate's) target path."""
         params = {k: v for k, v in body.items() if k != "prompt"}
-        seconds = params.get("seconds", _spec_default("seconds"))
+        duration = duration_property()
+        seconds = params.get(duration, spec_default(duration)) if duration else None
         if isinstance(seconds, int):
             self._shared.requested_seconds[request_id] = seconds
         now = self._shared.clock.time()
@@ -165,14 +167,6 @@ class JournalKeeper:
             )
             record = self.get(request_id)
         return [record] if record is not None else [_adhoc_record(request_id, self._base_url)]
-
-
-def _spec_default(name: str) -> Any:
-    """The spec's default of input ``name`` (what the service applies), or None."""
-    from ._inputs import input_fields
-
-    found = input_fields().get(name)
-    return found.default if found is not None and found.has_default else None
 
 
 def _adhoc_record(request_id: str, base_url: str) -> JobRecord:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from .._exceptions import InvalidInputError
-from .._inputs import validate_input
+from .._inputs import duration_property, size_property, spec_default, validate_input
 
 __all__ = [
     "NAME_FIELD",
@@ -43,8 +43,6 @@ __all__ = [
 
 NAME_FIELD = "name"
 """The column (or JSON key) naming a row's output files; never sent to the service."""
-_SIZE_TITLE = "Resolution"
-_DURATION_TITLE = "Duration"
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 _TRUE = frozenset({"true", "1", "yes", "y", "t"})
 _FALSE = frozenset({"false", "0", "no", "n", "f"})
@@ -62,40 +60,17 @@ def _input_properties() -> dict[str, dict[str, Any]]:
     }
 
 
-def _titled(title: str) -> str | None:
-    for name, prop in _input_properties().items():
-        if prop.get("title") == title:
-            return name
-    return None
-
-
-def size_property() -> str | None:
-    """The input property the plan groups by: the one the spec titles ``Resolution``."""
-    return _titled(_SIZE_TITLE)
-
-
-def duration_property() -> str | None:
-    """The input property counted as seconds of video: the one the spec titles ``Duration``."""
-    return _titled(_DURATION_TITLE)
-
-
-def _default(name: str | None) -> Any:
-    if name is None:
-        return None
-    return _input_properties().get(name, {}).get("default")
-
-
 def row_size(body: Mapping[str, Any]) -> str:
     """The size a job asks for (the spec's default when the row leaves it out)."""
     name = size_property()
-    value = body.get(name, _default(name)) if name is not None else None
+    value = body.get(name, spec_default(name)) if name is not None else None
     return "default" if value is None else str(value)
 
 
 def row_seconds(body: Mapping[str, Any]) -> float:
     """Seconds of video a job asks for (the spec's default when the row leaves it out)."""
     name = duration_property()
-    value = body.get(name, _default(name)) if name is not None else None
+    value = body.get(name, spec_default(name)) if name is not None else None
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
     return 0.0
