@@ -13,7 +13,6 @@ two fields); a value a row leaves out counts as the spec's default.
 from __future__ import annotations
 
 import csv
-import functools
 import hashlib
 import io
 import json
@@ -26,7 +25,13 @@ from pathlib import Path
 from typing import IO, Any
 
 from .._exceptions import InvalidInputError
-from .._inputs import duration_property, size_property, spec_default, validate_input
+from .._inputs import (
+    duration_property,
+    input_fields,
+    size_property,
+    spec_default,
+    validate_input,
+)
 
 __all__ = [
     "NAME_FIELD",
@@ -48,16 +53,9 @@ _TRUE = frozenset({"true", "1", "yes", "y", "t"})
 _FALSE = frozenset({"false", "0", "no", "n", "f"})
 
 
-@functools.cache
-def _input_properties() -> dict[str, dict[str, Any]]:
-    from .._spec import resolve, spec_document
-
-    schema = resolve(spec_document()["components"]["schemas"]["Input"])
-    return {
-        name: resolve(prop)
-        for name, prop in schema.get("properties", {}).items()
-        if isinstance(prop, dict)
-    }
+def _input_properties() -> dict[str, Mapping[str, Any]]:
+    """Each input property's schema, as ``input_fields()`` read it (refs and allOf followed)."""
+    return {name: field.schema for name, field in input_fields().items()}
 
 
 def row_size(body: Mapping[str, Any]) -> str:
