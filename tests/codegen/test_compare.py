@@ -25,6 +25,7 @@ from _codegen_support import (
     schemas,
     set_key,
     spec_document,
+    unused,
 )
 
 from codegen._compare import KINDS, Change, compare_documents
@@ -111,6 +112,11 @@ def _input(doc: Doc) -> dict[str, Any]:
     return found
 
 
+# Names of "a new property": ones the spec does not have yet, whatever it gains later.
+NEW_REQUIRED = unused(_input(spec_document())["properties"], "style")
+NEW_OPTIONAL = unused(_input(spec_document())["properties"], "seed")
+
+
 CASES = [
     # Enums: a request enum that loses a value breaks clients; one that gains a value breaks
     # old servers; a response enum that gains a value breaks exhaustive clients.
@@ -174,24 +180,24 @@ CASES = [
     Case(
         "request-required-property-added",
         _all(
-            _set(lambda d: _input(d)["properties"], "style", {"type": "string"}),
-            lambda d: _input(d)["required"].append("style"),
+            _set(lambda d: _input(d)["properties"], NEW_REQUIRED, {"type": "string"}),
+            lambda d: _input(d)["required"].append(NEW_REQUIRED),
         ),
         "property-added",
         True,
         False,
-        where="Input.style",
+        where=f"Input.{NEW_REQUIRED}",
     ),
     Case(
         "request-optional-property-added",
-        _set(lambda d: _input(d)["properties"], "seed", {"type": "integer"}),
+        _set(lambda d: _input(d)["properties"], NEW_OPTIONAL, {"type": "integer"}),
         "property-added",
         False,
         False,
     ),
     Case(
         "request-optional-property-added-to-closed-object",
-        _set(lambda d: _input(d)["properties"], "seed", {"type": "integer"}),
+        _set(lambda d: _input(d)["properties"], NEW_OPTIONAL, {"type": "integer"}),
         "property-added",
         False,
         True,
