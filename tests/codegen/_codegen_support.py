@@ -156,6 +156,10 @@ NEW_STATE = unused(
     spec_document()["components"]["schemas"]["KnownRequestState"]["enum"], "moderating"
 )
 """A state the spec does not list yet, for tests that add one."""
+NEW_OPTIONAL = unused(spec_document()["components"]["schemas"]["Input"]["properties"], "seed")
+"""An input property name the spec does not have yet, for tests that add an optional one."""
+NEW_REQUIRED = unused(spec_document()["components"]["schemas"]["Input"]["properties"], "style")
+"""Likewise, for tests that add a required one."""
 SUBMIT_PATH = "/v1/models/openai/sora-2/text-to-video"
 STATUS_PATH = "/v1/requests/{request_id}/status"
 CANCEL_PATH = "/v1/requests/{request_id}/cancel"

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from _codegen_support import (
     CANCEL_PATH,
+    NEW_OPTIONAL,
     NEW_SECONDS,
     NEW_STATE,
     STATUS_PATH,
@@ -35,7 +36,7 @@ EDITS: dict[str, tuple[Callable[[Doc], None], int]] = {
         1,
     ),
     "optional-property-added": (
-        lambda d: schemas(d)["Input"]["properties"].update(seed={"type": "integer"}),
+        lambda d: schemas(d)["Input"]["properties"].update({NEW_OPTIONAL: {"type": "integer"}}),
         0,
     ),
     "response-enum-value-added": (
