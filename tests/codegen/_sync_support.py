@@ -11,8 +11,8 @@ from typing import Any
 import yaml
 from _codegen_support import ROOT, SPEC
 
-# The service's documentation, outside the repository; in CI a read-only copy sits next to it.
-SEED = ROOT.parent / "shared" / "seed" / "000_f791d7dfcada4f4d.txt"
+# The published model page the spec was written from, kept in the repository (spec/upstream/).
+SEED = ROOT / "spec" / "upstream" / "openai-sora-2-text-to-video.txt"
 INPUT_HEADING = "Input schema"
 OUTPUT_HEADING = "Output schema"
 

@@ -50,7 +50,7 @@ def _kinds(root: Path, page: str, tmp_path: Path) -> list[str]:
 
 class TestSeedRoundTrip:
     def test_check_exits_0_as_the_issue_runs_it(self) -> None:
-        """`python -m codegen sync ../shared/seed/<page> --check` from the repository root exits
+        """`python -m codegen sync spec/upstream/<page> --check` from the repository root exits
         0: the spec already matches the seed, up to its judgement calls."""
         relative = os.path.relpath(SEED, ROOT)
         env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'generated'}"}

@@ -22,8 +22,8 @@ from _mutations import ROOT, copy_repo, input_schema, load_spec
 
 pytestmark = pytest.mark.slow
 
-# The service's documentation, outside the repository; in CI a read-only copy sits next to it.
-SEED = ROOT.parent / "shared" / "seed" / "000_f791d7dfcada4f4d.txt"
+# The published model page the spec was written from, kept in the repository (spec/upstream/).
+SEED = ROOT / "spec" / "upstream" / "openai-sora-2-text-to-video.txt"
 INPUT_HEADING = "Input schema"
 TOKEN = "sk-drill-sync-token"
 VALUE = 0.75
