@@ -115,7 +115,7 @@ def _open(
         try:
             response = client.send(request, stream=True)
         except DownloadError as exc:  # the transport refused a resolved address
-            raise _Refused("reachable", f"it redirects to a non-public address: {exc}") from None
+            raise _Refused("reachable", f"it redirects to a non-public address ({exc})") from None
         if response.next_request is None:
             return response
         response.close()

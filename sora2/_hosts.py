@@ -45,8 +45,7 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 _WIDEN: Final = (
-    f"trust it with trusted_hosts=[...], --trust-host or ${TRUSTED_HOSTS_ENV_VAR} "
-    "(see docs/connections.md)"
+    f"with trusted_hosts=[...], --trust-host or ${TRUSTED_HOSTS_ENV_VAR} (see docs/connections.md)"
 )
 
 
@@ -201,15 +200,15 @@ class HostPolicy:
                 "only from the API's own origin or a host you trust)",
                 request_id=request_id,
             )
-        if not self.trusts_host(host):
-            raise DownloadError(
-                f"refusing to download from {host}: not a trusted host (the API's host, "
-                f"{', '.join('*' + s for s in RUNCOMFY_HOST_SUFFIXES)}); {_WIDEN}",
-                request_id=request_id,
-            )
         literal = _literal(host)
         if literal is not None and not self.allows_address(host, parsed.port, literal):
             raise DownloadError(refused_address(host, literal), request_id=request_id)
+        if not self.trusts_host(host):
+            raise DownloadError(
+                f"refusing to download from {host}: not a trusted host (the API's host, "
+                f"{', '.join('*' + s for s in RUNCOMFY_HOST_SUFFIXES)}); trust it {_WIDEN}",
+                request_id=request_id,
+            )
         return parsed
 
 
@@ -217,8 +216,8 @@ def refused_address(host: str, address: IPAddress) -> str:
     """The message of a refused private address."""
     shown = host if host == str(address) else f"{host} ({address})"
     return (
-        f"refusing to download from {shown}: a loopback, private, link-local or other "
-        f"non-public address; trust the address itself (e.g. {address}) to allow it: {_WIDEN}"
+        f"refusing to download from {shown}: not a public address (loopback, private, "
+        f"link-local...); to allow it, trust the address itself ({address}) {_WIDEN}"
     )
 
 

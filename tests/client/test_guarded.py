@@ -126,7 +126,7 @@ class TestNoConnection:
         HostPolicy.for_client(httpx.URL(API), ["localhost"], environ={}).check_url(
             url, request_id=None
         )
-        with pytest.raises(DownloadError, match="non-public address") as caught:
+        with pytest.raises(DownloadError, match="not a public address") as caught:
             await api.download(url, tmp_path / "v.mp4")
         assert any(address in str(caught.value) for address in _loopback_names())
         assert 0 == server.connections
