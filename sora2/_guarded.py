@@ -44,6 +44,14 @@ SocketOption = (
 )
 
 
+def _literal(host: str) -> list[IPAddress] | None:
+    """An address written as the host needs no lookup."""
+    try:
+        return [ipaddress.ip_address(host.strip("[]"))]
+    except ValueError:
+        return None
+
+
 def _addresses(host: str, infos: Iterable[Sequence[typing.Any]]) -> list[IPAddress]:
     """The distinct addresses of ``getaddrinfo`` results, in its order (its preference)."""
     found: list[IPAddress] = []
@@ -79,11 +87,13 @@ class GuardedBackend(httpcore.NetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[SocketOption] | None = None,
     ) -> httpcore.NetworkStream:
-        try:
-            infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except OSError as exc:
-            raise httpcore.ConnectError(f"{host}: {exc}") from exc
-        addresses = _addresses(host, infos)
+        addresses = _literal(host)
+        if addresses is None:
+            try:
+                infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            except OSError as exc:
+                raise httpcore.ConnectError(f"{host}: {exc}") from exc
+            addresses = _addresses(host, infos)
         _checked(host, port, addresses, self._allows)
         error: httpcore.ConnectError | httpcore.ConnectTimeout | None = None
         for address in addresses:
@@ -123,16 +133,18 @@ class AsyncGuardedBackend(httpcore.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[SocketOption] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        import anyio
+        addresses = _literal(host)
+        if addresses is None:
+            import anyio
 
-        try:
-            with anyio.fail_after(timeout):
-                infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except TimeoutError as exc:
-            raise httpcore.ConnectTimeout(f"{host}: name resolution timed out") from exc
-        except OSError as exc:
-            raise httpcore.ConnectError(f"{host}: {exc}") from exc
-        addresses = _addresses(host, infos)
+            try:
+                with anyio.fail_after(timeout):
+                    infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+            except TimeoutError as exc:
+                raise httpcore.ConnectTimeout(f"{host}: name resolution timed out") from exc
+            except OSError as exc:
+                raise httpcore.ConnectError(f"{host}: {exc}") from exc
+            addresses = _addresses(host, infos)
         _checked(host, port, addresses, self._allows)
         error: httpcore.ConnectError | httpcore.ConnectTimeout | None = None
         for address in addresses:
