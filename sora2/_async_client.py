@@ -7,7 +7,7 @@ Only the I/O differs from ``sora2._client``; every decision lives in ``sora2._ba
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, Unpack
@@ -31,7 +31,6 @@ from ._constants import (
 )
 from ._download import (
     absolute_target,
-    check_download_url,
     check_output_target,
     target_paths,
 )
@@ -87,6 +86,7 @@ class AsyncClient(BaseClient):
         wait_timeout: float = DEFAULT_WAIT_TIMEOUT,
         max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
         connection_limit: int = DEFAULT_CONNECTION_LIMIT,
+        trusted_hosts: Iterable[str] = (),
         _clock: Clock | None = None,
         _shared: SharedState | None = None,
     ) -> None:
@@ -101,6 +101,7 @@ class AsyncClient(BaseClient):
             wait_timeout=wait_timeout,
             max_download_bytes=max_download_bytes,
             connection_limit=connection_limit,
+            trusted_hosts=trusted_hosts,
             shared=_shared,
             clock=_clock,
         )
@@ -128,6 +129,7 @@ class AsyncClient(BaseClient):
             timeout=self._timeout,
             limits=self._limits(),
             retry=self._retry,
+            policy=self._host_policy,
             limit=connection_limit,
             in_thread=self._in_thread,
         )
@@ -292,7 +294,7 @@ class AsyncClient(BaseClient):
     ) -> list[Path]:
         cap = self._max_download_bytes if max_bytes is None else max_bytes
         for item in files:
-            check_download_url(item.url, in_process=self._shared.in_process, request_id=request_id)
+            self._host_policy.check_url(item.url, request_id=request_id)
         targets = await self._in_thread(target_paths, path, files, request_id)
         saved = [
             await self._fetcher.fetch(item, target, cap, request_id, on_progress)

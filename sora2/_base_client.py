@@ -11,7 +11,7 @@ sleeping, streaming.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -32,6 +32,7 @@ from ._exceptions import (
     PermissionDeniedError,
     SubmissionUnknownError,
 )
+from ._hosts import HostPolicy
 from ._journal import Journal, default_journal_path
 from ._journal_glue import JournalKeeper
 from ._logging import register_secret
@@ -75,6 +76,7 @@ _OPTION_NAMES = frozenset(
         "wait_timeout",
         "max_download_bytes",
         "connection_limit",
+        "trusted_hosts",
     }
 )
 
@@ -92,7 +94,6 @@ class SharedState:
     submitted_wall: dict[str, float] = field(default_factory=dict)
     transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None = None
     """The transport every copy borrows: the caller's, or the in-process emulator's."""
-    in_process: bool = False
     unknown_logged: set[tuple[str, str]] = field(default_factory=set)
     """(request_id, state) of unknown states already logged, so each is logged once per job."""
     journaled: dict[str, tuple[str, int | None]] = field(default_factory=dict)
@@ -125,6 +126,7 @@ class BaseClient:
         wait_timeout: float,
         max_download_bytes: int,
         connection_limit: int,
+        trusted_hosts: Iterable[str],
         shared: SharedState | None,
         clock: Clock | None,
     ) -> None:
@@ -174,6 +176,10 @@ class BaseClient:
                 f"refusing to send the API token over plain http to {parsed.host}; use https"
             )
         self._origin = parsed
+        self._trusted_hosts = (
+            (trusted_hosts,) if isinstance(trusted_hosts, str) else tuple(trusted_hosts)
+        )
+        self._host_policy = HostPolicy.for_client(parsed, self._trusted_hosts)
         self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
         self._max_retries = max_retries
         self._retry = RetryPolicy(max_retries=max_retries)
@@ -184,7 +190,6 @@ class BaseClient:
         self._shared = shared or SharedState(clock=clock or SystemClock())
         if shared is None:
             self._shared.transport = transport
-            self._shared.in_process = emulator
         self._keeper = JournalKeeper(self._journal, self._base_url, self._shared)
 
     # configuration ---------------------------------------------------------------------------
@@ -234,6 +239,11 @@ class BaseClient:
         """Most connections open at once, all kept alive; AsyncClient: most requests in flight."""
         return self._connection_limit
 
+    @property
+    def trusted_hosts(self) -> tuple[str, ...]:
+        """The hosts given as ``trusted_hosts`` (``$SORA2_TRUSTED_HOSTS`` adds its own)."""
+        return self._trusted_hosts
+
     def _limits(self) -> httpx.Limits:
         """Every connection kept alive: closing 80 of 100 after each use is pure churn."""
         limit = self._connection_limit
@@ -281,6 +291,7 @@ class BaseClient:
             "wait_timeout": self._wait_timeout,
             "max_download_bytes": self._max_download_bytes,
             "connection_limit": self._connection_limit,
+            "trusted_hosts": self._trusted_hosts,
         }
         options.update(overrides)
         return options

@@ -11,7 +11,7 @@ and a journal of every job (``sora2._journal``). The two classes share everythin
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Unpack
@@ -36,7 +36,6 @@ from ._constants import (
 )
 from ._download import (
     absolute_target,
-    check_download_url,
     check_output_target,
     target_paths,
 )
@@ -96,6 +95,11 @@ class Client(BaseClient):
             kept alive between calls (httpx keeps only 20 of its 100). ``AsyncClient`` also lets
             at most this many requests be in flight; threads sharing one ``Client`` simply
             wait for a connection, up to the timeout's ``pool`` part.
+        trusted_hosts: more hosts output files may be downloaded from, besides the API's own
+            host and RunComfy's (``*.runcomfy.net``, ``*.runcomfy.com``): names, suffixes
+            (``.example.com``), IP addresses or networks (``10.0.0.0/8``; only these let a
+            download reach a private address). ``$SORA2_TRUSTED_HOSTS`` adds more. See
+            ``docs/connections.md``.
     """
 
     def __init__(
@@ -111,6 +115,7 @@ class Client(BaseClient):
         wait_timeout: float = DEFAULT_WAIT_TIMEOUT,
         max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
         connection_limit: int = DEFAULT_CONNECTION_LIMIT,
+        trusted_hosts: Iterable[str] = (),
         _clock: Clock | None = None,
         _shared: SharedState | None = None,
     ) -> None:
@@ -125,6 +130,7 @@ class Client(BaseClient):
             wait_timeout=wait_timeout,
             max_download_bytes=max_download_bytes,
             connection_limit=connection_limit,
+            trusted_hosts=trusted_hosts,
             shared=_shared,
             clock=_clock,
         )
@@ -145,7 +151,11 @@ class Client(BaseClient):
             follow_redirects=False,
         )
         self._fetcher = Fetcher(
-            self._shared, timeout=self._timeout, limits=self._limits(), retry=self._retry
+            self._shared,
+            policy=self._host_policy,
+            timeout=self._timeout,
+            limits=self._limits(),
+            retry=self._retry,
         )
 
     # plumbing ----------------------------------------------------------------------------------
@@ -312,7 +322,7 @@ class Client(BaseClient):
         cap = self._max_download_bytes if max_bytes is None else max_bytes
         targets = target_paths(path, files, request_id)
         for item in files:
-            check_download_url(item.url, in_process=self._shared.in_process, request_id=request_id)
+            self._host_policy.check_url(item.url, request_id=request_id)
         saved = [
             self._fetcher.fetch(item, target, cap, request_id, on_progress)
             for item, target in zip(files, targets, strict=True)

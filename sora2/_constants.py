@@ -36,6 +36,8 @@ __all__ = [
     "PROGRESS_EWMA_ALPHA",
     "QUEUE_POLL_INTERVAL",
     "RETRY_JITTER",
+    "RUNCOMFY_HOST_SUFFIXES",
+    "TRUSTED_HOSTS_ENV_VAR",
 ]
 
 # Requests ------------------------------------------------------------------------------------
@@ -63,6 +65,9 @@ API_KEY_ENV_VARS = ("RUNCOMFY_API_TOKEN", "RUNCOMFY_TOKEN", "YOUR_API_TOKEN")
 name the service's documentation uses."""
 BASE_URL_ENV_VAR = "RUNCOMFY_BASE_URL"
 JOURNAL_ENV_VAR = "SORA2_JOURNAL"
+TRUSTED_HOSTS_ENV_VAR = "SORA2_TRUSTED_HOSTS"
+"""More hosts downloads may come from, separated by commas or spaces (for services, where no
+code or command line is at hand): added to ``trusted_hosts=`` and ``--trust-host``."""
 
 # Emulator ------------------------------------------------------------------------------------
 EMULATOR_BASE_URL = "http://emulator.sora2.invalid"
@@ -108,6 +113,9 @@ DEFAULT_MAX_DOWNLOAD_BYTES = 1024 * 1024 * 1024
 DOWNLOAD_CHUNK_SIZE = 1024 * 1024
 MAX_DOWNLOAD_REDIRECTS = 5
 """A file URL may redirect (pre-signed storage URLs do); each hop is checked like the first."""
+RUNCOMFY_HOST_SUFFIXES = (".runcomfy.net", ".runcomfy.com")
+"""Hosts downloads may always come from, as RunComfy's own CLI allows (besides the API's own
+host and the user's ``trusted_hosts``); see ``sora2._hosts``."""
 
 # Batches -------------------------------------------------------------------------------------
 DEFAULT_BATCH_CONCURRENCY = 4

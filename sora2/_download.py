@@ -8,8 +8,9 @@ Guarantees, for both clients:
 * checks: status 200, a ``video/*`` or ``application/octet-stream`` content type, the size
   against Content-Length and against a cap, before and while streaming;
 * no credentials: file URLs are fetched by a separate HTTP client that has no Authorization
-  header at all, and only over HTTPS (plain HTTP only for loopback hosts and the in-process
-  emulator), redirects included.
+  header at all;
+* only from where the client trusts (``sora2._hosts``, ``sora2._guarded``): https from trusted
+  hosts on public addresses, redirects included.
 """
 
 from __future__ import annotations
@@ -42,7 +43,6 @@ __all__ = [
     "absolute_target",
     "allowed_content_types",
     "check_download_response",
-    "check_download_url",
     "check_output_target",
     "file_suffix",
     "is_loopback",
@@ -70,23 +70,6 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def check_download_url(url: str | httpx.URL, *, in_process: bool, request_id: str | None) -> None:
-    """Refuse a URL that is not HTTPS, unless it is loopback or the in-process emulator."""
-    try:
-        parsed = httpx.URL(str(url))
-    except (httpx.InvalidURL, TypeError, ValueError) as exc:
-        raise DownloadError(f"not a valid URL: {exc}", request_id=request_id) from None
-    if parsed.scheme == "https" and parsed.host:
-        return
-    if parsed.scheme == "http" and parsed.host and (in_process or is_loopback(parsed.host)):
-        return
-    raise DownloadError(
-        f"refusing to download from {parsed.scheme or '?'}://{parsed.host or '?'}: only https "
-        "URLs (or http on a loopback host) are allowed",
-        request_id=request_id,
-    )
 
 
 def target_path(path: str | os.PathLike[str], url: str, request_id: str | None) -> Path:

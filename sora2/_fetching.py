@@ -1,8 +1,11 @@
 """Fetching output files: the clients' second httpx client, for downloads only.
 
-It carries no token (output URLs need none), follows a redirect only to a URL that
-``check_download_url`` allows, streams each file into a ``PartFile`` and retries what is safe to
-retry. ``Fetcher`` serves ``Client``, ``AsyncFetcher`` serves ``AsyncClient``.
+It carries no token (output URLs need none) and reads nothing from the environment (no netrc
+credentials, no proxy: a proxy would resolve names out of reach of the address check). It
+fetches a URL, and follows a redirect, only where the client's ``HostPolicy`` allows; on the
+network its transport checks every resolved address before connecting (``sora2._guarded``).
+It streams each file into a ``PartFile`` and retries what is safe to retry. ``Fetcher`` serves
+``Client``, ``AsyncFetcher`` serves ``AsyncClient``.
 """
 
 from __future__ import annotations
@@ -17,11 +20,11 @@ from ._constants import DOWNLOAD_CHUNK_SIZE, MAX_DOWNLOAD_REDIRECTS
 from ._download import (
     PartFile,
     check_download_response,
-    check_download_url,
     transport_failure,
     wire_bytes,
 )
 from ._exceptions import DownloadError
+from ._hosts import HostPolicy
 from ._outputs import FILE_KIND
 from ._retry import RetryPolicy, acall_with_retries, call_with_retries
 from ._transports import AsyncBorrowedTransport, BorrowedTransport, InFlight
@@ -49,11 +52,13 @@ class Fetcher:
         self,
         shared: SharedState,
         *,
+        policy: HostPolicy,
         timeout: httpx.Timeout,
         limits: httpx.Limits,
         retry: RetryPolicy,
     ) -> None:
         self._shared = shared
+        self._policy = policy
         self._timeout = timeout
         self._limits = limits
         self._retry = retry
@@ -62,13 +67,19 @@ class Fetcher:
     def _client(self) -> httpx.Client:
         if self._files is None:
             source = self._shared.transport
+            transport: httpx.BaseTransport
+            if isinstance(source, httpx.BaseTransport):
+                transport = BorrowedTransport(source)
+            else:
+                from ._guarded import GuardedTransport
+
+                transport = GuardedTransport(self._policy.allows_address, limits=self._limits)
             self._files = httpx.Client(
                 timeout=self._timeout,
-                transport=BorrowedTransport(source)
-                if isinstance(source, httpx.BaseTransport)
-                else None,
+                transport=transport,
                 limits=self._limits,
                 follow_redirects=False,
+                trust_env=False,
             )
         return self._files
 
@@ -77,10 +88,12 @@ class Fetcher:
         files = self._client()
         request = files.build_request("GET", url)
         for _ in range(MAX_DOWNLOAD_REDIRECTS + 1):
-            check_download_url(
-                request.url, in_process=self._shared.in_process, request_id=request_id
-            )
-            response = files.send(request, stream=True)
+            self._policy.check_url(request.url, request_id=request_id)
+            try:
+                response = files.send(request, stream=True)
+            except DownloadError as error:  # an address the transport refused
+                error.request_id = error.request_id or request_id
+                raise
             if response.next_request is None:
                 return response
             request = response.next_request
@@ -135,10 +148,12 @@ class AsyncFetcher:
         timeout: httpx.Timeout,
         limits: httpx.Limits,
         retry: RetryPolicy,
+        policy: HostPolicy,
         limit: int,
         in_thread: Callable[..., Awaitable[Any]],
     ) -> None:
         self._shared = shared
+        self._policy = policy
         self._timeout = timeout
         self._limits = limits
         self._retry = retry
@@ -151,13 +166,19 @@ class AsyncFetcher:
     def _client(self) -> httpx.AsyncClient:
         if self._files is None:
             source = self._shared.transport
+            transport: httpx.AsyncBaseTransport
+            if isinstance(source, httpx.AsyncBaseTransport):
+                transport = AsyncBorrowedTransport(source)
+            else:
+                from ._guarded import AsyncGuardedTransport
+
+                transport = AsyncGuardedTransport(self._policy.allows_address, limits=self._limits)
             self._files = httpx.AsyncClient(
                 timeout=self._timeout,
-                transport=AsyncBorrowedTransport(source)
-                if isinstance(source, httpx.AsyncBaseTransport)
-                else None,
+                transport=transport,
                 limits=self._limits,
                 follow_redirects=False,
+                trust_env=False,
             )
         return self._files
 
@@ -165,10 +186,12 @@ class AsyncFetcher:
         files = self._client()
         request = files.build_request("GET", url)
         for _ in range(MAX_DOWNLOAD_REDIRECTS + 1):
-            check_download_url(
-                request.url, in_process=self._shared.in_process, request_id=request_id
-            )
-            response = await files.send(request, stream=True)
+            self._policy.check_url(request.url, request_id=request_id)
+            try:
+                response = await files.send(request, stream=True)
+            except DownloadError as error:  # an address the transport refused
+                error.request_id = error.request_id or request_id
+                raise
             if response.next_request is None:
                 return response
             request = response.next_request

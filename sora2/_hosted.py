@@ -6,19 +6,26 @@ kinds and limits are read from the spec (the ``Hosted<Kind>Url`` schemas and the
 ``x-max-bytes``), so a new kind in the spec is checked without a code change.
 
 The check asks the way a fetcher would, with no credentials at all: a HEAD, and a one-byte
-ranged GET when the host does not answer HEAD usefully.
+ranged GET when the host does not answer HEAD usefully. The URL is the user's to choose, but a
+redirect is the host's: no hop after the first may lead to plain http or to a non-public
+address (loopback, private, link-local...), whether written in the URL or resolved from its
+name (``sora2._guarded`` checks each address before connecting).
 """
 
 from __future__ import annotations
 
 import functools
+import ipaddress
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, Literal
 
 import httpx
 
-from ._exceptions import InvalidInputError
+from ._constants import MAX_DOWNLOAD_REDIRECTS
+from ._exceptions import DownloadError, InvalidInputError
+from ._hosts import IPAddress, is_special_address
 
 __all__ = [
     "HostedFileVerdict",
@@ -77,16 +84,69 @@ def _size_of(response: httpx.Response) -> int | None:
     return int(length) if length is not None and length.isdigit() else None
 
 
+class _Refused(Exception):
+    """A redirect the check does not follow, and the rule it breaks."""
+
+    def __init__(self, rule: Rule, message: str) -> None:
+        super().__init__(message)
+        self.rule: Rule = rule
+
+
+def _check_hop(url: httpx.URL, first_host: str) -> None:
+    """A redirect's target: https, and not a non-public address (but the user's own host)."""
+    if url.scheme != "https":
+        raise _Refused("https", f"it redirects to a non-https URL ({url.scheme})")
+    host = url.host.lower()
+    try:
+        literal: IPAddress | None = ipaddress.ip_address(host)
+    except ValueError:
+        literal = None
+    if literal is not None and host != first_host and is_special_address(literal):
+        raise _Refused("reachable", f"it redirects to a non-public address ({host})")
+
+
+def _open(
+    client: httpx.Client, method: str, url: str, headers: dict[str, str] | None = None
+) -> httpx.Response:
+    """The streamed answer, following redirects only where :func:`_check_hop` allows."""
+    request = client.build_request(method, url, headers=headers)
+    first_host = request.url.host.lower()
+    for _ in range(MAX_DOWNLOAD_REDIRECTS + 1):
+        try:
+            response = client.send(request, stream=True)
+        except DownloadError as exc:  # the transport refused a resolved address
+            raise _Refused("reachable", f"it redirects to a non-public address ({exc})") from None
+        if response.next_request is None:
+            return response
+        response.close()
+        request = response.next_request
+        _check_hop(request.url, first_host)
+    raise httpx.TooManyRedirects("too many redirects", request=request)
+
+
 def _probe(client: httpx.Client, url: str) -> httpx.Response:
     """HEAD, then a one-byte ranged GET if HEAD is refused or says nothing about the size."""
-    head = client.head(url)
+    head = _open(client, "HEAD", url)
+    head.close()
     if head.is_success and _size_of(head) is not None:
         return head
-    with client.stream("GET", url, headers={"Range": "bytes=0-0"}) as response:
+    response = _open(client, "GET", url, headers={"Range": "bytes=0-0"})
+    try:
         # Read at most a little: a host that ignores Range would send the whole file.
         for _ in response.iter_bytes(1024):
             break
-        return response
+    finally:
+        response.close()
+    return response
+
+
+def _own_host_only(first_host: str) -> Callable[[str, int, IPAddress], bool]:
+    """Addresses a connection may reach: any for the user's own host, public ones elsewhere."""
+
+    def allows(host: str, port: int, address: IPAddress) -> bool:
+        return host.lower() == first_host or not is_special_address(address)
+
+    return allows
 
 
 def check_hosted_file(
@@ -130,14 +190,18 @@ def check_hosted_file(
         return verdict("https", f"not a valid URL: {exc}")
     if parsed.scheme != "https" or not parsed.host:
         return verdict("https", "the service only fetches https:// URLs")
+    if transport is None:
+        from ._guarded import GuardedTransport
+
+        transport = GuardedTransport(_own_host_only(parsed.host.lower()), limits=httpx.Limits())
     try:
-        # No auth, no cookies, redirects followed: what a server-side fetcher sees.
-        with httpx.Client(timeout=timeout, transport=transport, follow_redirects=True) as client:
+        # No auth, no cookies, redirects followed (checked): what a server-side fetcher sees.
+        with httpx.Client(timeout=timeout, transport=transport, trust_env=False) as client:
             response = _probe(client, url)
+    except _Refused as refused:
+        return verdict(refused.rule, str(refused))
     except httpx.HTTPError as exc:
         return verdict("reachable", f"could not fetch it: {exc or type(exc).__name__}")
-    if response.url.scheme != "https":
-        return verdict("https", f"it redirects to a non-https URL ({response.url.scheme})")
     status = response.status_code
     content_type = response.headers.get("content-type")
     if status in (401, 403, 407):

@@ -49,9 +49,9 @@ def async_twin(client: Client) -> AsyncClient:
         wait_timeout=client.wait_timeout,
         max_download_bytes=client.max_download_bytes,
         connection_limit=client.connection_limit,
+        trusted_hosts=client.trusted_hosts,
         _clock=client._shared.clock,
     )
-    twin._shared.in_process = client._shared.in_process
     return twin
 
 

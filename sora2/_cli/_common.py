@@ -97,6 +97,8 @@ class Settings:
     json_output: bool
     quiet: bool = False
     """``-q``: no progress display."""
+    trusted_hosts: tuple[str, ...] = ()
+    """``--trust-host``: more hosts downloads may come from."""
 
     def progress(self) -> Progress:
         """The progress display on stderr (silent with ``-q``)."""
@@ -113,6 +115,8 @@ class Settings:
             argv += ["--base-url", self.base_url]
         if self.journal is not None:
             argv += ["--journal", str(self.journal)]
+        for host in self.trusted_hosts:
+            argv += ["--trust-host", host]
         return shlex.join(argv)
 
 
@@ -121,7 +125,12 @@ def make_client(settings: Settings) -> Client:
     whose clock they share with the emulator, so nothing really sleeps."""
     from .._client import Client
 
-    return Client(base_url=settings.base_url, emulator=settings.emulator, journal=settings.journal)
+    return Client(
+        base_url=settings.base_url,
+        emulator=settings.emulator,
+        journal=settings.journal,
+        trusted_hosts=settings.trusted_hosts,
+    )
 
 
 _COMMON_OPTIONS = (
@@ -144,6 +153,16 @@ _COMMON_OPTIONS = (
         help="The SQLite journal of submitted jobs [default: $SORA2_JOURNAL, then a file in "
         "the user data directory; a separate one for --emulator].",
     ),
+    click.option(
+        "--trust-host",
+        "trusted_hosts",
+        multiple=True,
+        metavar="HOST",
+        help="Also download output files from HOST (repeatable): a name, a suffix such as "
+        ".example.com, an IP address or a network such as 10.0.0.0/8 (only these reach a "
+        "private address). Besides the API's host and *.runcomfy.net, *.runcomfy.com; "
+        "$SORA2_TRUSTED_HOSTS adds more.",
+    ),
     click.option("--json", "json_output", is_flag=True, help="Print one JSON object on stdout."),
     click.option(
         "-v",
@@ -156,7 +175,8 @@ _COMMON_OPTIONS = (
 
 
 def client_options(function: Callable[..., None]) -> Callable[..., None]:
-    """Add ``--base-url``, ``--emulator``, ``--journal`` and ``--json``, passed as ``settings``."""
+    """Add ``--base-url``, ``--emulator``, ``--journal``, ``--trust-host`` and ``--json``,
+    passed as ``settings``."""
 
     @functools.wraps(function)
     def wrapper(
@@ -164,6 +184,7 @@ def client_options(function: Callable[..., None]) -> Callable[..., None]:
         base_url: str | None,
         emulator: bool,
         journal: Path | None,
+        trusted_hosts: tuple[str, ...],
         json_output: bool,
         verbose: bool,
         quiet: bool,
@@ -175,6 +196,7 @@ def client_options(function: Callable[..., None]) -> Callable[..., None]:
             journal=journal,
             json_output=json_output,
             quiet=quiet,
+            trusted_hosts=trusted_hosts,
         )
         with _log_to_stderr(verbose):
             function(*args, settings=settings, **kwargs)
@@ -216,6 +238,7 @@ RESERVED_OPTIONS = frozenset(
         "base_url",
         "emulator",
         "journal",
+        "trust_host",
         "json",
         "verbose",
         "input",

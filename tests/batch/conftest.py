@@ -14,7 +14,7 @@ from sora2.emulator import Emulator, SyncASGITransport, create_app
 
 from .helpers import BASE_URL, TOKEN, FakeClock
 
-_ENV_VARS = ("RUNCOMFY_API_TOKEN", "YOUR_API_TOKEN", "RUNCOMFY_BASE_URL")
+_ENV_VARS = ("RUNCOMFY_API_TOKEN", "YOUR_API_TOKEN", "RUNCOMFY_BASE_URL", "SORA2_TRUSTED_HOSTS")
 
 
 @pytest.fixture

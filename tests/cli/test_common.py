@@ -7,9 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import click
+import httpx
 import pytest
 from click.testing import CliRunner
 
+from sora2 import Client
+from sora2._cli import _common
 from sora2._cli._common import (
     INPUT_PARAM_PREFIX,
     CommandError,
@@ -18,6 +21,7 @@ from sora2._cli._common import (
     format_elapsed,
     input_option,
     input_options,
+    make_client,
     parse_input_value,
 )
 from sora2._cli._exit_codes import (
@@ -33,9 +37,9 @@ from sora2._exceptions import (
     WaitTimeoutError,
 )
 from sora2._inputs import NO_DEFAULT, PROMPT_INPUT, InputField, input_fields
-from sora2._types import JobStatus
+from sora2._types import COMPLETED, JobStatus
 
-from .helpers import choices
+from .helpers import BASE_URL, TOKEN, choices, run
 
 
 def status(state: str, position: int | None = None, request_id: str = "req-1") -> JobStatus:
@@ -229,3 +233,65 @@ class TestSettings:
         """Without options the follow-up is just ``sora2 resume ID``."""
         settings = Settings(base_url=None, emulator=False, journal=None, json_output=False)
         assert settings.command("resume", "abc") == "sora2 resume abc"
+
+
+class TestTrustHost:
+    def test_the_option_reaches_the_client_and_the_follow_up(self) -> None:
+        """``--trust-host`` becomes the client's ``trusted_hosts`` and is repeated in the
+        commands the CLI prints."""
+        settings = Settings(
+            base_url=None,
+            emulator=True,
+            journal=None,
+            json_output=False,
+            trusted_hosts=("files.example", "10.0.0.0/8"),
+        )
+        with make_client(settings) as client:
+            assert ("files.example", "10.0.0.0/8") == client.trusted_hosts
+        assert "sora2 resume abc --trust-host files.example --trust-host 10.0.0.0/8" == (
+            settings.command("resume", "abc")
+        )
+
+    def test_a_bad_host_is_a_configuration_error(self) -> None:
+        """A URL given as a host is refused with the configuration exit code, naming it."""
+        result = run("status", "abc", "--emulator", "--trust-host", "https://files.example")
+        assert EXIT_CONFIG == result.exit_code
+        assert "https://files.example" in result.stderr
+
+    @pytest.mark.parametrize("trusted", [False, True])
+    def test_it_widens_what_result_downloads(
+        self, monkeypatch: pytest.MonkeyPatch, isolated: Path, trusted: bool
+    ) -> None:
+        """``sora2 result --out`` refuses an untrusted file host, and downloads from it once
+        ``--trust-host`` names it."""
+        url = "https://files.example/v.mp4"
+        seen: list[str] = []
+
+        def service(request: httpx.Request) -> httpx.Response:
+            seen.append(str(request.url))
+            if request.url.host == "files.example":
+                return httpx.Response(200, headers={"Content-Type": "video/mp4"}, content=b"v")
+            body = {"request_id": "abc", "status": COMPLETED, "output": {"video": url}}
+            return httpx.Response(200, json=body)
+
+        def make(settings: Settings) -> Client:
+            return Client(
+                api_key=TOKEN,
+                base_url=BASE_URL,
+                transport=httpx.MockTransport(service),
+                journal=False,
+                trusted_hosts=settings.trusted_hosts,
+            )
+
+        monkeypatch.setattr(_common, "make_client", make)
+        extra = ["--trust-host", "files.example"] if trusted else []
+        result = run("result", "abc", "--out", "v.mp4", *extra)
+        if trusted:
+            assert 0 == result.exit_code, result.stderr
+            assert b"v" == (isolated / "v.mp4").read_bytes()
+            assert url in seen
+        else:
+            assert 0 != result.exit_code
+            assert "not a trusted host" in result.stderr and "--trust-host" in result.stderr
+            assert url not in seen
+            assert not (isolated / "v.mp4").exists()

@@ -27,7 +27,13 @@ def anyio_backend() -> str:
 @pytest.fixture(autouse=True)
 def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     """No test reads the developer's token or writes the real journal; retries never sleep."""
-    for name in ("RUNCOMFY_API_TOKEN", "RUNCOMFY_TOKEN", "YOUR_API_TOKEN", "RUNCOMFY_BASE_URL"):
+    for name in (
+        "RUNCOMFY_API_TOKEN",
+        "RUNCOMFY_TOKEN",
+        "YOUR_API_TOKEN",
+        "RUNCOMFY_BASE_URL",
+        "SORA2_TRUSTED_HOSTS",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("SORA2_JOURNAL", str(tmp_path / "env-journal.sqlite3"))
     with stamina.set_testing(True, attempts=100, cap=True):

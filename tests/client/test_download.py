@@ -18,7 +18,8 @@ from .helpers import TOKEN, Api, Factory, FakeClock, Script, json_response, subm
 pytestmark = pytest.mark.anyio
 
 VIDEO = b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 40
-CDN = "https://cdn.example/outputs/req-1/video.mp4"
+CDN = "https://cdn.runcomfy.net/outputs/req-1/video.mp4"
+"""RunComfy's CDN: trusted by default."""
 
 
 def _result(url: str | None = CDN, request_id: str = "req-1") -> JobResult:
@@ -206,7 +207,7 @@ class TestChecks:
     async def test_insecure_urls_are_refused(
         self, make_api: Factory, tmp_path: Path, url: str
     ) -> None:
-        """Anything but https (or http on loopback) is refused before any request."""
+        """Anything but https (or http from the API's own origin) is refused before any request."""
         script = Script()
         api = make_api(handler=script)
         with pytest.raises(DownloadError, match="refusing"):
@@ -230,7 +231,7 @@ class TestChecks:
         script = Script()
         script.files[CDN] = httpx.Response(307, headers={"Location": signed})
         script.files[signed] = _video
-        api = make_api(handler=script)
+        api = make_api(handler=script, trusted_hosts=["storage.example"])
         assert (await api.download(_result(), tmp_path / "v.mp4"))[0].read_bytes() == VIDEO
 
 
@@ -248,11 +249,15 @@ class TestNoTokenLeaves:
         )
         script.files[CDN] = httpx.Response(302, headers={"Location": signed})
         script.files[signed] = _video
-        api = make_api(handler=script)
+        api = make_api(handler=script, trusted_hosts=["storage.example"])
         await api.submit("x")
         await api.download("req-1", tmp_path / "v.mp4")
         by_host = {(r.url.host, "authorization" in r.headers) for r in script.requests}
-        assert {("localhost", True), ("cdn.example", False), ("storage.example", False)} == by_host
+        assert {
+            ("localhost", True),
+            ("cdn.runcomfy.net", False),
+            ("storage.example", False),
+        } == by_host
         api_auth = {
             r.headers["authorization"] for r in script.requests if r.url.host == "localhost"
         }

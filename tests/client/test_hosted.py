@@ -119,3 +119,38 @@ def test_unknown_kind() -> None:
         check_hosted_file(URL, "audio")
     assert caught.value.field == "kind"
     assert set(hosted_file_limits()) == set(caught.value.allowed or ())
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "https://127.0.0.1/a.png",
+        "https://10.0.0.5/a.png",
+        "https://169.254.169.254/latest/meta-data",
+        "https://[::1]/a.png",
+        "https://[::ffff:192.168.0.1]/a.png",
+    ],
+)
+def test_a_redirect_into_a_private_address_is_not_followed(target: str) -> None:
+    """The URL is the user's, its redirects are not: one into a non-public address fails the
+    check without being requested."""
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.url.host == "files.example":
+            return httpx.Response(302, headers={"Location": target})
+        return httpx.Response(200, headers={"Content-Length": "1"})
+
+    verdict = check_hosted_file(URL, "image", transport=httpx.MockTransport(handler))
+    assert "reachable" == verdict.failed_rule
+    assert "non-public address" in verdict.message
+    assert {"files.example"} == {request.url.host for request in seen}
+
+
+def test_the_users_own_private_host_is_checked() -> None:
+    """A URL the user gives on a private address is theirs to choose: it is checked as usual."""
+    head = httpx.Response(200, headers={"Content-Length": "10"})
+    transport, seen = _transport(head)
+    assert check_hosted_file("https://10.0.0.5/a.png", "image", transport=transport).ok
+    assert ["10.0.0.5"] == [request.url.host for request in seen]

@@ -19,7 +19,7 @@ from .helpers import TOKEN, Factory, FakeClock, Script, json_response, submit_bo
 
 pytestmark = pytest.mark.anyio
 
-CDN = "https://cdn.example/outputs/req-1/"
+CDN = "https://cdn.runcomfy.net/outputs/req-1/"
 
 
 def _spec_output() -> dict[str, Any]:

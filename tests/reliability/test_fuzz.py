@@ -33,7 +33,7 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 REQUEST_ID = "3f1c2a9e-0b7d-4e8a-9c61-5d2f7a8b9e10"
-VIDEO_URL = "https://cdn.sora2.test/outputs/video.mp4"
+VIDEO_URL = "https://cdn.runcomfy.net/outputs/video.mp4"
 
 
 @pytest.fixture(autouse=True)

@@ -91,7 +91,7 @@ class TestCorruptDownload:
             TOKEN, base_url=API_URL, transport=httpx.MockTransport(handler), journal=False
         ) as client:
             with pytest.raises(DownloadError):
-                client.download("https://cdn.sora2.test/v.mp4", target)
+                client.download("https://cdn.runcomfy.net/v.mp4", target)
             assert client.max_retries + 1 == len(calls)
         assert not target.exists()
         assert [] == leftovers(tmp_path)

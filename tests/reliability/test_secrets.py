@@ -237,8 +237,9 @@ class TestCliRun:
 
 # Where the token goes ---------------------------------------------------------------------------
 
-ELSEWHERE = "https://elsewhere.sora2.test"
-CDN = "https://cdn.sora2.test"
+ELSEWHERE = "https://elsewhere.runcomfy.com"
+"""Another host, trusted for downloads (RunComfy's suffix): a redirect there is followed."""
+CDN = "https://cdn.runcomfy.net"
 VIDEO = b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 8
 
 
