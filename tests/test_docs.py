@@ -1,4 +1,5 @@
-"""The documentation runs: README.md and every page under docs/ (new pages are picked up as added).
+"""The documentation runs: README.md, BENCHMARKS.md and every page under docs/ (a new page is
+picked up by itself).
 
 Every fenced block has a language. ``python`` blocks run against the emulator; ``console`` blocks
 have each ``sora2``, ``python -m sora2``, ``python -m codegen``, ``python -m benchmarks`` and
@@ -45,8 +46,9 @@ class Block:
 
 
 def pages() -> list[Path]:
-    """README.md and every Markdown page under docs/, found afresh on each run."""
-    return [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+    """README.md, BENCHMARKS.md (docs/benchmarks.md includes it) and every Markdown page under
+    docs/, found afresh on each run."""
+    return [ROOT / "README.md", ROOT / "BENCHMARKS.md", *sorted((ROOT / "docs").rglob("*.md"))]
 
 
 def blocks(lang: str | None = None) -> list[Block]:
