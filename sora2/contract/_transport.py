@@ -28,6 +28,8 @@ __all__ = [
 ]
 
 Mode = Literal["raise", "record"]
+"""What a checked transport does with a violation: raise ``ContractViolationError`` (a bad
+request is then not sent), or record it and carry on."""
 _MODES = ("raise", "record")
 
 

@@ -1,4 +1,4 @@
-"""The README's worked example, end to end on a copy of the repository.
+"""The worked example of docs/schema-changes.md, end to end on a copy of the repository.
 
 Add a duration (16 s) and a resolution (1792x1024) to the spec, run ``python -m codegen
 generate``, and with no hand edit: the client's input validation accepts them, the CLI offers
@@ -28,7 +28,7 @@ from sora2._spec import input_schema
 # Encoding a 16 s clip at 1792x1024 dominates: a few seconds, more on a loaded machine.
 pytestmark = pytest.mark.slow
 
-# The README's values, unless the spec has gained them since: then the next unused ones.
+# The worked example's values, unless the spec has gained them since: then the next unused ones.
 NEW_SECONDS = unused(input_schema()["properties"]["seconds"]["enum"], 16)
 NEW_SIZE = unused(input_schema()["properties"]["size"]["enum"], "1792x1024")
 PARTS = ("spec", "codegen", "generated", "sora2", "pyproject.toml")

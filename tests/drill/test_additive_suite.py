@@ -4,8 +4,8 @@ regeneration, the tests most about inputs, outputs and states pass unchanged.
 A copy of the repository, tests included, gets ``additive_bundle()`` (new optional inputs with
 and without defaults, a new value of every request enum, a new output field, a new state, a new
 error code), is regenerated, and runs ``SUBSET`` with its own code and tests. The whole suite was
-checked the same way by hand (README, "How the pipeline is tested"); this keeps the cheap part
-of that check in CI.
+checked the same way by hand (docs/schema-changes.md, "How the pipeline is tested"); this keeps
+the cheap part of that check in CI.
 """
 
 from __future__ import annotations
