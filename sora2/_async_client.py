@@ -20,6 +20,7 @@ from ._base_client import (
     JournalOption,
     SharedState,
     check_request_id,
+    request_id_of,
 )
 from ._constants import (
     DEFAULT_BATCH_CONCURRENCY,
@@ -51,6 +52,7 @@ from ._responses import files_to_download, is_gone
 from ._retry import acall_with_retries
 from ._transports import AsyncBorrowedTransport, BearerAuth, InFlight, async_emulator
 from ._types import (
+    JobRef,
     JobResult,
     JobStatus,
     OutputFile,
@@ -198,8 +200,9 @@ class AsyncClient(BaseClient):
 
         return await acall_with_retries(self._retry, "submit", attempt, submit=True)
 
-    async def status(self, request_id: str) -> JobStatus:
+    async def status(self, job: JobRef) -> JobStatus:
         """See :meth:`Client.status`."""
+        request_id = request_id_of(job)
         from sora2_api.api.requests import status as op
 
         async def attempt() -> JobStatus:
@@ -208,8 +211,9 @@ class AsyncClient(BaseClient):
 
         return await acall_with_retries(self._retry, "status", attempt)
 
-    async def result(self, request_id: str) -> JobResult:
+    async def result(self, job: JobRef) -> JobResult:
         """See :meth:`Client.result`."""
+        request_id = request_id_of(job)
         from sora2_api.api.requests import result as op
 
         async def attempt() -> JobResult:
@@ -218,8 +222,9 @@ class AsyncClient(BaseClient):
 
         return await acall_with_retries(self._retry, "result", attempt)
 
-    async def cancel(self, request_id: str) -> JobStatus:
+    async def cancel(self, job: JobRef) -> JobStatus:
         """See :meth:`Client.cancel`."""
+        request_id = request_id_of(job)
         from sora2_api.api.requests import cancel as op
 
         async def attempt() -> JobStatus:
@@ -230,13 +235,14 @@ class AsyncClient(BaseClient):
 
     async def wait(
         self,
-        request_id: str,
+        job: JobRef,
         *,
         timeout: float | None = None,
         on_update: Callable[[JobStatus], None] | None = None,
         cancel_on_timeout: bool = False,
     ) -> JobStatus:
         """See :meth:`Client.wait`."""
+        request_id = request_id_of(job)
         self._require_key()
         tracker = await self._journal_read(self._tracker, request_id, timeout, on_update)
         while True:
@@ -266,14 +272,16 @@ class AsyncClient(BaseClient):
 
     async def download(
         self,
-        result: JobResult | str,
+        result: JobRef,
         path: str | os.PathLike[str],
         *,
         max_bytes: int | None = None,
         on_progress: Callable[[int, int | None], None] | None = None,
     ) -> list[Path]:
         """See :meth:`Client.download`."""
-        files, request_id = files_to_download(result)
+        files, request_id = files_to_download(
+            result if isinstance(result, JobResult) else request_id_of(result)
+        )
         with paid_for(request_id, base_url=self._hint_base_url()) as job:
             if files is None:
                 assert request_id is not None

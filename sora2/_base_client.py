@@ -49,7 +49,7 @@ from ._responses import (
     unknown_submission,
 )
 from ._retry import RetryPolicy
-from ._types import IN_PROGRESS, JobResult, JobStatus, Submission
+from ._types import IN_PROGRESS, JobRef, JobResult, JobStatus, Submission
 from ._waiting import WaitTracker
 
 __all__ = [
@@ -58,6 +58,7 @@ __all__ = [
     "JournalOption",
     "SharedState",
     "check_request_id",
+    "request_id_of",
 ]
 
 FATAL_FOR_RESUME = (ConfigurationError, AuthenticationError, PermissionDeniedError)
@@ -394,3 +395,18 @@ def check_request_id(request_id: str | None) -> None:
             field="request_id",
             value=request_id,
         )
+
+
+def request_id_of(job: JobRef) -> str:
+    """The id of ``job``: a string id, or the ``Submission``, ``JobStatus`` or ``JobResult``
+    a call returned for it. Anything else is refused before it becomes a malformed URL."""
+    if isinstance(job, Submission | JobStatus | JobResult):
+        job = job.request_id
+    if not isinstance(job, str) or not job.strip():
+        raise InvalidInputError(
+            "request_id must be a non-empty string id, or the Submission, JobStatus or "
+            f"JobResult of a job, not {job!r}",
+            field="request_id",
+            value=job,
+        )
+    return job

@@ -25,6 +25,7 @@ from ._base_client import (
     JournalOption,
     SharedState,
     check_request_id,
+    request_id_of,
 )
 from ._constants import (
     DEFAULT_BATCH_CONCURRENCY,
@@ -56,6 +57,7 @@ from ._responses import files_to_download, is_gone
 from ._retry import call_with_retries
 from ._transports import BearerAuth, BorrowedTransport, sync_emulator
 from ._types import (
+    JobRef,
     JobResult,
     JobStatus,
     OutputFile,
@@ -195,8 +197,14 @@ class Client(BaseClient):
 
         return call_with_retries(self._retry, "submit", attempt, submit=True)
 
-    def status(self, request_id: str) -> JobStatus:
-        """The job's current state (retried on transient failures)."""
+    def status(self, job: JobRef) -> JobStatus:
+        """The job's current state (retried on transient failures).
+
+        ``job`` is its id, or the ``Submission``, ``JobStatus`` or ``JobResult`` of it; anything
+        else raises ``InvalidInputError(field="request_id")`` before a request is sent (as for
+        :meth:`result`, :meth:`cancel`, :meth:`wait` and :meth:`download`).
+        """
+        request_id = request_id_of(job)
         from sora2_api.api.requests import status as op
 
         def attempt() -> JobStatus:
@@ -205,8 +213,9 @@ class Client(BaseClient):
 
         return call_with_retries(self._retry, "status", attempt)
 
-    def result(self, request_id: str) -> JobResult:
+    def result(self, job: JobRef) -> JobResult:
         """The job's outputs once completed; before that its state, with ``video_url`` None."""
+        request_id = request_id_of(job)
         from sora2_api.api.requests import result as op
 
         def attempt() -> JobResult:
@@ -215,8 +224,9 @@ class Client(BaseClient):
 
         return call_with_retries(self._retry, "result", attempt)
 
-    def cancel(self, request_id: str) -> JobStatus:
+    def cancel(self, job: JobRef) -> JobStatus:
         """Cancel a queued job. Raises ConflictError once it has started."""
+        request_id = request_id_of(job)
         from sora2_api.api.requests import cancel as op
 
         def attempt() -> JobStatus:
@@ -227,7 +237,7 @@ class Client(BaseClient):
 
     def wait(
         self,
-        request_id: str,
+        job: JobRef,
         *,
         timeout: float | None = None,
         on_update: Callable[[JobStatus], None] | None = None,
@@ -242,6 +252,7 @@ class Client(BaseClient):
         ``wait_timeout``) raises ``WaitTimeoutError``, after cancelling the job first if
         ``cancel_on_timeout`` and it is still queued.
         """
+        request_id = request_id_of(job)
         self._require_key()
         tracker = self._tracker(request_id, timeout, on_update)
         while True:
@@ -272,7 +283,7 @@ class Client(BaseClient):
 
     def download(
         self,
-        result: JobResult | str,
+        result: JobRef,
         path: str | os.PathLike[str],
         *,
         max_bytes: int | None = None,
@@ -280,7 +291,8 @@ class Client(BaseClient):
     ) -> list[Path]:
         """Save every output file of a result and return their paths, in ``files`` order.
 
-        ``result`` is a :class:`JobResult`, a request id (its result is fetched) or a file URL.
+        ``result`` is a :class:`JobResult`, a request id, a ``Submission`` or ``JobStatus`` (its
+        result is fetched) or a file URL.
         One file goes to ``path`` (inside it, if a directory); several are named by
         :func:`sora2._download.target_paths`. ``max_bytes`` caps each file.
         ``on_progress(received, total)`` is called after each chunk (``total`` is the announced
@@ -292,7 +304,9 @@ class Client(BaseClient):
             DownloadWriteError: an ``OSError`` while saving.
             DownloadError: it has not completed, or a file could not be fetched.
         """
-        files, request_id = files_to_download(result)
+        files, request_id = files_to_download(
+            result if isinstance(result, JobResult) else request_id_of(result)
+        )
         with paid_for(request_id, base_url=self._hint_base_url()) as job:
             if files is None:
                 assert request_id is not None
