@@ -46,6 +46,7 @@ __all__ = [
     "check_output_target",
     "file_suffix",
     "is_loopback",
+    "names_directory",
     "target_path",
     "target_paths",
     "transport_failure",
@@ -92,7 +93,7 @@ def check_download_url(url: str | httpx.URL, *, in_process: bool, request_id: st
 def target_path(path: str | os.PathLike[str], url: str, request_id: str | None) -> Path:
     """The file to write: ``path`` itself, or a file named after the job inside a directory."""
     target = Path(path).expanduser()
-    if target.is_dir():
+    if names_directory(path):
         suffix = PurePosixPath(httpx.URL(url).path).suffix or _DEFAULT_SUFFIX
         stem = request_id or PurePosixPath(httpx.URL(url).path).stem or "video"
         target = target / (_SAFE_NAME.sub("_", stem) + _SAFE_NAME.sub("", suffix))
@@ -112,24 +113,24 @@ def target_paths(
 ) -> list[Path]:
     """Where each of a job's files goes; the naming rule of ``download`` and ``generate``.
 
-    One file: ``path`` itself (inside it, named after the job, when ``path`` is a directory).
-    Several files: inside ``path`` when it is an existing directory or ends with a path
-    separator, as ``<request_id>-1<ext>``, ``<request_id>-2<ext>``...; otherwise beside it, as
-    ``<stem>-1<ext>``, ``<stem>-2<ext>``... Each ``<ext>`` is the file's own (from its URL, else
-    its kind), and the numbers follow the order of ``JobResult.files``.
+    ``path`` names a directory when it is an existing one or ends with a path separator
+    (``"dl/"``: created if missing). One file: ``path`` itself, or inside the directory as
+    ``<request_id><ext>``. Several files: inside the directory as ``<request_id>-1<ext>``,
+    ``<request_id>-2<ext>``...; otherwise beside ``path``, as ``<stem>-1<ext>``,
+    ``<stem>-2<ext>``... Each ``<ext>`` is the file's own (from its URL, else its kind), and
+    the numbers follow the order of ``JobResult.files``.
     """
     if len(files) == 1:
         only = files[0]
         target = Path(path).expanduser()
-        if target.is_dir():
+        if names_directory(path):
             stem = request_id or PurePosixPath(httpx.URL(only.url).path).stem or only.kind
             return [
                 (target / (_SAFE_NAME.sub("_", stem) + file_suffix(only.url, only.kind))).absolute()
             ]
         return [target.absolute()]
-    raw = os.fspath(path)
-    target = Path(raw).expanduser()
-    if target.is_dir() or raw.endswith((os.sep, "/")):
+    target = Path(path).expanduser()
+    if names_directory(path):
         directory, stem = target, _SAFE_NAME.sub("_", request_id or "output")
     else:
         directory, stem = target.parent, target.stem
@@ -137,6 +138,13 @@ def target_paths(
         (directory / f"{stem}-{index}{file_suffix(item.url, item.kind)}").absolute()
         for index, item in enumerate(files, start=1)
     ]
+
+
+def names_directory(path: str | os.PathLike[str]) -> bool:
+    """True when ``path`` means "inside this folder": an existing directory, or a path that
+    ends with a separator (``"dl/"``), which need not exist yet."""
+    raw = os.fspath(path)
+    return raw.endswith((os.sep, "/")) or Path(raw).expanduser().is_dir()
 
 
 def absolute_target(path: str | os.PathLike[str]) -> str:

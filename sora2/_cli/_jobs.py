@@ -146,8 +146,9 @@ def _status_line(status: JobStatus) -> str:
     "--out",
     type=click.Path(),
     default=None,
-    help="Where to save the output: a file, or a directory. Several files go into a "
-    "directory, or beside FILE as STEM-1.EXT, STEM-2.EXT... [default: ./ID.EXT].",
+    help="Where to save the output: a file, or a directory (an existing one, or any path "
+    "ending with /: saved inside as ID.EXT). Several files go into a directory as ID-1.EXT..., "
+    "or beside FILE as STEM-1.EXT, STEM-2.EXT... [default: ./ID.EXT].",
 )
 @_timeout_option
 @click.option(
@@ -331,8 +332,9 @@ def status(request_id: str, settings: Settings) -> None:
     "--out",
     type=click.Path(),
     default=None,
-    help="Also download every output file here (a file, or a directory; several files go "
-    "into a directory, or beside FILE as STEM-1.EXT, STEM-2.EXT...).",
+    help="Also download every output file here: a file, or a directory (an existing one, or "
+    "any path ending with /: saved inside as ID.EXT). Several files go into a directory, or "
+    "beside FILE as STEM-1.EXT, STEM-2.EXT...",
 )
 @client_options
 def result(request_id: str, out: str | None, settings: Settings) -> None:
