@@ -344,12 +344,32 @@ def _input_pairs(pairs: Sequence[str]) -> dict[str, Any]:
     return found
 
 
+def _the_prompt(argument: str | None, inputs: dict[str, Any], source: str) -> Any:
+    """The prompt to send: the PROMPT argument, else the one ``inputs`` holds (taken out of
+    them). Both given and different: the argument wins, and stderr says so."""
+    given = inputs.pop(PROMPT_INPUT, None)
+    if argument is None:
+        if given is None:
+            raise click.UsageError(
+                f"Missing argument 'PROMPT' (give it, or a \"{PROMPT_INPUT}\" in --input-file)"
+            )
+        return given
+    if given is not None and given != argument:
+        echo_err(f"note: the PROMPT argument wins over the {PROMPT_INPUT} in {source}")
+    return argument
+
+
 def input_options(function: Callable[..., None]) -> Callable[..., None]:
     """Add an option per input property of the spec but the PROMPT argument, plus
     ``--input KEY=VALUE`` and ``--input-file FILE``; the command gets them as ``inputs``.
 
     Precedence: an option (``--seconds 8``) wins over ``--input``, which wins over
     ``--input-file``. Only what was given is in ``inputs``; the rest is left to the service.
+
+    ``--input-file`` holds the whole body, as RunComfy's CLI reads it. For a command with an
+    optional PROMPT argument, its ``prompt`` (or ``--input prompt=...``) stands in for an
+    omitted PROMPT, passed on as ``prompt``; a PROMPT given as well wins, and a note on stderr
+    says so. A command without one (batch's defaults) keeps ``prompt`` among ``inputs``.
     """
     fields = [
         field
@@ -362,14 +382,15 @@ def input_options(function: Callable[..., None]) -> Callable[..., None]:
         *args: Any, input_pairs: tuple[str, ...], input_file: TextIO | None, **kwargs: Any
     ) -> None:
         inputs = _read_input_file(input_file)
+        from_file = PROMPT_INPUT in inputs
         inputs.update(_input_pairs(input_pairs))
         for field in fields:
             value = kwargs.pop(INPUT_PARAM_PREFIX + field.name, None)
             if value is not None:
                 inputs[field.name] = value
-        if PROMPT_INPUT in inputs:
-            raise click.BadParameter(
-                f"{PROMPT_INPUT} is the PROMPT argument", param_hint="--input/--input-file"
+        if PROMPT_INPUT in kwargs:  # a command with a PROMPT argument
+            kwargs[PROMPT_INPUT] = _the_prompt(
+                kwargs[PROMPT_INPUT], inputs, "--input-file" if from_file else "--input"
             )
         function(*args, inputs=inputs, **kwargs)
 
@@ -381,7 +402,9 @@ def input_options(function: Callable[..., None]) -> Callable[..., None]:
             type=click.File("r", encoding="utf-8"),
             default=None,
             metavar="FILE",
-            help="Inputs as a JSON object ('-' for stdin); --input and the options above win.",
+            help="The request body as a JSON object ('-' for stdin), prompt included: its "
+            "prompt is used when PROMPT is not given. PROMPT, --input and the options above "
+            "win over it.",
         ),
         click.option(
             "--input",

@@ -140,7 +140,7 @@ def _status_line(status: JobStatus) -> str:
 
 
 @click.command()
-@click.argument("prompt")
+@click.argument("prompt", required=False)
 @input_options
 @click.option(
     "--out",
@@ -169,6 +169,8 @@ def generate(
 
     Every input of the service's schema is an option; one not given is left to the service's
     default. --input KEY=VALUE and --input-file FILE set any input (options win over them).
+    --input-file holds the whole body: PROMPT may be left out when the file has a prompt, and
+    wins over it when given.
 
     The request id is printed as soon as the service accepts the job. Ctrl-C while the job is
     queued offers to cancel it (no question asked with --cancel-on-interrupt or without a
@@ -289,13 +291,14 @@ def _cancel_after_interrupt(client: Client, request_id: str) -> bool:
 
 
 @click.command()
-@click.argument("prompt")
+@click.argument("prompt", required=False)
 @input_options
 @client_options
 def submit(prompt: str, inputs: dict[str, Any], settings: Settings) -> None:
     """Submit PROMPT and print the request id, without waiting.
 
-    Inputs are given as for `sora2 generate`.
+    Inputs are given as for `sora2 generate` (PROMPT may come from --input-file; PROMPT
+    wins when both give one).
 
     Follow it with `sora2 status ID`, fetch it with `sora2 result ID --out FILE` or
     `sora2 resume ID --out-dir DIR`.
