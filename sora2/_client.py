@@ -381,8 +381,9 @@ class Client(BaseClient):
 
     def prune(self, *, older_than: float | None = None) -> list[str]:
         """Remove this service's settled jobs from the journal (``sora2 jobs --prune``): saved,
-        cancelled or gone; optionally only those untouched for ``older_than`` seconds.
-        Unfinished jobs always stay. Returns the removed ids."""
+        cancelled, failed or gone; optionally only those untouched for ``older_than`` seconds.
+        Unfinished jobs, and completed ones whose outputs were never saved, always stay.
+        Returns the removed ids."""
         return self._keeper.prune(older_than)
 
     def resume(

@@ -135,6 +135,15 @@ class JobRecord:
         )
 
     @property
+    def is_settled(self) -> bool:
+        """Nothing is left to do for it: cancelled, failed or gone, or completed with its files
+        saved. A completed job never downloaded (made by ``submit``) is not settled: its
+        outputs are paid for, and the row is the only record of its id."""
+        if not self.is_terminal or self.is_unfinished:
+            return False
+        return not (is_completed_state(self.state) and not self.output_path)
+
+    @property
     def seconds(self) -> int | None:
         """The requested video duration, when it was recorded."""
         from ._inputs import duration_property
@@ -340,9 +349,10 @@ class Journal:
         return cursor.rowcount > 0
 
     def prune(self, *, base_url: str | None = None, older_than: float | None = None) -> list[str]:
-        """Remove the rows with nothing left to do (finished and saved, cancelled, gone), and
-        return their ids; optionally only one service's, or those not updated for
-        ``older_than`` seconds. Unfinished jobs always stay."""
+        """Remove the settled rows (:attr:`JobRecord.is_settled`: saved, cancelled, failed,
+        gone), and return their ids; optionally only one service's, or those not updated for
+        ``older_than`` seconds. Unfinished jobs, and completed ones whose outputs were never
+        saved, always stay."""
         cutoff = None if older_than is None else time.time() - older_than
         with self._connect() as conn:
             conn.execute("BEGIN IMMEDIATE")
@@ -350,7 +360,7 @@ class Journal:
                 settled = [
                     record.request_id
                     for record in self.records(base_url=base_url)
-                    if not record.is_unfinished
+                    if record.is_settled
                     and (cutoff is None or record.updated_at.timestamp() < cutoff)
                 ]
                 conn.executemany("DELETE FROM jobs WHERE request_id = ?", [(i,) for i in settled])

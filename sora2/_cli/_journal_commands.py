@@ -58,7 +58,8 @@ def _record_line(record: JobRecord) -> str:
 @click.option(
     "--prune",
     is_flag=True,
-    help="First remove this service's settled jobs (saved, cancelled, gone) from the journal.",
+    help="First remove this service's settled jobs (saved, cancelled, failed, gone) from the "
+    "journal; a completed job whose outputs were never saved stays.",
 )
 @client_options
 def jobs(unfinished: bool, refresh: bool, prune: bool, settings: Settings) -> None:

@@ -191,6 +191,19 @@ class TestForgetAndPrune:
         remaining = {r.request_id for r in Journal(journal_path).records()}
         assert {waiting.request_id, "other-service"} == remaining
 
+    async def test_prune_keeps_a_completed_job_never_downloaded(
+        self, make_api: Factory, emulator: Emulator, clock: FakeClock, tmp_path: Path
+    ) -> None:
+        """A job made by submit that completed but was never downloaded stays: its outputs are
+        paid for and its row is the only record of the id. Saved, it is pruned."""
+        api = make_api(emulator)
+        submission = await api.submit("paid, not saved")
+        assert (await api.wait(submission.request_id)).is_completed
+        assert [] == await api.prune()
+        assert [submission.request_id] == [r.request_id for r in await api.jobs()]
+        await api.download(submission.request_id, tmp_path / "now-saved.mp4")
+        assert [submission.request_id] == await api.prune()
+
 
 class TestJournalCost:
     async def test_repeated_polls_of_one_state_write_once(
