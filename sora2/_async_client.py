@@ -193,6 +193,7 @@ class AsyncClient(BaseClient):
 
         body = self._submit_body(prompt, inputs)
         request = op.build_request_kwargs(body=Input.from_dict(body))
+        await self._journal_read(self._check_journal)
 
         async def attempt() -> Submission:
             raw = await self._send("submit", request)

@@ -288,6 +288,12 @@ class BaseClient:
 
     # answers -----------------------------------------------------------------------------------
 
+    def _check_journal(self) -> None:
+        """Refuse to submit when the journal cannot record the id (``JournalError``): a paid job
+        whose id is lost is what the journal exists to prevent. No journal: nothing to check."""
+        if self._journal is not None:
+            self._journal.check_writable()
+
     def _submit_body(self, prompt: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
         """The checked body: ``prompt`` and exactly the inputs given (see ``validate_input``)."""
         from ._inputs import validate_input

@@ -180,6 +180,7 @@ class Client(BaseClient):
 
         Raises:
             InvalidInputError: before anything is sent, naming the field and allowed values.
+            JournalError: the journal cannot record the id; nothing is sent.
             SubmissionUnknownError: the request may have created a job; it is not retried.
         """
         return self._submit(prompt, inputs, target=None)
@@ -191,6 +192,7 @@ class Client(BaseClient):
 
         body = self._submit_body(prompt, inputs)
         request = op.build_request_kwargs(body=Input.from_dict(body))
+        self._check_journal()
 
         def attempt() -> Submission:
             return self._interpret_submit(self._send("submit", request), body, target)

@@ -273,6 +273,7 @@ async def run_batch(
             elapsed=time.monotonic() - started,
         )
     client._require_key()
+    await client._journal_read(client._check_journal)  # no id may go unrecorded
     manifest = Manifest.read(directory)
     entries: list[BatchRow] = []
     for found in parsed:

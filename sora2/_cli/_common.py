@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 import click
 
@@ -97,6 +97,13 @@ class Settings:
     json_output: bool
     quiet: bool = False
     """``-q``: no progress display."""
+    no_journal: bool = False
+    """``--no-journal``: record nothing (no resume after a crash)."""
+
+    @property
+    def journal_option(self) -> Path | Literal[False] | None:
+        """The client's ``journal``: the path given, None for the default, False for none."""
+        return False if self.no_journal else self.journal
 
     def progress(self) -> Progress:
         """The progress display on stderr (silent with ``-q``)."""
@@ -121,7 +128,11 @@ def make_client(settings: Settings) -> Client:
     whose clock they share with the emulator, so nothing really sleeps."""
     from .._client import Client
 
-    return Client(base_url=settings.base_url, emulator=settings.emulator, journal=settings.journal)
+    return Client(
+        base_url=settings.base_url,
+        emulator=settings.emulator,
+        journal=settings.journal_option,
+    )
 
 
 _COMMON_OPTIONS = (
@@ -142,7 +153,13 @@ _COMMON_OPTIONS = (
         type=click.Path(dir_okay=False, path_type=Path),
         default=None,
         help="The SQLite journal of submitted jobs [default: $SORA2_JOURNAL, then a file in "
-        "the user data directory; a separate one for --emulator].",
+        "the user data directory; a separate one for --emulator]. One that cannot record a "
+        "job id refuses every submit (exit 2).",
+    ),
+    click.option(
+        "--no-journal",
+        is_flag=True,
+        help="Record no job ids: nothing to resume after a crash or Ctrl-C.",
     ),
     click.option("--json", "json_output", is_flag=True, help="Print one JSON object on stdout."),
     click.option(
@@ -156,7 +173,8 @@ _COMMON_OPTIONS = (
 
 
 def client_options(function: Callable[..., None]) -> Callable[..., None]:
-    """Add ``--base-url``, ``--emulator``, ``--journal`` and ``--json``, passed as ``settings``."""
+    """Add ``--base-url``, ``--emulator``, ``--journal``/``--no-journal``, ``--json``, ``-v`` and
+    ``-q``, passed as ``settings``."""
 
     @functools.wraps(function)
     def wrapper(
@@ -164,17 +182,21 @@ def client_options(function: Callable[..., None]) -> Callable[..., None]:
         base_url: str | None,
         emulator: bool,
         journal: Path | None,
+        no_journal: bool,
         json_output: bool,
         verbose: bool,
         quiet: bool,
         **kwargs: Any,
     ) -> None:
+        if no_journal and journal is not None:
+            raise click.UsageError("--journal and --no-journal exclude each other")
         settings = Settings(
             base_url=base_url,
             emulator=emulator,
             journal=journal,
             json_output=json_output,
             quiet=quiet,
+            no_journal=no_journal,
         )
         with _log_to_stderr(verbose):
             function(*args, settings=settings, **kwargs)

@@ -41,7 +41,7 @@ def shaped(clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
             api_key="emulator",
             base_url=BASE_URL,
             transport=SyncASGITransport(app),
-            journal=settings.journal,
+            journal=settings.journal_option,
             _clock=clock,
         )
 

@@ -102,6 +102,50 @@ class TestJsonOnFailure:
         assert "--emulator" in payload["error"]["message"]
 
 
+class TestUnusableJournal:
+    @pytest.mark.parametrize("command", ["submit", "generate"])
+    @pytest.mark.parametrize("journal", ["notdb.sqlite3", "notdb.sqlite3/journal.sqlite3"])
+    def test_refuses_to_submit_naming_the_journal(
+        self, server: str, token: str, isolated: Path, command: str, journal: str
+    ) -> None:
+        """A journal that is a text file, or under one, refuses the submit: exit 2, one error
+        naming the journal, and the JSON error says the same; nothing reaches the service."""
+        (isolated / "notdb.sqlite3").write_text("not a database\n")
+        done = run(command, PROMPT, "--base-url", server, "--journal", journal, "--json")
+        assert EXIT_USAGE == done.exit_code
+        error = one_json(done.stdout)["error"]
+        assert "JournalError" == error["type"] and journal in error["message"]
+        assert journal in done.stderr and "--no-journal" in done.stderr
+        assert "request_id" not in done.stderr
+        assert "not a database\n" == (isolated / "notdb.sqlite3").read_text()
+
+    def test_no_journal_submits_without_one(self, server: str, token: str, isolated: Path) -> None:
+        """--no-journal is the explicit way to submit with no record; --journal with it is a
+        usage error."""
+        done = run("submit", PROMPT, "--base-url", server, "--no-journal")
+        assert 0 == done.exit_code, done.stderr
+        assert [] == journal_ids(isolated.parent / "journal.sqlite3")
+        both = run("submit", PROMPT, "--base-url", server, "--no-journal", "--journal", "j")
+        assert EXIT_USAGE == both.exit_code
+
+    def test_batch_refuses_too(self, server: str, token: str, isolated: Path) -> None:
+        """sora2 batch with an unusable journal exits 2 and submits no row."""
+        (isolated / "notdb.sqlite3").write_text("not a database\n")
+        (isolated / "rows.jsonl").write_text(json.dumps({"prompt": PROMPT}) + "\n")
+        done = run(
+            "batch",
+            "rows.jsonl",
+            "--out-dir",
+            "out",
+            "--base-url",
+            server,
+            "--journal",
+            "notdb.sqlite3",
+        )
+        assert EXIT_USAGE == done.exit_code, done.stderr
+        assert "notdb.sqlite3" in done.stderr
+
+
 class TestJobsCommands:
     def test_prompt_column_tells_jobs_apart(self, server: str, token: str) -> None:
         """`sora2 jobs` shows the start of each job's prompt, shortened."""

@@ -13,17 +13,19 @@ from typing import Any
 import pytest
 
 from sora2 import (
+    Client,
     DownloadWriteError,
     InvalidInputError,
+    JournalError,
     NotFoundError,
     WaitTimeoutError,
 )
 from sora2._download import check_output_target
 from sora2._journal import GONE, Journal
 from sora2._types import Submission
-from sora2.emulator import Emulator
+from sora2.emulator import Emulator, SyncASGITransport
 
-from .helpers import BASE_URL, Factory, FakeClock, stats_submissions
+from .helpers import BASE_URL, TOKEN, Factory, FakeClock, stats_submissions
 
 pytestmark = pytest.mark.anyio
 
@@ -142,6 +144,53 @@ class TestTypedAfterPaying:
         paths = await api.generate("a fox", out=tmp_path / "fox.mp4")
         assert paths and all(path.is_file() and path.stat().st_size > 0 for path in paths)
         assert 1 == len(attempts)
+
+
+class TestUnusableJournal:
+    @pytest.mark.parametrize("kind", ["text file", "under a file"])
+    async def test_a_journal_that_cannot_record_refuses_to_submit(
+        self, make_api: Factory, emulator: Emulator, tmp_path: Path, kind: str
+    ) -> None:
+        """A journal that is a text file, or whose folder cannot be made (its parent is a
+        file; root writes anywhere else), raises JournalError naming it; nothing is sent."""
+        (tmp_path / "notdb.sqlite3").write_text("just text\n")
+        path = tmp_path / "notdb.sqlite3"
+        if kind == "under a file":
+            path = path / "journal.sqlite3"
+        api = make_api(emulator, journal=path)
+        for call in (api.submit("x"), api.generate("x", out=tmp_path / "x.mp4")):
+            with pytest.raises(JournalError) as caught:
+                await call
+            assert str(path) == caught.value.path
+            assert str(path) in str(caught.value)
+        assert 0 == stats_submissions(emulator)
+        assert "just text\n" == (tmp_path / "notdb.sqlite3").read_text()
+
+    async def test_journal_false_submits_without_one(
+        self, make_api: Factory, emulator: Emulator
+    ) -> None:
+        """journal=False is the explicit way to submit without crash safety."""
+        api = make_api(emulator, journal=False)
+        await api.submit("x")
+        assert 1 == stats_submissions(emulator)
+
+    def test_a_batch_refuses_before_submitting_any_row(
+        self, emulator: Emulator, clock: FakeClock, tmp_path: Path
+    ) -> None:
+        """batch() with an unusable journal raises JournalError and submits no row."""
+        (tmp_path / "notdb.sqlite3").write_text("just text\n")
+        with (
+            Client(
+                api_key=TOKEN,
+                base_url=BASE_URL,
+                transport=SyncASGITransport(emulator),
+                journal=tmp_path / "notdb.sqlite3",
+                _clock=clock,
+            ) as client,
+            pytest.raises(JournalError),
+        ):
+            client.batch([{"prompt": "a"}, {"prompt": "b"}], out_dir=tmp_path / "out")
+        assert 0 == stats_submissions(emulator)
 
 
 class TestGone:
