@@ -44,7 +44,7 @@ from ._exceptions import (
 )
 from ._fetching import AsyncFetcher
 from ._journal import JobRecord
-from ._journal_glue import DEFERRED_WRITES, resume_target
+from ._journal_glue import DEFERRED_WRITES, is_adhoc, resume_target
 from ._logging import logger
 from ._paid import paid_for
 from ._polling import Clock
@@ -283,7 +283,9 @@ class AsyncClient(BaseClient):
         files, request_id = files_to_download(
             result if isinstance(result, JobResult) else request_id_of(result)
         )
-        with paid_for(request_id, base_url=self._hint_base_url()) as job:
+        with paid_for(
+            request_id, base_url=self._hint_base_url(), in_process=self._shared.in_process
+        ) as job:
             if files is None:
                 assert request_id is not None
                 files, request_id = files_to_download(await self.result(request_id))
@@ -327,7 +329,9 @@ class AsyncClient(BaseClient):
         request_id = submission.request_id
         if on_submit is not None:
             on_submit(submission)
-        with paid_for(request_id, base_url=self._hint_base_url()):
+        with paid_for(
+            request_id, base_url=self._hint_base_url(), in_process=self._shared.in_process
+        ):
             status = await self.wait(request_id, timeout=timeout, on_update=on_update)
             if not status.is_completed:
                 raise DownloadError(
@@ -362,7 +366,11 @@ class AsyncClient(BaseClient):
         finished: list[JobRecord] = []
         for record in await self._journal_read(self._keeper.to_resume, request_id):
             try:
-                with paid_for(record.request_id, base_url=self._hint_base_url()):
+                with paid_for(
+                    record.request_id,
+                    base_url=self._hint_base_url(),
+                    in_process=self._shared.in_process,
+                ):
                     await self._resume_one(record, out_dir, on_update, on_progress)
             except FATAL_FOR_RESUME:
                 raise
@@ -381,6 +389,9 @@ class AsyncClient(BaseClient):
         on_update: Callable[[JobStatus], None] | None,
         on_progress: Callable[[int, int | None], None] | None = None,
     ) -> None:
+        if is_adhoc(record):  # never journaled: a typo must not become a row
+            await self.status(record.request_id)
+            await self._in_thread(self._keeper.adopt, record.request_id)
         state = record.state
         if not record.is_terminal:
             state = (await self.wait(record.request_id, on_update=on_update)).state

@@ -390,6 +390,7 @@ class BaseClient:
             on_update=on_update,
             unknown_logged=shared.unknown_logged,
             hint_base_url=self._hint_base_url(),
+            hint_in_process=self._shared.in_process,
         )
 
 

@@ -49,7 +49,7 @@ from ._exceptions import (
 )
 from ._fetching import Fetcher
 from ._journal import JobRecord
-from ._journal_glue import resume_target
+from ._journal_glue import is_adhoc, resume_target
 from ._logging import logger
 from ._paid import paid_for
 from ._polling import Clock
@@ -309,7 +309,9 @@ class Client(BaseClient):
         files, request_id = files_to_download(
             result if isinstance(result, JobResult) else request_id_of(result)
         )
-        with paid_for(request_id, base_url=self._hint_base_url()) as job:
+        with paid_for(
+            request_id, base_url=self._hint_base_url(), in_process=self._shared.in_process
+        ) as job:
             if files is None:
                 assert request_id is not None
                 files, request_id = files_to_download(self.result(request_id))
@@ -362,7 +364,9 @@ class Client(BaseClient):
         request_id = submission.request_id
         if on_submit is not None:
             on_submit(submission)
-        with paid_for(request_id, base_url=self._hint_base_url()):
+        with paid_for(
+            request_id, base_url=self._hint_base_url(), in_process=self._shared.in_process
+        ):
             status = self.wait(request_id, timeout=timeout, on_update=on_update)
             if not status.is_completed:
                 raise DownloadError(
@@ -402,14 +406,21 @@ class Client(BaseClient):
         every completed video when ``out_dir`` is given. With one ``request_id`` errors are
         raised; otherwise each job is handled on its own: its error (a ``Sora2Error``, an
         ``OSError`` while saving included) is recorded in its row and the next one goes on. Only
-        errors that would fail every job alike (no key, a refused token) stop the loop. An id
-        the service no longer knows is marked ``gone``.
+        errors that would fail every job alike (no key, a refused token) stop the loop. A
+        journaled id the service no longer knows is marked ``gone``. One ``request_id`` the
+        journal never saw is adopted once the service knows it (a typo's ``NotFoundError`` is
+        raised and writes no row); with ``out_dir``, a job whose files were saved already is
+        downloaded again into it.
         """
         self._require_key()
         finished: list[JobRecord] = []
         for record in self._keeper.to_resume(request_id):
             try:
-                with paid_for(record.request_id, base_url=self._hint_base_url()):
+                with paid_for(
+                    record.request_id,
+                    base_url=self._hint_base_url(),
+                    in_process=self._shared.in_process,
+                ):
                     self._resume_one(record, out_dir, on_update, on_progress)
             except FATAL_FOR_RESUME:
                 raise
@@ -428,6 +439,9 @@ class Client(BaseClient):
         on_update: Callable[[JobStatus], None] | None,
         on_progress: Callable[[int, int | None], None] | None = None,
     ) -> None:
+        if is_adhoc(record):  # never journaled: a typo must not become a row
+            self.status(record.request_id)
+            self._keeper.adopt(record.request_id)
         state = record.state
         if not record.is_terminal:
             state = self.wait(record.request_id, on_update=on_update).state

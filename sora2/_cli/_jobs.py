@@ -103,14 +103,28 @@ def _client(settings: Settings) -> Iterator[Client]:
                 raise
             except WaitTimeoutError as error:
                 raise _timeout_error(settings, error) from error
+            except Sora2Error as error:
+                if settings.emulator and error.paid_hint is not None and error.request_id:
+                    error.paid_hint = _EMULATOR_ENDED.format(request_id=error.request_id)
+                raise
     finally:
         client.close()
+
+
+_EMULATOR_ENDED = (
+    "the in-process --emulator forgets job {request_id} when this command ends, so no later "
+    "command can fetch it (run `sora2 emulator` and pass its --base-url to keep jobs across "
+    "commands)"
+)
+"""The only honest hint for an unfinished job of ``--emulator``: ``sora2 resume`` cannot work."""
 
 
 def _timeout_error(settings: Settings, error: WaitTimeoutError) -> CommandError:
     request_id = error.request_id or "?"
     if error.cancelled:
         tail = "it was still queued, so it was cancelled"
+    elif settings.emulator:
+        tail = _EMULATOR_ENDED.format(request_id=request_id)
     else:
         tail = f"the job goes on; resume with: {settings.command('resume', request_id)}"
     return CommandError(

@@ -193,6 +193,44 @@ class TestUnusableJournal:
         assert 0 == stats_submissions(emulator)
 
 
+class TestHints:
+    def test_an_in_process_job_names_the_clients_own_calls(self, tmp_path: Path) -> None:
+        """A paid-job error of Client(emulator=True) names the same client's calls, which
+        work while it is open, never `sora2 resume`, which cannot reach it; and they work."""
+        with Client(emulator=True, journal=tmp_path / "j.sqlite3") as client:
+            with pytest.raises(WaitTimeoutError) as caught:
+                client.generate("a fox", out=tmp_path / "fox.mp4", timeout=0)
+            message = str(caught.value)
+            assert "sora2 resume" not in message
+            assert f"client.download(client.wait('{caught.value.request_id}'), PATH)" in message
+            assert caught.value.request_id is not None
+            (path,) = client.download(client.wait(caught.value.request_id), tmp_path / "f.mp4")
+            assert path.stat().st_size > 0
+
+
+class TestResumeUnknownId:
+    async def test_a_typo_writes_no_row(
+        self, make_api: Factory, emulator: Emulator, journal_path: Path
+    ) -> None:
+        """resume(id) of an id never journaled that the service does not know raises
+        NotFoundError and writes no row (no gone row for a typo)."""
+        api = make_api(emulator)
+        with pytest.raises(NotFoundError):
+            await api.resume("typo-id")
+        assert [] == await api.jobs()
+
+    async def test_a_saved_job_is_copied_into_out_dir(
+        self, make_api: Factory, emulator: Emulator, tmp_path: Path
+    ) -> None:
+        """resume(id, out_dir=DIR) of a job saved already downloads it again into DIR."""
+        api = make_api(emulator)
+        (first,) = await api.generate("saved", out=tmp_path / "a.mp4")
+        [job] = await api.jobs()
+        [record] = await api.resume(job.request_id, out_dir=tmp_path / "copies")
+        assert tmp_path / "copies" / "a.mp4" == Path(str(record.output_path))
+        assert first.read_bytes() == (tmp_path / "copies" / "a.mp4").read_bytes()
+
+
 class TestGone:
     async def test_a_dead_id_is_settled_as_gone(
         self, make_api: Factory, emulator: Emulator, journal_path: Path
