@@ -34,6 +34,7 @@ from ._download import (
     absolute_target,
     check_download_url,
     check_output_target,
+    names_files,
     target_paths,
 )
 from ._exceptions import (
@@ -305,8 +306,9 @@ class AsyncClient(BaseClient):
         for item in files:
             check_download_url(item.url, in_process=self._shared.in_process, request_id=request_id)
         targets = await self._in_thread(target_paths, path, files, request_id)
+        named = names_files(path, len(files))
         saved = [
-            await self._fetcher.fetch(item, target, cap, request_id, on_progress)
+            await self._fetcher.fetch(item, target, cap, request_id, on_progress, named=named)
             for item, target in zip(files, targets, strict=True)
         ]
         return await self._step(self._keeper.saved, request_id, saved)

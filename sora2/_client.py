@@ -39,6 +39,7 @@ from ._download import (
     absolute_target,
     check_download_url,
     check_output_target,
+    names_files,
     target_paths,
 )
 from ._exceptions import (
@@ -331,8 +332,9 @@ class Client(BaseClient):
         targets = target_paths(path, files, request_id)
         for item in files:
             check_download_url(item.url, in_process=self._shared.in_process, request_id=request_id)
+        named = names_files(path, len(files))
         saved = [
-            self._fetcher.fetch(item, target, cap, request_id, on_progress)
+            self._fetcher.fetch(item, target, cap, request_id, on_progress, named=named)
             for item, target in zip(files, targets, strict=True)
         ]
         return self._keeper.saved(request_id, saved)

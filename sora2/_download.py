@@ -47,9 +47,12 @@ __all__ = [
     "file_suffix",
     "is_loopback",
     "names_directory",
+    "names_files",
     "target_path",
     "target_paths",
     "transport_failure",
+    "type_suffix",
+    "url_suffix",
     "wire_bytes",
 ]
 
@@ -100,12 +103,31 @@ def target_path(path: str | os.PathLike[str], url: str, request_id: str | None) 
     return target.absolute()
 
 
-def file_suffix(url: str, kind: str) -> str:
-    """A file's extension: its URL's, else the usual one of its kind's media (``.png``...)."""
+def url_suffix(url: str) -> str:
+    """The extension of a URL's path (``".png"``), or ``""`` when it has none."""
     suffix = _SAFE_NAME.sub("", PurePosixPath(httpx.URL(url).path).suffix)
-    if len(suffix) > 1:
-        return suffix
-    return _KIND_SUFFIXES.get(kind, _FILE_SUFFIX)
+    return suffix if len(suffix) > 1 else ""
+
+
+def type_suffix(content_type: str) -> str:
+    """The usual extension of a media type (``image/jpeg`` -> ``.jpg``), or ``""``."""
+    import mimetypes
+
+    media = content_type.split(";")[0].strip().lower()
+    return _SAFE_NAME.sub("", mimetypes.guess_extension(media) or "") if media else ""
+
+
+def names_files(path: str | os.PathLike[str], count: int) -> bool:
+    """True when :func:`target_paths` makes up the file names (``path`` names a directory, or
+    several files go beside it); False when ``path`` itself is the one file's name."""
+    return count > 1 or names_directory(path)
+
+
+def file_suffix(url: str, kind: str) -> str:
+    """A file's extension before it is fetched: its URL's, else the usual one of its kind's
+    media (``.png``...). A name made up from the kind is corrected by the answer's content
+    type once it arrives (see ``Fetcher.fetch``)."""
+    return url_suffix(url) or _KIND_SUFFIXES.get(kind, _FILE_SUFFIX)
 
 
 def target_paths(
@@ -117,8 +139,8 @@ def target_paths(
     (``"dl/"``: created if missing). One file: ``path`` itself, or inside the directory as
     ``<request_id><ext>``. Several files: inside the directory as ``<request_id>-1<ext>``,
     ``<request_id>-2<ext>``...; otherwise beside ``path``, as ``<stem>-1<ext>``,
-    ``<stem>-2<ext>``... Each ``<ext>`` is the file's own (from its URL, else its kind), and
-    the numbers follow the order of ``JobResult.files``.
+    ``<stem>-2<ext>``... Each ``<ext>`` is the file's own: its URL's, else the usual one of the
+    content type it arrives with, else its kind's; the numbers follow ``JobResult.files``.
     """
     if len(files) == 1:
         only = files[0]
@@ -286,6 +308,11 @@ class PartFile:
                 request_id=self.request_id,
             )
         self._file.write(chunk)
+
+    def rename(self, target: Path) -> None:
+        """Commit to ``target`` instead (same directory): a name chosen once the answer's
+        content type is known."""
+        self.target = target
 
     def check_length(self, announced: int | None, received: int) -> None:
         """Fail if fewer or more bytes arrived on the wire than Content-Length announced."""
