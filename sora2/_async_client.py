@@ -414,6 +414,7 @@ class AsyncClient(BaseClient):
         dry_run: bool = False,
         cancel_queued_on_interrupt: bool = False,
         resubmit_unknown: bool = False,
+        defaults: Mapping[str, Any] | None = None,
         on_progress: Callable[[BatchProgress, BatchRow | None], None] | None = None,
     ) -> BatchSummary:
         """See :meth:`Client.batch`."""
@@ -429,6 +430,7 @@ class AsyncClient(BaseClient):
             dry_run=dry_run,
             cancel_queued_on_interrupt=cancel_queued_on_interrupt,
             resubmit_unknown=resubmit_unknown,
+            defaults=defaults,
             on_progress=on_progress,
         )
 

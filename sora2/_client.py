@@ -462,6 +462,7 @@ class Client(BaseClient):
         dry_run: bool = False,
         cancel_queued_on_interrupt: bool = False,
         resubmit_unknown: bool = False,
+        defaults: Mapping[str, Any] | None = None,
         on_progress: Callable[[BatchProgress, BatchRow | None], None] | None = None,
     ) -> BatchSummary:
         """Run many jobs: at most ``concurrency`` at once, within a budget, resumable.
@@ -479,7 +480,9 @@ class Client(BaseClient):
         only with ``cancel_queued_on_interrupt``, and the rest are left running for the next
         call to pick up. A submit that got no answer (the process killed while it was on the
         wire, a connection lost after sending) may have made a job: that row is not submitted
-        again unless ``resubmit_unknown`` says so.
+        again unless ``resubmit_unknown`` says so. ``defaults`` are inputs every row gets
+        unless it gives its own (``{"size": "1280x720"}``); they are part of each row's input,
+        so a re-run must pass the same ones.
         """
         from ._batch._api import batch_sync
 
@@ -493,6 +496,7 @@ class Client(BaseClient):
             dry_run=dry_run,
             cancel_queued_on_interrupt=cancel_queued_on_interrupt,
             resubmit_unknown=resubmit_unknown,
+            defaults=defaults,
             on_progress=on_progress,
         )
 

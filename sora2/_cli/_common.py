@@ -424,9 +424,9 @@ def input_options(function: Callable[..., None]) -> Callable[..., None]:
             type=click.File("r", encoding="utf-8"),
             default=None,
             metavar="FILE",
-            help="The request body as a JSON object ('-' for stdin), prompt included: its "
-            "prompt is used when PROMPT is not given. PROMPT, --input and the options above "
-            "win over it.",
+            help="The request body as a JSON object ('-' for stdin), prompt included (it "
+            "stands in for a PROMPT not given). PROMPT, --input and the options above win "
+            "over it.",
         ),
         click.option(
             "--input",
