@@ -331,6 +331,8 @@ def submit(prompt: str, inputs: dict[str, Any], settings: Settings) -> None:
         },
         [submission.request_id],
     )
+    if settings.emulator:  # `sora2 status/result/resume ID` cannot reach this emulator later
+        echo_err("note: " + _EMULATOR_ENDED.format(request_id=submission.request_id))
 
 
 @click.command()

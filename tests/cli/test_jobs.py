@@ -432,6 +432,15 @@ class TestInProcessEmulatorScope:
         assert result.exit_code == 0, result.stderr
         assert one_json(result.stdout)["request_id"]
 
+    def test_submit_says_its_job_ends_with_the_command(self) -> None:
+        """submit --emulator says no later command can fetch its job, instead of leaving the
+        user to try `sora2 result ID`."""
+        result = run("submit", "--emulator", PROMPT)
+        assert 0 == result.exit_code, result.stderr
+        request_id = result.stdout.strip()
+        assert f"--emulator forgets job {request_id}" in result.stderr
+        assert "sora2 emulator" in result.stderr
+
     def test_status_explains_that_in_process_jobs_do_not_outlive_the_command(self) -> None:
         """status --emulator of an earlier job is not found, and the message says why."""
         request_id = run("submit", "--emulator", PROMPT).stdout.strip()
