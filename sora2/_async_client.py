@@ -20,6 +20,7 @@ from ._base_client import (
     JournalOption,
     SharedState,
     check_request_id,
+    request_id_of,
 )
 from ._constants import (
     DEFAULT_BATCH_CONCURRENCY,
@@ -32,6 +33,7 @@ from ._constants import (
 from ._download import (
     absolute_target,
     check_output_target,
+    names_files,
     target_paths,
 )
 from ._exceptions import (
@@ -42,7 +44,7 @@ from ._exceptions import (
 )
 from ._fetching import AsyncFetcher
 from ._journal import JobRecord
-from ._journal_glue import DEFERRED_WRITES, resume_target
+from ._journal_glue import DEFERRED_WRITES, is_adhoc, resume_target
 from ._logging import logger
 from ._paid import paid_for
 from ._polling import Clock
@@ -50,6 +52,7 @@ from ._responses import files_to_download, is_gone
 from ._retry import acall_with_retries
 from ._transports import AsyncBorrowedTransport, BearerAuth, InFlight, async_emulator
 from ._types import (
+    JobRef,
     JobResult,
     JobStatus,
     OutputFile,
@@ -193,6 +196,7 @@ class AsyncClient(BaseClient):
 
         body = self._submit_body(prompt, inputs)
         request = op.build_request_kwargs(body=Input.from_dict(body))
+        await self._journal_read(self._check_journal)
 
         async def attempt() -> Submission:
             raw = await self._send("submit", request)
@@ -200,8 +204,9 @@ class AsyncClient(BaseClient):
 
         return await acall_with_retries(self._retry, "submit", attempt, submit=True)
 
-    async def status(self, request_id: str) -> JobStatus:
+    async def status(self, job: JobRef) -> JobStatus:
         """See :meth:`Client.status`."""
+        request_id = request_id_of(job)
         from sora2_api.api.requests import status as op
 
         async def attempt() -> JobStatus:
@@ -210,8 +215,9 @@ class AsyncClient(BaseClient):
 
         return await acall_with_retries(self._retry, "status", attempt)
 
-    async def result(self, request_id: str) -> JobResult:
+    async def result(self, job: JobRef) -> JobResult:
         """See :meth:`Client.result`."""
+        request_id = request_id_of(job)
         from sora2_api.api.requests import result as op
 
         async def attempt() -> JobResult:
@@ -220,8 +226,9 @@ class AsyncClient(BaseClient):
 
         return await acall_with_retries(self._retry, "result", attempt)
 
-    async def cancel(self, request_id: str) -> JobStatus:
+    async def cancel(self, job: JobRef) -> JobStatus:
         """See :meth:`Client.cancel`."""
+        request_id = request_id_of(job)
         from sora2_api.api.requests import cancel as op
 
         async def attempt() -> JobStatus:
@@ -232,13 +239,14 @@ class AsyncClient(BaseClient):
 
     async def wait(
         self,
-        request_id: str,
+        job: JobRef,
         *,
         timeout: float | None = None,
         on_update: Callable[[JobStatus], None] | None = None,
         cancel_on_timeout: bool = False,
     ) -> JobStatus:
         """See :meth:`Client.wait`."""
+        request_id = request_id_of(job)
         self._require_key()
         tracker = await self._journal_read(self._tracker, request_id, timeout, on_update)
         while True:
@@ -268,15 +276,17 @@ class AsyncClient(BaseClient):
 
     async def download(
         self,
-        result: JobResult | str,
+        result: JobRef,
         path: str | os.PathLike[str],
         *,
         max_bytes: int | None = None,
         on_progress: Callable[[int, int | None], None] | None = None,
     ) -> list[Path]:
         """See :meth:`Client.download`."""
-        files, request_id = files_to_download(result)
-        with paid_for(request_id, base_url=self._hint_base_url()) as job:
+        files, request_id = files_to_download(
+            result if isinstance(result, JobResult) else request_id_of(result)
+        )
+        with paid_for(request_id, base_url=self._hint_base_url(), in_process=self._emulator) as job:
             if files is None:
                 assert request_id is not None
                 files, request_id = files_to_download(await self.result(request_id))
@@ -296,8 +306,9 @@ class AsyncClient(BaseClient):
         for item in files:
             self._host_policy.check_url(item.url, request_id=request_id)
         targets = await self._in_thread(target_paths, path, files, request_id)
+        named = names_files(path, len(files))
         saved = [
-            await self._fetcher.fetch(item, target, cap, request_id, on_progress)
+            await self._fetcher.fetch(item, target, cap, request_id, on_progress, named=named)
             for item, target in zip(files, targets, strict=True)
         ]
         return await self._step(self._keeper.saved, request_id, saved)
@@ -320,7 +331,7 @@ class AsyncClient(BaseClient):
         request_id = submission.request_id
         if on_submit is not None:
             on_submit(submission)
-        with paid_for(request_id, base_url=self._hint_base_url()):
+        with paid_for(request_id, base_url=self._hint_base_url(), in_process=self._emulator):
             status = await self.wait(request_id, timeout=timeout, on_update=on_update)
             if not status.is_completed:
                 raise DownloadError(
@@ -355,7 +366,11 @@ class AsyncClient(BaseClient):
         finished: list[JobRecord] = []
         for record in await self._journal_read(self._keeper.to_resume, request_id):
             try:
-                with paid_for(record.request_id, base_url=self._hint_base_url()):
+                with paid_for(
+                    record.request_id,
+                    base_url=self._hint_base_url(),
+                    in_process=self._emulator,
+                ):
                     await self._resume_one(record, out_dir, on_update, on_progress)
             except FATAL_FOR_RESUME:
                 raise
@@ -374,6 +389,9 @@ class AsyncClient(BaseClient):
         on_update: Callable[[JobStatus], None] | None,
         on_progress: Callable[[int, int | None], None] | None = None,
     ) -> None:
+        if is_adhoc(record):  # never journaled: a typo must not become a row
+            await self.status(record.request_id)
+            await self._in_thread(self._keeper.adopt, record.request_id)
         state = record.state
         if not record.is_terminal:
             state = (await self.wait(record.request_id, on_update=on_update)).state
@@ -394,6 +412,7 @@ class AsyncClient(BaseClient):
         dry_run: bool = False,
         cancel_queued_on_interrupt: bool = False,
         resubmit_unknown: bool = False,
+        defaults: Mapping[str, Any] | None = None,
         on_progress: Callable[[BatchProgress, BatchRow | None], None] | None = None,
     ) -> BatchSummary:
         """See :meth:`Client.batch`."""
@@ -409,6 +428,7 @@ class AsyncClient(BaseClient):
             dry_run=dry_run,
             cancel_queued_on_interrupt=cancel_queued_on_interrupt,
             resubmit_unknown=resubmit_unknown,
+            defaults=defaults,
             on_progress=on_progress,
         )
 

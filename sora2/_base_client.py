@@ -50,7 +50,7 @@ from ._responses import (
     unknown_submission,
 )
 from ._retry import RetryPolicy
-from ._types import IN_PROGRESS, JobResult, JobStatus, Submission
+from ._types import IN_PROGRESS, JobRef, JobResult, JobStatus, Submission
 from ._waiting import WaitTracker
 
 __all__ = [
@@ -59,6 +59,7 @@ __all__ = [
     "JournalOption",
     "SharedState",
     "check_request_id",
+    "request_id_of",
 ]
 
 FATAL_FOR_RESUME = (ConfigurationError, AuthenticationError, PermissionDeniedError)
@@ -298,6 +299,12 @@ class BaseClient:
 
     # answers -----------------------------------------------------------------------------------
 
+    def _check_journal(self) -> None:
+        """Refuse to submit when the journal cannot record the id (``JournalError``): a paid job
+        whose id is lost is what the journal exists to prevent. No journal: nothing to check."""
+        if self._journal is not None:
+            self._journal.check_writable()
+
     def _submit_body(self, prompt: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
         """The checked body: ``prompt`` and exactly the inputs given (see ``validate_input``)."""
         from ._inputs import validate_input
@@ -394,6 +401,7 @@ class BaseClient:
             on_update=on_update,
             unknown_logged=shared.unknown_logged,
             hint_base_url=self._hint_base_url(),
+            hint_in_process=self._emulator,
         )
 
 
@@ -405,3 +413,18 @@ def check_request_id(request_id: str | None) -> None:
             field="request_id",
             value=request_id,
         )
+
+
+def request_id_of(job: JobRef) -> str:
+    """The id of ``job``: a string id, or the ``Submission``, ``JobStatus`` or ``JobResult``
+    a call returned for it. Anything else is refused before it becomes a malformed URL."""
+    if isinstance(job, Submission | JobStatus | JobResult):
+        job = job.request_id
+    if not isinstance(job, str) or not job.strip():
+        raise InvalidInputError(
+            "request_id must be a non-empty string id, or the Submission, JobStatus or "
+            f"JobResult of a job, not {job!r}",
+            field="request_id",
+            value=job,
+        )
+    return job

@@ -25,6 +25,7 @@ from ._base_client import (
     JournalOption,
     SharedState,
     check_request_id,
+    request_id_of,
 )
 from ._constants import (
     DEFAULT_BATCH_CONCURRENCY,
@@ -37,6 +38,7 @@ from ._constants import (
 from ._download import (
     absolute_target,
     check_output_target,
+    names_files,
     target_paths,
 )
 from ._exceptions import (
@@ -47,7 +49,7 @@ from ._exceptions import (
 )
 from ._fetching import Fetcher
 from ._journal import JobRecord
-from ._journal_glue import resume_target
+from ._journal_glue import is_adhoc, resume_target
 from ._logging import logger
 from ._paid import paid_for
 from ._polling import Clock
@@ -55,6 +57,7 @@ from ._responses import files_to_download, is_gone
 from ._retry import call_with_retries
 from ._transports import BearerAuth, BorrowedTransport, sync_emulator
 from ._types import (
+    JobRef,
     JobResult,
     JobStatus,
     OutputFile,
@@ -188,6 +191,7 @@ class Client(BaseClient):
 
         Raises:
             InvalidInputError: before anything is sent, naming the field and allowed values.
+            JournalError: the journal cannot record the id; nothing is sent.
             SubmissionUnknownError: the request may have created a job; it is not retried.
         """
         return self._submit(prompt, inputs, target=None)
@@ -199,14 +203,21 @@ class Client(BaseClient):
 
         body = self._submit_body(prompt, inputs)
         request = op.build_request_kwargs(body=Input.from_dict(body))
+        self._check_journal()
 
         def attempt() -> Submission:
             return self._interpret_submit(self._send("submit", request), body, target)
 
         return call_with_retries(self._retry, "submit", attempt, submit=True)
 
-    def status(self, request_id: str) -> JobStatus:
-        """The job's current state (retried on transient failures)."""
+    def status(self, job: JobRef) -> JobStatus:
+        """The job's current state (retried on transient failures).
+
+        ``job`` is its id, or the ``Submission``, ``JobStatus`` or ``JobResult`` of it; anything
+        else raises ``InvalidInputError(field="request_id")`` before a request is sent (as for
+        :meth:`result`, :meth:`cancel`, :meth:`wait` and :meth:`download`).
+        """
+        request_id = request_id_of(job)
         from sora2_api.api.requests import status as op
 
         def attempt() -> JobStatus:
@@ -215,8 +226,9 @@ class Client(BaseClient):
 
         return call_with_retries(self._retry, "status", attempt)
 
-    def result(self, request_id: str) -> JobResult:
+    def result(self, job: JobRef) -> JobResult:
         """The job's outputs once completed; before that its state, with ``video_url`` None."""
+        request_id = request_id_of(job)
         from sora2_api.api.requests import result as op
 
         def attempt() -> JobResult:
@@ -225,8 +237,9 @@ class Client(BaseClient):
 
         return call_with_retries(self._retry, "result", attempt)
 
-    def cancel(self, request_id: str) -> JobStatus:
+    def cancel(self, job: JobRef) -> JobStatus:
         """Cancel a queued job. Raises ConflictError once it has started."""
+        request_id = request_id_of(job)
         from sora2_api.api.requests import cancel as op
 
         def attempt() -> JobStatus:
@@ -237,7 +250,7 @@ class Client(BaseClient):
 
     def wait(
         self,
-        request_id: str,
+        job: JobRef,
         *,
         timeout: float | None = None,
         on_update: Callable[[JobStatus], None] | None = None,
@@ -252,6 +265,7 @@ class Client(BaseClient):
         ``wait_timeout``) raises ``WaitTimeoutError``, after cancelling the job first if
         ``cancel_on_timeout`` and it is still queued.
         """
+        request_id = request_id_of(job)
         self._require_key()
         tracker = self._tracker(request_id, timeout, on_update)
         while True:
@@ -282,7 +296,7 @@ class Client(BaseClient):
 
     def download(
         self,
-        result: JobResult | str,
+        result: JobRef,
         path: str | os.PathLike[str],
         *,
         max_bytes: int | None = None,
@@ -290,7 +304,8 @@ class Client(BaseClient):
     ) -> list[Path]:
         """Save every output file of a result and return their paths, in ``files`` order.
 
-        ``result`` is a :class:`JobResult`, a request id (its result is fetched) or a file URL.
+        ``result`` is a :class:`JobResult`, a request id, a ``Submission`` or ``JobStatus`` (its
+        result is fetched) or a file URL.
         One file goes to ``path`` (inside it, if a directory); several are named by
         :func:`sora2._download.target_paths`. ``max_bytes`` caps each file.
         ``on_progress(received, total)`` is called after each chunk (``total`` is the announced
@@ -302,8 +317,10 @@ class Client(BaseClient):
             DownloadWriteError: an ``OSError`` while saving.
             DownloadError: it has not completed, or a file could not be fetched.
         """
-        files, request_id = files_to_download(result)
-        with paid_for(request_id, base_url=self._hint_base_url()) as job:
+        files, request_id = files_to_download(
+            result if isinstance(result, JobResult) else request_id_of(result)
+        )
+        with paid_for(request_id, base_url=self._hint_base_url(), in_process=self._emulator) as job:
             if files is None:
                 assert request_id is not None
                 files, request_id = files_to_download(self.result(request_id))
@@ -323,8 +340,9 @@ class Client(BaseClient):
         targets = target_paths(path, files, request_id)
         for item in files:
             self._host_policy.check_url(item.url, request_id=request_id)
+        named = names_files(path, len(files))
         saved = [
-            self._fetcher.fetch(item, target, cap, request_id, on_progress)
+            self._fetcher.fetch(item, target, cap, request_id, on_progress, named=named)
             for item, target in zip(files, targets, strict=True)
         ]
         return self._keeper.saved(request_id, saved)
@@ -356,7 +374,7 @@ class Client(BaseClient):
         request_id = submission.request_id
         if on_submit is not None:
             on_submit(submission)
-        with paid_for(request_id, base_url=self._hint_base_url()):
+        with paid_for(request_id, base_url=self._hint_base_url(), in_process=self._emulator):
             status = self.wait(request_id, timeout=timeout, on_update=on_update)
             if not status.is_completed:
                 raise DownloadError(
@@ -377,8 +395,9 @@ class Client(BaseClient):
 
     def prune(self, *, older_than: float | None = None) -> list[str]:
         """Remove this service's settled jobs from the journal (``sora2 jobs --prune``): saved,
-        cancelled or gone; optionally only those untouched for ``older_than`` seconds.
-        Unfinished jobs always stay. Returns the removed ids."""
+        cancelled, failed or gone; optionally only those untouched for ``older_than`` seconds.
+        Unfinished jobs, and completed ones whose outputs were never saved, always stay.
+        Returns the removed ids."""
         return self._keeper.prune(older_than)
 
     def resume(
@@ -395,14 +414,21 @@ class Client(BaseClient):
         every completed video when ``out_dir`` is given. With one ``request_id`` errors are
         raised; otherwise each job is handled on its own: its error (a ``Sora2Error``, an
         ``OSError`` while saving included) is recorded in its row and the next one goes on. Only
-        errors that would fail every job alike (no key, a refused token) stop the loop. An id
-        the service no longer knows is marked ``gone``.
+        errors that would fail every job alike (no key, a refused token) stop the loop. A
+        journaled id the service no longer knows is marked ``gone``. One ``request_id`` the
+        journal never saw is adopted once the service knows it (a typo's ``NotFoundError`` is
+        raised and writes no row); with ``out_dir``, a job whose files were saved already is
+        downloaded again into it.
         """
         self._require_key()
         finished: list[JobRecord] = []
         for record in self._keeper.to_resume(request_id):
             try:
-                with paid_for(record.request_id, base_url=self._hint_base_url()):
+                with paid_for(
+                    record.request_id,
+                    base_url=self._hint_base_url(),
+                    in_process=self._emulator,
+                ):
                     self._resume_one(record, out_dir, on_update, on_progress)
             except FATAL_FOR_RESUME:
                 raise
@@ -421,6 +447,9 @@ class Client(BaseClient):
         on_update: Callable[[JobStatus], None] | None,
         on_progress: Callable[[int, int | None], None] | None = None,
     ) -> None:
+        if is_adhoc(record):  # never journaled: a typo must not become a row
+            self.status(record.request_id)
+            self._keeper.adopt(record.request_id)
         state = record.state
         if not record.is_terminal:
             state = self.wait(record.request_id, on_update=on_update).state
@@ -439,6 +468,7 @@ class Client(BaseClient):
         dry_run: bool = False,
         cancel_queued_on_interrupt: bool = False,
         resubmit_unknown: bool = False,
+        defaults: Mapping[str, Any] | None = None,
         on_progress: Callable[[BatchProgress, BatchRow | None], None] | None = None,
     ) -> BatchSummary:
         """Run many jobs: at most ``concurrency`` at once, within a budget, resumable.
@@ -456,7 +486,9 @@ class Client(BaseClient):
         only with ``cancel_queued_on_interrupt``, and the rest are left running for the next
         call to pick up. A submit that got no answer (the process killed while it was on the
         wire, a connection lost after sending) may have made a job: that row is not submitted
-        again unless ``resubmit_unknown`` says so.
+        again unless ``resubmit_unknown`` says so. ``defaults`` are inputs every row gets
+        unless it gives its own (``{"size": "1280x720"}``); they are part of each row's input,
+        so a re-run must pass the same ones.
         """
         from ._batch._api import batch_sync
 
@@ -470,6 +502,7 @@ class Client(BaseClient):
             dry_run=dry_run,
             cancel_queued_on_interrupt=cancel_queued_on_interrupt,
             resubmit_unknown=resubmit_unknown,
+            defaults=defaults,
             on_progress=on_progress,
         )
 

@@ -46,9 +46,13 @@ __all__ = [
     "check_output_target",
     "file_suffix",
     "is_loopback",
+    "names_directory",
+    "names_files",
     "target_path",
     "target_paths",
     "transport_failure",
+    "type_suffix",
+    "url_suffix",
     "wire_bytes",
 ]
 
@@ -75,19 +79,38 @@ def is_loopback(host: str) -> bool:
 def target_path(path: str | os.PathLike[str], url: str, request_id: str | None) -> Path:
     """The file to write: ``path`` itself, or a file named after the job inside a directory."""
     target = Path(path).expanduser()
-    if target.is_dir():
+    if names_directory(path):
         suffix = PurePosixPath(httpx.URL(url).path).suffix or _DEFAULT_SUFFIX
         stem = request_id or PurePosixPath(httpx.URL(url).path).stem or "video"
         target = target / (_SAFE_NAME.sub("_", stem) + _SAFE_NAME.sub("", suffix))
     return target.absolute()
 
 
-def file_suffix(url: str, kind: str) -> str:
-    """A file's extension: its URL's, else the usual one of its kind's media (``.png``...)."""
+def url_suffix(url: str) -> str:
+    """The extension of a URL's path (``".png"``), or ``""`` when it has none."""
     suffix = _SAFE_NAME.sub("", PurePosixPath(httpx.URL(url).path).suffix)
-    if len(suffix) > 1:
-        return suffix
-    return _KIND_SUFFIXES.get(kind, _FILE_SUFFIX)
+    return suffix if len(suffix) > 1 else ""
+
+
+def type_suffix(content_type: str) -> str:
+    """The usual extension of a media type (``image/jpeg`` -> ``.jpg``), or ``""``."""
+    import mimetypes
+
+    media = content_type.split(";")[0].strip().lower()
+    return _SAFE_NAME.sub("", mimetypes.guess_extension(media) or "") if media else ""
+
+
+def names_files(path: str | os.PathLike[str], count: int) -> bool:
+    """True when :func:`target_paths` makes up the file names (``path`` names a directory, or
+    several files go beside it); False when ``path`` itself is the one file's name."""
+    return count > 1 or names_directory(path)
+
+
+def file_suffix(url: str, kind: str) -> str:
+    """A file's extension before it is fetched: its URL's, else the usual one of its kind's
+    media (``.png``...). A name made up from the kind is corrected by the answer's content
+    type once it arrives (see ``Fetcher.fetch``)."""
+    return url_suffix(url) or _KIND_SUFFIXES.get(kind, _FILE_SUFFIX)
 
 
 def target_paths(
@@ -95,24 +118,24 @@ def target_paths(
 ) -> list[Path]:
     """Where each of a job's files goes; the naming rule of ``download`` and ``generate``.
 
-    One file: ``path`` itself (inside it, named after the job, when ``path`` is a directory).
-    Several files: inside ``path`` when it is an existing directory or ends with a path
-    separator, as ``<request_id>-1<ext>``, ``<request_id>-2<ext>``...; otherwise beside it, as
-    ``<stem>-1<ext>``, ``<stem>-2<ext>``... Each ``<ext>`` is the file's own (from its URL, else
-    its kind), and the numbers follow the order of ``JobResult.files``.
+    ``path`` names a directory when it is an existing one or ends with a path separator
+    (``"dl/"``: created if missing). One file: ``path`` itself, or inside the directory as
+    ``<request_id><ext>``. Several files: inside the directory as ``<request_id>-1<ext>``,
+    ``<request_id>-2<ext>``...; otherwise beside ``path``, as ``<stem>-1<ext>``,
+    ``<stem>-2<ext>``... Each ``<ext>`` is the file's own: its URL's, else the usual one of the
+    content type it arrives with, else its kind's; the numbers follow ``JobResult.files``.
     """
     if len(files) == 1:
         only = files[0]
         target = Path(path).expanduser()
-        if target.is_dir():
+        if names_directory(path):
             stem = request_id or PurePosixPath(httpx.URL(only.url).path).stem or only.kind
             return [
                 (target / (_SAFE_NAME.sub("_", stem) + file_suffix(only.url, only.kind))).absolute()
             ]
         return [target.absolute()]
-    raw = os.fspath(path)
-    target = Path(raw).expanduser()
-    if target.is_dir() or raw.endswith((os.sep, "/")):
+    target = Path(path).expanduser()
+    if names_directory(path):
         directory, stem = target, _SAFE_NAME.sub("_", request_id or "output")
     else:
         directory, stem = target.parent, target.stem
@@ -120,6 +143,13 @@ def target_paths(
         (directory / f"{stem}-{index}{file_suffix(item.url, item.kind)}").absolute()
         for index, item in enumerate(files, start=1)
     ]
+
+
+def names_directory(path: str | os.PathLike[str]) -> bool:
+    """True when ``path`` means "inside this folder": an existing directory, or a path that
+    ends with a separator (``"dl/"``), which need not exist yet."""
+    raw = os.fspath(path)
+    return raw.endswith((os.sep, "/")) or Path(raw).expanduser().is_dir()
 
 
 def absolute_target(path: str | os.PathLike[str]) -> str:
@@ -261,6 +291,11 @@ class PartFile:
                 request_id=self.request_id,
             )
         self._file.write(chunk)
+
+    def rename(self, target: Path) -> None:
+        """Commit to ``target`` instead (same directory): a name chosen once the answer's
+        content type is known."""
+        self.target = target
 
     def check_length(self, announced: int | None, received: int) -> None:
         """Fail if fewer or more bytes arrived on the wire than Content-Length announced."""

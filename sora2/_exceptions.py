@@ -3,6 +3,7 @@
     Sora2Error
     ├── InvalidInputError          bad input, refused before anything is sent (also a ValueError)
     ├── ConfigurationError         no API key, an unusable base URL, a missing extra
+    │   └── JournalError           the journal cannot record a job id: nothing is submitted
     ├── APIError                   something went wrong talking to the service
     │   ├── APIConnectionError     the service could not be reached, or the connection broke
     │   │   └── APITimeoutError    no answer in time
@@ -62,6 +63,7 @@ __all__ = [
     "InternalServerError",
     "InvalidInputError",
     "JobFailedError",
+    "JournalError",
     "NoOutputError",
     "NotFoundError",
     "PermissionDeniedError",
@@ -115,6 +117,19 @@ class InvalidInputError(Sora2Error, ValueError):
 
 class ConfigurationError(Sora2Error):
     """The client cannot be used as configured (no key, bad base URL, missing extra)."""
+
+
+class JournalError(ConfigurationError):
+    """The journal cannot record a job's id (not SQLite, a folder that cannot be written).
+
+    Nothing was submitted: a paid job whose id is lost cannot be resumed. ``path`` is the
+    journal's file. Pass another journal, or ``journal=False`` (the CLI's ``--no-journal``) to
+    submit without one.
+    """
+
+    def __init__(self, message: str, *, path: str) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 class APIError(Sora2Error):

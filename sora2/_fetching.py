@@ -21,6 +21,8 @@ from ._download import (
     PartFile,
     check_download_response,
     transport_failure,
+    type_suffix,
+    url_suffix,
     wire_bytes,
 )
 from ._exceptions import DownloadError
@@ -37,6 +39,14 @@ __all__ = ["AsyncFetcher", "Fetcher"]
 
 T = TypeVar("T")
 Progress = Callable[[int, int | None], None]
+
+
+def _name_by_type(part: PartFile, item: OutputFile, response: httpx.Response) -> None:
+    """A made-up name of a file whose URL has no extension takes its content type's
+    (``image/jpeg`` -> ``.jpg``) instead of its kind's guess."""
+    suffix = type_suffix(response.headers.get("content-type", ""))
+    if suffix and not url_suffix(item.url) and suffix != part.target.suffix:
+        part.rename(part.target.with_suffix(suffix))
 
 
 def _kind(item: OutputFile) -> str | None:
@@ -107,8 +117,11 @@ class Fetcher:
         cap: int,
         request_id: str | None,
         on_progress: Progress | None,
+        *,
+        named: bool = False,
     ) -> Path:
-        """Save one file at ``target`` (at most ``cap`` bytes), retried when safe."""
+        """Save one file at ``target`` (at most ``cap`` bytes), retried when safe. ``named``:
+        ``target``'s name was made up, so its extension may follow the content type."""
         url, kind = item.url, _kind(item)
 
         def attempt() -> Path:
@@ -119,6 +132,8 @@ class Fetcher:
                         announced = check_download_response(
                             response, max_bytes=cap, request_id=request_id, kind=kind
                         )
+                        if named:
+                            _name_by_type(part, item, response)
                         for chunk in response.iter_bytes(DOWNLOAD_CHUNK_SIZE):
                             part.write(chunk)
                             if on_progress is not None:
@@ -205,6 +220,8 @@ class AsyncFetcher:
         cap: int,
         request_id: str | None,
         on_progress: Progress | None,
+        *,
+        named: bool = False,
     ) -> Path:
         """See :meth:`Fetcher.fetch`."""
         url, kind = item.url, _kind(item)
@@ -227,6 +244,8 @@ class AsyncFetcher:
                             announced = check_download_response(
                                 response, max_bytes=cap, request_id=request_id, kind=kind
                             )
+                            if named:
+                                _name_by_type(part, item, response)
                             async for chunk in response.aiter_bytes(DOWNLOAD_CHUNK_SIZE):
                                 await self._in_thread(part.write, chunk)
                                 if on_progress is not None:

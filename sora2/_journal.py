@@ -135,6 +135,17 @@ class JobRecord:
         )
 
     @property
+    def is_settled(self) -> bool:
+        """Nothing is left to do: cancelled, failed or gone, or completed with its files saved.
+
+        A completed job never downloaded (made by ``submit``) is not settled: its outputs are
+        paid for, and the row is the only record of its id.
+        """
+        if not self.is_terminal or self.is_unfinished:
+            return False
+        return not (is_completed_state(self.state) and not self.output_path)
+
+    @property
     def seconds(self) -> int | None:
         """The requested video duration, when it was recorded."""
         from ._inputs import duration_property
@@ -204,6 +215,7 @@ class Journal:
         self._conn: sqlite3.Connection | None = None
         self._pid = os.getpid()
         self._lock = threading.RLock()
+        self._writable = False
 
     def __repr__(self) -> str:
         return f"Journal({str(self.path)!r})"
@@ -232,6 +244,33 @@ class Journal:
             conn.close()
             raise
         return conn
+
+    def check_writable(self) -> None:
+        """Prove the journal can record a job: open it (creating file and folder) and take its
+        write lock. Raises ``JournalError`` naming the file when it cannot (not a SQLite file,
+        a folder that cannot be written); once it could, later calls cost nothing.
+
+        A probe, not permission bits: root may write anywhere, and only SQLite can tell a text
+        file from a database.
+        """
+        from ._exceptions import JournalError
+
+        if self._writable:
+            return
+        try:
+            with self._connect() as conn:
+                conn.execute("BEGIN IMMEDIATE")
+                conn.execute("ROLLBACK")
+        except (sqlite3.Error, OSError) as exc:
+            self.close()
+            reason = (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
+            raise JournalError(
+                f"journal {self.path} cannot record job ids ({reason}); nothing was submitted. "
+                "Choose another journal (--journal PATH, journal=PATH), or run without one "
+                "(--no-journal, journal=False: no resume after a crash)",
+                path=str(self.path),
+            ) from None
+        self._writable = True
 
     def close(self) -> None:
         """Close the connection; the next operation opens a new one."""
@@ -340,9 +379,10 @@ class Journal:
         return cursor.rowcount > 0
 
     def prune(self, *, base_url: str | None = None, older_than: float | None = None) -> list[str]:
-        """Remove the rows with nothing left to do (finished and saved, cancelled, gone), and
-        return their ids; optionally only one service's, or those not updated for
-        ``older_than`` seconds. Unfinished jobs always stay."""
+        """Remove the settled rows (:attr:`JobRecord.is_settled`: saved, cancelled, failed,
+        gone), and return their ids; optionally only one service's, or those not updated for
+        ``older_than`` seconds. Unfinished jobs, and completed ones whose outputs were never
+        saved, always stay."""
         cutoff = None if older_than is None else time.time() - older_than
         with self._connect() as conn:
             conn.execute("BEGIN IMMEDIATE")
@@ -350,7 +390,7 @@ class Journal:
                 settled = [
                     record.request_id
                     for record in self.records(base_url=base_url)
-                    if not record.is_unfinished
+                    if record.is_settled
                     and (cutoff is None or record.updated_at.timestamp() < cutoff)
                 ]
                 conn.executemany("DELETE FROM jobs WHERE request_id = ?", [(i,) for i in settled])

@@ -24,7 +24,7 @@ from ._types import JobResult, JobStatus
 if TYPE_CHECKING:
     from ._base_client import SharedState
 
-__all__ = ["DEFERRED_WRITES", "JournalKeeper", "resume_target"]
+__all__ = ["DEFERRED_WRITES", "JournalKeeper", "is_adhoc", "resume_target"]
 
 T = TypeVar("T")
 
@@ -154,19 +154,27 @@ class JournalKeeper:
         return self.read(lambda j: j.prune(base_url=self._base_url, older_than=older_than)) or []
 
     def to_resume(self, request_id: str | None) -> list[JobRecord]:
-        """This service's unfinished jobs, or the one asked for (adopted if never seen)."""
+        """This service's unfinished jobs, or the one asked for: its row, or for an id the
+        journal never saw an unwritten stand-in (state ``unknown``), which :meth:`adopt` writes
+        once the service has shown that it knows the id."""
         if request_id is None:
             return self.read(lambda j: j.records(unfinished=True, base_url=self._base_url)) or []
         record = self.get(request_id)
-        if record is None:
-            # Adopt an id the journal never saw (from the dashboard, another machine).
-            self.read(
-                lambda j: j.record_submission(
-                    request_id, base_url=self._base_url, prompt="", params={}
-                )
-            )
-            record = self.get(request_id)
         return [record] if record is not None else [_adhoc_record(request_id, self._base_url)]
+
+    def adopt(self, request_id: str) -> None:
+        """Write the row of an id the journal never saw (from the dashboard, another machine),
+        now that the service knows it: a typo never becomes a row. The next poll writes its
+        state, even if the one that proved the id saw the same."""
+        self._shared.journaled.pop(request_id, None)
+        self.write(
+            lambda j: j.record_submission(request_id, base_url=self._base_url, prompt="", params={})
+        )
+
+
+def is_adhoc(record: JobRecord) -> bool:
+    """A stand-in of :meth:`JournalKeeper.to_resume` for an id no journal holds."""
+    return record.state == _UNKNOWN_STATE
 
 
 def _adhoc_record(request_id: str, base_url: str) -> JobRecord:
@@ -194,14 +202,15 @@ def _adhoc_record(request_id: str, base_url: str) -> JobRecord:
 def resume_target(
     record: JobRecord, out_dir: str | os.PathLike[str] | None
 ) -> str | os.PathLike[str] | None:
-    """Where ``resume`` saves a job's files: ``out_dir`` if given, else where ``generate``
-    meant to; None when they are already saved, or no place was ever named."""
-    if record.output_path:
-        return None
+    """Where ``resume`` saves a job's files: ``out_dir`` if given (a copy, when they were
+    saved already), else where ``generate`` meant to; None when they are already saved and no
+    ``out_dir`` asks for a copy, or no place was ever named."""
     if out_dir is not None:
         directory = Path(out_dir)
         directory.mkdir(parents=True, exist_ok=True)
         if record.target_path and not Path(record.target_path).is_dir():
             return directory / Path(record.target_path).name
         return directory
+    if record.output_path:
+        return None
     return record.target_path

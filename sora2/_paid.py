@@ -21,7 +21,7 @@ from ._exceptions import (
 )
 from ._responses import JOB_NOT_FOUND
 
-__all__ = ["fetch_command", "mark_paid", "paid_for"]
+__all__ = ["fetch_command", "in_process_hint", "mark_paid", "paid_for"]
 
 
 def fetch_command(
@@ -41,25 +41,45 @@ def fetch_command(
     return shlex.join(words)
 
 
+def in_process_hint(request_id: str) -> str:
+    """How to fetch a job of a client's in-process emulator: only through that client, while
+    it is open (no command can reach the emulator, which ends with the client)."""
+    return (
+        f"job {request_id} lives in this client's in-process emulator, which forgets it when "
+        f"the client is closed; fetch it before then with client.download(client.wait("
+        f"{request_id!r}), PATH) (await each with AsyncClient)"
+    )
+
+
 def mark_paid(
     error: Sora2Error,
     request_id: str,
     *,
     output_urls: Sequence[str] = (),
     base_url: str | None = None,
+    in_process: bool = False,
 ) -> Sora2Error:
-    """Give ``error`` the job's id, its URLs and the hint, unless it already has them."""
+    """Give ``error`` the job's id, its URLs and the hint, unless it already has them.
+
+    The hint is a command that works: ``sora2 resume``/``sora2 result`` for a service, or,
+    for a job of the in-process emulator (``in_process``), the same client's calls.
+    """
     if error.request_id is None:
         error.request_id = request_id
     if output_urls and not error.output_urls:
         error.output_urls = tuple(output_urls)
     if error.paid_hint is None and not _nothing_to_fetch(error):
-        command = fetch_command(
-            error.request_id,
-            write_failed=isinstance(error, DownloadWriteError),
-            base_url=base_url,
-        )
-        error.paid_hint = f"job {error.request_id} is paid for; fetch the result with: {command}"
+        if in_process:
+            error.paid_hint = in_process_hint(error.request_id)
+        else:
+            command = fetch_command(
+                error.request_id,
+                write_failed=isinstance(error, DownloadWriteError),
+                base_url=base_url,
+            )
+            error.paid_hint = (
+                f"job {error.request_id} is paid for; fetch the result with: {command}"
+            )
     return error
 
 
@@ -78,9 +98,12 @@ class paid_for:
     ``DownloadWriteError``. Without a request id (a bare URL) only the latter applies. Set
     ``output_urls`` once they are known, so the error carries them."""
 
-    def __init__(self, request_id: str | None, *, base_url: str | None = None) -> None:
+    def __init__(
+        self, request_id: str | None, *, base_url: str | None = None, in_process: bool = False
+    ) -> None:
         self.request_id = request_id
         self.base_url = base_url
+        self.in_process = in_process
         self.output_urls: tuple[str, ...] = ()
 
     def __enter__(self) -> paid_for:
@@ -95,7 +118,13 @@ class paid_for:
         request_id = self.request_id
         if isinstance(exc, Sora2Error):
             if request_id is not None:
-                mark_paid(exc, request_id, output_urls=self.output_urls, base_url=self.base_url)
+                mark_paid(
+                    exc,
+                    request_id,
+                    output_urls=self.output_urls,
+                    base_url=self.base_url,
+                    in_process=self.in_process,
+                )
             return
         if isinstance(exc, OSError):
             reason = exc.strerror or str(exc) or type(exc).__name__
@@ -105,5 +134,5 @@ class paid_for:
             )
             error.output_urls = self.output_urls
             if request_id is not None:
-                mark_paid(error, request_id, base_url=self.base_url)
+                mark_paid(error, request_id, base_url=self.base_url, in_process=self.in_process)
             raise error from exc

@@ -23,6 +23,7 @@ __all__ = [
     "IN_QUEUE",
     "NOT_GIVEN",
     "TERMINAL_STATES",
+    "JobRef",
     "JobResult",
     "JobStatus",
     "NotGiven",
@@ -243,3 +244,8 @@ class JobResult(_Outcome):
     value is an absolute http(s) URL or a list of them; identical URLs appear once."""
     error: Mapping[str, Any] | None = field(default=None, compare=False)
     """The service's account of a failed job, if it gave one."""
+
+
+JobRef = str | Submission | JobStatus | JobResult
+"""What names a job wherever an id is taken: the id itself, or any value a call returned for it
+(``client.wait(client.submit(...))``)."""

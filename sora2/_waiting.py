@@ -50,9 +50,11 @@ class WaitTracker:
         on_update: Callable[[JobStatus], None] | None,
         unknown_logged: set[tuple[str, str]] | None = None,
         hint_base_url: str | None = None,
+        hint_in_process: bool = False,
     ) -> None:
         self.request_id = request_id
         self._hint_base_url = hint_base_url
+        self._hint_in_process = hint_in_process
         self.timeout = timeout
         self._clock = clock
         self._model = model
@@ -176,5 +178,10 @@ class WaitTracker:
             cancelled=cancelled,
         )
         if not cancelled:
-            mark_paid(error, self.request_id, base_url=self._hint_base_url)
+            mark_paid(
+                error,
+                self.request_id,
+                base_url=self._hint_base_url,
+                in_process=self._hint_in_process,
+            )
         return error

@@ -44,6 +44,7 @@ EXPECTED_ALL = {
     "JobRecord",
     "JobResult",
     "JobStatus",
+    "JournalError",
     "Journal",
     "NoOutputError",
     "NotFoundError",

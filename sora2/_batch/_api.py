@@ -67,6 +67,7 @@ def batch_sync(
     cancel_queued_on_interrupt: bool,
     resubmit_unknown: bool,
     on_progress: Callable[[BatchProgress, BatchRow | None], None] | None,
+    defaults: Mapping[str, Any] | None = None,
 ) -> BatchSummary:
     import anyio
 
@@ -84,6 +85,7 @@ def batch_sync(
                 dry_run=dry_run,
                 cancel_queued_on_interrupt=cancel_queued_on_interrupt,
                 resubmit_unknown=resubmit_unknown,
+                defaults=defaults,
                 on_progress=on_progress,
             )
 

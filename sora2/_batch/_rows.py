@@ -251,8 +251,14 @@ def _key(body: Mapping[str, Any], name: str | None, occurrence: int) -> str:
 
 def parse_rows(
     raw: Iterable[tuple[int, Mapping[str, Any] | None, str | None]],
+    defaults: Mapping[str, Any] | None = None,
 ) -> list[Row]:
-    """Check each raw row and give it its key; invalid rows are kept with their problem."""
+    """Check each raw row and give it its key; invalid rows are kept with their problem.
+
+    ``defaults`` are inputs every row gets unless it gives its own (the row wins); they are
+    part of each row's input, and so of its key.
+    """
+    base_input = dict(defaults or {})
     rows: list[Row] = []
     seen: Counter[str] = Counter()
     names: dict[str, int] = {}
@@ -260,7 +266,7 @@ def parse_rows(
         if values is None:
             rows.append(Row(line, None, {}, _key({"line": line}, None, 0), problem))
             continue
-        given = {k: v for k, v in values.items() if k != NAME_FIELD}
+        given = {**base_input, **{k: v for k, v in values.items() if k != NAME_FIELD}}
         name: str | None = None
         try:
             if values.get(NAME_FIELD) is not None:
@@ -283,32 +289,39 @@ def parse_rows(
 
 
 def load_rows(
-    source: str | Path | Iterable[Mapping[str, Any]], *, stdin: IO[str] | None = None
+    source: str | Path | Iterable[Mapping[str, Any]],
+    *,
+    stdin: IO[str] | None = None,
+    defaults: Mapping[str, Any] | None = None,
 ) -> list[Row]:
-    """The rows of a JSONL or CSV file (``-``: standard input), or of an iterable of mappings.
+    """The rows of a JSONL or CSV file (``-``: standard input), or of an iterable of mappings,
+    each over ``defaults`` (see :func:`parse_rows`).
 
     A file ending in ``.csv`` is CSV and one ending in ``.jsonl``/``.ndjson``/``.json`` is
     JSONL; anything else (stdin too) is JSONL when its first non-blank character is ``{``.
     """
     if not isinstance(source, str | Path):
         return parse_rows(
-            (number, dict(values), None)
-            if isinstance(values, Mapping)
-            else (number, None, f"a row must be a mapping, not {type(values).__name__}")
-            for number, values in enumerate(source, start=1)
+            (
+                (number, dict(values), None)
+                if isinstance(values, Mapping)
+                else (number, None, f"a row must be a mapping, not {type(values).__name__}")
+                for number, values in enumerate(source, start=1)
+            ),
+            defaults,
         )
     if str(source) == "-":
         text = (stdin or sys.stdin).read()
         stream: IO[str] = io.StringIO(text)
         jsonl = _looks_like_jsonl(text)
-        return parse_rows(_raw_jsonl(stream) if jsonl else _raw_csv(stream))
+        return parse_rows(_raw_jsonl(stream) if jsonl else _raw_csv(stream), defaults)
     path = Path(source)
     suffix = path.suffix.lower()
     with path.open(encoding="utf-8-sig", newline="") as handle:
         if suffix == ".csv":
-            return parse_rows(_raw_csv(handle))
+            return parse_rows(_raw_csv(handle), defaults)
         if suffix in (".jsonl", ".ndjson", ".json"):
-            return parse_rows(_raw_jsonl(handle))
+            return parse_rows(_raw_jsonl(handle), defaults)
         text = handle.read()
     stream = io.StringIO(text)
-    return parse_rows(_raw_jsonl(stream) if _looks_like_jsonl(text) else _raw_csv(stream))
+    return parse_rows(_raw_jsonl(stream) if _looks_like_jsonl(text) else _raw_csv(stream), defaults)

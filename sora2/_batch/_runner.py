@@ -247,6 +247,7 @@ async def run_batch(
     dry_run: bool = False,
     cancel_queued_on_interrupt: bool | Callable[[int], bool] = False,
     resubmit_unknown: bool = False,
+    defaults: Mapping[str, Any] | None = None,
     handle_sigint: bool = False,
     on_progress: Callable[[BatchProgress, BatchRow | None], None] | None = None,
     stdin: IO[str] | None = None,
@@ -261,7 +262,7 @@ async def run_batch(
             raise ConfigurationError(f"{label} must be >= 0, not {limit!r}")
     started = time.monotonic()
     source_arg: Any = Path(source) if isinstance(source, os.PathLike) else source
-    parsed = load_rows(source_arg, stdin=stdin)
+    parsed = load_rows(source_arg, stdin=stdin, defaults=defaults)
     plan = make_plan(r.input for r in parsed if r.valid)
     directory = Path(out_dir).expanduser().absolute()
     if dry_run:
@@ -273,6 +274,7 @@ async def run_batch(
             elapsed=time.monotonic() - started,
         )
     client._require_key()
+    await client._journal_read(client._check_journal)  # no id may go unrecorded
     manifest = Manifest.read(directory)
     entries: list[BatchRow] = []
     for found in parsed:

@@ -8,6 +8,7 @@ can branch on.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -25,6 +26,7 @@ from ._common import (
     echo_err,
     emit,
     format_elapsed,
+    input_options,
     translate_errors,
 )
 from ._exit_codes import EXIT_BATCH_INCOMPLETE, EXIT_INTERRUPTED, EXIT_USAGE
@@ -254,9 +256,11 @@ def _plan_lines(summary: BatchSummary) -> list[str]:
     help="Submit again the rows whose submit got no answer (the job may exist: check your "
     "dashboard first, or this may pay twice).",
 )
+@input_options
 @client_options
 def batch(
     file: str,
+    inputs: dict[str, Any],
     out_dir: Path,
     dry_run: bool,
     concurrency: int,
@@ -269,9 +273,11 @@ def batch(
     """Run every row of FILE (JSONL or CSV, - for stdin) as a job; files go to --out-dir.
 
     A row holds input properties (prompt, and any other the spec lists) and an optional name
-    for its files. Every row is checked before anything is submitted; invalid rows are
-    reported and skipped. DIR/manifest.jsonl records every row and its request id; running the
-    same command again submits nothing already submitted and finishes what is left.
+    for its files. The input options, --input and --input-file (a whole body, prompt included)
+    give defaults for every row; a row's own values win over them. Every row is checked
+    before anything is submitted; invalid rows are reported and skipped. DIR/manifest.jsonl
+    records every row and its request id; running the same command again (with the same
+    defaults) submits nothing already submitted and finishes what is left.
 
     Exit codes: 0 every row completed; 2 --dry-run found invalid rows; 8 the batch ran but not
     every row completed (see the manifest); 4 no API token or bad URL; 130 interrupted.
@@ -313,6 +319,7 @@ def batch(
                 dry_run=dry_run,
                 cancel_queued_on_interrupt=ask,
                 resubmit_unknown=resubmit_unknown,
+                defaults=inputs,
                 handle_sigint=True,
                 on_progress=display,
             )
@@ -337,6 +344,8 @@ def batch(
         words += ["--max-jobs", str(max_jobs)]
     if max_seconds is not None:
         words += ["--max-seconds", f"{max_seconds:g}"]
+    for name, value in inputs.items():  # the same defaults, or the rows' keys would change
+        words += ["--input", f"{name}={json.dumps(value)}"]
     again = settings.command(*words)
     if summary.interrupted:
         left = sum(1 for r in summary.rows if r.state == "pending" and r.request_id)

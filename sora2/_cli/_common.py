@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 import click
 
@@ -99,6 +99,13 @@ class Settings:
     """``-q``: no progress display."""
     trusted_hosts: tuple[str, ...] = ()
     """``--trust-host``: more hosts downloads may come from."""
+    no_journal: bool = False
+    """``--no-journal``: record nothing (no resume after a crash)."""
+
+    @property
+    def journal_option(self) -> Path | Literal[False] | None:
+        """The client's ``journal``: the path given, None for the default, False for none."""
+        return False if self.no_journal else self.journal
 
     def progress(self) -> Progress:
         """The progress display on stderr (silent with ``-q``)."""
@@ -128,7 +135,7 @@ def make_client(settings: Settings) -> Client:
     return Client(
         base_url=settings.base_url,
         emulator=settings.emulator,
-        journal=settings.journal,
+        journal=settings.journal_option,
         trusted_hosts=settings.trusted_hosts,
     )
 
@@ -151,7 +158,13 @@ _COMMON_OPTIONS = (
         type=click.Path(dir_okay=False, path_type=Path),
         default=None,
         help="The SQLite journal of submitted jobs [default: $SORA2_JOURNAL, then a file in "
-        "the user data directory; a separate one for --emulator].",
+        "the user data directory; a separate one for --emulator]. One that cannot record a "
+        "job id refuses every submit (exit 2).",
+    ),
+    click.option(
+        "--no-journal",
+        is_flag=True,
+        help="Record no job ids: nothing to resume after a crash or Ctrl-C.",
     ),
     click.option(
         "--trust-host",
@@ -175,8 +188,8 @@ _COMMON_OPTIONS = (
 
 
 def client_options(function: Callable[..., None]) -> Callable[..., None]:
-    """Add ``--base-url``, ``--emulator``, ``--journal``, ``--trust-host`` and ``--json``,
-    passed as ``settings``."""
+    """Add ``--base-url``, ``--emulator``, ``--journal``/``--no-journal``, ``--trust-host``,
+    ``--json``, ``-v`` and ``-q``, passed as ``settings``."""
 
     @functools.wraps(function)
     def wrapper(
@@ -185,11 +198,14 @@ def client_options(function: Callable[..., None]) -> Callable[..., None]:
         emulator: bool,
         journal: Path | None,
         trusted_hosts: tuple[str, ...],
+        no_journal: bool,
         json_output: bool,
         verbose: bool,
         quiet: bool,
         **kwargs: Any,
     ) -> None:
+        if no_journal and journal is not None:
+            raise click.UsageError("--journal and --no-journal exclude each other")
         settings = Settings(
             base_url=base_url,
             emulator=emulator,
@@ -197,6 +213,7 @@ def client_options(function: Callable[..., None]) -> Callable[..., None]:
             json_output=json_output,
             quiet=quiet,
             trusted_hosts=trusted_hosts,
+            no_journal=no_journal,
         )
         with _log_to_stderr(verbose):
             function(*args, settings=settings, **kwargs)
@@ -367,12 +384,32 @@ def _input_pairs(pairs: Sequence[str]) -> dict[str, Any]:
     return found
 
 
+def _the_prompt(argument: str | None, inputs: dict[str, Any], source: str) -> Any:
+    """The prompt to send: the PROMPT argument, else the one ``inputs`` holds (taken out of
+    them). Both given and different: the argument wins, and stderr says so."""
+    given = inputs.pop(PROMPT_INPUT, None)
+    if argument is None:
+        if given is None:
+            raise click.UsageError(
+                f"Missing argument 'PROMPT' (give it, or a \"{PROMPT_INPUT}\" in --input-file)"
+            )
+        return given
+    if given is not None and given != argument:
+        echo_err(f"note: the PROMPT argument wins over the {PROMPT_INPUT} in {source}")
+    return argument
+
+
 def input_options(function: Callable[..., None]) -> Callable[..., None]:
     """Add an option per input property of the spec but the PROMPT argument, plus
     ``--input KEY=VALUE`` and ``--input-file FILE``; the command gets them as ``inputs``.
 
     Precedence: an option (``--seconds 8``) wins over ``--input``, which wins over
     ``--input-file``. Only what was given is in ``inputs``; the rest is left to the service.
+
+    ``--input-file`` holds the whole body, as RunComfy's CLI reads it. For a command with an
+    optional PROMPT argument, its ``prompt`` (or ``--input prompt=...``) stands in for an
+    omitted PROMPT, passed on as ``prompt``; a PROMPT given as well wins, and a note on stderr
+    says so. A command without one (batch's defaults) keeps ``prompt`` among ``inputs``.
     """
     fields = [
         field
@@ -385,14 +422,15 @@ def input_options(function: Callable[..., None]) -> Callable[..., None]:
         *args: Any, input_pairs: tuple[str, ...], input_file: TextIO | None, **kwargs: Any
     ) -> None:
         inputs = _read_input_file(input_file)
+        from_file = PROMPT_INPUT in inputs
         inputs.update(_input_pairs(input_pairs))
         for field in fields:
             value = kwargs.pop(INPUT_PARAM_PREFIX + field.name, None)
             if value is not None:
                 inputs[field.name] = value
-        if PROMPT_INPUT in inputs:
-            raise click.BadParameter(
-                f"{PROMPT_INPUT} is the PROMPT argument", param_hint="--input/--input-file"
+        if PROMPT_INPUT in kwargs:  # a command with a PROMPT argument
+            kwargs[PROMPT_INPUT] = _the_prompt(
+                kwargs[PROMPT_INPUT], inputs, "--input-file" if from_file else "--input"
             )
         function(*args, inputs=inputs, **kwargs)
 
@@ -404,7 +442,9 @@ def input_options(function: Callable[..., None]) -> Callable[..., None]:
             type=click.File("r", encoding="utf-8"),
             default=None,
             metavar="FILE",
-            help="Inputs as a JSON object ('-' for stdin); --input and the options above win.",
+            help="The request body as a JSON object ('-' for stdin), prompt included (it "
+            "stands in for a PROMPT not given). PROMPT, --input and the options above win "
+            "over it.",
         ),
         click.option(
             "--input",

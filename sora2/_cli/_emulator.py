@@ -73,7 +73,8 @@ _LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
     show_default=True,
     metavar="FIELDS",
     help="The output fields a completed job fills, comma-separated: the spec's documented "
-    "output fields, e.g. 'images' or 'image,videos' (a PNG per image, an MP4 per video).",
+    "output fields, e.g. 'images' or 'image,videos' (a PNG per image, an MP4 per video, "
+    "bytes as .bin for a field of any other kind).",
 )
 @click.option(
     "--log-level",

@@ -10,6 +10,7 @@ from .._exceptions import (
     ConfigurationError,
     InvalidInputError,
     JobFailedError,
+    JournalError,
     Sora2Error,
     WaitTimeoutError,
 )
@@ -32,7 +33,7 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 """Anything else that failed (a job that did not finish, a download that failed, ...)."""
 EXIT_USAGE = 2
-"""Bad arguments or input, refused before anything was sent."""
+"""Bad arguments or input (an unusable --journal included), refused before anything was sent."""
 EXIT_TIMEOUT = 3
 """``--timeout`` passed before the job finished; the job goes on and can be resumed."""
 EXIT_CONFIG = 4
@@ -55,6 +56,8 @@ def exit_code_for(error: Sora2Error) -> int:
         return EXIT_TIMEOUT
     if isinstance(error, JobFailedError):
         return EXIT_FAILED
+    if isinstance(error, JournalError):
+        return EXIT_USAGE  # the --journal given cannot be used: a bad argument
     if isinstance(error, ConfigurationError):
         return EXIT_CONFIG
     if isinstance(error, InvalidInputError):

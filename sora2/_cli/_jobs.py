@@ -103,14 +103,28 @@ def _client(settings: Settings) -> Iterator[Client]:
                 raise
             except WaitTimeoutError as error:
                 raise _timeout_error(settings, error) from error
+            except Sora2Error as error:
+                if settings.emulator and error.paid_hint is not None and error.request_id:
+                    error.paid_hint = _EMULATOR_ENDED.format(request_id=error.request_id)
+                raise
     finally:
         client.close()
+
+
+_EMULATOR_ENDED = (
+    "the in-process --emulator forgets job {request_id} when this command ends, so no later "
+    "command can fetch it (run `sora2 emulator` and pass its --base-url to keep jobs across "
+    "commands)"
+)
+"""The only honest hint for an unfinished job of ``--emulator``: ``sora2 resume`` cannot work."""
 
 
 def _timeout_error(settings: Settings, error: WaitTimeoutError) -> CommandError:
     request_id = error.request_id or "?"
     if error.cancelled:
         tail = "it was still queued, so it was cancelled"
+    elif settings.emulator:
+        tail = _EMULATOR_ENDED.format(request_id=request_id)
     else:
         tail = f"the job goes on; resume with: {settings.command('resume', request_id)}"
     return CommandError(
@@ -140,14 +154,15 @@ def _status_line(status: JobStatus) -> str:
 
 
 @click.command()
-@click.argument("prompt")
+@click.argument("prompt", required=False)
 @input_options
 @click.option(
     "--out",
     type=click.Path(),
     default=None,
-    help="Where to save the output: a file, or a directory. Several files go into a "
-    "directory, or beside FILE as STEM-1.EXT, STEM-2.EXT... [default: ./ID.EXT].",
+    help="Where to save the output: a file, or a directory (an existing one, or any path "
+    "ending with /: saved inside as ID.EXT). Several files go into a directory as ID-1.EXT..., "
+    "or beside FILE as STEM-1.EXT, STEM-2.EXT... [default: ./ID.EXT].",
 )
 @_timeout_option
 @click.option(
@@ -168,6 +183,8 @@ def generate(
 
     Every input of the service's schema is an option; one not given is left to the service's
     default. --input KEY=VALUE and --input-file FILE set any input (options win over them).
+    --input-file holds the whole body: PROMPT may be left out when the file has a prompt, and
+    wins over it when given.
 
     The request id is printed as soon as the service accepts the job. Ctrl-C while the job is
     queued offers to cancel it (no question asked with --cancel-on-interrupt or without a
@@ -288,13 +305,14 @@ def _cancel_after_interrupt(client: Client, request_id: str) -> bool:
 
 
 @click.command()
-@click.argument("prompt")
+@click.argument("prompt", required=False)
 @input_options
 @client_options
 def submit(prompt: str, inputs: dict[str, Any], settings: Settings) -> None:
     """Submit PROMPT and print the request id, without waiting.
 
-    Inputs are given as for `sora2 generate`.
+    Inputs are given as for `sora2 generate` (PROMPT may come from --input-file; PROMPT
+    wins when both give one).
 
     Follow it with `sora2 status ID`, fetch it with `sora2 result ID --out FILE` or
     `sora2 resume ID --out-dir DIR`.
@@ -313,6 +331,8 @@ def submit(prompt: str, inputs: dict[str, Any], settings: Settings) -> None:
         },
         [submission.request_id],
     )
+    if settings.emulator:  # `sora2 status/result/resume ID` cannot reach this emulator later
+        echo_err("note: " + _EMULATOR_ENDED.format(request_id=submission.request_id))
 
 
 @click.command()
@@ -331,8 +351,9 @@ def status(request_id: str, settings: Settings) -> None:
     "--out",
     type=click.Path(),
     default=None,
-    help="Also download every output file here (a file, or a directory; several files go "
-    "into a directory, or beside FILE as STEM-1.EXT, STEM-2.EXT...).",
+    help="Also download every output file here: a file, or a directory (an existing one, or "
+    "any path ending with /: saved inside as ID.EXT). Several files go into a directory, or "
+    "beside FILE as STEM-1.EXT, STEM-2.EXT...",
 )
 @client_options
 def result(request_id: str, out: str | None, settings: Settings) -> None:

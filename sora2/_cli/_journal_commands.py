@@ -58,7 +58,8 @@ def _record_line(record: JobRecord) -> str:
 @click.option(
     "--prune",
     is_flag=True,
-    help="First remove this service's settled jobs (saved, cancelled, gone) from the journal.",
+    help="First remove this service's settled jobs (saved, cancelled, failed, gone) from the "
+    "journal; a completed job whose outputs were never saved stays.",
 )
 @client_options
 def jobs(unfinished: bool, refresh: bool, prune: bool, settings: Settings) -> None:
@@ -127,8 +128,8 @@ def forget(request_id: str, settings: Settings) -> None:
     "--out-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Download every completed video into this directory "
-    "[default: where `generate` meant to save it].",
+    help="Download every completed video into this directory, a copy if ID was saved "
+    "already [default: where `generate` meant to save it].",
 )
 @_timeout_option
 @client_options
@@ -187,6 +188,8 @@ def resume(
                 f"{record.request_id} did not finish: {record.error or record.state}; "
                 f"try again with: {settings.command('resume', record.request_id)}"
             )
+        elif record.output_path and (out_dir is not None or request_id is not None):
+            echo_err(f"{record.request_id} is saved: {record.output_path}")
         elif is_completed_state(record.state) and not record.output_path:
             echo_err(
                 f"{record.request_id} completed; download it with: "

@@ -20,6 +20,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from .._inputs import input_fields
+from .._outputs import FILE_KIND
 from .._spec import operation
 from ._constants import (
     FAILURE_MESSAGE,
@@ -27,7 +28,7 @@ from ._constants import (
     VIDEO_PATH_PREFIX,
 )
 from ._jobs import COMPLETED, IN_QUEUE, JobStore, JobView, StoreFullError
-from ._outputs import MEDIA, field_is_list, output_names
+from ._outputs import MEDIA, OTHER_MEDIA, field_is_list, media_of, output_names
 from ._responses import (
     BAD_JSON,
     INVALID,
@@ -263,6 +264,7 @@ class Handlers:
         params = request.path_params
         sizes, durations = _choices(SIZE_FIELD), _choices(SECONDS_FIELD)
         by_extension = {extension: kind for kind, (extension, _) in MEDIA.items()}
+        by_extension[OTHER_MEDIA[0]] = FILE_KIND
         kind = by_extension.get(str(params["name"]).rpartition(".")[2])
         try:
             width, height = parse_size(params["size"])
@@ -275,10 +277,10 @@ class Handlers:
             or (durations is not None and seconds not in durations)
         ):
             return error_response(404, NOT_FOUND, "No such output.")
-        if kind == "image":
+        if kind != "video":  # an image, or the bytes of any other kind: a real PNG still
             import anyio.to_thread
 
             data = await anyio.to_thread.run_sync(encode_png, width, height)
         else:
             data = await self.videos.aget(width, height, seconds)
-        return ranged(request, data, media_type=MEDIA[kind][1])
+        return ranged(request, data, media_type=media_of(kind)[1])

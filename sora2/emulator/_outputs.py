@@ -3,7 +3,10 @@
 The shape is a list of the spec's documented output fields (``video``, ``images``, ...): each
 string field gets one URL, each array field ``OUTPUT_LIST_LENGTH`` URLs. What a URL serves
 follows the field's ``x-output-kind`` in the spec: a real PNG for an image, a real MP4 for a
-video, at the job's requested size (and length, for a video).
+video, at the job's requested size (and length, for a video). A field of any other kind (one
+without ``x-output-kind``, as a field synced from upstream arrives, or a kind the emulator
+cannot render) is served too, as bytes (``.bin``, ``application/octet-stream``): every
+documented field can be a shape, so a new one never breaks a test that asks for all of them.
 """
 
 from __future__ import annotations
@@ -18,14 +21,23 @@ from ._constants import OUTPUT_LIST_LENGTH
 
 __all__ = [
     "MEDIA",
+    "OTHER_MEDIA",
     "describe",
     "field_is_list",
+    "media_of",
     "output_names",
     "parse_outputs",
 ]
 
 MEDIA: Final = {"image": ("png", "image/png"), "video": ("mp4", "video/mp4")}
 """What the emulator can render, per output kind: the file extension and media type."""
+OTHER_MEDIA: Final = ("bin", "application/octet-stream")
+"""What a field of any other kind serves: bytes of no particular type."""
+
+
+def media_of(kind: str) -> tuple[str, str]:
+    """The file extension and media type the emulator serves a field of ``kind`` as."""
+    return MEDIA.get(kind, OTHER_MEDIA)
 
 
 def field_is_list(name: str) -> bool:
@@ -38,7 +50,7 @@ def field_is_list(name: str) -> bool:
 
 def output_names(name: str, kind: str) -> list[str]:
     """The file names of field ``name``: ``video.mp4``, or ``images-1.png``, ``images-2.png``."""
-    extension = MEDIA[kind][0]
+    extension = media_of(kind)[0]
     if not field_is_list(name):
         return [f"{name}.{extension}"]
     return [f"{name}-{index}.{extension}" for index in range(1, OUTPUT_LIST_LENGTH + 1)]
@@ -48,12 +60,11 @@ def parse_outputs(value: str | Sequence[str]) -> tuple[tuple[str, str], ...]:
     """``(field, kind)`` of each field named in ``value`` (``"image,videos"`` or a list).
 
     Raises:
-        InvalidInputError: a name is not a documented output field the emulator can render,
-            or none is given.
+        InvalidInputError: a name is not a documented output field, or none is given.
     """
     names = value.split(",") if isinstance(value, str) else list(value)
     names = [name.strip() for name in names if name.strip()]
-    kinds = {name: kind for name, kind in output_fields() if kind in MEDIA}
+    kinds = dict(output_fields())
     allowed = tuple(kinds)
     if not names:
         raise InvalidInputError(

@@ -36,6 +36,22 @@ class TestSpecProperties:
         assert float(default) == row_seconds({"prompt": "x"})
 
 
+class TestDefaults:
+    def test_every_row_gets_the_defaults_and_its_own_values_win(self, tmp_path: Path) -> None:
+        """defaults fill what a row leaves out (the prompt too); a row's own value wins; the
+        defaults are part of the key, so other defaults make other jobs."""
+        first, last = sizes()[0], sizes()[-1]
+        source = write_jsonl(tmp_path / "rows.jsonl", [{}, {"prompt": "own", SIZE: last}])
+        defaults = {"prompt": "shared", SIZE: first}
+        found = load_rows(source, defaults=defaults)
+        assert [("shared", first), ("own", last)] == [
+            (r.input["prompt"], r.input[SIZE]) for r in found
+        ]
+        assert all(r.valid for r in found)
+        other = load_rows(source, defaults={"prompt": "shared", SIZE: last})
+        assert found[0].key != other[0].key and found[1].key == other[1].key
+
+
 class TestJsonl:
     def test_rows_are_checked_and_numbered_by_line(self, tmp_path: Path) -> None:
         """Blank lines are skipped; bad JSON, a non-object and a bad value are invalid rows

@@ -54,10 +54,10 @@ def fake_time(clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> FakeClock:
                 api_key="emulator",
                 base_url=BASE_URL,
                 transport=SyncASGITransport(app),
-                journal=settings.journal,
+                journal=settings.journal_option,
                 _clock=clock,
             )
-        return Client(base_url=settings.base_url, journal=settings.journal, _clock=clock)
+        return Client(base_url=settings.base_url, journal=settings.journal_option, _clock=clock)
 
     monkeypatch.setattr(_common, "make_client", make_client)
     return clock

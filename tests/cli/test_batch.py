@@ -81,6 +81,30 @@ class TestDryRun:
         assert 3 == json.loads(result.stdout)["plan"]["jobs"]
 
 
+class TestDefaults:
+    def test_options_and_input_file_give_every_row_defaults(
+        self, app: Emulator, url: str, isolated: Path
+    ) -> None:
+        """The input options and --input-file (a whole body, prompt included) give defaults to
+        every row; a row's own values win. The re-run hint repeats them, so it pays nothing."""
+        sizes, seconds = choices(SIZE), choices(SECONDS)
+        body = isolated / "body.json"
+        body.write_text(json.dumps({"prompt": "the file's prompt", SIZE: sizes[0]}))
+        source = _jsonl(isolated / "rows.jsonl", [{}, {"prompt": "own prompt", SIZE: sizes[-1]}])
+        common = ("--input-file", str(body), "--" + SECONDS, str(seconds[-1]), "--base-url", url)
+        done = run("batch", source, "--out-dir", "out", *common, "--json")
+        assert 0 == done.exit_code, done.stderr
+        manifest = (isolated / "out" / "manifest.jsonl").read_text().splitlines()
+        inputs = [json.loads(line)["input"] for line in manifest]
+        assert [
+            {"prompt": "the file's prompt", SIZE: sizes[0], SECONDS: seconds[-1]},
+            {"prompt": "own prompt", SIZE: sizes[-1], SECONDS: seconds[-1]},
+        ] == [{k: row[k] for k in ("prompt", SIZE, SECONDS)} for row in inputs]
+        again = run("batch", source, "--out-dir", "out", *common, "--json")
+        assert 0 == json.loads(again.stdout)["submitted"]
+        assert 2 == _submitted(app)
+
+
 class TestRun:
     def test_json_summary_then_a_rerun_submits_nothing(
         self, app: Emulator, url: str, isolated: Path

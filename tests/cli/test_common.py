@@ -186,12 +186,56 @@ class TestInputOptions:
             (("--input", "novalue"), None),
             (("--input-file", "-"), "[1]"),
             (("--input-file", "-"), "{not json"),
-            (("--input", f"{PROMPT_INPUT}=x"), None),
         ],
     )
     def test_malformed_inputs_are_usage_errors(self, args: tuple[str, ...], stdin: Any) -> None:
-        """KEY=VALUE without '=', a file that is not a JSON object, or the prompt: exit 2."""
+        """KEY=VALUE without '=', or a file that is not a JSON object: exit 2."""
         assert 2 == _capture(*args, input=stdin)[0]
+
+
+def _capture_prompt(*args: str, input: str | None = None) -> tuple[int, Any, str]:
+    """Run a command with an optional PROMPT argument and ``input_options``, as generate and
+    submit are: its exit code, the (prompt, inputs) it got, and its output with stderr."""
+    seen: list[Any] = []
+
+    @click.command()
+    @click.argument(PROMPT_INPUT, required=False)
+    @input_options
+    def show(prompt: str, inputs: dict[str, Any]) -> None:
+        seen.append((prompt, inputs))
+
+    result = CliRunner().invoke(show, list(args), input=input)
+    return result.exit_code, seen[0] if seen else None, result.output
+
+
+class TestInputFileHoldsTheBody:
+    def test_the_file_prompt_stands_in_for_prompt(self) -> None:
+        """--input-file holds the whole body, as RunComfy's CLI reads it: PROMPT may be left
+        out when the file gives a prompt."""
+        body = {PROMPT_INPUT: "from the file", "new_field": 1}
+        code, seen, _ = _capture_prompt("--input-file", "-", input=json.dumps(body))
+        assert (0, ("from the file", {"new_field": 1})) == (code, seen)
+
+    def test_prompt_wins_over_the_file_and_says_so(self) -> None:
+        """PROMPT given as well wins over the file's prompt, and a note names the winner."""
+        body = json.dumps({PROMPT_INPUT: "from the file"})
+        code, seen, output = _capture_prompt("argument", "--input-file", "-", input=body)
+        assert (0, ("argument", {})) == (code, seen)
+        assert "PROMPT argument wins over the prompt in --input-file" in output
+
+    def test_input_prompt_stands_in_too(self) -> None:
+        """--input prompt=... gives the prompt as well, and wins over the file's."""
+        body = json.dumps({PROMPT_INPUT: "from the file"})
+        code, seen, _ = _capture_prompt(
+            "--input", f"{PROMPT_INPUT}=pair", "--input-file", "-", input=body
+        )
+        assert (0, ("pair", {})) == (code, seen)
+
+    def test_no_prompt_anywhere_is_a_usage_error(self) -> None:
+        """Neither PROMPT nor a prompt in the file: exit 2, saying where a prompt can come from."""
+        code, seen, output = _capture_prompt("--input-file", "-", input='{"new_field": 1}')
+        assert (2, None) == (code, seen)
+        assert "PROMPT" in output and "--input-file" in output
 
 
 class TestExitCodes:

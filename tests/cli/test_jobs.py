@@ -180,6 +180,40 @@ class TestGenerate:
         assert "was cancelled; there is no video" in result.stderr
 
 
+class TestInputFile:
+    @pytest.mark.parametrize("command", ["generate", "submit"])
+    def test_the_file_holds_the_whole_body(
+        self, fake_time: FakeClock, isolated: Path, command: str
+    ) -> None:
+        """generate and submit send the prompt of --input-file when PROMPT is left out; the
+        journal records it."""
+        given = dict(list(choice_options().items())[:1])
+        body = isolated / "body.json"
+        body.write_text(json.dumps({PROMPT_INPUT: PROMPT, **given}), encoding="utf-8")
+        result = run(command, "--emulator", "--input-file", str(body), "--json")
+        assert 0 == result.exit_code, result.stderr
+        payload = one_json(result.stdout)
+        assert given == payload["inputs"]
+        jobs = one_json(run("jobs", "--emulator", "--json").stdout)["jobs"]
+        assert [PROMPT] == [job["prompt"] for job in jobs]
+
+    def test_prompt_wins_over_the_file(self, fake_time: FakeClock, isolated: Path) -> None:
+        """PROMPT and a file prompt both given: PROMPT is sent and stderr says it won."""
+        body = isolated / "body.json"
+        body.write_text(json.dumps({PROMPT_INPUT: "the file's prompt"}), encoding="utf-8")
+        result = run("submit", "--emulator", PROMPT, "--input-file", str(body))
+        assert 0 == result.exit_code, result.stderr
+        assert "PROMPT argument wins" in result.stderr
+        jobs = one_json(run("jobs", "--emulator", "--json").stdout)["jobs"]
+        assert [PROMPT] == [job["prompt"] for job in jobs]
+
+    def test_no_prompt_at_all_is_a_usage_error(self, fake_time: FakeClock) -> None:
+        """Without PROMPT or a file prompt nothing is submitted and the exit code is 2."""
+        result = run("submit", "--emulator", "--input-file", "-", input="{}")
+        assert EXIT_USAGE == result.exit_code
+        assert "PROMPT" in result.stderr
+
+
 class TestInterrupt:
     def test_queued_without_terminal_cancels_without_asking(
         self,
@@ -397,6 +431,15 @@ class TestInProcessEmulatorScope:
         result = run("submit", "--emulator", PROMPT, "--json")
         assert result.exit_code == 0, result.stderr
         assert one_json(result.stdout)["request_id"]
+
+    def test_submit_says_its_job_ends_with_the_command(self) -> None:
+        """submit --emulator says no later command can fetch its job, instead of leaving the
+        user to try `sora2 result ID`."""
+        result = run("submit", "--emulator", PROMPT)
+        assert 0 == result.exit_code, result.stderr
+        request_id = result.stdout.strip()
+        assert f"--emulator forgets job {request_id}" in result.stderr
+        assert "sora2 emulator" in result.stderr
 
     def test_status_explains_that_in_process_jobs_do_not_outlive_the_command(self) -> None:
         """status --emulator of an earlier job is not found, and the message says why."""

@@ -41,7 +41,7 @@ def shaped(clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
             api_key="emulator",
             base_url=BASE_URL,
             transport=SyncASGITransport(app),
-            journal=settings.journal,
+            journal=settings.journal_option,
             _clock=clock,
         )
 
@@ -79,6 +79,21 @@ class TestResult:
         assert len(files) == len(payload["paths"])
         assert all((isolated / "d" / Path(p).name).stat().st_size > 0 for p in payload["paths"])
 
+    def test_out_with_a_trailing_slash_saves_inside_a_new_folder(
+        self, server: str, token: str, fake_time: FakeClock, isolated: Path
+    ) -> None:
+        """``result ID --out resdir/`` creates resdir and saves the file inside it, named after
+        the job; an existing directory without the slash does the same."""
+        request_id = run("submit", documented_prompt(), "--base-url", server).stdout.strip()
+        fake_time.advance(3600)
+        for out, folder in (("resdir/", "resdir"), ("resdir", "resdir")):
+            done = run("result", request_id, "--base-url", server, "--out", out, "--json")
+            assert 0 == done.exit_code, done.stderr
+            (path,) = _one_json(done.stdout)["paths"]
+            assert isolated / folder == Path(path).parent
+            assert request_id == Path(path).stem
+        assert [p.name for p in (isolated / "resdir").iterdir()] == [Path(path).name]
+
 
 class TestGenerate:
     def test_generate_prints_every_saved_path(self, shaped: dict[str, Any], isolated: Path) -> None:
@@ -90,6 +105,16 @@ class TestGenerate:
         assert len(paths) > 1
         assert [f"clip-{i}" for i in range(1, len(paths) + 1)] == [Path(p).stem for p in paths]
         assert all(Path(p).stat().st_size > 0 for p in paths)
+
+    @pytest.mark.parametrize("out", ["gen/", "new/gen/"])
+    def test_out_with_a_trailing_slash_saves_inside_it(
+        self, shaped: dict[str, Any], isolated: Path, out: str
+    ) -> None:
+        """``generate --out gen/`` saves inside gen (created), named after the job."""
+        done = run("generate", documented_prompt(), "--emulator", "--out", out, "--json")
+        assert 0 == done.exit_code, done.stderr
+        payload = _one_json(done.stdout)
+        assert (isolated / out / payload["request_id"]).with_suffix(".mp4") == Path(payload["path"])
 
     def test_a_failed_job_exits_with_its_own_code(self, shaped: dict[str, Any]) -> None:
         """generate of a job that fails exits EXIT_FAILED with the service's reason."""

@@ -102,6 +102,50 @@ class TestJsonOnFailure:
         assert "--emulator" in payload["error"]["message"]
 
 
+class TestUnusableJournal:
+    @pytest.mark.parametrize("command", ["submit", "generate"])
+    @pytest.mark.parametrize("journal", ["notdb.sqlite3", "notdb.sqlite3/journal.sqlite3"])
+    def test_refuses_to_submit_naming_the_journal(
+        self, server: str, token: str, isolated: Path, command: str, journal: str
+    ) -> None:
+        """A journal that is a text file, or under one, refuses the submit: exit 2, one error
+        naming the journal, and the JSON error says the same; nothing reaches the service."""
+        (isolated / "notdb.sqlite3").write_text("not a database\n")
+        done = run(command, PROMPT, "--base-url", server, "--journal", journal, "--json")
+        assert EXIT_USAGE == done.exit_code
+        error = one_json(done.stdout)["error"]
+        assert "JournalError" == error["type"] and journal in error["message"]
+        assert journal in done.stderr and "--no-journal" in done.stderr
+        assert "request_id" not in done.stderr
+        assert "not a database\n" == (isolated / "notdb.sqlite3").read_text()
+
+    def test_no_journal_submits_without_one(self, server: str, token: str, isolated: Path) -> None:
+        """--no-journal is the explicit way to submit with no record; --journal with it is a
+        usage error."""
+        done = run("submit", PROMPT, "--base-url", server, "--no-journal")
+        assert 0 == done.exit_code, done.stderr
+        assert [] == journal_ids(isolated.parent / "journal.sqlite3")
+        both = run("submit", PROMPT, "--base-url", server, "--no-journal", "--journal", "j")
+        assert EXIT_USAGE == both.exit_code
+
+    def test_batch_refuses_too(self, server: str, token: str, isolated: Path) -> None:
+        """sora2 batch with an unusable journal exits 2 and submits no row."""
+        (isolated / "notdb.sqlite3").write_text("not a database\n")
+        (isolated / "rows.jsonl").write_text(json.dumps({"prompt": PROMPT}) + "\n")
+        done = run(
+            "batch",
+            "rows.jsonl",
+            "--out-dir",
+            "out",
+            "--base-url",
+            server,
+            "--journal",
+            "notdb.sqlite3",
+        )
+        assert EXIT_USAGE == done.exit_code, done.stderr
+        assert "notdb.sqlite3" in done.stderr
+
+
 class TestJobsCommands:
     def test_prompt_column_tells_jobs_apart(self, server: str, token: str) -> None:
         """`sora2 jobs` shows the start of each job's prompt, shortened."""
@@ -146,6 +190,73 @@ class TestJobsCommands:
         again = run("forget", request_id, "--json")
         assert EXIT_ERROR == again.exit_code
         assert request_id == one_json(again.stdout)["error"]["request_id"]
+
+
+class TestResumeOneId:
+    def test_out_dir_saves_a_copy_of_a_saved_job(
+        self, server: str, token: str, tmp_path: Path, isolated: Path
+    ) -> None:
+        """resume ID --out-dir DIR for a job saved already saves a copy into DIR; without
+        --out-dir it says where the file is. Never silently nothing."""
+        done = run("generate", PROMPT, "--base-url", server, "--out", "first.mp4", "--json")
+        assert 0 == done.exit_code, done.stderr
+        request_id = one_json(done.stdout)["request_id"]
+        where = run("resume", request_id, "--base-url", server)
+        assert 0 == where.exit_code, where.stderr
+        assert f"{request_id} is saved: {isolated / 'first.mp4'}" in where.stderr
+        copied = run("resume", request_id, "--base-url", server, "--out-dir", "copies")
+        assert 0 == copied.exit_code, copied.stderr
+        copy = isolated / "copies" / "first.mp4"
+        assert (isolated / "first.mp4").read_bytes() == copy.read_bytes()
+        assert f"{request_id} is saved: {copy}" in copied.stderr
+
+    def test_an_unknown_id_writes_no_row(
+        self, server: str, token: str, tmp_path: Path, fake_time: FakeClock
+    ) -> None:
+        """resume of an id the journal never saw and the service answers 404 for (a typo) is
+        an error, and writes no gone row; a real id from elsewhere is adopted and saved."""
+        typo = run("resume", "no-such-job", "--base-url", server, "--out-dir", "d")
+        assert EXIT_ERROR == typo.exit_code
+        assert "no-such-job" in typo.stderr
+        assert [] == journal_ids(tmp_path / "journal.sqlite3")
+        elsewhere = run("submit", PROMPT, "--base-url", server, "--no-journal")
+        request_id = elsewhere.stdout.strip()
+        fake_time.advance(3600)
+        adopted = run("resume", request_id, "--base-url", server, "--out-dir", "d", "--json")
+        assert 0 == adopted.exit_code, adopted.stderr
+        [row] = one_json(adopted.stdout)["jobs"]
+        assert (request_id, "completed") == (row["request_id"], row["state"])
+        assert Path(row["output_path"]).is_file()
+        assert [request_id] == journal_ids(tmp_path / "journal.sqlite3")
+
+
+class TestHintsThatWork:
+    def test_an_emulator_job_is_never_sent_to_sora2_resume(
+        self, fake_time: FakeClock, isolated: Path
+    ) -> None:
+        """generate --emulator that gives up waiting does not suggest `sora2 resume ID` (the
+        in-process emulator is gone with the command); it says so instead."""
+        done = run("generate", PROMPT, "--emulator", "--timeout", "0")
+        assert EXIT_TIMEOUT == done.exit_code
+        assert "sora2 resume" not in done.stderr
+        assert "--emulator forgets job" in done.stderr
+
+    def test_an_emulator_write_failure_is_never_sent_to_sora2_result(
+        self, fake_time: FakeClock, isolated: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A paid-job failure under --emulator (the file cannot be written) names no sora2
+        command that cannot reach the emulator."""
+        from sora2 import _download
+
+        def full_disk(self: _download.PartFile, chunk: bytes) -> None:
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(_download.PartFile, "write", full_disk)
+        done = run("generate", PROMPT, "--emulator")
+        assert EXIT_ERROR == done.exit_code
+        assert "No space left" in done.stderr
+        assert "sora2 result" not in done.stderr and "sora2 resume" not in done.stderr
+        assert "--emulator forgets job" in done.stderr
 
 
 class TestIndependentResume:

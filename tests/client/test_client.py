@@ -106,6 +106,37 @@ class TestLifecycle:
         assert submission.request_id == caught.value.request_id
         assert caught.value.detail[0]["msg"] == "cancelled"
 
+    async def test_what_a_call_returns_names_its_job_everywhere(
+        self, api: Api, emulator: Emulator, tmp_path: Path
+    ) -> None:
+        """wait, status, result, cancel and download take a Submission, JobStatus or JobResult
+        as well as the id: ``wait(submit(...))`` works."""
+        submission = await api.submit("a lighthouse at dawn")
+        queued = await api.status(submission)
+        assert submission.request_id == queued.request_id
+        assert queued.request_id == (await api.status(queued)).request_id
+        final = await api.wait(submission)
+        assert final.is_completed
+        result = await api.result(final)
+        assert submission.request_id == (await api.result(result)).request_id
+        (saved,) = await api.download(final, tmp_path / "from-status.mp4")
+        assert saved.stat().st_size > 0
+        (again,) = await api.download(submission, tmp_path / "from-submission.mp4")
+        assert saved.read_bytes() == again.read_bytes()
+        other = await api.submit("cancel me")
+        assert (await api.cancel(other)).is_cancelled
+
+    @pytest.mark.parametrize("job", [42, None, b"req-1", ["req-1"]])
+    async def test_anything_else_is_a_typed_error(
+        self, api: Api, emulator: Emulator, job: object
+    ) -> None:
+        """Neither an id nor a job's value is refused as InvalidInputError naming request_id."""
+        for call in (api.status, api.result, api.cancel, api.wait):
+            with pytest.raises(InvalidInputError, match="Submission, JobStatus or JobResult") as e:
+                await call(job)
+            assert "request_id" == e.value.field
+        assert 0 == sum(emulator.stats.requests.values())
+
 
 class TestInputs:
     async def test_bad_size_is_refused_before_sending(self, api: Api, emulator: Emulator) -> None:

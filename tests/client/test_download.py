@@ -84,6 +84,20 @@ class TestSaving:
         assert tmp_path / "req-1.mp4" == path
         assert path.read_bytes() == VIDEO
 
+    @pytest.mark.parametrize("spelling", ["dl/", "new/dl/"])
+    async def test_a_trailing_separator_names_a_new_directory(
+        self, make_api: Factory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spelling: str
+    ) -> None:
+        """``download(result, "dl/")`` creates the folder and saves inside it, named after the
+        job; no file called ``dl`` is written."""
+        monkeypatch.chdir(tmp_path)
+        script = Script()
+        script.files[CDN] = _video
+        api = make_api(handler=script)
+        (path,) = await api.download(_result(), spelling)
+        assert tmp_path / spelling / "req-1.mp4" == path
+        assert VIDEO == path.read_bytes()
+
     async def test_url_string(self, make_api: Factory, tmp_path: Path) -> None:
         """A bare https URL downloads too."""
         script = Script()

@@ -6,6 +6,7 @@ import json
 import logging
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -116,10 +117,15 @@ class TestRows:
         tmp_path: Path,
         caplog: pytest.LogCaptureFixture,
     ) -> None:
-        """If the journal cannot be written, submit still returns the id and logs a warning."""
-        unwritable = tmp_path / "is-a-directory"
-        unwritable.mkdir()
-        api = make_api(emulator, journal=unwritable)
+        """If a journal that passed its check fails to write the id (the disk filled up in
+        between), submit still returns the id and logs a warning. (One that cannot record
+        anything refuses to submit: see test_paid.TestUnusableJournal.)"""
+
+        class FullDisk(Journal):
+            def record_submission(self, request_id: str, **kwargs: Any) -> None:
+                raise sqlite3.OperationalError("database or disk is full")
+
+        api = make_api(emulator, journal=FullDisk(tmp_path / "full.sqlite3"))
         with caplog.at_level(logging.WARNING, logger="sora2"):
             submission: Submission = await api.submit("x")
         assert emulator.job(submission.request_id) is not None

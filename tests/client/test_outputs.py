@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +10,7 @@ import httpx
 import pytest
 
 from sora2 import DownloadError, NoOutputError, OutputFile
-from sora2._download import file_suffix, target_paths
+from sora2._download import file_suffix, target_paths, url_suffix
 from sora2._journal import Journal
 from sora2._outputs import FILE_KIND, kind_of, output_fields, output_files, output_kinds
 from sora2._spec import resolve, spec_document
@@ -62,13 +63,15 @@ class TestOutputFiles:
         assert expected == len(output_files(outputs))
 
     def test_kind_is_the_spec_x_output_kind(self) -> None:
-        """Each documented field's files carry the field's x-output-kind from the spec."""
-        kinds = {
+        """Each documented field's files carry the field's x-output-kind from the spec (a field
+        without one: the kind output_fields() gives it)."""
+        declared = {
             name: resolve(prop).get("x-output-kind")
             for name, prop in _spec_output()["properties"].items()
         }
+        kinds = dict(output_fields())
         for item in output_files(_every_field_output()):
-            assert kinds[item.field] == item.kind
+            assert (declared[item.field] or kinds[item.field]) == item.kind
 
     def test_identical_urls_are_listed_once(self) -> None:
         """The same URL under a single and a list field is one file, from the first field."""
@@ -136,7 +139,8 @@ class TestThroughTheEmulator:
     async def test_generate_saves_every_file_of_each_shape(
         self, make_api: Factory, clock: FakeClock, tmp_path: Path, shape: list[str]
     ) -> None:
-        """generate() returns a path per output file, each a real PNG or MP4 by its kind."""
+        """generate() returns a path per output file, each a real MP4 for a video and a PNG
+        for anything else (an image, or the emulator's bytes for a field of no kind)."""
         api = make_api(_emulator(clock, shape))
         paths = await api.generate("shapes", out=tmp_path / "out.mp4")
         expected = sum(2 if _is_list(name) else 1 for name in shape)
@@ -145,7 +149,7 @@ class TestThroughTheEmulator:
         result = await api.result(Journal(make_api.journal_path).records()[-1].request_id)
         for item, path in zip(result.files, paths, strict=True):
             data = path.read_bytes()
-            assert magic[item.kind] in data[:12]
+            assert magic.get(item.kind, magic["image"]) in data[:12]
 
     async def test_result_lists_files_and_first_video(
         self, make_api: Factory, clock: FakeClock
@@ -198,16 +202,20 @@ class TestNoOutput:
 async def test_each_kind_is_accepted_as_its_own_media_type(
     make_api: Factory, tmp_path: Path, name: str
 ) -> None:
-    """A file is accepted as its kind's media type (image/*, video/*), and refused as another."""
+    """A file is accepted as its kind's media type (image/*, video/*), and refused as another;
+    a file of no kind is accepted as any type but an HTML page."""
     kind = dict(output_fields())[name]
+    accepted, refused = (
+        ("application/x-t", "text/html") if kind == FILE_KIND else (f"{kind}/x-t", "text/plain")
+    )
     url = _url(name)
     done = {"request_id": "req-1", "status": "completed", "output": {name: url}}
     script = Script().on("result", json_response(200, done))
-    script.files[url] = httpx.Response(200, headers={"Content-Type": f"{kind}/x-t"}, content=b"ok")
+    script.files[url] = httpx.Response(200, headers={"Content-Type": accepted}, content=b"ok")
     api = make_api(handler=script)
     (path,) = await api.download("req-1", tmp_path / "x")
     assert b"ok" == path.read_bytes()
-    script.files[url] = httpx.Response(200, headers={"Content-Type": "text/plain"}, content=b"no")
+    script.files[url] = httpx.Response(200, headers={"Content-Type": refused}, content=b"no")
     with pytest.raises(DownloadError, match="content type"):
         await api.download("req-1", tmp_path / "y")
 
@@ -228,3 +236,57 @@ def test_a_documented_field_without_x_output_kind_gets_the_kind_its_words_name(
     finally:
         monkeypatch.undo()
         outputs.output_fields.cache_clear()
+
+
+class TestFieldsOfNoKind:
+    @pytest.fixture
+    def kindless(self, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+        """One more documented output field with no x-output-kind and no kind in its words, as
+        a field synced from upstream arrives; its name."""
+        import sora2._outputs as outputs
+
+        documented = outputs._documented()
+        name = "zz_preview"
+        while name in dict(output_fields()):
+            name += "_"
+        extra = ((name, None, "A preview of the result."),)
+        monkeypatch.setattr(outputs, "_documented", lambda: documented + extra)
+        outputs.output_fields.cache_clear()
+        yield name
+        monkeypatch.undo()
+        outputs.output_fields.cache_clear()
+
+    async def test_the_emulator_serves_it_and_the_client_saves_it(
+        self, make_api: Factory, clock: FakeClock, tmp_path: Path, kindless: str
+    ) -> None:
+        """A documented output field with no x-output-kind is served by the emulator and
+        downloaded by the client, named by its URL's extension."""
+        first = output_fields()[0][0]
+        api = make_api(_emulator(clock, [first, kindless]))
+        paths = await api.generate("with a preview", out=f"{tmp_path}/out/")
+        result = await api.result(Journal(make_api.journal_path).records()[-1].request_id)
+        [extra] = [f for f in result.files if f.field == kindless]
+        assert FILE_KIND == extra.kind
+        saved = paths[[f.field for f in result.files].index(kindless)]
+        assert url_suffix(extra.url) == saved.suffix
+        assert saved.stat().st_size > 0
+
+    @pytest.mark.parametrize(
+        ("content_type", "suffix"), [("image/jpeg", ".jpg"), ("application/pdf", ".pdf")]
+    )
+    async def test_a_url_without_extension_is_named_by_content_type(
+        self, make_api: Factory, tmp_path: Path, content_type: str, suffix: str
+    ) -> None:
+        """A file whose URL has no extension takes its content type's extension when the
+        name is made up (a directory); a name the caller gave is kept as is."""
+        url = CDN + "preview"
+        done = {"request_id": "req-1", "status": "completed", "output": {"zz_new": url}}
+        script = Script().on("result", json_response(200, done))
+        script.files[url] = httpx.Response(
+            200, headers={"Content-Type": content_type}, content=b"x"
+        )
+        api = make_api(handler=script)
+        (path,) = await api.download("req-1", tmp_path)
+        assert tmp_path / f"req-1{suffix}" == path
+        (kept,) = await api.download("req-1", tmp_path / "mine.dat")
+        assert tmp_path / "mine.dat" == kept

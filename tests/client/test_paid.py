@@ -13,17 +13,19 @@ from typing import Any
 import pytest
 
 from sora2 import (
+    Client,
     DownloadWriteError,
     InvalidInputError,
+    JournalError,
     NotFoundError,
     WaitTimeoutError,
 )
 from sora2._download import check_output_target
 from sora2._journal import GONE, Journal
 from sora2._types import Submission
-from sora2.emulator import Emulator
+from sora2.emulator import Emulator, SyncASGITransport
 
-from .helpers import BASE_URL, Factory, FakeClock, stats_submissions
+from .helpers import BASE_URL, TOKEN, Factory, FakeClock, stats_submissions
 
 pytestmark = pytest.mark.anyio
 
@@ -144,6 +146,91 @@ class TestTypedAfterPaying:
         assert 1 == len(attempts)
 
 
+class TestUnusableJournal:
+    @pytest.mark.parametrize("kind", ["text file", "under a file"])
+    async def test_a_journal_that_cannot_record_refuses_to_submit(
+        self, make_api: Factory, emulator: Emulator, tmp_path: Path, kind: str
+    ) -> None:
+        """A journal that is a text file, or whose folder cannot be made (its parent is a
+        file; root writes anywhere else), raises JournalError naming it; nothing is sent."""
+        (tmp_path / "notdb.sqlite3").write_text("just text\n")
+        path = tmp_path / "notdb.sqlite3"
+        if kind == "under a file":
+            path = path / "journal.sqlite3"
+        api = make_api(emulator, journal=path)
+        for call in (api.submit("x"), api.generate("x", out=tmp_path / "x.mp4")):
+            with pytest.raises(JournalError) as caught:
+                await call
+            assert str(path) == caught.value.path
+            assert str(path) in str(caught.value)
+        assert 0 == stats_submissions(emulator)
+        assert "just text\n" == (tmp_path / "notdb.sqlite3").read_text()
+
+    async def test_journal_false_submits_without_one(
+        self, make_api: Factory, emulator: Emulator
+    ) -> None:
+        """journal=False is the explicit way to submit without crash safety."""
+        api = make_api(emulator, journal=False)
+        await api.submit("x")
+        assert 1 == stats_submissions(emulator)
+
+    def test_a_batch_refuses_before_submitting_any_row(
+        self, emulator: Emulator, clock: FakeClock, tmp_path: Path
+    ) -> None:
+        """batch() with an unusable journal raises JournalError and submits no row."""
+        (tmp_path / "notdb.sqlite3").write_text("just text\n")
+        with (
+            Client(
+                api_key=TOKEN,
+                base_url=BASE_URL,
+                transport=SyncASGITransport(emulator),
+                journal=tmp_path / "notdb.sqlite3",
+                _clock=clock,
+            ) as client,
+            pytest.raises(JournalError),
+        ):
+            client.batch([{"prompt": "a"}, {"prompt": "b"}], out_dir=tmp_path / "out")
+        assert 0 == stats_submissions(emulator)
+
+
+class TestHints:
+    def test_an_in_process_job_names_the_clients_own_calls(self, tmp_path: Path) -> None:
+        """A paid-job error of Client(emulator=True) names the same client's calls, which
+        work while it is open, never `sora2 resume`, which cannot reach it; and they work."""
+        with Client(emulator=True, journal=tmp_path / "j.sqlite3") as client:
+            with pytest.raises(WaitTimeoutError) as caught:
+                client.generate("a fox", out=tmp_path / "fox.mp4", timeout=0)
+            message = str(caught.value)
+            assert "sora2 resume" not in message
+            assert f"client.download(client.wait('{caught.value.request_id}'), PATH)" in message
+            assert caught.value.request_id is not None
+            (path,) = client.download(client.wait(caught.value.request_id), tmp_path / "f.mp4")
+            assert path.stat().st_size > 0
+
+
+class TestResumeUnknownId:
+    async def test_a_typo_writes_no_row(
+        self, make_api: Factory, emulator: Emulator, journal_path: Path
+    ) -> None:
+        """resume(id) of an id never journaled that the service does not know raises
+        NotFoundError and writes no row (no gone row for a typo)."""
+        api = make_api(emulator)
+        with pytest.raises(NotFoundError):
+            await api.resume("typo-id")
+        assert [] == await api.jobs()
+
+    async def test_a_saved_job_is_copied_into_out_dir(
+        self, make_api: Factory, emulator: Emulator, tmp_path: Path
+    ) -> None:
+        """resume(id, out_dir=DIR) of a job saved already downloads it again into DIR."""
+        api = make_api(emulator)
+        (first,) = await api.generate("saved", out=tmp_path / "a.mp4")
+        [job] = await api.jobs()
+        [record] = await api.resume(job.request_id, out_dir=tmp_path / "copies")
+        assert tmp_path / "copies" / "a.mp4" == Path(str(record.output_path))
+        assert first.read_bytes() == (tmp_path / "copies" / "a.mp4").read_bytes()
+
+
 class TestGone:
     async def test_a_dead_id_is_settled_as_gone(
         self, make_api: Factory, emulator: Emulator, journal_path: Path
@@ -190,6 +277,19 @@ class TestForgetAndPrune:
         assert 2 == len(removed) and "dead" in removed
         remaining = {r.request_id for r in Journal(journal_path).records()}
         assert {waiting.request_id, "other-service"} == remaining
+
+    async def test_prune_keeps_a_completed_job_never_downloaded(
+        self, make_api: Factory, emulator: Emulator, clock: FakeClock, tmp_path: Path
+    ) -> None:
+        """A job made by submit that completed but was never downloaded stays: its outputs are
+        paid for and its row is the only record of the id. Saved, it is pruned."""
+        api = make_api(emulator)
+        submission = await api.submit("paid, not saved")
+        assert (await api.wait(submission.request_id)).is_completed
+        assert [] == await api.prune()
+        assert [submission.request_id] == [r.request_id for r in await api.jobs()]
+        await api.download(submission.request_id, tmp_path / "now-saved.mp4")
+        assert [submission.request_id] == await api.prune()
 
 
 class TestJournalCost:

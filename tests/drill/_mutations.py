@@ -242,6 +242,19 @@ def add_output(kind: str = "image") -> Callable[[Doc], dict[str, Any]]:
     return edit
 
 
+def add_kindless_output(document: Doc) -> dict[str, Any]:
+    """A new URI-valued output field without ``x-output-kind``, as a field synced from the
+    upstream page arrives (``thumbnail``): neither its name nor its description names a kind."""
+    output = output_schema(document)
+    name = fresh(output["properties"], "thumbnail")
+    output["properties"][name] = {
+        "type": "string",
+        "format": "uri",
+        "description": "A preview of the result.",
+    }
+    return {"name": name}
+
+
 def add_state(document: Doc) -> dict[str, Any]:
     """A new known state that is not final."""
     schema = state_schema(document)
@@ -297,6 +310,7 @@ def additive_bundle() -> list[Mutation]:
         Mutation("boolean_default", add_property("boolean", with_default=True)),
         Mutation("enum_values", add_enum_value),
         Mutation("output", add_output("image")),
+        Mutation("kindless_output", add_kindless_output),
         Mutation("state", add_state),
         Mutation("error_code", add_error_code),
     ]

@@ -17,7 +17,7 @@ from sora2._outputs import output_fields
 from sora2._types import FAILED, state_outcomes
 from sora2.emulator import SyncASGITransport, create_app, parse_faults, parse_size
 from sora2.emulator._constants import DEFAULT_OUTPUTS, OUTPUT_LIST_LENGTH
-from sora2.emulator._outputs import field_is_list
+from sora2.emulator._outputs import OTHER_MEDIA, field_is_list, media_of
 
 from .helpers import BASE_URL, FakeClock, assert_conforms, client_for, default, path_of, submit
 
@@ -62,7 +62,8 @@ class TestShapes:
             assert isinstance(value, str)
 
     def test_every_file_is_a_real_file_of_its_kind(self) -> None:
-        """Each image URL serves a PNG, each video URL an MP4, at the requested size."""
+        """Each image URL serves a PNG, each video URL an MP4, at the requested size; a field
+        of any other kind (none in the spec) serves bytes, a PNG still as octet-stream."""
         body = _finished(outputs=",".join(FIELDS))
         kinds = dict(output_fields())
         width, height = parse_size(default("size"))
@@ -70,13 +71,36 @@ class TestShapes:
             for url in value if isinstance(value, list) else [value]:
                 response = body["_files"][url]
                 assert 200 == response.status_code
-                assert response.headers["content-type"].startswith(kinds[name] + "/")
+                assert media_of(kinds[name])[1] == response.headers["content-type"]
                 with av.open(io.BytesIO(response.content)) as container:
                     stream = container.streams.video[0]
                     assert (width, height) == (
                         stream.codec_context.width,
                         stream.codec_context.height,
                     )
+
+    def test_a_field_of_no_kind_is_served_as_bytes(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A documented output field without x-output-kind (as a field synced from upstream
+        arrives) can be the shape: its URL serves bytes as .bin, application/octet-stream."""
+        import sora2._outputs as outputs
+
+        documented = outputs._documented()
+        name = "zz_preview"
+        while name in FIELDS:
+            name += "_"
+        extra = ((name, None, "A preview of the result."),)
+        monkeypatch.setattr(outputs, "_documented", lambda: documented + extra)
+        outputs.output_fields.cache_clear()
+        try:
+            body = _finished(outputs=f"{FIELDS[0]},{name}")
+        finally:
+            monkeypatch.undo()
+            outputs.output_fields.cache_clear()
+        url = body["output"][name]
+        assert url.endswith(f"/{name}.{OTHER_MEDIA[0]}")
+        response = body["_files"][url]
+        assert (200, OTHER_MEDIA[1]) == (response.status_code, response.headers["content-type"])
+        assert response.content
 
     def test_unknown_fields_are_refused(self) -> None:
         """An output field the spec does not document is an InvalidInputError naming it."""

@@ -173,7 +173,7 @@ class TestCliRun:
         environment as a user would have it."""
 
         def make_client(settings: Settings) -> Client:
-            return Client(base_url=settings.base_url, journal=settings.journal, _clock=clock)
+            return Client(base_url=settings.base_url, journal=settings.journal_option, _clock=clock)
 
         monkeypatch.setattr(_common, "make_client", make_client)
         monkeypatch.setenv("RUNCOMFY_API_TOKEN", TOKEN)
