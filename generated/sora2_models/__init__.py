@@ -250,7 +250,7 @@ class ProImageToVideoInput(BaseModel):
     input_reference: Annotated[
         AnyUrl,
         Field(
-            description="The image to animate: a publicly reachable HTTPS URL of a hosted image file (the API\ntakes no upload and no local path).\n\nJudgement call: the page's example names this field and gives an HTTPS URL; its title\nis ours.\n",
+            description="The image to animate, as a hosted file: a publicly reachable HTTPS URL.\n\nThe API takes no upload and no local path. Judgement call: the page's example names this field and gives an HTTPS URL; its title\nis ours.\n",
             examples=[
                 "https://playgrounds-storage-public.runcomfy.net/tools/7013/media-files/usecase2-2-input.jpeg"
             ],
