@@ -359,7 +359,7 @@ def validate_input(values: Mapping[str, Any], model: str | None = None) -> dict[
         if where is None:
             raise InvalidInputError(f"input: {error.message}", field="body")
         found = fields.get(where)
-        if error.validator == "pattern" and found is not None and found.description:
+        if error.validator in ("pattern", "format") and found is not None and found.description:
             reason = found.description.strip().splitlines()[0].rstrip(".")
         else:
             reason = error.message

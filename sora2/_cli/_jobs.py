@@ -44,6 +44,7 @@ from ._common import (
     emit,
     exit_code_for,
     input_options,
+    model_option,
     translate_errors,
 )
 from ._exit_codes import (
@@ -141,6 +142,7 @@ def _status_line(status: JobStatus) -> str:
 
 @click.command()
 @click.argument("prompt")
+@model_option
 @input_options
 @click.option(
     "--out",
@@ -158,6 +160,7 @@ def _status_line(status: JobStatus) -> str:
 @client_options
 def generate(
     prompt: str,
+    model: str,
     inputs: dict[str, Any],
     out: str | None,
     timeout: float | None,
@@ -188,6 +191,7 @@ def generate(
             paths = client.generate(
                 prompt,
                 **inputs,
+                model=model,
                 out=out if out is not None else Path.cwd(),
                 timeout=timeout,
                 on_update=progress.update,
@@ -214,6 +218,7 @@ def generate(
                 "state": _COMPLETED,
                 "path": str(paths[0]),
                 "paths": [str(path) for path in paths],
+                "model": model,
                 "inputs": inputs,
             },
             [f"saved: {path}" for path in paths],
@@ -289,9 +294,10 @@ def _cancel_after_interrupt(client: Client, request_id: str) -> bool:
 
 @click.command()
 @click.argument("prompt")
+@model_option
 @input_options
 @client_options
-def submit(prompt: str, inputs: dict[str, Any], settings: Settings) -> None:
+def submit(prompt: str, model: str, inputs: dict[str, Any], settings: Settings) -> None:
     """Submit PROMPT and print the request id, without waiting.
 
     Inputs are given as for `sora2 generate`.
@@ -300,7 +306,7 @@ def submit(prompt: str, inputs: dict[str, Any], settings: Settings) -> None:
     `sora2 resume ID --out-dir DIR`.
     """
     with _client(settings) as client:
-        submission = client.submit(prompt, **inputs)
+        submission = client.submit(prompt, model=model, **inputs)
     emit(
         settings,
         {
@@ -309,6 +315,7 @@ def submit(prompt: str, inputs: dict[str, Any], settings: Settings) -> None:
             "status_url": submission.status_url,
             "result_url": submission.result_url,
             "cancel_url": submission.cancel_url,
+            "model": model,
             "inputs": inputs,
         },
         [submission.request_id],
