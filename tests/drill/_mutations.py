@@ -333,6 +333,7 @@ def add_model(document: Doc) -> dict[str, Any]:
     path = MODELS_PREFIX + model_id
     paths[path] = item
     return {
+        "name": model_id,  # what codegen diff must name
         "model": model_id,
         "path": path,
         "field": "drill_style",
