@@ -177,8 +177,9 @@ class Client(BaseClient):
         ``inputs`` are the spec's input properties besides ``prompt`` (``size=...``, ...), typed
         by the generated ``InputOptions``. One left out is not sent: the service applies its
         default. A keyword the spec does not describe is sent as given (the input is open).
-        ``model`` is a model id of the spec (``sora2.models()``); None is the spec's default
-        model. The inputs are checked against that model's own input schema.
+        ``model`` is a model id of the spec (``sora2.known_models()``); None is the spec's
+        default model (``sora2.default_model()``). The inputs are checked against that model's
+        own input schema.
 
         Raises:
             InvalidInputError: before anything is sent, naming the field and allowed values

@@ -36,6 +36,7 @@ __all__ = [
     "input_schema",
     "input_schema_pointer",
     "input_validator",
+    "known_models",
     "lookup",
     "model",
     "model_of_operation",
@@ -189,6 +190,11 @@ def models() -> dict[str, Model]:
         model_id = path[len(MODELS_PREFIX) :]
         found[model_id] = Model(model_id, submit, ops.get("GET"))
     return found
+
+
+def known_models() -> tuple[str, ...]:
+    """The ids of the spec's models, in the spec's order (``sora2.known_models()``)."""
+    return tuple(models())
 
 
 def default_model() -> str:
