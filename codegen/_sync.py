@@ -1,9 +1,11 @@
 """``python -m codegen sync SOURCE``: keep the spec in step with RunComfy's published schema.
 
 The upstream input schema and output object (see ``codegen._upstream``) are normalised from
-RunComfy's dialect (``codegen._dialect``) and merged into the spec's input schema (the submit
-body) and output object (the result's ``output``). Nothing else in the spec is touched: paths,
-errors and states are the spec's own.
+RunComfy's dialect (``codegen._dialect``) and merged into the input schema of the model the
+source names (the JSON body of ``POST /v1/models/{model_id}``; a source that names none is the
+default model's) and into the output object (the result's ``output``, shared by every model).
+Nothing else in the spec is touched: paths, errors and states are the spec's own.
+``--all`` does this for every page of ``spec/upstream/pages.yaml`` in turn.
 
 Merging, keyword by keyword:
 
