@@ -71,6 +71,12 @@ def _parser() -> argparse.ArgumentParser:
         " RUNCOMFY_API_TOKEN, RUNCOMFY_TOKEN or YOUR_API_TOKEN",
     )
     sync.add_argument(
+        "--all",
+        dest="all_pages",
+        action="store_true",
+        help="every saved page of spec/upstream/pages.yaml, each into the model its page names",
+    )
+    sync.add_argument(
         "--base-url", default=None, help="the service for --live (default: the spec's server)"
     )
     mode = sync.add_mutually_exclusive_group()
@@ -138,11 +144,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_changes(layout, base=args.base, changelog=args.changelog, dry_run=args.dry_run)
     if args.command == "sync":
-        from ._sync import run_sync
+        from ._sync import run_sync, run_sync_all
 
-        if (args.source is None) == (args.live is None):
-            print("sync: give exactly one of SOURCE and --live MODEL_ID", file=sys.stderr)
+        given = [args.source is not None, args.live is not None, args.all_pages]
+        if sum(given) != 1:
+            print("sync: give exactly one of SOURCE, --live MODEL_ID and --all", file=sys.stderr)
             return 2
+        if args.all_pages:
+            return run_sync_all(layout, mode=args.mode or "report")
         return run_sync(
             layout,
             args.source,

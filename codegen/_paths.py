@@ -19,6 +19,9 @@ SPEC_JSON_NAME = "openapi.json"
 TYPED_DICTS_MODULE = "typed_dicts.py"
 """The TypedDicts of the spec's schemas, inside the models package (sora2_models.typed_dicts)."""
 TYPED_DICTS_CONFIG = "typed-dicts.toml"
+UPSTREAM_RELPATH = Path("spec") / "upstream"
+PAGES_INDEX = "pages.yaml"
+"""The index of the saved model pages, in the upstream directory (``codegen sync --all``)."""
 
 
 def default_root() -> Path:
@@ -35,6 +38,11 @@ class Layout:
     @property
     def spec(self) -> Path:
         return self.root / SPEC_RELPATH
+
+    @property
+    def upstream(self) -> Path:
+        """Where the published model pages the spec was written from are kept."""
+        return self.root / UPSTREAM_RELPATH
 
     @property
     def generated(self) -> Path:

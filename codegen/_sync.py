@@ -1,9 +1,11 @@
 """``python -m codegen sync SOURCE``: keep the spec in step with RunComfy's published schema.
 
 The upstream input schema and output object (see ``codegen._upstream``) are normalised from
-RunComfy's dialect (``codegen._dialect``) and merged into the spec's input schema (the submit
-body) and output object (the result's ``output``). Nothing else in the spec is touched: paths,
-errors and states are the spec's own.
+RunComfy's dialect (``codegen._dialect``) and merged into the input schema of the model the
+source names (the JSON body of ``POST /v1/models/{model_id}``; a source that names none is the
+default model's) and into the output object (the result's ``output``, shared by every model).
+Nothing else in the spec is touched: paths, errors and states are the spec's own.
+``--all`` does this for every page of ``spec/upstream/pages.yaml`` in turn.
 
 Merging, keyword by keyword:
 
@@ -25,7 +27,7 @@ as they are and the file's diff is the change and nothing more.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +36,7 @@ import yaml
 from ._dialect import Note, normalise
 from ._diff import SpecDiff, SpecVersion, diff_versions
 from ._lint import lint_document
-from ._paths import Layout
+from ._paths import PAGES_INDEX, Layout
 from ._sync_merge import (
     MODELS_PREFIX,
     Merger,
@@ -45,9 +47,24 @@ from ._sync_merge import (
     submit_schema,
     yaml_handler,
 )
-from ._upstream import Upstream, UpstreamError, fetch_model, find_token, read_source
+from ._upstream import (
+    Upstream,
+    UpstreamError,
+    fetch_model,
+    find_token,
+    page_model,
+    read_source,
+)
 
-__all__ = ["SyncError", "SyncResult", "run_sync", "sync_text"]
+__all__ = [
+    "PageEntry",
+    "SyncError",
+    "SyncResult",
+    "read_pages",
+    "run_sync",
+    "run_sync_all",
+    "sync_text",
+]
 
 EXIT_DIFFERS = 1
 EXIT_USAGE = 2
@@ -110,12 +127,11 @@ def sync_text(spec_text: str, upstream: Upstream, *, label: str = "spec") -> Syn
     handler = yaml_handler()
     document = handler.load(spec_text)
     round_trips = dump(handler, document) == spec_text
-    path, input_schema = submit_schema(document)
-    spec_model = path[len(MODELS_PREFIX) :]
-    if upstream.model_id and upstream.model_id.strip("/") != spec_model:
-        raise SyncError(
-            f"{upstream.label} describes model {upstream.model_id}, the spec model {spec_model}"
-        )
+    # The model the source describes picks the spec's operation: the page's own submit URL
+    # (or the model document's model_id); a source that names none is the default model's.
+    path, input_schema = submit_schema(document, upstream.model_id)
+    if upstream.model_id is None:
+        upstream = replace(upstream, model_id=path[len(MODELS_PREFIX) :])
     normalised: list[Note] = []
     merger = Merger(document)
     if upstream.input_schema is not None:
@@ -192,8 +208,18 @@ def run_sync(
         print(f"sync: {exc}", file=sys.stderr)
         return EXIT_USAGE
     print(result.report())
+    return _finish(
+        layout, result.new_text if result.changed else spec_text, spec_text, result.problems, mode
+    )
+
+
+def _finish(
+    layout: Layout, new_text: str, old_text: str, problems: tuple[str, ...], mode: str
+) -> int:
+    """Write (or not) the synced spec, and regenerate, as ``mode`` says; the exit status."""
+    spec = layout.spec
     target = spec.relative_to(layout.root)
-    if not result.changed:
+    if new_text == old_text:
         print(f"\n{target} is in step with the upstream schema.")
         return 0
     if mode == "check":
@@ -202,9 +228,9 @@ def run_sync(
     if mode == "report":
         print(f"\n{target} differs from the upstream schema; run with --write to apply.")
         return 0
-    spec.write_text(result.new_text, encoding="utf-8")
+    spec.write_text(new_text, encoding="utf-8")
     print(f"\nwrote {target}")
-    if result.problems:
+    if problems:
         return EXIT_DIFFERS
     if mode == "generate":
         from ._generate import GeneratorError, generate
@@ -221,3 +247,102 @@ def run_sync(
         )
         print(f"regenerated {shown}")
     return 0
+
+
+@dataclass(frozen=True)
+class PageEntry:
+    """One entry of ``spec/upstream/pages.yaml``: a saved model page and what it is."""
+
+    model: str
+    file: Path
+    source: str
+    complete: bool
+
+
+def read_pages(layout: Layout) -> list[PageEntry]:
+    """The entries of the pages index, in its order.
+
+    Raises:
+        SyncError: the index is missing or malformed.
+    """
+    index = layout.upstream / PAGES_INDEX
+    try:
+        raw = yaml.safe_load(index.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise SyncError(f"cannot read {index}: {exc}") from None
+    pages = raw.get("pages") if isinstance(raw, dict) else None
+    if not isinstance(pages, list):
+        raise SyncError(f"{index}: expected a list under 'pages'")
+    found: list[PageEntry] = []
+    for number, page in enumerate(pages, 1):
+        if not isinstance(page, dict) or not page.get("model") or not page.get("file"):
+            raise SyncError(f"{index}: entry {number} needs a model and a file")
+        found.append(
+            PageEntry(
+                model=str(page["model"]).strip("/"),
+                file=layout.upstream / str(page["file"]),
+                source=str(page.get("source", "")),
+                complete=page.get("complete", True) is not False,
+            )
+        )
+    return found
+
+
+def run_sync_all(layout: Layout, *, mode: str = "report") -> int:
+    """``codegen sync --all``: every page of ``spec/upstream/pages.yaml`` merged into the spec,
+    one after the other, each into the operation of the model its page names.
+
+    Which operation a page syncs is read from the page itself (the model of its curl example's
+    submit URL), checked against the index's ``model``; no list of models is written here. A
+    page marked ``complete: false`` that holds no schema is reported and left out; any other
+    unreadable page, or a page whose model the spec does not have, stops the command (exit 2).
+    """
+    spec = layout.spec
+    try:
+        original = spec.read_text(encoding="utf-8")
+        pages = read_pages(layout)
+    except (OSError, SyncError) as exc:
+        print(f"sync: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    text = original
+    problems: tuple[str, ...] = ()
+    for page in pages:
+        shown = (
+            page.file.relative_to(layout.root)
+            if page.file.is_relative_to(layout.root)
+            else page.file
+        )
+        print(f"== {page.model} ({shown})")
+        try:
+            try:
+                upstream = read_source(page.file)
+            except UpstreamError as exc:
+                if page.complete:
+                    raise
+                model = page_model(page.file.read_text(encoding="utf-8"))
+                if model != page.model:
+                    raise SyncError(
+                        f"{shown} names model {model}, pages.yaml says {page.model}"
+                    ) from None
+                submit_schema(yaml_handler().load(text), model)  # the spec must have it
+                print(
+                    f"No schema in the saved page ({exc}); it is marked incomplete, so the "
+                    f"spec's model {model} is left as it is.\n"
+                )
+                continue
+            if upstream.model_id is not None and upstream.model_id.strip("/") != page.model:
+                raise SyncError(
+                    f"{shown} describes model {upstream.model_id}, pages.yaml says {page.model}"
+                )
+            result = sync_text(
+                text,
+                replace(upstream, model_id=page.model),
+                label=str(spec.relative_to(layout.root)),
+            )
+        except (OSError, UpstreamError, SyncError) as exc:
+            print(f"sync: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        print(result.report() + "\n")
+        text = result.new_text
+        problems = result.problems
+    return _finish(layout, text, original, problems, mode)

@@ -23,6 +23,7 @@ __all__ = [
     "Merger",
     "SyncError",
     "dump",
+    "model_schemas",
     "open_enums",
     "output_schema",
     "submit_schema",
@@ -245,9 +246,10 @@ def _resolve(document: CommentedMap, node: Any) -> Any:
     return node
 
 
-def submit_schema(document: CommentedMap) -> tuple[str, CommentedMap]:
-    """The model's path and the input schema: the JSON body of its one POST under /v1/models/."""
-    found: list[tuple[str, CommentedMap]] = []
+def model_schemas(document: CommentedMap) -> dict[str, CommentedMap]:
+    """Every model of the spec and its input schema, by model id: the JSON body of each POST
+    under /v1/models/, the model id being the rest of its path. Nothing names a model here."""
+    found: dict[str, CommentedMap] = {}
     for path, item in (document.get("paths") or {}).items():
         post = item.get("post") if isinstance(item, dict) else None
         if not str(path).startswith(MODELS_PREFIX) or not isinstance(post, dict):
@@ -256,12 +258,33 @@ def submit_schema(document: CommentedMap) -> tuple[str, CommentedMap]:
         media = ((body or {}).get("content") or {}).get("application/json") or {}
         schema = _resolve(document, media.get("schema"))
         if isinstance(schema, CommentedMap):
-            found.append((str(path), schema))
-    if len(found) != 1:
+            found[str(path)[len(MODELS_PREFIX) :]] = schema
+    return found
+
+
+def submit_schema(document: CommentedMap, model_id: str | None = None) -> tuple[str, CommentedMap]:
+    """A model's path and its input schema. ``model_id`` None means the spec's only model, or
+    its ``x-default-model`` when it has several."""
+    found = model_schemas(document)
+    if not found:
+        raise SyncError(f"expected a POST {MODELS_PREFIX}... with a JSON body, found none")
+    if model_id is None:
+        named = document.get("x-default-model")
+        if len(found) == 1:
+            model_id = next(iter(found))
+        elif isinstance(named, str) and named in found:
+            model_id = named
+        else:
+            raise SyncError(
+                f"the source names no model and the spec has {len(found)}: {', '.join(found)}"
+            )
+    chosen = model_id.strip("/")
+    if chosen not in found:
         raise SyncError(
-            f"expected one POST {MODELS_PREFIX}... with a JSON body, found {len(found)}"
+            f"the spec has no model {chosen} (no POST {MODELS_PREFIX}{chosen}); "
+            f"its models: {', '.join(found)}"
         )
-    return found[0]
+    return MODELS_PREFIX + chosen, found[chosen]
 
 
 def output_schema(document: CommentedMap) -> CommentedMap:

@@ -23,6 +23,7 @@ __all__ = [
     "UpstreamError",
     "fetch_model",
     "find_token",
+    "page_model",
     "page_schemas",
     "read_source",
     "upstream_from_json",
@@ -135,9 +136,14 @@ def page_schemas(text: str, label: str) -> Upstream:
         raise UpstreamError(
             f"{label}: no JSON block under an {INPUT_HEADING!r} or {OUTPUT_HEADING!r} heading"
         )
-    # The model is the one the page's own curl examples call; links to other models do not count.
-    model = re.search(r"--url\s+\S*?/v1/models/([\w.-]+(?:/[\w.-]+)*)", plain)
-    return Upstream(label, input_schema, output_object, model.group(1) if model else None)
+    return Upstream(label, input_schema, output_object, page_model(plain))
+
+
+def page_model(text: str) -> str | None:
+    """The model a page (text or HTML) documents: the one its own curl examples call; links to
+    other models do not count."""
+    found = re.search(r"--url\s+\S*?/v1/models/([\w.-]+(?:/[\w.-]+)*)", page_text(text))
+    return found.group(1) if found else None
 
 
 def upstream_from_json(value: Any, label: str) -> Upstream:

@@ -1,4 +1,4 @@
-"""sora2: a spec-driven client for RunComfy's OpenAI Sora 2 text-to-video Model API.
+"""sora2: a spec-driven client for RunComfy's OpenAI Sora 2 family on its Model API.
 
 Importing ``sora2`` is cheap: the clients, the journal, the emulator and the contract checker
 are imported on first use.
@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from ._client import AsyncClient, Client
     from ._hosted import HostedFileVerdict, check_hosted_file
     from ._journal import JobRecord, Journal
+    from ._spec import default_model, known_models
     from ._types import NOT_GIVEN, JobResult, JobStatus, NotGiven, OutputFile, Submission
 
 __all__ = [
@@ -89,6 +90,8 @@ __all__ = [
     "WaitTimeoutError",
     "__version__",
     "check_hosted_file",
+    "default_model",
+    "known_models",
 ]
 
 _LAZY = {
@@ -106,6 +109,8 @@ _LAZY = {
     "NOT_GIVEN": "._types",
     "NotGiven": "._types",
     "check_hosted_file": "._hosted",
+    "default_model": "._spec",
+    "known_models": "._spec",
     "HostedFileVerdict": "._hosted",
 }
 

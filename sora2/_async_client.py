@@ -182,25 +182,31 @@ class AsyncClient(BaseClient):
     async def submit(
         self,
         prompt: str,
+        *,
+        model: str | None = None,
         **inputs: Unpack[InputOptions],
     ) -> Submission:
         """See :meth:`Client.submit`."""
-        return await self._submit(prompt, inputs, target=None)
+        return await self._submit(prompt, inputs, target=None, model=model)
 
     async def _submit(
-        self, prompt: str, inputs: Mapping[str, Any], *, target: str | None
+        self,
+        prompt: str,
+        inputs: Mapping[str, Any],
+        *,
+        target: str | None,
+        model: str | None = None,
     ) -> Submission:
         """submit(), journaling ``target`` (generate's output path) in the job's first row."""
-        from sora2_api.api.text_to_video import submit as op
-        from sora2_api.models import Input
+        from ._model_requests import submit_request
 
-        body = self._submit_body(prompt, inputs)
-        request = op.build_request_kwargs(body=Input.from_dict(body))
+        model_id, body = self._submit_body(prompt, inputs, model)
+        request = submit_request(model_id, body)
         await self._journal_read(self._check_journal)
 
         async def attempt() -> Submission:
             raw = await self._send("submit", request)
-            return await self._step(self._interpret_submit, raw, body, target)
+            return await self._step(self._interpret_submit, raw, body, target, model_id)
 
         return await acall_with_retries(self._retry, "submit", attempt, submit=True)
 
@@ -322,12 +328,13 @@ class AsyncClient(BaseClient):
         on_update: Callable[[JobStatus], None] | None = None,
         on_submit: Callable[[Submission], None] | None = None,
         on_progress: Callable[[int, int | None], None] | None = None,
+        model: str | None = None,
         **inputs: Unpack[InputOptions],
     ) -> list[Path]:
         """See :meth:`Client.generate`."""
         await self._in_thread(check_output_target, out)
         target = absolute_target(out)
-        submission = await self._submit(prompt, inputs, target=target)
+        submission = await self._submit(prompt, inputs, target=target, model=model)
         request_id = submission.request_id
         if on_submit is not None:
             on_submit(submission)

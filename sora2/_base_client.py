@@ -305,13 +305,17 @@ class BaseClient:
         if self._journal is not None:
             self._journal.check_writable()
 
-    def _submit_body(self, prompt: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
-        """The checked body: ``prompt`` and exactly the inputs given (see ``validate_input``)."""
-        from ._inputs import validate_input
+    def _submit_body(
+        self, prompt: str, inputs: Mapping[str, Any], model: str | None
+    ) -> tuple[str, dict[str, Any]]:
+        """The model's id and the checked body: ``prompt`` and exactly the inputs given,
+        against that model's input schema (see ``validate_input``)."""
+        from ._inputs import known_model, validate_input
 
         if "prompt" in inputs:
             raise TypeError("prompt is given twice: positionally and as a keyword")
-        return validate_input({"prompt": prompt, **inputs})
+        model_id = known_model(model)
+        return model_id, validate_input({"prompt": prompt, **inputs}, model_id)
 
     def _transport_failure(
         self, operation: str, exc: httpx.RequestError, request_id: str | None
@@ -327,17 +331,22 @@ class BaseClient:
         return transport_error(exc, request_id=request_id, operation=operation)
 
     def _interpret_submit(
-        self, raw: httpx.Response, body: dict[str, Any], target: str | None = None
+        self,
+        raw: httpx.Response,
+        body: dict[str, Any],
+        target: str | None = None,
+        model: str | None = None,
     ) -> Submission:
         decoded = json_body(raw)  # the body's one decoding
         try:
             request_id = submitted_id(raw, decoded)
         except SubmissionUnknownError as error:
             if error.request_id is not None:
-                self._keeper.submitted(error.request_id, body, target)  # the job may exist
+                # the job may exist
+                self._keeper.submitted(error.request_id, body, target, model)
             raise
         # The job exists: write it down before anything else can fail.
-        self._keeper.submitted(request_id, body, target)
+        self._keeper.submitted(request_id, body, target, model)
         return interpret_submit(raw, decoded, request_id)
 
     def _interpret_status(self, operation: str, raw: httpx.Response, request_id: str) -> JobStatus:

@@ -181,6 +181,8 @@ class Client(BaseClient):
     def submit(
         self,
         prompt: str,
+        *,
+        model: str | None = None,
         **inputs: Unpack[InputOptions],
     ) -> Submission:
         """Submit a job. Retried only when the service provably did not take it.
@@ -188,25 +190,36 @@ class Client(BaseClient):
         ``inputs`` are the spec's input properties besides ``prompt`` (``size=...``, ...), typed
         by the generated ``InputOptions``. One left out is not sent: the service applies its
         default. A keyword the spec does not describe is sent as given (the input is open).
+        ``model`` is a model id of the spec (``sora2.known_models()``); None is the spec's
+        default model (``sora2.default_model()``). The inputs are checked against that model's
+        own input schema.
 
         Raises:
-            InvalidInputError: before anything is sent, naming the field and allowed values.
+            InvalidInputError: before anything is sent, naming the field and allowed values
+                (or, for an unknown ``model``, the known models).
             JournalError: the journal cannot record the id; nothing is sent.
             SubmissionUnknownError: the request may have created a job; it is not retried.
         """
-        return self._submit(prompt, inputs, target=None)
+        return self._submit(prompt, inputs, target=None, model=model)
 
-    def _submit(self, prompt: str, inputs: Mapping[str, Any], *, target: str | None) -> Submission:
+    def _submit(
+        self,
+        prompt: str,
+        inputs: Mapping[str, Any],
+        *,
+        target: str | None,
+        model: str | None = None,
+    ) -> Submission:
         """submit(), journaling ``target`` (generate's output path) in the job's first row."""
-        from sora2_api.api.text_to_video import submit as op
-        from sora2_api.models import Input
+        from ._model_requests import submit_request
 
-        body = self._submit_body(prompt, inputs)
-        request = op.build_request_kwargs(body=Input.from_dict(body))
+        model_id, body = self._submit_body(prompt, inputs, model)
+        request = submit_request(model_id, body)
         self._check_journal()
 
         def attempt() -> Submission:
-            return self._interpret_submit(self._send("submit", request), body, target)
+            raw = self._send("submit", request)
+            return self._interpret_submit(raw, body, target, model_id)
 
         return call_with_retries(self._retry, "submit", attempt, submit=True)
 
@@ -356,11 +369,13 @@ class Client(BaseClient):
         on_update: Callable[[JobStatus], None] | None = None,
         on_submit: Callable[[Submission], None] | None = None,
         on_progress: Callable[[int, int | None], None] | None = None,
+        model: str | None = None,
         **inputs: Unpack[InputOptions],
     ) -> list[Path]:
         """Submit, wait, download: every output file, at ``out`` (see :meth:`download`).
 
-        ``inputs`` are the spec's input properties besides ``prompt``, as for :meth:`submit`.
+        ``inputs`` are the spec's input properties besides ``prompt``, and ``model`` the model
+        (None: the spec's default), as for :meth:`submit`.
         ``out`` is checked before anything is paid for (``InvalidInputError(field="out")`` if
         the files could not be saved there). A failed job raises ``JobFailedError`` as soon as
         it is seen; one that completes with no output raises ``NoOutputError``. Every failure
@@ -370,7 +385,7 @@ class Client(BaseClient):
         """
         check_output_target(out)
         target = absolute_target(out)
-        submission = self._submit(prompt, inputs, target=target)
+        submission = self._submit(prompt, inputs, target=target, model=model)
         request_id = submission.request_id
         if on_submit is not None:
             on_submit(submission)

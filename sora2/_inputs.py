@@ -29,6 +29,7 @@ __all__ = [
     "InputField",
     "duration_property",
     "input_fields",
+    "known_model",
     "size_property",
     "spec_default",
     "validate_input",
@@ -199,12 +200,34 @@ def _field(name: str, raw: Any, required: bool) -> InputField:
     )
 
 
+def known_model(model: str | None) -> str:
+    """The spec's id of ``model`` (None: the spec's default model).
+
+    Raises:
+        InvalidInputError: the spec has no such model; the message lists the known ones.
+    """
+    from ._spec import default_model, models
+
+    if model is None:
+        return default_model()
+    known = models()
+    if not isinstance(model, str) or model.strip("/") not in known:
+        raise InvalidInputError(
+            f"unknown model {model!r}; known models: {', '.join(known)}",
+            field="model",
+            value=model,
+            allowed=tuple(known),
+        )
+    return model.strip("/")
+
+
 @functools.cache
-def input_fields() -> dict[str, InputField]:
-    """Every property of the spec's submit body schema, in the spec's order."""
+def input_fields(model: str | None = None) -> dict[str, InputField]:
+    """Every property of a model's submit body schema (None: the default model's), in the
+    spec's order."""
     from ._spec import input_schema
 
-    schema = _flatten(input_schema())
+    schema = _flatten(input_schema(known_model(model)))
     required = set(schema.get("required", ()))
     return {
         name: _field(name, raw, name in required)
@@ -285,17 +308,19 @@ def _missing_name(error: Any) -> str | None:
     return None
 
 
-def validate_input(values: Mapping[str, Any]) -> dict[str, Any]:
+def validate_input(values: Mapping[str, Any], model: str | None = None) -> dict[str, Any]:
     """The checked submit body: exactly the properties given (``None`` and ``NOT_GIVEN`` mean
     "not given"), validated against every constraint the spec states.
 
     A property the spec does not describe is sent as given (the input schema is open: the
     service may know it already) and logged. Raises ``InvalidInputError`` naming the field and
-    what is allowed.
+    what is allowed. ``model`` chooses whose input schema applies (None: the default model's);
+    an unknown one is refused, naming the known ones.
     """
     from ._spec import input_validator
 
-    fields = input_fields()
+    model = known_model(model)
+    fields = input_fields(model)
     body = {
         name: value
         for name, value in values.items()
@@ -326,7 +351,7 @@ def validate_input(values: Mapping[str, Any]) -> dict[str, Any]:
     for name in body.keys() - fields.keys():
         logger.info("sending input %r, which the spec does not describe", name)
     _check_sendable(body)
-    error = next(iter(input_validator().iter_errors(body)), None)
+    error = next(iter(input_validator(model).iter_errors(body)), None)
     if error is not None:
         where = str(error.path[0]) if error.path else None
         if where is None and error.validator == "required":
@@ -334,7 +359,7 @@ def validate_input(values: Mapping[str, Any]) -> dict[str, Any]:
         if where is None:
             raise InvalidInputError(f"input: {error.message}", field="body")
         found = fields.get(where)
-        if error.validator == "pattern" and found is not None and found.description:
+        if error.validator in ("pattern", "format") and found is not None and found.description:
             reason = found.description.strip().splitlines()[0].rstrip(".")
         else:
             reason = error.message

@@ -46,10 +46,14 @@ CREATE TABLE IF NOT EXISTS jobs (
     output_path TEXT,
     error TEXT,
     created_at REAL NOT NULL,
-    updated_at REAL NOT NULL
+    updated_at REAL NOT NULL,
+    model TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_by_update ON jobs (updated_at);
 """
+_MIGRATIONS: Final = (("model", "ALTER TABLE jobs ADD COLUMN model TEXT"),)
+"""Columns added since the first journal, each with the statement that adds it to an older
+one (opened as is; a row written before has NULL there)."""
 
 GONE: Final = "gone"
 """A journal-only state: the service answered 404001 (unknown or expired) for the id. Terminal:
@@ -61,7 +65,7 @@ _SUBMITTED_STATE: Final = IN_QUEUE
 _COLUMNS: Final = (
     "request_id, base_url, prompt, params, state, queue_position, submitted_at, started_at, "
     "finished_at, processing_seconds, video_url, target_path, output_path, error, created_at, "
-    "updated_at"
+    "updated_at, model"
 )
 
 
@@ -119,6 +123,9 @@ class JobRecord:
     """When the row was written."""
     updated_at: datetime.datetime
     """When the row last changed."""
+    model: str | None = None
+    """The model the job was submitted to; None in a row written before the journal recorded
+    it (then it was the spec's default model, the only one)."""
 
     @property
     def is_terminal(self) -> bool:
@@ -189,7 +196,22 @@ class JobRecord:
             error=row["error"],
             created_at=_utc(row["created_at"]) or datetime.datetime.now(datetime.UTC),
             updated_at=_utc(row["updated_at"]) or datetime.datetime.now(datetime.UTC),
+            model=row["model"],
         )
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Add to an older journal the columns it lacks (``_MIGRATIONS``); another process doing
+    the same at once is harmless."""
+    present = {row[1] for row in conn.execute("PRAGMA table_info(jobs)")}
+    for column, statement in _MIGRATIONS:
+        if column in present:
+            continue
+        try:
+            conn.execute(statement)
+        except sqlite3.OperationalError as exc:
+            if "duplicate column" not in str(exc):
+                raise
 
 
 _UPDATABLE: Final = frozenset(
@@ -239,6 +261,7 @@ class Journal:
             conn.execute("PRAGMA busy_timeout = 10000")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.executescript(_SCHEMA)
+            _migrate(conn)
             conn.execute("PRAGMA synchronous = NORMAL")
         except BaseException:
             conn.close()
@@ -291,6 +314,7 @@ class Journal:
         params: Mapping[str, Any],
         submitted_at: float | None = None,
         target_path: str | None = None,
+        model: str | None = None,
     ) -> None:
         """Write a new job the moment its id is known. Re-recording an id keeps its history.
 
@@ -302,9 +326,10 @@ class Journal:
         with self._connect() as conn:
             conn.execute(
                 "INSERT INTO jobs (request_id, base_url, prompt, params, state, submitted_at, "
-                "target_path, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "target_path, created_at, updated_at, model) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT(request_id) DO UPDATE SET updated_at = excluded.updated_at, "
-                "target_path = COALESCE(excluded.target_path, jobs.target_path)",
+                "target_path = COALESCE(excluded.target_path, jobs.target_path), "
+                "model = COALESCE(jobs.model, excluded.model)",
                 (
                     request_id,
                     base_url,
@@ -315,6 +340,7 @@ class Journal:
                     target_path,
                     now,
                     now,
+                    model,
                 ),
             )
 

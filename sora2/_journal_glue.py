@@ -70,8 +70,14 @@ class JournalKeeper:
 
     # what happened to a job --------------------------------------------------------------------
 
-    def submitted(self, request_id: str, body: Mapping[str, Any], target: str | None) -> None:
-        """A job exists: its id, prompt, inputs and (generate's) target path."""
+    def submitted(
+        self,
+        request_id: str,
+        body: Mapping[str, Any],
+        target: str | None,
+        model: str | None = None,
+    ) -> None:
+        """A job exists: its id, model, prompt, inputs and (generate's) target path."""
         params = {k: v for k, v in body.items() if k != "prompt"}
         duration = duration_property()
         seconds = params.get(duration, spec_default(duration)) if duration else None
@@ -87,6 +93,7 @@ class JournalKeeper:
                 params=params,
                 submitted_at=now,
                 target_path=target,
+                model=model,
             )
         )
         logger.debug("submitted %s", request_id)

@@ -27,13 +27,20 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DOCUMENT_URI",
+    "MODELS_PREFIX",
+    "Model",
     "Operation",
     "SchemaCompiler",
+    "default_model",
     "escape_pointer",
     "input_schema",
     "input_schema_pointer",
     "input_validator",
+    "known_models",
     "lookup",
+    "model",
+    "model_of_operation",
+    "models",
     "operation",
     "operations",
     "resolve",
@@ -45,6 +52,8 @@ __all__ = [
     "unescape_pointer",
 ]
 
+MODELS_PREFIX = "/v1/models/"
+"""A model's path is this prefix and its id: ``/v1/models/openai/sora-2/text-to-video``."""
 DOCUMENT_URI = "urn:sora2:openapi"
 """The URI the spec is registered under, for ``$ref``s that must stay references."""
 _JSON = "application/json"
@@ -147,6 +156,77 @@ def operations() -> dict[str, Operation]:
 
 def operation(operation_id: str) -> Operation:
     return operations()[operation_id]
+
+
+# Models -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Model:
+    """One model of the spec: its id (its path after ``/v1/models/``), the POST that submits a
+    job to it, and the unofficial GET of its model document, when the spec has one."""
+
+    model_id: str
+    submit: Operation
+    document: Operation | None
+
+
+@functools.cache
+def models() -> dict[str, Model]:
+    """Every model of the spec, by id, in the spec's order: each path under ``/v1/models/``
+    with a POST that takes a JSON body. Nothing names a model here, so a model added to the
+    spec is one more entry after regeneration."""
+    found: dict[str, Model] = {}
+    by_path: dict[str, dict[str, Operation]] = {}
+    for op in operations().values():
+        by_path.setdefault(op.path, {})[op.method] = op
+    for path, ops in by_path.items():
+        submit = ops.get("POST")
+        if not path.startswith(MODELS_PREFIX) or "{" in path or submit is None:
+            continue
+        body = resolve(submit.raw.get("requestBody", {}))
+        if _JSON not in (body.get("content") or {}):
+            continue
+        model_id = path[len(MODELS_PREFIX) :]
+        found[model_id] = Model(model_id, submit, ops.get("GET"))
+    return found
+
+
+def known_models() -> tuple[str, ...]:
+    """The ids of the spec's models, in the spec's order (``sora2.known_models()``)."""
+    return tuple(models())
+
+
+def default_model() -> str:
+    """The model used when none is chosen: the spec's ``x-default-model``, else its first."""
+    named = spec_document().get("x-default-model")
+    known = models()
+    if isinstance(named, str) and named in known:
+        return named
+    return next(iter(known))
+
+
+def model(model_id: str | None = None) -> Model:
+    """The spec's model ``model_id`` (None: the default one).
+
+    Raises:
+        LookupError: the spec has no such model; the message lists the known ones.
+    """
+    chosen = default_model() if model_id is None else model_id.strip("/")
+    found = models().get(chosen)
+    if found is None:
+        raise LookupError(f"unknown model {model_id!r}; known models: {', '.join(models())}")
+    return found
+
+
+def model_of_operation(operation_id: str) -> str | None:
+    """The id of the model whose submit or document operation ``operation_id`` is, else None."""
+    for found in models().values():
+        if operation_id == found.submit.operation_id or (
+            found.document is not None and operation_id == found.document.operation_id
+        ):
+            return found.model_id
+    return None
 
 
 # Compiled schemas ---------------------------------------------------------------------------
@@ -274,9 +354,10 @@ def schema_compiler() -> SchemaCompiler:
     return SchemaCompiler(spec_document())
 
 
-def input_schema_pointer() -> str:
-    """The JSON pointer (``#/...``) of the submit body's schema, through a requestBody $ref."""
-    submit = operation("submit")
+def input_schema_pointer(model_id: str | None = None) -> str:
+    """The JSON pointer (``#/...``) of a model's submit body schema (None: the default model),
+    through a requestBody $ref."""
+    submit = model(model_id).submit
     where = f"#/paths/{escape_pointer(submit.path)}/{submit.method.lower()}/requestBody"
     body, where = resolve_with_location(submit.raw["requestBody"], where)
     schema = body["content"][_JSON]["schema"]
@@ -285,12 +366,14 @@ def input_schema_pointer() -> str:
 
 
 @functools.cache
-def input_schema() -> dict[str, Any]:
-    """The submit body's schema (the spec's ``Input``), its top-level ``$ref`` followed."""
-    found: dict[str, Any] = lookup(input_schema_pointer())
+def input_schema(model_id: str | None = None) -> dict[str, Any]:
+    """A model's submit body schema (the default model's is ``Input``), its top-level ``$ref``
+    followed."""
+    found: dict[str, Any] = lookup(input_schema_pointer(model_id))
     return found
 
 
-def input_validator() -> Validator:
-    """The compiled validator of the submit body: what both client and emulator enforce."""
-    return schema_compiler().validator(input_schema_pointer(), input_schema())
+def input_validator(model_id: str | None = None) -> Validator:
+    """The compiled validator of a model's submit body: what both client and emulator enforce."""
+    pointer = input_schema_pointer(model_id)
+    return schema_compiler().validator(pointer, lookup(pointer))

@@ -19,6 +19,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 EXPECTED_ALL = {
     "NOT_GIVEN",
+    "default_model",
+    "known_models",
     "APIConnectionError",
     "APIError",
     "APIResponseValidationError",

@@ -45,6 +45,39 @@ class Input(BaseModel):
     ] = 4
 
 
+class ProTextToVideoInput(BaseModel):
+    """
+    The input of openai/sora-2/pro/text-to-video.
+
+    Not from a published schema: the copy of the model's page kept in spec/upstream/ ends
+    before its section "5. Schema", which could not be retrieved. What is here is what the
+    copy shows: the curl example sends `prompt` alone. The page promises "higher resolutions,
+    configurable durations" without naming their values, so no size or duration property is
+    described (none is invented); the object is open, so `size`, `seconds` or any other
+    input is sent as given and the service judges it.
+
+    Judgement call: `prompt` is required and must contain a non-space character, as for the
+    seed's model (`Input`).
+
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    prompt: Annotated[
+        str,
+        Field(
+            description="What the video shows and sounds like; it must contain a non-space character.\n\nJudgement call: as in `Input`, a prompt of only whitespace is refused before it is sent.\n",
+            examples=[
+                "Moody interior jazz club; saxophonist on stage under warm spotlights, audience silhouettes, slow dolly-in with gentle camera sway, smoky atmosphere."
+            ],
+            min_length=1,
+            pattern="\\S",
+            title="Prompt",
+        ),
+    ]
+
+
 class SubmitResponse(BaseModel):
     """
     A submitted job's id and the URLs to follow it.
@@ -83,7 +116,12 @@ class JobError(BaseModel):
 
 class Output(BaseModel):
     """
-    The documented output object; this model fills `video`.
+    The documented output object; every Sora 2 model fills `video`.
+
+    Judgement call: `result` is one operation shared by every model, so its output object is
+    one schema for the family. It is the seed page's output schema; the Pro pages' output
+    schema could not be retrieved (see `ProTextToVideoInput`), and RunComfy's pages publish
+    this same generic object (image, video, images, videos) for their models.
 
     Each field's `x-output-kind` says what its URLs point at (`image` or `video`), so a
     client can name and check the files it downloads.
@@ -147,6 +185,12 @@ class ModelDocument(BaseModel):
     `input_schema` is the model's input schema and `output_schema` wraps the result's
     output object as `{"output": {...}}`.
 
+    Judgement call: RunComfy's own CLI is said (issue 22) to read each model's
+    `base_price_usd` and `price_unit` from this document, but no published page, schema or
+    CLI source we could find names those fields, their type or their units; so they are not
+    described here (none is invented). The document is open: a price the service adds
+    arrives as an extra field.
+
     """
 
     model_config = ConfigDict(
@@ -160,22 +204,57 @@ class ModelDocument(BaseModel):
     output_schema: dict[str, Any] | None = None
 
 
-class HostedImageURL(RootModel[AnyUrl]):
-    root: Annotated[
-        AnyUrl,
-        Field(
-            description="An image file input; recommended at most 50 MB (about 4K).",
-            title="Hosted image (URL)",
-        ),
-    ]
-
-
 class HostedVideoURL(RootModel[AnyUrl]):
     root: Annotated[
         AnyUrl,
         Field(
             description="A video file input; recommended at most 100 MB (about 2-5 min at 720p).",
             title="Hosted video (URL)",
+        ),
+    ]
+
+
+class ProImageToVideoInput(BaseModel):
+    """
+    The input of openai/sora-2/pro/image-to-video.
+
+    Not from a published schema: the copy of the model's page kept in spec/upstream/ ends
+    before its sections "4. File inputs" and "5. Schema", which could not be retrieved. What
+    is here is what the copy shows: the curl example sends `prompt` and `input_reference`,
+    an HTTPS URL of a JPEG. The page promises "selectable resolutions, configurable
+    durations" without naming their values, so no size or duration property is described
+    (none is invented); the object is open, so such inputs are sent as given and the service
+    judges them.
+
+    Judgement call: both `prompt` and `input_reference` are required (an image-to-video
+    job without its image has nothing to animate), and `input_reference` follows the
+    service's hosted-file rules for an image (`HostedImageUrl`: HTTPS, at most 50 MB).
+
+    """
+
+    model_config = ConfigDict(
+        extra="allow",
+    )
+    prompt: Annotated[
+        str,
+        Field(
+            description="What the video shows and sounds like; it must contain a non-space character.\n\nJudgement call: as in `Input`, a prompt of only whitespace is refused before it is sent.\n",
+            examples=[
+                "A slow, sweeping tracking shot moves through a sun-drenched vintage street, capturing the golden-hour glow."
+            ],
+            min_length=1,
+            pattern="\\S",
+            title="Prompt",
+        ),
+    ]
+    input_reference: Annotated[
+        AnyUrl,
+        Field(
+            description="The image to animate, as a hosted file: a publicly reachable HTTPS URL.\n\nThe API takes no upload and no local path. Judgement call: the page's example names this field and gives an HTTPS URL; its title\nis ours.\n",
+            examples=[
+                "https://playgrounds-storage-public.runcomfy.net/tools/7013/media-files/usecase2-2-input.jpeg"
+            ],
+            title="Image",
         ),
     ]
 

@@ -31,6 +31,25 @@ class Input(TypedDict):
     seconds: NotRequired[Duration]
 
 
+class ProTextToVideoInput(TypedDict):
+    """
+    The input of openai/sora-2/pro/text-to-video.
+
+    Not from a published schema: the copy of the model's page kept in spec/upstream/ ends
+    before its section "5. Schema", which could not be retrieved. What is here is what the
+    copy shows: the curl example sends `prompt` alone. The page promises "higher resolutions,
+    configurable durations" without naming their values, so no size or duration property is
+    described (none is invented); the object is open, so `size`, `seconds` or any other
+    input is sent as given and the service judges it.
+
+    Judgement call: `prompt` is required and must contain a non-space character, as for the
+    seed's model (`Input`).
+
+    """
+
+    prompt: Prompt
+
+
 class SubmitResponse(TypedDict):
     """
     A submitted job's id and the URLs to follow it.
@@ -62,7 +81,12 @@ class JobError(TypedDict):
 
 class Output(TypedDict):
     """
-    The documented output object; this model fills `video`.
+    The documented output object; every Sora 2 model fills `video`.
+
+    Judgement call: `result` is one operation shared by every model, so its output object is
+    one schema for the family. It is the seed page's output schema; the Pro pages' output
+    schema could not be retrieved (see `ProTextToVideoInput`), and RunComfy's pages publish
+    this same generic object (image, video, images, videos) for their models.
 
     Each field's `x-output-kind` says what its URLs point at (`image` or `video`), so a
     client can name and check the files it downloads.
@@ -104,6 +128,12 @@ class ModelDocument(TypedDict):
     `input_schema` is the model's input schema and `output_schema` wraps the result's
     output object as `{"output": {...}}`.
 
+    Judgement call: RunComfy's own CLI is said (issue 22) to read each model's
+    `base_price_usd` and `price_unit` from this document, but no published page, schema or
+    CLI source we could find names those fields, their type or their units; so they are not
+    described here (none is invented). The document is open: a price the service adds
+    arrives as an extra field.
+
     """
 
     model_id: str
@@ -127,6 +157,28 @@ class InputOptions(TypedDict):
 
     size: NotRequired[Resolution]
     seconds: NotRequired[Duration]
+
+
+class ProImageToVideoInput(TypedDict):
+    """
+    The input of openai/sora-2/pro/image-to-video.
+
+    Not from a published schema: the copy of the model's page kept in spec/upstream/ ends
+    before its sections "4. File inputs" and "5. Schema", which could not be retrieved. What
+    is here is what the copy shows: the curl example sends `prompt` and `input_reference`,
+    an HTTPS URL of a JPEG. The page promises "selectable resolutions, configurable
+    durations" without naming their values, so no size or duration property is described
+    (none is invented); the object is open, so such inputs are sent as given and the service
+    judges them.
+
+    Judgement call: both `prompt` and `input_reference` are required (an image-to-video
+    job without its image has nothing to animate), and `input_reference` follows the
+    service's hosted-file rules for an image (`HostedImageUrl`: HTTPS, at most 50 MB).
+
+    """
+
+    prompt: Prompt
+    input_reference: HostedImageURL
 
 
 RequestState: TypeAlias = KnownRequestState | str

@@ -33,14 +33,17 @@ QUEUED = IN_QUEUE
 """The state in which the spec lets a job be cancelled (as ``sora2 generate`` uses it)."""
 
 
-async def submit_body(client: AsyncClient, body: dict[str, Any], *, target: str) -> Submission:
-    """Submit a checked body as it is, journaling ``target`` in the job's first row.
+async def submit_body(
+    client: AsyncClient, body: dict[str, Any], *, target: str, model: str | None = None
+) -> Submission:
+    """Submit a checked body as it is, to ``model`` (None: the default one), journaling
+    ``target`` in the job's first row.
 
     ``target`` (the batch's output directory) is what lets a re-run adopt a job that only the
     journal knows, after a crash between the journal's write and the manifest's.
     """
     inputs = {name: value for name, value in body.items() if name != PROMPT_INPUT}
-    return await client._submit(body[PROMPT_INPUT], inputs, target=target)
+    return await client._submit(body[PROMPT_INPUT], inputs, target=target, model=model)
 
 
 async def download_outputs(client: AsyncClient, result: JobResult, stem: Path) -> list[Path]:

@@ -67,6 +67,7 @@ class BatchRow:
             failed after the request went out. The job may exist, so such a row is not
             submitted again unless asked (``resubmit_unknown``): that could pay twice.
         previous_request_ids: ids of this row's jobs that were cancelled before they ran.
+        model: the model the row chose, or None for the spec's default model.
     """
 
     row: int
@@ -80,9 +81,13 @@ class BatchRow:
     error: str | None = None
     submit_unknown: bool = False
     previous_request_ids: list[str] = field(default_factory=list)
+    model: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        found = {f.name: getattr(self, f.name) for f in fields(self)}
+        if found["model"] is None:
+            del found["model"]  # the default model: the line a manifest always had
+        return found
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> BatchRow:

@@ -25,8 +25,24 @@ __all__ = [
 
 def new_entry(row: Row) -> BatchRow:
     if not row.valid:
-        return BatchRow(row.line, row.key, row.name, row.input, state=INVALID, error=row.error)
-    return BatchRow(row.line, row.key, row.name, row.input)
+        return BatchRow(
+            row.line,
+            row.key,
+            row.name,
+            row.input,
+            state=INVALID,
+            error=row.error,
+            model=row.model,
+        )
+    return BatchRow(row.line, row.key, row.name, row.input, model=row.model)
+
+
+def _model_id(model: str | None) -> str:
+    """A model as journaled or chosen; None (a row without a model column, a journal row from
+    before the column) is the spec's default model."""
+    from .._spec import default_model
+
+    return model or default_model()
 
 
 def files_present(row: BatchRow) -> bool:
@@ -83,7 +99,12 @@ def adopt_from_journal(
             continue
         body = {"prompt": record.prompt, **record.params} if record.prompt else dict(record.params)
         for row in rows:
-            if row.request_id is None and row.state != INVALID and row.input == body:
+            if (
+                row.request_id is None
+                and row.state != INVALID
+                and row.input == body
+                and _model_id(row.model) == _model_id(record.model)
+            ):
                 row.request_id = record.request_id
                 row.state, row.error, row.submit_unknown = PENDING, None, False
                 held.add(record.request_id)

@@ -28,12 +28,14 @@ from .._exceptions import InvalidInputError
 from .._inputs import (
     duration_property,
     input_fields,
+    known_model,
     size_property,
     spec_default,
     validate_input,
 )
 
 __all__ = [
+    "MODEL_FIELD",
     "NAME_FIELD",
     "Plan",
     "Row",
@@ -48,14 +50,23 @@ __all__ = [
 
 NAME_FIELD = "name"
 """The column (or JSON key) naming a row's output files; never sent to the service."""
+MODEL_FIELD = "model"
+"""The column (or JSON key) choosing a row's model (``sora2.known_models()``); left out or
+empty, the spec's default model. Never sent to the service as an input."""
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 _TRUE = frozenset({"true", "1", "yes", "y", "t"})
 _FALSE = frozenset({"false", "0", "no", "n", "f"})
 
 
-def _input_properties() -> dict[str, Mapping[str, Any]]:
-    """Each input property's schema, as ``input_fields()`` read it (refs and allOf followed)."""
-    return {name: field.schema for name, field in input_fields().items()}
+def _input_properties(model: str | None = None) -> dict[str, Mapping[str, Any]]:
+    """Each input property's schema of a model (None: the default one), as ``input_fields()``
+    read it (refs and allOf followed); an unknown model reads as the default one here and is
+    refused when the row is checked."""
+    try:
+        fields = input_fields(model)
+    except InvalidInputError:
+        fields = input_fields()
+    return {name: field.schema for name, field in fields.items()}
 
 
 def row_size(body: Mapping[str, Any]) -> str:
@@ -89,6 +100,8 @@ class Row:
     key: str
     error: str | None = None
     field: str | None = None
+    model: str | None = None
+    """The model the row chose (its ``model`` column), or None for the default model."""
 
     @property
     def valid(self) -> bool:
@@ -161,9 +174,10 @@ def _types_of(prop: Mapping[str, Any]) -> set[str]:
     return set()
 
 
-def _convert_cell(name: str, text: str) -> Any:
-    """A CSV cell as the type the spec gives property ``name``; text stays text otherwise."""
-    kinds = _types_of(_input_properties().get(name, {}))
+def _convert_cell(name: str, text: str, model: str | None = None) -> Any:
+    """A CSV cell as the type the spec gives property ``name`` of ``model``'s input; text stays
+    text otherwise."""
+    kinds = _types_of(_input_properties(model).get(name, {}))
     stripped = text.strip()
     if "string" in kinds or not kinds:
         return text
@@ -216,11 +230,17 @@ def _raw_csv(stream: IO[str]) -> Iterator[tuple[int, dict[str, Any] | None, str 
             yield start, None, f"{len(cells)} cells but the header has {len(header)} columns"
             continue
         values: dict[str, Any] = {}
+        row = dict(zip(header, cells, strict=False))
+        model = row.get(MODEL_FIELD, "").strip() or None
         try:
             for column, cell in zip(header, cells, strict=False):
                 if not column or cell == "":
                     continue
-                values[column] = cell if column == NAME_FIELD else _convert_cell(column, cell)
+                values[column] = (
+                    cell.strip()
+                    if column in (NAME_FIELD, MODEL_FIELD)
+                    else _convert_cell(column, cell, model)
+                )
         except InvalidInputError as exc:
             yield start, None, exc.message
             continue
@@ -241,10 +261,14 @@ def _check_name(value: Any) -> str:
     return _SAFE_NAME.sub("_", value.strip())
 
 
-def _key(body: Mapping[str, Any], name: str | None, occurrence: int) -> str:
-    canonical = json.dumps(
-        {"input": body, "name": name}, sort_keys=True, ensure_ascii=False, default=str
-    )
+def _key(
+    body: Mapping[str, Any], name: str | None, occurrence: int, model: str | None = None
+) -> str:
+    # A row that names no model keeps the key it had before rows could name one.
+    identity: dict[str, Any] = {"input": body, "name": name}
+    if model is not None:
+        identity["model"] = model
+    canonical = json.dumps(identity, sort_keys=True, ensure_ascii=False, default=str)
     digest = hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()[:32]
     return f"{digest}-{occurrence}"
 
@@ -266,25 +290,36 @@ def parse_rows(
         if values is None:
             rows.append(Row(line, None, {}, _key({"line": line}, None, 0), problem))
             continue
-        given = {**base_input, **{k: v for k, v in values.items() if k != NAME_FIELD}}
+        given = {
+            **base_input,
+            **{k: v for k, v in values.items() if k not in (NAME_FIELD, MODEL_FIELD)},
+        }
         name: str | None = None
+        chosen = values.get(MODEL_FIELD)
+        model: str | None = None
         try:
             if values.get(NAME_FIELD) is not None:
                 name = _check_name(values[NAME_FIELD])
-            body = validate_input(given)
+            if chosen is not None and chosen != "":
+                model = known_model(chosen)
+            body = validate_input(given, model)
         except InvalidInputError as exc:
-            bad = Row(line, name, given, _key({"line": line}, None, 0), exc.message, exc.field)
+            bad = Row(
+                line, name, given, _key({"line": line}, None, 0), exc.message, exc.field, model
+            )
             rows.append(bad)
             continue
         if name is not None and name in names:
             message = f"{NAME_FIELD} {name!r} is already used by line {names[name]}"
-            rows.append(Row(line, name, body, _key({"line": line}, None, 0), message, NAME_FIELD))
+            rows.append(
+                Row(line, name, body, _key({"line": line}, None, 0), message, NAME_FIELD, model)
+            )
             continue
         if name is not None:
             names[name] = line
-        base = _key(body, name, 0)
+        base = _key(body, name, 0, model)
         seen[base] += 1
-        rows.append(Row(line, name, body, _key(body, name, seen[base])))
+        rows.append(Row(line, name, body, _key(body, name, seen[base], model), model=model))
     return rows
 
 

@@ -128,7 +128,9 @@ class _Run:
         try:
             # Shielded: a Ctrl-C must not abandon a submit that reached the service unanswered.
             with anyio.CancelScope(shield=True):
-                submission = await submit_body(self.client, dict(row.input), target=self.target)
+                submission = await submit_body(
+                    self.client, dict(row.input), target=self.target, model=row.model
+                )
         except FATAL_FOR_RESUME:
             row.submit_unknown = False
             self.manifest.changed(row)

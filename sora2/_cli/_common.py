@@ -40,6 +40,7 @@ __all__ = [
     "input_option",
     "input_options",
     "make_client",
+    "model_option",
     "parse_input_value",
     "translate_errors",
 ]
@@ -260,6 +261,7 @@ RESERVED_OPTIONS = frozenset(
         "verbose",
         "input",
         "input_file",
+        "model",
         "help",
     }
 )
@@ -397,6 +399,22 @@ def _the_prompt(argument: str | None, inputs: dict[str, Any], source: str) -> An
     if given is not None and given != argument:
         echo_err(f"note: the PROMPT argument wins over the {PROMPT_INPUT} in {source}")
     return argument
+
+
+def model_option(function: Callable[..., None]) -> Callable[..., None]:
+    """``--model ID``: one of the spec's models (listed in --help), default the spec's default
+    model; the command gets it as ``model``."""
+    from .._spec import default_model, models
+
+    return click.option(
+        "--model",
+        "model",
+        type=click.Choice(list(models())),
+        default=default_model(),
+        show_default=True,
+        help="The model to run; each checks its own inputs (the options below are the default "
+        "model's: give another model's inputs with --input KEY=VALUE).",
+    )(function)
 
 
 def input_options(function: Callable[..., None]) -> Callable[..., None]:

@@ -44,6 +44,7 @@ from ._common import (
     emit,
     exit_code_for,
     input_options,
+    model_option,
     translate_errors,
 )
 from ._exit_codes import (
@@ -155,6 +156,7 @@ def _status_line(status: JobStatus) -> str:
 
 @click.command()
 @click.argument("prompt", required=False)
+@model_option
 @input_options
 @click.option(
     "--out",
@@ -173,6 +175,7 @@ def _status_line(status: JobStatus) -> str:
 @client_options
 def generate(
     prompt: str,
+    model: str,
     inputs: dict[str, Any],
     out: str | None,
     timeout: float | None,
@@ -205,6 +208,7 @@ def generate(
             paths = client.generate(
                 prompt,
                 **inputs,
+                model=model,
                 out=out if out is not None else Path.cwd(),
                 timeout=timeout,
                 on_update=progress.update,
@@ -231,6 +235,7 @@ def generate(
                 "state": _COMPLETED,
                 "path": str(paths[0]),
                 "paths": [str(path) for path in paths],
+                "model": model,
                 "inputs": inputs,
             },
             [f"saved: {path}" for path in paths],
@@ -306,9 +311,10 @@ def _cancel_after_interrupt(client: Client, request_id: str) -> bool:
 
 @click.command()
 @click.argument("prompt", required=False)
+@model_option
 @input_options
 @client_options
-def submit(prompt: str, inputs: dict[str, Any], settings: Settings) -> None:
+def submit(prompt: str, model: str, inputs: dict[str, Any], settings: Settings) -> None:
     """Submit PROMPT and print the request id, without waiting.
 
     Inputs are given as for `sora2 generate` (PROMPT may come from --input-file; PROMPT
@@ -318,7 +324,7 @@ def submit(prompt: str, inputs: dict[str, Any], settings: Settings) -> None:
     `sora2 resume ID --out-dir DIR`.
     """
     with _client(settings) as client:
-        submission = client.submit(prompt, **inputs)
+        submission = client.submit(prompt, model=model, **inputs)
     emit(
         settings,
         {
@@ -327,6 +333,7 @@ def submit(prompt: str, inputs: dict[str, Any], settings: Settings) -> None:
             "status_url": submission.status_url,
             "result_url": submission.result_url,
             "cancel_url": submission.cancel_url,
+            "model": model,
             "inputs": inputs,
         },
         [submission.request_id],

@@ -39,6 +39,8 @@ def _record_line(record: JobRecord) -> str:
     params = " ".join(f"{k}={v}" for k, v in sorted(record.params.items()))
     line = f"{record.request_id}  {record.state:<11}  {when}"
     line += f"  {_short_prompt(record.prompt) or '-':<{_PROMPT_WIDTH}}"
+    if record.model:
+        line += f"  {record.model}"
     if params:
         line += f"  {params}"
     if record.output_path:
@@ -65,8 +67,9 @@ def _record_line(record: JobRecord) -> str:
 def jobs(unfinished: bool, refresh: bool, prune: bool, settings: Settings) -> None:
     """List the journal of submitted jobs, oldest first, with the last state seen.
 
-    Each row shows the id, state, submission time, the start of the prompt, the parameters and
-    the saved file (or the last error). The state is the journal's; --refresh asks the service.
+    Each row shows the id, state, submission time, the start of the prompt, the model, the
+    parameters and the saved file (or the last error). The state is the journal's; --refresh
+    asks the service.
     """
     pruned: list[str] = []
     with _client(settings) as client:

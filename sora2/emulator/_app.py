@@ -8,12 +8,13 @@ the emulator however it is reached.
 
 from __future__ import annotations
 
+import functools
 import random
 import secrets
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -22,7 +23,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
-from .._spec import operations, spec_document
+from .._spec import model_of_operation, operations, spec_document
 from .._types import FAILED, state_outcomes
 from ._constants import (
     DEFAULT_MAX_REQUESTS,
@@ -260,7 +261,7 @@ class Emulator(Handlers):
         method = "GET" if method == "HEAD" else method
         for op in operations().values():
             if op.match(method, path) is not None:
-                return op.operation_id
+                return _role(op.operation_id)
         if path.startswith(VIDEO_PATH_PREFIX + "/"):
             return VIDEO_TARGET
         if path == SPEC_PATH:
@@ -279,7 +280,12 @@ class Emulator(Handlers):
         }
         by_path: dict[str, dict[str, _Handler]] = {}
         for op in operations().values():
-            handler = handlers.get(op.operation_id, self._not_implemented)
+            handler = handlers.get(_role(op.operation_id), self._not_implemented)
+            model = model_of_operation(op.operation_id)
+            if model is not None:
+                # Every model's submit and document: one handler each, told which model.
+                by_model: Callable[..., Awaitable[Response]] = handler
+                handler = functools.partial(by_model, model=model)
             by_path.setdefault(op.path, {})[op.method] = handler
         routes = [
             Route(path, _dispatcher(methods), methods=sorted(methods))
@@ -313,11 +319,22 @@ class Emulator(Handlers):
     async def _spec(self, request: Request) -> Response:
         return JSONResponse(spec_document())
 
-    async def _model(self, request: Request) -> Response:
+    async def _model(self, request: Request, model: str | None = None) -> Response:
         denied = self._unauthorized(request)
         if denied is not None:
             return denied
-        return JSONResponse(model_document())
+        return JSONResponse(model_document(model))
+
+
+def _role(operation_id: str) -> str:
+    """What an operation is to the emulator: every model's POST is ``submit`` and its GET is
+    ``model`` (so a fault on ``submit`` hits them all); any other operation is its own id."""
+    from .._spec import model
+
+    found = model_of_operation(operation_id)
+    if found is None:
+        return operation_id
+    return "submit" if model(found).submit.operation_id == operation_id else "model"
 
 
 def _dispatcher(methods: dict[str, _Handler]) -> _Handler:

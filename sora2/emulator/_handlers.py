@@ -81,6 +81,24 @@ def _choices(field: str) -> list[Any] | None:
     return list(found.choices) if found is not None and found.choices is not None else None
 
 
+def _rendered(body: dict[str, Any]) -> dict[str, Any]:
+    """The size and length the emulator renders a job at.
+
+    Judgement call: a model whose schema states no size or duration (the Pro models, whose
+    published schemas could not be read) is rendered at the value sent when the default model
+    allows it, else at the default model's default: the emulator stands in for the queue, not
+    for each model's renderer.
+    """
+    defaults = body_defaults()
+    rendered: dict[str, Any] = {}
+    for name in (SIZE_FIELD, SECONDS_FIELD):
+        allowed = _choices(name)
+        value = body.get(name)
+        if value is None or (allowed is not None and value not in allowed):
+            rendered[name] = defaults[name]
+    return rendered
+
+
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
@@ -153,7 +171,9 @@ class Handlers:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    async def _submit(self, request: Request) -> Response:
+    async def _submit(self, request: Request, model: str | None = None) -> Response:
+        """Submit a job to ``model`` (None: the spec's default model), checked against that
+        model's own input schema."""
         denied = self._unauthorized(request)
         if denied is not None:
             return denied
@@ -172,12 +192,13 @@ class Handlers:
             body = json.loads(raw, parse_constant=_reject_constant)
         except (ValueError, UnicodeDecodeError) as exc:
             return error_response(400, BAD_JSON, f"Body is not valid JSON: {exc}.")
-        details = validation_details(body)
+        details = validation_details(body, model)
         if details:
             return error_response(422, INVALID, "Validation error.", detail=details)
         sent = list(body)
         # The service applies the spec's defaults; the job records every input, known or new.
-        body = {**body_defaults(), **body}
+        body = {**body_defaults(model), **body}
+        body.update(_rendered(body))
         queue_time, run_time = self.phase_durations(int(body[SECONDS_FIELD]))
         request_id = self._new_request_id()
         try:

@@ -14,11 +14,10 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from .._spec import operation, resolve, spec_document
+from .._spec import MODELS_PREFIX, model, resolve, spec_document
 
 __all__ = ["MODELS_PREFIX", "model_document", "model_id"]
 
-MODELS_PREFIX = "/v1/models/"
 # The keywords a published schema carries; anything else the spec adds is its own business.
 _PUBLISHED = (
     "title",
@@ -45,10 +44,9 @@ _PUBLISHED = (
 _TYPE_NAMES = {"number": "float"}
 
 
-def model_id() -> str:
-    """The model the spec describes: the submit path after ``/v1/models/``."""
-    path = operation("submit").path
-    return path[len(MODELS_PREFIX) :] if path.startswith(MODELS_PREFIX) else path.lstrip("/")
+def model_id(chosen: str | None = None) -> str:
+    """A model of the spec (None: the default one): its submit path after ``/v1/models/``."""
+    return model(chosen).model_id
 
 
 def _published(schema: Any, *, top: bool = False) -> Any:
@@ -83,8 +81,8 @@ def _published(schema: Any, *, top: bool = False) -> Any:
 
 
 @functools.cache
-def _document() -> dict[str, Any]:
-    submit = operation("submit").raw
+def _document(chosen: str | None) -> dict[str, Any]:
+    submit = model(chosen).submit.raw
     body = resolve(submit["requestBody"])
     input_schema = body["content"]["application/json"]["schema"]
     output: Any = None
@@ -94,7 +92,7 @@ def _document() -> dict[str, Any]:
             output = found
             break
     document: dict[str, Any] = {
-        "model_id": model_id(),
+        "model_id": model_id(chosen),
         "input_schema": _published(input_schema, top=True),
     }
     if output is not None:
@@ -102,8 +100,9 @@ def _document() -> dict[str, Any]:
     return document
 
 
-def model_document() -> dict[str, Any]:
-    """``{"model_id", "input_schema", "output_schema"}`` of the spec's model; a fresh copy."""
+def model_document(chosen: str | None = None) -> dict[str, Any]:
+    """``{"model_id", "input_schema", "output_schema"}`` of a model of the spec (None: the
+    default one); a fresh copy."""
     import copy
 
-    return copy.deepcopy(_document())
+    return copy.deepcopy(_document(chosen))

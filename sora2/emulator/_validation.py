@@ -1,5 +1,8 @@
 """The submit body's validation, through the spec layer: no hand-written field rules.
 
+Each model is checked against its own input schema: the model is the submit path's, and the
+spec layer finds its schema, so a model added to the spec is validated with no edit here.
+
 The validator is the spec layer's compiled Draft 2020-12 validator of the submit operation's
 request body schema (``sora2._spec.input_validator``), the very one the client checks input
 with, so a property, size or duration added to the spec is accepted after regeneration with no
@@ -21,23 +24,25 @@ if TYPE_CHECKING:
 __all__ = ["body_defaults", "body_schema", "submit_validator", "validation_details"]
 
 
-def body_schema() -> dict[str, Any]:
-    """The submit body's schema with its top-level ``$ref`` followed."""
-    return input_schema()
+def body_schema(model: str | None = None) -> dict[str, Any]:
+    """A model's submit body schema (None: the default model's), its top-level ``$ref``
+    followed."""
+    return input_schema(model)
 
 
-def submit_validator() -> Validator:
-    """The compiled validator of the submit body (the spec layer's, shared with the client)."""
-    return input_validator()
+def submit_validator(model: str | None = None) -> Validator:
+    """The compiled validator of a model's submit body (the spec layer's, shared with the
+    client)."""
+    return input_validator(model)
 
 
 @functools.cache
-def body_defaults() -> dict[str, Any]:
-    """The ``default`` of every property of the body schema that has one (what the service
-    applies to a property left out), read as the client reads the input's fields."""
+def body_defaults(model: str | None = None) -> dict[str, Any]:
+    """The ``default`` of every property of a model's body schema that has one (what the
+    service applies to a property left out), read as the client reads the input's fields."""
     from .._inputs import input_fields
 
-    return {name: field.default for name, field in input_fields().items() if field.has_default}
+    return {name: field.default for name, field in input_fields(model).items() if field.has_default}
 
 
 def _cut(message: str) -> str:
@@ -83,10 +88,11 @@ def _details_of(error: ValidationError) -> list[dict[str, Any]]:
     return [item]
 
 
-def validation_details(body: Any) -> list[dict[str, Any]]:
-    """The spec's ``ErrorDetail`` items for every way ``body`` breaks the schema ([] if valid)."""
+def validation_details(body: Any, model: str | None = None) -> list[dict[str, Any]]:
+    """The spec's ``ErrorDetail`` items for every way ``body`` breaks the schema of ``model``'s
+    submit body (None: the default model's); [] if valid."""
     details: list[dict[str, Any]] = []
-    for error in submit_validator().iter_errors(body):
+    for error in submit_validator(model).iter_errors(body):
         for item in _details_of(error):
             if item not in details:
                 details.append(item)

@@ -68,12 +68,19 @@ def _call(operation_id: str, client: AuthenticatedClient, body: Any = None) -> A
     """Call an operation's ``sync_detailed`` with its path parameters and, if any, its body."""
     function = _module(operation_id).sync_detailed
     kwargs: dict[str, Any] = {"client": client}
-    for name in inspect.signature(function).parameters:
+    for name, parameter in inspect.signature(function).parameters.items():
         if name == "body":
-            kwargs["body"] = sora2_api.models.Input.from_dict(body)
+            # Each model's submit takes its own generated input class.
+            kwargs["body"] = parameter.annotation.from_dict(body)
         elif name != "client":
             kwargs[name] = REQUEST_ID
     return function(**kwargs)
+
+
+def _request_body(operation_id: str) -> Any:
+    """The operation's first documented request body, or None when it takes none."""
+    found = [e.value for e in REQUEST_EXAMPLES if e.operation_id == operation_id]
+    return found[0] if found else None
 
 
 def _expected_url(operation_id: str) -> str:
@@ -92,8 +99,7 @@ class TestRequests:
             seen.append(request)
             return httpx.Response(404, json={"error_code": 404001, "message": "not found"})
 
-        body = REQUEST_EXAMPLES[0].value if operation_id == "submit" else None
-        _call(operation_id, _client(handler, seam), body)
+        _call(operation_id, _client(handler, seam), _request_body(operation_id))
         assert len(seen) == 1
         method, _, _ = OPERATIONS[operation_id]
         assert method == seen[0].method
@@ -194,7 +200,9 @@ class TestResponses:
         """Every documented response, errors and the 502 HTML page included, parses without
         crashing into the type its schema names."""
         response = _call(
-            example.operation_id, _client(_respond(example), "generated"), REQUEST_EXAMPLES[0].value
+            example.operation_id,
+            _client(_respond(example), "generated"),
+            _request_body(example.operation_id),
         )
         assert int(example.status or 0) == response.status_code
         assert isinstance(response.parsed, _expected_types(example))

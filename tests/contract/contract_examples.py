@@ -41,8 +41,9 @@ def request_id_example() -> str:
     return example
 
 
-def request_body_examples() -> dict[str, Any]:
-    raw = operation("submit").raw
+def request_body_examples(operation_id: str = "submit") -> dict[str, Any]:
+    """The request body examples of ``operation_id`` (each model's submit has its own)."""
+    raw = operation(operation_id).raw
     content = resolve(raw["requestBody"])["content"]["application/json"]
     return {name: resolve(item)["value"] for name, item in content["examples"].items()}
 
@@ -83,8 +84,10 @@ def _required_headers(response: dict[str, Any]) -> tuple[tuple[str, str], ...]:
 
 
 def _response_examples() -> Iterator[Example]:
-    first_body = next(iter(request_body_examples().values()))
     for op_id, op in operations().items():
+        first_body = (
+            next(iter(request_body_examples(op_id).values())) if op.raw.get("requestBody") else None
+        )
         for status, response in op.raw["responses"].items():
             response = resolve(response)
             for media, item in response.get("content", {}).items():
@@ -95,7 +98,7 @@ def _response_examples() -> Iterator[Example]:
                         status=int(status),
                         media_type=media,
                         body=resolve(example)["value"],
-                        request_body=first_body if op.raw.get("requestBody") else None,
+                        request_body=first_body,
                         headers=_required_headers(response),
                     )
 

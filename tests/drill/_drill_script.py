@@ -303,6 +303,48 @@ def main() -> None:
             ).status_code
         out["model_path"] = found
 
+    # A fourth model, added by a spec edit: the client submits to its path, checked against
+    # its own schema; the emulator serves it; the checker knows it; the CLI takes --model.
+    if "model_added" in facts:
+        added = facts["model_added"]
+        model, field = added["model"], added["field"]
+        found = {}
+        with client() as c:
+            found["client"] = attempt(
+                lambda c=c: (
+                    c.submit("drill model", model=model, **{field: added["good"]}).request_id
+                )
+            )
+            found["bad"] = attempt(
+                lambda c=c: c.submit("drill model", model=model, **{field: added["bad"]}).request_id
+            )
+            found["unknown"] = attempt(
+                lambda c=c: c.submit("drill model", model=model + "-nope").request_id
+            )
+            paths = c.generate("drill, fourth model", out=work / "model.mp4", model=model)
+            found["journal"] = [r.model for r in c.jobs()]
+        if "ok" in found["client"]:
+            found["client"]["body"] = app.job(found["client"]["ok"]).body
+        found["urls"] = [e.url for e in recorder.exchanges if e.method == "POST"]
+        found["generate"] = {"magic": [magic(p) for p in paths]}
+        found["fields"] = {
+            name: {"choices": f.choices, "default": f.default if f.has_default else None}
+            for name, f in input_fields(model).items()
+        }
+        found["cli"] = cli("submit", "drill cli model", "--model", model, "--json")
+        found["contract_good"] = contract({field: added["good"]}, path=added["path"])
+        found["contract_bad"] = contract({field: added["bad"]}, path=added["path"])
+        with httpx.Client(transport=SyncASGITransport(app), base_url=BASE_URL) as http:
+            document = http.get(added["path"], headers={"Authorization": f"Bearer {TOKEN}"})
+            found["document"] = {"status": document.status_code, "body": document.json()}
+            refused = http.post(
+                added["path"],
+                json={"prompt": "x", field: added["bad"]},
+                headers={"Authorization": f"Bearer {TOKEN}"},
+            )
+            found["emulator_bad"] = {"status": refused.status_code, "body": refused.json()}
+        out["model_added"] = found
+
     out["violations"] = [v.to_dict() for v in recorder.violations]
     out["exchanges"] = len(recorder.exchanges)
     out["inputs"] = dict(app.stats.inputs)

@@ -7,6 +7,7 @@ new enum value is chosen relative to the existing ones, never written down here.
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -292,6 +293,67 @@ def change_model_path(document: Doc) -> dict[str, Any]:
     paths = document["paths"]
     document["paths"] = {(new if k == old else k): v for k, v in paths.items()}
     return {"old": old, "new": new}
+
+
+MODELS_PREFIX = "/v1/models/"
+
+
+def add_model(document: Doc) -> dict[str, Any]:
+    """A fourth model, by a spec edit alone: a new path under ``/v1/models/`` whose POST takes
+    an input schema of its own (a prompt and a new enum) and whose GET is its model document,
+    both copied from the default model's path with new operationIds. Nothing else changes: the
+    client, the emulator and the checker must find it in the regenerated spec."""
+    paths = document["paths"]
+    taken = {str(p)[len(MODELS_PREFIX) :] for p in paths if str(p).startswith(MODELS_PREFIX)}
+    model_id = fresh(taken, "openai/sora-2/drill/text-to-video")
+    ids = {
+        op["operationId"]
+        for item in paths.values()
+        for op in item.values()
+        if isinstance(op, dict) and "operationId" in op
+    }
+    schemas = document["components"]["schemas"]
+    schema_name = fresh(schemas, "DrillModelInput")
+    choices = ["calm", "wild"]
+    schemas[schema_name] = {
+        "type": "object",
+        "title": schema_name,
+        "description": "The input of the model added by the schema-change drill.",
+        "required": ["prompt"],
+        "properties": {
+            "prompt": {"title": "Prompt", "type": "string", "minLength": 1},
+            "drill_style": {
+                "title": "Drill style",
+                "description": "An input only this model has.",
+                "type": "string",
+                "enum": choices,
+                "default": choices[0],
+            },
+        },
+        "additionalProperties": True,
+    }
+    item = copy.deepcopy(paths[submit_path(document)])
+    post = item["post"]
+    post["operationId"] = fresh(ids, "submit_drill_model")
+    media = post["requestBody"]["content"]["application/json"]
+    media["schema"] = {"$ref": f"#/components/schemas/{schema_name}"}
+    media["examples"] = {"drill": {"value": {"prompt": "drill", "drill_style": choices[1]}}}
+    get = item.get("get")
+    if isinstance(get, dict):
+        get["operationId"] = fresh(ids, "model_drill_model")
+        for example in get["responses"]["200"]["content"]["application/json"]["examples"].values():
+            example["value"]["model_id"] = model_id
+    path = MODELS_PREFIX + model_id
+    paths[path] = item
+    return {
+        "name": model_id,  # what codegen diff must name
+        "model": model_id,
+        "path": path,
+        "field": "drill_style",
+        "good": choices[1],
+        "bad": "loud",
+        "choices": choices,
+    }
 
 
 def apply_all(root: Path, mutations: list[Mutation]) -> dict[str, dict[str, Any]]:

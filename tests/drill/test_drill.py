@@ -29,6 +29,7 @@ from _mutations import (
     Mutation,
     add_enum_value,
     add_error_code,
+    add_model,
     add_output,
     add_property,
     add_state,
@@ -59,6 +60,7 @@ def _additive() -> list[Mutation]:
         Mutation("output", add_output("image")),
         Mutation("state", add_state),
         Mutation("error_code", add_error_code),
+        Mutation("model_added", add_model),
     ]
 
 
@@ -154,6 +156,7 @@ VERDICTS: dict[str, tuple[str, bool, bool]] = {
     "output": ("minor", False, False),
     "state": ("major", True, False),  # the generated closed enum KnownRequestState grows
     "error_code": ("patch", False, False),  # an example: documentation only
+    "model_added": ("minor", False, True),  # an old server does not serve the new path
     "required": ("major", True, False),
     "enum_removed": ("major", True, False),
     "default_changed": ("major", True, True),
@@ -178,7 +181,7 @@ def test_codegen_diff_verdict(name: str) -> None:
     ), diff.report()
     named = facts.get("name") or facts.get("field") or facts.get("new")
     if named is not None:
-        assert any(str(named) in f"{c.location} {c.message}" for c in diff.changes)
+        assert any(str(named) in f"{c.operation} {c.location} {c.message}" for c in diff.changes)
     assert set(VERDICTS) == set(MUTATIONS)
 
 
@@ -361,3 +364,36 @@ def test_changed_model_path(breaking: Drill) -> None:
     assert [] == seen["contract_new"]
     assert seen["contract_old"], "a request to the old path must be flagged"
     assert seen["emulator_old"] in (404, 405)
+
+
+def test_new_model(additive: Drill) -> None:
+    """A fourth model added by a spec edit and a regeneration: the client submits to its own
+    path and the emulator records the job; its own input is checked against its own schema
+    before sending (and by the emulator and the contract checker); an unknown model is refused
+    naming the known ones, this one included; generate() saves a real MP4; the journal records
+    the model; the emulator serves its model document; the CLI takes ``--model``."""
+    facts = additive.facts["model_added"]
+    seen = additive.results["model_added"]
+    field = facts["field"]
+    assert "ok" in seen["client"], seen["client"]
+    assert facts["good"] == seen["client"]["body"][field]
+    assert any(url.endswith(facts["path"]) for url in seen["urls"])
+    assert tuple(facts["choices"]) == tuple(seen["fields"][field]["choices"])
+    assert ("InvalidInputError", field) == (seen["bad"].get("error"), seen["bad"].get("field"))
+    assert ("InvalidInputError", "model") == (
+        seen["unknown"].get("error"),
+        seen["unknown"].get("field"),
+    )
+    assert facts["model"] in seen["unknown"]["message"]
+    assert "mp4" in seen["generate"]["magic"]
+    assert "other" not in seen["generate"]["magic"]
+    assert facts["model"] in seen["journal"]
+    assert (200, facts["model"]) == (
+        seen["document"]["status"],
+        seen["document"]["body"]["model_id"],
+    )
+    assert 422 == seen["emulator_bad"]["status"]
+    assert ["body", field] == seen["emulator_bad"]["body"]["detail"][0]["loc"]
+    assert [] == seen["contract_good"]
+    assert f"/body/{field}" in [v["pointer"] for v in seen["contract_bad"]]
+    assert 0 == seen["cli"]["exit_code"], seen["cli"]["stderr"]

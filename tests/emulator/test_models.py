@@ -32,7 +32,7 @@ class TestModelDocument:
         assert 401001 == response.json()["error_code"]
 
     def test_another_model_is_not_found(self, client: httpx.Client) -> None:
-        """The emulator knows one model: any other id gets the spec's 404 body."""
+        """An id that is not one of the spec's models gets the spec's 404 body."""
         response = client.get(f"/v1/models/{model_id()}-other")
         assert 404 == response.status_code
         assert 404001 == response.json()["error_code"]

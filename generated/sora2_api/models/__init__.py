@@ -12,6 +12,8 @@ from .model_document import ModelDocument
 from .model_document_input_schema import ModelDocumentInputSchema
 from .model_document_output_schema import ModelDocumentOutputSchema
 from .output import Output
+from .pro_image_to_video_input import ProImageToVideoInput
+from .pro_text_to_video_input import ProTextToVideoInput
 from .request_result import RequestResult
 from .request_status import RequestStatus
 from .resolution import Resolution
@@ -28,6 +30,8 @@ __all__ = (
     "ModelDocumentInputSchema",
     "ModelDocumentOutputSchema",
     "Output",
+    "ProImageToVideoInput",
+    "ProTextToVideoInput",
     "RequestResult",
     "RequestStatus",
     "Resolution",

@@ -24,6 +24,12 @@ class ModelDocument:
     `input_schema` is the model's input schema and `output_schema` wraps the result's
     output object as `{"output": {...}}`.
 
+    Judgement call: RunComfy's own CLI is said (issue 22) to read each model's
+    `base_price_usd` and `price_unit` from this document, but no published page, schema or
+    CLI source we could find names those fields, their type or their units; so they are not
+    described here (none is invented). The document is open: a price the service adds
+    arrives as an extra field.
+
         Attributes:
             model_id (str): The model, as in `/v1/models/{model_id}`.
             input_schema (ModelDocumentInputSchema | Unset):

@@ -15,7 +15,12 @@ T = TypeVar("T", bound="Output")
 
 @_attrs_define
 class Output:
-    """The documented output object; this model fills `video`.
+    """The documented output object; every Sora 2 model fills `video`.
+
+    Judgement call: `result` is one operation shared by every model, so its output object is
+    one schema for the family. It is the seed page's output schema; the Pro pages' output
+    schema could not be retrieved (see `ProTextToVideoInput`), and RunComfy's pages publish
+    this same generic object (image, video, images, videos) for their models.
 
     Each field's `x-output-kind` says what its URLs point at (`image` or `video`), so a
     client can name and check the files it downloads.
