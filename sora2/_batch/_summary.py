@@ -27,6 +27,8 @@ class BatchProgress:
             last state seen).
         message: why submitting stopped, when it stopped early.
         started: ``time.monotonic()`` when the run began.
+        earlier: the request id of each row whose job an earlier run submitted, by row key:
+            this run follows those jobs and does not pay for them again.
     """
 
     total: int = 0
@@ -37,6 +39,7 @@ class BatchProgress:
     in_flight: dict[str, BatchRow] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
     message: str | None = None
+    earlier: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
