@@ -114,7 +114,17 @@ class InvalidInputError(Sora2Error, ValueError):
 
 
 class ConfigurationError(Sora2Error):
-    """The client cannot be used as configured (no key, bad base URL, missing extra)."""
+    """The client cannot be used as configured (no key, bad base URL, missing extra).
+
+    ``setting`` names the missing or unusable setting when there is one (``"api_key"``), so a
+    caller such as the CLI can say how to give it in its own terms.
+    """
+
+    def __init__(
+        self, message: str, *, request_id: str | None = None, setting: str | None = None
+    ) -> None:
+        super().__init__(message, request_id=request_id)
+        self.setting = setting
 
 
 class APIError(Sora2Error):

@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from .._exceptions import Sora2Error
-from ._exit_codes import EXIT_ERROR, EXIT_INTERRUPTED, exit_code_for
+from ._exit_codes import EXIT_ERROR, EXIT_INTERRUPTED, exit_code_for, message_for
 
 __all__ = ["main"]
 
@@ -98,7 +98,7 @@ def _run(args: list[str]) -> tuple[int, dict[str, Any] | None]:
         exc.show()
         return exc.exit_code, error_object(exc, exc.format_message(), exc.exit_code)
     except Sora2Error as exc:
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        message = message_for(exc)
         code = _fail(message, exit_code_for(exc))
         return code, error_object(exc, message, code)
     except OSError as exc:

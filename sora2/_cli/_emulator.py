@@ -10,6 +10,7 @@ from __future__ import annotations
 import click
 
 from .._exceptions import InvalidInputError
+from ._common import CommandError
 from ..emulator._constants import (
     DEFAULT_HOST,
     DEFAULT_OUTPUTS,
@@ -107,7 +108,11 @@ def emulator(
         )
     except InvalidInputError as exc:
         raise click.BadParameter(exc.message, param_hint=f"--{exc.field}") from exc
-    sock, url = bind(host, port)
+    try:
+        sock, url = bind(host, port)
+    except OSError as exc:
+        hint = " (is another emulator running? --port 0 picks a free port)" if port else ""
+        raise CommandError(f"{exc.strerror}{hint}") from None
     server = make_server(app, log_level=log_level, access_log=log_level in ("info", "debug"))
     click.echo(url)
     click.echo(f"sora2 emulator: {app!r}; Ctrl-C to stop", err=True)

@@ -375,6 +375,22 @@ class TestLifecycleOverHttp:
         assert len(result.stderr.strip().splitlines()) == 1
         assert result.stdout == ""
 
+    def test_missing_token_says_how_to_give_it_on_the_command_line(self, server: str) -> None:
+        """The CLI's missing-token line names the environment variables and --emulator, not
+        the library's ``api_key=`` keyword."""
+        result = run("status", "x", "--base-url", server)
+        assert EXIT_CONFIG == result.exit_code
+        assert "api_key" not in result.stderr
+        assert "set RUNCOMFY_API_TOKEN (or RUNCOMFY_TOKEN or YOUR_API_TOKEN)" in result.stderr
+        assert "--emulator" in result.stderr
+
+    def test_a_refused_connection_names_host_and_port(self, token: str) -> None:
+        """Nothing listening: the one error line says where the connection was refused."""
+        result = run("status", "x", "--base-url", "http://127.0.0.1:1")
+        assert EXIT_ERROR == result.exit_code
+        assert "status failed: cannot connect to 127.0.0.1:1:" in result.stderr
+        assert 1 == len(result.stderr.strip().splitlines())
+
     def test_wrong_token_is_an_auth_error(
         self, server: str, monkeypatch: pytest.MonkeyPatch
     ) -> None:

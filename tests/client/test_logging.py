@@ -100,9 +100,10 @@ def test_redact() -> None:
 
 @pytest.fixture
 def own_secrets() -> Iterator[None]:
-    """Secrets registered by the test are forgotten after it, so a one-letter token cannot
-    redact other tests' messages."""
+    """Only the secrets this test registers are known while it runs (others' tokens, such as
+    "emulator", are set aside), and they are forgotten after it."""
     saved = dict(_logging._patterns)
+    _logging._patterns.clear()
     yield
     _logging._patterns.clear()
     _logging._patterns.update(saved)
