@@ -345,10 +345,8 @@ def transport_failure(
     """A connection problem, or a body that cannot be decoded (a corrupt gzip stream), during a
     download: retried, then reported as a DownloadError."""
     detail = redact(str(exc)) or type(exc).__name__
-    try:
+    with contextlib.suppress(RuntimeError):  # httpx raises when no request is tied to it
         detail = f"{host_port(exc.request.url)}: {detail}"
-    except RuntimeError:  # httpx raises when the error was never tied to a request
-        pass
     return TransientDownloadError(f"download failed: {detail}", request_id=request_id)
 
 

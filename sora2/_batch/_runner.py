@@ -83,6 +83,8 @@ class _Run:
         self.on_progress = on_progress
         self.stopping = False
         self.submitted = 0
+        self.signal: int | None = None
+        """The signal that interrupted the run (SIGINT, SIGTERM), if one did."""
 
     def changed(self, row: BatchRow | None = None) -> None:
         if row is not None:
@@ -328,9 +330,10 @@ async def run_batch(
 
                 async def watch_sigint() -> None:
                     nonlocal interrupted
-                    with anyio.open_signal_receiver(signal.SIGINT) as signals:
-                        async for _ in signals:
+                    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                        async for signum in signals:
                             interrupted = run.stopping = True
+                            run.signal = signum
                             group.cancel_scope.cancel()
                             return
 
@@ -365,6 +368,7 @@ async def run_batch(
         budget_stop=budget_stop
         or (run.progress.message if run.stopping and not interrupted else None),
         interrupted=interrupted,
+        terminated=run.signal == signal.SIGTERM,
         elapsed=time.monotonic() - started,
     )
 
@@ -415,6 +419,8 @@ async def _after_interrupt(run: _Run, cancel: bool | Callable[[int], bool]) -> N
     """Cancel the queued jobs when asked (``cancel`` may be a question: count -> yes/no)."""
     run.progress.in_flight.clear()
     queued = queued_jobs(run.manifest)
+    if callable(cancel) and run.signal == signal.SIGTERM:
+        cancel = False  # terminated: no one to ask, and a stop is no decision about the jobs
     wanted = cancel(len(queued)) if callable(cancel) and queued else bool(cancel)
     if queued and wanted:
         await run.cancel_queued(queued)

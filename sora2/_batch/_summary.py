@@ -54,7 +54,8 @@ class BatchSummary:
         submitted: jobs this run submitted (a re-run of a finished batch: 0).
         resumed: jobs of earlier runs this run followed.
         budget_stop: why submitting stopped early, if the budget stopped it.
-        interrupted: the run was interrupted (Ctrl-C).
+        interrupted: the run was interrupted (Ctrl-C, or SIGTERM with ``handle_sigint``).
+        terminated: the interruption was SIGTERM (a container stop, ``timeout``).
         dry_run: nothing was submitted or written.
         elapsed: seconds the run took.
     """
@@ -66,6 +67,7 @@ class BatchSummary:
     resumed: int = 0
     budget_stop: str | None = None
     interrupted: bool = False
+    terminated: bool = False
     dry_run: bool = False
     elapsed: float = 0.0
 

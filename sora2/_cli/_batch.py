@@ -28,7 +28,7 @@ from ._common import (
     format_elapsed,
     translate_errors,
 )
-from ._exit_codes import EXIT_BATCH_INCOMPLETE, EXIT_INTERRUPTED, EXIT_USAGE
+from ._exit_codes import EXIT_BATCH_INCOMPLETE, EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE
 
 if TYPE_CHECKING:
     from .._async_client import AsyncClient
@@ -282,7 +282,7 @@ def batch(
 
     Exit codes: 0 every row completed; 2 FILE is missing, empty or unreadable, or --dry-run
     found invalid rows; 8 the batch ran but not every row completed (see the manifest); 4 no
-    API token or bad URL; 130 interrupted.
+    API token or bad URL; 130 interrupted; 143 terminated (SIGTERM).
     """
     import anyio
 
@@ -345,12 +345,13 @@ def batch(
         words += ["--max-seconds", f"{max_seconds:g}"]
     again = settings.command(*words)
     if summary.interrupted:
+        word = "terminated" if summary.terminated else "interrupted"
         left = sum(1 for r in summary.rows if r.state == "pending" and r.request_id)
         echo_err(
-            f"interrupted: {plural(left, 'job')} left running; to finish the batch without "
+            f"{word}: {plural(left, 'job')} left running; to finish the batch without "
             f"paying twice, run: {again}"
         )
-        raise CommandError("interrupted", EXIT_INTERRUPTED)
+        raise CommandError(word, EXIT_TERMINATED if summary.terminated else EXIT_INTERRUPTED)
     if not summary.ok:
         raise CommandError(
             f"{sum(1 for r in summary.rows if r.state != COMPLETED)} of "

@@ -10,7 +10,6 @@ from __future__ import annotations
 import click
 
 from .._exceptions import InvalidInputError
-from ._common import CommandError
 from ..emulator._constants import (
     DEFAULT_HOST,
     DEFAULT_OUTPUTS,
@@ -18,6 +17,7 @@ from ..emulator._constants import (
     DEFAULT_SPEED,
     DEFAULT_WORKERS,
 )
+from ._common import CommandError
 
 __all__ = ["emulator"]
 

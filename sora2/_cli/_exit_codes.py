@@ -25,6 +25,7 @@ __all__ = [
     "EXIT_INTERRUPTED",
     "EXIT_NOT_READY",
     "EXIT_OK",
+    "EXIT_TERMINATED",
     "EXIT_TIMEOUT",
     "EXIT_USAGE",
     "exit_code_for",
@@ -50,6 +51,8 @@ EXIT_BATCH_INCOMPLETE = 8
 """``sora2 batch`` ran, but not every row completed (its manifest says which)."""
 EXIT_INTERRUPTED = 130
 """Ctrl-C: the shell's code for SIGINT."""
+EXIT_TERMINATED = 143
+"""SIGTERM (a container stop, ``timeout``): the shell's code for it; handled like Ctrl-C."""
 
 
 def exit_code_for(error: Sora2Error) -> int:

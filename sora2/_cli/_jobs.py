@@ -51,8 +51,10 @@ from ._exit_codes import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
     EXIT_NOT_READY,
+    EXIT_TERMINATED,
     EXIT_TIMEOUT,
 )
+from ._signals import Terminated
 
 if TYPE_CHECKING:
     from .._client import Client
@@ -194,9 +196,15 @@ def generate(
                 on_submit=on_submit,
                 on_progress=progress.download,
             )
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as interrupt:
             progress.close()
-            _interrupted(client, settings, progress, cancel_on_interrupt)
+            _interrupted(
+                client,
+                settings,
+                progress,
+                cancel_on_interrupt,
+                terminated=isinstance(interrupt, Terminated),
+            )
         except DownloadError as error:
             if is_cancelled_state(progress.state or "") and progress.request_id is not None:
                 progress.close()
@@ -226,17 +234,30 @@ def _emit_ended(settings: Settings, request_id: str, state: str, **extra: Any) -
 
 
 def _interrupted(
-    client: Client, settings: Settings, progress: Progress, cancel_on_interrupt: bool
+    client: Client,
+    settings: Settings,
+    progress: Progress,
+    cancel_on_interrupt: bool,
+    *,
+    terminated: bool = False,
 ) -> NoReturn:
     """Ctrl-C during generate: cancel a queued job (asking first if we can), else say how to
-    resume; always exit 130, the shell's code for SIGINT."""
+    resume; always exit 130, the shell's code for SIGINT.
+
+    SIGTERM (``terminated``) asks nothing and cancels only with --cancel-on-interrupt: a stop
+    of the container is no decision about the job, which goes on and can be resumed. It exits
+    143, the shell's code for SIGTERM.
+    """
+    word, code = (
+        ("terminated", EXIT_TERMINATED) if terminated else ("interrupted", EXIT_INTERRUPTED)
+    )
     request_id = progress.request_id
     if request_id is None:
         echo_err(
-            "interrupted before the service returned a request id; if the job was created, "
+            f"{word} before the service returned a request id; if the job was created, "
             "`sora2 jobs` and your RunComfy dashboard show it."
         )
-        raise CommandError("interrupted", EXIT_INTERRUPTED)
+        raise CommandError(word, code)
     if settings.emulator:
         follow_up = "The in-process emulator stops with this command, so the job ends here."
     else:
@@ -246,7 +267,9 @@ def _interrupted(
     state = progress.state or _QUEUED
     cancelled = False
     if state == _QUEUED:
-        if cancel_on_interrupt or not _stdin_is_tty():
+        if terminated:
+            wanted = cancel_on_interrupt
+        elif cancel_on_interrupt or not _stdin_is_tty():
             wanted = True
         else:
             try:
@@ -265,7 +288,7 @@ def _interrupted(
     else:
         echo_err(f"{request_id} is {state} and cannot be cancelled: it goes on. {follow_up}")
     _emit_ended(settings, request_id, state, interrupted=True, cancelled=cancelled)
-    raise CommandError("interrupted", EXIT_INTERRUPTED)
+    raise CommandError(word, code, request_id=request_id)
 
 
 def _cancel_after_interrupt(client: Client, request_id: str) -> bool:

@@ -15,8 +15,9 @@ from .._exceptions import NotFoundError, Sora2Error
 from .._journal import GONE
 from .._types import is_completed_state, is_failed_state
 from ._common import CommandError, Settings, client_options, echo_err, emit
-from ._exit_codes import EXIT_ERROR, EXIT_INTERRUPTED
+from ._exit_codes import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_TERMINATED
 from ._jobs import _client, _request_id_argument, _timeout_option
+from ._signals import Terminated
 
 if TYPE_CHECKING:
     from .._client import Client
@@ -148,10 +149,12 @@ def resume(
                 on_update=progress.update,
                 on_progress=progress.download,
             )
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as interrupt:
             progress.close()
-            echo_err(f"interrupted; the jobs go on. Run again: {settings.command('resume')}")
-            raise CommandError("interrupted", EXIT_INTERRUPTED) from None
+            terminated = isinstance(interrupt, Terminated)
+            word = "terminated" if terminated else "interrupted"
+            echo_err(f"{word}; the jobs go on. Run again: {settings.command('resume')}")
+            raise CommandError(word, EXIT_TERMINATED if terminated else EXIT_INTERRUPTED) from None
         finally:
             if client is not base:
                 client.close()

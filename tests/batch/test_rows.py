@@ -131,7 +131,7 @@ class TestEmpty:
         """A file (or stdin) holding no row is a mistake, refused naming it, not an empty run."""
         path = tmp_path / "rows.csv"
         path.write_text(text, encoding="utf-8")
-        with pytest.raises(InvalidInputError, match="rows.csv holds no rows"):
+        with pytest.raises(InvalidInputError, match=r"rows\.csv holds no rows"):
             load_rows(path)
         with pytest.raises(InvalidInputError, match="standard input holds no rows"):
             load_rows("-", stdin=io.StringIO(text))

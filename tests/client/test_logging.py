@@ -9,8 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from sora2 import AuthenticationError, Sora2Error, WaitTimeoutError
-from sora2 import _logging
+from sora2 import AuthenticationError, Sora2Error, WaitTimeoutError, _logging
 from sora2._logging import REDACTED, logger, redact, register_secret
 from sora2.emulator import Emulator
 
