@@ -3,6 +3,7 @@
     Sora2Error
     ├── InvalidInputError          bad input, refused before anything is sent (also a ValueError)
     ├── ConfigurationError         no API key, an unusable base URL, a missing extra
+    │   └── MissingExtraError      an optional extra is not installed (also an ImportError)
     ├── APIError                   something went wrong talking to the service
     │   ├── APIConnectionError     the service could not be reached, or the connection broke
     │   │   └── APITimeoutError    no answer in time
@@ -62,6 +63,7 @@ __all__ = [
     "InternalServerError",
     "InvalidInputError",
     "JobFailedError",
+    "MissingExtraError",
     "NoOutputError",
     "NotFoundError",
     "PermissionDeniedError",
@@ -125,6 +127,16 @@ class ConfigurationError(Sora2Error):
     ) -> None:
         super().__init__(message, request_id=request_id)
         self.setting = setting
+
+
+class MissingExtraError(ConfigurationError, ModuleNotFoundError):
+    """An optional extra is not installed; the message says how to add it for how sora2 was
+    installed. Also a ``ModuleNotFoundError``, so ``except ImportError`` still catches it."""
+
+    def __init__(self, message: str, *, extra: str, name: str | None = None) -> None:
+        super().__init__(message)
+        self.extra = extra
+        self.name = name
 
 
 class APIError(Sora2Error):

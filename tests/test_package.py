@@ -45,6 +45,7 @@ EXPECTED_ALL = {
     "JobResult",
     "JobStatus",
     "Journal",
+    "MissingExtraError",
     "NoOutputError",
     "NotFoundError",
     "NotGiven",

@@ -97,8 +97,13 @@ def emulator(
     """Run the Sora 2 service emulator (queue, auth, errors, real MP4s and PNGs, faults)."""
     import signal
 
-    from ..emulator._app import create_app
-    from ..emulator._serve import bind, make_server
+    from .._extras import needs_extra
+
+    with needs_extra("sora2 emulator", "emulator"):
+        import uvicorn  # noqa: F401  (make_server imports it only when called)
+
+        from ..emulator._app import create_app
+        from ..emulator._serve import bind, make_server
 
     if token is not None and not token.strip():
         raise click.BadParameter("must not be empty", param_hint="--token")
