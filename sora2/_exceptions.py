@@ -130,8 +130,10 @@ class ConfigurationError(Sora2Error):
 
 
 class MissingExtraError(ConfigurationError, ModuleNotFoundError):
-    """An optional extra is not installed; the message says how to add it for how sora2 was
-    installed. Also a ``ModuleNotFoundError``, so ``except ImportError`` still catches it."""
+    """An optional extra is not installed; the message gives the pip command that adds it.
+
+    Also a ``ModuleNotFoundError``, so ``except ImportError`` still catches it.
+    """
 
     def __init__(self, message: str, *, extra: str, name: str | None = None) -> None:
         super().__init__(message)
