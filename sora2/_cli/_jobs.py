@@ -210,7 +210,9 @@ def generate(
                 progress.close()
                 _emit_ended(settings, progress.request_id, _CANCELLED)
                 raise CommandError(
-                    f"{progress.request_id} was cancelled; there is no video", EXIT_CANCELLED
+                    f"{progress.request_id} was cancelled; there is no video",
+                    EXIT_CANCELLED,
+                    request_id=progress.request_id,
                 ) from error
             raise
         progress.close()
@@ -380,17 +382,26 @@ def result(request_id: str, out: str | None, settings: Settings) -> None:
     lines += [f"saved: {path}" for path in paths]
     emit(settings, payload, lines)
     if found.is_cancelled:
-        raise CommandError(f"{request_id} was {found.state}; there is no video", EXIT_CANCELLED)
+        raise CommandError(
+            f"{request_id} was {found.state}; there is no video",
+            EXIT_CANCELLED,
+            request_id=found.request_id,
+        )
     if found.is_failed:
         with translate_errors():
             raise job_failed(found.request_id, found.state, found.error)
     if not found.is_completed:
-        raise CommandError(f"{request_id} is {found.state}; not finished yet", EXIT_NOT_READY)
+        raise CommandError(
+            f"{request_id} is {found.state}; not finished yet",
+            EXIT_NOT_READY,
+            request_id=found.request_id,
+        )
     if not found.files:
         raise CommandError(
             f"{request_id} completed without any output file (output fields: "
             f"{', '.join(sorted(found.outputs)) or 'none'})",
             EXIT_ERROR,
+            request_id=found.request_id,
         )
 
 

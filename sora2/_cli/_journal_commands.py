@@ -13,6 +13,7 @@ import click
 
 from .._exceptions import NotFoundError, Sora2Error
 from .._journal import GONE
+from .._text import plural
 from .._types import is_completed_state, is_failed_state
 from ._common import CommandError, Settings, client_options, echo_err, emit
 from ._exit_codes import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_TERMINATED
@@ -35,10 +36,14 @@ def _short_prompt(prompt: str, width: int = _PROMPT_WIDTH) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _record_line(record: JobRecord) -> str:
+def _record_line(record: JobRecord, *, service: bool = False) -> str:
+    """One job of the journal; ``service`` adds its base URL (when the journal holds jobs of
+    several services, the same id would otherwise not say where to resume it)."""
     when = record.submitted_at.astimezone().strftime("%Y-%m-%d %H:%M:%S")
     params = " ".join(f"{k}={v}" for k, v in sorted(record.params.items()))
     line = f"{record.request_id}  {record.state:<11}  {when}"
+    if service:
+        line += f"  {record.base_url}"
     line += f"  {_short_prompt(record.prompt) or '-':<{_PROMPT_WIDTH}}"
     if params:
         line += f"  {params}"
@@ -83,7 +88,8 @@ def jobs(unfinished: bool, refresh: bool, prune: bool, settings: Settings) -> No
     }
     if prune:
         payload["pruned"] = pruned
-    emit(settings, payload, [_record_line(r) for r in records])
+    several = len({r.base_url for r in records}) > 1
+    emit(settings, payload, [_record_line(r, service=several) for r in records])
     if not records and not settings.json_output:
         where = f" in {journal.path}" if journal is not None else ""
         echo_err(f"no {'unfinished ' if unfinished else ''}jobs{where}")
@@ -116,7 +122,7 @@ def forget(request_id: str, settings: Settings) -> None:
     emit(
         settings,
         {"request_id": request_id, "forgotten": removed},
-        [f"forgot {request_id}" if removed else f"{request_id} was not in the journal"],
+        [f"forgot {request_id}"] if removed else [],  # not removed: the error says it, once
     )
     if not removed:
         raise CommandError(f"{request_id} is not in the journal", EXIT_ERROR, request_id=request_id)
@@ -197,7 +203,8 @@ def resume(
             )
     if failed:
         raise CommandError(
-            f"{len(records) - len(failed)} of {len(records)} jobs finished; "
+            f"{len(records) - len(failed)} of {plural(len(records), 'job')} finished; "
             f"{len(failed)} did not (see `sora2 jobs`)",
             EXIT_ERROR,
+            request_id=failed[0].request_id if len(failed) == 1 else None,
         )
