@@ -42,6 +42,7 @@ from ._exceptions import (
     Sora2Error,
 )
 from ._fetching import AsyncFetcher
+from ._http import user_agent
 from ._journal import JobRecord
 from ._journal_glue import DEFERRED_WRITES, resume_target
 from ._logging import logger
@@ -121,6 +122,7 @@ class AsyncClient(BaseClient):
             limits=self._limits(),
             auth=BearerAuth(self._token(), self._origin),
             follow_redirects=False,
+            headers={"User-Agent": user_agent()},
         )
         self._api_slots = InFlight(connection_limit, self._timeout.pool)
         self._fetcher = AsyncFetcher(

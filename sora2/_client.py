@@ -47,6 +47,7 @@ from ._exceptions import (
     Sora2Error,
 )
 from ._fetching import Fetcher
+from ._http import user_agent
 from ._journal import JobRecord
 from ._journal_glue import resume_target
 from ._logging import logger
@@ -143,6 +144,7 @@ class Client(BaseClient):
             limits=self._limits(),
             auth=BearerAuth(self._token(), self._origin),
             follow_redirects=False,
+            headers={"User-Agent": user_agent()},
         )
         self._fetcher = Fetcher(
             self._shared, timeout=self._timeout, limits=self._limits(), retry=self._retry

@@ -22,6 +22,7 @@ from ._download import (
     wire_bytes,
 )
 from ._exceptions import DownloadError
+from ._http import user_agent
 from ._outputs import FILE_KIND
 from ._retry import RetryPolicy, acall_with_retries, call_with_retries
 from ._transports import AsyncBorrowedTransport, BorrowedTransport, InFlight
@@ -69,6 +70,7 @@ class Fetcher:
                 else None,
                 limits=self._limits,
                 follow_redirects=False,
+                headers={"User-Agent": user_agent()},
             )
         return self._files
 
@@ -158,6 +160,7 @@ class AsyncFetcher:
                 else None,
                 limits=self._limits,
                 follow_redirects=False,
+                headers={"User-Agent": user_agent()},
             )
         return self._files
 

@@ -19,6 +19,7 @@ __all__ = [
     "SUBMIT_RETRY_STATUSES",
     "host_port",
     "parse_retry_after",
+    "user_agent",
 ]
 
 IDEMPOTENT_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -60,3 +61,13 @@ def host_port(url: httpx.URL) -> str:
     port = url.port or {"http": 80, "https": 443}.get(url.scheme)
     host = f"[{url.host}]" if ":" in url.host else url.host
     return f"{host}:{port}" if port is not None else host
+
+
+def user_agent() -> str:
+    """``sora2/<version> python-httpx/<version>``: every request says which client sent it
+    (the service's logs, a support ticket), keeping httpx's own product token after ours."""
+    import httpx
+
+    from ._version import __version__
+
+    return f"sora2/{__version__} python-httpx/{httpx.__version__}"
