@@ -158,8 +158,10 @@ class _RichDisplay:
             flying = list(progress.in_flight.values())
             for row in flying[:_MAX_JOB_LINES]:
                 label = f"  row {row.row}" + (f" {row.name}" if row.name else "")
+                earlier = row.request_id and progress.earlier.get(row.key) == row.request_id
+                job = f"following {row.request_id} (submitted earlier)" if earlier else None
                 lines.append(
-                    Text(f"{label}  {row.request_id or 'submitting'}  {row.job_state or ''}")
+                    Text(f"{label}  {job or row.request_id or 'submitting'}  {row.job_state or ''}")
                 )
             if len(flying) > _MAX_JOB_LINES:
                 lines.append(Text(f"  ... and {len(flying) - _MAX_JOB_LINES} more in flight"))
