@@ -400,7 +400,8 @@ class TestEmulatorMode:
 
         monkeypatch.delattr(sora2.emulator, "create_app", raising=False)
         monkeypatch.delitem(sys.modules, "sora2.emulator._app", raising=False)
-        monkeypatch.setitem(sys.modules, "starlette", None)  # as if the extra were missing
+        for name in [m for m in sys.modules if m == "starlette" or m.startswith("starlette.")]:
+            monkeypatch.setitem(sys.modules, name, None)  # as if the extra were missing
         with pytest.raises(ConfigurationError, match=r"-m pip install .*\[emulator\]"):
             Client(emulator=True, journal=False)
 
