@@ -3,18 +3,47 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from ._diff import FAIL_ON_CHOICES
 from ._paths import Layout, default_root
 
-__all__ = ["main"]
+__all__ = ["main", "missing_extra_message", "run"]
+
+EXIT_MISSING_EXTRA = 2
+"""The generators or their libraries are not installed: nothing was run."""
+
+
+def missing_extra_message(module: str | None, root: Path, cwd: Path | None = None) -> str:
+    """One line for a run without the ``codegen`` extra: what is missing, and the pip command
+    that installs the extra into this clone (codegen runs from a clone, never from a wheel)."""
+    folder = "." if root.resolve() == (cwd or Path.cwd()).resolve() else str(root)
+    missing = f" (no module named {module!r})" if module else ""
+    return (
+        f"python -m codegen needs the [codegen] extra{missing}; install it with: "
+        f"python -m pip install -e {shlex.quote(f'{folder}[codegen]')}"
+    )
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """``main``, with a missing third-party module (the codegen extra not installed) reported
+    as one line on stderr instead of a traceback."""
+    try:
+        return main(argv)
+    except ModuleNotFoundError as exc:
+        top = (exc.name or "").partition(".")[0]
+        if not top or top in ("codegen", "sora2"):
+            raise
+        print(missing_extra_message(exc.name, default_root()), file=sys.stderr)
+        return EXIT_MISSING_EXTRA
 
 
 def _parser() -> argparse.ArgumentParser:
+    from ._diff import FAIL_ON_CHOICES
+
     parser = argparse.ArgumentParser(prog="python -m codegen", description=__doc__)
     parser.add_argument(
         "--root", type=Path, default=None, help="repository root (default: this checkout)"
@@ -163,4 +192,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())

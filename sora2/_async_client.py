@@ -43,6 +43,7 @@ from ._exceptions import (
     Sora2Error,
 )
 from ._fetching import AsyncFetcher
+from ._http import user_agent
 from ._journal import JobRecord
 from ._journal_glue import DEFERRED_WRITES, is_adhoc, resume_target
 from ._logging import logger
@@ -125,6 +126,7 @@ class AsyncClient(BaseClient):
             limits=self._limits(),
             auth=BearerAuth(self._token(), self._origin),
             follow_redirects=False,
+            headers={"User-Agent": user_agent()},
         )
         self._api_slots = InFlight(connection_limit, self._timeout.pool)
         self._fetcher = AsyncFetcher(

@@ -276,7 +276,8 @@ class BaseClient:
         if self._token() is None:
             raise ConfigurationError(
                 "no API key: pass api_key=..., or set "
-                f"{' or '.join(API_KEY_ENV_VARS)} (get a key from your RunComfy profile)"
+                f"{' or '.join(API_KEY_ENV_VARS)} (get a key from your RunComfy profile)",
+                setting="api_key",
             )
 
     def _options(self, overrides: dict[str, Any]) -> dict[str, Any]:

@@ -48,6 +48,7 @@ from ._exceptions import (
     Sora2Error,
 )
 from ._fetching import Fetcher
+from ._http import user_agent
 from ._journal import JobRecord
 from ._journal_glue import is_adhoc, resume_target
 from ._logging import logger
@@ -152,6 +153,7 @@ class Client(BaseClient):
             limits=self._limits(),
             auth=BearerAuth(self._token(), self._origin),
             follow_redirects=False,
+            headers={"User-Agent": user_agent()},
         )
         self._fetcher = Fetcher(
             self._shared,

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Final
 import httpx
 
 from ._exceptions import DownloadError, InvalidInputError, TransientDownloadError
-from ._http import IDEMPOTENT_RETRY_STATUSES, parse_retry_after
+from ._http import IDEMPOTENT_RETRY_STATUSES, host_port, parse_retry_after
 from ._logging import logger, redact
 from ._outputs import FILE_KIND
 
@@ -362,9 +362,10 @@ def transport_failure(
 ) -> DownloadError:
     """A connection problem, or a body that cannot be decoded (a corrupt gzip stream), during a
     download: retried, then reported as a DownloadError."""
-    return TransientDownloadError(
-        f"download failed: {redact(str(exc)) or type(exc).__name__}", request_id=request_id
-    )
+    detail = redact(str(exc)) or type(exc).__name__
+    with contextlib.suppress(RuntimeError):  # httpx raises when no request is tied to it
+        detail = f"{host_port(exc.request.url)}: {detail}"
+    return TransientDownloadError(f"download failed: {detail}", request_id=request_id)
 
 
 def wire_bytes(response: httpx.Response, part: PartFile) -> int:

@@ -30,7 +30,7 @@ from ._exceptions import (
     SubmissionUnknownError,
     UnprocessableEntityError,
 )
-from ._http import SUBMIT_RETRY_STATUSES
+from ._http import SUBMIT_RETRY_STATUSES, host_port
 from ._logging import redact
 
 __all__ = [
@@ -167,11 +167,15 @@ def transport_error(
         request: httpx.Request | None = exc.request
     except RuntimeError:  # httpx raises when the error was never tied to a request
         request = None
-    return cls(
-        f"{operation} {what}: {redact(str(exc)) or type(exc).__name__}",
-        request_id=request_id,
-        request=request,
-    )
+    detail = redact(str(exc)) or type(exc).__name__
+    if request is not None:
+        where = host_port(request.url)
+        detail = (
+            f"cannot connect to {where}: {detail}"
+            if isinstance(exc, httpx.ConnectError)
+            else f"{where}: {detail}"
+        )
+    return cls(f"{operation} {what}: {detail}", request_id=request_id, request=request)
 
 
 def unknown_submission(

@@ -3,7 +3,8 @@
     Sora2Error
     ├── InvalidInputError          bad input, refused before anything is sent (also a ValueError)
     ├── ConfigurationError         no API key, an unusable base URL, a missing extra
-    │   └── JournalError           the journal cannot record a job id: nothing is submitted
+    │   ├── JournalError           the journal cannot record a job id: nothing is submitted
+    │   └── MissingExtraError      an optional extra is not installed (also an ImportError)
     ├── APIError                   something went wrong talking to the service
     │   ├── APIConnectionError     the service could not be reached, or the connection broke
     │   │   └── APITimeoutError    no answer in time
@@ -64,6 +65,7 @@ __all__ = [
     "InvalidInputError",
     "JobFailedError",
     "JournalError",
+    "MissingExtraError",
     "NoOutputError",
     "NotFoundError",
     "PermissionDeniedError",
@@ -116,7 +118,29 @@ class InvalidInputError(Sora2Error, ValueError):
 
 
 class ConfigurationError(Sora2Error):
-    """The client cannot be used as configured (no key, bad base URL, missing extra)."""
+    """The client cannot be used as configured (no key, bad base URL, missing extra).
+
+    ``setting`` names the missing or unusable setting when there is one (``"api_key"``), so a
+    caller such as the CLI can say how to give it in its own terms.
+    """
+
+    def __init__(
+        self, message: str, *, request_id: str | None = None, setting: str | None = None
+    ) -> None:
+        super().__init__(message, request_id=request_id)
+        self.setting = setting
+
+
+class MissingExtraError(ConfigurationError, ModuleNotFoundError):
+    """An optional extra is not installed; the message gives the pip command that adds it.
+
+    Also a ``ModuleNotFoundError``, so ``except ImportError`` still catches it.
+    """
+
+    def __init__(self, message: str, *, extra: str, name: str | None = None) -> None:
+        super().__init__(message)
+        self.extra = extra
+        self.name = name
 
 
 class JournalError(ConfigurationError):

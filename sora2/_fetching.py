@@ -27,6 +27,7 @@ from ._download import (
 )
 from ._exceptions import DownloadError
 from ._hosts import HostPolicy
+from ._http import user_agent
 from ._outputs import FILE_KIND
 from ._retry import RetryPolicy, acall_with_retries, call_with_retries
 from ._transports import AsyncBorrowedTransport, BorrowedTransport, InFlight
@@ -90,6 +91,7 @@ class Fetcher:
                 limits=self._limits,
                 follow_redirects=False,
                 trust_env=False,
+                headers={"User-Agent": user_agent()},
             )
         return self._files
 
@@ -194,6 +196,7 @@ class AsyncFetcher:
                 limits=self._limits,
                 follow_redirects=False,
                 trust_env=False,
+                headers={"User-Agent": user_agent()},
             )
         return self._files
 

@@ -12,7 +12,15 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import datetime
 
-__all__ = ["IDEMPOTENT_RETRY_STATUSES", "SUBMIT_RETRY_STATUSES", "parse_retry_after"]
+    import httpx
+
+__all__ = [
+    "IDEMPOTENT_RETRY_STATUSES",
+    "SUBMIT_RETRY_STATUSES",
+    "host_port",
+    "parse_retry_after",
+    "user_agent",
+]
 
 IDEMPOTENT_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 """Answers worth retrying when a repeat cannot cost twice: status, result, cancel, download."""
@@ -45,3 +53,21 @@ def parse_retry_after(
     if seconds != seconds or seconds == float("inf"):  # NaN or infinite
         return None
     return max(0.0, seconds)
+
+
+def host_port(url: httpx.URL) -> str:
+    """``127.0.0.1:1``, ``api.example:443``: where a request went, the port always shown (a
+    refused connection is about a port as much as a host)."""
+    port = url.port or {"http": 80, "https": 443}.get(url.scheme)
+    host = f"[{url.host}]" if ":" in url.host else url.host
+    return f"{host}:{port}" if port is not None else host
+
+
+def user_agent() -> str:
+    """``sora2/<version> python-httpx/<version>``: every request says which client sent it
+    (the service's logs, a support ticket), keeping httpx's own product token after ours."""
+    import httpx
+
+    from ._version import __version__
+
+    return f"sora2/{__version__} python-httpx/{httpx.__version__}"

@@ -118,7 +118,7 @@ class InputField:
         if self.max_length is not None:
             parts.append(f"of at most {_chars(self.max_length)}")
         if self.pattern is not None:
-            parts.append(f"matching the pattern {self.pattern!r}")
+            parts.append(f"matching the pattern {self.pattern}")
         return " ".join(parts)
 
     def allowed(self) -> tuple[Any, ...] | None:

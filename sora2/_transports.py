@@ -77,17 +77,15 @@ def emulator_app(clock: Clock, options: Mapping[str, Any] | None = None) -> Any:
 
     ``options`` are keywords of ``create_app`` (``outputs``, ``faults``, ``speed``...).
     """
-    try:
+    from ._extras import needs_extra
+
+    with needs_extra("the in-process emulator", "emulator"):
         from .emulator import create_app
 
         try:
             return create_app(clock=clock.monotonic, **dict(options or {}))
         except TypeError as exc:
             raise ConfigurationError(f"emulator options: {exc}") from None
-    except ImportError as exc:
-        raise ConfigurationError(
-            f"the emulator needs extra packages ({exc.name or exc}): pip install 'sora2[emulator]'"
-        ) from None
 
 
 def sync_emulator(clock: Clock, options: Mapping[str, Any] | None = None) -> httpx.BaseTransport:

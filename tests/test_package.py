@@ -48,6 +48,7 @@ EXPECTED_ALL = {
     "JobStatus",
     "JournalError",
     "Journal",
+    "MissingExtraError",
     "NoOutputError",
     "NotFoundError",
     "NotGiven",

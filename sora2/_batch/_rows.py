@@ -222,7 +222,10 @@ def _raw_csv(stream: IO[str]) -> Iterator[tuple[int, dict[str, Any] | None, str 
     for cells in reader:
         start, line = line, reader.line_num + 1
         if header is None:
+            if not any(cell.strip() for cell in cells):
+                continue
             header = [cell.strip() for cell in cells]
+            _check_header(header)
             continue
         if not any(cell.strip() for cell in cells):
             continue
@@ -245,6 +248,26 @@ def _raw_csv(stream: IO[str]) -> Iterator[tuple[int, dict[str, Any] | None, str 
             yield start, None, exc.message
             continue
         yield start, values, None
+
+
+def _check_header(header: list[str]) -> None:
+    """Refuse a header that names no input property: every row would be read wrongly, most
+    often because the file is separated by something other than commas."""
+    known = set(_input_properties()) | {NAME_FIELD}
+    if any(column in known for column in header):
+        return
+    text = ",".join(header)
+    found = [sep for sep in (";", "\t", "|") if any(sep in column for column in header)]
+    why = (
+        f"it looks separated by {found[0]!r}, and CSV here is separated by commas"
+        if found
+        else f"the columns it may have: {', '.join(sorted(known))}"
+    )
+    raise InvalidInputError(
+        f"line 1: cannot read the CSV header {text!r}: it names no input property ({why})",
+        field="header",
+        value=text,
+    )
 
 
 def _looks_like_jsonl(text: str) -> bool:
@@ -334,6 +357,8 @@ def load_rows(
 
     A file ending in ``.csv`` is CSV and one ending in ``.jsonl``/``.ndjson``/``.json`` is
     JSONL; anything else (stdin too) is JSONL when its first non-blank character is ``{``.
+    A file or stdin without a single row is refused (``InvalidInputError``): it is a mistake,
+    not an empty batch.
     """
     if not isinstance(source, str | Path):
         return parse_rows(
@@ -345,6 +370,16 @@ def load_rows(
             ),
             defaults,
         )
+    rows = _read_rows(source, stdin, defaults)
+    if not rows:
+        where = "standard input" if str(source) == "-" else str(source)
+        raise InvalidInputError(f"{where} holds no rows: nothing to run", field="rows")
+    return rows
+
+
+def _read_rows(
+    source: str | Path, stdin: IO[str] | None, defaults: Mapping[str, Any] | None
+) -> list[Row]:
     if str(source) == "-":
         text = (stdin or sys.stdin).read()
         stream: IO[str] = io.StringIO(text)

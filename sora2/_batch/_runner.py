@@ -34,6 +34,7 @@ from .._exceptions import (
     WaitTimeoutError,
 )
 from .._logging import logger
+from .._text import plural
 from .._types import outcome_of
 from ._compat import QUEUED as _QUEUED
 from ._compat import download_outputs, submit_body
@@ -82,6 +83,8 @@ class _Run:
         self.on_progress = on_progress
         self.stopping = False
         self.submitted = 0
+        self.signal: int | None = None
+        """The signal that interrupted the run (SIGINT, SIGTERM), if one did."""
 
     def changed(self, row: BatchRow | None = None) -> None:
         if row is not None:
@@ -267,16 +270,9 @@ async def run_batch(
     parsed = load_rows(source_arg, stdin=stdin, defaults=defaults)
     plan = make_plan(r.input for r in parsed if r.valid)
     directory = Path(out_dir).expanduser().absolute()
-    if dry_run:
-        return BatchSummary(
-            None,
-            tuple(new_entry(r) for r in parsed),
-            plan,
-            dry_run=True,
-            elapsed=time.monotonic() - started,
-        )
-    client._require_key()
-    await client._journal_read(client._check_journal)  # no id may go unrecorded
+    if not dry_run:
+        client._require_key()
+        await client._journal_read(client._check_journal)  # no id may go unrecorded
     manifest = Manifest.read(directory)
     entries: list[BatchRow] = []
     for found in parsed:
@@ -284,6 +280,22 @@ async def run_batch(
         entry = old if old is not None else new_entry(found)
         entry.row = found.line
         entries.append(entry)
+    if dry_run:
+        # What a run would submit now, and where the budget would stop it; nothing written.
+        candidates = [row for row in entries if needs_submit(row, resubmit_unknown)]
+        to_submit, budget_stop = _within_budget(candidates, manifest, max_jobs, max_seconds)
+        if budget_stop is not None:
+            budget_stop += (
+                f"; {len(to_submit)} of {plural(len(candidates), 'job')} would be submitted"
+            )
+        return BatchSummary(
+            None,
+            tuple(new_entry(r) for r in parsed),
+            plan,
+            budget_stop=budget_stop,
+            dry_run=True,
+            elapsed=time.monotonic() - started,
+        )
     manifest.replace_rows(entries)
     adopt_from_journal(client, manifest, entries, str(directory))
     follow = [row for row in entries if needs_follow_up(row)]
@@ -291,25 +303,7 @@ async def run_batch(
     for row in entries:
         if row.request_id is None and row.submit_unknown and not resubmit_unknown:
             row.state, row.error = PENDING, _UNKNOWN
-    paid = [row for row in manifest if is_paid(row)]
-    jobs_used = len(paid)
-    seconds_used = sum(row_seconds(row.input) for row in paid)
-    to_submit: list[BatchRow] = []
-    budget_stop: str | None = None
-    for row in candidates:
-        seconds = row_seconds(row.input)
-        if max_jobs is not None and jobs_used + 1 > max_jobs:
-            budget_stop = f"--max-jobs {max_jobs} reached ({jobs_used} jobs submitted)"
-        elif max_seconds is not None and seconds_used + seconds > max_seconds:
-            budget_stop = (
-                f"--max-seconds {max_seconds:g} reached ({seconds_used:g} s submitted; "
-                f"row {row.row} asks for {seconds:g} s more)"
-            )
-        if budget_stop is not None:
-            break
-        jobs_used += 1
-        seconds_used += seconds
-        to_submit.append(row)
+    to_submit, budget_stop = _within_budget(candidates, manifest, max_jobs, max_seconds)
     for row in candidates[len(to_submit) :]:
         if row.request_id is None or row.state == CANCELLED:
             row.state, row.error = PENDING, f"not submitted: budget {budget_stop}"
@@ -328,6 +322,7 @@ async def run_batch(
         queued=len(follow) + len(to_submit),
         started=started,
         message=f"budget: {budget_stop}" if budget_stop else None,
+        earlier={r.key: r.request_id for r in follow if r.request_id is not None},
     )
     run = _Run(client, manifest, directory, progress, on_progress)
     items: deque[BatchRow] = deque([*follow, *to_submit])
@@ -339,9 +334,10 @@ async def run_batch(
 
                 async def watch_sigint() -> None:
                     nonlocal interrupted
-                    with anyio.open_signal_receiver(signal.SIGINT) as signals:
-                        async for _ in signals:
+                    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                        async for signum in signals:
                             interrupted = run.stopping = True
+                            run.signal = signum
                             group.cancel_scope.cancel()
                             return
 
@@ -376,8 +372,39 @@ async def run_batch(
         budget_stop=budget_stop
         or (run.progress.message if run.stopping and not interrupted else None),
         interrupted=interrupted,
+        terminated=run.signal == signal.SIGTERM,
         elapsed=time.monotonic() - started,
     )
+
+
+def _within_budget(
+    candidates: list[BatchRow],
+    manifest: Manifest,
+    max_jobs: int | None,
+    max_seconds: float | None,
+) -> tuple[list[BatchRow], str | None]:
+    """The candidates the budget lets through, in order, and why it stops the rest (the jobs
+    of earlier runs in ``manifest`` count against it too)."""
+    paid = [row for row in manifest if is_paid(row)]
+    jobs_used = len(paid)
+    seconds_used = sum(row_seconds(row.input) for row in paid)
+    to_submit: list[BatchRow] = []
+    for row in candidates:
+        seconds = row_seconds(row.input)
+        if max_jobs is not None and jobs_used + 1 > max_jobs:
+            return to_submit, (
+                f"--max-jobs {max_jobs} reached ({plural(jobs_used, 'job')} submitted; "
+                f"row {row.row} would be one more)"
+            )
+        if max_seconds is not None and seconds_used + seconds > max_seconds:
+            return to_submit, (
+                f"--max-seconds {max_seconds:g} reached ({seconds_used:g} s submitted; "
+                f"row {row.row} asks for {seconds:g} s more)"
+            )
+        jobs_used += 1
+        seconds_used += seconds
+        to_submit.append(row)
+    return to_submit, None
 
 
 def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
@@ -396,6 +423,8 @@ async def _after_interrupt(run: _Run, cancel: bool | Callable[[int], bool]) -> N
     """Cancel the queued jobs when asked (``cancel`` may be a question: count -> yes/no)."""
     run.progress.in_flight.clear()
     queued = queued_jobs(run.manifest)
+    if callable(cancel) and run.signal == signal.SIGTERM:
+        cancel = False  # terminated: no one to ask, and a stop is no decision about the jobs
     wanted = cancel(len(queued)) if callable(cancel) and queued else bool(cancel)
     if queued and wanted:
         await run.cancel_queued(queued)

@@ -27,6 +27,8 @@ class BatchProgress:
             last state seen).
         message: why submitting stopped, when it stopped early.
         started: ``time.monotonic()`` when the run began.
+        earlier: the request id of each row whose job an earlier run submitted, by row key:
+            this run follows those jobs and does not pay for them again.
     """
 
     total: int = 0
@@ -37,6 +39,7 @@ class BatchProgress:
     in_flight: dict[str, BatchRow] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
     message: str | None = None
+    earlier: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,8 @@ class BatchSummary:
         submitted: jobs this run submitted (a re-run of a finished batch: 0).
         resumed: jobs of earlier runs this run followed.
         budget_stop: why submitting stopped early, if the budget stopped it.
-        interrupted: the run was interrupted (Ctrl-C).
+        interrupted: the run was interrupted (Ctrl-C, or SIGTERM with ``handle_sigint``).
+        terminated: the interruption was SIGTERM (a container stop, ``timeout``).
         dry_run: nothing was submitted or written.
         elapsed: seconds the run took.
     """
@@ -63,6 +67,7 @@ class BatchSummary:
     resumed: int = 0
     budget_stop: str | None = None
     interrupted: bool = False
+    terminated: bool = False
     dry_run: bool = False
     elapsed: float = 0.0
 

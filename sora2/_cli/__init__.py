@@ -14,7 +14,13 @@ from typing import Any
 import click
 
 from .._exceptions import Sora2Error
-from ._exit_codes import EXIT_ERROR, EXIT_INTERRUPTED, exit_code_for
+from ._exit_codes import (
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
+    exit_code_for,
+    message_for,
+)
 
 __all__ = ["main"]
 
@@ -86,9 +92,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: list[str]) -> tuple[int, dict[str, Any] | None]:
     from ._output import error_object
+    from ._signals import Terminated, sigterm_interrupts
 
     try:
-        rc = cli.main(args=args, prog_name="sora2", standalone_mode=False)
+        with sigterm_interrupts():
+            rc = cli.main(args=args, prog_name="sora2", standalone_mode=False)
+    except Terminated as exc:
+        code = _fail("terminated", EXIT_TERMINATED)
+        return code, error_object(exc, "terminated", code)
     except (click.exceptions.Abort, KeyboardInterrupt) as exc:
         code = _fail("interrupted", EXIT_INTERRUPTED)
         return code, error_object(exc, "interrupted", code)
@@ -98,7 +109,7 @@ def _run(args: list[str]) -> tuple[int, dict[str, Any] | None]:
         exc.show()
         return exc.exit_code, error_object(exc, exc.format_message(), exc.exit_code)
     except Sora2Error as exc:
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        message = message_for(exc)
         code = _fail(message, exit_code_for(exc))
         return code, error_object(exc, message, code)
     except OSError as exc:

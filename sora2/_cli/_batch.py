@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .._constants import DEFAULT_BATCH_CONCURRENCY
+from .._text import plural
 from .._types import COMPLETED
 from ._common import (
     CommandError,
@@ -29,7 +30,7 @@ from ._common import (
     input_options,
     translate_errors,
 )
-from ._exit_codes import EXIT_BATCH_INCOMPLETE, EXIT_INTERRUPTED, EXIT_USAGE
+from ._exit_codes import EXIT_BATCH_INCOMPLETE, EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE
 
 if TYPE_CHECKING:
     from .._async_client import AsyncClient
@@ -89,6 +90,12 @@ class _PlainDisplay:
         before = self._said.get(row.key)
         self._said[row.key] = key
         label = f"row {row.row}" + (f" ({row.name})" if row.name else "")
+        earlier = row.request_id is not None and progress.earlier.get(row.key) == row.request_id
+        if earlier and before is None:
+            # Paid for by an earlier run: this run only follows it.
+            echo_err(f"{label}: following {row.request_id} (submitted earlier)")
+            if row.state == "pending" and not row.error:
+                return
         if row.state == "pending" and row.request_id and (before is None or before[0] is None):
             echo_err(f"{label}: submitted {row.request_id}")
         elif row.state == COMPLETED:
@@ -153,8 +160,10 @@ class _RichDisplay:
             flying = list(progress.in_flight.values())
             for row in flying[:_MAX_JOB_LINES]:
                 label = f"  row {row.row}" + (f" {row.name}" if row.name else "")
+                earlier = row.request_id and progress.earlier.get(row.key) == row.request_id
+                job = f"following {row.request_id} (submitted earlier)" if earlier else None
                 lines.append(
-                    Text(f"{label}  {row.request_id or 'submitting'}  {row.job_state or ''}")
+                    Text(f"{label}  {job or row.request_id or 'submitting'}  {row.job_state or ''}")
                 )
             if len(flying) > _MAX_JOB_LINES:
                 lines.append(Text(f"  ... and {len(flying) - _MAX_JOB_LINES} more in flight"))
@@ -180,7 +189,7 @@ class _RichDisplay:
 def _summary_lines(summary: BatchSummary, settings: Settings) -> list[str]:
     counts = summary.counts
     lines = [
-        f"{len(summary.rows)} rows: "
+        f"{plural(len(summary.rows), 'row')}: "
         + ", ".join(f"{count} {state}" for state, count in counts.items() if count)
         + f"; {summary.submitted} submitted now, {summary.resumed} followed from earlier runs"
     ]
@@ -194,22 +203,20 @@ def _summary_lines(summary: BatchSummary, settings: Settings) -> list[str]:
     return lines
 
 
-def _jobs(count: int) -> str:
-    return f"{count} job" if count == 1 else f"{count} jobs"
-
-
 def _plan_lines(summary: BatchSummary) -> list[str]:
     lines = []
     for row in summary.rows:
         if row.state == "invalid":
             lines.append(f"line {row.row}: {row.error}")
     plan = summary.plan
-    lines.append(f"plan: {_jobs(plan.jobs)}, {plan.seconds:g} seconds of video")
+    lines.append(f"plan: {plural(plan.jobs, 'job')}, {plan.seconds:g} seconds of video")
     for size, (jobs, seconds) in plan.by_size.items():
-        lines.append(f"  {size}: {_jobs(jobs)}, {seconds:g} s")
+        lines.append(f"  {size}: {plural(jobs, 'job')}, {seconds:g} s")
+    if summary.budget_stop:
+        lines.append(f"budget: would stop submitting: {summary.budget_stop}")
     invalid = summary.count("invalid")
     lines.append(
-        f"{invalid} invalid {'row' if invalid == 1 else 'rows'}; nothing submitted"
+        f"{plural(invalid, 'invalid row')}; nothing submitted"
         if invalid
         else "all rows valid; nothing submitted"
     )
@@ -217,7 +224,9 @@ def _plan_lines(summary: BatchSummary) -> list[str]:
 
 
 @click.command()
-@click.argument("file", metavar="FILE", type=click.Path(dir_okay=False, allow_dash=True))
+@click.argument(
+    "file", metavar="FILE", type=click.Path(exists=True, dir_okay=False, allow_dash=True)
+)
 @click.option(
     "--out-dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -279,15 +288,16 @@ def batch(
     records every row and its request id; running the same command again (with the same
     defaults) submits nothing already submitted and finishes what is left.
 
-    Exit codes: 0 every row completed; 2 --dry-run found invalid rows; 8 the batch ran but not
-    every row completed (see the manifest); 4 no API token or bad URL; 130 interrupted.
+    Exit codes: 0 every row completed; 2 FILE is missing, empty or unreadable, or --dry-run
+    found invalid rows; 8 the batch ran but not every row completed (see the manifest); 4 no
+    API token or bad URL; 130 interrupted; 143 terminated (SIGTERM).
     """
     import anyio
 
     from .._batch import run_batch
 
     display: _PlainDisplay | _RichDisplay | None = None
-    if not dry_run:
+    if not dry_run and not settings.quiet:
         display = _RichDisplay() if _stderr_is_tty() else _PlainDisplay()
 
     def ask(count: int) -> bool:
@@ -299,7 +309,7 @@ def batch(
             display.stop()
         try:
             return click.confirm(
-                f"\nCancel the {count} jobs still queued? (No: they run on; run the same "
+                f"\nCancel the {plural(count, 'job')} still queued? (No: they run on; run the same "
                 "command again to collect them)",
                 default=False,
                 err=True,
@@ -334,9 +344,7 @@ def batch(
         emit(settings, summary.to_dict(), _plan_lines(summary))
         if not summary.ok:
             invalid = summary.count("invalid")
-            raise CommandError(
-                f"{invalid} invalid {'row' if invalid == 1 else 'rows'}", EXIT_BATCH_INVALID
-            )
+            raise CommandError(plural(invalid, "invalid row"), EXIT_BATCH_INVALID)
         return
     emit(settings, summary.to_dict(), _summary_lines(summary, settings))
     words = ["batch", file, "--out-dir", os.fspath(out_dir), "--concurrency", str(concurrency)]
@@ -348,15 +356,16 @@ def batch(
         words += ["--input", f"{name}={json.dumps(value)}"]
     again = settings.command(*words)
     if summary.interrupted:
+        word = "terminated" if summary.terminated else "interrupted"
         left = sum(1 for r in summary.rows if r.state == "pending" and r.request_id)
         echo_err(
-            f"interrupted: {left} jobs left running; to finish the batch without paying twice, "
-            f"run: {again}"
+            f"{word}: {plural(left, 'job')} left running; to finish the batch without "
+            f"paying twice, run: {again}"
         )
-        raise CommandError("interrupted", EXIT_INTERRUPTED)
+        raise CommandError(word, EXIT_TERMINATED if summary.terminated else EXIT_INTERRUPTED)
     if not summary.ok:
         raise CommandError(
-            f"{sum(1 for r in summary.rows if r.state != COMPLETED)} of {len(summary.rows)} "
-            f"rows did not complete; see {summary.manifest}",
+            f"{sum(1 for r in summary.rows if r.state != COMPLETED)} of "
+            f"{plural(len(summary.rows), 'row')} did not complete; see {summary.manifest}",
             EXIT_BATCH_INCOMPLETE,
         )

@@ -22,7 +22,7 @@ import click
 
 from .._exceptions import Sora2Error
 from .._inputs import PROMPT_INPUT, InputField, input_fields
-from ._exit_codes import EXIT_ERROR, exit_code_for
+from ._exit_codes import EXIT_ERROR, exit_code_for, message_for
 from ._progress import Progress, format_elapsed
 
 if TYPE_CHECKING:
@@ -69,8 +69,7 @@ def translate_errors() -> Iterator[None]:
     try:
         yield
     except Sora2Error as error:
-        message = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise CommandError(message, exit_code_for(error)) from error
+        raise CommandError(message_for(error), exit_code_for(error)) from error
 
 
 def echo_err(message: str) -> None:

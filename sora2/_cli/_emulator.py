@@ -17,6 +17,7 @@ from ..emulator._constants import (
     DEFAULT_SPEED,
     DEFAULT_WORKERS,
 )
+from ._common import CommandError
 
 __all__ = ["emulator"]
 
@@ -97,8 +98,13 @@ def emulator(
     """Run the Sora 2 service emulator (queue, auth, errors, real MP4s and PNGs, faults)."""
     import signal
 
-    from ..emulator._app import create_app
-    from ..emulator._serve import bind, make_server
+    from .._extras import needs_extra
+
+    with needs_extra("sora2 emulator", "emulator"):
+        import uvicorn  # noqa: F401  (make_server imports it only when called)
+
+        from ..emulator._app import create_app
+        from ..emulator._serve import bind, make_server
 
     if token is not None and not token.strip():
         raise click.BadParameter("must not be empty", param_hint="--token")
@@ -108,7 +114,11 @@ def emulator(
         )
     except InvalidInputError as exc:
         raise click.BadParameter(exc.message, param_hint=f"--{exc.field}") from exc
-    sock, url = bind(host, port)
+    try:
+        sock, url = bind(host, port)
+    except OSError as exc:
+        hint = " (is another emulator running? --port 0 picks a free port)" if port else ""
+        raise CommandError(f"{exc.strerror}{hint}") from None
     server = make_server(app, log_level=log_level, access_log=log_level in ("info", "debug"))
     click.echo(url)
     click.echo(f"sora2 emulator: {app!r}; Ctrl-C to stop", err=True)

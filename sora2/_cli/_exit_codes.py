@@ -1,4 +1,5 @@
-"""Every exit code of the ``sora2`` command, and which library error maps to which.
+"""Every exit code of the ``sora2`` command, and which library error maps to which (and to which
+one-line message).
 
 One module that imports nothing from the CLI, so ``sora2._cli`` and ``sora2._cli._common``
 both read it without importing each other.
@@ -6,6 +7,7 @@ both read it without importing each other.
 
 from __future__ import annotations
 
+from .._constants import API_KEY_ENV_VARS
 from .._exceptions import (
     ConfigurationError,
     InvalidInputError,
@@ -24,9 +26,11 @@ __all__ = [
     "EXIT_INTERRUPTED",
     "EXIT_NOT_READY",
     "EXIT_OK",
+    "EXIT_TERMINATED",
     "EXIT_TIMEOUT",
     "EXIT_USAGE",
     "exit_code_for",
+    "message_for",
 ]
 
 EXIT_OK = 0
@@ -48,6 +52,8 @@ EXIT_BATCH_INCOMPLETE = 8
 """``sora2 batch`` ran, but not every row completed (its manifest says which)."""
 EXIT_INTERRUPTED = 130
 """Ctrl-C: the shell's code for SIGINT."""
+EXIT_TERMINATED = 143
+"""SIGTERM (a container stop, ``timeout``): the shell's code for it; handled like Ctrl-C."""
 
 
 def exit_code_for(error: Sora2Error) -> int:
@@ -63,3 +69,16 @@ def exit_code_for(error: Sora2Error) -> int:
     if isinstance(error, InvalidInputError):
         return EXIT_USAGE
     return EXIT_ERROR
+
+
+def message_for(error: Sora2Error) -> str:
+    """The one line the CLI prints for an error of the library: its first line, in the
+    command line's terms where the library's would name a keyword argument."""
+    if isinstance(error, ConfigurationError) and error.setting == "api_key":
+        first, *others = API_KEY_ENV_VARS
+        return (
+            f"no API token: set {first} (or {' or '.join(others)}); get one from your RunComfy "
+            "profile, or try the local emulator with --emulator"
+        )
+    text = str(error)
+    return text.splitlines()[0] if text else type(error).__name__

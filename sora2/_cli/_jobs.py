@@ -52,8 +52,10 @@ from ._exit_codes import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
     EXIT_NOT_READY,
+    EXIT_TERMINATED,
     EXIT_TIMEOUT,
 )
+from ._signals import Terminated
 
 if TYPE_CHECKING:
     from .._client import Client
@@ -215,15 +217,23 @@ def generate(
                 on_submit=on_submit,
                 on_progress=progress.download,
             )
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as interrupt:
             progress.close()
-            _interrupted(client, settings, progress, cancel_on_interrupt)
+            _interrupted(
+                client,
+                settings,
+                progress,
+                cancel_on_interrupt,
+                terminated=isinstance(interrupt, Terminated),
+            )
         except DownloadError as error:
             if is_cancelled_state(progress.state or "") and progress.request_id is not None:
                 progress.close()
                 _emit_ended(settings, progress.request_id, _CANCELLED)
                 raise CommandError(
-                    f"{progress.request_id} was cancelled; there is no video", EXIT_CANCELLED
+                    f"{progress.request_id} was cancelled; there is no video",
+                    EXIT_CANCELLED,
+                    request_id=progress.request_id,
                 ) from error
             raise
         progress.close()
@@ -248,17 +258,30 @@ def _emit_ended(settings: Settings, request_id: str, state: str, **extra: Any) -
 
 
 def _interrupted(
-    client: Client, settings: Settings, progress: Progress, cancel_on_interrupt: bool
+    client: Client,
+    settings: Settings,
+    progress: Progress,
+    cancel_on_interrupt: bool,
+    *,
+    terminated: bool = False,
 ) -> NoReturn:
     """Ctrl-C during generate: cancel a queued job (asking first if we can), else say how to
-    resume; always exit 130, the shell's code for SIGINT."""
+    resume; always exit 130, the shell's code for SIGINT.
+
+    SIGTERM (``terminated``) asks nothing and cancels only with --cancel-on-interrupt: a stop
+    of the container is no decision about the job, which goes on and can be resumed. It exits
+    143, the shell's code for SIGTERM.
+    """
+    word, code = (
+        ("terminated", EXIT_TERMINATED) if terminated else ("interrupted", EXIT_INTERRUPTED)
+    )
     request_id = progress.request_id
     if request_id is None:
         echo_err(
-            "interrupted before the service returned a request id; if the job was created, "
+            f"{word} before the service returned a request id; if the job was created, "
             "`sora2 jobs` and your RunComfy dashboard show it."
         )
-        raise CommandError("interrupted", EXIT_INTERRUPTED)
+        raise CommandError(word, code)
     if settings.emulator:
         follow_up = "The in-process emulator stops with this command, so the job ends here."
     else:
@@ -268,7 +291,9 @@ def _interrupted(
     state = progress.state or _QUEUED
     cancelled = False
     if state == _QUEUED:
-        if cancel_on_interrupt or not _stdin_is_tty():
+        if terminated:
+            wanted = cancel_on_interrupt
+        elif cancel_on_interrupt or not _stdin_is_tty():
             wanted = True
         else:
             try:
@@ -287,7 +312,7 @@ def _interrupted(
     else:
         echo_err(f"{request_id} is {state} and cannot be cancelled: it goes on. {follow_up}")
     _emit_ended(settings, request_id, state, interrupted=True, cancelled=cancelled)
-    raise CommandError("interrupted", EXIT_INTERRUPTED)
+    raise CommandError(word, code, request_id=request_id)
 
 
 def _cancel_after_interrupt(client: Client, request_id: str) -> bool:
@@ -385,17 +410,26 @@ def result(request_id: str, out: str | None, settings: Settings) -> None:
     lines += [f"saved: {path}" for path in paths]
     emit(settings, payload, lines)
     if found.is_cancelled:
-        raise CommandError(f"{request_id} was {found.state}; there is no video", EXIT_CANCELLED)
+        raise CommandError(
+            f"{request_id} was {found.state}; there is no video",
+            EXIT_CANCELLED,
+            request_id=found.request_id,
+        )
     if found.is_failed:
         with translate_errors():
             raise job_failed(found.request_id, found.state, found.error)
     if not found.is_completed:
-        raise CommandError(f"{request_id} is {found.state}; not finished yet", EXIT_NOT_READY)
+        raise CommandError(
+            f"{request_id} is {found.state}; not finished yet",
+            EXIT_NOT_READY,
+            request_id=found.request_id,
+        )
     if not found.files:
         raise CommandError(
             f"{request_id} completed without any output file (output fields: "
             f"{', '.join(sorted(found.outputs)) or 'none'})",
             EXIT_ERROR,
+            request_id=found.request_id,
         )
 
 

@@ -13,10 +13,12 @@ import click
 
 from .._exceptions import NotFoundError, Sora2Error
 from .._journal import GONE
+from .._text import plural
 from .._types import is_completed_state, is_failed_state
 from ._common import CommandError, Settings, client_options, echo_err, emit
-from ._exit_codes import EXIT_ERROR, EXIT_INTERRUPTED
+from ._exit_codes import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_TERMINATED
 from ._jobs import _client, _request_id_argument, _timeout_option
+from ._signals import Terminated
 
 if TYPE_CHECKING:
     from .._client import Client
@@ -34,10 +36,14 @@ def _short_prompt(prompt: str, width: int = _PROMPT_WIDTH) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _record_line(record: JobRecord) -> str:
+def _record_line(record: JobRecord, *, service: bool = False) -> str:
+    """One job of the journal; ``service`` adds its base URL (when the journal holds jobs of
+    several services, the same id would otherwise not say where to resume it)."""
     when = record.submitted_at.astimezone().strftime("%Y-%m-%d %H:%M:%S")
     params = " ".join(f"{k}={v}" for k, v in sorted(record.params.items()))
     line = f"{record.request_id}  {record.state:<11}  {when}"
+    if service:
+        line += f"  {record.base_url}"
     line += f"  {_short_prompt(record.prompt) or '-':<{_PROMPT_WIDTH}}"
     if record.model:
         line += f"  {record.model}"
@@ -86,7 +92,8 @@ def jobs(unfinished: bool, refresh: bool, prune: bool, settings: Settings) -> No
     }
     if prune:
         payload["pruned"] = pruned
-    emit(settings, payload, [_record_line(r) for r in records])
+    several = len({r.base_url for r in records}) > 1
+    emit(settings, payload, [_record_line(r, service=several) for r in records])
     if not records and not settings.json_output:
         where = f" in {journal.path}" if journal is not None else ""
         echo_err(f"no {'unfinished ' if unfinished else ''}jobs{where}")
@@ -119,7 +126,7 @@ def forget(request_id: str, settings: Settings) -> None:
     emit(
         settings,
         {"request_id": request_id, "forgotten": removed},
-        [f"forgot {request_id}" if removed else f"{request_id} was not in the journal"],
+        [f"forgot {request_id}"] if removed else [],  # not removed: the error says it, once
     )
     if not removed:
         raise CommandError(f"{request_id} is not in the journal", EXIT_ERROR, request_id=request_id)
@@ -152,10 +159,12 @@ def resume(
                 on_update=progress.update,
                 on_progress=progress.download,
             )
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as interrupt:
             progress.close()
-            echo_err(f"interrupted; the jobs go on. Run again: {settings.command('resume')}")
-            raise CommandError("interrupted", EXIT_INTERRUPTED) from None
+            terminated = isinstance(interrupt, Terminated)
+            word = "terminated" if terminated else "interrupted"
+            echo_err(f"{word}; the jobs go on. Run again: {settings.command('resume')}")
+            raise CommandError(word, EXIT_TERMINATED if terminated else EXIT_INTERRUPTED) from None
         finally:
             if client is not base:
                 client.close()
@@ -200,7 +209,8 @@ def resume(
             )
     if failed:
         raise CommandError(
-            f"{len(records) - len(failed)} of {len(records)} jobs finished; "
+            f"{len(records) - len(failed)} of {plural(len(records), 'job')} finished; "
             f"{len(failed)} did not (see `sora2 jobs`)",
             EXIT_ERROR,
+            request_id=failed[0].request_id if len(failed) == 1 else None,
         )

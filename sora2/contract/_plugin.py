@@ -41,6 +41,8 @@ __all__ = [
 
 ENV_LOG = "SORA2_CONTRACT_LOG"
 _RECORDER = pytest.StashKey["ContractRecorder"]()
+_FAILED_ON_VIOLATIONS = pytest.StashKey[bool]()
+"""Set when the plugin itself failed the test: its message already lists the violations."""
 _BOTH = frozenset({"request", "response"})
 
 
@@ -116,6 +118,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
         return result
     sides = _failing_sides(item)
     if any(violation.side in sides for violation in recorder.violations):
+        item.stash[_FAILED_ON_VIOLATIONS] = True
         pytest.fail(failure_report(recorder, sides), pytrace=False)
     return result
 
@@ -124,9 +127,11 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """Attach a "sora2 contract" section to the report of a test that saw violations."""
+    """Attach a "sora2 contract" section to the report of a test that saw violations and
+    failed for another reason (when the plugin failed it, its message is the list: once)."""
     recorder = item.stash.get(_RECORDER, None)
-    if call.when == "call" and recorder is not None and recorder.violations:
+    ours = item.stash.get(_FAILED_ON_VIOLATIONS, False)
+    if call.when == "call" and recorder is not None and recorder.violations and not ours:
         sides = _failing_sides(item)
         if any(violation.side in sides for violation in recorder.violations):
             item.add_report_section("call", "sora2 contract", failure_report(recorder, sides))

@@ -3,12 +3,13 @@
 Reach it in process through ``httpx.ASGITransport(app=create_app())`` (async) or
 ``SyncASGITransport(create_app())`` (sync), or over HTTP with ``serve()`` or
 ``sora2 emulator``. Names are imported on first use, so ``import sora2.emulator`` does not
-load Starlette, uvicorn, PyAV or numpy.
+load Starlette, uvicorn, PyAV or numpy (the ``emulator`` extra); without them, using a name
+raises ``sora2.MissingExtraError`` saying how to install the extra.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .._lazy import attach
 
@@ -56,4 +57,13 @@ _LAZY = {
 }
 
 
-__getattr__, __dir__ = attach(__name__, _LAZY, __all__)
+_load, __dir__ = attach(__name__, _LAZY, __all__)
+
+
+def __getattr__(name: str) -> Any:
+    """A name of the emulator, imported on first use; without the ``emulator`` extra, one
+    clear ``ImportError`` (:class:`sora2.MissingExtraError`) saying how to install it."""
+    from .._extras import needs_extra
+
+    with needs_extra("the emulator", "emulator"):
+        return _load(name)

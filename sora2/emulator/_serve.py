@@ -29,20 +29,25 @@ SHUTDOWN_TIMEOUT = 10
 
 
 def bind(host: str = DEFAULT_HOST, port: int = 0) -> tuple[socket.socket, str]:
-    """A listening TCP socket on ``host:port`` and its base URL (``http://host:PORT``)."""
+    """A listening TCP socket on ``host:port`` and its base URL (``http://host:PORT``).
+
+    Raises:
+        OSError: the address cannot be bound (in use, not ours); its message names it.
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP, not 0: asyncio only sets TCP_NODELAY on accepted sockets whose protocol says
     # TCP, and without it every small response waits ~40 ms for the peer's delayed ACK.
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    shown = f"[{host}]" if family == socket.AF_INET6 else host
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
         sock.listen(128)
-    except OSError:
+    except OSError as exc:
         sock.close()
-        raise
+        # The OS says "Address already in use" without saying which: name the address.
+        raise type(exc)(exc.errno, f"cannot listen on {shown}:{port}: {exc.strerror}") from None
     bound_port = sock.getsockname()[1]
-    shown = f"[{host}]" if family == socket.AF_INET6 else host
     return sock, f"http://{shown}:{bound_port}"
 
 

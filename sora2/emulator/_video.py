@@ -82,9 +82,9 @@ def require_video_stack() -> None:
 
     for name in ("av", "numpy"):
         if importlib.util.find_spec(name) is None:
-            raise ModuleNotFoundError(
-                f"the emulator needs {name}: pip install 'sora2[emulator]'", name=name
-            )
+            from .._extras import missing_extra
+
+            raise missing_extra("the emulator", "emulator", name)
 
 
 def _draw_text(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import pytest
+
 from sora2._batch._rows import (
     duration_property,
     load_rows,
@@ -12,6 +14,7 @@ from sora2._batch._rows import (
     row_seconds,
     size_property,
 )
+from sora2._exceptions import InvalidInputError
 from sora2._inputs import input_fields
 from sora2._spec import resolve, spec_document
 
@@ -123,6 +126,31 @@ class TestCsv:
         assert [{"prompt": "x", SECONDS: durations()[0]}] == [row.input for row in found]
         found = load_rows("-", stdin=io.StringIO('{"prompt": "y"}\n'))
         assert [{"prompt": "y"}] == [row.input for row in found]
+
+    def test_a_semicolon_separated_header_is_refused_saying_why(self, tmp_path: Path) -> None:
+        """A header that names no input property (a ';'-separated file) is one clear error,
+        not a 'prompt is required' on every row."""
+        path = tmp_path / "rows.csv"
+        path.write_text(f"prompt;{SECONDS}\na cat;{durations()[0]}\n", encoding="utf-8")
+        with pytest.raises(InvalidInputError) as caught:
+            load_rows(path)
+        assert "header" == caught.value.field
+        assert "cannot read the CSV header" in str(caught.value)
+        assert "separated by ';'" in str(caught.value)
+
+
+class TestEmpty:
+    @pytest.mark.parametrize(
+        "text", ["", "\n\n", "prompt,name\n"], ids=["empty", "blank", "header"]
+    )
+    def test_a_file_without_rows_is_refused(self, tmp_path: Path, text: str) -> None:
+        """A file (or stdin) holding no row is a mistake, refused naming it, not an empty run."""
+        path = tmp_path / "rows.csv"
+        path.write_text(text, encoding="utf-8")
+        with pytest.raises(InvalidInputError, match=r"rows\.csv holds no rows"):
+            load_rows(path)
+        with pytest.raises(InvalidInputError, match="standard input holds no rows"):
+            load_rows("-", stdin=io.StringIO(text))
 
 
 class TestPlan:

@@ -80,6 +80,64 @@ class TestDryRun:
         assert 0 == result.exit_code
         assert 3 == json.loads(result.stdout)["plan"]["jobs"]
 
+    def test_shows_where_the_budget_will_stop(
+        self, app: Emulator, url: str, isolated: Path
+    ) -> None:
+        """--dry-run with --max-jobs/--max-seconds says at which row submitting would stop."""
+        items = _rows(3)
+        source = _jsonl(isolated / "rows.jsonl", items)
+        common = ("batch", source, "--out-dir", "out", "--dry-run", "--base-url", url)
+        result = run(*common, "--max-jobs", "2")
+        assert 0 == result.exit_code
+        assert (
+            "budget: would stop submitting: --max-jobs 2 reached (2 jobs submitted; row 3 "
+            "would be one more); 2 of 3 jobs would be submitted"
+        ) in result.stdout
+        first = float(items[0][SECONDS])
+        result = run(*common, "--max-seconds", f"{first:g}", "--json")
+        stop = json.loads(result.stdout)["budget_stop"]
+        assert f"--max-seconds {first:g} reached ({first:g} s submitted; row 2 asks" in stop
+        assert stop.endswith("1 of 3 jobs would be submitted")
+        assert 0 == _submitted(app)
+
+
+class TestInputFile:
+    @pytest.mark.parametrize("text", ["", "prompt\n"], ids=["empty", "header-only"])
+    def test_an_empty_file_is_a_usage_error(self, url: str, isolated: Path, text: str) -> None:
+        """A batch file without rows exits 2 (bad input), saying so, and writes nothing."""
+        (isolated / "rows.csv").write_text(text, encoding="utf-8")
+        result = run("batch", "rows.csv", "--out-dir", "out", "--base-url", url)
+        assert 2 == result.exit_code
+        assert "rows.csv holds no rows" in result.stderr
+        assert not (isolated / "out").exists()
+
+    def test_an_unreadable_csv_header_says_so(self, url: str, isolated: Path) -> None:
+        """A semicolon-separated CSV gets one error about its header, exit 2."""
+        (isolated / "rows.csv").write_text("prompt;name\na cat;cat\n", encoding="utf-8")
+        result = run("batch", "rows.csv", "--out-dir", "out", "--dry-run", "--base-url", url)
+        assert 2 == result.exit_code
+        assert "cannot read the CSV header 'prompt;name'" in result.stderr
+        assert "separated by ';'" in result.stderr
+
+    @pytest.mark.parametrize(
+        "command",
+        [
+            ("batch", "missing.jsonl", "--out-dir", "out"),
+            ("generate", "x", "--input-file", "missing.jsonl"),
+            ("submit", "x", "--input-file", "missing.jsonl"),
+            ("contract", "check", "missing.jsonl"),
+        ],
+        ids=lambda c: c[0],
+    )
+    def test_a_missing_input_file_exits_2_for_every_command(
+        self, command: tuple[str, ...], url: str
+    ) -> None:
+        """A missing input file is bad input (exit 2) whichever command was given it."""
+        args = [*command, "--base-url", url] if command[0] != "contract" else list(command)
+        result = run(*args)
+        assert 2 == result.exit_code
+        assert "missing.jsonl" in result.stderr
+
 
 class TestDefaults:
     def test_options_and_input_file_give_every_row_defaults(
@@ -163,6 +221,57 @@ class TestRun:
         assert 1 == _submitted(app)
         assert "stopped submitting: --max-jobs 1 reached" in result.stdout
         assert "budget: --max-jobs 1 reached" in result.stderr
+
+    def test_quiet_prints_nothing_on_stderr(self, url: str, isolated: Path) -> None:
+        """-q: no progress lines on stderr; the summary (the result) is still on stdout."""
+        source = _jsonl(isolated / "rows.jsonl", _rows(2))
+        result = run("batch", source, "--out-dir", "out", "-q", "--base-url", url)
+        assert 0 == result.exit_code
+        assert "" == result.stderr
+        assert result.stdout.startswith("2 rows: 2 completed")
+
+    def test_quiet_still_prints_errors(self, url: str, isolated: Path) -> None:
+        """-q keeps the error line of a batch that did not complete."""
+        source = _jsonl(isolated / "rows.jsonl", _rows(2))
+        result = run(
+            "batch", source, "--out-dir", "out", "-q", "--max-jobs", "1", "--base-url", url
+        )
+        assert EXIT_BATCH_INCOMPLETE == result.exit_code
+        assert ["sora2: error: 1 of 2 rows did not complete"] == [
+            line.partition(";")[0] for line in result.stderr.splitlines()
+        ]
+
+    def test_one_row_is_said_in_the_singular(self, url: str, isolated: Path) -> None:
+        """A batch of one row says "1 row" and a budget of one "1 job submitted"."""
+        source = _jsonl(isolated / "rows.jsonl", _rows(2))
+        result = run("batch", source, "--out-dir", "out", "--max-jobs", "1", "--base-url", url)
+        assert "(1 job submitted;" in result.stdout
+        single = _jsonl(isolated / "one.jsonl", _rows(1))
+        result = run("batch", single, "--out-dir", "one", "--base-url", url)
+        assert result.stdout.startswith("1 row: 1 completed")
+
+    def test_a_rerun_says_it_follows_jobs_submitted_earlier(
+        self, app: Emulator, url: str, isolated: Path
+    ) -> None:
+        """Jobs an earlier run paid for are "following ID (submitted earlier)" on a re-run,
+        never "submitted"."""
+        source = _jsonl(isolated / "rows.jsonl", _rows(2))
+        command = ("batch", source, "--out-dir", "out", "--base-url", url)
+        app.faults = "video:500"  # the jobs complete, their files cannot be fetched
+        first = run(*command)
+        assert EXIT_BATCH_INCOMPLETE == first.exit_code
+        ids = [
+            json.loads(line)["request_id"]
+            for line in (isolated / "out" / "manifest.jsonl").read_text().splitlines()
+        ]
+        assert all(f"submitted {request_id}" in first.stderr for request_id in ids)
+        app.faults = ""
+        second = run(*command)
+        assert 0 == second.exit_code, second.stderr
+        assert 2 == _submitted(app)
+        for row, request_id in enumerate(ids, start=1):
+            assert f"row {row}: following {request_id} (submitted earlier)" in second.stderr
+            assert f"submitted {request_id}" not in second.stderr
 
 
 class TestCtrlCOnATerminal:

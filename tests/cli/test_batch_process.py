@@ -18,7 +18,7 @@ import pytest
 
 from sora2._batch._rows import duration_property
 from sora2._cli._batch import EXIT_BATCH_INCOMPLETE
-from sora2._cli._exit_codes import EXIT_INTERRUPTED
+from sora2._cli._exit_codes import EXIT_INTERRUPTED, EXIT_TERMINATED
 from sora2.emulator import Emulator, create_app, serve
 
 from .helpers import TOKEN, choices
@@ -194,6 +194,42 @@ class TestInterrupt:
             done = _rerun(source, url, isolated)
         assert 0 == done.returncode, done.stderr
         assert {f"clip {i}": 1 for i in range(4)} == dict(slow_app.stats.submissions)
+
+    def test_sigterm_leaves_jobs_running_and_exits_143(
+        self, slow_app: Emulator, isolated: Path
+    ) -> None:
+        """SIGTERM (a container stop) stops like an unasked Ctrl-C: nothing cancelled, the
+        command that finishes the batch printed, every id in the manifest, exit 143."""
+        source = _rows(isolated / "rows.jsonl", 3)
+        with serve(slow_app) as url:
+            process = _start(
+                str(source),
+                "--out-dir",
+                "out",
+                "--base-url",
+                url,
+                "--concurrency",
+                "3",
+                cwd=isolated,
+            )
+            assert process.stderr is not None
+            lines = _pump(process.stderr)
+            _wait_for(lines, "submitted", 3)
+            process.send_signal(signal.SIGTERM)
+            assert EXIT_TERMINATED == _finish(process)
+            said = []
+            while line := lines.get(timeout=PROCESS_TIMEOUT):
+                said.append(line)
+            stopped = _manifest(isolated / "out")
+        assert 3 == sum(1 for line in stopped if line["request_id"])
+        assert all(
+            slow_app.job(line["request_id"]).state != "cancelled"  # type: ignore[union-attr]
+            for line in stopped
+        )
+        text = "".join(said)
+        assert "terminated: 3 jobs left running" in text
+        assert f"run: sora2 batch {source} --out-dir out" in text
+        assert "Traceback" not in text
 
     def test_the_flag_cancels_the_queued_jobs(self, slow_app: Emulator, isolated: Path) -> None:
         """With --cancel-queued-on-interrupt, the jobs still queued are cancelled on SIGINT;

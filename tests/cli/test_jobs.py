@@ -409,6 +409,22 @@ class TestLifecycleOverHttp:
         assert len(result.stderr.strip().splitlines()) == 1
         assert result.stdout == ""
 
+    def test_missing_token_says_how_to_give_it_on_the_command_line(self, server: str) -> None:
+        """The CLI's missing-token line names the environment variables and --emulator, not
+        the library's ``api_key=`` keyword."""
+        result = run("status", "x", "--base-url", server)
+        assert EXIT_CONFIG == result.exit_code
+        assert "api_key" not in result.stderr
+        assert "set RUNCOMFY_API_TOKEN (or RUNCOMFY_TOKEN or YOUR_API_TOKEN)" in result.stderr
+        assert "--emulator" in result.stderr
+
+    def test_a_refused_connection_names_host_and_port(self, token: str) -> None:
+        """Nothing listening: the one error line says where the connection was refused."""
+        result = run("status", "x", "--base-url", "http://127.0.0.1:1")
+        assert EXIT_ERROR == result.exit_code
+        assert "status failed: cannot connect to 127.0.0.1:1:" in result.stderr
+        assert 1 == len(result.stderr.strip().splitlines())
+
     def test_wrong_token_is_an_auth_error(
         self, server: str, monkeypatch: pytest.MonkeyPatch
     ) -> None:
@@ -462,6 +478,43 @@ class TestJournalCommands:
         assert [pending] == [job["request_id"] for job in unfinished]
         listing = run("jobs", "--unfinished")
         assert listing.stdout.startswith(f"{pending}  in_queue")
+
+    def test_jobs_shows_the_service_when_the_journal_holds_several(
+        self, server: str, token: str, fake_time: FakeClock
+    ) -> None:
+        """One service: the lines stay as they are; two: each line names its service URL."""
+        from sora2.emulator import create_app, serve
+
+        first = submit_one(server)
+        assert server not in run("jobs").stdout
+        with serve(create_app(clock=fake_time.monotonic, token=TOKEN)) as other:
+            second = submit_one(other)
+        lines = run("jobs").stdout.splitlines()
+        assert [first, second] == [line.split()[0] for line in lines]
+        assert f"  {server}  " in lines[0] and f"  {other}  " in lines[1]
+
+    def test_forget_of_a_missing_id_is_one_error(self) -> None:
+        """Forgetting an id the journal does not hold: one error line, nothing on stdout."""
+        result = run("forget", "no-such-id")
+        assert EXIT_ERROR == result.exit_code
+        assert "" == result.stdout
+        assert ["sora2: error: no-such-id is not in the journal"] == result.stderr.splitlines()
+
+    def test_json_errors_carry_the_request_id(self, server: str, token: str) -> None:
+        """A --json error object names the job whenever the command knows it (a result asked
+        for too early, a job cancelled)."""
+        request_id = submit_one(server)
+        early = one_json(run("result", request_id, "--json", "--base-url", server).stdout)
+        assert (EXIT_NOT_READY, request_id) == (
+            early["error"]["exit_code"],
+            early["error"]["request_id"],
+        )
+        assert 0 == run("cancel", request_id, "--base-url", server).exit_code
+        cancelled = one_json(run("result", request_id, "--json", "--base-url", server).stdout)
+        assert (EXIT_CANCELLED, request_id) == (
+            cancelled["error"]["exit_code"],
+            cancelled["error"]["request_id"],
+        )
 
     def test_journal_option_overrides_the_environment(
         self, fake_time: FakeClock, tmp_path: Path

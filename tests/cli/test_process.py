@@ -16,7 +16,7 @@ from typing import IO
 import pytest
 
 from sora2 import Client
-from sora2._cli._exit_codes import EXIT_CONFIG, EXIT_INTERRUPTED
+from sora2._cli._exit_codes import EXIT_CONFIG, EXIT_INTERRUPTED, EXIT_TERMINATED
 from sora2.emulator import parse_size
 from sora2.emulator._constants import (
     QUEUE_BASE_SECONDS,
@@ -174,6 +174,71 @@ class TestRealInterrupt:
         assert f"sora2 resume {request_id} --base-url {server}" in stderr
         with Client(TOKEN, base_url=server, journal=False, _clock=fake_time) as client:
             assert client.status(request_id).state == "in_progress"
+
+
+class TestSigterm:
+    def test_sigterm_while_queued_leaves_the_job_and_says_how_to_resume(
+        self, server: str, fake_time: FakeClock, isolated: Path
+    ) -> None:
+        """SIGTERM (a container stop, `timeout`) while queued: nothing cancelled, the resume
+        command printed, the job kept in the journal, exit 143."""
+        child = Child(sora2("generate", PROMPT, "--base-url", server, cwd=isolated, env=TOKEN_ENV))
+        submitted = child.wait_for("stdout", "request_id: ")
+        request_id = submitted.strip().removeprefix("request_id: ")
+        child.wait_for("stderr", "in_queue")
+        child.process.send_signal(signal.SIGTERM)
+        returncode, stderr = child.finish()
+        assert EXIT_TERMINATED == returncode, stderr
+        assert f"sora2 resume {request_id} --base-url {server}" in stderr
+        assert stderr.rstrip().endswith("sora2: error: terminated")
+        assert "Traceback" not in stderr
+        with Client(TOKEN, base_url=server, _clock=fake_time) as client:
+            assert "in_queue" == client.status(request_id).state
+            assert [request_id] == [record.request_id for record in client.jobs()]
+
+    def test_sigterm_restores_the_terminal_cursor(
+        self, server: str, fake_time: FakeClock, isolated: Path
+    ) -> None:
+        """On a terminal, the progress line hides the cursor; SIGTERM shows it again."""
+        import pty
+
+        leader, follower = pty.openpty()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "sora2", "generate", PROMPT, "--base-url", server],
+            cwd=isolated,
+            env={**os.environ, **TOKEN_ENV},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=follower,
+            text=True,
+        )
+        os.close(follower)
+        seen = bytearray()
+        try:
+            assert process.stdout is not None
+            process.stdout.readline()  # request_id: ...
+            deadline = time.monotonic() + SAFETY_TIMEOUT
+            while b"in_queue" not in seen:
+                assert time.monotonic() < deadline, f"the child hung: {bytes(seen)!r}"
+                seen += os.read(leader, 4096)
+            process.send_signal(signal.SIGTERM)
+            while True:
+                try:
+                    chunk = os.read(leader, 4096)
+                except OSError:  # EIO: the child closed the terminal
+                    break
+                if not chunk:
+                    break
+                seen += chunk
+            assert EXIT_TERMINATED == process.wait(PROCESS_TIMEOUT)
+        finally:
+            os.close(leader)
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        hide, show = b"\x1b[?25l", b"\x1b[?25h"
+        assert hide in seen
+        assert seen.rindex(show) > seen.rindex(hide)
 
 
 class TestProcessErrors:

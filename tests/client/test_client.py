@@ -430,8 +430,10 @@ class TestEmulatorMode:
         import sora2.emulator
 
         monkeypatch.delattr(sora2.emulator, "create_app", raising=False)
-        monkeypatch.setitem(sys.modules, "sora2.emulator._app", None)
-        with pytest.raises(ConfigurationError, match=r"pip install 'sora2\[emulator\]'"):
+        monkeypatch.delitem(sys.modules, "sora2.emulator._app", raising=False)
+        for name in [m for m in sys.modules if m == "starlette" or m.startswith("starlette.")]:
+            monkeypatch.setitem(sys.modules, name, None)  # as if the extra were missing
+        with pytest.raises(ConfigurationError, match=r"-m pip install .*\[emulator\]"):
             Client(emulator=True, journal=False)
 
     def test_emulator_and_transport_conflict(self) -> None:

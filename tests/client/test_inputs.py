@@ -120,7 +120,8 @@ class TestDescribeAllowed:
             ({"maximum": 2147483647}, "<= 2147483647"),
             ({"python_type": float, "minimum": 0.5}, "a number >= 0.5"),
             ({"python_type": str, "min_length": 1, "max_length": 5}, "a string of at least 1"),
-            ({"python_type": str, "pattern": "^a"}, "matching the pattern '^a'"),
+            ({"python_type": str, "pattern": "^a"}, "matching the pattern ^a"),
+            ({"python_type": str, "pattern": r"\S"}, r"matching the pattern \S"),
             ({"choices": (1, 2)}, "1, 2"),
         ],
     )

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from sora2 import AuthenticationError, Sora2Error, WaitTimeoutError
+from sora2 import AuthenticationError, Sora2Error, WaitTimeoutError, _logging
 from sora2._logging import REDACTED, logger, redact, register_secret
 from sora2.emulator import Emulator
 
@@ -94,6 +95,59 @@ def test_redact() -> None:
     assert redact("a s3cr3t b") == f"a {REDACTED} b"
     assert redact("Authorization: bearer xyz") == f"Authorization: bearer {REDACTED}"
     assert redact("nothing here") == "nothing here"
+
+
+@pytest.fixture
+def own_secrets() -> Iterator[None]:
+    """Only the secrets this test registers are known while it runs (others' tokens, such as
+    "emulator", are set aside), and they are forgotten after it."""
+    saved = dict(_logging._patterns)
+    _logging._patterns.clear()
+    yield
+    _logging._patterns.clear()
+    _logging._patterns.update(saved)
+
+
+_PROSE = "fault injected by the emulator: status 503 (x-request-id abc_t-ab tab/ab-test)"
+"""Ordinary text in which a 1- or 2-letter token occurs only inside other words."""
+
+
+@pytest.mark.parametrize("token", ["t", "ab", "sk-" + "Z9" * 18 + "q"], ids=["1", "2", "40"])
+def test_redaction_never_mangles_other_words(token: str, own_secrets: None) -> None:
+    """A token of 1, 2 or 40 characters leaves words that merely contain it intact."""
+    assert 40 == len("sk-" + "Z9" * 18 + "q")
+    register_secret(token)
+    assert _PROSE == redact(_PROSE)
+
+
+@pytest.mark.parametrize("token", ["t", "ab", "sk-" + "Z9" * 18 + "q"], ids=["1", "2", "40"])
+@pytest.mark.parametrize(
+    "leak",
+    [
+        "Authorization: {t}",
+        "x-api-key: {t}",
+        "GET https://api.example/v1/jobs?token={t}&page=2",
+        "GET https://api.example/v1/{t}/status",
+        "redirected to /download?key={t}",
+        "Authorization: Bearer%20{t}",
+        "token {t} is revoked.",
+        '{{"token": "{t}"}}',
+        "the key was '{t}'",
+    ],
+)
+def test_redaction_finds_every_real_leak(token: str, leak: str, own_secrets: None) -> None:
+    """A token of 1, 2 or 40 characters is redacted in headers, URLs, query strings, JSON and
+    as a whole word."""
+    register_secret(token)
+    expected = f"{_PROSE}; {leak.format(t=REDACTED)}"
+    assert expected == redact(f"{_PROSE}; {leak.format(t=token)}")
+
+
+def test_a_long_token_is_redacted_even_glued_to_other_text(own_secrets: None) -> None:
+    """A token long enough that no word holds it by chance is redacted wherever it shows."""
+    token = "sk-" + "Z9" * 18 + "q"
+    register_secret(token)
+    assert f"key-{REDACTED}_x" == redact(f"key-{token}_x")
 
 
 _QUIET_SCRIPT = """

@@ -57,6 +57,35 @@ def test_client_lifecycle_conforms(sora2_contract: ContractRecorder, tmp_path: P
     assert (tmp_path / "video.mp4").stat().st_size > 0
 
 
+class _Seen(httpx.BaseTransport):
+    """Notes each request's User-Agent on its way to the inner transport."""
+
+    def __init__(self, inner: httpx.BaseTransport) -> None:
+        self.inner = inner
+        self.agents: list[tuple[str, str]] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.agents.append((request.url.path, request.headers.get("user-agent", "")))
+        return self.inner.handle_request(request)
+
+
+def test_requests_carry_the_sora2_user_agent(
+    sora2_contract: ContractRecorder, tmp_path: Path
+) -> None:
+    """API calls and the download say ``sora2/<version>`` with httpx's token after it, and
+    the contract checker and the emulator accept it."""
+    clock = FakeClock()
+    seen = _Seen(sync_transport(sora2_contract, clock=clock))
+    with sora2.Client(TOKEN, base_url=BASE_URL, transport=seen, journal=False) as client:
+        submission = client.submit(prompt="a lighthouse at dawn")
+        clock.now += 600
+        client.download(client.result(submission.request_id), tmp_path / "video.mp4")
+    expected = f"sora2/{sora2.__version__} python-httpx/{httpx.__version__}"
+    assert {expected} == {agent for _, agent in seen.agents}
+    assert any(path.endswith(".mp4") for path, _ in seen.agents)  # the download too
+    assert [] == sora2_contract.violations
+
+
 @pytest.mark.anyio
 async def test_async_client_conforms(sora2_contract: ContractRecorder) -> None:
     """The async client's submit, status and queued cancel match the spec."""

@@ -62,6 +62,23 @@ def test_broken(sora2_contract):
     assert "sk-plugin-secret" not in result.stdout.str()
 
 
+def test_each_violation_is_printed_once(pytester: pytest.Pytester) -> None:
+    """A test failed by the plugin lists each violation once: in its failure, not again in a
+    report section."""
+    pytester.makepyfile(
+        HEADER
+        + """
+def test_broken(sora2_contract):
+    get(sora2_contract.transport(answer({"request_id": "abc"})))
+"""
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider", "-rA")
+    result.assert_outcomes(failed=1)
+    text = result.stdout.str()
+    assert 1 == text.count("response /body/status: 'status' is a required property")
+    assert "Captured sora2 contract" not in text
+
+
 def test_async_transport_and_clear(pytester: pytest.Pytester) -> None:
     """Async transports record too, and clear() accepts violations a test expected."""
     pytester.makepyfile(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -81,6 +82,27 @@ class TestCommand:
         _, stderr = process.communicate(timeout=20)
         assert process.returncode == 0
         assert TOKEN not in stderr
+
+    def test_a_port_in_use_is_named_in_one_line(self) -> None:
+        """`sora2 emulator --port P` with P taken: one line naming the port, exit 1."""
+        taken = socket.socket()
+        try:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            port = taken.getsockname()[1]
+            done = subprocess.run(
+                [sys.executable, "-m", "sora2", "emulator", "--port", str(port)],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+        finally:
+            taken.close()
+        assert 1 == done.returncode
+        assert [f"sora2: error: cannot listen on 127.0.0.1:{port}: "] == [
+            line[: line.index(": ", 14) + 2] for line in done.stderr.splitlines()
+        ]
+        assert "--port 0" in done.stderr
 
     def test_a_bad_fault_spec_is_a_usage_error(self) -> None:
         """--faults that break the grammar exit 2 with a one-line reason, no traceback."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import re
+import socket
 
 import httpx
 import pytest
@@ -10,6 +12,24 @@ import pytest
 from sora2.emulator import create_app, serve
 
 from .helpers import AUTH, PROMPT, path_of, submit_path
+
+
+class TestBind:
+    def test_an_address_in_use_is_named(self) -> None:
+        """Binding a port already taken fails naming the host and port, not just "in use"."""
+        from sora2.emulator._serve import bind
+
+        taken = socket.socket()
+        try:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            port = taken.getsockname()[1]
+            with pytest.raises(OSError) as caught:
+                bind("127.0.0.1", port)
+        finally:
+            taken.close()
+        assert errno.EADDRINUSE == caught.value.errno
+        assert f"cannot listen on 127.0.0.1:{port}: " in str(caught.value)
 
 
 class TestServe:
