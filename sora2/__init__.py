@@ -25,6 +25,7 @@ from ._exceptions import (
     InternalServerError,
     InvalidInputError,
     JobFailedError,
+    JournalUnavailableError,
     NoOutputError,
     NotFoundError,
     PermissionDeniedError,
@@ -43,6 +44,8 @@ if TYPE_CHECKING:
     from ._client import AsyncClient, Client
     from ._hosted import HostedFileVerdict, check_hosted_file
     from ._journal import JobRecord, Journal
+    from ._journal_pg import PostgresJournal
+    from ._journal_store import JournalStore
     from ._types import NOT_GIVEN, JobResult, JobStatus, NotGiven, OutputFile, Submission
 
 __all__ = [
@@ -73,11 +76,14 @@ __all__ = [
     "JobResult",
     "JobStatus",
     "Journal",
+    "JournalStore",
+    "JournalUnavailableError",
     "NoOutputError",
     "NotFoundError",
     "NotGiven",
     "OutputFile",
     "PermissionDeniedError",
+    "PostgresJournal",
     "RateLimitError",
     "Sora2Error",
     "Submission",
@@ -97,6 +103,8 @@ _LAZY = {
     "AsyncClient": "._client",
     "Journal": "._journal",
     "JobRecord": "._journal",
+    "JournalStore": "._journal_store",
+    "PostgresJournal": "._journal_pg",
     "JobStatus": "._types",
     "JobResult": "._types",
     "OutputFile": "._types",

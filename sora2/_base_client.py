@@ -32,8 +32,8 @@ from ._exceptions import (
     PermissionDeniedError,
     SubmissionUnknownError,
 )
-from ._journal import Journal, default_journal_path
 from ._journal_glue import JournalKeeper
+from ._journal_store import JournalStore, open_journal
 from ._logging import register_secret
 from ._polling import Clock, ProgressModel, SystemClock
 from ._responses import (
@@ -78,7 +78,7 @@ _OPTION_NAMES = frozenset(
     }
 )
 
-JournalOption = Journal | str | os.PathLike[str] | None | Literal[False]
+JournalOption = JournalStore | str | os.PathLike[str] | None | Literal[False]
 
 
 @dataclass
@@ -189,23 +189,21 @@ class BaseClient:
 
     # configuration ---------------------------------------------------------------------------
 
-    def _open_journal(self, journal: JournalOption) -> Journal | None:
+    def _open_journal(self, journal: JournalOption) -> JournalStore | None:
         self._owns_journal = False
         if journal is False:
             return None
-        if isinstance(journal, Journal):
+        if isinstance(journal, JournalStore):
             return journal
         self._owns_journal = True
-        if journal is None:
-            return Journal(default_journal_path(emulator=self._emulator))
-        return Journal(journal)
+        return open_journal(journal, emulator=self._emulator)
 
     @property
     def base_url(self) -> str:
         return self._base_url
 
     @property
-    def journal(self) -> Journal | None:
+    def journal(self) -> JournalStore | None:
         """The journal in use, or None when disabled with ``journal=False``."""
         return self._journal
 
@@ -240,7 +238,7 @@ class BaseClient:
         return httpx.Limits(max_connections=limit, max_keepalive_connections=limit)
 
     def __repr__(self) -> str:
-        journal = str(self._journal.path) if self._journal is not None else None
+        journal = self._journal.location if self._journal is not None else None
         return (
             f"{type(self).__name__}(base_url={self._base_url!r}, emulator={self._emulator}, "
             f"journal={journal!r})"

@@ -24,6 +24,7 @@
     ├── DownloadError              a result could not be saved (size cap, type, scheme, I/O)
     │   └── TransientDownloadError a failure worth retrying (connection, 429, 5xx, a short body)
     │   └── DownloadWriteError     the file could not be written (disk full, permissions, path)
+    ├── JournalUnavailableError    the journal could not be read or written (a database down)
     └── ContractViolationError     an exchange broke the spec (sora2.contract)
 
 Every error that concerns a job carries its ``request_id`` (the job's id, as returned by
@@ -62,6 +63,7 @@ __all__ = [
     "InternalServerError",
     "InvalidInputError",
     "JobFailedError",
+    "JournalUnavailableError",
     "NoOutputError",
     "NotFoundError",
     "PermissionDeniedError",
@@ -115,6 +117,11 @@ class InvalidInputError(Sora2Error, ValueError):
 
 class ConfigurationError(Sora2Error):
     """The client cannot be used as configured (no key, bad base URL, missing extra)."""
+
+
+class JournalUnavailableError(Sora2Error):
+    """The journal could not be read or written (its database unreachable): logged by the
+    client, which goes on; a shared batch stops claiming rows until it is back."""
 
 
 class APIError(Sora2Error):

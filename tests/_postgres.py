@@ -88,7 +88,14 @@ class PostgresServer:
 
     def init(self) -> None:
         self._run(
-            "initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
+            "initdb",
+            "-D",
+            str(self.data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
             "--no-sync",
         )
 

@@ -15,7 +15,6 @@ import shlex
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 import click
@@ -93,7 +92,7 @@ class Settings:
 
     base_url: str | None
     emulator: bool
-    journal: Path | None
+    journal: str | None
     json_output: bool
     quiet: bool = False
     """``-q``: no progress display."""
@@ -139,10 +138,11 @@ _COMMON_OPTIONS = (
     ),
     click.option(
         "--journal",
-        type=click.Path(dir_okay=False, path_type=Path),
+        metavar="PATH|URL",
         default=None,
-        help="The SQLite journal of submitted jobs [default: $SORA2_JOURNAL, then a file in "
-        "the user data directory; a separate one for --emulator].",
+        help="The journal of submitted jobs: a SQLite file, or a postgresql:// URL shared by "
+        "many processes (the postgres extra) [default: $SORA2_JOURNAL, then a file in the user "
+        "data directory; a separate one for --emulator].",
     ),
     click.option("--json", "json_output", is_flag=True, help="Print one JSON object on stdout."),
     click.option(
@@ -163,7 +163,7 @@ def client_options(function: Callable[..., None]) -> Callable[..., None]:
         *args: Any,
         base_url: str | None,
         emulator: bool,
-        journal: Path | None,
+        journal: str | None,
         json_output: bool,
         verbose: bool,
         quiet: bool,
