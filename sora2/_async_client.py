@@ -365,6 +365,42 @@ class AsyncClient(BaseClient):
             finished.append(await self._journal_read(self._keeper.refresh, record))
         return finished
 
+    async def resume_pending(
+        self,
+        *,
+        out_dir: str | os.PathLike[str] | None = None,
+        every: float | None = None,
+    ) -> list[JobRecord]:
+        """For a service: adopt this service's unfinished jobs that no live process follows
+        (never submitted again), and finish them all at once.
+
+        On a PostgreSQL journal shared by replicas, a job is followed by one process at a time
+        through a lease; a replica that dies stops renewing its leases, and once they expire
+        this sweep adopts its jobs. With ``every``, sweeps again every ``every`` seconds until
+        cancelled (start it with the app, cancel it at shut-down); otherwise returns the jobs
+        of one sweep. Each job's error is recorded in its row; the others go on.
+        """
+        import anyio
+
+        async def follow(record: JobRecord, finished: list[JobRecord]) -> None:
+            try:
+                finished.extend(await self.resume(record.request_id, out_dir=out_dir))
+            except FATAL_FOR_RESUME:
+                raise
+            except Sora2Error as exc:
+                if not is_gone(exc):
+                    await self._step(self._keeper.failed, record.request_id, str(exc))
+
+        while True:
+            finished: list[JobRecord] = []
+            self._require_key()
+            async with anyio.create_task_group() as group:
+                for record in await self._journal_read(self._keeper.to_resume, None):
+                    group.start_soon(follow, record, finished)
+            if every is None:
+                return finished
+            await self._shared.clock.asleep(every)
+
     async def _resume_one(
         self,
         record: JobRecord,

@@ -404,6 +404,21 @@ class Client(BaseClient):
             finished.append(self._keeper.refresh(record))
         return finished
 
+    def resume_pending(
+        self,
+        *,
+        out_dir: str | os.PathLike[str] | None = None,
+        every: float | None = None,
+    ) -> list[JobRecord]:
+        """For a service: adopt this service's unfinished jobs that no live process follows
+        (see :meth:`AsyncClient.resume_pending`), one after the other; with ``every``, sweep
+        again every ``every`` seconds until interrupted."""
+        while True:
+            finished = self.resume(out_dir=out_dir)
+            if every is None:
+                return finished
+            self._shared.clock.sleep(every)
+
     def _resume_one(
         self,
         record: JobRecord,
