@@ -282,6 +282,32 @@ async def run_batch(
         entries.append(entry)
     manifest.replace_rows(entries)
     adopt_from_journal(client, manifest, entries, str(directory))
+    from ._shared import shared_rows
+
+    shared = shared_rows(client.journal, directory.name, entries)
+    if shared is not None:
+        # A PostgreSQL journal: the rows are shared with every worker given the same batch.
+        if max_jobs is not None or max_seconds is not None:
+            raise ConfigurationError(
+                "max_jobs and max_seconds are not supported by a batch shared through a "
+                "PostgreSQL journal: run it with a file journal, or without a budget"
+            )
+        from ._shared_runner import run_shared
+
+        return await run_shared(
+            client,
+            manifest,
+            entries,
+            directory,
+            shared,
+            plan=plan,
+            started=started,
+            concurrency=concurrency,
+            resubmit_unknown=resubmit_unknown,
+            handle_sigint=handle_sigint,
+            cancel_queued_on_interrupt=cancel_queued_on_interrupt,
+            on_progress=on_progress,
+        )
     follow = [row for row in entries if needs_follow_up(row)]
     candidates = [row for row in entries if needs_submit(row, resubmit_unknown)]
     for row in entries:

@@ -39,6 +39,15 @@ def _journal(where: Path | str) -> JournalStore:
     return open_journal(where, emulator=False)
 
 
+def _get(where: Path | str, request_id: str) -> JobRecord | None:
+    """One row, read by a journal opened and closed for it."""
+    journal = _journal(where)
+    try:
+        return journal.get(request_id)
+    finally:
+        journal.close()
+
+
 def _submissions(emulator: Emulator) -> int:
     return sum(emulator.stats.submissions.values())
 
@@ -48,7 +57,7 @@ class TestRows:
         """The row holds the prompt, the parameters and the service; never the token."""
         seconds = (input_fields()["seconds"].choices or ())[-1]
         submission = await api.submit("a quiet harbour", seconds=seconds)
-        record = _journal(journal_path).get(submission.request_id)
+        record = _get(journal_path, submission.request_id)
         assert record is not None
         assert (record.prompt, record.base_url, record.state) == (
             "a quiet harbour",
@@ -70,7 +79,7 @@ class TestRows:
         await api.wait(submission.request_id)
         result = await api.result(submission.request_id)
         await api.download(result, tmp_path / "x.mp4")
-        record = _journal(journal_path).get(submission.request_id)
+        record = _get(journal_path, submission.request_id)
         assert record is not None
         assert record.state == "completed"
         assert record.started_at is not None and record.finished_at is not None
@@ -84,7 +93,7 @@ class TestRows:
         """A cancelled job is journaled as cancelled, and is finished."""
         submission = await api.submit("x")
         await api.cancel(submission.request_id)
-        record = _journal(journal_path).get(submission.request_id)
+        record = _get(journal_path, submission.request_id)
         assert record is not None and record.state == "cancelled"
         assert not record.is_unfinished
 
@@ -227,7 +236,7 @@ class TestResume:
         submission = await other.submit("from another machine")
         finished = await make_api(emulator).resume(submission.request_id)
         assert [r.state for r in finished] == ["completed"]
-        assert _journal(journal_path).get(submission.request_id) is not None
+        assert _get(journal_path, submission.request_id) is not None
 
     async def test_errors_are_recorded_and_the_rest_go_on(
         self, make_api: Factory, emulator: Emulator, journal_path: Path
