@@ -143,7 +143,7 @@ class SharedRows:
         (claimed), or a job nobody follows (its lease claimed); ``WAIT`` while other workers
         still hold rows; None when every row is settled."""
 
-        def take(conn: psycopg.Connection[Any]) -> tuple[str, str, str | None] | str | None:
+        def take(conn: psycopg.Connection[Any]) -> tuple[str, str, str | None] | None:
             with conn.transaction():
                 self.journal.round_trips += 2
                 row = conn.execute(
@@ -151,44 +151,46 @@ class SharedRows:
                     "ORDER BY position LIMIT 1 FOR UPDATE SKIP LOCKED",
                     (self.batch, TODO),
                 ).fetchone()
-                if row is not None:
-                    conn.execute(
-                        f"UPDATE sora2.batch_rows SET state = %s, worker = %s, updated_at = "
-                        f"{_NOW}, entry = entry WHERE batch = %s AND row_key = %s",
-                        (SUBMITTING, self.worker, self.batch, row["row_key"]),
-                    )
-                    return (NEXT_SUBMIT, row["row_key"], None)
-            return self._unsettled(conn, busy)
+                if row is None:
+                    return None
+                conn.execute(
+                    f"UPDATE sora2.batch_rows SET state = %s, worker = %s, updated_at = "
+                    f"{_NOW} WHERE batch = %s AND row_key = %s",
+                    (SUBMITTING, self.worker, self.batch, row["row_key"]),
+                )
+                return (NEXT_SUBMIT, row["row_key"], None)
 
-        return self.journal.run(take)
-
-    def _unsettled(
-        self, conn: psycopg.Connection[Any], busy: set[str]
-    ) -> tuple[str, str, str | None] | str | None:
-        """A submitted job nobody follows (adopted here), else WAIT or None."""
-        self.journal.round_trips += 2
-        # A claim whose worker died before recording an answer: the job may exist.
-        conn.execute(
-            f"UPDATE sora2.batch_rows SET state = %s WHERE batch = %s AND state = %s "
-            f"AND updated_at < {_NOW} - %s",
-            (UNKNOWN, self.batch, SUBMITTING, self.journal.lease_seconds),
-        )
-        # A "todo" row seen here is being claimed by another worker right now (it was locked).
-        rows = conn.execute(
-            "SELECT row_key, state, request_id FROM sora2.batch_rows WHERE batch = %s "
-            "AND state IN (%s, %s, %s) ORDER BY position",
-            (self.batch, SUBMITTED, SUBMITTING, TODO),
-        ).fetchall()
+        taken = self.journal.run(take)
+        if taken is not None:
+            return taken
+        unsettled = self.journal.run(self._unsettled)
         followable = {
             r["request_id"]: r["row_key"]
-            for r in rows
+            for r in unsettled
             if r["state"] == SUBMITTED and r["row_key"] not in busy
         }
         if followable:
             claimed = self.journal.claim(list(followable))
             if claimed:
                 return (NEXT_FOLLOW, followable[claimed[0]], claimed[0])
-        return WAIT if rows else None
+        return WAIT if unsettled else None
+
+    def _unsettled(self, conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
+        """The rows not settled yet; a claim whose worker died mid-submit becomes unknown."""
+        self.journal.round_trips += 2
+        conn.execute(
+            f"UPDATE sora2.batch_rows SET state = %s WHERE batch = %s AND state = %s "
+            f"AND updated_at < {_NOW} - %s",
+            (UNKNOWN, self.batch, SUBMITTING, self.journal.lease_seconds),
+        )
+        # A "todo" row seen here is being claimed by another worker right now (it was locked).
+        return list(
+            conn.execute(
+                "SELECT row_key, state, request_id FROM sora2.batch_rows WHERE batch = %s "
+                "AND state IN (%s, %s, %s) ORDER BY position",
+                (self.batch, SUBMITTED, SUBMITTING, TODO),
+            ).fetchall()
+        )
 
     def adopt_unknown(self, target: str) -> int:
         """Give ``unknown`` rows the jobs the journal holds for this directory and no row has

@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 
 __all__ = ["run_shared"]
 
+Taken = tuple[str, str, str | None] | str | None
+"""What ``SharedRows.next_row`` gives: a row to run, ``WAIT``, or None (all settled)."""
+
 
 class SharedRun(_Run):
     """A run whose every row change is also written to the shared table."""
@@ -61,26 +64,27 @@ class SharedRun(_Run):
         finally:
             self.sending.discard(row.key)
 
-    async def shared_worker(self, by_key: dict[str, BatchRow], busy: set[str]) -> None:
-        """Take rows from the table until none is left unsettled."""
+    async def shared_worker(
+        self, by_key: dict[str, BatchRow], busy: set[str], first: Taken = None
+    ) -> bool:
+        """Take rows from the table (``first``, then more) while there are any to take; True
+        when the batch is settled, False when the rest is in other hands for now (``WAIT``)."""
         import anyio
 
-        pause = min(1.0, self.shared.journal.lease_seconds / 3)
         while not self.stopping:
             try:
-                taken = await anyio.to_thread.run_sync(self.shared.next_row, set(busy))
+                taken, first = first or await self.take(busy), None
                 if taken is None:
                     # Last: a dead worker's job the journal holds but its row missed.
                     if await anyio.to_thread.run_sync(self.shared.adopt_unknown, self.target):
                         continue
-                    return
+                    return True
             except JournalUnavailableError as exc:
                 self.stopping = True
                 self.progress.message = f"stopped taking rows: {exc}"
-                return
+                return True
             if taken == WAIT:
-                await anyio.sleep(pause)
-                continue
+                return False
             assert isinstance(taken, tuple)
             kind, key, request_id = taken
             row = by_key[key]
@@ -98,6 +102,44 @@ class SharedRun(_Run):
                 busy.discard(key)
                 if self.progress.in_flight.pop(key, None) is not None:
                     self.changed()
+        return True
+
+    async def rounds(self, by_key: dict[str, BatchRow], concurrency: int) -> None:
+        """Rounds of ``concurrency`` workers; between rounds, while other workers hold the
+        rest, one look at the table per pause (a dead worker's claims expire meanwhile)."""
+        import anyio
+
+        pause = min(1.0, self.shared.journal.lease_seconds / 3)
+        busy: set[str] = set()
+
+        async def work(settled: list[bool], first: Taken) -> None:
+            settled.append(await self.shared_worker(by_key, busy, first))
+
+        first: Taken = None
+        while True:
+            settled: list[bool] = []
+            async with anyio.create_task_group() as workers:
+                for index in range(concurrency):
+                    workers.start_soon(work, settled, first if index == 0 else None)
+            if self.stopping or any(settled):
+                return
+            while True:  # one look per pause, not one per worker, until there is work again
+                await anyio.sleep(pause)
+                try:
+                    first = await self.take(busy)
+                except JournalUnavailableError as exc:
+                    self.stopping = True
+                    self.progress.message = f"stopped taking rows: {exc}"
+                    return
+                if first is None or isinstance(first, tuple):
+                    break
+            if first is None:
+                return
+
+    async def take(self, busy: set[str]) -> tuple[str, str, str | None] | str | None:
+        import anyio
+
+        return await anyio.to_thread.run_sync(self.shared.next_row, set(busy))
 
 
 async def run_shared(
@@ -136,7 +178,6 @@ async def run_shared(
     )
     run = SharedRun(client, manifest, directory, progress, on_progress, shared=shared)
     by_key = {row.key: row for row in entries}
-    busy: set[str] = set()
     run.changed()
     interrupted = False
     try:
@@ -152,9 +193,7 @@ async def run_shared(
                             return
 
                 group.start_soon(watch_sigint)
-            async with anyio.create_task_group() as workers:
-                for _ in range(concurrency):
-                    workers.start_soon(run.shared_worker, by_key, busy)
+            await run.rounds(by_key, concurrency)
             group.cancel_scope.cancel()
     except BaseExceptionGroup as group:
         manifest.write()
