@@ -49,6 +49,7 @@ from ._paid import paid_for
 from ._polling import Clock
 from ._responses import files_to_download, is_gone
 from ._retry import acall_with_retries
+from ._telemetry import job_attributes, measure, span
 from ._transports import AsyncBorrowedTransport, BearerAuth, InFlight, async_emulator
 from ._types import (
     JobResult,
@@ -57,7 +58,7 @@ from ._types import (
     Submission,
     is_completed_state,
 )
-from ._waiting import TRANSIENT_POLL_ERRORS
+from ._waiting import TRANSIENT_POLL_ERRORS, WaitTracker
 
 if TYPE_CHECKING:
     from sora2_models.typed_dicts import InputOptions
@@ -196,7 +197,8 @@ class AsyncClient(BaseClient):
             raw = await self._send("submit", request)
             return await self._step(self._interpret_submit, raw, body, target)
 
-        return await acall_with_retries(self._retry, "submit", attempt, submit=True)
+        with span("submit", job_attributes(body)):
+            return await acall_with_retries(self._retry, "submit", attempt, submit=True)
 
     async def status(self, request_id: str) -> JobStatus:
         """See :meth:`Client.status`."""
@@ -206,7 +208,8 @@ class AsyncClient(BaseClient):
             raw = await self._send("status", op.build_request_kwargs(request_id), request_id)
             return await self._step(self._interpret_status, "status", raw, request_id)
 
-        return await acall_with_retries(self._retry, "status", attempt)
+        with span("poll", job_attributes(None, request_id)):
+            return await acall_with_retries(self._retry, "status", attempt)
 
     async def result(self, request_id: str) -> JobResult:
         """See :meth:`Client.result`."""
@@ -239,6 +242,12 @@ class AsyncClient(BaseClient):
         """See :meth:`Client.wait`."""
         self._require_key()
         tracker = await self._journal_read(self._tracker, request_id, timeout, on_update)
+        with span("wait", job_attributes(None, request_id), timed="wait"):
+            return await self._wait_loop(request_id, tracker, cancel_on_timeout)
+
+    async def _wait_loop(
+        self, request_id: str, tracker: WaitTracker, cancel_on_timeout: bool
+    ) -> JobStatus:
         while True:
             try:
                 status = await self.status(request_id)
@@ -280,7 +289,10 @@ class AsyncClient(BaseClient):
                 files, request_id = files_to_download(await self.result(request_id))
             assert files is not None
             job.output_urls = tuple(item.url for item in files)
-            return await self._download_to(files, request_id, path, max_bytes, on_progress)
+            with span("download", job_attributes(None, request_id)):
+                saved = await self._download_to(files, request_id, path, max_bytes, on_progress)
+            measure("download", sum(p.stat().st_size for p in saved if p.is_file()))
+            return saved
 
     async def _download_to(
         self,

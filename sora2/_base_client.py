@@ -49,6 +49,7 @@ from ._responses import (
     unknown_submission,
 )
 from ._retry import RetryPolicy
+from ._telemetry import annotate, count, job_attributes
 from ._types import IN_PROGRESS, JobResult, JobStatus, Submission
 from ._waiting import WaitTracker
 
@@ -318,6 +319,8 @@ class BaseClient:
             raise
         # The job exists: write it down before anything else can fail.
         self._keeper.submitted(request_id, body, target)
+        annotate("sora2.request_id", request_id)
+        count("submitted", job_attributes(body))
         return interpret_submit(raw, decoded, request_id)
 
     def _interpret_status(self, operation: str, raw: httpx.Response, request_id: str) -> JobStatus:
@@ -327,6 +330,7 @@ class BaseClient:
             self._settle_gone(request_id, error)
             raise
         self._keeper.observe(request_id, status)
+        annotate("sora2.state", status.state)
         return status
 
     def _interpret_result(self, raw: httpx.Response, request_id: str) -> JobResult:
@@ -345,7 +349,10 @@ class BaseClient:
     def _ended(self, status: JobStatus) -> JobStatus:
         """A final status, returned; a failed one raised as ``JobFailedError``."""
         if status.is_failed:
+            count("failed", job_attributes(None, status.request_id))
             raise job_failed(status.request_id, status.state, status.error)
+        if status.is_completed:
+            count("completed", job_attributes(None, status.request_id))
         return status
 
     # waiting -----------------------------------------------------------------------------------

@@ -54,6 +54,7 @@ from ._paid import paid_for
 from ._polling import Clock
 from ._responses import files_to_download, is_gone
 from ._retry import call_with_retries
+from ._telemetry import job_attributes, measure, span
 from ._transports import BearerAuth, BorrowedTransport, sync_emulator
 from ._types import (
     JobResult,
@@ -62,7 +63,7 @@ from ._types import (
     Submission,
     is_completed_state,
 )
-from ._waiting import TRANSIENT_POLL_ERRORS
+from ._waiting import TRANSIENT_POLL_ERRORS, WaitTracker
 
 if TYPE_CHECKING:
     from sora2_models.typed_dicts import InputOptions
@@ -193,7 +194,8 @@ class Client(BaseClient):
         def attempt() -> Submission:
             return self._interpret_submit(self._send("submit", request), body, target)
 
-        return call_with_retries(self._retry, "submit", attempt, submit=True)
+        with span("submit", job_attributes(body)):
+            return call_with_retries(self._retry, "submit", attempt, submit=True)
 
     def status(self, request_id: str) -> JobStatus:
         """The job's current state (retried on transient failures)."""
@@ -203,7 +205,8 @@ class Client(BaseClient):
             raw = self._send("status", op.build_request_kwargs(request_id), request_id)
             return self._interpret_status("status", raw, request_id)
 
-        return call_with_retries(self._retry, "status", attempt)
+        with span("poll", job_attributes(None, request_id)):
+            return call_with_retries(self._retry, "status", attempt)
 
     def result(self, request_id: str) -> JobResult:
         """The job's outputs once completed; before that its state, with ``video_url`` None."""
@@ -244,6 +247,12 @@ class Client(BaseClient):
         """
         self._require_key()
         tracker = self._tracker(request_id, timeout, on_update)
+        with span("wait", job_attributes(None, request_id), timed="wait"):
+            return self._wait_loop(request_id, tracker, cancel_on_timeout)
+
+    def _wait_loop(
+        self, request_id: str, tracker: WaitTracker, cancel_on_timeout: bool
+    ) -> JobStatus:
         while True:
             try:
                 status = self.status(request_id)
@@ -299,7 +308,10 @@ class Client(BaseClient):
                 files, request_id = files_to_download(self.result(request_id))
             assert files is not None
             job.output_urls = tuple(item.url for item in files)
-            return self._download_to(files, request_id, path, max_bytes, on_progress)
+            with span("download", job_attributes(None, request_id)):
+                saved = self._download_to(files, request_id, path, max_bytes, on_progress)
+            measure("download", sum(p.stat().st_size for p in saved if p.is_file()))
+            return saved
 
     def _download_to(
         self,

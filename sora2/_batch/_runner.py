@@ -34,6 +34,7 @@ from .._exceptions import (
     WaitTimeoutError,
 )
 from .._logging import logger
+from .._telemetry import annotate, job_attributes, span
 from .._types import outcome_of
 from ._compat import QUEUED as _QUEUED
 from ._compat import download_outputs, submit_body
@@ -161,10 +162,16 @@ class _Run:
         return True
 
     async def one(self, row: BatchRow) -> None:
+        attributes = {**job_attributes(row.input, row.request_id), "sora2.batch.row": row.row}
+        with span("batch.row", attributes):
+            await self._one(row)
+
+    async def _one(self, row: BatchRow) -> None:
         if (row.request_id is None or row.state == CANCELLED) and not await self.submit(row):
             return
         request_id = row.request_id
         assert request_id is not None
+        annotate("sora2.request_id", request_id)
 
         def on_update(status: JobStatus) -> None:
             if status.state != row.job_state:
