@@ -1,6 +1,6 @@
-"""A throwaway PostgreSQL server for the tests and the workers benchmark: Debian's (or any) server binaries, run as the
-``postgres`` user when the tests run as root, on 127.0.0.1 and a free port, in a temporary data
-directory that is removed afterwards.
+"""A throwaway PostgreSQL server for the tests and the workers benchmark: Debian's (or any)
+server binaries, run as the ``postgres`` user when the tests run as root, on 127.0.0.1 and a
+free port, in a temporary data directory that is removed afterwards.
 
 pytest-postgresql is not used: its process fixture calls ``initdb`` and ``pg_ctl`` as the
 current user, and PostgreSQL refuses to run as root (as CI does). Dropping to ``postgres``

@@ -70,22 +70,27 @@ def _round(
     command += [str(folder / f"out-{workers}"), "--journal", url, "--base-url", emulator.url]
     command += ["--concurrency", str(CONCURRENCY), "-q", "--json"]
     env = {**child_env(), "RUNCOMFY_API_TOKEN": BENCH_TOKEN}
-    started = time.perf_counter()
-    children = [
-        subprocess.Popen(
-            command,
-            cwd=REPO_ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(workers)
+    # Output goes to files: a worker blocked on a full pipe would look like a slow worker.
+    logs = [
+        (folder / f"w{workers}-{i}.out", folder / f"w{workers}-{i}.err") for i in range(workers)
     ]
-    outputs = [child.communicate(timeout=1800) for child in children]
+    started = time.perf_counter()
+    children = []
+    for out_path, err_path in logs:
+        with open(out_path, "w") as out, open(err_path, "w") as err:
+            children.append(
+                subprocess.Popen(
+                    command,
+                    cwd=REPO_ROOT,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=err,
+                )
+            )
+    codes = [child.wait(timeout=1800) for child in children]
     wall = time.perf_counter() - started
-    codes = [child.returncode for child in children]
+    outputs = [(o.read_text(), e.read_text()) for o, e in logs]
     if any(codes):
         manifest = (folder / f"out-{workers}" / "manifest.jsonl").read_text(encoding="utf-8")
         stuck = [
@@ -93,7 +98,7 @@ def _round(
             for row in map(json.loads, manifest.splitlines())
             if row["state"] != "completed"
         ]
-        raise RuntimeError(f"workers exited {codes}; rows not completed: {stuck}")
+        raise RuntimeError(f"workers exited {codes}; rows not completed: {stuck[:5]}")
     summaries = [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
     submissions = emulator.stats()["submissions"]
     mine = [count for prompt, count in submissions.items() if prompt.startswith(f"{prefix} ")]
