@@ -326,8 +326,8 @@ class PostgresJournal:
             return []
         rows = self._execute(
             f"UPDATE sora2.jobs SET lease_owner = %s, lease_expires = {_NOW} + %s "
-            "WHERE request_id = ANY(%s) AND (lease_owner IS NULL OR lease_owner = %s "
-            f"OR lease_expires < {_NOW}) RETURNING request_id",
+            "WHERE request_id = ANY(%s) AND output_path IS NULL AND (lease_owner IS NULL "
+            f"OR lease_owner = %s OR lease_expires < {_NOW}) RETURNING request_id",
             (self.owner, self.lease_seconds, list(request_ids), self.owner),
         )
         claimed = {row["request_id"] for row in rows}

@@ -177,11 +177,21 @@ class SharedRows:
 
     def _unsettled(self, conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
         """The rows not settled yet; a claim whose worker died mid-submit becomes unknown."""
-        self.journal.round_trips += 2
+        self.journal.round_trips += 3
         conn.execute(
             f"UPDATE sora2.batch_rows SET state = %s WHERE batch = %s AND state = %s "
             f"AND updated_at < {_NOW} - %s",
             (UNKNOWN, self.batch, SUBMITTING, self.journal.lease_seconds),
+        )
+        # A job saved whose row does not say so yet (its worker is about to, or died first):
+        # settled from the journal, never followed (and downloaded) a second time.
+        conn.execute(
+            "UPDATE sora2.batch_rows b SET state = %s, entry = (b.entry::jsonb || "
+            "jsonb_build_object('state', %s::text, 'job_state', j.state, 'error', NULL, "
+            "'outputs', jsonb_build_array(j.output_path)))::text "
+            "FROM sora2.jobs j WHERE b.batch = %s AND b.state = %s "
+            "AND j.request_id = b.request_id AND j.output_path IS NOT NULL",
+            (DONE, COMPLETED, self.batch, SUBMITTED),
         )
         # A "todo" row seen here is being claimed by another worker right now (it was locked).
         return list(
