@@ -121,7 +121,7 @@ class ConfigurationError(Sora2Error):
 
 class JournalUnavailableError(Sora2Error):
     """The journal could not be read or written (its database unreachable): logged by the
-    client, which goes on; a shared batch stops claiming rows until it is back."""
+    client, which goes on; a shared batch stops taking rows (run it again once it is back)."""
 
 
 class APIError(Sora2Error):
