@@ -33,7 +33,18 @@ from ._manifest import CANCELLED, COMPLETED, FAILED, GONE, INVALID, PENDING, Bat
 if TYPE_CHECKING:
     import psycopg
 
-__all__ = ["NEXT_SUBMIT", "WAIT", "SharedRows", "batch_key", "shared_rows"]
+__all__ = [
+    "DONE",
+    "NEXT_FOLLOW",
+    "NEXT_SUBMIT",
+    "UNKNOWN",
+    "WAIT",
+    "SharedRows",
+    "batch_key",
+    "merge",
+    "shared_rows",
+    "state_of",
+]
 
 TODO: Final = "todo"
 SUBMITTING: Final = "submitting"
@@ -228,28 +239,12 @@ class SharedRows:
 
         return self.journal.run(adopt)
 
-    def record(self, row: BatchRow) -> None:
-        """Write what became of a row (its id the moment it is known; its end)."""
-        state = state_of(row)
+    def record(self, key: str, state: str, request_id: str | None, entry: str) -> None:
+        """Write what became of a row: its table state, its job's id, its manifest line."""
         self.journal._execute(
             f"UPDATE sora2.batch_rows SET state = %s, request_id = COALESCE(%s, request_id), "
             f"entry = %s, worker = %s, updated_at = {_NOW} WHERE batch = %s AND row_key = %s",
-            (
-                state,
-                row.request_id,
-                json.dumps(row.to_dict(), default=str),
-                self.worker,
-                self.batch,
-                row.key,
-            ),
-        )
-
-    def release(self, row: BatchRow) -> None:
-        """A claimed row this worker did not submit after all (stopped): back to ``todo``."""
-        self.journal._execute(
-            "UPDATE sora2.batch_rows SET state = %s, worker = NULL WHERE batch = %s "
-            "AND row_key = %s AND state = %s AND worker = %s AND request_id IS NULL",
-            (TODO, self.batch, row.key, SUBMITTING, self.worker),
+            (state, request_id, entry, self.worker, self.batch, key),
         )
 
     def entries(self) -> dict[str, tuple[str, dict[str, Any]]]:

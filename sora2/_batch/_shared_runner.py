@@ -3,7 +3,10 @@ from the table instead of its own list, and stays until every row is settled."""
 
 from __future__ import annotations
 
+import json
+import queue
 import signal
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -12,7 +15,7 @@ from .._logging import logger
 from ._manifest import CANCELLED, COMPLETED, FAILED, GONE, INVALID, PENDING, BatchRow, Manifest
 from ._needs import needs_follow_up
 from ._runner import _after_interrupt, _first_error, _Run
-from ._shared import NEXT_FOLLOW, UNKNOWN, WAIT, SharedRows, merge, state_of
+from ._shared import DONE, NEXT_FOLLOW, UNKNOWN, WAIT, SharedRows, merge, state_of
 from ._summary import BatchProgress, BatchSummary
 
 if TYPE_CHECKING:
@@ -29,13 +32,33 @@ Taken = tuple[str, str, str | None] | str | None
 
 
 class SharedRun(_Run):
-    """A run whose every row change is also written to the shared table."""
+    """A run whose every row change is also written to the shared table, in order, by a
+    thread of its own: the event loop never waits for the database."""
 
     def __init__(self, *args: Any, shared: SharedRows) -> None:
         super().__init__(*args)
         self.shared = shared
         self.sending: set[str] = set()
+        self.settled: set[str] = set()
+        """Rows this worker ended: not followed again while their end is on its way."""
         self.pushed: dict[str, tuple[str, str | None, str]] = {}
+        self.writes: queue.Queue[tuple[str, str, str | None, str] | None] = queue.Queue()
+        self.writer = threading.Thread(target=self._write_all, name="sora2-batch", daemon=True)
+        self.writer.start()
+
+    def _write_all(self) -> None:
+        while (item := self.writes.get()) is not None:
+            try:
+                self.shared.record(*item)
+            except JournalUnavailableError as exc:
+                # The manifest has it; a re-run puts it in the table (or the claim runs out).
+                logger.warning("batch row not shared: %s", exc)
+
+    def flush(self) -> None:
+        """Wait until every change is written (blocking: call it in a thread)."""
+        if self.writer.is_alive():
+            self.writes.put(None)
+            self.writer.join()
 
     def changed(self, row: BatchRow | None = None) -> None:
         super().changed(row)
@@ -49,13 +72,10 @@ class SharedRun(_Run):
         seen = (state, row.request_id, row.state + (row.error or "") + str(row.outputs))
         if self.pushed.get(row.key) == seen:
             return
-        try:
-            self.shared.record(row)
-        except JournalUnavailableError as exc:
-            # The manifest has it; a re-run puts it in the table (or the lease runs out).
-            logger.warning("batch row %s not shared: %s", row.row, exc)
-            return
         self.pushed[row.key] = seen
+        if state == DONE:
+            self.settled.add(row.key)
+        self.writes.put((row.key, state, row.request_id, json.dumps(row.to_dict(), default=str)))
 
     async def submit(self, row: BatchRow) -> bool:
         self.sending.add(row.key)
@@ -139,7 +159,7 @@ class SharedRun(_Run):
     async def take(self, busy: set[str]) -> tuple[str, str, str | None] | str | None:
         import anyio
 
-        return await anyio.to_thread.run_sync(self.shared.next_row, set(busy))
+        return await anyio.to_thread.run_sync(self.shared.next_row, set(busy) | self.settled)
 
 
 async def run_shared(
@@ -197,17 +217,20 @@ async def run_shared(
             group.cancel_scope.cancel()
     except BaseExceptionGroup as group:
         manifest.write()
+        run.flush()
         raise _first_error(group) from None
     except anyio.get_cancelled_exc_class():
         run.stopping = True
         with anyio.CancelScope(shield=True):
             await _after_interrupt(run, cancel_queued_on_interrupt)
+            await to_thread(run.flush)
             manifest.write()
             manifest.sync()
         raise
     if interrupted:
         with anyio.CancelScope(shield=True):
             await _after_interrupt(run, cancel_queued_on_interrupt)
+    await to_thread(run.flush)
     try:
         merge(entries, await to_thread(shared.entries))
         manifest.replace_rows(entries)
