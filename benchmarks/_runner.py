@@ -37,6 +37,7 @@ BENCHMARKS: dict[str, str] = {
     "polling": "benchmarks.bench_polling:run",
     "throughput": "benchmarks.bench_throughput:run",
     "batch": "benchmarks.bench_batch:run",
+    "workers": "benchmarks.bench_workers:run",
 }
 """Benchmark name -> ``module:function``, in the order the table shows them."""
 

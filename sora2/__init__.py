@@ -26,6 +26,7 @@ from ._exceptions import (
     InvalidInputError,
     JobFailedError,
     JournalError,
+    JournalUnavailableError,
     MissingExtraError,
     NoOutputError,
     NotFoundError,
@@ -45,6 +46,8 @@ if TYPE_CHECKING:
     from ._client import AsyncClient, Client
     from ._hosted import HostedFileVerdict, check_hosted_file
     from ._journal import JobRecord, Journal
+    from ._journal_pg import PostgresJournal
+    from ._journal_store import JournalStore
     from ._spec import default_model, known_models
     from ._types import NOT_GIVEN, JobResult, JobStatus, NotGiven, OutputFile, Submission
 
@@ -77,12 +80,15 @@ __all__ = [
     "JobStatus",
     "Journal",
     "JournalError",
+    "JournalStore",
+    "JournalUnavailableError",
     "MissingExtraError",
     "NoOutputError",
     "NotFoundError",
     "NotGiven",
     "OutputFile",
     "PermissionDeniedError",
+    "PostgresJournal",
     "RateLimitError",
     "Sora2Error",
     "Submission",
@@ -104,6 +110,8 @@ _LAZY = {
     "AsyncClient": "._client",
     "Journal": "._journal",
     "JobRecord": "._journal",
+    "JournalStore": "._journal_store",
+    "PostgresJournal": "._journal_pg",
     "JobStatus": "._types",
     "JobResult": "._types",
     "OutputFile": "._types",

@@ -51,6 +51,7 @@ from ._paid import paid_for
 from ._polling import Clock
 from ._responses import files_to_download, is_gone
 from ._retry import acall_with_retries
+from ._telemetry import job_attributes, measure, span
 from ._transports import AsyncBorrowedTransport, BearerAuth, InFlight, async_emulator
 from ._types import (
     JobRef,
@@ -60,7 +61,7 @@ from ._types import (
     Submission,
     is_completed_state,
 )
-from ._waiting import TRANSIENT_POLL_ERRORS
+from ._waiting import TRANSIENT_POLL_ERRORS, WaitTracker
 
 if TYPE_CHECKING:
     from sora2_models.typed_dicts import InputOptions
@@ -210,7 +211,8 @@ class AsyncClient(BaseClient):
             raw = await self._send("submit", request)
             return await self._step(self._interpret_submit, raw, body, target, model_id)
 
-        return await acall_with_retries(self._retry, "submit", attempt, submit=True)
+        with span("submit", job_attributes(body)):
+            return await acall_with_retries(self._retry, "submit", attempt, submit=True)
 
     async def status(self, job: JobRef) -> JobStatus:
         """See :meth:`Client.status`."""
@@ -221,7 +223,8 @@ class AsyncClient(BaseClient):
             raw = await self._send("status", op.build_request_kwargs(request_id), request_id)
             return await self._step(self._interpret_status, "status", raw, request_id)
 
-        return await acall_with_retries(self._retry, "status", attempt)
+        with span("poll", job_attributes(None, request_id)):
+            return await acall_with_retries(self._retry, "status", attempt)
 
     async def result(self, job: JobRef) -> JobResult:
         """See :meth:`Client.result`."""
@@ -257,6 +260,12 @@ class AsyncClient(BaseClient):
         request_id = request_id_of(job)
         self._require_key()
         tracker = await self._journal_read(self._tracker, request_id, timeout, on_update)
+        with span("wait", job_attributes(None, request_id), timed="wait"):
+            return await self._wait_loop(request_id, tracker, cancel_on_timeout)
+
+    async def _wait_loop(
+        self, request_id: str, tracker: WaitTracker, cancel_on_timeout: bool
+    ) -> JobStatus:
         while True:
             try:
                 status = await self.status(request_id)
@@ -300,7 +309,10 @@ class AsyncClient(BaseClient):
                 files, request_id = files_to_download(await self.result(request_id))
             assert files is not None
             job.output_urls = tuple(item.url for item in files)
-            return await self._download_to(files, request_id, path, max_bytes, on_progress)
+            with span("download", job_attributes(None, request_id)):
+                saved = await self._download_to(files, request_id, path, max_bytes, on_progress)
+            measure("download", sum(p.stat().st_size for p in saved if p.is_file()))
+            return saved
 
     async def _download_to(
         self,
@@ -390,6 +402,42 @@ class AsyncClient(BaseClient):
                     await self._step(self._keeper.failed, record.request_id, str(exc))
             finished.append(await self._journal_read(self._keeper.refresh, record))
         return finished
+
+    async def resume_pending(
+        self,
+        *,
+        out_dir: str | os.PathLike[str] | None = None,
+        every: float | None = None,
+    ) -> list[JobRecord]:
+        """For a service: adopt this service's unfinished jobs that no live process follows
+        (never submitted again), and finish them all at once.
+
+        On a PostgreSQL journal shared by replicas, a job is followed by one process at a time
+        through a lease; a replica that dies stops renewing its leases, and once they expire
+        this sweep adopts its jobs. With ``every``, sweeps again every ``every`` seconds until
+        cancelled (start it with the app, cancel it at shut-down); otherwise returns the jobs
+        of one sweep. Each job's error is recorded in its row; the others go on.
+        """
+        import anyio
+
+        async def follow(record: JobRecord, finished: list[JobRecord]) -> None:
+            try:
+                finished.extend(await self.resume(record.request_id, out_dir=out_dir))
+            except FATAL_FOR_RESUME:
+                raise
+            except Sora2Error as exc:
+                if not is_gone(exc):
+                    await self._step(self._keeper.failed, record.request_id, str(exc))
+
+        while True:
+            finished: list[JobRecord] = []
+            self._require_key()
+            async with anyio.create_task_group() as group:
+                for record in await self._journal_read(self._keeper.to_resume, None):
+                    group.start_soon(follow, record, finished)
+            if every is None:
+                return finished
+            await self._shared.clock.asleep(every)
 
     async def _resume_one(
         self,

@@ -33,8 +33,8 @@ from ._exceptions import (
     SubmissionUnknownError,
 )
 from ._hosts import HostPolicy
-from ._journal import Journal, default_journal_path
 from ._journal_glue import JournalKeeper
+from ._journal_store import JournalStore, open_journal
 from ._logging import register_secret
 from ._polling import Clock, ProgressModel, SystemClock
 from ._responses import (
@@ -50,6 +50,7 @@ from ._responses import (
     unknown_submission,
 )
 from ._retry import RetryPolicy
+from ._telemetry import annotate, count, job_attributes
 from ._types import IN_PROGRESS, JobRef, JobResult, JobStatus, Submission
 from ._waiting import WaitTracker
 
@@ -81,7 +82,7 @@ _OPTION_NAMES = frozenset(
     }
 )
 
-JournalOption = Journal | str | os.PathLike[str] | None | Literal[False]
+JournalOption = JournalStore | str | os.PathLike[str] | None | Literal[False]
 
 
 @dataclass
@@ -195,23 +196,21 @@ class BaseClient:
 
     # configuration ---------------------------------------------------------------------------
 
-    def _open_journal(self, journal: JournalOption) -> Journal | None:
+    def _open_journal(self, journal: JournalOption) -> JournalStore | None:
         self._owns_journal = False
         if journal is False:
             return None
-        if isinstance(journal, Journal):
+        if isinstance(journal, JournalStore):
             return journal
         self._owns_journal = True
-        if journal is None:
-            return Journal(default_journal_path(emulator=self._emulator))
-        return Journal(journal)
+        return open_journal(journal, emulator=self._emulator)
 
     @property
     def base_url(self) -> str:
         return self._base_url
 
     @property
-    def journal(self) -> Journal | None:
+    def journal(self) -> JournalStore | None:
         """The journal in use, or None when disabled with ``journal=False``."""
         return self._journal
 
@@ -251,7 +250,7 @@ class BaseClient:
         return httpx.Limits(max_connections=limit, max_keepalive_connections=limit)
 
     def __repr__(self) -> str:
-        journal = str(self._journal.path) if self._journal is not None else None
+        journal = self._journal.location if self._journal is not None else None
         return (
             f"{type(self).__name__}(base_url={self._base_url!r}, emulator={self._emulator}, "
             f"journal={journal!r})"
@@ -348,6 +347,8 @@ class BaseClient:
             raise
         # The job exists: write it down before anything else can fail.
         self._keeper.submitted(request_id, body, target, model)
+        annotate("sora2.request_id", request_id)
+        count("submitted", job_attributes(body))
         return interpret_submit(raw, decoded, request_id)
 
     def _interpret_status(self, operation: str, raw: httpx.Response, request_id: str) -> JobStatus:
@@ -357,6 +358,7 @@ class BaseClient:
             self._settle_gone(request_id, error)
             raise
         self._keeper.observe(request_id, status)
+        annotate("sora2.state", status.state)
         return status
 
     def _interpret_result(self, raw: httpx.Response, request_id: str) -> JobResult:
@@ -375,7 +377,10 @@ class BaseClient:
     def _ended(self, status: JobStatus) -> JobStatus:
         """A final status, returned; a failed one raised as ``JobFailedError``."""
         if status.is_failed:
+            count("failed", job_attributes(None, status.request_id))
             raise job_failed(status.request_id, status.state, status.error)
+        if status.is_completed:
+            count("completed", job_attributes(None, status.request_id))
         return status
 
     # waiting -----------------------------------------------------------------------------------

@@ -56,6 +56,7 @@ from ._paid import paid_for
 from ._polling import Clock
 from ._responses import files_to_download, is_gone
 from ._retry import call_with_retries
+from ._telemetry import job_attributes, measure, span
 from ._transports import BearerAuth, BorrowedTransport, sync_emulator
 from ._types import (
     JobRef,
@@ -65,7 +66,7 @@ from ._types import (
     Submission,
     is_completed_state,
 )
-from ._waiting import TRANSIENT_POLL_ERRORS
+from ._waiting import TRANSIENT_POLL_ERRORS, WaitTracker
 
 if TYPE_CHECKING:
     from sora2_models.typed_dicts import InputOptions
@@ -223,7 +224,8 @@ class Client(BaseClient):
             raw = self._send("submit", request)
             return self._interpret_submit(raw, body, target, model_id)
 
-        return call_with_retries(self._retry, "submit", attempt, submit=True)
+        with span("submit", job_attributes(body)):
+            return call_with_retries(self._retry, "submit", attempt, submit=True)
 
     def status(self, job: JobRef) -> JobStatus:
         """The job's current state (retried on transient failures).
@@ -239,7 +241,8 @@ class Client(BaseClient):
             raw = self._send("status", op.build_request_kwargs(request_id), request_id)
             return self._interpret_status("status", raw, request_id)
 
-        return call_with_retries(self._retry, "status", attempt)
+        with span("poll", job_attributes(None, request_id)):
+            return call_with_retries(self._retry, "status", attempt)
 
     def result(self, job: JobRef) -> JobResult:
         """The job's outputs once completed; before that its state, with ``video_url`` None."""
@@ -283,6 +286,12 @@ class Client(BaseClient):
         request_id = request_id_of(job)
         self._require_key()
         tracker = self._tracker(request_id, timeout, on_update)
+        with span("wait", job_attributes(None, request_id), timed="wait"):
+            return self._wait_loop(request_id, tracker, cancel_on_timeout)
+
+    def _wait_loop(
+        self, request_id: str, tracker: WaitTracker, cancel_on_timeout: bool
+    ) -> JobStatus:
         while True:
             try:
                 status = self.status(request_id)
@@ -341,7 +350,10 @@ class Client(BaseClient):
                 files, request_id = files_to_download(self.result(request_id))
             assert files is not None
             job.output_urls = tuple(item.url for item in files)
-            return self._download_to(files, request_id, path, max_bytes, on_progress)
+            with span("download", job_attributes(None, request_id)):
+                saved = self._download_to(files, request_id, path, max_bytes, on_progress)
+            measure("download", sum(p.stat().st_size for p in saved if p.is_file()))
+            return saved
 
     def _download_to(
         self,
@@ -456,6 +468,21 @@ class Client(BaseClient):
                     self._keeper.failed(record.request_id, str(exc))
             finished.append(self._keeper.refresh(record))
         return finished
+
+    def resume_pending(
+        self,
+        *,
+        out_dir: str | os.PathLike[str] | None = None,
+        every: float | None = None,
+    ) -> list[JobRecord]:
+        """For a service: adopt this service's unfinished jobs that no live process follows
+        (see :meth:`AsyncClient.resume_pending`), one after the other; with ``every``, sweep
+        again every ``every`` seconds until interrupted."""
+        while True:
+            finished = self.resume(out_dir=out_dir)
+            if every is None:
+                return finished
+            self._shared.clock.sleep(every)
 
     def _resume_one(
         self,

@@ -77,6 +77,15 @@ EMULATOR_BASE_URL = "http://emulator.sora2.invalid"
 JOURNAL_FILE = "journal.sqlite3"
 EMULATOR_JOURNAL_FILE = "journal-emulator.sqlite3"
 """Emulator jobs get their own default journal so they are never resumed against the service."""
+JOURNAL_URL_SCHEMES = ("postgresql", "postgres")
+"""A journal given as one of these URLs is a PostgreSQL database (the ``postgres`` extra)."""
+LEASE_SECONDS = 60.0
+"""How long a process's claim on following a job lasts (PostgreSQL journal) without renewal:
+another process adopts the job once it has expired. Renewed every third of it."""
+LEASE_ENV_VAR = "SORA2_LEASE_SECONDS"
+"""Overrides ``LEASE_SECONDS`` for a PostgreSQL journal named by URL (the CLI's ``--journal``)."""
+JOURNAL_OUTAGE_SECONDS = 30.0
+"""How long a PostgreSQL journal retries an operation while the database is unreachable."""
 
 # Waiting -------------------------------------------------------------------------------------
 DEFAULT_WAIT_TIMEOUT = 1800.0

@@ -26,6 +26,7 @@
     ├── DownloadError              a result could not be saved (size cap, type, scheme, I/O)
     │   └── TransientDownloadError a failure worth retrying (connection, 429, 5xx, a short body)
     │   └── DownloadWriteError     the file could not be written (disk full, permissions, path)
+    ├── JournalUnavailableError    the journal could not be read or written (a database down)
     └── ContractViolationError     an exchange broke the spec (sora2.contract)
 
 Every error that concerns a job carries its ``request_id`` (the job's id, as returned by
@@ -65,6 +66,7 @@ __all__ = [
     "InvalidInputError",
     "JobFailedError",
     "JournalError",
+    "JournalUnavailableError",
     "MissingExtraError",
     "NoOutputError",
     "NotFoundError",
@@ -154,6 +156,11 @@ class JournalError(ConfigurationError):
     def __init__(self, message: str, *, path: str) -> None:
         super().__init__(message)
         self.path = path
+
+
+class JournalUnavailableError(Sora2Error):
+    """The journal could not be read or written (its database unreachable): logged by the
+    client, which goes on; a shared batch stops taking rows (run it again once it is back)."""
 
 
 class APIError(Sora2Error):

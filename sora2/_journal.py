@@ -18,7 +18,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -174,7 +174,7 @@ class JobRecord:
         return out
 
     @classmethod
-    def _from_row(cls, row: sqlite3.Row) -> JobRecord:
+    def _from_row(cls, row: Mapping[str, Any] | sqlite3.Row) -> JobRecord:
         try:
             params = json.loads(row["params"])
         except (TypeError, ValueError):
@@ -233,6 +233,15 @@ class Journal:
     """The SQLite journal at ``path`` (created, with its directory, on first write)."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
+        from ._journal_store import is_journal_url
+
+        if is_journal_url(path):
+            from ._exceptions import ConfigurationError
+
+            raise ConfigurationError(
+                f"Journal is the SQLite file journal; {os.fspath(path)!r} is a database URL: "
+                "pass it as journal=URL (or use sora2.PostgresJournal)"
+            )
         self.path = Path(path).expanduser()
         self._conn: sqlite3.Connection | None = None
         self._pid = os.getpid()
@@ -241,6 +250,18 @@ class Journal:
 
     def __repr__(self) -> str:
         return f"Journal({str(self.path)!r})"
+
+    @property
+    def location(self) -> str:
+        return str(self.path)
+
+    @property
+    def errors(self) -> tuple[type[BaseException], ...]:
+        return (sqlite3.Error, OSError)
+
+    def claim(self, request_ids: Sequence[str]) -> list[str]:
+        """Every job is this process's: a file journal is one machine's, and keeps no leases."""
+        return list(request_ids)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:

@@ -11,13 +11,13 @@ from __future__ import annotations
 import contextvars
 import datetime
 import os
-import sqlite3
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._inputs import duration_property, spec_default
-from ._journal import JobRecord, Journal
+from ._journal import JobRecord
+from ._journal_store import JournalStore
 from ._logging import logger
 from ._types import JobResult, JobStatus
 
@@ -40,24 +40,24 @@ _UNKNOWN_STATE = "unknown"
 class JournalKeeper:
     """One client's journal (or none), its base URL, and what it already wrote."""
 
-    def __init__(self, journal: Journal | None, base_url: str, shared: SharedState) -> None:
+    def __init__(self, journal: JournalStore | None, base_url: str, shared: SharedState) -> None:
         self.journal = journal
         self._base_url = base_url
         self._shared = shared
 
     # the guard ---------------------------------------------------------------------------------
 
-    def read(self, action: Callable[[Journal], T]) -> T | None:
+    def read(self, action: Callable[[JournalStore], T]) -> T | None:
         """Run a journal action; a broken journal is logged, never allowed to lose a job."""
         if self.journal is None:
             return None
         try:
             return action(self.journal)
-        except (sqlite3.Error, OSError) as exc:
-            logger.warning("journal %s: %s", self.journal.path, exc)
+        except self.journal.errors as exc:
+            logger.warning("journal %s: %s", self.journal.location, exc)
             return None
 
-    def write(self, action: Callable[[Journal], object]) -> None:
+    def write(self, action: Callable[[JournalStore], object]) -> None:
         """A journal write: now, or (AsyncClient) after the sync step that asked for it, in a
         worker thread, so SQLite never blocks the event loop."""
         if self.journal is None:
@@ -165,8 +165,14 @@ class JournalKeeper:
         journal never saw an unwritten stand-in (state ``unknown``), which :meth:`adopt` writes
         once the service has shown that it knows the id."""
         if request_id is None:
-            return self.read(lambda j: j.records(unfinished=True, base_url=self._base_url)) or []
+            found = self.read(lambda j: j.records(unfinished=True, base_url=self._base_url)) or []
+            # Another live process's jobs are left to it; a dead one's (lease expired) adopted.
+            ids = [r.request_id for r in found]
+            mine = set(self.read(lambda j: j.claim(ids)) or ())
+            return [r for r in found if r.request_id in mine]
         record = self.get(request_id)
+        if record is not None:
+            self.read(lambda j: j.claim([request_id]))
         return [record] if record is not None else [_adhoc_record(request_id, self._base_url)]
 
     def adopt(self, request_id: str) -> None:

@@ -24,7 +24,7 @@ from ._polling import Clock, PollSchedule, ProgressModel
 from ._types import IN_PROGRESS, IN_QUEUE
 
 if TYPE_CHECKING:
-    from ._journal import Journal
+    from ._journal_store import JournalStore
     from ._types import JobStatus
 
 __all__ = ["TRANSIENT_POLL_ERRORS", "WaitTracker"]
@@ -43,7 +43,7 @@ class WaitTracker:
         timeout: float,
         clock: Clock,
         model: ProgressModel,
-        journal_write: Callable[[Callable[[Journal], object]], None] | None,
+        journal_write: Callable[[Callable[[JournalStore], object]], None] | None,
         video_seconds: float | None,
         submitted_wall: float | None,
         started_wall: float | None,

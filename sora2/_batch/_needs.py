@@ -88,7 +88,7 @@ def adopt_from_journal(
     try:
         records = [r for r in journal.records(base_url=client.base_url) if r.target_path == target]
     except Exception as exc:  # a broken journal must not stop the batch
-        logger.warning("journal %s: %s", journal.path, exc)
+        logger.warning("journal %s: %s", journal.location, exc)
         return 0
     held = {r.request_id for r in manifest} | {
         old for r in manifest for old in r.previous_request_ids

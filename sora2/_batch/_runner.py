@@ -34,6 +34,7 @@ from .._exceptions import (
     WaitTimeoutError,
 )
 from .._logging import logger
+from .._telemetry import annotate, job_attributes, span
 from .._text import plural
 from .._types import outcome_of
 from ._compat import QUEUED as _QUEUED
@@ -166,10 +167,16 @@ class _Run:
         return True
 
     async def one(self, row: BatchRow) -> None:
+        attributes = {**job_attributes(row.input, row.request_id), "sora2.batch.row": row.row}
+        with span("batch.row", attributes):
+            await self._one(row)
+
+    async def _one(self, row: BatchRow) -> None:
         if (row.request_id is None or row.state == CANCELLED) and not await self.submit(row):
             return
         request_id = row.request_id
         assert request_id is not None
+        annotate("sora2.request_id", request_id)
 
         def on_update(status: JobStatus) -> None:
             if status.state != row.job_state:
@@ -298,6 +305,32 @@ async def run_batch(
         )
     manifest.replace_rows(entries)
     adopt_from_journal(client, manifest, entries, str(directory))
+    from ._shared import shared_rows
+
+    shared = shared_rows(client.journal, directory.name, entries)
+    if shared is not None:
+        # A PostgreSQL journal: the rows are shared with every worker given the same batch.
+        if max_jobs is not None or max_seconds is not None:
+            raise ConfigurationError(
+                "max_jobs and max_seconds are not supported by a batch shared through a "
+                "PostgreSQL journal: run it with a file journal, or without a budget"
+            )
+        from ._shared_runner import run_shared
+
+        return await run_shared(
+            client,
+            manifest,
+            entries,
+            directory,
+            shared,
+            plan=plan,
+            started=started,
+            concurrency=concurrency,
+            resubmit_unknown=resubmit_unknown,
+            handle_sigint=handle_sigint,
+            cancel_queued_on_interrupt=cancel_queued_on_interrupt,
+            on_progress=on_progress,
+        )
     follow = [row for row in entries if needs_follow_up(row)]
     candidates = [row for row in entries if needs_submit(row, resubmit_unknown)]
     for row in entries:

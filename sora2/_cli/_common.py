@@ -15,7 +15,6 @@ import shlex
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 import click
@@ -93,7 +92,7 @@ class Settings:
 
     base_url: str | None
     emulator: bool
-    journal: Path | None
+    journal: str | None
     json_output: bool
     quiet: bool = False
     """``-q``: no progress display."""
@@ -103,8 +102,8 @@ class Settings:
     """``--no-journal``: record nothing (no resume after a crash)."""
 
     @property
-    def journal_option(self) -> Path | Literal[False] | None:
-        """The client's ``journal``: the path given, None for the default, False for none."""
+    def journal_option(self) -> str | Literal[False] | None:
+        """The client's ``journal``: the path or URL given, None for the default, False for none."""
         return False if self.no_journal else self.journal
 
     def progress(self) -> Progress:
@@ -155,11 +154,12 @@ _COMMON_OPTIONS = (
     ),
     click.option(
         "--journal",
-        type=click.Path(dir_okay=False, path_type=Path),
+        metavar="PATH|URL",
         default=None,
-        help="The SQLite journal of submitted jobs [default: $SORA2_JOURNAL, then a file in "
-        "the user data directory; a separate one for --emulator]. One that cannot record a "
-        "job id refuses every submit (exit 2).",
+        help="The journal of submitted jobs: a SQLite file, or a postgresql:// URL shared by "
+        "many processes (the postgres extra) [default: $SORA2_JOURNAL, then a file in the user "
+        "data directory; a separate one for --emulator]. One that cannot record a job id "
+        "refuses every submit (exit 2).",
     ),
     click.option(
         "--no-journal",
@@ -196,7 +196,7 @@ def client_options(function: Callable[..., None]) -> Callable[..., None]:
         *args: Any,
         base_url: str | None,
         emulator: bool,
-        journal: Path | None,
+        journal: str | None,
         trusted_hosts: tuple[str, ...],
         no_journal: bool,
         json_output: bool,

@@ -87,7 +87,7 @@ def jobs(unfinished: bool, refresh: bool, prune: bool, settings: Settings) -> No
         records = client.jobs(unfinished=unfinished)
         journal = client.journal
     payload: dict[str, Any] = {
-        "journal": str(journal.path) if journal is not None else None,
+        "journal": str(journal.location) if journal is not None else None,
         "jobs": [r.to_dict() for r in records],
     }
     if prune:
@@ -95,7 +95,7 @@ def jobs(unfinished: bool, refresh: bool, prune: bool, settings: Settings) -> No
     several = len({r.base_url for r in records}) > 1
     emit(settings, payload, [_record_line(r, service=several) for r in records])
     if not records and not settings.json_output:
-        where = f" in {journal.path}" if journal is not None else ""
+        where = f" in {journal.location}" if journal is not None else ""
         echo_err(f"no {'unfinished ' if unfinished else ''}jobs{where}")
 
 

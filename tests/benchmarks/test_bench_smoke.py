@@ -19,6 +19,12 @@ def test_benchmark_runs_in_quick_mode(name: str) -> None:
     """The benchmark finishes without error and yields rows whose own number is measured."""
     if name in BASELINES:
         pytest.importorskip(BASELINES[name], reason="the bench extra is not installed")
+    if name == "workers":
+        from _postgres import HOW_TO_RUN, find_bindir
+
+        if find_bindir() is None:
+            pytest.skip(HOW_TO_RUN)
+        pytest.importorskip("psycopg", reason="psycopg is missing: pip install 'sora2[postgres]'")
     result = run_benchmarks([name], quick=True)
     assert {} == result.errors
     assert result.rows

@@ -13,6 +13,7 @@ import pytest
 from sora2 import Client
 from sora2._inputs import input_fields
 from sora2._journal import JobRecord, Journal
+from sora2._journal_store import JournalStore, open_journal
 from sora2._types import JobStatus, Submission
 from sora2.emulator import Emulator
 
@@ -33,6 +34,21 @@ def _crash_when(state: str) -> object:
     return on_update
 
 
+def _journal(where: Path | str) -> JournalStore:
+    """The journal a client given ``journal=where`` writes: a file, or a PostgreSQL URL (the
+    same tests run on both, see test_journal_postgres.py)."""
+    return open_journal(where, emulator=False)
+
+
+def _get(where: Path | str, request_id: str) -> JobRecord | None:
+    """One row, read by a journal opened and closed for it."""
+    journal = _journal(where)
+    try:
+        return journal.get(request_id)
+    finally:
+        journal.close()
+
+
 def _submissions(emulator: Emulator) -> int:
     return sum(emulator.stats.submissions.values())
 
@@ -42,7 +58,7 @@ class TestRows:
         """The row holds the prompt, the parameters and the service; never the token."""
         seconds = (input_fields()["seconds"].choices or ())[-1]
         submission = await api.submit("a quiet harbour", seconds=seconds)
-        record = Journal(journal_path).get(submission.request_id)
+        record = _get(journal_path, submission.request_id)
         assert record is not None
         assert (record.prompt, record.base_url, record.state) == (
             "a quiet harbour",
@@ -64,7 +80,7 @@ class TestRows:
         await api.wait(submission.request_id)
         result = await api.result(submission.request_id)
         await api.download(result, tmp_path / "x.mp4")
-        record = Journal(journal_path).get(submission.request_id)
+        record = _get(journal_path, submission.request_id)
         assert record is not None
         assert record.state == "completed"
         assert record.started_at is not None and record.finished_at is not None
@@ -78,7 +94,7 @@ class TestRows:
         """A cancelled job is journaled as cancelled, and is finished."""
         submission = await api.submit("x")
         await api.cancel(submission.request_id)
-        record = Journal(journal_path).get(submission.request_id)
+        record = _get(journal_path, submission.request_id)
         assert record is not None and record.state == "cancelled"
         assert not record.is_unfinished
 
@@ -157,6 +173,7 @@ class TestResume:
         first = make_api(emulator)
         with pytest.raises(_Crash):
             await first.generate("x", out=target, on_update=_crash_when("in_progress"))
+        await first.close()  # the dead process's connections (and leases) go with it
         assert not target.exists()
         unfinished = await make_api(emulator).jobs(unfinished=True)
         assert len(unfinished) == 1 and unfinished[0].target_path == str(target)
@@ -176,8 +193,10 @@ class TestResume:
         def die(submission: Submission) -> None:
             raise _Crash
 
+        dead = make_api(emulator)
         with pytest.raises(_Crash):
-            await make_api(emulator).generate("x", out=tmp_path / "a.mp4", on_submit=die)
+            await dead.generate("x", out=tmp_path / "a.mp4", on_submit=die)
+        await dead.close()
         finished = await make_api(emulator).resume()
         assert [r.state for r in finished] == ["completed"]
         assert (tmp_path / "a.mp4").is_file()
@@ -206,9 +225,11 @@ class TestResume:
         self, make_api: Factory, emulator: Emulator, journal_path: Path
     ) -> None:
         """Jobs journaled against another base URL are never resumed here."""
-        Journal(journal_path).record_submission(
+        journal = _journal(journal_path)
+        journal.record_submission(
             "elsewhere", base_url="https://model-api.example", prompt="p", params={}
         )
+        journal.close()
         api = make_api(emulator)
         assert await api.resume() == []
         assert emulator.stats.requests["status"] == 0
@@ -221,13 +242,15 @@ class TestResume:
         submission = await other.submit("from another machine")
         finished = await make_api(emulator).resume(submission.request_id)
         assert [r.state for r in finished] == ["completed"]
-        assert Journal(journal_path).get(submission.request_id) is not None
+        assert _get(journal_path, submission.request_id) is not None
 
     async def test_errors_are_recorded_and_the_rest_go_on(
         self, make_api: Factory, emulator: Emulator, journal_path: Path
     ) -> None:
         """An expired job is marked gone with the reason in its row; the next job is finished."""
-        Journal(journal_path).record_submission("expired", base_url=BASE_URL, prompt="p", params={})
+        journal = _journal(journal_path)
+        journal.record_submission("expired", base_url=BASE_URL, prompt="p", params={})
+        journal.close()  # as if written by a process that has ended
         api = make_api(emulator)
         live = await api.submit("live")
         finished = await api.resume()

@@ -1,0 +1,279 @@
+"""One batch, many workers: the rows of a batch claimed through a PostgreSQL journal.
+
+Every worker (process) given the same rows and output directory name registers them in
+``sora2.batch_rows`` and then takes them one at a time: ``SELECT ... FOR UPDATE SKIP LOCKED``
+picks the first row nobody has claimed, and the same transaction marks it ``submitting``. So
+each row is submitted by one worker, at most once in total.
+
+A row's life in the table::
+
+    todo -> submitting -> submitted -> done
+                 \\-> unknown (the worker died mid-submit: the job may exist)
+
+``submitting`` carries a lease (``worker``, ``lease_expires``): a claim whose worker died
+before recording the answer expires into ``unknown``, which no worker submits again unless
+asked (``resubmit_unknown``), exactly like ``submit_unknown`` in the manifest; if the job's id
+reached the journal before the death, the row adopts it. A ``submitted`` job is followed by
+whoever holds its journal lease (``sora2._journal_pg``); a dead worker's jobs are adopted
+once their leases expire. Each worker stays until every row is settled, then writes a manifest
+of every row, whichever worker ran it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, Final
+
+from .._journal_pg import PostgresJournal
+from ._manifest import CANCELLED, COMPLETED, FAILED, GONE, INVALID, PENDING, BatchRow
+
+if TYPE_CHECKING:
+    import psycopg
+
+__all__ = [
+    "DONE",
+    "NEXT_FOLLOW",
+    "NEXT_SUBMIT",
+    "UNKNOWN",
+    "WAIT",
+    "SharedRows",
+    "batch_key",
+    "merge",
+    "shared_rows",
+    "state_of",
+]
+
+TODO: Final = "todo"
+SUBMITTING: Final = "submitting"
+SUBMITTED: Final = "submitted"
+UNKNOWN: Final = "unknown"
+DONE: Final = "done"
+SKIPPED: Final = "skipped"
+"""Invalid, or its submit failed without making a job: nothing to follow."""
+
+NEXT_SUBMIT: Final = "submit"
+NEXT_FOLLOW: Final = "follow"
+WAIT: Final = "wait"
+"""``next_row``: nothing to take now, but rows are still in other workers' hands."""
+
+_NOW: Final = "extract(epoch from clock_timestamp())"
+
+
+def batch_key(directory_name: str, row_keys: Iterable[str]) -> str:
+    """The batch's identity: its rows and the name of its output directory (not the full path,
+    so workers on different machines share it)."""
+    digest = hashlib.sha256(directory_name.encode())
+    for key in sorted(row_keys):
+        digest.update(b"\0" + key.encode())
+    return digest.hexdigest()[:32]
+
+
+def state_of(row: BatchRow) -> str:
+    """The table's state for a manifest row."""
+    if row.state == INVALID:
+        return SKIPPED
+    if row.request_id is None:
+        if row.submit_unknown:
+            return UNKNOWN
+        return SKIPPED if row.state == FAILED else TODO
+    if row.state in (COMPLETED, FAILED, CANCELLED, GONE):
+        return DONE
+    return SUBMITTED
+
+
+def shared_rows(journal: object, name: str, rows: list[BatchRow]) -> SharedRows | None:
+    """The shared table of this batch when the journal is PostgreSQL; else None."""
+    if not isinstance(journal, PostgresJournal):
+        return None
+    return SharedRows(journal, batch_key(name, (r.key for r in rows)))
+
+
+class SharedRows:
+    """This worker's view of one batch's table: register, claim, record, read back."""
+
+    def __init__(self, journal: PostgresJournal, batch: str) -> None:
+        self.journal = journal
+        self.batch = batch
+        self.worker = journal.owner
+
+    def register(self, rows: list[BatchRow], *, resubmit_unknown: bool) -> None:
+        """Add the rows nobody registered yet; take ids this worker's manifest knows and the
+        table does not; reopen rows whose last run left work (a failed download)."""
+        now = time.time()
+
+        def register(conn: psycopg.Connection[Any]) -> None:
+            with conn.transaction(), conn.cursor() as cursor:
+                self.journal.round_trips += 1
+                cursor.executemany(
+                    "INSERT INTO sora2.batch_rows (batch, row_key, position, state, request_id, "
+                    "entry, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s) "
+                    "ON CONFLICT (batch, row_key) DO UPDATE SET "
+                    "request_id = excluded.request_id, state = excluded.state, "
+                    "entry = excluded.entry, updated_at = excluded.updated_at "
+                    "WHERE sora2.batch_rows.request_id IS NULL "
+                    "AND excluded.request_id IS NOT NULL",
+                    [
+                        (
+                            self.batch,
+                            row.key,
+                            position,
+                            state_of(row),
+                            row.request_id,
+                            json.dumps(row.to_dict(), default=str),
+                            now,
+                        )
+                        for position, row in enumerate(rows)
+                    ],
+                )
+                # A failed submit (no job) is tried again by a new run, as without sharing.
+                reopen = [SKIPPED] + ([UNKNOWN] if resubmit_unknown else [])
+                self.journal.round_trips += 1
+                conn.execute(
+                    "UPDATE sora2.batch_rows SET state = %s, worker = NULL WHERE batch = %s "
+                    "AND request_id IS NULL AND state = ANY(%s) "
+                    "AND entry::jsonb ->> 'state' <> %s",
+                    (TODO, self.batch, reopen, INVALID),
+                )
+
+        self.journal.run(register)
+
+    def reopen(self, keys: list[str]) -> None:
+        """Rows whose job needs following again (their files are missing)."""
+        if keys:
+            self.journal._execute(
+                "UPDATE sora2.batch_rows SET state = %s WHERE batch = %s AND row_key = ANY(%s) "
+                "AND state = %s",
+                (SUBMITTED, self.batch, keys, DONE),
+            )
+
+    def next_row(self, busy: set[str]) -> tuple[str, str, str | None] | str | None:
+        """``(kind, row_key, request_id)`` of the next row for this worker: one to submit
+        (claimed), or a job nobody follows (its lease claimed); ``WAIT`` while other workers
+        still hold rows; None when every row is settled."""
+
+        def take(conn: psycopg.Connection[Any]) -> tuple[str, str, str | None] | None:
+            with conn.transaction():
+                self.journal.round_trips += 2
+                row = conn.execute(
+                    "SELECT row_key FROM sora2.batch_rows WHERE batch = %s AND state = %s "
+                    "ORDER BY position LIMIT 1 FOR UPDATE SKIP LOCKED",
+                    (self.batch, TODO),
+                ).fetchone()
+                if row is None:
+                    return None
+                conn.execute(
+                    f"UPDATE sora2.batch_rows SET state = %s, worker = %s, updated_at = "
+                    f"{_NOW} WHERE batch = %s AND row_key = %s",
+                    (SUBMITTING, self.worker, self.batch, row["row_key"]),
+                )
+                return (NEXT_SUBMIT, row["row_key"], None)
+
+        taken = self.journal.run(take)
+        if taken is not None:
+            return taken
+        unsettled = self.journal.run(self._unsettled)
+        followable = {
+            r["request_id"]: r["row_key"]
+            for r in unsettled
+            if r["state"] == SUBMITTED and r["row_key"] not in busy
+        }
+        if followable:
+            claimed = self.journal.claim(list(followable))
+            if claimed:
+                return (NEXT_FOLLOW, followable[claimed[0]], claimed[0])
+        return WAIT if unsettled else None
+
+    def _unsettled(self, conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
+        """The rows not settled yet; a claim whose worker died mid-submit becomes unknown."""
+        self.journal.round_trips += 3
+        conn.execute(
+            f"UPDATE sora2.batch_rows SET state = %s WHERE batch = %s AND state = %s "
+            f"AND updated_at < {_NOW} - %s",
+            (UNKNOWN, self.batch, SUBMITTING, self.journal.lease_seconds),
+        )
+        # A job saved whose row does not say so yet (its worker is about to, or died first):
+        # settled from the journal, never followed (and downloaded) a second time.
+        conn.execute(
+            "UPDATE sora2.batch_rows b SET state = %s, entry = (b.entry::jsonb || "
+            "jsonb_build_object('state', %s::text, 'job_state', j.state, 'error', NULL, "
+            "'outputs', jsonb_build_array(j.output_path)))::text "
+            "FROM sora2.jobs j WHERE b.batch = %s AND b.state = %s "
+            "AND j.request_id = b.request_id AND j.output_path IS NOT NULL",
+            (DONE, COMPLETED, self.batch, SUBMITTED),
+        )
+        # A "todo" row seen here is being claimed by another worker right now (it was locked).
+        return list(
+            conn.execute(
+                "SELECT row_key, state, request_id FROM sora2.batch_rows WHERE batch = %s "
+                "AND state IN (%s, %s, %s) ORDER BY position",
+                (self.batch, SUBMITTED, SUBMITTING, TODO),
+            ).fetchall()
+        )
+
+    def adopt_unknown(self, target: str) -> int:
+        """Give ``unknown`` rows the jobs the journal holds for this directory and no row has
+        (a worker killed between the journal's write and the table's)."""
+
+        def adopt(conn: psycopg.Connection[Any]) -> int:
+            self.journal.round_trips += 1
+            adopted = conn.execute(
+                "WITH orphan AS ("
+                " SELECT j.request_id, j.prompt, j.params FROM sora2.jobs j"
+                " WHERE j.target_path = %s AND NOT EXISTS (SELECT 1 FROM sora2.batch_rows b"
+                " WHERE b.batch = %s AND b.request_id = j.request_id)),"
+                " matched AS ("
+                " SELECT DISTINCT ON (o.request_id) o.request_id, b.row_key FROM orphan o"
+                " JOIN sora2.batch_rows b ON b.batch = %s AND b.state = %s"
+                " AND (b.entry::jsonb -> 'input') = (o.params::jsonb"
+                " || jsonb_build_object('prompt', o.prompt))"
+                " ORDER BY o.request_id, b.position)"
+                " UPDATE sora2.batch_rows b SET request_id = m.request_id, state = %s"
+                " FROM matched m WHERE b.batch = %s AND b.row_key = m.row_key"
+                " RETURNING b.row_key",
+                (target, self.batch, self.batch, UNKNOWN, SUBMITTED, self.batch),
+            ).fetchall()
+            return len(adopted)
+
+        return self.journal.run(adopt)
+
+    def record(self, key: str, state: str, request_id: str | None, entry: str) -> None:
+        """Write what became of a row: its table state, its job's id, its manifest line."""
+        self.journal._execute(
+            f"UPDATE sora2.batch_rows SET state = %s, request_id = COALESCE(%s, request_id), "
+            f"entry = %s, worker = %s, updated_at = {_NOW} WHERE batch = %s AND row_key = %s",
+            (state, request_id, entry, self.worker, self.batch, key),
+        )
+
+    def entries(self) -> dict[str, tuple[str, dict[str, Any]]]:
+        """Every row's table state and last manifest line, by key."""
+        rows = self.journal._execute(
+            "SELECT row_key, state, request_id, entry FROM sora2.batch_rows WHERE batch = %s",
+            (self.batch,),
+        )
+        out: dict[str, tuple[str, dict[str, Any]]] = {}
+        for row in rows:
+            entry = json.loads(row["entry"])
+            if row["request_id"] is not None:
+                entry["request_id"] = row["request_id"]
+            out[row["row_key"]] = (row["state"], entry)
+        return out
+
+
+def merge(rows: list[BatchRow], entries: dict[str, tuple[str, dict[str, Any]]]) -> None:
+    """Bring this worker's rows up to date with the table (rows run by other workers)."""
+    for row in rows:
+        found = entries.get(row.key)
+        if found is None:
+            continue
+        state, entry = found
+        if (entry.get("request_id") and not row.request_id) or state in (DONE, SUBMITTED):
+            fresh = BatchRow.from_dict(entry)
+            for name in ("request_id", "state", "job_state", "outputs", "error"):
+                setattr(row, name, getattr(fresh, name))
+            row.submit_unknown = False
+        elif state == UNKNOWN and row.request_id is None:
+            row.submit_unknown = True
+            row.state = PENDING

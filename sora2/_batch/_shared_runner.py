@@ -1,0 +1,250 @@
+"""Running a batch shared by many workers (``sora2._batch._shared``): each worker takes rows
+from the table instead of its own list, and stays until every row is settled."""
+
+from __future__ import annotations
+
+import json
+import queue
+import signal
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from .._exceptions import JournalUnavailableError
+from .._logging import logger
+from ._manifest import CANCELLED, COMPLETED, FAILED, GONE, INVALID, PENDING, BatchRow, Manifest
+from ._needs import needs_follow_up
+from ._runner import _after_interrupt, _first_error, _Run
+from ._shared import DONE, NEXT_FOLLOW, UNKNOWN, WAIT, SharedRows, merge, state_of
+from ._summary import BatchProgress, BatchSummary
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    from .._async_client import AsyncClient
+    from ._rows import Plan
+
+__all__ = ["run_shared"]
+
+Taken = tuple[str, str, str | None] | str | None
+"""What ``SharedRows.next_row`` gives: a row to run, ``WAIT``, or None (all settled)."""
+
+
+class SharedRun(_Run):
+    """A run whose every row change is also written to the shared table, in order, by a
+    thread of its own: the event loop never waits for the database."""
+
+    def __init__(self, *args: Any, shared: SharedRows) -> None:
+        super().__init__(*args)
+        self.shared = shared
+        self.sending: set[str] = set()
+        self.settled: set[str] = set()
+        """Rows this worker ended: not followed again while their end is on its way."""
+        self.pushed: dict[str, tuple[str, str | None, str]] = {}
+        self.writes: queue.Queue[tuple[str, str, str | None, str] | None] = queue.Queue()
+        self.writer = threading.Thread(target=self._write_all, name="sora2-batch", daemon=True)
+        self.writer.start()
+
+    def _write_all(self) -> None:
+        while (item := self.writes.get()) is not None:
+            try:
+                self.shared.record(*item)
+            except JournalUnavailableError as exc:
+                # The manifest has it; a re-run puts it in the table (or the claim runs out).
+                logger.warning("batch row not shared: %s", exc)
+
+    def flush(self) -> None:
+        """Wait until every change is written (blocking: call it in a thread)."""
+        if self.writer.is_alive():
+            self.writes.put(None)
+            self.writer.join()
+
+    def changed(self, row: BatchRow | None = None) -> None:
+        super().changed(row)
+        if row is not None:
+            self.push(row)
+
+    def push(self, row: BatchRow) -> None:
+        state = state_of(row)
+        if row.key in self.sending and state == UNKNOWN:
+            return  # marked just before sending: the table already says "submitting"
+        seen = (state, row.request_id, row.state + (row.error or "") + str(row.outputs))
+        if self.pushed.get(row.key) == seen:
+            return
+        self.pushed[row.key] = seen
+        if state == DONE:
+            self.settled.add(row.key)
+        self.writes.put((row.key, state, row.request_id, json.dumps(row.to_dict(), default=str)))
+
+    async def submit(self, row: BatchRow) -> bool:
+        self.sending.add(row.key)
+        try:
+            return await super().submit(row)
+        finally:
+            self.sending.discard(row.key)
+
+    async def shared_worker(
+        self, by_key: dict[str, BatchRow], busy: set[str], first: Taken = None
+    ) -> bool:
+        """Take rows from the table (``first``, then more) while there are any to take; True
+        when the batch is settled, False when the rest is in other hands for now (``WAIT``)."""
+        import anyio
+
+        while not self.stopping:
+            try:
+                taken, first = first or await self.take(busy), None
+                if taken is None:
+                    # Last: a dead worker's job the journal holds but its row missed.
+                    if await anyio.to_thread.run_sync(self.shared.adopt_unknown, self.target):
+                        continue
+                    return True
+            except JournalUnavailableError as exc:
+                self.stopping = True
+                self.progress.message = f"stopped taking rows: {exc}"
+                return True
+            if taken == WAIT:
+                return False
+            assert isinstance(taken, tuple)
+            kind, key, request_id = taken
+            row = by_key[key]
+            if kind == NEXT_FOLLOW:
+                row.request_id, row.submit_unknown = request_id, False
+                if row.state != PENDING:
+                    row.state, row.error = PENDING, None
+            elif row.request_id is not None and row.state != CANCELLED:
+                row.request_id = None  # the table says it was never submitted
+            busy.add(key)
+            self.progress.in_flight[key] = row
+            try:
+                await self.one(row)
+            finally:
+                busy.discard(key)
+                if self.progress.in_flight.pop(key, None) is not None:
+                    self.changed()
+        return True
+
+    async def rounds(self, by_key: dict[str, BatchRow], concurrency: int) -> None:
+        """Rounds of ``concurrency`` workers; between rounds, while other workers hold the
+        rest, one look at the table per pause (a dead worker's claims expire meanwhile)."""
+        import anyio
+
+        pause = min(1.0, self.shared.journal.lease_seconds / 3)
+        busy: set[str] = set()
+
+        async def work(settled: list[bool], first: Taken) -> None:
+            settled.append(await self.shared_worker(by_key, busy, first))
+
+        first: Taken = None
+        while True:
+            settled: list[bool] = []
+            async with anyio.create_task_group() as workers:
+                for index in range(concurrency):
+                    workers.start_soon(work, settled, first if index == 0 else None)
+            if self.stopping or any(settled):
+                return
+            while True:  # one look per pause, not one per worker, until there is work again
+                await anyio.sleep(pause)
+                try:
+                    first = await self.take(busy)
+                except JournalUnavailableError as exc:
+                    self.stopping = True
+                    self.progress.message = f"stopped taking rows: {exc}"
+                    return
+                if first is None or isinstance(first, tuple):
+                    break
+            if first is None:
+                return
+
+    async def take(self, busy: set[str]) -> tuple[str, str, str | None] | str | None:
+        import anyio
+
+        return await anyio.to_thread.run_sync(self.shared.next_row, set(busy) | self.settled)
+
+
+async def run_shared(
+    client: AsyncClient,
+    manifest: Manifest,
+    entries: list[BatchRow],
+    directory: Path,
+    shared: SharedRows,
+    *,
+    plan: Plan,
+    started: float,
+    concurrency: int,
+    resubmit_unknown: bool,
+    handle_sigint: bool,
+    cancel_queued_on_interrupt: bool | Callable[[int], bool],
+    on_progress: Callable[[BatchProgress, BatchRow | None], None] | None,
+) -> BatchSummary:
+    """Run this worker's share of a batch; see ``sora2._batch._shared``."""
+    import anyio
+
+    to_thread = anyio.to_thread.run_sync
+    await to_thread(lambda: shared.register(entries, resubmit_unknown=resubmit_unknown))
+    await to_thread(shared.adopt_unknown, str(directory))
+    merge(entries, await to_thread(shared.entries))
+    manifest.replace_rows(entries)  # rows changed in place: serialize them again
+    again = [r.key for r in entries if r.state in (COMPLETED, FAILED) and needs_follow_up(r)]
+    await to_thread(shared.reopen, again)
+    manifest.write()
+    progress = BatchProgress(
+        total=len(entries),
+        done=sum(1 for r in entries if r.state == COMPLETED and r.key not in again),
+        failed=sum(1 for r in entries if r.state in (FAILED, CANCELLED, GONE)),
+        invalid=sum(1 for r in entries if r.state == INVALID),
+        queued=0,
+        started=started,
+    )
+    run = SharedRun(client, manifest, directory, progress, on_progress, shared=shared)
+    by_key = {row.key: row for row in entries}
+    run.changed()
+    interrupted = False
+    try:
+        async with anyio.create_task_group() as group:
+            if handle_sigint:
+
+                async def watch_sigint() -> None:
+                    nonlocal interrupted
+                    with anyio.open_signal_receiver(signal.SIGINT) as signals:
+                        async for _ in signals:
+                            interrupted = run.stopping = True
+                            group.cancel_scope.cancel()
+                            return
+
+                group.start_soon(watch_sigint)
+            await run.rounds(by_key, concurrency)
+            group.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        manifest.write()
+        run.flush()
+        raise _first_error(group) from None
+    except anyio.get_cancelled_exc_class():
+        run.stopping = True
+        with anyio.CancelScope(shield=True):
+            await _after_interrupt(run, cancel_queued_on_interrupt)
+            await to_thread(run.flush)
+            manifest.write()
+            manifest.sync()
+        raise
+    if interrupted:
+        with anyio.CancelScope(shield=True):
+            await _after_interrupt(run, cancel_queued_on_interrupt)
+    await to_thread(run.flush)
+    try:
+        merge(entries, await to_thread(shared.entries))
+        manifest.replace_rows(entries)
+    except JournalUnavailableError as exc:
+        logger.warning("the manifest shows this worker's rows only: %s", exc)
+    manifest.write()
+    manifest.sync()
+    return BatchSummary(
+        manifest.path,
+        tuple(entries),
+        plan,
+        submitted=run.submitted,
+        resumed=0,
+        budget_stop=run.progress.message if run.stopping and not interrupted else None,
+        interrupted=interrupted,
+        elapsed=time.monotonic() - started,
+    )

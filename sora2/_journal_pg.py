@@ -1,0 +1,532 @@
+"""The journal on PostgreSQL: one record of paid jobs for many processes on many machines.
+
+The same rows as the SQLite journal (``sora2._journal``), plus a lease per job: the process
+that submitted a job (or adopted it) owns it until ``lease_expires``, a time of the database's
+own clock, and renews it from a background thread every third of the lease. A process that dies
+stops renewing; once its leases have expired, another process's ``resume`` claims the jobs and
+finishes them. Nothing here ever submits, so two followers cost nothing but polls.
+
+The schema lives in its own PostgreSQL schema, ``sora2``, created on first use under an advisory
+lock and versioned in ``sora2.schema_version``: a later release adds a migration to
+``_MIGRATIONS`` and the first process to connect applies it.
+
+Every operation is retried while the database is unreachable (a restart, a fail-over), for up to
+``JOURNAL_OUTAGE_SECONDS``; after that it raises ``JournalUnavailableError``, which the client
+logs like a full disk for the SQLite journal.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
+from typing import TYPE_CHECKING, Any, Final, TypeVar
+
+from ._constants import JOURNAL_OUTAGE_SECONDS, LEASE_ENV_VAR, LEASE_SECONDS
+from ._exceptions import ConfigurationError, JournalUnavailableError
+from ._journal import _COLUMNS, _SUBMITTED_STATE, _UPDATABLE, GONE, JobRecord
+from ._logging import logger
+from ._types import IN_PROGRESS, is_completed_state, is_terminal_state
+
+if TYPE_CHECKING:
+    import psycopg
+    from psycopg_pool import ConnectionPool
+
+__all__ = ["SCHEMA_VERSION", "PostgresJournal", "redact_url"]
+
+T = TypeVar("T")
+
+SCHEMA_VERSION: Final = 2
+"""The schema this release reads and writes."""
+
+_MIGRATIONS: Final[dict[int, str]] = {
+    1: """
+CREATE TABLE sora2.jobs (
+    request_id TEXT PRIMARY KEY,
+    base_url TEXT NOT NULL,
+    prompt TEXT NOT NULL DEFAULT '',
+    params TEXT NOT NULL DEFAULT '{}',
+    state TEXT NOT NULL,
+    queue_position INTEGER,
+    submitted_at DOUBLE PRECISION NOT NULL,
+    started_at DOUBLE PRECISION,
+    finished_at DOUBLE PRECISION,
+    processing_seconds DOUBLE PRECISION,
+    video_url TEXT,
+    target_path TEXT,
+    output_path TEXT,
+    error TEXT,
+    created_at DOUBLE PRECISION NOT NULL,
+    updated_at DOUBLE PRECISION NOT NULL,
+    lease_owner TEXT,
+    lease_expires DOUBLE PRECISION
+);
+CREATE INDEX jobs_by_update ON sora2.jobs (updated_at);
+CREATE INDEX jobs_by_base_url ON sora2.jobs (base_url, submitted_at);
+CREATE TABLE sora2.batch_rows (
+    batch TEXT NOT NULL,
+    row_key TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    state TEXT NOT NULL DEFAULT 'todo',
+    worker TEXT,
+    request_id TEXT,
+    entry TEXT NOT NULL,
+    updated_at DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (batch, row_key)
+);
+CREATE INDEX batch_rows_todo ON sora2.batch_rows (batch, state, position);
+""",
+    2: "ALTER TABLE sora2.jobs ADD COLUMN model TEXT",
+}
+"""Version -> the DDL that brings the schema from the version before to it."""
+
+_NOW: Final = "extract(epoch from clock_timestamp())"
+"""The database's clock: leases of processes on different machines compare on one clock."""
+
+
+def redact_url(url: str) -> str:
+    """The URL without its password, for messages and reprs."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest.split("/", 1)[0]:
+        return url
+    userinfo, _, host = rest.partition("@")
+    user = userinfo.split(":", 1)[0]
+    return f"{scheme}://{user}{':***' if ':' in userinfo else ''}@{host}"
+
+
+def _psycopg() -> Any:
+    try:
+        import psycopg
+        import psycopg_pool
+    except ImportError:
+        raise ConfigurationError(
+            "a postgresql:// journal needs the postgres extra: pip install 'sora2[postgres]'"
+        ) from None
+    return psycopg, psycopg_pool
+
+
+def _lease_from_env() -> float:
+    raw = os.environ.get(LEASE_ENV_VAR)
+    if not raw:
+        return LEASE_SECONDS
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if value <= 0:
+        raise ConfigurationError(f"{LEASE_ENV_VAR} must be a number of seconds > 0, not {raw!r}")
+    return value
+
+
+class PostgresJournal:
+    """The journal in the PostgreSQL database at ``url`` (schema created on first use).
+
+    ``lease_seconds`` is how long this process's claim on a job lasts unrenewed (default
+    ``$SORA2_LEASE_SECONDS``, else ``LEASE_SECONDS``); ``outage_seconds`` how long an operation
+    waits for an unreachable database before raising ``JournalUnavailableError``.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        lease_seconds: float | None = None,
+        outage_seconds: float = JOURNAL_OUTAGE_SECONDS,
+        owner: str | None = None,
+    ) -> None:
+        self._psycopg, self._pool_module = _psycopg()
+        self.url = url
+        self.lease_seconds = _lease_from_env() if lease_seconds is None else float(lease_seconds)
+        if self.lease_seconds <= 0:
+            raise ConfigurationError(f"lease_seconds must be > 0, not {lease_seconds!r}")
+        self.outage_seconds = outage_seconds
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self._pool: ConnectionPool[Any] | None = None
+        self._pid = os.getpid()
+        self._lock = threading.Lock()
+        self._held: set[str] = set()
+        self._stop = threading.Event()
+        self._renewer: threading.Thread | None = None
+        self.round_trips = 0
+        """Statements sent to the database (measured by the benchmark)."""
+
+    def __repr__(self) -> str:
+        return f"PostgresJournal({self.location!r})"
+
+    @property
+    def location(self) -> str:
+        return redact_url(self.url)
+
+    @property
+    def errors(self) -> tuple[type[BaseException], ...]:
+        return (JournalUnavailableError,)
+
+    def check_writable(self) -> None:
+        """Prove the journal can record a job before anything is paid for: connect and bring
+        the schema up to date. Raises ``JournalError`` naming the (redacted) URL when it cannot."""
+        from ._exceptions import JournalError
+
+        try:
+            self._open_pool()
+        except (JournalUnavailableError, ConfigurationError) as exc:
+            raise JournalError(
+                f"journal {self.location} cannot record job ids ({exc}); nothing was submitted. "
+                "Choose another journal (--journal, journal=), or run without one "
+                "(--no-journal, journal=False: no resume after a crash)",
+                path=self.location,
+            ) from None
+
+    # connections -------------------------------------------------------------------------------
+
+    def _open_pool(self) -> ConnectionPool[Any]:
+        with self._lock:
+            if self._pool is None or self._pid != os.getpid():
+                from psycopg.rows import dict_row
+
+                pool = self._pool_module.ConnectionPool(
+                    self.url,
+                    min_size=1,
+                    max_size=8,
+                    open=False,
+                    kwargs={"autocommit": True, "row_factory": dict_row, "connect_timeout": 5},
+                    check=self._pool_module.ConnectionPool.check_connection,
+                    timeout=10.0,
+                    name="sora2-journal",
+                )
+                pool.open(wait=False)
+                self._pool, self._pid = pool, os.getpid()
+                self._held = set()
+                try:
+                    self._migrate(pool)
+                except BaseException:
+                    self._pool = None
+                    pool.close()
+                    raise
+            return self._pool
+
+    def _migrate(self, pool: ConnectionPool[Any]) -> None:
+        """Create or upgrade the schema, once, whichever process gets there first."""
+
+        def migrate(conn: psycopg.Connection[Any]) -> None:
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(hashtext('sora2.schema'))")
+                conn.execute("CREATE SCHEMA IF NOT EXISTS sora2")
+                conn.execute(
+                    "CREATE TABLE IF NOT EXISTS sora2.schema_version (version INTEGER NOT NULL)"
+                )
+                row = conn.execute("SELECT max(version) AS v FROM sora2.schema_version").fetchone()
+                current = (row or {}).get("v") or 0
+                if current > SCHEMA_VERSION:
+                    raise ConfigurationError(
+                        f"the journal at {self.location} has schema version {current}, newer "
+                        f"than this sora2 understands ({SCHEMA_VERSION}): upgrade sora2"
+                    )
+                for version in range(current + 1, SCHEMA_VERSION + 1):
+                    conn.execute(_MIGRATIONS[version])
+                    conn.execute(
+                        "INSERT INTO sora2.schema_version (version) VALUES (%s)", (version,)
+                    )
+                    logger.info("journal %s: schema version %d", self.location, version)
+
+        self._retrying(pool, migrate)
+
+    def _retrying(
+        self, pool: ConnectionPool[Any], action: Callable[[psycopg.Connection[Any]], T]
+    ) -> T:
+        """Run ``action`` on a pooled connection; while the database is unreachable, again."""
+        psycopg = self._psycopg
+        deadline = time.monotonic() + self.outage_seconds
+        delay = 0.1
+        while True:
+            try:
+                with pool.connection() as conn:
+                    return action(conn)
+            except (psycopg.OperationalError, self._pool_module.PoolTimeout) as exc:
+                if time.monotonic() + delay > deadline:
+                    raise JournalUnavailableError(
+                        f"the journal at {self.location} is unreachable: {exc}"
+                    ) from None
+                logger.warning("journal %s unreachable, retrying: %s", self.location, exc)
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+            except psycopg.Error as exc:
+                raise JournalUnavailableError(f"journal {self.location}: {exc}") from None
+
+    def run(self, action: Callable[[psycopg.Connection[Any]], T]) -> T:
+        """Run ``action`` on a connection of the journal's pool (autocommit; dict rows)."""
+        return self._retrying(self._open_pool(), action)
+
+    def _execute(self, query: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        def action(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
+            self.round_trips += 1
+            cursor = conn.execute(query, args)
+            return list(cursor.fetchall()) if cursor.description else []
+
+        return self.run(action)
+
+    def close(self) -> None:
+        """Give up this process's leases (another process may adopt at once) and disconnect."""
+        self._stop.set()
+        if self._renewer is not None:
+            self._renewer.join(timeout=5)
+            self._renewer = None
+        pool, self._pool = self._pool, None
+        if pool is None or self._pid != os.getpid():
+            return
+        held, self._held = list(self._held), set()
+        if held:
+            with suppress(JournalUnavailableError):
+                self.outage_seconds, outage = 0.0, self.outage_seconds
+                try:
+                    self._retrying(
+                        pool,
+                        lambda conn: conn.execute(
+                            "UPDATE sora2.jobs SET lease_owner = NULL, lease_expires = NULL "
+                            "WHERE lease_owner = %s AND request_id = ANY(%s)",
+                            (self.owner, held),
+                        ),
+                    )
+                finally:
+                    self.outage_seconds = outage
+        pool.close()
+
+    # leases ------------------------------------------------------------------------------------
+
+    def _hold(self, request_ids: Sequence[str]) -> None:
+        with self._lock:
+            self._held.update(request_ids)
+            if self._renewer is None or not self._renewer.is_alive():
+                self._stop.clear()
+                self._renewer = threading.Thread(
+                    target=self._renew_forever, name="sora2-journal-leases", daemon=True
+                )
+                self._renewer.start()
+
+    def _let_go(self, request_id: str) -> None:
+        with self._lock:
+            self._held.discard(request_id)
+
+    def _renew_forever(self) -> None:
+        while not self._stop.wait(self.lease_seconds / 3):
+            try:
+                self.renew()
+            except JournalUnavailableError as exc:
+                logger.warning("journal %s: leases not renewed: %s", self.location, exc)
+
+    def renew(self) -> list[str]:
+        """Extend this process's leases; returns the ids it lost (taken over after expiry)."""
+        with self._lock:
+            held = list(self._held)
+        if not held:
+            return []
+        rows = self._execute(
+            f"UPDATE sora2.jobs SET lease_expires = {_NOW} + %s "
+            "WHERE lease_owner = %s AND request_id = ANY(%s) RETURNING request_id",
+            (self.lease_seconds, self.owner, held),
+        )
+        kept = {row["request_id"] for row in rows}
+        lost = [i for i in held if i not in kept]
+        for request_id in lost:
+            logger.warning("journal: %s is now followed by another process", request_id)
+            self._let_go(request_id)
+        return lost
+
+    def claim(self, request_ids: Sequence[str]) -> list[str]:
+        """Take the jobs no live process follows (no lease, an expired one, or ours)."""
+        if not request_ids:
+            return []
+        rows = self._execute(
+            f"UPDATE sora2.jobs SET lease_owner = %s, lease_expires = {_NOW} + %s "
+            "WHERE request_id = ANY(%s) AND output_path IS NULL AND (lease_owner IS NULL "
+            f"OR lease_owner = %s OR lease_expires < {_NOW}) RETURNING request_id",
+            (self.owner, self.lease_seconds, list(request_ids), self.owner),
+        )
+        claimed = {row["request_id"] for row in rows}
+        self._hold(list(claimed))
+        return [i for i in request_ids if i in claimed]
+
+    # writes ------------------------------------------------------------------------------------
+
+    def record_submission(
+        self,
+        request_id: str,
+        *,
+        base_url: str,
+        prompt: str,
+        params: Mapping[str, Any],
+        submitted_at: float | None = None,
+        target_path: str | None = None,
+        model: str | None = None,
+    ) -> None:
+        """Write a new job the moment its id is known, leased to this process."""
+        now = time.time()
+        self._execute(
+            "INSERT INTO sora2.jobs (request_id, base_url, prompt, params, state, submitted_at, "
+            "target_path, created_at, updated_at, lease_owner, lease_expires, model) "
+            f"VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, {_NOW} + %s, %s) "
+            "ON CONFLICT (request_id) DO UPDATE SET updated_at = excluded.updated_at, "
+            "target_path = COALESCE(excluded.target_path, sora2.jobs.target_path), "
+            "model = COALESCE(sora2.jobs.model, excluded.model)",
+            (
+                request_id,
+                base_url,
+                prompt,
+                json.dumps(dict(params), sort_keys=True, default=str),
+                _SUBMITTED_STATE,
+                now if submitted_at is None else submitted_at,
+                target_path,
+                now,
+                now,
+                self.owner,
+                self.lease_seconds,
+                model,
+            ),
+        )
+        self._hold([request_id])
+
+    def update(self, request_id: str, **changes: Any) -> None:
+        unknown = set(changes) - _UPDATABLE
+        if unknown:
+            raise TypeError(f"not journal columns: {', '.join(sorted(unknown))}")
+        if not changes:
+            return
+        assignments = ", ".join(f"{name} = %s" for name in changes)
+        self._execute(
+            f"UPDATE sora2.jobs SET {assignments}, updated_at = %s WHERE request_id = %s",
+            [*changes.values(), time.time(), request_id],
+        )
+        if changes.get("output_path"):
+            self._settled(request_id)
+
+    def observe_state(
+        self,
+        request_id: str,
+        state: str,
+        *,
+        queue_position: int | None = None,
+        at: float | None = None,
+    ) -> None:
+        now = time.time() if at is None else at
+        terminal = is_terminal_state(state)
+        rows = self._execute(
+            "UPDATE sora2.jobs SET state = %s, queue_position = %s, "
+            "started_at = CASE WHEN %s AND started_at IS NULL THEN %s ELSE started_at END, "
+            "finished_at = CASE WHEN %s AND finished_at IS NULL THEN %s ELSE finished_at END, "
+            "updated_at = %s WHERE request_id = %s RETURNING target_path, output_path",
+            (
+                state,
+                queue_position,
+                state == IN_PROGRESS,
+                now,
+                terminal,
+                now,
+                time.time(),
+                request_id,
+            ),
+        )
+        if terminal and rows:
+            row = rows[0]
+            wants_file = is_completed_state(state) and row["target_path"] and not row["output_path"]
+            if not wants_file:
+                self._settled(request_id)
+
+    def _settled(self, request_id: str) -> None:
+        """Nothing is left to do for this job: its lease goes (one statement, no wait)."""
+        self._let_go(request_id)
+        self._execute(
+            "UPDATE sora2.jobs SET lease_owner = NULL, lease_expires = NULL "
+            "WHERE request_id = %s AND lease_owner = %s",
+            (request_id, self.owner),
+        )
+
+    def mark_gone(self, request_id: str, reason: str) -> None:
+        now = time.time()
+        self._execute(
+            "UPDATE sora2.jobs SET state = %s, error = %s, queue_position = NULL, "
+            "finished_at = COALESCE(finished_at, %s), updated_at = %s, lease_owner = NULL, "
+            "lease_expires = NULL WHERE request_id = %s",
+            (GONE, reason, now, now, request_id),
+        )
+        self._let_go(request_id)
+
+    def forget(self, request_id: str) -> bool:
+        rows = self._execute(
+            "DELETE FROM sora2.jobs WHERE request_id = %s RETURNING request_id", (request_id,)
+        )
+        self._let_go(request_id)
+        return bool(rows)
+
+    def prune(self, *, base_url: str | None = None, older_than: float | None = None) -> list[str]:
+        """Remove the settled rows (see ``Journal.prune``) in one transaction."""
+        cutoff = None if older_than is None else time.time() - older_than
+
+        def prune(conn: psycopg.Connection[Any]) -> list[str]:
+            with conn.transaction():
+                query = f"SELECT {_COLUMNS} FROM sora2.jobs"
+                args: list[Any] = []
+                if base_url is not None:
+                    query += " WHERE base_url = %s"
+                    args.append(base_url)
+                query += " ORDER BY submitted_at, created_at, request_id FOR UPDATE"
+                rows = conn.execute(query, args).fetchall()
+                settled = [
+                    record.request_id
+                    for record in map(JobRecord._from_row, rows)
+                    if not record.is_unfinished
+                    and (cutoff is None or record.updated_at.timestamp() < cutoff)
+                ]
+                conn.execute("DELETE FROM sora2.jobs WHERE request_id = ANY(%s)", (settled,))
+            return settled
+
+        return self.run(prune)
+
+    # reads -------------------------------------------------------------------------------------
+
+    def get(self, request_id: str) -> JobRecord | None:
+        rows = self._execute(
+            f"SELECT {_COLUMNS} FROM sora2.jobs WHERE request_id = %s", (request_id,)
+        )
+        return JobRecord._from_row(rows[0]) if rows else None
+
+    def records(self, *, unfinished: bool = False, base_url: str | None = None) -> list[JobRecord]:
+        query = f"SELECT {_COLUMNS} FROM sora2.jobs"
+        args: list[Any] = []
+        if base_url is not None:
+            query += " WHERE base_url = %s"
+            args.append(base_url)
+        query += " ORDER BY submitted_at, created_at, request_id"
+        found = [JobRecord._from_row(row) for row in self._execute(query, args)]
+        return [r for r in found if r.is_unfinished] if unfinished else found
+
+    def lease(self, request_id: str) -> tuple[str | None, float | None]:
+        """``(owner, seconds left)`` of a job's lease (``sora2 jobs`` and the tests)."""
+        rows = self._execute(
+            f"SELECT lease_owner, lease_expires - {_NOW} AS left FROM sora2.jobs "
+            "WHERE request_id = %s",
+            (request_id,),
+        )
+        return (rows[0]["lease_owner"], rows[0]["left"]) if rows else (None, None)
+
+    def processing_samples(self, *, base_url: str, limit: int = 50) -> list[tuple[float, float]]:
+        rows = self._execute(
+            "SELECT params, processing_seconds FROM sora2.jobs WHERE base_url = %s AND "
+            "processing_seconds IS NOT NULL ORDER BY finished_at DESC LIMIT %s",
+            (base_url, limit),
+        )
+        from ._inputs import duration_property
+
+        duration = duration_property()
+        samples: list[tuple[float, float]] = []
+        for row in reversed(rows):
+            try:
+                seconds = json.loads(row["params"]).get(duration) if duration else None
+            except (TypeError, ValueError, AttributeError):
+                continue
+            if isinstance(seconds, int | float) and not isinstance(seconds, bool):
+                samples.append((float(seconds), float(row["processing_seconds"])))
+        return samples

@@ -1,0 +1,126 @@
+"""The one small interface every journal keeps, and how a ``journal=`` option becomes one.
+
+A journal is where a client writes a job the moment its id is known, and reads back what a
+crash left unfinished. Two live behind this interface: the SQLite file of one machine
+(``sora2._journal``) and PostgreSQL, shared by many (``sora2._journal_pg``). The client core
+speaks only these operations.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from ._constants import JOURNAL_ENV_VAR, JOURNAL_URL_SCHEMES
+
+if TYPE_CHECKING:
+    from ._journal import JobRecord
+
+__all__ = ["JournalStore", "is_journal_url", "open_journal"]
+
+
+@runtime_checkable
+class JournalStore(Protocol):
+    """What the client core reads from and writes to a journal of paid jobs."""
+
+    @property
+    def location(self) -> str:
+        """Where the journal lives (a file path, or a URL without its password), for messages."""
+        ...
+
+    @property
+    def errors(self) -> tuple[type[BaseException], ...]:
+        """What this journal raises when it cannot be read or written: logged, never fatal."""
+        ...
+
+    def record_submission(
+        self,
+        request_id: str,
+        *,
+        base_url: str,
+        prompt: str,
+        params: Mapping[str, Any],
+        submitted_at: float | None = None,
+        target_path: str | None = None,
+        model: str | None = None,
+    ) -> None:
+        """Write a new job the moment its id is known; this process now follows it."""
+        ...
+
+    def check_writable(self) -> None:
+        """Raise ``JournalError`` unless a job id can be recorded now: checked before a submit,
+        since a paid job whose id is lost is what the journal exists to prevent."""
+        ...
+
+    def update(self, request_id: str, **changes: Any) -> None:
+        """Set columns of a job's row (``error``, ``video_url``, ``output_path``, ...)."""
+        ...
+
+    def observe_state(
+        self,
+        request_id: str,
+        state: str,
+        *,
+        queue_position: int | None = None,
+        at: float | None = None,
+    ) -> None:
+        """Record a state seen by a poll."""
+        ...
+
+    def mark_gone(self, request_id: str, reason: str) -> None:
+        """The service no longer knows this id."""
+        ...
+
+    def claim(self, request_ids: Sequence[str]) -> list[str]:
+        """Take over the following of these jobs; returns those now this process's (a job
+        another live process follows is left to it)."""
+        ...
+
+    def forget(self, request_id: str) -> bool:
+        """Remove one job's row."""
+        ...
+
+    def prune(self, *, base_url: str | None = None, older_than: float | None = None) -> list[str]:
+        """Remove settled rows; returns their ids."""
+        ...
+
+    def get(self, request_id: str) -> JobRecord | None:
+        """One job's row."""
+        ...
+
+    def records(self, *, unfinished: bool = False, base_url: str | None = None) -> list[JobRecord]:
+        """Every job, oldest first."""
+        ...
+
+    def processing_samples(self, *, base_url: str, limit: int = 50) -> list[tuple[float, float]]:
+        """``(video_seconds, processing_seconds)`` of recent completed jobs."""
+        ...
+
+    def close(self) -> None:
+        """Let go of connections (and, for a shared journal, of this process's leases)."""
+        ...
+
+
+def is_journal_url(value: str | os.PathLike[str]) -> bool:
+    """``postgresql://...`` (or ``postgres://``): a database, not a file path."""
+    text = os.fspath(value)
+    return (
+        isinstance(text, str)
+        and text.split("://", 1)[0].lower() in JOURNAL_URL_SCHEMES
+        and ("://" in text)
+    )
+
+
+def open_journal(value: str | os.PathLike[str] | None, *, emulator: bool) -> JournalStore:
+    """The journal a ``journal=`` option names: a ``postgresql://`` URL, a file path, or (None)
+    ``$SORA2_JOURNAL``, else the default file."""
+    from ._journal import Journal, default_journal_path
+
+    if value is None:
+        value = os.environ.get(JOURNAL_ENV_VAR) or default_journal_path(emulator=emulator)
+    if is_journal_url(value):
+        from ._journal_pg import PostgresJournal
+
+        return PostgresJournal(os.fspath(value))
+    return Journal(value)
