@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
 import httpx
 
+from ._aiohttp import default_async_transport
 from ._base_client import (
     FATAL_FOR_RESUME,
     BaseClient,
@@ -114,6 +115,8 @@ class AsyncClient(BaseClient):
         api_transport: httpx.AsyncBaseTransport | None = source
         if _shared is not None and source is not None:
             api_transport = AsyncBorrowedTransport(source)
+        if api_transport is None:  # the network: aiohttp's pool when installed (sora2._aiohttp)
+            api_transport = default_async_transport(self._limits())
         self._http = httpx.AsyncClient(
             base_url=self._base_url,
             timeout=self._timeout,

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
+from ._aiohttp import default_async_transport
 from ._constants import DOWNLOAD_CHUNK_SIZE, MAX_DOWNLOAD_REDIRECTS
 from ._download import (
     PartFile,
@@ -155,7 +156,7 @@ class AsyncFetcher:
                 timeout=self._timeout,
                 transport=AsyncBorrowedTransport(source)
                 if isinstance(source, httpx.AsyncBaseTransport)
-                else None,
+                else default_async_transport(self._limits),
                 limits=self._limits,
                 follow_redirects=False,
             )
