@@ -33,6 +33,7 @@ __all__ = [
     "input_schema",
     "input_schema_pointer",
     "input_validator",
+    "is_uri",
     "lookup",
     "operation",
     "operations",
@@ -170,7 +171,8 @@ _RFC3339 = re.compile(
 )
 
 
-def _is_uri(value: object) -> bool:
+def is_uri(value: object) -> bool:
+    """RFC 3986 ``URI`` (a scheme, then the rest): the spec layer's ``uri`` format."""
     if not isinstance(value, str):
         return True
     from rfc3986_validator import validate_rfc3986
@@ -183,7 +185,7 @@ def strict_formats() -> FormatChecker:
     from jsonschema import FormatChecker
 
     checker = FormatChecker(formats=())
-    checker.checks("uri")(_is_uri)
+    checker.checks("uri")(is_uri)
     checker.checks("date-time")(_is_date_time)
     return checker
 
