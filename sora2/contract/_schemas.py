@@ -7,16 +7,14 @@ exchange.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .._spec import DOCUMENT_URI, escape_pointer, is_uri, schema_compiler, spec_document
+from .._spec import DOCUMENT_URI, escape_pointer, schema_compiler, spec_document
 from .._spec import SchemaCompiler as _SpecCompiler
 from ._violations import Side, Violation, one_line
 
 if TYPE_CHECKING:
-    from jsonschema import FormatChecker
     from jsonschema.exceptions import ValidationError
     from jsonschema.protocols import Validator
 
@@ -50,7 +48,7 @@ class SchemaCompiler(_SpecCompiler):
         try:
             quick = self._quick[location]
         except KeyError:
-            quick = self._quick[location] = _plain_string_check(schema) or self._compiled_check(
+            quick = self._quick[location] = _plain_string_check(schema) or self.verdict(
                 location, schema
             )
         if quick is not None and quick(instance):
@@ -63,74 +61,6 @@ class SchemaCompiler(_SpecCompiler):
             operation_id=operation_id,
             status=status,
         )
-
-    def _compiled_check(self, location: str, schema: Any) -> Callable[[Any], bool] | None:
-        """jsonschema-rs's verdict on the same inlined schema, with the same formats asserted.
-
-        A whole body through jsonschema's ``iter_errors`` was two thirds of a checked exchange
-        (``descend``/``evolve`` per keyword); jsonschema-rs says "valid" in about a
-        microsecond. Only a body it rejects goes through jsonschema, which explains it. None
-        (jsonschema alone) for a schema it cannot take: a recursive ``$ref`` left in place.
-        """
-        import jsonschema_rs
-
-        validator = self.validator(location, schema)
-        inlined = validator.schema
-        if not isinstance(inlined, dict) or _has_ref(inlined):
-            return None
-        checker = validator.format_checker
-        formats: dict[str, Callable[[Any], bool]] = {}
-        for name in _format_names(inlined):
-            if name in _NATIVE and checker is not None and _is_spec_check(checker, name):
-                continue  # jsonschema-rs's own check, the same verdict without a Python call
-            if checker is not None and name in checker.checkers:
-                formats[name] = functools.partial(_conforms, checker, name)
-            else:
-                formats[name] = _any  # not asserted by jsonschema either
-        try:
-            compiled = jsonschema_rs.Draft202012Validator(
-                inlined, validate_formats=True, formats=formats
-            )
-        except (ValueError, TypeError):  # a schema jsonschema-rs refuses: jsonschema alone
-            return None
-        check: Callable[[Any], bool] = compiled.is_valid
-        return check
-
-
-_NATIVE = frozenset({"uri"})
-"""Formats whose jsonschema-rs check gives the spec layer's verdict (RFC 3986 ``URI``; pinned
-by tests/contract/test_schemas.py), so no Python callback runs for them."""
-
-
-def _is_spec_check(checker: FormatChecker, name: str) -> bool:
-    """Whether ``checker`` checks ``name`` with the spec layer's own function."""
-    found = checker.checkers.get(name)
-    return found is not None and found[0] is {"uri": is_uri}.get(name)
-
-
-def _conforms(checker: FormatChecker, name: str, value: Any) -> bool:
-    return checker.conforms(value, name)
-
-
-def _any(value: Any) -> bool:
-    return True
-
-
-def _format_names(schema: Any) -> set[str]:
-    if isinstance(schema, dict):
-        found = {schema["format"]} if isinstance(schema.get("format"), str) else set()
-        return found.union(*(_format_names(v) for v in schema.values()))
-    if isinstance(schema, list):
-        return set().union(*(_format_names(v) for v in schema))
-    return set()
-
-
-def _has_ref(schema: Any) -> bool:
-    if isinstance(schema, dict):
-        return "$ref" in schema or any(_has_ref(v) for v in schema.values())
-    if isinstance(schema, list):
-        return any(_has_ref(v) for v in schema)
-    return False
 
 
 _ANNOTATIONS = frozenset(
