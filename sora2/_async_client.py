@@ -50,6 +50,7 @@ from ._paid import paid_for
 from ._polling import Clock
 from ._responses import files_to_download, is_gone
 from ._retry import acall_with_retries
+from ._threads import run_in_worker
 from ._transports import AsyncBorrowedTransport, BearerAuth, InFlight, async_emulator
 from ._types import (
     JobResult,
@@ -154,9 +155,7 @@ class AsyncClient(BaseClient):
 
     async def _in_thread(self, function: Callable[..., T], *args: Any) -> T:
         """Run blocking work (SQLite, file I/O) in a worker thread, off the event loop."""
-        import anyio.to_thread
-
-        return await anyio.to_thread.run_sync(function, *args)
+        return await run_in_worker(function, *args)
 
     async def _journal_read(self, function: Callable[..., T], *args: Any) -> T:
         """A step that reads the journal: in a worker thread, or inline without a journal
