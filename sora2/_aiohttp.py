@@ -35,7 +35,15 @@ import httpx
 if TYPE_CHECKING:
     import aiohttp
 
-__all__ = ["AiohttpTransport", "default_async_transport", "is_available"]
+__all__ = ["KEEPALIVE_MARGIN", "AiohttpTransport", "default_async_transport", "is_available"]
+
+
+KEEPALIVE_MARGIN = 1.0
+"""Seconds an idle connection is dropped before ``keepalive_expiry``. httpcore checks that the
+server has not closed a pooled connection before reusing it; aiohttp does not (it retries a
+GET once on a dropped reused connection, never a POST). A server that closes idle connections
+after the same 5 s as httpx's default (uvicorn) could then drop a submit sent on one, an
+unknown outcome; dropping them a second earlier keeps clear of that."""
 
 
 def is_available() -> bool:
@@ -89,9 +97,10 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
     def _session(self) -> aiohttp.ClientSession:
         import aiohttp
 
+        expiry = self._limits.keepalive_expiry
         options: dict[str, Any] = {
             "limit": self._limits.max_connections or 0,
-            "keepalive_timeout": self._limits.keepalive_expiry,
+            "keepalive_timeout": None if expiry is None else max(0.0, expiry - KEEPALIVE_MARGIN),
         }
         if "ssl" not in self._connector_options:
             options["ssl"] = httpx.create_ssl_context()  # the same trust store as httpx
