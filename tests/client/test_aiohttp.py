@@ -173,6 +173,21 @@ class TestOverTCP:
                 await client.status("job-1")
             assert isinstance(caught.value.__cause__, NOT_SENT_ERRORS)
 
+    async def test_the_contract_checker_wraps_it(
+        self, url: str, emulator: Emulator, tmp_path: Path, clock: FakeClock
+    ) -> None:
+        """AsyncContractTransport over this transport checks every exchange of a generate()."""
+        from sora2.contract import AsyncContractTransport
+
+        checked = AsyncContractTransport(
+            AiohttpTransport(httpx.Limits()), mode="raise", log=tmp_path / "x.jsonl"
+        )
+        async with _client(url, transport=checked, _clock=clock) as client:
+            await client.generate("checked", out=tmp_path / "c.mp4")
+        assert [] == checked.violations
+        lines = (tmp_path / "x.jsonl").read_text().splitlines()
+        assert len(lines) >= emulator.stats.requests["submit"] + emulator.stats.requests["status"]
+
     def test_one_client_on_two_event_loops(self, url: str) -> None:
         """A client used from two asyncio.run calls makes a session on each loop."""
         client = _client(url)
