@@ -41,8 +41,24 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--strict", action="store_true", help="exit 1 when a target is missed, not only on a crash"
     )
+    parser.add_argument(
+        "--scale-jobs",
+        type=_sizes,
+        metavar="N[,N...]",
+        help="job counts of the scale benchmark (default 1000), e.g. 1000,10000",
+    )
     parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
     return parser
+
+
+def _sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(part.replace("_", "")) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of job counts: {text!r}") from None
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"job counts must be >= 1: {text!r}")
+    return sizes
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,6 +66,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.list:
         print("\n".join(BENCHMARKS))
         return 0
+    if args.scale_jobs:
+        from .bench_scale import set_sizes
+
+        set_sizes(args.scale_jobs)
     names = select(args.patterns)
     if not names:
         print(f"no benchmark matches {args.patterns}; try --list", file=sys.stderr)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
 import httpx
 
+from ._aiohttp import default_async_transport
 from ._base_client import (
     FATAL_FOR_RESUME,
     BaseClient,
@@ -52,6 +53,7 @@ from ._polling import Clock
 from ._responses import files_to_download, is_gone
 from ._retry import acall_with_retries
 from ._telemetry import job_attributes, measure, span
+from ._threads import run_in_worker
 from ._transports import AsyncBorrowedTransport, BearerAuth, InFlight, async_emulator
 from ._types import (
     JobRef,
@@ -120,6 +122,8 @@ class AsyncClient(BaseClient):
         api_transport: httpx.AsyncBaseTransport | None = source
         if _shared is not None and source is not None:
             api_transport = AsyncBorrowedTransport(source)
+        if api_transport is None:  # the network: aiohttp's pool when installed (sora2._aiohttp)
+            api_transport = default_async_transport(self._limits())
         self._http = httpx.AsyncClient(
             base_url=self._base_url,
             timeout=self._timeout,
@@ -159,9 +163,7 @@ class AsyncClient(BaseClient):
 
     async def _in_thread(self, function: Callable[..., T], *args: Any) -> T:
         """Run blocking work (SQLite, file I/O) in a worker thread, off the event loop."""
-        import anyio.to_thread
-
-        return await anyio.to_thread.run_sync(function, *args)
+        return await run_in_worker(function, *args)
 
     async def _journal_read(self, function: Callable[..., T], *args: Any) -> T:
         """A step that reads the journal: in a worker thread, or inline without a journal

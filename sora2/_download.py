@@ -16,11 +16,12 @@ Guarantees, for both clients:
 from __future__ import annotations
 
 import contextlib
-import glob
+import functools
 import ipaddress
 import os
 import re
 import secrets
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
@@ -65,6 +66,7 @@ _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 _O_BINARY: Final = getattr(os, "O_BINARY", 0)
 
 
+@functools.lru_cache(maxsize=256)
 def is_loopback(host: str) -> bool:
     """True for ``localhost`` and loopback IP addresses (127.0.0.0/8, ::1)."""
     host = host.strip("[]").lower()
@@ -329,10 +331,11 @@ class PartFile:
         """Delete part files of this target left by a killed process (SIGKILL skips cleanup).
 
         Only those untouched since before this download began: a live download elsewhere
-        keeps writing, so its file stays fresh and is left alone.
+        keeps writing, so its file stays fresh and is left alone. The folder is listed once
+        per process (``_parts_found``), not once per file: 10,000 videos saved in one folder
+        would otherwise list it 10,000 times.
         """
-        pattern = f".{glob.escape(self.target.name)}.*.part"
-        for stale in self.target.parent.glob(pattern):
+        for stale in _parts_found(self.target.parent, self.target.name):
             with contextlib.suppress(OSError):
                 if stale.stat().st_mtime < self._started:
                     stale.unlink()
@@ -355,6 +358,26 @@ class PartFile:
         tb: TracebackType | None,
     ) -> None:
         self.discard()
+
+
+_PART_NAME = re.compile(r"\.(?P<target>.+)\.[0-9a-f]{12}\.part\Z", re.DOTALL)
+_parts_by_folder: dict[Path, dict[str, list[Path]]] = {}
+_parts_lock = threading.Lock()
+
+
+def _parts_found(folder: Path, target_name: str) -> list[Path]:
+    """The part files of ``target_name`` that were in ``folder`` when this process first
+    looked there (each is handed out once): those a killed process may have left behind."""
+    with _parts_lock:
+        found = _parts_by_folder.get(folder)
+        if found is None:
+            found = _parts_by_folder[folder] = {}
+            with contextlib.suppress(OSError), os.scandir(folder) as entries:
+                for entry in entries:
+                    matched = _PART_NAME.match(entry.name)
+                    if matched is not None:
+                        found.setdefault(matched["target"], []).append(folder / entry.name)
+        return found.pop(target_name, [])
 
 
 def transport_failure(

@@ -317,7 +317,7 @@ def validate_input(values: Mapping[str, Any], model: str | None = None) -> dict[
     what is allowed. ``model`` chooses whose input schema applies (None: the default model's);
     an unknown one is refused, naming the known ones.
     """
-    from ._spec import input_validator
+    from ._spec import input_validator, input_verdict
 
     model = known_model(model)
     fields = input_fields(model)
@@ -351,6 +351,9 @@ def validate_input(values: Mapping[str, Any], model: str | None = None) -> dict[
     for name in body.keys() - fields.keys():
         logger.info("sending input %r, which the spec does not describe", name)
     _check_sendable(body)
+    verdict = input_verdict(model)
+    if verdict is not None and verdict(body):
+        return body
     error = next(iter(input_validator(model).iter_errors(body)), None)
     if error is not None:
         where = str(error.path[0]) if error.path else None

@@ -90,9 +90,13 @@ def _kind_in_words(text: str) -> str | None:
     return None
 
 
+_SPACE = re.compile(r"\s")
+r"""Any whitespace: ``\s`` on a str is ``str.isspace``, in C rather than a loop per character."""
+
+
 def is_file_url(value: object) -> bool:
     """True for an absolute http(s) URL with a host: what an output file's address looks like."""
-    if not isinstance(value, str) or not value or any(c.isspace() for c in value):
+    if not isinstance(value, str) or not value or _SPACE.search(value):
         return False
     try:
         parts = urlsplit(value)

@@ -48,7 +48,9 @@ class SchemaCompiler(_SpecCompiler):
         try:
             quick = self._quick[location]
         except KeyError:
-            quick = self._quick[location] = _plain_string_check(schema)
+            quick = self._quick[location] = _plain_string_check(schema) or self.verdict(
+                location, schema
+            )
         if quick is not None and quick(instance):
             return []
         return schema_violations(

@@ -8,6 +8,7 @@ admission time. Nothing runs between requests, so the emulator behaves the same 
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import threading
 from collections import deque
@@ -86,7 +87,10 @@ class JobStore:
         self._failed_state = failed_state
         self._lock = threading.Lock()
         self._jobs: dict[str, Job] = {}
-        self._queue: deque[Job] = deque()
+        # Queued jobs in submission order (``seq``), from ``_head`` on: a job's queue position
+        # is a binary search, not a walk of the queue (10,000 queued jobs each polled).
+        self._queue: list[Job] = []
+        self._head = 0
         self._running: list[tuple[float, int, Job]] = []
         self._finished: deque[Job] = deque()
         self._seq = 0
@@ -138,7 +142,7 @@ class JobStore:
                 return None
             if job.state != IN_QUEUE:
                 return self._view(job), False
-            self._queue.remove(job)
+            del self._queue[self._position(job) + self._head]
             job.state = CANCELLED
             job.finished_at = now
             self._finished.append(job)
@@ -148,13 +152,12 @@ class JobStore:
         with self._lock:
             self._jobs.clear()
             self._queue.clear()
+            self._head = 0
             self._running.clear()
             self._finished.clear()
 
     def _view(self, job: Job) -> JobView:
-        position = None
-        if job.state == IN_QUEUE:
-            position = next(i for i, queued in enumerate(self._queue) if queued is job)
+        position = self._position(job) if job.state == IN_QUEUE else None
         return JobView(
             job.request_id,
             job.state,
@@ -164,6 +167,18 @@ class JobStore:
             job.started_at,
             job.finished_at,
         )
+
+    def _position(self, job: Job) -> int:
+        """Jobs ahead of queued ``job``: the queue is ordered by ``seq``."""
+        return bisect.bisect_left(self._queue, job.seq, lo=self._head, key=_seq) - self._head
+
+    def _pop_queued(self) -> Job:
+        job = self._queue[self._head]
+        self._head += 1
+        if self._head > 1024 and self._head * 2 > len(self._queue):
+            del self._queue[: self._head]  # amortised: each job is moved at most once or twice
+            self._head = 0
+        return job
 
     def _forget(self, job: Job) -> None:
         if self._jobs.get(job.request_id) is job:
@@ -175,8 +190,8 @@ class JobStore:
         while True:
             next_finish = self._running[0][0] if self._running else float("inf")
             next_start = float("inf")
-            if self._queue and len(self._running) < self._workers:
-                next_start = max(self._now, self._queue[0].ready_at)
+            if len(self._queue) > self._head and len(self._running) < self._workers:
+                next_start = max(self._now, self._queue[self._head].ready_at)
             moment = min(next_finish, next_start)
             if moment > now:
                 break
@@ -186,7 +201,7 @@ class JobStore:
                 job.finished_at = moment
                 self._finished.append(job)
             else:
-                job = self._queue.popleft()
+                job = self._pop_queued()
                 job.state = IN_PROGRESS
                 job.started_at = moment
                 heapq.heappush(self._running, (moment + job.run_time, job.seq, job))
@@ -199,3 +214,7 @@ class JobStore:
                 break
             self._forget(self._finished.popleft())
         return now
+
+
+def _seq(job: Job) -> int:
+    return job.seq

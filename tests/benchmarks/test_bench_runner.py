@@ -160,3 +160,19 @@ class TestLoadgen:
         """Load never goes to another address, private or public."""
         with pytest.raises(SystemExit, match="loopback addresses only"):
             check_loopback(url)
+
+
+class TestScaleSizes:
+    def test_the_flag_sets_the_job_counts(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """`--scale-jobs 1000,10_000` makes the scale benchmark measure both sizes."""
+        import benchmarks.bench_scale as scale
+
+        monkeypatch.setattr(scale, "_sizes", scale.JOBS)
+        assert 2 == main(["-k", "no-such-benchmark", "--scale-jobs", "1000,10_000"])  # none ran
+        assert (1000, 10_000) == scale._sizes
+
+    @pytest.mark.parametrize("bad", ["0", "ten", "1000,-1"])
+    def test_nonsense_is_refused(self, bad: str) -> None:
+        """A job count that is not a whole number of at least one is a usage error."""
+        with pytest.raises(SystemExit):
+            main(["-k", "scale", "--scale-jobs", bad])

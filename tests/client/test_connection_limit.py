@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from sora2 import APITimeoutError, AsyncClient, Client, ConfigurationError
+from sora2._aiohttp import AiohttpTransport
 from sora2._constants import DEFAULT_CONNECTION_LIMIT
 
 from .helpers import BASE_URL, TOKEN, json_response, status_body
@@ -126,9 +127,13 @@ class TestPool:
         DEFAULT_CONNECTION_LIMIT) and keeps them all alive; httpx alone keeps 20 of 100."""
         options: dict[str, Any] = {} if limit is None else {"connection_limit": limit}
         client = flavour(api_key=TOKEN, base_url=BASE_URL, journal=False, **options)
-        pool: Any = client._http._transport._pool  # type: ignore[union-attr]
+        transport: Any = client._http._transport  # type: ignore[union-attr]
         expected = DEFAULT_CONNECTION_LIMIT if limit is None else limit
-        assert (expected, expected) == (pool._max_connections, pool._max_keepalive_connections)
+        if isinstance(transport, AiohttpTransport):  # aiohttp keeps every connection alive
+            assert expected == transport.limits.max_connections
+        else:
+            pool = transport._pool
+            assert (expected, expected) == (pool._max_connections, pool._max_keepalive_connections)
         if isinstance(client, Client):
             client.close()
         else:

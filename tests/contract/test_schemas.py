@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from sora2._spec import spec_document
+from sora2._spec import is_uri, spec_document
 from sora2.contract._schemas import SchemaCompiler, escape_pointer, schema_violations
 
 
@@ -88,3 +90,45 @@ class TestCompiler:
     def test_escape_pointer(self) -> None:
         """``~`` and ``/`` are escaped as ``~0`` and ``~1``."""
         assert escape_pointer("a/b~c") == "a~1b~0c"
+
+
+def check(compiler: SchemaCompiler, schema: object, instance: object) -> list[str]:
+    """The rules ``compiler.check`` reports: its fast verdict first, jsonschema to explain."""
+    found = compiler.check(
+        f"fast:{schema!r}", schema, instance, prefix="/body", side="response", operation_id=None
+    )
+    return [v.rule for v in found]
+
+
+URI_TEXT = st.lists(
+    st.one_of(
+        st.sampled_from(list("abcXZ09:/?#[]@!$&'()*+,;=-._~% é\\|^{<")),
+        st.sampled_from(["http://", "a:", "x+y:", "//", "[::1]", "[v1.x]", "%41", "%g", ":80"]),
+    ),
+    max_size=12,
+).map("".join)
+
+
+class TestFastVerdict:
+    @settings(max_examples=300, deadline=None)
+    @given(value=URI_TEXT)
+    def test_uri_verdict_is_the_spec_layers(self, compiler: SchemaCompiler, value: str) -> None:
+        """jsonschema-rs's own ``uri`` check, used on the fast path, agrees with is_uri."""
+        schema = {"type": "string", "format": "uri"}
+        assert is_uri(value) == (check(compiler, schema, value) == [])
+
+    @pytest.mark.parametrize("value", ["2026-02-30T00:00:00Z", "2026-11-24 10:00:00Z"])
+    def test_date_time_is_asserted_on_the_fast_path(
+        self, compiler: SchemaCompiler, value: str
+    ) -> None:
+        """A date-time the strict check refuses is reported through compiler.check too."""
+        schema = {"type": "object", "properties": {"at": {"type": "string", "format": "date-time"}}}
+        assert ["format"] == check(compiler, schema, {"at": value})
+        assert [] == check(compiler, schema, {"at": "2026-11-24T10:00:00Z"})
+
+    def test_a_body_of_the_wrong_shape_is_explained(self, compiler: SchemaCompiler) -> None:
+        """The fast verdict only says valid; a bad body still gets jsonschema's violations."""
+        schema = {"type": "object", "required": ["a"], "properties": {"a": {"type": "integer"}}}
+        assert ["type"] == check(compiler, schema, {"a": "1"})
+        assert ["required"] == check(compiler, schema, {})
+        assert [] == check(compiler, schema, {"a": 1})

@@ -1,0 +1,218 @@
+"""``AsyncClient``'s default transport when ``httpx-aiohttp`` is installed: aiohttp under httpx.
+
+At 1,000 concurrent jobs, httpx's own pool (httpcore) costs about ten times the client CPU of
+aiohttp's connector for the same requests (encode/httpx#3215): every queued or released request
+re-examines every connection. ``httpx_aiohttp.AiohttpTransport`` puts aiohttp under the httpx
+API, so the rest of the client (auth, retries, streaming, the contract checker's wrapper) is
+unchanged. What this module adds around it:
+
+* **Exceptions that say whether a request was sent.** ``httpx_aiohttp`` maps aiohttp's
+  ``ClientConnectionError`` (a server that hung up after reading a submit, a reset) to
+  ``httpx.ConnectTimeout``, which means "never sent": a submit would be retried and could be
+  paid twice. Here only a failed connect is ``ConnectError``/``ConnectTimeout``; a dropped or
+  garbled answer is ``RemoteProtocolError``/``ReadError``, a read timeout ``ReadTimeout``.
+* **One aiohttp session per event loop**, made on first use (a client made outside a loop, or
+  used from a second ``asyncio.run``, works); under another async library (trio) httpx's own
+  transport is used.
+* **One place to shape connections**: ``connector_options`` go to ``aiohttp.TCPConnector``
+  (``resolver=`` is where a policy on resolved addresses plugs in); aiohttp keeps no cookies of
+  its own (httpx's jar is the only one).
+
+The default is skipped when the environment names a proxy (``HTTPS_PROXY``...), which httpx
+honours and this transport would not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.util
+from collections.abc import AsyncIterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+if TYPE_CHECKING:
+    import aiohttp
+
+__all__ = ["KEEPALIVE_MARGIN", "AiohttpTransport", "default_async_transport", "is_available"]
+
+
+KEEPALIVE_MARGIN = 1.0
+"""Seconds an idle connection is dropped before ``keepalive_expiry``. httpcore checks that the
+server has not closed a pooled connection before reusing it; aiohttp does not (it retries a
+GET once on a dropped reused connection, never a POST). A server that closes idle connections
+after the same 5 s as httpx's default (uvicorn) could then drop a submit sent on one, an
+unknown outcome; dropping them a second earlier keeps clear of that."""
+
+
+def is_available() -> bool:
+    """Whether ``httpx-aiohttp`` (and so aiohttp) is installed: ``pip install 'sora2[aiohttp]'``."""
+    return importlib.util.find_spec("httpx_aiohttp") is not None
+
+
+def default_async_transport(
+    limits: httpx.Limits, *, connector_options: Mapping[str, Any] | None = None
+) -> httpx.AsyncBaseTransport | None:
+    """The transport ``AsyncClient`` uses when given none; None means httpx's own.
+
+    aiohttp when installed and no proxy is configured in the environment (httpx honours
+    ``HTTP(S)_PROXY``/``ALL_PROXY``; this transport does not), else httpx's.
+    """
+    if not is_available() or _environment_proxies():
+        return None
+    return AiohttpTransport(limits, connector_options=connector_options)
+
+
+def _environment_proxies() -> bool:
+    import urllib.request
+
+    proxies = urllib.request.getproxies()
+    return any(proxies.get(scheme) for scheme in ("http", "https", "all"))
+
+
+class AiohttpTransport(httpx.AsyncBaseTransport):
+    """httpx's API on aiohttp's connector, with exceptions httpx's own transport would raise.
+
+    Args:
+        limits: ``max_connections`` is the connector's limit (None: no limit) and
+            ``keepalive_expiry`` how long an idle connection is kept.
+        connector_options: More keywords for ``aiohttp.TCPConnector`` (``resolver``,
+            ``ssl``, ``family``...).
+    """
+
+    def __init__(
+        self, limits: httpx.Limits, *, connector_options: Mapping[str, Any] | None = None
+    ) -> None:
+        self._limits = limits
+        self._connector_options = dict(connector_options or {})
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._inner: httpx.AsyncBaseTransport | None = None
+        self._fallback: httpx.AsyncHTTPTransport | None = None
+
+    @property
+    def limits(self) -> httpx.Limits:
+        return self._limits
+
+    def _session(self) -> aiohttp.ClientSession:
+        import aiohttp
+
+        expiry = self._limits.keepalive_expiry
+        options: dict[str, Any] = {
+            "limit": self._limits.max_connections or 0,
+            "keepalive_timeout": None if expiry is None else max(0.0, expiry - KEEPALIVE_MARGIN),
+        }
+        if "ssl" not in self._connector_options:
+            options["ssl"] = httpx.create_ssl_context()  # the same trust store as httpx
+        options.update(self._connector_options)
+        return aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(**options),
+            cookie_jar=aiohttp.DummyCookieJar(),
+            auto_decompress=False,  # httpx decodes, as with its own transport
+        )
+
+    def _transport(self) -> httpx.AsyncBaseTransport:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # not asyncio (trio): httpx's own transport
+            if self._fallback is None:
+                self._fallback = httpx.AsyncHTTPTransport(limits=self._limits)
+            return self._fallback
+        inner = self._inner
+        if inner is None or loop is not self._loop:
+            from httpx_aiohttp import AiohttpTransport as Inner
+
+            if inner is not None:
+                _abandon(inner)
+            inner = self._inner = Inner(limits=self._limits, client=self._session)
+            self._loop = loop
+        return inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        transport = self._transport()
+        if transport is self._fallback:
+            return await transport.handle_async_request(request)
+        try:
+            response = await transport.handle_async_request(request)
+        except Exception as exc:
+            mapped = _mapped(exc, request)
+            if mapped is None:
+                raise
+            raise mapped from exc
+        response.stream = _Stream(response.stream, request)
+        return response
+
+    async def aclose(self) -> None:
+        inner, self._inner = self._inner, None
+        if inner is not None:
+            with contextlib.suppress(RuntimeError):  # its loop may be gone: nothing to close
+                await inner.aclose()
+        if self._fallback is not None:
+            await self._fallback.aclose()
+
+
+class _Stream(httpx.AsyncByteStream):
+    """The response body, its aiohttp errors raised as httpx's."""
+
+    def __init__(self, inner: Any, request: httpx.Request) -> None:
+        self._inner = inner
+        self._request = request
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._inner:
+                yield chunk
+        except Exception as exc:
+            mapped = _mapped(exc, self._request)
+            if mapped is None:
+                raise
+            raise mapped from exc
+
+    async def aclose(self) -> None:
+        try:
+            await self._inner.aclose()
+        except Exception as exc:
+            mapped = _mapped(exc, self._request)
+            if mapped is None:
+                raise
+            raise mapped from exc
+
+
+def _mapped(exc: BaseException, request: httpx.Request) -> httpx.TransportError | None:
+    """httpx's exception for an aiohttp failure (raw, or already mapped by httpx_aiohttp).
+
+    Only a failure to connect says the request was not sent: anything else after the
+    connection was made may have reached the server.
+    """
+    import aiohttp
+
+    cause = exc.__cause__ if isinstance(exc, httpx.TransportError) else exc
+    if not isinstance(cause, aiohttp.ClientError | asyncio.TimeoutError):
+        return None  # httpx's own exception, or not a transport failure: raised as it is
+    message = str(cause) or type(cause).__name__
+    kind: type[httpx.TransportError]
+    if isinstance(cause, aiohttp.ClientProxyConnectionError | aiohttp.ClientHttpProxyError):
+        kind = httpx.ProxyError
+    elif isinstance(cause, aiohttp.ClientConnectorError):
+        kind = httpx.ConnectError
+    elif isinstance(cause, aiohttp.ConnectionTimeoutError):
+        kind = httpx.ConnectTimeout
+    elif isinstance(cause, asyncio.TimeoutError):  # aiohttp's socket (read) timeouts
+        kind = httpx.ReadTimeout
+    elif isinstance(cause, aiohttp.ServerDisconnectedError | aiohttp.ClientResponseError):
+        kind = httpx.RemoteProtocolError
+    elif isinstance(cause, aiohttp.InvalidURL):
+        kind = httpx.UnsupportedProtocol
+    else:  # a payload cut short, a reset, any other connection error
+        kind = httpx.ReadError
+    return kind(message, request=request)
+
+
+def _abandon(inner: Any) -> None:
+    """Drop a session made on an event loop no longer in use (it cannot be awaited there)."""
+    session = getattr(inner, "client", None)
+    connector = getattr(session, "connector", None)
+    close = getattr(connector, "_close", None)
+    if close is not None:
+        with contextlib.suppress(Exception):
+            close()  # marks it closed (no ResourceWarning) and drops its sockets
