@@ -20,8 +20,9 @@ from ._base_client import (
     BaseClient,
     JournalOption,
     SharedState,
-    check_request_id,
+    observed,
     request_id_of,
+    submitted,
 )
 from ._constants import (
     DEFAULT_BATCH_CONCURRENCY,
@@ -46,8 +47,9 @@ from ._exceptions import (
 from ._fetching import AsyncFetcher
 from ._http import user_agent
 from ._journal import JobRecord
-from ._journal_glue import DEFERRED_WRITES, is_adhoc, resume_target
+from ._journal_glue import Adopted, Change, Failed, Saved, is_adhoc, resume_target
 from ._logging import logger
+from ._operations import Result, Status
 from ._paid import paid_for
 from ._polling import Clock
 from ._responses import files_to_download, is_gone
@@ -70,6 +72,7 @@ if TYPE_CHECKING:
 
     from ._batch import BatchProgress, BatchRow, BatchSummary
     from ._batch._api import BatchSource
+    from ._operations import Operation
 
 
 __all__ = ["AsyncClient"]
@@ -144,22 +147,34 @@ class AsyncClient(BaseClient):
             in_thread=self._in_thread,
         )
 
-    async def _send(
-        self, operation: str, request: dict[str, Any], request_id: str | None = None
-    ) -> httpx.Response:
-        """Send a request made by a generated ``build_request_kwargs`` on our httpx client."""
+    async def _call(self, op: Operation[T]) -> T:
+        """Run one operation (see ``Client._call``); the journal changes its answer implies are
+        written in a worker thread before its value or error goes on."""
         self._require_key()
-        check_request_id(request_id)
-        try:
-            slot = await self._api_slots.acquire()
+        request = op.request()
+        shared, http, slots = self._shared, self._http, self._api_slots
+
+        async def attempt() -> T:
             try:
-                raw = await self._http.request(**request)
-            finally:
-                slot.release()
-        except httpx.RequestError as exc:
-            raise self._transport_failure(operation, exc, request_id) from exc
-        logger.debug("%s: %s %s", operation, raw.status_code, raw.request.url.path)
-        return raw
+                slot = await slots.acquire()
+                try:
+                    raw = await http.request(**request)
+                finally:
+                    slot.release()
+            except httpx.RequestError as exc:
+                raise op.failure(exc) from exc
+            logger.debug("%s: %s %s", op.name, raw.status_code, raw.request.url.path)
+            outcome = op.interpret(raw, shared, shared.clock.time())
+            if outcome.changes:
+                await self._apply(outcome.changes)
+            return outcome.unwrap()
+
+        return await acall_with_retries(self._retry, op.name, attempt, submit=op.name == "submit")
+
+    async def _apply(self, changes: tuple[Change, ...]) -> None:
+        """Journal changes: noted at once, written in a worker thread (never on the loop)."""
+        if self._keeper.remember(changes):
+            await self._in_thread(self._keeper.write, changes)
 
     async def _in_thread(self, function: Callable[..., T], *args: Any) -> T:
         """Run blocking work (SQLite, file I/O) in a worker thread, off the event loop."""
@@ -171,18 +186,6 @@ class AsyncClient(BaseClient):
         if self._journal is None:
             return function(*args)
         return await self._in_thread(function, *args)
-
-    async def _step(self, function: Callable[..., T], *args: Any) -> T:
-        """Run a sync step of the shared logic; the journal writes it asks for then run in a
-        worker thread, before its value (or its error) reaches the caller."""
-        deferred: list[Callable[[], object]] = []
-        token = DEFERRED_WRITES.set(deferred)
-        try:
-            return function(*args)
-        finally:
-            DEFERRED_WRITES.reset(token)
-            if deferred:
-                await self._in_thread(_run_all, deferred)
 
     async def submit(
         self,
@@ -203,52 +206,24 @@ class AsyncClient(BaseClient):
         model: str | None = None,
     ) -> Submission:
         """submit(), journaling ``target`` (generate's output path) in the job's first row."""
-        from ._model_requests import submit_request
-
-        model_id, body = self._submit_body(prompt, inputs, model)
-        request = submit_request(model_id, body)
+        op = self._submit_op(prompt, inputs, model, target)
         await self._journal_read(self._check_journal)
-
-        async def attempt() -> Submission:
-            raw = await self._send("submit", request)
-            return await self._step(self._interpret_submit, raw, body, target, model_id)
-
-        with span("submit", job_attributes(body)):
-            return await acall_with_retries(self._retry, "submit", attempt, submit=True)
+        with span("submit", job_attributes(op.body)):
+            return submitted(await self._call(op), op.body)
 
     async def status(self, job: JobRef) -> JobStatus:
         """See :meth:`Client.status`."""
         request_id = request_id_of(job)
-        from sora2_api.api.requests import status as op
-
-        async def attempt() -> JobStatus:
-            raw = await self._send("status", op.build_request_kwargs(request_id), request_id)
-            return await self._step(self._interpret_status, "status", raw, request_id)
-
         with span("poll", job_attributes(None, request_id)):
-            return await acall_with_retries(self._retry, "status", attempt)
+            return observed(await self._call(Status(request_id)))
 
     async def result(self, job: JobRef) -> JobResult:
         """See :meth:`Client.result`."""
-        request_id = request_id_of(job)
-        from sora2_api.api.requests import result as op
-
-        async def attempt() -> JobResult:
-            raw = await self._send("result", op.build_request_kwargs(request_id), request_id)
-            return await self._step(self._interpret_result, raw, request_id)
-
-        return await acall_with_retries(self._retry, "result", attempt)
+        return await self._call(Result(request_id_of(job)))
 
     async def cancel(self, job: JobRef) -> JobStatus:
         """See :meth:`Client.cancel`."""
-        request_id = request_id_of(job)
-        from sora2_api.api.requests import cancel as op
-
-        async def attempt() -> JobStatus:
-            raw = await self._send("cancel", op.build_request_kwargs(request_id), request_id)
-            return await self._step(self._interpret_status, "cancel", raw, request_id)
-
-        return await acall_with_retries(self._retry, "cancel", attempt)
+        return observed(await self._call(Status(request_id_of(job), "cancel")))
 
     async def wait(
         self,
@@ -274,7 +249,9 @@ class AsyncClient(BaseClient):
             except TRANSIENT_POLL_ERRORS as exc:
                 delay = tracker.failed(exc)
             else:
-                next_delay = await self._step(tracker.observe, status)
+                next_delay, changes = tracker.observe(status)
+                if changes:
+                    await self._apply(changes)
                 if next_delay is None:
                     return self._ended(status)
                 delay = next_delay
@@ -333,7 +310,9 @@ class AsyncClient(BaseClient):
             await self._fetcher.fetch(item, target, cap, request_id, on_progress, named=named)
             for item, target in zip(files, targets, strict=True)
         ]
-        return await self._step(self._keeper.saved, request_id, saved)
+        if request_id is not None and saved:
+            await self._apply((Saved(request_id, str(saved[0])),))
+        return saved
 
     async def generate(
         self,
@@ -401,7 +380,7 @@ class AsyncClient(BaseClient):
                 if request_id is not None:
                     raise
                 if not is_gone(exc):
-                    await self._step(self._keeper.failed, record.request_id, str(exc))
+                    await self._apply((Failed(record.request_id, str(exc)),))
             finished.append(await self._journal_read(self._keeper.refresh, record))
         return finished
 
@@ -429,7 +408,7 @@ class AsyncClient(BaseClient):
                 raise
             except Sora2Error as exc:
                 if not is_gone(exc):
-                    await self._step(self._keeper.failed, record.request_id, str(exc))
+                    await self._apply((Failed(record.request_id, str(exc)),))
 
         while True:
             finished: list[JobRecord] = []
@@ -450,7 +429,7 @@ class AsyncClient(BaseClient):
     ) -> None:
         if is_adhoc(record):  # never journaled: a typo must not become a row
             await self.status(record.request_id)
-            await self._in_thread(self._keeper.adopt, record.request_id)
+            await self._apply((Adopted(record.request_id),))
         state = record.state
         if not record.is_terminal:
             state = (await self.wait(record.request_id, on_update=on_update)).state
@@ -513,8 +492,3 @@ class AsyncClient(BaseClient):
         tb: TracebackType | None,
     ) -> None:
         await self.close()
-
-
-def _run_all(actions: list[Callable[[], object]]) -> None:
-    for action in actions:
-        action()

@@ -24,31 +24,18 @@ from ._constants import (
 )
 from ._download import is_loopback
 from ._exceptions import (
-    APIError,
     AuthenticationError,
     ConfigurationError,
     InvalidInputError,
-    NotFoundError,
     PermissionDeniedError,
-    SubmissionUnknownError,
 )
 from ._hosts import HostPolicy
 from ._journal_glue import JournalKeeper
 from ._journal_store import JournalStore, open_journal
 from ._logging import register_secret
+from ._operations import Submit
 from ._polling import Clock, ProgressModel, SystemClock
-from ._responses import (
-    NOT_SENT_ERRORS,
-    interpret_result,
-    interpret_status,
-    interpret_submit,
-    is_gone,
-    job_failed,
-    json_body,
-    submitted_id,
-    transport_error,
-    unknown_submission,
-)
+from ._responses import job_failed
 from ._retry import RetryPolicy
 from ._telemetry import annotate, count, job_attributes
 from ._types import IN_PROGRESS, JobRef, JobResult, JobStatus, Submission
@@ -59,8 +46,9 @@ __all__ = [
     "BaseClient",
     "JournalOption",
     "SharedState",
-    "check_request_id",
+    "observed",
     "request_id_of",
+    "submitted",
 ]
 
 FATAL_FOR_RESUME = (ConfigurationError, AuthenticationError, PermissionDeniedError)
@@ -305,74 +293,18 @@ class BaseClient:
         if self._journal is not None:
             self._journal.check_writable()
 
-    def _submit_body(
-        self, prompt: str, inputs: Mapping[str, Any], model: str | None
-    ) -> tuple[str, dict[str, Any]]:
-        """The model's id and the checked body: ``prompt`` and exactly the inputs given,
-        against that model's input schema (see ``validate_input``)."""
+    def _submit_op(
+        self, prompt: str, inputs: Mapping[str, Any], model: str | None, target: str | None
+    ) -> Submit:
+        """The submit of ``prompt`` and exactly the inputs given, checked against the model's
+        input schema (see ``validate_input``)."""
         from ._inputs import known_model, validate_input
 
         if "prompt" in inputs:
             raise TypeError("prompt is given twice: positionally and as a keyword")
         model_id = known_model(model)
-        return model_id, validate_input({"prompt": prompt, **inputs}, model_id)
-
-    def _transport_failure(
-        self, operation: str, exc: httpx.RequestError, request_id: str | None
-    ) -> APIError:
-        try:
-            request: httpx.Request | None = exc.request
-        except RuntimeError:
-            request = None
-        if operation == "submit" and not isinstance(exc, NOT_SENT_ERRORS):
-            return unknown_submission(
-                f"{type(exc).__name__} after the request was sent", request=request
-            )
-        return transport_error(exc, request_id=request_id, operation=operation)
-
-    def _interpret_submit(
-        self,
-        raw: httpx.Response,
-        body: dict[str, Any],
-        target: str | None = None,
-        model: str | None = None,
-    ) -> Submission:
-        decoded = json_body(raw)  # the body's one decoding
-        try:
-            request_id = submitted_id(raw, decoded)
-        except SubmissionUnknownError as error:
-            if error.request_id is not None:
-                # the job may exist
-                self._keeper.submitted(error.request_id, body, target, model)
-            raise
-        # The job exists: write it down before anything else can fail.
-        self._keeper.submitted(request_id, body, target, model)
-        annotate("sora2.request_id", request_id)
-        count("submitted", job_attributes(body))
-        return interpret_submit(raw, decoded, request_id)
-
-    def _interpret_status(self, operation: str, raw: httpx.Response, request_id: str) -> JobStatus:
-        try:
-            status = interpret_status(operation, raw, request_id)
-        except NotFoundError as error:
-            self._settle_gone(request_id, error)
-            raise
-        self._keeper.observe(request_id, status)
-        annotate("sora2.state", status.state)
-        return status
-
-    def _interpret_result(self, raw: httpx.Response, request_id: str) -> JobResult:
-        try:
-            status, result = interpret_result(raw, request_id)
-        except NotFoundError as error:
-            self._settle_gone(request_id, error)
-            raise
-        self._keeper.observe_result(request_id, status, result)
-        return result
-
-    def _settle_gone(self, request_id: str, error: NotFoundError) -> None:
-        if is_gone(error):
-            self._keeper.gone(request_id, error)
+        body = validate_input({"prompt": prompt, **inputs}, model_id)
+        return Submit(model_id, body, target)
 
     def _ended(self, status: JobStatus) -> JobStatus:
         """A final status, returned; a failed one raised as ``JobFailedError``."""
@@ -409,7 +341,6 @@ class BaseClient:
             timeout=self._wait_timeout if timeout is None else timeout,
             clock=shared.clock,
             model=shared.progress,
-            journal_write=self._keeper.write if self._journal is not None else None,
             video_seconds=seconds,
             submitted_wall=submitted,
             started_wall=started,
@@ -417,16 +348,6 @@ class BaseClient:
             unknown_logged=shared.unknown_logged,
             hint_base_url=self._hint_base_url(),
             hint_in_process=self._emulator,
-        )
-
-
-def check_request_id(request_id: str | None) -> None:
-    """Refuse an empty or non-string id before it becomes a malformed URL."""
-    if request_id is not None and (not isinstance(request_id, str) or not request_id.strip()):
-        raise InvalidInputError(
-            f"request_id must be a non-empty string, not {request_id!r}",
-            field="request_id",
-            value=request_id,
         )
 
 
@@ -443,3 +364,16 @@ def request_id_of(job: JobRef) -> str:
             value=job,
         )
     return job
+
+
+def submitted(submission: Submission, body: Mapping[str, Any]) -> Submission:
+    """A submission, told to telemetry (the span's request id, the submitted count)."""
+    annotate("sora2.request_id", submission.request_id)
+    count("submitted", job_attributes(body))
+    return submission
+
+
+def observed(status: JobStatus) -> JobStatus:
+    """A status, told to telemetry (the span's state)."""
+    annotate("sora2.state", status.state)
+    return status

@@ -14,7 +14,7 @@ import os
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Unpack
+from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
 import httpx
 
@@ -24,8 +24,9 @@ from ._base_client import (
     BaseClient,
     JournalOption,
     SharedState,
-    check_request_id,
+    observed,
     request_id_of,
+    submitted,
 )
 from ._constants import (
     DEFAULT_BATCH_CONCURRENCY,
@@ -50,8 +51,9 @@ from ._exceptions import (
 from ._fetching import Fetcher
 from ._http import user_agent
 from ._journal import JobRecord
-from ._journal_glue import is_adhoc, resume_target
+from ._journal_glue import Adopted, Failed, Saved, is_adhoc, resume_target
 from ._logging import logger
+from ._operations import Result, Status
 from ._paid import paid_for
 from ._polling import Clock
 from ._responses import files_to_download, is_gone
@@ -73,9 +75,12 @@ if TYPE_CHECKING:
 
     from ._batch import BatchProgress, BatchRow, BatchSummary
     from ._batch._api import BatchSource
+    from ._operations import Operation
 
 
 __all__ = ["AsyncClient", "Client"]
+
+T = TypeVar("T")
 
 
 class Client(BaseClient):
@@ -164,20 +169,28 @@ class Client(BaseClient):
             retry=self._retry,
         )
 
-    # plumbing ----------------------------------------------------------------------------------
+    # the one request path ----------------------------------------------------------------------
 
-    def _send(
-        self, operation: str, request: dict[str, Any], request_id: str | None = None
-    ) -> httpx.Response:
-        """Send a request made by a generated ``build_request_kwargs`` on our httpx client."""
+    def _call(self, op: Operation[T]) -> T:
+        """Run one operation: its request sent (retried as its policy allows), its answer
+        interpreted, the journal changes the answer implies written before its value or error
+        goes on."""
         self._require_key()
-        check_request_id(request_id)
-        try:
-            raw = self._http.request(**request)
-        except httpx.RequestError as exc:
-            raise self._transport_failure(operation, exc, request_id) from exc
-        logger.debug("%s: %s %s", operation, raw.status_code, raw.request.url.path)
-        return raw
+        request = op.request()
+        shared, http, keeper = self._shared, self._http, self._keeper
+
+        def attempt() -> T:
+            try:
+                raw = http.request(**request)
+            except httpx.RequestError as exc:
+                raise op.failure(exc) from exc
+            logger.debug("%s: %s %s", op.name, raw.status_code, raw.request.url.path)
+            outcome = op.interpret(raw, shared, shared.clock.time())
+            if outcome.changes:
+                keeper.apply(outcome.changes)
+            return outcome.unwrap()
+
+        return call_with_retries(self._retry, op.name, attempt, submit=op.name == "submit")
 
     # operations --------------------------------------------------------------------------------
 
@@ -214,18 +227,10 @@ class Client(BaseClient):
         model: str | None = None,
     ) -> Submission:
         """submit(), journaling ``target`` (generate's output path) in the job's first row."""
-        from ._model_requests import submit_request
-
-        model_id, body = self._submit_body(prompt, inputs, model)
-        request = submit_request(model_id, body)
+        op = self._submit_op(prompt, inputs, model, target)
         self._check_journal()
-
-        def attempt() -> Submission:
-            raw = self._send("submit", request)
-            return self._interpret_submit(raw, body, target, model_id)
-
-        with span("submit", job_attributes(body)):
-            return call_with_retries(self._retry, "submit", attempt, submit=True)
+        with span("submit", job_attributes(op.body)):
+            return submitted(self._call(op), op.body)
 
     def status(self, job: JobRef) -> JobStatus:
         """The job's current state (retried on transient failures).
@@ -235,36 +240,16 @@ class Client(BaseClient):
         :meth:`result`, :meth:`cancel`, :meth:`wait` and :meth:`download`).
         """
         request_id = request_id_of(job)
-        from sora2_api.api.requests import status as op
-
-        def attempt() -> JobStatus:
-            raw = self._send("status", op.build_request_kwargs(request_id), request_id)
-            return self._interpret_status("status", raw, request_id)
-
         with span("poll", job_attributes(None, request_id)):
-            return call_with_retries(self._retry, "status", attempt)
+            return observed(self._call(Status(request_id)))
 
     def result(self, job: JobRef) -> JobResult:
         """The job's outputs once completed; before that its state, with ``video_url`` None."""
-        request_id = request_id_of(job)
-        from sora2_api.api.requests import result as op
-
-        def attempt() -> JobResult:
-            raw = self._send("result", op.build_request_kwargs(request_id), request_id)
-            return self._interpret_result(raw, request_id)
-
-        return call_with_retries(self._retry, "result", attempt)
+        return self._call(Result(request_id_of(job)))
 
     def cancel(self, job: JobRef) -> JobStatus:
         """Cancel a queued job. Raises ConflictError once it has started."""
-        request_id = request_id_of(job)
-        from sora2_api.api.requests import cancel as op
-
-        def attempt() -> JobStatus:
-            raw = self._send("cancel", op.build_request_kwargs(request_id), request_id)
-            return self._interpret_status("cancel", raw, request_id)
-
-        return call_with_retries(self._retry, "cancel", attempt)
+        return observed(self._call(Status(request_id_of(job), "cancel")))
 
     def wait(
         self,
@@ -298,7 +283,9 @@ class Client(BaseClient):
             except TRANSIENT_POLL_ERRORS as exc:
                 delay = tracker.failed(exc)
             else:
-                next_delay = tracker.observe(status)
+                next_delay, changes = tracker.observe(status)
+                if changes:
+                    self._keeper.apply(changes)
                 if next_delay is None:
                     return self._ended(status)
                 delay = next_delay
@@ -372,7 +359,9 @@ class Client(BaseClient):
             self._fetcher.fetch(item, target, cap, request_id, on_progress, named=named)
             for item, target in zip(files, targets, strict=True)
         ]
-        return self._keeper.saved(request_id, saved)
+        if request_id is not None and saved:
+            self._keeper.apply((Saved(request_id, str(saved[0])),))
+        return saved
 
     def generate(
         self,
@@ -465,7 +454,7 @@ class Client(BaseClient):
                 if request_id is not None:
                     raise
                 if not is_gone(exc):
-                    self._keeper.failed(record.request_id, str(exc))
+                    self._keeper.apply((Failed(record.request_id, str(exc)),))
             finished.append(self._keeper.refresh(record))
         return finished
 
@@ -493,7 +482,7 @@ class Client(BaseClient):
     ) -> None:
         if is_adhoc(record):  # never journaled: a typo must not become a row
             self.status(record.request_id)
-            self._keeper.adopt(record.request_id)
+            self._keeper.apply((Adopted(record.request_id),))
         state = record.state
         if not record.is_terminal:
             state = self.wait(record.request_id, on_update=on_update).state
