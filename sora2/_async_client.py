@@ -18,7 +18,6 @@ from ._aiohttp import default_async_transport
 from ._base_client import (
     FATAL_FOR_RESUME,
     BaseClient,
-    JournalOption,
     SharedState,
     observed,
     request_id_of,
@@ -50,13 +49,13 @@ from ._journal import JobRecord
 from ._journal_glue import Adopted, Change, Failed, Saved, is_adhoc, resume_target
 from ._logging import logger
 from ._operations import Result, Status
-from ._paid import paid_for
-from ._polling import Clock
+from ._options import ClientOptions, JournalOption
+from ._polling import Clock, SystemClock
 from ._responses import files_to_download, is_gone
 from ._retry import acall_with_retries
 from ._telemetry import job_attributes, measure, span
 from ._threads import run_in_worker
-from ._transports import AsyncBorrowedTransport, BearerAuth, InFlight, async_emulator
+from ._transports import AsyncBorrowedTransport, BearerAuth, InFlight, in_process_emulator
 from ._types import (
     JobRef,
     JobResult,
@@ -100,50 +99,59 @@ class AsyncClient(BaseClient):
         _clock: Clock | None = None,
         _shared: SharedState | None = None,
     ) -> None:
-        super().__init__(
-            api_key,
+        options = ClientOptions(
+            api_key=api_key,
             base_url=base_url,
             timeout=timeout,
             max_retries=max_retries,
-            transport=transport,
-            emulator=emulator,
             journal=journal,
             wait_timeout=wait_timeout,
             max_download_bytes=max_download_bytes,
             connection_limit=connection_limit,
             trusted_hosts=trusted_hosts,
-            shared=_shared,
-            clock=_clock,
         )
-        if _shared is None and emulator:
-            self._shared.transport = async_emulator(self._shared.clock, self._emulator_options)
+        if emulator and _shared is None:  # the one convenience: the emulator is a transport
+            if transport is not None:
+                raise ConfigurationError("pass either emulator=True or a transport, not both")
+            _clock = _clock or SystemClock()
+            transport = in_process_emulator(emulator, _clock, sync=False)  # type: ignore[assignment]
+        self._setup(options, transport, _clock, _shared)
+
+    def _setup(
+        self,
+        options: ClientOptions,
+        transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None,
+        clock: Clock | None,
+        shared: SharedState | None,
+    ) -> None:
+        super()._setup(options, transport, clock, shared)
         source = self._shared.transport
         if source is not None and not isinstance(source, httpx.AsyncBaseTransport):
             raise ConfigurationError(
                 "AsyncClient needs an async transport (httpx.AsyncBaseTransport)"
             )
         api_transport: httpx.AsyncBaseTransport | None = source
-        if _shared is not None and source is not None:
+        if self._borrowed and source is not None:
             api_transport = AsyncBorrowedTransport(source)
         if api_transport is None:  # the network: aiohttp's pool when installed (sora2._aiohttp)
-            api_transport = default_async_transport(self._limits())
+            api_transport = default_async_transport(options.limits())
         self._http = httpx.AsyncClient(
             base_url=self._base_url,
-            timeout=self._timeout,
+            timeout=options.timeout,
             transport=api_transport,
-            limits=self._limits(),
+            limits=options.limits(),
             auth=BearerAuth(self._token(), self._origin),
             follow_redirects=False,
             headers={"User-Agent": user_agent()},
         )
-        self._api_slots = InFlight(connection_limit, self._timeout.pool)
+        self._api_slots = InFlight(options.connection_limit, options.timeout.pool)
         self._fetcher = AsyncFetcher(
             self._shared,
-            timeout=self._timeout,
-            limits=self._limits(),
+            timeout=options.timeout,
+            limits=options.limits(),
             retry=self._retry,
             policy=self._host_policy,
-            limit=connection_limit,
+            limit=options.connection_limit,
             in_thread=self._in_thread,
         )
 
@@ -282,7 +290,7 @@ class AsyncClient(BaseClient):
         files, request_id = files_to_download(
             result if isinstance(result, JobResult) else request_id_of(result)
         )
-        with paid_for(request_id, base_url=self._hint_base_url(), in_process=self._emulator) as job:
+        with self._paid(request_id) as job:
             if files is None:
                 assert request_id is not None
                 files, request_id = files_to_download(await self.result(request_id))
@@ -301,7 +309,7 @@ class AsyncClient(BaseClient):
         max_bytes: int | None,
         on_progress: Callable[[int, int | None], None] | None = None,
     ) -> list[Path]:
-        cap = self._max_download_bytes if max_bytes is None else max_bytes
+        cap = self._options.max_download_bytes if max_bytes is None else max_bytes
         for item in files:
             self._host_policy.check_url(item.url, request_id=request_id)
         targets = await self._in_thread(target_paths, path, files, request_id)
@@ -333,7 +341,7 @@ class AsyncClient(BaseClient):
         request_id = submission.request_id
         if on_submit is not None:
             on_submit(submission)
-        with paid_for(request_id, base_url=self._hint_base_url(), in_process=self._emulator):
+        with self._paid(request_id):
             status = await self.wait(request_id, timeout=timeout, on_update=on_update)
             if not status.is_completed:
                 raise DownloadError(
@@ -368,11 +376,7 @@ class AsyncClient(BaseClient):
         finished: list[JobRecord] = []
         for record in await self._journal_read(self._keeper.to_resume, request_id):
             try:
-                with paid_for(
-                    record.request_id,
-                    base_url=self._hint_base_url(),
-                    in_process=self._emulator,
-                ):
+                with self._paid(record.request_id):
                     await self._resume_one(record, out_dir, on_update, on_progress)
             except FATAL_FOR_RESUME:
                 raise
@@ -468,12 +472,6 @@ class AsyncClient(BaseClient):
             resubmit_unknown=resubmit_unknown,
             defaults=defaults,
             on_progress=on_progress,
-        )
-
-    def with_options(self, **overrides: Any) -> AsyncClient:
-        """See :meth:`Client.with_options`."""
-        return AsyncClient(
-            **self._options(overrides), emulator=self._emulator, _shared=self._shared
         )
 
     async def close(self) -> None:

@@ -11,10 +11,11 @@ sleeping, streaming.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Self
 
+import attrs
 import httpx
 
 from ._constants import (
@@ -34,17 +35,19 @@ from ._journal_glue import JournalKeeper
 from ._journal_store import JournalStore, open_journal
 from ._logging import register_secret
 from ._operations import Submit
+from ._options import ClientOptions, JournalOption
+from ._paid import paid_for
 from ._polling import Clock, ProgressModel, SystemClock
 from ._responses import job_failed
 from ._retry import RetryPolicy
 from ._telemetry import annotate, count, job_attributes
+from ._transports import is_in_process
 from ._types import IN_PROGRESS, JobRef, JobResult, JobStatus, Submission
 from ._waiting import WaitTracker
 
 __all__ = [
     "FATAL_FOR_RESUME",
     "BaseClient",
-    "JournalOption",
     "SharedState",
     "observed",
     "request_id_of",
@@ -56,21 +59,6 @@ FATAL_FOR_RESUME = (ConfigurationError, AuthenticationError, PermissionDeniedErr
 
 _EMULATOR_TOKEN = "sora2-emulator"
 """Sent to the in-process emulator when no key is configured: it stands for "any token"."""
-_OPTION_NAMES = frozenset(
-    {
-        "api_key",
-        "base_url",
-        "timeout",
-        "max_retries",
-        "journal",
-        "wait_timeout",
-        "max_download_bytes",
-        "connection_limit",
-        "trusted_hosts",
-    }
-)
-
-JournalOption = JournalStore | str | os.PathLike[str] | None | Literal[False]
 
 
 @dataclass
@@ -103,95 +91,80 @@ def _first_env(names: tuple[str, ...]) -> str | None:
 class BaseClient:
     """Configuration, and every decision that does not depend on sync or async I/O."""
 
-    def __init__(
-        self,
-        api_key: str | None,
+    _options: ClientOptions
+
+    @classmethod
+    def _from_options(
+        cls,
+        options: ClientOptions,
         *,
-        base_url: str | None,
-        timeout: float | httpx.Timeout,
-        max_retries: int,
+        transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None = None,
+        clock: Clock | None = None,
+        shared: SharedState | None = None,
+    ) -> Self:
+        """A client with ``options``: a ``with_options`` copy (sharing ``shared``), or the async
+        twin of a sync client."""
+        client = cls.__new__(cls)
+        client._setup(options, transport, clock, shared)
+        return client
+
+    def _setup(
+        self,
+        options: ClientOptions,
         transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None,
-        emulator: bool | Mapping[str, Any],
-        journal: JournalOption,
-        wait_timeout: float,
-        max_download_bytes: int,
-        connection_limit: int,
-        trusted_hosts: Iterable[str],
-        shared: SharedState | None,
         clock: Clock | None,
+        shared: SharedState | None,
     ) -> None:
-        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-            raise ConfigurationError(
-                f"max_retries must be a whole number >= 0, not {max_retries!r}"
-            )
-        if wait_timeout < 0:
-            raise ConfigurationError(f"wait_timeout must be >= 0, not {wait_timeout!r}")
-        if max_download_bytes <= 0:
-            raise ConfigurationError(f"max_download_bytes must be > 0, not {max_download_bytes!r}")
-        if (
-            isinstance(connection_limit, bool)
-            or not isinstance(connection_limit, int)
-            or connection_limit < 1
-        ):
-            raise ConfigurationError(
-                f"connection_limit must be a whole number >= 1, not {connection_limit!r}"
-            )
-        self._emulator_options: dict[str, Any] = (
-            dict(emulator) if isinstance(emulator, Mapping) else {}
-        )
-        emulator = isinstance(emulator, Mapping) or bool(emulator)
-        if emulator and transport is not None and shared is None:
-            raise ConfigurationError("pass either emulator=True or a transport, not both")
-        self._emulator = emulator
+        """Resolve ``options`` once (the environment's key and base URL, the journal opened)."""
+        self._borrowed = shared is not None
+        self._shared = shared or SharedState(clock=clock or SystemClock(), transport=transport)
+        source = self._shared.transport
         # The in-process emulator needs no key: the environment's real token is not sent to it.
-        self._api_key = api_key or (None if emulator else _first_env(API_KEY_ENV_VARS))
-        if self._api_key:
-            register_secret(self._api_key)
-        default_base = EMULATOR_BASE_URL if emulator else None
-        raw_base = base_url or default_base or os.environ.get(BASE_URL_ENV_VAR)
+        in_process = self._in_process = is_in_process(source)
+        api_key = options.api_key or (None if in_process else _first_env(API_KEY_ENV_VARS))
+        if api_key:
+            register_secret(api_key)
+        raw_base = options.base_url or (EMULATOR_BASE_URL if in_process else None)
+        raw_base = raw_base or os.environ.get(BASE_URL_ENV_VAR)
         if raw_base is None:
             from ._spec import server_url
 
             raw_base = server_url()
-        self._base_url = raw_base.rstrip("/")
+        base_url = raw_base.rstrip("/")
         try:
-            parsed = httpx.URL(self._base_url)
+            parsed = httpx.URL(base_url)
         except (httpx.InvalidURL, TypeError, ValueError) as exc:
-            raise ConfigurationError(f"unusable base URL {self._base_url!r}: {exc}") from None
+            raise ConfigurationError(f"unusable base URL {base_url!r}: {exc}") from None
         if parsed.scheme not in ("http", "https") or not parsed.host:
-            raise ConfigurationError(f"unusable base URL {self._base_url!r}: not an http(s) URL")
-        uses_network = (shared.transport if shared else transport) is None and not emulator
-        if uses_network and parsed.scheme == "http" and not is_loopback(parsed.host):
+            raise ConfigurationError(f"unusable base URL {base_url!r}: not an http(s) URL")
+        if source is None and parsed.scheme == "http" and not is_loopback(parsed.host):
             raise ConfigurationError(
                 f"refusing to send the API token over plain http to {parsed.host}; use https"
             )
         self._origin = parsed
-        self._trusted_hosts = (
-            (trusted_hosts,) if isinstance(trusted_hosts, str) else tuple(trusted_hosts)
+        self._host_policy = HostPolicy.for_client(parsed, options.trusted_hosts)
+        self._retry = RetryPolicy(max_retries=options.max_retries)
+        journal = self._open_journal(options.journal, in_process)
+        self._journal = journal
+        self._options = attrs.evolve(
+            options,
+            api_key=api_key,
+            base_url=base_url,
+            journal=journal if journal is not None else False,
         )
-        self._host_policy = HostPolicy.for_client(parsed, self._trusted_hosts)
-        self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
-        self._max_retries = max_retries
-        self._retry = RetryPolicy(max_retries=max_retries)
-        self._wait_timeout = float(wait_timeout)
-        self._max_download_bytes = max_download_bytes
-        self._connection_limit = connection_limit
-        self._journal = self._open_journal(journal)
-        self._shared = shared or SharedState(clock=clock or SystemClock())
-        if shared is None:
-            self._shared.transport = transport
-        self._keeper = JournalKeeper(self._journal, self._base_url, self._shared)
+        self._base_url = base_url
+        self._keeper = JournalKeeper(journal, base_url, self._shared)
 
     # configuration ---------------------------------------------------------------------------
 
-    def _open_journal(self, journal: JournalOption) -> JournalStore | None:
+    def _open_journal(self, journal: JournalOption, in_process: bool) -> JournalStore | None:
         self._owns_journal = False
         if journal is False:
             return None
         if isinstance(journal, JournalStore):
             return journal
         self._owns_journal = True
-        return open_journal(journal, emulator=self._emulator)
+        return open_journal(journal, emulator=in_process)
 
     @property
     def base_url(self) -> str:
@@ -204,60 +177,69 @@ class BaseClient:
 
     @property
     def emulator(self) -> bool:
-        return self._emulator
+        """The client talks to an in-process emulator (``emulator=True``)."""
+        return self._in_process
 
     @property
     def max_retries(self) -> int:
-        return self._max_retries
+        return self._options.max_retries
 
     @property
     def timeout(self) -> httpx.Timeout:
-        return self._timeout
+        return self._options.timeout
 
     @property
     def wait_timeout(self) -> float:
-        return self._wait_timeout
+        return self._options.wait_timeout
 
     @property
     def max_download_bytes(self) -> int:
-        return self._max_download_bytes
+        return self._options.max_download_bytes
 
     @property
     def connection_limit(self) -> int:
         """Most connections open at once, all kept alive; AsyncClient: most requests in flight."""
-        return self._connection_limit
+        return self._options.connection_limit
 
     @property
     def trusted_hosts(self) -> tuple[str, ...]:
         """The hosts given as ``trusted_hosts`` (``$SORA2_TRUSTED_HOSTS`` adds its own)."""
-        return self._trusted_hosts
+        return self._options.trusted_hosts
 
-    def _limits(self) -> httpx.Limits:
-        """Every connection kept alive: closing 80 of 100 after each use is pure churn."""
-        limit = self._connection_limit
-        return httpx.Limits(max_connections=limit, max_keepalive_connections=limit)
+    def with_options(self, **overrides: Any) -> Self:
+        """A copy with some options changed (``timeout``, ``max_retries``, ...).
+
+        The copy shares the transport, the emulator, the journal and what was learned about
+        processing times; closing it leaves the original open.
+        """
+        return self._from_options(attrs.evolve(self._options, **overrides), shared=self._shared)
 
     def __repr__(self) -> str:
         journal = self._journal.location if self._journal is not None else None
         return (
-            f"{type(self).__name__}(base_url={self._base_url!r}, emulator={self._emulator}, "
+            f"{type(self).__name__}(base_url={self._base_url!r}, emulator={self._in_process}, "
             f"journal={journal!r})"
         )
 
     def _hint_base_url(self) -> str | None:
         """The base URL a ``sora2`` command must be given to reach this client's service, or
         None when it is the command's own default."""
-        if self._emulator:
+        if self._in_process:
             return None
         from ._spec import server_url
 
         default = (os.environ.get(BASE_URL_ENV_VAR) or server_url()).rstrip("/")
         return None if self._base_url == default else self._base_url
 
+    def _paid(self, request_id: str | None) -> paid_for:
+        """Marks every failure inside as a paid job's, with the hint that reaches this client's
+        service (or, in process, its own calls)."""
+        return paid_for(request_id, base_url=self._hint_base_url(), in_process=self._in_process)
+
     def _token(self) -> str | None:
-        if self._api_key:
-            return self._api_key
-        return _EMULATOR_TOKEN if self._emulator else None
+        if self._options.api_key:
+            return self._options.api_key
+        return _EMULATOR_TOKEN if self._in_process else None
 
     def _require_key(self) -> None:
         if self._token() is None:
@@ -266,24 +248,6 @@ class BaseClient:
                 f"{' or '.join(API_KEY_ENV_VARS)} (get a key from your RunComfy profile)",
                 setting="api_key",
             )
-
-    def _options(self, overrides: dict[str, Any]) -> dict[str, Any]:
-        unknown = set(overrides) - _OPTION_NAMES
-        if unknown:
-            raise TypeError(f"with_options() got unexpected options: {', '.join(sorted(unknown))}")
-        options: dict[str, Any] = {
-            "api_key": self._api_key,
-            "base_url": self._base_url,
-            "timeout": self._timeout,
-            "max_retries": self._max_retries,
-            "journal": self._journal if self._journal is not None else False,
-            "wait_timeout": self._wait_timeout,
-            "max_download_bytes": self._max_download_bytes,
-            "connection_limit": self._connection_limit,
-            "trusted_hosts": self._trusted_hosts,
-        }
-        options.update(overrides)
-        return options
 
     # answers -----------------------------------------------------------------------------------
 
@@ -338,7 +302,7 @@ class BaseClient:
                 started = record.started_at.timestamp()
         return WaitTracker(
             request_id,
-            timeout=self._wait_timeout if timeout is None else timeout,
+            timeout=self._options.wait_timeout if timeout is None else timeout,
             clock=shared.clock,
             model=shared.progress,
             video_seconds=seconds,
@@ -347,7 +311,7 @@ class BaseClient:
             on_update=on_update,
             unknown_logged=shared.unknown_logged,
             hint_base_url=self._hint_base_url(),
-            hint_in_process=self._emulator,
+            hint_in_process=self._in_process,
         )
 
 

@@ -22,7 +22,6 @@ from ._async_client import AsyncClient
 from ._base_client import (
     FATAL_FOR_RESUME,
     BaseClient,
-    JournalOption,
     SharedState,
     observed,
     request_id_of,
@@ -54,12 +53,12 @@ from ._journal import JobRecord
 from ._journal_glue import Adopted, Failed, Saved, is_adhoc, resume_target
 from ._logging import logger
 from ._operations import Result, Status
-from ._paid import paid_for
-from ._polling import Clock
+from ._options import ClientOptions, JournalOption
+from ._polling import Clock, SystemClock
 from ._responses import files_to_download, is_gone
 from ._retry import call_with_retries
 from ._telemetry import job_attributes, measure, span
-from ._transports import BearerAuth, BorrowedTransport, sync_emulator
+from ._transports import BearerAuth, BorrowedTransport, in_process_emulator
 from ._types import (
     JobRef,
     JobResult,
@@ -129,34 +128,43 @@ class Client(BaseClient):
         _clock: Clock | None = None,
         _shared: SharedState | None = None,
     ) -> None:
-        super().__init__(
-            api_key,
+        options = ClientOptions(
+            api_key=api_key,
             base_url=base_url,
             timeout=timeout,
             max_retries=max_retries,
-            transport=transport,
-            emulator=emulator,
             journal=journal,
             wait_timeout=wait_timeout,
             max_download_bytes=max_download_bytes,
             connection_limit=connection_limit,
             trusted_hosts=trusted_hosts,
-            shared=_shared,
-            clock=_clock,
         )
-        if _shared is None and emulator:
-            self._shared.transport = sync_emulator(self._shared.clock, self._emulator_options)
+        if emulator and _shared is None:  # the one convenience: the emulator is a transport
+            if transport is not None:
+                raise ConfigurationError("pass either emulator=True or a transport, not both")
+            _clock = _clock or SystemClock()
+            transport = in_process_emulator(emulator, _clock, sync=True)  # type: ignore[assignment]
+        self._setup(options, transport, _clock, _shared)
+
+    def _setup(
+        self,
+        options: ClientOptions,
+        transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None,
+        clock: Clock | None,
+        shared: SharedState | None,
+    ) -> None:
+        super()._setup(options, transport, clock, shared)
         source = self._shared.transport
         if source is not None and not isinstance(source, httpx.BaseTransport):
             raise ConfigurationError("Client needs a sync transport (httpx.BaseTransport)")
         api_transport: httpx.BaseTransport | None = source
-        if _shared is not None and source is not None:
+        if self._borrowed and source is not None:
             api_transport = BorrowedTransport(source)
         self._http = httpx.Client(
             base_url=self._base_url,
-            timeout=self._timeout,
+            timeout=options.timeout,
             transport=api_transport,
-            limits=self._limits(),
+            limits=options.limits(),
             auth=BearerAuth(self._token(), self._origin),
             follow_redirects=False,
             headers={"User-Agent": user_agent()},
@@ -164,8 +172,8 @@ class Client(BaseClient):
         self._fetcher = Fetcher(
             self._shared,
             policy=self._host_policy,
-            timeout=self._timeout,
-            limits=self._limits(),
+            timeout=options.timeout,
+            limits=options.limits(),
             retry=self._retry,
         )
 
@@ -331,7 +339,7 @@ class Client(BaseClient):
         files, request_id = files_to_download(
             result if isinstance(result, JobResult) else request_id_of(result)
         )
-        with paid_for(request_id, base_url=self._hint_base_url(), in_process=self._emulator) as job:
+        with self._paid(request_id) as job:
             if files is None:
                 assert request_id is not None
                 files, request_id = files_to_download(self.result(request_id))
@@ -350,7 +358,7 @@ class Client(BaseClient):
         max_bytes: int | None,
         on_progress: Callable[[int, int | None], None] | None = None,
     ) -> list[Path]:
-        cap = self._max_download_bytes if max_bytes is None else max_bytes
+        cap = self._options.max_download_bytes if max_bytes is None else max_bytes
         targets = target_paths(path, files, request_id)
         for item in files:
             self._host_policy.check_url(item.url, request_id=request_id)
@@ -392,7 +400,7 @@ class Client(BaseClient):
         request_id = submission.request_id
         if on_submit is not None:
             on_submit(submission)
-        with paid_for(request_id, base_url=self._hint_base_url(), in_process=self._emulator):
+        with self._paid(request_id):
             status = self.wait(request_id, timeout=timeout, on_update=on_update)
             if not status.is_completed:
                 raise DownloadError(
@@ -442,11 +450,7 @@ class Client(BaseClient):
         finished: list[JobRecord] = []
         for record in self._keeper.to_resume(request_id):
             try:
-                with paid_for(
-                    record.request_id,
-                    base_url=self._hint_base_url(),
-                    in_process=self._emulator,
-                ):
+                with self._paid(record.request_id):
                     self._resume_one(record, out_dir, on_update, on_progress)
             except FATAL_FOR_RESUME:
                 raise
@@ -538,14 +542,6 @@ class Client(BaseClient):
             defaults=defaults,
             on_progress=on_progress,
         )
-
-    def with_options(self, **overrides: Any) -> Client:
-        """A copy with some options changed (``timeout``, ``max_retries``, ...).
-
-        The copy shares the transport, the emulator, the journal and what was learned about
-        processing times; closing it leaves the original open.
-        """
-        return Client(**self._options(overrides), emulator=self._emulator, _shared=self._shared)
 
     def close(self) -> None:
         self._http.close()

@@ -51,7 +51,9 @@ def _whole(minimum: int) -> Any:
 
 def _wait_timeout(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
     if value < 0:
-        raise ConfigurationError(f"wait_timeout must be >= 0, not {value!r}", setting="wait_timeout")
+        raise ConfigurationError(
+            f"wait_timeout must be >= 0, not {value!r}", setting="wait_timeout"
+        )
 
 
 def _max_bytes(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
@@ -80,9 +82,7 @@ class ClientOptions:
         default=DEFAULT_WAIT_TIMEOUT, validator=_wait_timeout, converter=float
     )
     """Default deadline of ``wait`` and ``generate``, in seconds."""
-    max_download_bytes: int = attrs.field(
-        default=DEFAULT_MAX_DOWNLOAD_BYTES, validator=_max_bytes
-    )
+    max_download_bytes: int = attrs.field(default=DEFAULT_MAX_DOWNLOAD_BYTES, validator=_max_bytes)
     """Default size cap of each downloaded file."""
     connection_limit: int = attrs.field(default=DEFAULT_CONNECTION_LIMIT, validator=_whole(1))
     """Most connections open at once (per kind), all kept alive; ``AsyncClient``: most
