@@ -31,39 +31,21 @@ from ._constants import (
     DEFAULT_TIMEOUT,
     DEFAULT_WAIT_TIMEOUT,
 )
-from ._download import (
-    absolute_target,
-    check_output_target,
-    names_files,
-    target_paths,
-)
-from ._exceptions import (
-    ConfigurationError,
-    ConflictError,
-    DownloadError,
-    Sora2Error,
-)
+from ._download import absolute_target, check_output_target, names_files, target_paths
+from ._exceptions import ConfigurationError, ConflictError, DownloadError, Sora2Error
 from ._fetching import AsyncFetcher
-from ._http import user_agent
 from ._journal import JobRecord
 from ._journal_glue import Adopted, Change, Failed, Saved, is_adhoc, resume_target
 from ._logging import logger
 from ._operations import Result, Status
 from ._options import ClientOptions, JournalOption
-from ._polling import Clock, SystemClock
+from ._polling import Clock
 from ._responses import files_to_download, is_gone
 from ._retry import acall_with_retries
 from ._telemetry import job_attributes, measure, span
 from ._threads import run_in_worker
-from ._transports import AsyncBorrowedTransport, BearerAuth, InFlight, in_process_emulator
-from ._types import (
-    JobRef,
-    JobResult,
-    JobStatus,
-    OutputFile,
-    Submission,
-    is_completed_state,
-)
+from ._transports import AsyncBorrowedTransport, InFlight
+from ._types import JobRef, JobResult, JobStatus, OutputFile, Submission, is_completed_state
 from ._waiting import TRANSIENT_POLL_ERRORS, WaitTracker
 
 if TYPE_CHECKING:
@@ -99,32 +81,12 @@ class AsyncClient(BaseClient):
         _clock: Clock | None = None,
         _shared: SharedState | None = None,
     ) -> None:
-        options = ClientOptions(
-            api_key=api_key,
-            base_url=base_url,
-            timeout=timeout,
-            max_retries=max_retries,
-            journal=journal,
-            wait_timeout=wait_timeout,
-            max_download_bytes=max_download_bytes,
-            connection_limit=connection_limit,
-            trusted_hosts=trusted_hosts,
-        )
-        if emulator and _shared is None:  # the one convenience: the emulator is a transport
-            if transport is not None:
-                raise ConfigurationError("pass either emulator=True or a transport, not both")
-            _clock = _clock or SystemClock()
-            transport = in_process_emulator(emulator, _clock, sync=False)  # type: ignore[assignment]
+        options = ClientOptions.pick(locals())
+        transport = self._emulated(emulator, transport, _clock, _shared, sync=False)
         self._setup(options, transport, _clock, _shared)
 
-    def _setup(
-        self,
-        options: ClientOptions,
-        transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None,
-        clock: Clock | None,
-        shared: SharedState | None,
-    ) -> None:
-        super()._setup(options, transport, clock, shared)
+    def _connect(self, options: ClientOptions) -> None:
+        """The httpx clients of the API and of downloads (see ``BaseClient._setup``)."""
         source = self._shared.transport
         if source is not None and not isinstance(source, httpx.AsyncBaseTransport):
             raise ConfigurationError(
@@ -135,15 +97,7 @@ class AsyncClient(BaseClient):
             api_transport = AsyncBorrowedTransport(source)
         if api_transport is None:  # the network: aiohttp's pool when installed (sora2._aiohttp)
             api_transport = default_async_transport(options.limits())
-        self._http = httpx.AsyncClient(
-            base_url=self._base_url,
-            timeout=options.timeout,
-            transport=api_transport,
-            limits=options.limits(),
-            auth=BearerAuth(self._token(), self._origin),
-            follow_redirects=False,
-            headers={"User-Agent": user_agent()},
-        )
+        self._http = httpx.AsyncClient(transport=api_transport, **self._http_settings())
         self._api_slots = InFlight(options.connection_limit, options.timeout.pool)
         self._fetcher = AsyncFetcher(
             self._shared,

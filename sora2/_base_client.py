@@ -31,6 +31,7 @@ from ._exceptions import (
     PermissionDeniedError,
 )
 from ._hosts import HostPolicy
+from ._http import user_agent
 from ._journal_glue import JournalKeeper
 from ._journal_store import JournalStore, open_journal
 from ._logging import register_secret
@@ -41,7 +42,7 @@ from ._polling import Clock, ProgressModel, SystemClock
 from ._responses import job_failed
 from ._retry import RetryPolicy
 from ._telemetry import annotate, count, job_attributes
-from ._transports import is_in_process
+from ._transports import BearerAuth, in_process_emulator, is_in_process
 from ._types import IN_PROGRESS, JobRef, JobResult, JobStatus, Submission
 from ._waiting import WaitTracker
 
@@ -154,6 +155,40 @@ class BaseClient:
         )
         self._base_url = base_url
         self._keeper = JournalKeeper(journal, base_url, self._shared)
+        self._connect(self._options)
+
+    def _connect(self, options: ClientOptions) -> None:
+        """Open the client's own I/O: its httpx clients (sync or async)."""
+        raise NotImplementedError
+
+    @staticmethod
+    def _emulated(
+        emulator: bool | Mapping[str, Any],
+        transport: Any,
+        clock: Clock | None,
+        shared: SharedState | None,
+        *,
+        sync: bool,
+    ) -> Any:
+        """``emulator=True``, the one convenience: the transport of a new in-process emulator
+        (``sora2.emulator.transport()``) on the client's clock; else ``transport`` as given."""
+        if not emulator or shared is not None:
+            return transport
+        if transport is not None:
+            raise ConfigurationError("pass either emulator=True or a transport, not both")
+        return in_process_emulator(emulator, clock or SystemClock(), sync=sync)
+
+    def _http_settings(self) -> dict[str, Any]:
+        """The API's httpx client: its origin, timeouts, limits, token and User-Agent."""
+        options = self._options
+        return {
+            "base_url": self._base_url,
+            "timeout": options.timeout,
+            "limits": options.limits(),
+            "auth": BearerAuth(self._token(), self._origin),
+            "follow_redirects": False,
+            "headers": {"User-Agent": user_agent()},
+        }
 
     # configuration ---------------------------------------------------------------------------
 
@@ -212,6 +247,9 @@ class BaseClient:
         The copy shares the transport, the emulator, the journal and what was learned about
         processing times; closing it leaves the original open.
         """
+        unknown = set(overrides) - set(attrs.fields_dict(ClientOptions))
+        if unknown:
+            raise TypeError(f"with_options() got unexpected options: {', '.join(sorted(unknown))}")
         return self._from_options(attrs.evolve(self._options, **overrides), shared=self._shared)
 
     def __repr__(self) -> str:

@@ -1,11 +1,9 @@
-"""``Client`` and ``AsyncClient``: prompt in, video file out, reliably.
+"""``Client``: prompt in, video file out, reliably; the sync driver of ``sora2._operations``.
 
-Both sit thinly over the generated ``sora2_api``: each call validates its input, builds its
-request with the generated request builder, sends it on our own httpx client, and turns the
-answer into a typed value or a typed error (``sora2._responses``). What they add is what a
-bare generated client lacks: retries that never pay twice (``sora2._retry``), an adaptive wait
-with a deadline (``sora2._polling``, ``sora2._waiting``), safe downloads (``sora2._download``)
-and a journal of every job (``sora2._journal``). The two classes share everything but their I/O.
+Each call is an operation that builds its request and reads its answer with no I/O;
+``Client._call`` sends it and writes the journal changes the answer implies. On top: retries
+that never pay twice (``sora2._retry``), an adaptive wait with a deadline (``sora2._waiting``),
+safe downloads (``sora2._download``) and the journal of every job (``sora2._journal``).
 """
 
 from __future__ import annotations
@@ -18,7 +16,6 @@ from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
 import httpx
 
-from ._async_client import AsyncClient
 from ._base_client import (
     FATAL_FOR_RESUME,
     BaseClient,
@@ -35,38 +32,20 @@ from ._constants import (
     DEFAULT_TIMEOUT,
     DEFAULT_WAIT_TIMEOUT,
 )
-from ._download import (
-    absolute_target,
-    check_output_target,
-    names_files,
-    target_paths,
-)
-from ._exceptions import (
-    ConfigurationError,
-    ConflictError,
-    DownloadError,
-    Sora2Error,
-)
+from ._download import absolute_target, check_output_target, names_files, target_paths
+from ._exceptions import ConfigurationError, ConflictError, DownloadError, Sora2Error
 from ._fetching import Fetcher
-from ._http import user_agent
 from ._journal import JobRecord
 from ._journal_glue import Adopted, Failed, Saved, is_adhoc, resume_target
 from ._logging import logger
 from ._operations import Result, Status
 from ._options import ClientOptions, JournalOption
-from ._polling import Clock, SystemClock
+from ._polling import Clock
 from ._responses import files_to_download, is_gone
 from ._retry import call_with_retries
 from ._telemetry import job_attributes, measure, span
-from ._transports import BearerAuth, BorrowedTransport, in_process_emulator
-from ._types import (
-    JobRef,
-    JobResult,
-    JobStatus,
-    OutputFile,
-    Submission,
-    is_completed_state,
-)
+from ._transports import BorrowedTransport
+from ._types import JobRef, JobResult, JobStatus, OutputFile, Submission, is_completed_state
 from ._waiting import TRANSIENT_POLL_ERRORS, WaitTracker
 
 if TYPE_CHECKING:
@@ -77,7 +56,7 @@ if TYPE_CHECKING:
     from ._operations import Operation
 
 
-__all__ = ["AsyncClient", "Client"]
+__all__ = ["Client"]
 
 T = TypeVar("T")
 
@@ -86,29 +65,15 @@ class Client(BaseClient):
     """The synchronous client.
 
     Args:
-        api_key: defaults to ``$RUNCOMFY_API_TOKEN``, ``$RUNCOMFY_TOKEN``, then
-            ``$YOUR_API_TOKEN``; only needed by calls that talk to the service, and not at all
-            with ``emulator=True``.
-        base_url: defaults to ``$RUNCOMFY_BASE_URL``, then the spec's server.
-        timeout: per HTTP request (seconds, or an ``httpx.Timeout``).
-        max_retries: retries of a request that is safe to retry (see ``sora2._retry``).
         transport: an httpx transport for every request (tests: an ASGI or mock transport).
         emulator: talk to an in-process emulator: no network, no key. True, or the options
             of ``sora2.emulator.create_app`` as a mapping, e.g. ``{"outputs": "images"}`` or
             ``{"faults": "submit:fail"}``, to exercise another output shape or a failed job.
-        journal: a :class:`Journal` or its path; None for ``$SORA2_JOURNAL`` or the default
-            file in the user data directory; False for none.
-        wait_timeout: default deadline of :meth:`wait` and :meth:`generate`, in seconds.
-        max_download_bytes: default size cap of :meth:`download`.
-        connection_limit: most connections open at once (per kind: API calls, downloads), all
-            kept alive between calls (httpx keeps only 20 of its 100). ``AsyncClient`` also lets
-            at most this many requests be in flight; threads sharing one ``Client`` simply
-            wait for a connection, up to the timeout's ``pool`` part.
-        trusted_hosts: more hosts output files may be downloaded from, besides the API's own
-            host and RunComfy's (``*.runcomfy.net``, ``*.runcomfy.com``): names, suffixes
-            (``.example.com``), IP addresses or networks (``10.0.0.0/8``; only these let a
-            download reach a private address). ``$SORA2_TRUSTED_HOSTS`` adds more. See
-            ``docs/connections.md``.
+            The same as ``transport=sora2.emulator.transport(...)``.
+
+    Every other keyword (``api_key``, ``base_url``, ``timeout``, ``max_retries``, ``journal``,
+    ``wait_timeout``, ``max_download_bytes``, ``connection_limit``, ``trusted_hosts``) is a
+    setting of :class:`~sora2._options.ClientOptions`, documented there once.
     """
 
     def __init__(
@@ -128,47 +93,19 @@ class Client(BaseClient):
         _clock: Clock | None = None,
         _shared: SharedState | None = None,
     ) -> None:
-        options = ClientOptions(
-            api_key=api_key,
-            base_url=base_url,
-            timeout=timeout,
-            max_retries=max_retries,
-            journal=journal,
-            wait_timeout=wait_timeout,
-            max_download_bytes=max_download_bytes,
-            connection_limit=connection_limit,
-            trusted_hosts=trusted_hosts,
-        )
-        if emulator and _shared is None:  # the one convenience: the emulator is a transport
-            if transport is not None:
-                raise ConfigurationError("pass either emulator=True or a transport, not both")
-            _clock = _clock or SystemClock()
-            transport = in_process_emulator(emulator, _clock, sync=True)  # type: ignore[assignment]
+        options = ClientOptions.pick(locals())
+        transport = self._emulated(emulator, transport, _clock, _shared, sync=True)
         self._setup(options, transport, _clock, _shared)
 
-    def _setup(
-        self,
-        options: ClientOptions,
-        transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None,
-        clock: Clock | None,
-        shared: SharedState | None,
-    ) -> None:
-        super()._setup(options, transport, clock, shared)
+    def _connect(self, options: ClientOptions) -> None:
+        """The httpx clients of the API and of downloads (see ``BaseClient._setup``)."""
         source = self._shared.transport
         if source is not None and not isinstance(source, httpx.BaseTransport):
             raise ConfigurationError("Client needs a sync transport (httpx.BaseTransport)")
         api_transport: httpx.BaseTransport | None = source
         if self._borrowed and source is not None:
             api_transport = BorrowedTransport(source)
-        self._http = httpx.Client(
-            base_url=self._base_url,
-            timeout=options.timeout,
-            transport=api_transport,
-            limits=options.limits(),
-            auth=BearerAuth(self._token(), self._origin),
-            follow_redirects=False,
-            headers={"User-Agent": user_agent()},
-        )
+        self._http = httpx.Client(transport=api_transport, **self._http_settings())
         self._fetcher = Fetcher(
             self._shared,
             policy=self._host_policy,

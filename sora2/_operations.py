@@ -11,7 +11,7 @@ an operation in one method each (``Client._call``, ``AsyncClient._call``) and ap
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import attrs
@@ -85,10 +85,17 @@ def _observed(
     return (Observed(request_id, status.state, status.queue_position, now),)
 
 
-def _gone(request_id: str, error: NotFoundError) -> tuple[Change, ...]:
-    if is_gone(error):
-        return (Gone(request_id, f"not found by the service: {error}"),)
-    return _NO_CHANGES
+def _read(request_id: str, interpret: Callable[..., T], *args: Any) -> T | Outcome[Any]:
+    """``interpret(*args, request_id)``, or the error it raised as an outcome: a job the
+    service no longer knows settles its journal row (``Gone``)."""
+    try:
+        return interpret(*args, request_id)
+    except NotFoundError as error:
+        gone = is_gone(error)
+        reason = f"not found by the service: {error}"
+        return Outcome(None, error, (Gone(request_id, reason),) if gone else _NO_CHANGES)
+    except Sora2Error as error:
+        return Outcome(None, error)
 
 
 @attrs.frozen
@@ -165,12 +172,9 @@ class Status:
     def interpret(
         self, response: httpx.Response, shared: SharedState, now: float
     ) -> Outcome[JobStatus]:
-        try:
-            status = interpret_status(self.name, response, self.request_id)
-        except NotFoundError as error:
-            return Outcome(None, error, _gone(self.request_id, error))
-        except Sora2Error as error:
-            return Outcome(None, error)
+        status = _read(self.request_id, interpret_status, self.name, response)
+        if isinstance(status, Outcome):
+            return status
         return Outcome(status, None, _observed(self.request_id, status, shared, now))
 
 
@@ -192,12 +196,10 @@ class Result:
     def interpret(
         self, response: httpx.Response, shared: SharedState, now: float
     ) -> Outcome[JobResult]:
-        try:
-            status, result = interpret_result(response, self.request_id)
-        except NotFoundError as error:
-            return Outcome(None, error, _gone(self.request_id, error))
-        except Sora2Error as error:
-            return Outcome(None, error)
+        read = _read(self.request_id, interpret_result, response)
+        if isinstance(read, Outcome):
+            return read
+        status, result = read
         changes = _observed(self.request_id, status, shared, now)
         if result.files and shared.journaled_urls.get(self.request_id) != result.files[0].url:
             changes += (OutputSeen(self.request_id, result.files[0].url),)
