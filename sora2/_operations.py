@@ -11,6 +11,8 @@ an operation in one method each (``Client._call``, ``AsyncClient._call``) and ap
 
 from __future__ import annotations
 
+import functools
+import importlib
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
@@ -83,6 +85,14 @@ def _observed(
     if shared.journaled.get(request_id) == (status.state, status.queue_position):
         return _NO_CHANGES
     return (Observed(request_id, status.state, status.queue_position, now),)
+
+
+@functools.cache
+def _builder(name: str) -> Callable[[str], dict[str, Any]]:
+    """The generated ``build_request_kwargs`` of a call about one job (imported once)."""
+    module = importlib.import_module(f"sora2_api.api.requests.{name}")
+    build: Callable[[str], dict[str, Any]] = module.build_request_kwargs
+    return build
 
 
 def _read(request_id: str, interpret: Callable[..., T], *args: Any) -> T | Outcome[Any]:
@@ -159,12 +169,7 @@ class Status:
     name: str = "status"
 
     def request(self) -> dict[str, Any]:
-        from sora2_api.api.requests import cancel, status
-
-        build = (
-            cancel.build_request_kwargs if self.name == "cancel" else status.build_request_kwargs
-        )
-        return build(self.request_id)
+        return _builder(self.name)(self.request_id)
 
     def failure(self, exc: httpx.RequestError) -> APIError:
         return _failure(self.name, exc, self.request_id)
@@ -186,9 +191,7 @@ class Result:
     name = "result"
 
     def request(self) -> dict[str, Any]:
-        from sora2_api.api.requests import result as op
-
-        return op.build_request_kwargs(self.request_id)
+        return _builder(self.name)(self.request_id)
 
     def failure(self, exc: httpx.RequestError) -> APIError:
         return _failure(self.name, exc, self.request_id)
