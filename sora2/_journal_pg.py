@@ -100,13 +100,13 @@ def redact_url(url: str) -> str:
 
 
 def _psycopg() -> Any:
-    try:
+    """psycopg and its pool, or the one-line error giving the install command that works for
+    how sora2 was installed (it is not on a package index)."""
+    from ._extras import needs_extra
+
+    with needs_extra("a postgresql:// journal", "postgres"):
         import psycopg
         import psycopg_pool
-    except ImportError:
-        raise ConfigurationError(
-            "a postgresql:// journal needs the postgres extra: pip install 'sora2[postgres]'"
-        ) from None
     return psycopg, psycopg_pool
 
 
