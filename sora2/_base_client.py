@@ -192,6 +192,12 @@ class BaseClient:
         if shared is None:
             self._shared.transport = transport
         self._keeper = JournalKeeper(self._journal, self._base_url, self._shared)
+        self._file_checks = not emulator
+        """Ask file inputs' hosts before paying; the in-process emulator never fetches them."""
+        self._hosted_transport: httpx.BaseTransport | None = None
+        """The transport of those checks (None: the network, guarded); a seam for tests."""
+        self._price_documents: dict[str, Any] = {}
+        """Each model's document (or why it could not be read), asked once per client."""
 
     # configuration ---------------------------------------------------------------------------
 
@@ -313,10 +319,18 @@ class BaseClient:
         against that model's input schema (see ``validate_input``)."""
         from ._inputs import known_model, validate_input
 
+        from ._file_inputs import refuse_local_files
+
         if "prompt" in inputs:
             raise TypeError("prompt is given twice: positionally and as a keyword")
         model_id = known_model(model)
+        refuse_local_files(inputs, model_id)
         return model_id, validate_input({"prompt": prompt, **inputs}, model_id)
+
+    def _checks_files(self) -> bool:
+        """Whether file inputs are asked for before paying: not for the in-process emulator,
+        which never fetches them (its URLs need not exist), unless a test gave a transport."""
+        return self._file_checks or self._hosted_transport is not None
 
     def _transport_failure(
         self, operation: str, exc: httpx.RequestError, request_id: str | None
@@ -337,6 +351,7 @@ class BaseClient:
         body: dict[str, Any],
         target: str | None = None,
         model: str | None = None,
+        estimate_usd: float | None = None,
     ) -> Submission:
         decoded = json_body(raw)  # the body's one decoding
         try:
@@ -344,10 +359,10 @@ class BaseClient:
         except SubmissionUnknownError as error:
             if error.request_id is not None:
                 # the job may exist
-                self._keeper.submitted(error.request_id, body, target, model)
+                self._keeper.submitted(error.request_id, body, target, model, estimate_usd)
             raise
         # The job exists: write it down before anything else can fail.
-        self._keeper.submitted(request_id, body, target, model)
+        self._keeper.submitted(request_id, body, target, model, estimate_usd)
         return interpret_submit(raw, decoded, request_id)
 
     def _interpret_status(self, operation: str, raw: httpx.Response, request_id: str) -> JobStatus:

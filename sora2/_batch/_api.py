@@ -52,6 +52,9 @@ def async_twin(client: Client) -> AsyncClient:
         trusted_hosts=client.trusted_hosts,
         _clock=client._shared.clock,
     )
+    twin._file_checks = client._file_checks
+    twin._hosted_transport = client._hosted_transport
+    twin._price_documents = client._price_documents
     return twin
 
 
