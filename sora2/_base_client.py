@@ -317,9 +317,8 @@ class BaseClient:
     ) -> tuple[str, dict[str, Any]]:
         """The model's id and the checked body: ``prompt`` and exactly the inputs given,
         against that model's input schema (see ``validate_input``)."""
-        from ._inputs import known_model, validate_input
-
         from ._file_inputs import refuse_local_files
+        from ._inputs import known_model, validate_input
 
         if "prompt" in inputs:
             raise TypeError("prompt is given twice: positionally and as a keyword")

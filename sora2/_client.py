@@ -536,6 +536,7 @@ class Client(BaseClient):
         concurrency: int = DEFAULT_BATCH_CONCURRENCY,
         max_jobs: int | None = None,
         max_seconds: float | None = None,
+        max_cost: float | None = None,
         dry_run: bool = False,
         cancel_queued_on_interrupt: bool = False,
         resubmit_unknown: bool = False,
@@ -550,7 +551,9 @@ class Client(BaseClient):
         and ``out_dir/manifest.jsonl`` records every row, its ``request_id`` written the moment
         it is known. Calling again with the same rows submits nothing already submitted: it
         waits for and saves the unfinished jobs. ``max_jobs`` and ``max_seconds`` (seconds of
-        video) stop submitting before the next job would exceed them. ``dry_run`` checks and
+        video) stop submitting before the next job would exceed them, and so does ``max_cost``
+        (USD, estimated from each model's price; jobs already paid in ``out_dir``'s manifest
+        count; a row whose cost cannot be estimated stops it). ``dry_run`` checks and
         plans without submitting or writing anything.
 
         Interrupted (Ctrl-C), it stops submitting at once; jobs still queued are cancelled
@@ -570,6 +573,7 @@ class Client(BaseClient):
             concurrency=concurrency,
             max_jobs=max_jobs,
             max_seconds=max_seconds,
+            max_cost=max_cost,
             dry_run=dry_run,
             cancel_queued_on_interrupt=cancel_queued_on_interrupt,
             resubmit_unknown=resubmit_unknown,
