@@ -192,8 +192,9 @@ class BaseClient:
         if shared is None:
             self._shared.transport = transport
         self._keeper = JournalKeeper(self._journal, self._base_url, self._shared)
-        self._file_checks = not emulator
-        """Ask file inputs' hosts before paying; the in-process emulator never fetches them."""
+        self._file_checks = uses_network
+        """Ask file inputs' hosts before paying, when the API is reached over the network: the
+        in-process emulator never fetches them, and a given transport is not the network."""
         self._hosted_transport: httpx.BaseTransport | None = None
         """The transport of those checks (None: the network, guarded); a seam for tests."""
         self._price_documents: dict[str, Any] = {}
@@ -327,8 +328,8 @@ class BaseClient:
         return model_id, validate_input({"prompt": prompt, **inputs}, model_id)
 
     def _checks_files(self) -> bool:
-        """Whether file inputs are asked for before paying: not for the in-process emulator,
-        which never fetches them (its URLs need not exist), unless a test gave a transport."""
+        """Whether file inputs are asked for before paying: over the network, or through the
+        transport given for these checks (a seam for tests)."""
         return self._file_checks or self._hosted_transport is not None
 
     def _transport_failure(

@@ -74,15 +74,15 @@ def refuse_local_files(values: Mapping[str, Any], model: str) -> None:
         if not _SCHEME.match(value):
             raise InvalidInputError(
                 f"{name}={value!r} looks like a local path: the API takes hosted files only, "
-                f"as a publicly reachable https:// URL of the {kind}; upload it (object "
-                "storage, a CDN) and pass its URL",
+                f"as a publicly reachable HTTPS URL of the {kind} (https://...); upload it "
+                "(object storage, a CDN) and pass its URL",
                 field=name,
                 value=value,
             )
         if not value.lower().startswith("https://"):
             raise InvalidInputError(
-                f"{name}={value!r} is not allowed: the service fetches files from https:// "
-                "URLs only",
+                f"{name}={value!r} is not allowed: the service fetches files from HTTPS URLs "
+                "only (https://...)",
                 field=name,
                 value=value,
             )

@@ -99,10 +99,9 @@ def jobs(unfinished: bool, refresh: bool, prune: bool, settings: Settings) -> No
     payload["spent_usd"] = spent
     payload["jobs_without_estimate"] = unestimated
     several = len({r.base_url for r in records}) > 1
-    lines = [_record_line(r, service=several) for r in records]
-    if records:
-        lines.append(_spend_line(spent, unestimated))
-    emit(settings, payload, lines)
+    emit(settings, payload, [_record_line(r, service=several) for r in records])
+    if records and not settings.json_output:
+        echo_err(_spend_line(spent, unestimated))  # stdout stays one job a line
     if not records and not settings.json_output:
         where = f" in {journal.path}" if journal is not None else ""
         echo_err(f"no {'unfinished ' if unfinished else ''}jobs{where}")
