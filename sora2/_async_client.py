@@ -380,21 +380,30 @@ class AsyncClient(BaseClient):
         return await self._estimate(model_id, job_seconds(inputs, model_id))
 
     async def _estimate(self, model_id: str, seconds: int | None) -> CostEstimate:
-        from ._prices import Unread, document_request, estimate_from, read_document
+        from ._prices import estimate_from
 
         if model_id not in self._price_documents:
-            request = document_request(model_id)
-            if request is None:
-                found: Any = Unread("the spec gives the model no document operation")
-            else:
-                try:
-                    found = read_document(await self._send("model", request))
-                except ConfigurationError:
-                    raise
-                except Sora2Error as exc:
-                    found = Unread(f"the model document could not be read: {exc}")
-            self._price_documents[model_id] = found
+            import anyio
+
+            # Many concurrent submits (a batch) ask the price once, not once each.
+            lock = self._price_locks.setdefault(model_id, anyio.Lock())
+            async with lock:
+                if model_id not in self._price_documents:
+                    self._price_documents[model_id] = await self._read_price(model_id)
         return estimate_from(model_id, self._price_documents[model_id], seconds)
+
+    async def _read_price(self, model_id: str) -> Any:
+        from ._prices import Unread, document_request, read_document
+
+        request = document_request(model_id)
+        if request is None:
+            return Unread("the spec gives the model no document operation")
+        try:
+            return read_document(await self._send("model", request))
+        except ConfigurationError:
+            raise
+        except Sora2Error as exc:
+            return Unread(f"the model document could not be read: {exc}")
 
     async def jobs(self, *, unfinished: bool = False) -> list[JobRecord]:
         """See :meth:`Client.jobs`."""

@@ -199,6 +199,8 @@ class BaseClient:
         """The transport of those checks (None: the network, guarded); a seam for tests."""
         self._price_documents: dict[str, Any] = {}
         """Each model's document (or why it could not be read), asked once per client."""
+        self._price_locks: dict[str, Any] = {}
+        """AsyncClient: one lock per model, so concurrent submits ask its price once."""
 
     # configuration ---------------------------------------------------------------------------
 

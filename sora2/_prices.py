@@ -58,7 +58,7 @@ def read_document(raw: httpx.Response) -> Any:
         return Unread(f"GET {raw.request.url.path} answered {raw.status_code} (unofficial route)")
     try:
         return raw.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deep to decode
         return Unread(f"GET {raw.request.url.path} answered a body that is not JSON")
 
 

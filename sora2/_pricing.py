@@ -77,6 +77,20 @@ def unpriced(model: str, reason: str) -> CostEstimate:
     return CostEstimate(model, None, f"cannot estimate the cost of {model}: {reason}")
 
 
+def _is_price(value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(float(value)) and value >= 0
+    except OverflowError:  # an integer too large for a float
+        return False
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def estimate_cost(model: str, document: Any, seconds: int | None) -> CostEstimate:
     """The cost of one job of ``model`` lasting ``seconds`` (None: unknown), priced by the
     model ``document`` (the JSON of ``GET /v1/models/{model_id}``)."""
@@ -86,19 +100,14 @@ def estimate_cost(model: str, document: Any, seconds: int | None) -> CostEstimat
     if price is None or unit is None:
         missing = [name for name, v in ((PRICE_FIELD, price), (UNIT_FIELD, unit)) if v is None]
         return unpriced(model, f"the model document has no {' or '.join(missing)}")
-    if (
-        isinstance(price, bool)
-        or not isinstance(price, int | float)
-        or not math.isfinite(price)
-        or price < 0
-    ):
-        return unpriced(model, f"{PRICE_FIELD}={price!r} is not a price")
+    if not _is_price(price):
+        return unpriced(model, f"{PRICE_FIELD}={_short(price)} is not a price")
     if not isinstance(unit, str) or unit not in PRICE_UNITS:
         known = ", ".join(repr(u) for u in PRICE_UNITS)
         return CostEstimate(
             model,
             None,
-            f"cannot estimate the cost of {model}: {UNIT_FIELD}={unit!r} is not a unit sora2 "
+            f"cannot estimate the cost of {model}: {UNIT_FIELD}={_short(unit)} is not a unit sora2 "
             f"knows ({known})",
             float(price),
             str(unit),

@@ -348,18 +348,24 @@ def _cancel_after_interrupt(client: Client, request_id: str) -> bool:
 @click.argument("prompt", required=False)
 @model_option
 @input_options
+@max_cost_option
 @client_options
-def submit(prompt: str, model: str, inputs: dict[str, Any], settings: Settings) -> None:
+def submit(
+    prompt: str, model: str, inputs: dict[str, Any], max_cost: float | None, settings: Settings
+) -> None:
     """Submit PROMPT and print the request id, without waiting.
 
     Inputs are given as for `sora2 generate` (PROMPT may come from --input-file; PROMPT
-    wins when both give one).
+    wins when both give one), and so is --max-cost.
 
     Follow it with `sora2 status ID`, fetch it with `sora2 result ID --out FILE` or
     `sora2 resume ID --out-dir DIR`.
     """
     with _client(settings) as client:
-        submission = client.submit(prompt, model=model, **inputs)
+        if max_cost is None:
+            with contextlib.suppress(Sora2Error):  # the submit says what is wrong with inputs
+                warn_unknown_cost(client.price(model=model, **inputs), max_cost)
+        submission = client.submit(prompt, model=model, max_cost=max_cost, **inputs)
     emit(
         settings,
         {

@@ -116,3 +116,27 @@ def test_a_batch_mixing_the_models_shows_its_cost(tmp_path: Path) -> None:
     listed = run("jobs", "--journal", str(journal))
     assert f"spent so far (estimated): {format_usd(sum(expected.values()))}" in listed.stderr
     assert any(hosted_inputs(m) for m in MODELS)  # the image model took part
+
+
+class TestUnreadablePrice:
+    def test_generate_warns_and_goes_on(
+        self, fake_time: FakeClock, token: str, tmp_path: Path
+    ) -> None:
+        """The price route failing: a warning line on stderr, and the job is made."""
+        app = create_app(clock=fake_time.monotonic, token=TOKEN, faults="model:500")
+        with serve(app) as url:
+            result = run("submit", "--base-url", url, "a cat")
+        assert 0 == result.exit_code, result.stderr
+        assert "warning: cannot estimate" in result.stderr
+        assert 1 == sum(app.stats.submissions.values())
+
+    def test_with_max_cost_nothing_is_submitted(
+        self, fake_time: FakeClock, token: str, tmp_path: Path
+    ) -> None:
+        """The price route failing with --max-cost: refused, saying why; nothing submitted."""
+        app = create_app(clock=fake_time.monotonic, token=TOKEN, faults="model:500")
+        with serve(app) as url:
+            result = run("generate", "--base-url", url, "a cat", "--max-cost", "100")
+        assert 0 != result.exit_code
+        assert "cannot estimate" in result.stderr and "max_cost" in result.stderr
+        assert 0 == sum(app.stats.submissions.values())
