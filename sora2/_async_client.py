@@ -37,6 +37,7 @@ from ._download import (
     target_paths,
 )
 from ._exceptions import (
+    AuthenticationError,
     ConfigurationError,
     ConflictError,
     DownloadError,
@@ -400,7 +401,7 @@ class AsyncClient(BaseClient):
             return Unread("the spec gives the model no document operation")
         try:
             return read_document(await self._send("model", request))
-        except ConfigurationError:
+        except (ConfigurationError, AuthenticationError):
             raise
         except Sora2Error as exc:
             return Unread(f"the model document could not be read: {exc}")

@@ -42,6 +42,7 @@ from ._download import (
     target_paths,
 )
 from ._exceptions import (
+    AuthenticationError,
     ConfigurationError,
     ConflictError,
     DownloadError,
@@ -446,7 +447,7 @@ class Client(BaseClient):
             else:
                 try:
                     found = read_document(self._send("model", request))
-                except ConfigurationError:
+                except (ConfigurationError, AuthenticationError):
                     raise
                 except Sora2Error as exc:
                     found = Unread(f"the model document could not be read: {exc}")

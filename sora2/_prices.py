@@ -53,7 +53,16 @@ def document_request(model_id: str) -> dict[str, Any] | None:
 
 
 def read_document(raw: httpx.Response) -> Any:
-    """The document of a ``GET /v1/models/{model_id}`` answer, or ``Unread`` saying why not."""
+    """The document of a ``GET /v1/models/{model_id}`` answer, or ``Unread`` saying why not.
+
+    Raises:
+        AuthenticationError: 401, the token is refused: every request would be, so the
+            caller hears it now rather than as an unreadable price.
+    """
+    if raw.status_code == 401:
+        from ._errors import error_for_status
+
+        raise error_for_status(raw, request_id=None)
     if raw.status_code != 200:
         return Unread(f"GET {raw.request.url.path} answered {raw.status_code} (unofficial route)")
     try:

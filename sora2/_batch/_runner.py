@@ -25,6 +25,7 @@ from typing import IO, TYPE_CHECKING, Any
 from .._base_client import FATAL_FOR_RESUME
 from .._constants import DEFAULT_BATCH_CONCURRENCY as DEFAULT_CONCURRENCY
 from .._exceptions import (
+    AuthenticationError,
     ConfigurationError,
     ConflictError,
     InsufficientBalanceError,
@@ -399,7 +400,7 @@ async def _row_costs(client: AsyncClient, rows: Iterable[BatchRow]) -> dict[str,
         model = known_model(row.model)
         try:
             costs[row.key] = await client._estimate(model, job_seconds(row.input, model))
-        except ConfigurationError as exc:  # a dry run needs no key, but the price does
+        except (ConfigurationError, AuthenticationError) as exc:  # a dry run needs no key
             costs[row.key] = unpriced(model, str(exc))
     for model in {c.model for c in costs.values() if not c.known}:
         logger.warning("%s", next(c.basis for c in costs.values() if c.model == model))
