@@ -187,3 +187,45 @@ def test_an_old_journal_gains_the_estimate_column(tmp_path: Path) -> None:
     new = journal.get("new")
     assert new is not None and 0.4 == new.estimate_usd
     journal.close()
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        httpx.Response(200, content=b"[" * 100_000),
+        httpx.Response(200, content=b"<html>oops</html>"),
+        httpx.Response(
+            200, json={"model_id": "x", "base_price_usd": 10**400, "price_unit": "second"}
+        ),
+        httpx.Response(200, json=["not", "a", "document"]),
+        httpx.Response(302, headers={"Location": "https://elsewhere.example/"}),
+        httpx.Response(202, json={}),
+        httpx.Response(500, text="boom"),
+    ],
+)
+async def test_a_garbled_price_is_no_estimate(emulator: Emulator, answer: httpx.Response) -> None:
+    """Whatever the price route answers (garbage, a redirect, an error), the estimate says it
+    cannot be made and the job is still submitted."""
+    from sora2 import AsyncClient
+
+    from .helpers import BASE_URL, TOKEN
+
+    asgi = httpx.ASGITransport(app=emulator)
+
+    async def forward(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET" and request.url.path.startswith("/v1/models/"):
+            return httpx.Response(
+                answer.status_code, headers=answer.headers, content=answer.content
+            )
+        response = await asgi.handle_async_request(request)
+        body = await response.aread()
+        return httpx.Response(response.status_code, headers=response.headers, content=body)
+
+    async with AsyncClient(
+        TOKEN, base_url=BASE_URL, transport=httpx.MockTransport(forward), journal=False,
+        max_retries=0,
+    ) as client:  # fmt: skip
+        estimate = await client.price()
+        assert estimate.usd is None and "cannot estimate" in estimate.basis
+        await client.submit("a cat")
+    assert 1 == stats_submissions(emulator)
