@@ -52,6 +52,9 @@ def async_twin(client: Client) -> AsyncClient:
         trusted_hosts=client.trusted_hosts,
         _clock=client._shared.clock,
     )
+    twin._file_checks = client._file_checks
+    twin._hosted_transport = client._hosted_transport
+    twin._price_documents = client._price_documents
     return twin
 
 
@@ -68,6 +71,7 @@ def batch_sync(
     resubmit_unknown: bool,
     on_progress: Callable[[BatchProgress, BatchRow | None], None] | None,
     defaults: Mapping[str, Any] | None = None,
+    max_cost: float | None = None,
 ) -> BatchSummary:
     import anyio
 
@@ -82,6 +86,7 @@ def batch_sync(
                 concurrency=concurrency,
                 max_jobs=max_jobs,
                 max_seconds=max_seconds,
+                max_cost=max_cost,
                 dry_run=dry_run,
                 cancel_queued_on_interrupt=cancel_queued_on_interrupt,
                 resubmit_unknown=resubmit_unknown,
