@@ -12,6 +12,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
+import attrs
 import httpx
 
 from ._aiohttp import default_async_transport
@@ -32,7 +33,13 @@ from ._constants import (
     DEFAULT_WAIT_TIMEOUT,
 )
 from ._download import absolute_target, check_output_target, names_files, target_paths
-from ._exceptions import ConfigurationError, ConflictError, DownloadError, Sora2Error
+from ._exceptions import (
+    AuthenticationError,
+    ConfigurationError,
+    ConflictError,
+    DownloadError,
+    Sora2Error,
+)
 from ._fetching import AsyncFetcher
 from ._journal import JobRecord
 from ._journal_glue import Adopted, Change, Failed, Saved, is_adhoc, resume_target
@@ -54,6 +61,7 @@ if TYPE_CHECKING:
     from ._batch import BatchProgress, BatchRow, BatchSummary
     from ._batch._api import BatchSource
     from ._operations import Operation
+    from ._pricing import CostEstimate
 
 
 __all__ = ["AsyncClient"]
@@ -154,10 +162,11 @@ class AsyncClient(BaseClient):
         prompt: str,
         *,
         model: str | None = None,
+        max_cost: float | None = None,
         **inputs: Unpack[InputOptions],
     ) -> Submission:
         """See :meth:`Client.submit`."""
-        return await self._submit(prompt, inputs, target=None, model=model)
+        return await self._submit(prompt, inputs, target=None, model=model, max_cost=max_cost)
 
     async def _submit(
         self,
@@ -166,10 +175,22 @@ class AsyncClient(BaseClient):
         *,
         target: str | None,
         model: str | None = None,
+        max_cost: float | None = None,
     ) -> Submission:
         """submit(), journaling ``target`` (generate's output path) in the job's first row."""
+        from ._file_inputs import check_file_inputs
+        from ._inputs import job_seconds
+        from ._prices import check_max_cost, judge_cost
+
+        check_max_cost(max_cost)
         op = self._submit_op(prompt, inputs, model, target)
         await self._journal_read(self._check_journal)
+        estimate = await self._estimate(op.model, job_seconds(op.body, op.model))
+        judge_cost(estimate, max_cost)
+        if self._checks_files():
+            body, model_id, hosted = op.body, op.model, self._hosted_transport
+            await self._in_thread(lambda: check_file_inputs(body, model_id, transport=hosted))
+        op = attrs.evolve(op, estimate_usd=estimate.usd)  # journaled with the job's id
         with span("submit", job_attributes(op.body)):
             return submitted(await self._call(op), op.body)
 
@@ -286,12 +307,15 @@ class AsyncClient(BaseClient):
         on_submit: Callable[[Submission], None] | None = None,
         on_progress: Callable[[int, int | None], None] | None = None,
         model: str | None = None,
+        max_cost: float | None = None,
         **inputs: Unpack[InputOptions],
     ) -> list[Path]:
         """See :meth:`Client.generate`."""
         await self._in_thread(check_output_target, out)
         target = absolute_target(out)
-        submission = await self._submit(prompt, inputs, target=target, model=model)
+        submission = await self._submit(
+            prompt, inputs, target=target, model=model, max_cost=max_cost
+        )
         request_id = submission.request_id
         if on_submit is not None:
             on_submit(submission)
@@ -304,6 +328,41 @@ class AsyncClient(BaseClient):
             return await self.download(
                 await self.result(request_id), target, on_progress=on_progress
             )
+
+    async def price(self, *, model: str | None = None, **inputs: Any) -> CostEstimate:
+        """See :meth:`Client.price`."""
+        from ._inputs import job_seconds, known_model
+        from ._prices import check_price_inputs
+
+        model_id = known_model(model)
+        check_price_inputs(inputs, model_id)
+        return await self._estimate(model_id, job_seconds(inputs, model_id))
+
+    async def _estimate(self, model_id: str, seconds: int | None) -> CostEstimate:
+        from ._prices import estimate_from
+
+        if model_id not in self._price_documents:
+            import anyio
+
+            # Many concurrent submits (a batch) ask the price once, not once each.
+            lock = self._price_locks.setdefault(model_id, anyio.Lock())
+            async with lock:
+                if model_id not in self._price_documents:
+                    self._price_documents[model_id] = await self._read_price(model_id)
+        return estimate_from(model_id, self._price_documents[model_id], seconds)
+
+    async def _read_price(self, model_id: str) -> Any:
+        from ._operations import Price
+        from ._prices import Unread, document_request
+
+        if document_request(model_id) is None:
+            return Unread("the spec gives the model no document operation")
+        try:
+            return await self._call(Price(model_id))
+        except (ConfigurationError, AuthenticationError):
+            raise
+        except Sora2Error as exc:
+            return Unread(f"the model document could not be read: {exc}")
 
     async def jobs(self, *, unfinished: bool = False) -> list[JobRecord]:
         """See :meth:`Client.jobs`."""
@@ -405,6 +464,7 @@ class AsyncClient(BaseClient):
         concurrency: int = DEFAULT_BATCH_CONCURRENCY,
         max_jobs: int | None = None,
         max_seconds: float | None = None,
+        max_cost: float | None = None,
         dry_run: bool = False,
         cancel_queued_on_interrupt: bool = False,
         resubmit_unknown: bool = False,
@@ -421,6 +481,7 @@ class AsyncClient(BaseClient):
             concurrency=concurrency,
             max_jobs=max_jobs,
             max_seconds=max_seconds,
+            max_cost=max_cost,
             dry_run=dry_run,
             cancel_queued_on_interrupt=cancel_queued_on_interrupt,
             resubmit_unknown=resubmit_unknown,

@@ -155,6 +155,15 @@ class BaseClient:
         )
         self._base_url = base_url
         self._keeper = JournalKeeper(journal, base_url, self._shared)
+        self._file_checks = source is None
+        """Ask file inputs' hosts before paying, when the API is reached over the network: the
+        in-process emulator never fetches them, and a given transport is not the network."""
+        self._hosted_transport: httpx.BaseTransport | None = None
+        """The transport of those checks (None: the network, guarded); a seam for tests."""
+        self._price_documents: dict[str, Any] = {}
+        """Each model's document (or why it could not be read), asked once per client."""
+        self._price_locks: dict[str, Any] = {}
+        """AsyncClient: one lock per model, so concurrent submits ask its price once."""
         self._connect(self._options)
 
     def _connect(self, options: ClientOptions) -> None:
@@ -299,14 +308,22 @@ class BaseClient:
         self, prompt: str, inputs: Mapping[str, Any], model: str | None, target: str | None
     ) -> Submit:
         """The submit of ``prompt`` and exactly the inputs given, checked against the model's
-        input schema (see ``validate_input``)."""
+        input schema (see ``validate_input``); a local path or http:// URL as a hosted-file
+        input is refused."""
+        from ._file_inputs import refuse_local_files
         from ._inputs import known_model, validate_input
 
         if "prompt" in inputs:
             raise TypeError("prompt is given twice: positionally and as a keyword")
         model_id = known_model(model)
+        refuse_local_files(inputs, model_id)
         body = validate_input({"prompt": prompt, **inputs}, model_id)
         return Submit(model_id, body, target)
+
+    def _checks_files(self) -> bool:
+        """Whether file inputs are asked for before paying: over the network, or through the
+        transport given for these checks (a seam for tests)."""
+        return self._file_checks or self._hosted_transport is not None
 
     def _ended(self, status: JobStatus) -> JobStatus:
         """A final status, returned; a failed one raised as ``JobFailedError``."""

@@ -14,6 +14,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
+import attrs
 import httpx
 
 from ._base_client import (
@@ -33,7 +34,13 @@ from ._constants import (
     DEFAULT_WAIT_TIMEOUT,
 )
 from ._download import absolute_target, check_output_target, names_files, target_paths
-from ._exceptions import ConfigurationError, ConflictError, DownloadError, Sora2Error
+from ._exceptions import (
+    AuthenticationError,
+    ConfigurationError,
+    ConflictError,
+    DownloadError,
+    Sora2Error,
+)
 from ._fetching import Fetcher
 from ._journal import JobRecord
 from ._journal_glue import Adopted, Failed, Saved, is_adhoc, resume_target
@@ -54,6 +61,7 @@ if TYPE_CHECKING:
     from ._batch import BatchProgress, BatchRow, BatchSummary
     from ._batch._api import BatchSource
     from ._operations import Operation
+    from ._pricing import CostEstimate
 
 
 __all__ = ["Client"]
@@ -144,6 +152,7 @@ class Client(BaseClient):
         prompt: str,
         *,
         model: str | None = None,
+        max_cost: float | None = None,
         **inputs: Unpack[InputOptions],
     ) -> Submission:
         """Submit a job. Retried only when the service provably did not take it.
@@ -153,15 +162,21 @@ class Client(BaseClient):
         default. A keyword the spec does not describe is sent as given (the input is open).
         ``model`` is a model id of the spec (``sora2.known_models()``); None is the spec's
         default model (``sora2.default_model()``). The inputs are checked against that model's
-        own input schema.
+        own input schema. A hosted-file input (``input_reference``) must be an https URL, and
+        its host is asked before paying (see ``docs/models.md``).
+
+        The job's cost is estimated first from the model's price (:meth:`price`) and written
+        in the journal. With ``max_cost`` (USD), a job estimated above it, or whose cost
+        cannot be estimated, is refused before anything is sent.
 
         Raises:
             InvalidInputError: before anything is sent, naming the field and allowed values
                 (or, for an unknown ``model``, the known models).
+            CostLimitError: over ``max_cost``, or no estimate while it was given.
             JournalError: the journal cannot record the id; nothing is sent.
             SubmissionUnknownError: the request may have created a job; it is not retried.
         """
-        return self._submit(prompt, inputs, target=None, model=model)
+        return self._submit(prompt, inputs, target=None, model=model, max_cost=max_cost)
 
     def _submit(
         self,
@@ -170,10 +185,21 @@ class Client(BaseClient):
         *,
         target: str | None,
         model: str | None = None,
+        max_cost: float | None = None,
     ) -> Submission:
         """submit(), journaling ``target`` (generate's output path) in the job's first row."""
+        from ._file_inputs import check_file_inputs
+        from ._inputs import job_seconds
+        from ._prices import check_max_cost, judge_cost
+
+        check_max_cost(max_cost)
         op = self._submit_op(prompt, inputs, model, target)
         self._check_journal()
+        estimate = self._estimate(op.model, job_seconds(op.body, op.model))
+        judge_cost(estimate, max_cost)
+        if self._checks_files():
+            check_file_inputs(op.body, op.model, transport=self._hosted_transport)
+        op = attrs.evolve(op, estimate_usd=estimate.usd)  # journaled with the job's id
         with span("submit", job_attributes(op.body)):
             return submitted(self._call(op), op.body)
 
@@ -318,12 +344,13 @@ class Client(BaseClient):
         on_submit: Callable[[Submission], None] | None = None,
         on_progress: Callable[[int, int | None], None] | None = None,
         model: str | None = None,
+        max_cost: float | None = None,
         **inputs: Unpack[InputOptions],
     ) -> list[Path]:
         """Submit, wait, download: every output file, at ``out`` (see :meth:`download`).
 
-        ``inputs`` are the spec's input properties besides ``prompt``, and ``model`` the model
-        (None: the spec's default), as for :meth:`submit`.
+        ``inputs`` are the spec's input properties besides ``prompt``, ``model`` the model
+        (None: the spec's default) and ``max_cost`` the most it may cost, as for :meth:`submit`.
         ``out`` is checked before anything is paid for (``InvalidInputError(field="out")`` if
         the files could not be saved there). A failed job raises ``JobFailedError`` as soon as
         it is seen; one that completes with no output raises ``NoOutputError``. Every failure
@@ -333,7 +360,7 @@ class Client(BaseClient):
         """
         check_output_target(out)
         target = absolute_target(out)
-        submission = self._submit(prompt, inputs, target=target, model=model)
+        submission = self._submit(prompt, inputs, target=target, model=model, max_cost=max_cost)
         request_id = submission.request_id
         if on_submit is not None:
             on_submit(submission)
@@ -344,6 +371,42 @@ class Client(BaseClient):
                     f"{request_id} was {status.state}; there is no output", request_id=request_id
                 )
             return self.download(self.result(request_id), target, on_progress=on_progress)
+
+    def price(self, *, model: str | None = None, **inputs: Any) -> CostEstimate:
+        """What one job of ``model`` (None: the spec's default) with these inputs would cost,
+        from the model's price (``GET /v1/models/{model_id}``, an unofficial route).
+
+        A per-second price is multiplied by the duration input given, else by the spec's
+        default duration. When the price cannot be read (the route answers 404 or an error,
+        or the document has no price or an unknown unit), the estimate's ``usd`` is None and
+        its ``basis`` says why; nothing is raised.
+
+        Raises:
+            InvalidInputError: an unknown model, or an input the model does not allow.
+        """
+        from ._inputs import job_seconds, known_model
+        from ._prices import check_price_inputs
+
+        model_id = known_model(model)
+        check_price_inputs(inputs, model_id)
+        return self._estimate(model_id, job_seconds(inputs, model_id))
+
+    def _estimate(self, model_id: str, seconds: int | None) -> CostEstimate:
+        from ._operations import Price
+        from ._prices import Unread, document_request, estimate_from
+
+        if model_id not in self._price_documents:
+            if document_request(model_id) is None:
+                found: Any = Unread("the spec gives the model no document operation")
+            else:
+                try:
+                    found = self._call(Price(model_id))
+                except (ConfigurationError, AuthenticationError):
+                    raise
+                except Sora2Error as exc:
+                    found = Unread(f"the model document could not be read: {exc}")
+            self._price_documents[model_id] = found
+        return estimate_from(model_id, self._price_documents[model_id], seconds)
 
     def jobs(self, *, unfinished: bool = False) -> list[JobRecord]:
         """The journal, oldest first; ``unfinished`` keeps jobs that ``resume`` would finish."""
@@ -439,6 +502,7 @@ class Client(BaseClient):
         concurrency: int = DEFAULT_BATCH_CONCURRENCY,
         max_jobs: int | None = None,
         max_seconds: float | None = None,
+        max_cost: float | None = None,
         dry_run: bool = False,
         cancel_queued_on_interrupt: bool = False,
         resubmit_unknown: bool = False,
@@ -453,7 +517,9 @@ class Client(BaseClient):
         and ``out_dir/manifest.jsonl`` records every row, its ``request_id`` written the moment
         it is known. Calling again with the same rows submits nothing already submitted: it
         waits for and saves the unfinished jobs. ``max_jobs`` and ``max_seconds`` (seconds of
-        video) stop submitting before the next job would exceed them. ``dry_run`` checks and
+        video) stop submitting before the next job would exceed them, and so does ``max_cost``
+        (USD, estimated from each model's price; jobs already paid in ``out_dir``'s manifest
+        count; a row whose cost cannot be estimated stops it). ``dry_run`` checks and
         plans without submitting or writing anything.
 
         Interrupted (Ctrl-C), it stops submitting at once; jobs still queued are cancelled
@@ -473,6 +539,7 @@ class Client(BaseClient):
             concurrency=concurrency,
             max_jobs=max_jobs,
             max_seconds=max_seconds,
+            max_cost=max_cost,
             dry_run=dry_run,
             cancel_queued_on_interrupt=cancel_queued_on_interrupt,
             resubmit_unknown=resubmit_unknown,

@@ -47,7 +47,8 @@ _UNKNOWN_STATE = "unknown"
 
 @attrs.frozen
 class Submitted:
-    """A job exists: its id, model, prompt, inputs and (generate's) target path."""
+    """A job exists: its id, model, prompt, inputs, (generate's) target path and the cost it
+    was estimated at."""
 
     request_id: str
     prompt: str
@@ -57,6 +58,8 @@ class Submitted:
     model: str | None
     seconds: int | None
     """The video seconds asked for, which the wait's schedule learns from."""
+    estimate_usd: float | None = None
+    """What the job was estimated to cost (USD, from the model's price); None when unknown."""
 
 
 @attrs.frozen
@@ -260,6 +263,7 @@ def _write(journal: JournalStore, change: Change, base_url: str) -> None:
             submitted_at=change.at,
             target_path=change.target,
             model=change.model,
+            estimate_usd=change.estimate_usd,
         )
     elif isinstance(change, OutputSeen):
         journal.update(rid, video_url=change.url)

@@ -28,7 +28,7 @@ from ._types import JobResult, JobStatus, Submission
 if TYPE_CHECKING:
     from ._base_client import SharedState
 
-__all__ = ["Operation", "Outcome", "Result", "Status", "Submit"]
+__all__ = ["Operation", "Outcome", "Price", "Result", "Status", "Submit"]
 
 T = TypeVar("T")
 
@@ -110,11 +110,13 @@ def _read(request_id: str, interpret: Callable[..., T], *args: Any) -> T | Outco
 
 @attrs.frozen
 class Submit:
-    """Submit ``body`` (already checked) to ``model``; ``target`` is generate's output path."""
+    """Submit ``body`` (already checked) to ``model``; ``target`` is generate's output path,
+    ``estimate_usd`` what the job was estimated to cost (journaled with its id)."""
 
     model: str
     body: Mapping[str, Any]
     target: str | None = None
+    estimate_usd: float | None = None
     name = "submit"
     request_id = None
 
@@ -141,6 +143,7 @@ class Submit:
             target=self.target,
             model=self.model,
             seconds=seconds if isinstance(seconds, int) else None,
+            estimate_usd=self.estimate_usd,
         )
 
     def interpret(
@@ -207,3 +210,33 @@ class Result:
         if result.files and shared.journaled_urls.get(self.request_id) != result.files[0].url:
             changes += (OutputSeen(self.request_id, result.files[0].url),)
         return Outcome(result, None, changes)
+
+
+@attrs.frozen
+class Price:
+    """The document of ``model`` (its price), from the spec's unofficial document operation:
+    the document, or ``Unread`` saying why not (an answer other than 200 is no failure); only
+    a refused token (401) is an error."""
+
+    model: str
+    name = "model"
+    request_id = None
+
+    def request(self) -> dict[str, Any]:
+        from ._prices import document_request
+
+        kwargs = document_request(self.model)
+        if kwargs is None:  # the client asks only for a model that has the operation
+            raise ValueError(f"the spec gives {self.model!r} no document operation")
+        return kwargs
+
+    def failure(self, exc: httpx.RequestError) -> APIError:
+        return _failure(self.name, exc, None)
+
+    def interpret(self, response: httpx.Response, shared: SharedState, now: float) -> Outcome[Any]:
+        from ._prices import read_document
+
+        try:
+            return Outcome(read_document(response))
+        except Sora2Error as error:
+            return Outcome(None, error)

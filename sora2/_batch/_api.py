@@ -44,6 +44,11 @@ def async_twin(client: Client) -> AsyncClient:
     if source is not None:  # the emulator's app, on another transport: its stand-in token
         options = attrs.evolve(options, api_key=client._token())
     twin = AsyncClient._from_options(options, transport=transport, clock=client._shared.clock)
+    # What the sync client decided and learned: whether hosted files are checked (and how),
+    # and the prices it already read.
+    twin._file_checks = client._file_checks
+    twin._hosted_transport = client._hosted_transport
+    twin._price_documents = client._price_documents
     return twin
 
 
@@ -60,6 +65,7 @@ def batch_sync(
     resubmit_unknown: bool,
     on_progress: Callable[[BatchProgress, BatchRow | None], None] | None,
     defaults: Mapping[str, Any] | None = None,
+    max_cost: float | None = None,
 ) -> BatchSummary:
     import anyio
 
@@ -74,6 +80,7 @@ def batch_sync(
                 concurrency=concurrency,
                 max_jobs=max_jobs,
                 max_seconds=max_seconds,
+                max_cost=max_cost,
                 dry_run=dry_run,
                 cancel_queued_on_interrupt=cancel_queued_on_interrupt,
                 resubmit_unknown=resubmit_unknown,

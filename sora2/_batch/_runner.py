@@ -25,6 +25,7 @@ from typing import IO, TYPE_CHECKING, Any
 from .._base_client import FATAL_FOR_RESUME
 from .._constants import DEFAULT_BATCH_CONCURRENCY as DEFAULT_CONCURRENCY
 from .._exceptions import (
+    AuthenticationError,
     ConfigurationError,
     ConflictError,
     InsufficientBalanceError,
@@ -34,6 +35,8 @@ from .._exceptions import (
     WaitTimeoutError,
 )
 from .._logging import logger
+from .._prices import check_max_cost
+from .._pricing import CostEstimate, format_usd, sum_known, unpriced
 from .._telemetry import annotate, job_attributes, span
 from .._text import plural
 from .._types import outcome_of
@@ -256,6 +259,7 @@ async def run_batch(
     concurrency: int = DEFAULT_CONCURRENCY,
     max_jobs: int | None = None,
     max_seconds: float | None = None,
+    max_cost: float | None = None,
     dry_run: bool = False,
     cancel_queued_on_interrupt: bool | Callable[[int], bool] = False,
     resubmit_unknown: bool = False,
@@ -272,6 +276,7 @@ async def run_batch(
     for label, limit in (("max_jobs", max_jobs), ("max_seconds", max_seconds)):
         if limit is not None and (isinstance(limit, bool) or limit < 0):
             raise ConfigurationError(f"{label} must be >= 0, not {limit!r}")
+    check_max_cost(max_cost)
     started = time.monotonic()
     source_arg: Any = Path(source) if isinstance(source, os.PathLike) else source
     parsed = load_rows(source_arg, stdin=stdin, defaults=defaults)
@@ -287,10 +292,13 @@ async def run_batch(
         entry = old if old is not None else new_entry(found)
         entry.row = found.line
         entries.append(entry)
+    costs = await _row_costs(client, [*entries, *manifest])
     if dry_run:
         # What a run would submit now, and where the budget would stop it; nothing written.
         candidates = [row for row in entries if needs_submit(row, resubmit_unknown)]
-        to_submit, budget_stop = _within_budget(candidates, manifest, max_jobs, max_seconds)
+        to_submit, budget_stop = _within_budget(
+            candidates, manifest, max_jobs, max_seconds, max_cost, costs
+        )
         if budget_stop is not None:
             budget_stop += (
                 f"; {len(to_submit)} of {plural(len(candidates), 'job')} would be submitted"
@@ -300,6 +308,7 @@ async def run_batch(
             tuple(new_entry(r) for r in parsed),
             plan,
             budget_stop=budget_stop,
+            costs=_cost_by_model([costs[r.key] for r in candidates if r.key in costs]),
             dry_run=True,
             elapsed=time.monotonic() - started,
         )
@@ -336,7 +345,9 @@ async def run_batch(
     for row in entries:
         if row.request_id is None and row.submit_unknown and not resubmit_unknown:
             row.state, row.error = PENDING, _UNKNOWN
-    to_submit, budget_stop = _within_budget(candidates, manifest, max_jobs, max_seconds)
+    to_submit, budget_stop = _within_budget(
+        candidates, manifest, max_jobs, max_seconds, max_cost, costs
+    )
     for row in candidates[len(to_submit) :]:
         if row.request_id is None or row.state == CANCELLED:
             row.state, row.error = PENDING, f"not submitted: budget {budget_stop}"
@@ -404,10 +415,39 @@ async def run_batch(
         resumed=len(follow),
         budget_stop=budget_stop
         or (run.progress.message if run.stopping and not interrupted else None),
+        costs=_cost_by_model([costs[r.key] for r in to_submit if r.key in costs]),
         interrupted=interrupted,
         terminated=run.signal == signal.SIGTERM,
         elapsed=time.monotonic() - started,
     )
+
+
+async def _row_costs(client: AsyncClient, rows: Iterable[BatchRow]) -> dict[str, CostEstimate]:
+    """Each valid row's estimated cost, by key (one price request per model, at most)."""
+    from .._inputs import job_seconds, known_model
+
+    costs: dict[str, CostEstimate] = {}
+    for row in rows:
+        if row.state == INVALID or row.key in costs:
+            continue
+        model = known_model(row.model)
+        try:
+            costs[row.key] = await client._estimate(model, job_seconds(row.input, model))
+        except (ConfigurationError, AuthenticationError) as exc:  # a dry run needs no key
+            costs[row.key] = unpriced(model, str(exc))
+    for model in {c.model for c in costs.values() if not c.known}:
+        logger.warning("%s", next(c.basis for c in costs.values() if c.model == model))
+    return costs
+
+
+def _cost_by_model(estimates: list[CostEstimate]) -> dict[str, tuple[float, int, int]]:
+    """``{model: (estimated USD, jobs, jobs without an estimate)}``."""
+    found: dict[str, tuple[float, int, int]] = {}
+    for model in dict.fromkeys(e.model for e in estimates):
+        mine = [e for e in estimates if e.model == model]
+        total, unknown = sum_known(mine)
+        found[model] = (total, len(mine), unknown)
+    return found
 
 
 def _within_budget(
@@ -415,15 +455,31 @@ def _within_budget(
     manifest: Manifest,
     max_jobs: int | None,
     max_seconds: float | None,
+    max_cost: float | None = None,
+    costs: Mapping[str, CostEstimate] | None = None,
 ) -> tuple[list[BatchRow], str | None]:
     """The candidates the budget lets through, in order, and why it stops the rest (the jobs
-    of earlier runs in ``manifest`` count against it too)."""
+    of earlier runs in ``manifest`` count against it too, their cost included)."""
+    costs = costs or {}
     paid = [row for row in manifest if is_paid(row)]
     jobs_used = len(paid)
     seconds_used = sum(row_seconds(row.input) for row in paid)
+    usd_used, _ = sum_known(costs[r.key] for r in paid if r.key in costs)
     to_submit: list[BatchRow] = []
     for row in candidates:
         seconds = row_seconds(row.input)
+        if max_cost is not None:
+            cost = costs.get(row.key)
+            if cost is None or cost.usd is None:
+                why = cost.basis if cost is not None else "no estimate"
+                return to_submit, f"--max-cost {format_usd(max_cost)}: row {row.row}: {why}"
+            if usd_used + cost.usd > max_cost + 1e-9:
+                return to_submit, (
+                    f"--max-cost {format_usd(max_cost)} reached ({format_usd(usd_used)} "
+                    f"estimated for jobs submitted; row {row.row} would cost "
+                    f"{format_usd(cost.usd)} more: {cost.basis})"
+                )
+            usd_used += cost.usd
         if max_jobs is not None and jobs_used + 1 > max_jobs:
             return to_submit, (
                 f"--max-jobs {max_jobs} reached ({plural(jobs_used, 'job')} submitted; "

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .._constants import DEFAULT_BATCH_CONCURRENCY
+from .._pricing import format_usd
 from .._text import plural
 from .._types import COMPLETED
 from ._common import (
@@ -28,6 +29,7 @@ from ._common import (
     emit,
     format_elapsed,
     input_options,
+    max_cost_option,
     translate_errors,
 )
 from ._exit_codes import EXIT_BATCH_INCOMPLETE, EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE
@@ -203,6 +205,20 @@ def _summary_lines(summary: BatchSummary, settings: Settings) -> list[str]:
     return lines
 
 
+def _cost_lines(summary: BatchSummary, title: str) -> list[str]:
+    """The estimated total, then one line per model (jobs without an estimate said so)."""
+    if not summary.costs:
+        return []
+    total = sum(usd for usd, _, _ in summary.costs.values())
+    lines = [f"{title}: {format_usd(total)}"]
+    for model, (usd, jobs, unknown) in summary.costs.items():
+        line = f"  {model}: {plural(jobs, 'job')}, {format_usd(usd)}"
+        if unknown:
+            line += f" ({unknown} without an estimate: the price could not be read)"
+        lines.append(line)
+    return lines
+
+
 def _plan_lines(summary: BatchSummary) -> list[str]:
     lines = []
     for row in summary.rows:
@@ -212,6 +228,7 @@ def _plan_lines(summary: BatchSummary) -> list[str]:
     lines.append(f"plan: {plural(plan.jobs, 'job')}, {plan.seconds:g} seconds of video")
     for size, (jobs, seconds) in plan.by_size.items():
         lines.append(f"  {size}: {plural(jobs, 'job')}, {seconds:g} s")
+    lines.extend(_cost_lines(summary, "estimated cost"))
     if summary.budget_stop:
         lines.append(f"budget: would stop submitting: {summary.budget_stop}")
     invalid = summary.count("invalid")
@@ -253,6 +270,7 @@ def _plan_lines(summary: BatchSummary) -> list[str]:
     default=None,
     help="Budget: stop submitting before the seconds of video requested exceed this.",
 )
+@max_cost_option
 @click.option(
     "--cancel-queued-on-interrupt",
     is_flag=True,
@@ -275,6 +293,7 @@ def batch(
     concurrency: int,
     max_jobs: int | None,
     max_seconds: float | None,
+    max_cost: float | None,
     cancel_queued_on_interrupt: bool,
     resubmit_unknown: bool,
     settings: Settings,
@@ -326,6 +345,7 @@ def batch(
                 concurrency=concurrency,
                 max_jobs=max_jobs,
                 max_seconds=max_seconds,
+                max_cost=max_cost,
                 dry_run=dry_run,
                 cancel_queued_on_interrupt=ask,
                 resubmit_unknown=resubmit_unknown,
@@ -352,6 +372,8 @@ def batch(
         words += ["--max-jobs", str(max_jobs)]
     if max_seconds is not None:
         words += ["--max-seconds", f"{max_seconds:g}"]
+    if max_cost is not None:
+        words += ["--max-cost", f"{max_cost:g}"]
     for name, value in inputs.items():  # the same defaults, or the rows' keys would change
         words += ["--input", f"{name}={json.dumps(value)}"]
     again = settings.command(*words)

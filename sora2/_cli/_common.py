@@ -26,6 +26,7 @@ from ._progress import Progress, format_elapsed
 
 if TYPE_CHECKING:
     from .._client import Client
+    from .._pricing import CostEstimate
 
 __all__ = [
     "CommandError",
@@ -39,9 +40,11 @@ __all__ = [
     "input_option",
     "input_options",
     "make_client",
+    "max_cost_option",
     "model_option",
     "parse_input_value",
     "translate_errors",
+    "warn_unknown_cost",
 ]
 
 _PROG = "sora2"
@@ -261,6 +264,7 @@ RESERVED_OPTIONS = frozenset(
         "input",
         "input_file",
         "model",
+        "max_cost",
         "help",
     }
 )
@@ -414,6 +418,23 @@ def model_option(function: Callable[..., None]) -> Callable[..., None]:
         help="The model to run; each checks its own inputs (the options below are the default "
         "model's: give another model's inputs with --input KEY=VALUE).",
     )(function)
+
+
+max_cost_option = click.option(
+    "--max-cost",
+    "max_cost",
+    type=click.FloatRange(min=0),
+    default=None,
+    metavar="USD",
+    help="Refuse before submitting when the estimated cost (from the model's price, see "
+    "`sora2 price`) is over this many US dollars, or cannot be estimated.",
+)
+
+
+def warn_unknown_cost(estimate: CostEstimate, max_cost: float | None) -> None:
+    """Say on stderr that a job's cost cannot be estimated, when no --max-cost refuses it."""
+    if not estimate.known and max_cost is None:
+        echo_err(f"warning: {estimate.basis}; submitting anyway")
 
 
 def input_options(function: Callable[..., None]) -> Callable[..., None]:
