@@ -12,16 +12,17 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
+import attrs
 import httpx
 
 from ._aiohttp import default_async_transport
 from ._base_client import (
     FATAL_FOR_RESUME,
     BaseClient,
-    JournalOption,
     SharedState,
-    check_request_id,
+    observed,
     request_id_of,
+    submitted,
 )
 from ._constants import (
     DEFAULT_BATCH_CONCURRENCY,
@@ -31,12 +32,7 @@ from ._constants import (
     DEFAULT_TIMEOUT,
     DEFAULT_WAIT_TIMEOUT,
 )
-from ._download import (
-    absolute_target,
-    check_output_target,
-    names_files,
-    target_paths,
-)
+from ._download import absolute_target, check_output_target, names_files, target_paths
 from ._exceptions import (
     AuthenticationError,
     ConfigurationError,
@@ -45,25 +41,18 @@ from ._exceptions import (
     Sora2Error,
 )
 from ._fetching import AsyncFetcher
-from ._http import user_agent
 from ._journal import JobRecord
-from ._journal_glue import DEFERRED_WRITES, is_adhoc, resume_target
+from ._journal_glue import Adopted, Change, Failed, Saved, is_adhoc, resume_target
 from ._logging import logger
-from ._paid import paid_for
+from ._operations import Result, Status
+from ._options import ClientOptions, JournalOption
 from ._polling import Clock
 from ._responses import files_to_download, is_gone
 from ._retry import acall_with_retries
 from ._telemetry import job_attributes, measure, span
 from ._threads import run_in_worker
-from ._transports import AsyncBorrowedTransport, BearerAuth, InFlight, async_emulator
-from ._types import (
-    JobRef,
-    JobResult,
-    JobStatus,
-    OutputFile,
-    Submission,
-    is_completed_state,
-)
+from ._transports import AsyncBorrowedTransport, InFlight
+from ._types import JobRef, JobResult, JobStatus, OutputFile, Submission, is_completed_state
 from ._waiting import TRANSIENT_POLL_ERRORS, WaitTracker
 
 if TYPE_CHECKING:
@@ -71,6 +60,7 @@ if TYPE_CHECKING:
 
     from ._batch import BatchProgress, BatchRow, BatchSummary
     from ._batch._api import BatchSource
+    from ._operations import Operation
     from ._pricing import CostEstimate
 
 
@@ -99,69 +89,62 @@ class AsyncClient(BaseClient):
         _clock: Clock | None = None,
         _shared: SharedState | None = None,
     ) -> None:
-        super().__init__(
-            api_key,
-            base_url=base_url,
-            timeout=timeout,
-            max_retries=max_retries,
-            transport=transport,
-            emulator=emulator,
-            journal=journal,
-            wait_timeout=wait_timeout,
-            max_download_bytes=max_download_bytes,
-            connection_limit=connection_limit,
-            trusted_hosts=trusted_hosts,
-            shared=_shared,
-            clock=_clock,
-        )
-        if _shared is None and emulator:
-            self._shared.transport = async_emulator(self._shared.clock, self._emulator_options)
+        options = ClientOptions.pick(locals())
+        transport = self._emulated(emulator, transport, _clock, _shared, sync=False)
+        self._setup(options, transport, _clock, _shared)
+
+    def _connect(self, options: ClientOptions) -> None:
+        """The httpx clients of the API and of downloads (see ``BaseClient._setup``)."""
         source = self._shared.transport
         if source is not None and not isinstance(source, httpx.AsyncBaseTransport):
             raise ConfigurationError(
                 "AsyncClient needs an async transport (httpx.AsyncBaseTransport)"
             )
         api_transport: httpx.AsyncBaseTransport | None = source
-        if _shared is not None and source is not None:
+        if self._borrowed and source is not None:
             api_transport = AsyncBorrowedTransport(source)
         if api_transport is None:  # the network: aiohttp's pool when installed (sora2._aiohttp)
-            api_transport = default_async_transport(self._limits())
-        self._http = httpx.AsyncClient(
-            base_url=self._base_url,
-            timeout=self._timeout,
-            transport=api_transport,
-            limits=self._limits(),
-            auth=BearerAuth(self._token(), self._origin),
-            follow_redirects=False,
-            headers={"User-Agent": user_agent()},
-        )
-        self._api_slots = InFlight(connection_limit, self._timeout.pool)
+            api_transport = default_async_transport(options.limits())
+        self._http = httpx.AsyncClient(transport=api_transport, **self._http_settings())
+        self._api_slots = InFlight(options.connection_limit, options.timeout.pool)
         self._fetcher = AsyncFetcher(
             self._shared,
-            timeout=self._timeout,
-            limits=self._limits(),
+            timeout=options.timeout,
+            limits=options.limits(),
             retry=self._retry,
             policy=self._host_policy,
-            limit=connection_limit,
+            limit=options.connection_limit,
             in_thread=self._in_thread,
         )
 
-    async def _send(
-        self, operation: str, request: dict[str, Any], request_id: str | None = None
-    ) -> httpx.Response:
-        """Send a request made by a generated ``build_request_kwargs`` on our httpx client."""
+    async def _call(self, op: Operation[T]) -> T:
+        """Run one operation (see ``Client._call``); the journal changes its answer implies are
+        written in a worker thread before its value or error goes on."""
         self._require_key()
-        check_request_id(request_id)
-        try:
-            slot = await self._api_slots.acquire()
+        request = op.request()
+        shared, http, slots = self._shared, self._http, self._api_slots
+
+        async def attempt() -> T:
             try:
-                raw = await self._http.request(**request)
-            finally:
-                slot.release()
-        except httpx.RequestError as exc:
-            raise self._transport_failure(operation, exc, request_id) from exc
-        logger.debug("%s: %s %s", operation, raw.status_code, raw.request.url.path)
-        return raw
+                slot = await slots.acquire()
+                try:
+                    raw = await http.request(**request)
+                finally:
+                    slot.release()
+            except httpx.RequestError as exc:
+                raise op.failure(exc) from exc
+            logger.debug("%s: %s %s", op.name, raw.status_code, raw.request.url.path)
+            outcome = op.interpret(raw, shared, shared.clock.time())
+            if outcome.changes:
+                await self._apply(outcome.changes)
+            return outcome.unwrap()
+
+        return await acall_with_retries(self._retry, op.name, attempt, submit=op.name == "submit")
+
+    async def _apply(self, changes: tuple[Change, ...]) -> None:
+        """Journal changes: noted at once, written in a worker thread (never on the loop)."""
+        if self._keeper.remember(changes):
+            await self._in_thread(self._keeper.write, changes)
 
     async def _in_thread(self, function: Callable[..., T], *args: Any) -> T:
         """Run blocking work (SQLite, file I/O) in a worker thread, off the event loop."""
@@ -173,18 +156,6 @@ class AsyncClient(BaseClient):
         if self._journal is None:
             return function(*args)
         return await self._in_thread(function, *args)
-
-    async def _step(self, function: Callable[..., T], *args: Any) -> T:
-        """Run a sync step of the shared logic; the journal writes it asks for then run in a
-        worker thread, before its value (or its error) reaches the caller."""
-        deferred: list[Callable[[], object]] = []
-        token = DEFERRED_WRITES.set(deferred)
-        try:
-            return function(*args)
-        finally:
-            DEFERRED_WRITES.reset(token)
-            if deferred:
-                await self._in_thread(_run_all, deferred)
 
     async def submit(
         self,
@@ -209,64 +180,33 @@ class AsyncClient(BaseClient):
         """submit(), journaling ``target`` (generate's output path) in the job's first row."""
         from ._file_inputs import check_file_inputs
         from ._inputs import job_seconds
-        from ._model_requests import submit_request
         from ._prices import check_max_cost, judge_cost
 
         check_max_cost(max_cost)
-        model_id, body = self._submit_body(prompt, inputs, model)
-        request = submit_request(model_id, body)
+        op = self._submit_op(prompt, inputs, model, target)
         await self._journal_read(self._check_journal)
-        estimate = await self._estimate(model_id, job_seconds(body, model_id))
+        estimate = await self._estimate(op.model, job_seconds(op.body, op.model))
         judge_cost(estimate, max_cost)
         if self._checks_files():
-            import anyio
-
-            await anyio.to_thread.run_sync(
-                lambda: check_file_inputs(body, model_id, transport=self._hosted_transport)
-            )
-
-        async def attempt() -> Submission:
-            raw = await self._send("submit", request)
-            return await self._step(
-                self._interpret_submit, raw, body, target, model_id, estimate.usd
-            )
-
-        with span("submit", job_attributes(body)):
-            return await acall_with_retries(self._retry, "submit", attempt, submit=True)
+            body, model_id, hosted = op.body, op.model, self._hosted_transport
+            await self._in_thread(lambda: check_file_inputs(body, model_id, transport=hosted))
+        op = attrs.evolve(op, estimate_usd=estimate.usd)  # journaled with the job's id
+        with span("submit", job_attributes(op.body)):
+            return submitted(await self._call(op), op.body)
 
     async def status(self, job: JobRef) -> JobStatus:
         """See :meth:`Client.status`."""
         request_id = request_id_of(job)
-        from sora2_api.api.requests import status as op
-
-        async def attempt() -> JobStatus:
-            raw = await self._send("status", op.build_request_kwargs(request_id), request_id)
-            return await self._step(self._interpret_status, "status", raw, request_id)
-
         with span("poll", job_attributes(None, request_id)):
-            return await acall_with_retries(self._retry, "status", attempt)
+            return observed(await self._call(Status(request_id)))
 
     async def result(self, job: JobRef) -> JobResult:
         """See :meth:`Client.result`."""
-        request_id = request_id_of(job)
-        from sora2_api.api.requests import result as op
-
-        async def attempt() -> JobResult:
-            raw = await self._send("result", op.build_request_kwargs(request_id), request_id)
-            return await self._step(self._interpret_result, raw, request_id)
-
-        return await acall_with_retries(self._retry, "result", attempt)
+        return await self._call(Result(request_id_of(job)))
 
     async def cancel(self, job: JobRef) -> JobStatus:
         """See :meth:`Client.cancel`."""
-        request_id = request_id_of(job)
-        from sora2_api.api.requests import cancel as op
-
-        async def attempt() -> JobStatus:
-            raw = await self._send("cancel", op.build_request_kwargs(request_id), request_id)
-            return await self._step(self._interpret_status, "cancel", raw, request_id)
-
-        return await acall_with_retries(self._retry, "cancel", attempt)
+        return observed(await self._call(Status(request_id_of(job), "cancel")))
 
     async def wait(
         self,
@@ -292,7 +232,9 @@ class AsyncClient(BaseClient):
             except TRANSIENT_POLL_ERRORS as exc:
                 delay = tracker.failed(exc)
             else:
-                next_delay = await self._step(tracker.observe, status)
+                next_delay, changes = tracker.observe(status)
+                if changes:
+                    await self._apply(changes)
                 if next_delay is None:
                     return self._ended(status)
                 delay = next_delay
@@ -323,7 +265,7 @@ class AsyncClient(BaseClient):
         files, request_id = files_to_download(
             result if isinstance(result, JobResult) else request_id_of(result)
         )
-        with paid_for(request_id, base_url=self._hint_base_url(), in_process=self._emulator) as job:
+        with self._paid(request_id) as job:
             if files is None:
                 assert request_id is not None
                 files, request_id = files_to_download(await self.result(request_id))
@@ -342,7 +284,7 @@ class AsyncClient(BaseClient):
         max_bytes: int | None,
         on_progress: Callable[[int, int | None], None] | None = None,
     ) -> list[Path]:
-        cap = self._max_download_bytes if max_bytes is None else max_bytes
+        cap = self._options.max_download_bytes if max_bytes is None else max_bytes
         for item in files:
             self._host_policy.check_url(item.url, request_id=request_id)
         targets = await self._in_thread(target_paths, path, files, request_id)
@@ -351,7 +293,9 @@ class AsyncClient(BaseClient):
             await self._fetcher.fetch(item, target, cap, request_id, on_progress, named=named)
             for item, target in zip(files, targets, strict=True)
         ]
-        return await self._step(self._keeper.saved, request_id, saved)
+        if request_id is not None and saved:
+            await self._apply((Saved(request_id, str(saved[0])),))
+        return saved
 
     async def generate(
         self,
@@ -375,7 +319,7 @@ class AsyncClient(BaseClient):
         request_id = submission.request_id
         if on_submit is not None:
             on_submit(submission)
-        with paid_for(request_id, base_url=self._hint_base_url(), in_process=self._emulator):
+        with self._paid(request_id):
             status = await self.wait(request_id, timeout=timeout, on_update=on_update)
             if not status.is_completed:
                 raise DownloadError(
@@ -408,13 +352,13 @@ class AsyncClient(BaseClient):
         return estimate_from(model_id, self._price_documents[model_id], seconds)
 
     async def _read_price(self, model_id: str) -> Any:
-        from ._prices import Unread, document_request, read_document
+        from ._operations import Price
+        from ._prices import Unread, document_request
 
-        request = document_request(model_id)
-        if request is None:
+        if document_request(model_id) is None:
             return Unread("the spec gives the model no document operation")
         try:
-            return read_document(await self._send("model", request))
+            return await self._call(Price(model_id))
         except (ConfigurationError, AuthenticationError):
             raise
         except Sora2Error as exc:
@@ -445,11 +389,7 @@ class AsyncClient(BaseClient):
         finished: list[JobRecord] = []
         for record in await self._journal_read(self._keeper.to_resume, request_id):
             try:
-                with paid_for(
-                    record.request_id,
-                    base_url=self._hint_base_url(),
-                    in_process=self._emulator,
-                ):
+                with self._paid(record.request_id):
                     await self._resume_one(record, out_dir, on_update, on_progress)
             except FATAL_FOR_RESUME:
                 raise
@@ -457,7 +397,7 @@ class AsyncClient(BaseClient):
                 if request_id is not None:
                     raise
                 if not is_gone(exc):
-                    await self._step(self._keeper.failed, record.request_id, str(exc))
+                    await self._apply((Failed(record.request_id, str(exc)),))
             finished.append(await self._journal_read(self._keeper.refresh, record))
         return finished
 
@@ -485,7 +425,7 @@ class AsyncClient(BaseClient):
                 raise
             except Sora2Error as exc:
                 if not is_gone(exc):
-                    await self._step(self._keeper.failed, record.request_id, str(exc))
+                    await self._apply((Failed(record.request_id, str(exc)),))
 
         while True:
             finished: list[JobRecord] = []
@@ -506,7 +446,7 @@ class AsyncClient(BaseClient):
     ) -> None:
         if is_adhoc(record):  # never journaled: a typo must not become a row
             await self.status(record.request_id)
-            await self._in_thread(self._keeper.adopt, record.request_id)
+            await self._apply((Adopted(record.request_id),))
         state = record.state
         if not record.is_terminal:
             state = (await self.wait(record.request_id, on_update=on_update)).state
@@ -549,12 +489,6 @@ class AsyncClient(BaseClient):
             on_progress=on_progress,
         )
 
-    def with_options(self, **overrides: Any) -> AsyncClient:
-        """See :meth:`Client.with_options`."""
-        return AsyncClient(
-            **self._options(overrides), emulator=self._emulator, _shared=self._shared
-        )
-
     async def close(self) -> None:
         await self._http.aclose()
         await self._fetcher.aclose()
@@ -571,8 +505,3 @@ class AsyncClient(BaseClient):
         tb: TracebackType | None,
     ) -> None:
         await self.close()
-
-
-def _run_all(actions: list[Callable[[], object]]) -> None:
-    for action in actions:
-        action()

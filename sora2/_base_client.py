@@ -11,10 +11,11 @@ sleeping, streaming.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Self
 
+import attrs
 import httpx
 
 from ._constants import (
@@ -24,43 +25,34 @@ from ._constants import (
 )
 from ._download import is_loopback
 from ._exceptions import (
-    APIError,
     AuthenticationError,
     ConfigurationError,
     InvalidInputError,
-    NotFoundError,
     PermissionDeniedError,
-    SubmissionUnknownError,
 )
 from ._hosts import HostPolicy
+from ._http import user_agent
 from ._journal_glue import JournalKeeper
 from ._journal_store import JournalStore, open_journal
 from ._logging import register_secret
+from ._operations import Submit
+from ._options import ClientOptions, JournalOption
+from ._paid import paid_for
 from ._polling import Clock, ProgressModel, SystemClock
-from ._responses import (
-    NOT_SENT_ERRORS,
-    interpret_result,
-    interpret_status,
-    interpret_submit,
-    is_gone,
-    job_failed,
-    json_body,
-    submitted_id,
-    transport_error,
-    unknown_submission,
-)
+from ._responses import job_failed
 from ._retry import RetryPolicy
 from ._telemetry import annotate, count, job_attributes
+from ._transports import BearerAuth, in_process_emulator, is_in_process
 from ._types import IN_PROGRESS, JobRef, JobResult, JobStatus, Submission
 from ._waiting import WaitTracker
 
 __all__ = [
     "FATAL_FOR_RESUME",
     "BaseClient",
-    "JournalOption",
     "SharedState",
-    "check_request_id",
+    "observed",
     "request_id_of",
+    "submitted",
 ]
 
 FATAL_FOR_RESUME = (ConfigurationError, AuthenticationError, PermissionDeniedError)
@@ -68,21 +60,6 @@ FATAL_FOR_RESUME = (ConfigurationError, AuthenticationError, PermissionDeniedErr
 
 _EMULATOR_TOKEN = "sora2-emulator"
 """Sent to the in-process emulator when no key is configured: it stands for "any token"."""
-_OPTION_NAMES = frozenset(
-    {
-        "api_key",
-        "base_url",
-        "timeout",
-        "max_retries",
-        "journal",
-        "wait_timeout",
-        "max_download_bytes",
-        "connection_limit",
-        "trusted_hosts",
-    }
-)
-
-JournalOption = JournalStore | str | os.PathLike[str] | None | Literal[False]
 
 
 @dataclass
@@ -115,85 +92,70 @@ def _first_env(names: tuple[str, ...]) -> str | None:
 class BaseClient:
     """Configuration, and every decision that does not depend on sync or async I/O."""
 
-    def __init__(
-        self,
-        api_key: str | None,
+    _options: ClientOptions
+
+    @classmethod
+    def _from_options(
+        cls,
+        options: ClientOptions,
         *,
-        base_url: str | None,
-        timeout: float | httpx.Timeout,
-        max_retries: int,
+        transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None = None,
+        clock: Clock | None = None,
+        shared: SharedState | None = None,
+    ) -> Self:
+        """A client with ``options``: a ``with_options`` copy (sharing ``shared``), or the async
+        twin of a sync client."""
+        client = cls.__new__(cls)
+        client._setup(options, transport, clock, shared)
+        return client
+
+    def _setup(
+        self,
+        options: ClientOptions,
         transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None,
-        emulator: bool | Mapping[str, Any],
-        journal: JournalOption,
-        wait_timeout: float,
-        max_download_bytes: int,
-        connection_limit: int,
-        trusted_hosts: Iterable[str],
-        shared: SharedState | None,
         clock: Clock | None,
+        shared: SharedState | None,
     ) -> None:
-        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-            raise ConfigurationError(
-                f"max_retries must be a whole number >= 0, not {max_retries!r}"
-            )
-        if wait_timeout < 0:
-            raise ConfigurationError(f"wait_timeout must be >= 0, not {wait_timeout!r}")
-        if max_download_bytes <= 0:
-            raise ConfigurationError(f"max_download_bytes must be > 0, not {max_download_bytes!r}")
-        if (
-            isinstance(connection_limit, bool)
-            or not isinstance(connection_limit, int)
-            or connection_limit < 1
-        ):
-            raise ConfigurationError(
-                f"connection_limit must be a whole number >= 1, not {connection_limit!r}"
-            )
-        self._emulator_options: dict[str, Any] = (
-            dict(emulator) if isinstance(emulator, Mapping) else {}
-        )
-        emulator = isinstance(emulator, Mapping) or bool(emulator)
-        if emulator and transport is not None and shared is None:
-            raise ConfigurationError("pass either emulator=True or a transport, not both")
-        self._emulator = emulator
+        """Resolve ``options`` once (the environment's key and base URL, the journal opened)."""
+        self._borrowed = shared is not None
+        self._shared = shared or SharedState(clock=clock or SystemClock(), transport=transport)
+        source = self._shared.transport
         # The in-process emulator needs no key: the environment's real token is not sent to it.
-        self._api_key = api_key or (None if emulator else _first_env(API_KEY_ENV_VARS))
-        if self._api_key:
-            register_secret(self._api_key)
-        default_base = EMULATOR_BASE_URL if emulator else None
-        raw_base = base_url or default_base or os.environ.get(BASE_URL_ENV_VAR)
+        in_process = self._in_process = is_in_process(source)
+        api_key = options.api_key or (None if in_process else _first_env(API_KEY_ENV_VARS))
+        if api_key:
+            register_secret(api_key)
+        raw_base = options.base_url or (EMULATOR_BASE_URL if in_process else None)
+        raw_base = raw_base or os.environ.get(BASE_URL_ENV_VAR)
         if raw_base is None:
             from ._spec import server_url
 
             raw_base = server_url()
-        self._base_url = raw_base.rstrip("/")
+        base_url = raw_base.rstrip("/")
         try:
-            parsed = httpx.URL(self._base_url)
+            parsed = httpx.URL(base_url)
         except (httpx.InvalidURL, TypeError, ValueError) as exc:
-            raise ConfigurationError(f"unusable base URL {self._base_url!r}: {exc}") from None
+            raise ConfigurationError(f"unusable base URL {base_url!r}: {exc}") from None
         if parsed.scheme not in ("http", "https") or not parsed.host:
-            raise ConfigurationError(f"unusable base URL {self._base_url!r}: not an http(s) URL")
-        uses_network = (shared.transport if shared else transport) is None and not emulator
-        if uses_network and parsed.scheme == "http" and not is_loopback(parsed.host):
+            raise ConfigurationError(f"unusable base URL {base_url!r}: not an http(s) URL")
+        if source is None and parsed.scheme == "http" and not is_loopback(parsed.host):
             raise ConfigurationError(
                 f"refusing to send the API token over plain http to {parsed.host}; use https"
             )
         self._origin = parsed
-        self._trusted_hosts = (
-            (trusted_hosts,) if isinstance(trusted_hosts, str) else tuple(trusted_hosts)
+        self._host_policy = HostPolicy.for_client(parsed, options.trusted_hosts)
+        self._retry = RetryPolicy(max_retries=options.max_retries)
+        journal = self._open_journal(options.journal, in_process)
+        self._journal = journal
+        self._options = attrs.evolve(
+            options,
+            api_key=api_key,
+            base_url=base_url,
+            journal=journal if journal is not None else False,
         )
-        self._host_policy = HostPolicy.for_client(parsed, self._trusted_hosts)
-        self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
-        self._max_retries = max_retries
-        self._retry = RetryPolicy(max_retries=max_retries)
-        self._wait_timeout = float(wait_timeout)
-        self._max_download_bytes = max_download_bytes
-        self._connection_limit = connection_limit
-        self._journal = self._open_journal(journal)
-        self._shared = shared or SharedState(clock=clock or SystemClock())
-        if shared is None:
-            self._shared.transport = transport
-        self._keeper = JournalKeeper(self._journal, self._base_url, self._shared)
-        self._file_checks = uses_network
+        self._base_url = base_url
+        self._keeper = JournalKeeper(journal, base_url, self._shared)
+        self._file_checks = source is None
         """Ask file inputs' hosts before paying, when the API is reached over the network: the
         in-process emulator never fetches them, and a given transport is not the network."""
         self._hosted_transport: httpx.BaseTransport | None = None
@@ -202,17 +164,51 @@ class BaseClient:
         """Each model's document (or why it could not be read), asked once per client."""
         self._price_locks: dict[str, Any] = {}
         """AsyncClient: one lock per model, so concurrent submits ask its price once."""
+        self._connect(self._options)
+
+    def _connect(self, options: ClientOptions) -> None:
+        """Open the client's own I/O: its httpx clients (sync or async)."""
+        raise NotImplementedError
+
+    @staticmethod
+    def _emulated(
+        emulator: bool | Mapping[str, Any],
+        transport: Any,
+        clock: Clock | None,
+        shared: SharedState | None,
+        *,
+        sync: bool,
+    ) -> Any:
+        """``emulator=True``, the one convenience: the transport of a new in-process emulator
+        (``sora2.emulator.transport()``) on the client's clock; else ``transport`` as given."""
+        if not emulator or shared is not None:
+            return transport
+        if transport is not None:
+            raise ConfigurationError("pass either emulator=True or a transport, not both")
+        return in_process_emulator(emulator, clock or SystemClock(), sync=sync)
+
+    def _http_settings(self) -> dict[str, Any]:
+        """The API's httpx client: its origin, timeouts, limits, token and User-Agent."""
+        options = self._options
+        return {
+            "base_url": self._base_url,
+            "timeout": options.timeout,
+            "limits": options.limits(),
+            "auth": BearerAuth(self._token(), self._origin),
+            "follow_redirects": False,
+            "headers": {"User-Agent": user_agent()},
+        }
 
     # configuration ---------------------------------------------------------------------------
 
-    def _open_journal(self, journal: JournalOption) -> JournalStore | None:
+    def _open_journal(self, journal: JournalOption, in_process: bool) -> JournalStore | None:
         self._owns_journal = False
         if journal is False:
             return None
         if isinstance(journal, JournalStore):
             return journal
         self._owns_journal = True
-        return open_journal(journal, emulator=self._emulator)
+        return open_journal(journal, emulator=in_process)
 
     @property
     def base_url(self) -> str:
@@ -225,60 +221,72 @@ class BaseClient:
 
     @property
     def emulator(self) -> bool:
-        return self._emulator
+        """The client talks to an in-process emulator (``emulator=True``)."""
+        return self._in_process
 
     @property
     def max_retries(self) -> int:
-        return self._max_retries
+        return self._options.max_retries
 
     @property
     def timeout(self) -> httpx.Timeout:
-        return self._timeout
+        return self._options.timeout
 
     @property
     def wait_timeout(self) -> float:
-        return self._wait_timeout
+        return self._options.wait_timeout
 
     @property
     def max_download_bytes(self) -> int:
-        return self._max_download_bytes
+        return self._options.max_download_bytes
 
     @property
     def connection_limit(self) -> int:
         """Most connections open at once, all kept alive; AsyncClient: most requests in flight."""
-        return self._connection_limit
+        return self._options.connection_limit
 
     @property
     def trusted_hosts(self) -> tuple[str, ...]:
         """The hosts given as ``trusted_hosts`` (``$SORA2_TRUSTED_HOSTS`` adds its own)."""
-        return self._trusted_hosts
+        return self._options.trusted_hosts
 
-    def _limits(self) -> httpx.Limits:
-        """Every connection kept alive: closing 80 of 100 after each use is pure churn."""
-        limit = self._connection_limit
-        return httpx.Limits(max_connections=limit, max_keepalive_connections=limit)
+    def with_options(self, **overrides: Any) -> Self:
+        """A copy with some options changed (``timeout``, ``max_retries``, ...).
+
+        The copy shares the transport, the emulator, the journal and what was learned about
+        processing times; closing it leaves the original open.
+        """
+        unknown = set(overrides) - set(attrs.fields_dict(ClientOptions))
+        if unknown:
+            raise TypeError(f"with_options() got unexpected options: {', '.join(sorted(unknown))}")
+        return self._from_options(attrs.evolve(self._options, **overrides), shared=self._shared)
 
     def __repr__(self) -> str:
         journal = self._journal.location if self._journal is not None else None
         return (
-            f"{type(self).__name__}(base_url={self._base_url!r}, emulator={self._emulator}, "
+            f"{type(self).__name__}(base_url={self._base_url!r}, emulator={self._in_process}, "
             f"journal={journal!r})"
         )
 
     def _hint_base_url(self) -> str | None:
         """The base URL a ``sora2`` command must be given to reach this client's service, or
         None when it is the command's own default."""
-        if self._emulator:
+        if self._in_process:
             return None
         from ._spec import server_url
 
         default = (os.environ.get(BASE_URL_ENV_VAR) or server_url()).rstrip("/")
         return None if self._base_url == default else self._base_url
 
+    def _paid(self, request_id: str | None) -> paid_for:
+        """Marks every failure inside as a paid job's, with the hint that reaches this client's
+        service (or, in process, its own calls)."""
+        return paid_for(request_id, base_url=self._hint_base_url(), in_process=self._in_process)
+
     def _token(self) -> str | None:
-        if self._api_key:
-            return self._api_key
-        return _EMULATOR_TOKEN if self._emulator else None
+        if self._options.api_key:
+            return self._options.api_key
+        return _EMULATOR_TOKEN if self._in_process else None
 
     def _require_key(self) -> None:
         if self._token() is None:
@@ -288,24 +296,6 @@ class BaseClient:
                 setting="api_key",
             )
 
-    def _options(self, overrides: dict[str, Any]) -> dict[str, Any]:
-        unknown = set(overrides) - _OPTION_NAMES
-        if unknown:
-            raise TypeError(f"with_options() got unexpected options: {', '.join(sorted(unknown))}")
-        options: dict[str, Any] = {
-            "api_key": self._api_key,
-            "base_url": self._base_url,
-            "timeout": self._timeout,
-            "max_retries": self._max_retries,
-            "journal": self._journal if self._journal is not None else False,
-            "wait_timeout": self._wait_timeout,
-            "max_download_bytes": self._max_download_bytes,
-            "connection_limit": self._connection_limit,
-            "trusted_hosts": self._trusted_hosts,
-        }
-        options.update(overrides)
-        return options
-
     # answers -----------------------------------------------------------------------------------
 
     def _check_journal(self) -> None:
@@ -314,11 +304,12 @@ class BaseClient:
         if self._journal is not None:
             self._journal.check_writable()
 
-    def _submit_body(
-        self, prompt: str, inputs: Mapping[str, Any], model: str | None
-    ) -> tuple[str, dict[str, Any]]:
-        """The model's id and the checked body: ``prompt`` and exactly the inputs given,
-        against that model's input schema (see ``validate_input``)."""
+    def _submit_op(
+        self, prompt: str, inputs: Mapping[str, Any], model: str | None, target: str | None
+    ) -> Submit:
+        """The submit of ``prompt`` and exactly the inputs given, checked against the model's
+        input schema (see ``validate_input``); a local path or http:// URL as a hosted-file
+        input is refused."""
         from ._file_inputs import refuse_local_files
         from ._inputs import known_model, validate_input
 
@@ -326,70 +317,13 @@ class BaseClient:
             raise TypeError("prompt is given twice: positionally and as a keyword")
         model_id = known_model(model)
         refuse_local_files(inputs, model_id)
-        return model_id, validate_input({"prompt": prompt, **inputs}, model_id)
+        body = validate_input({"prompt": prompt, **inputs}, model_id)
+        return Submit(model_id, body, target)
 
     def _checks_files(self) -> bool:
         """Whether file inputs are asked for before paying: over the network, or through the
         transport given for these checks (a seam for tests)."""
         return self._file_checks or self._hosted_transport is not None
-
-    def _transport_failure(
-        self, operation: str, exc: httpx.RequestError, request_id: str | None
-    ) -> APIError:
-        try:
-            request: httpx.Request | None = exc.request
-        except RuntimeError:
-            request = None
-        if operation == "submit" and not isinstance(exc, NOT_SENT_ERRORS):
-            return unknown_submission(
-                f"{type(exc).__name__} after the request was sent", request=request
-            )
-        return transport_error(exc, request_id=request_id, operation=operation)
-
-    def _interpret_submit(
-        self,
-        raw: httpx.Response,
-        body: dict[str, Any],
-        target: str | None = None,
-        model: str | None = None,
-        estimate_usd: float | None = None,
-    ) -> Submission:
-        decoded = json_body(raw)  # the body's one decoding
-        try:
-            request_id = submitted_id(raw, decoded)
-        except SubmissionUnknownError as error:
-            if error.request_id is not None:
-                # the job may exist
-                self._keeper.submitted(error.request_id, body, target, model, estimate_usd)
-            raise
-        # The job exists: write it down before anything else can fail.
-        self._keeper.submitted(request_id, body, target, model, estimate_usd)
-        annotate("sora2.request_id", request_id)
-        count("submitted", job_attributes(body))
-        return interpret_submit(raw, decoded, request_id)
-
-    def _interpret_status(self, operation: str, raw: httpx.Response, request_id: str) -> JobStatus:
-        try:
-            status = interpret_status(operation, raw, request_id)
-        except NotFoundError as error:
-            self._settle_gone(request_id, error)
-            raise
-        self._keeper.observe(request_id, status)
-        annotate("sora2.state", status.state)
-        return status
-
-    def _interpret_result(self, raw: httpx.Response, request_id: str) -> JobResult:
-        try:
-            status, result = interpret_result(raw, request_id)
-        except NotFoundError as error:
-            self._settle_gone(request_id, error)
-            raise
-        self._keeper.observe_result(request_id, status, result)
-        return result
-
-    def _settle_gone(self, request_id: str, error: NotFoundError) -> None:
-        if is_gone(error):
-            self._keeper.gone(request_id, error)
 
     def _ended(self, status: JobStatus) -> JobStatus:
         """A final status, returned; a failed one raised as ``JobFailedError``."""
@@ -423,27 +357,16 @@ class BaseClient:
                 started = record.started_at.timestamp()
         return WaitTracker(
             request_id,
-            timeout=self._wait_timeout if timeout is None else timeout,
+            timeout=self._options.wait_timeout if timeout is None else timeout,
             clock=shared.clock,
             model=shared.progress,
-            journal_write=self._keeper.write if self._journal is not None else None,
             video_seconds=seconds,
             submitted_wall=submitted,
             started_wall=started,
             on_update=on_update,
             unknown_logged=shared.unknown_logged,
             hint_base_url=self._hint_base_url(),
-            hint_in_process=self._emulator,
-        )
-
-
-def check_request_id(request_id: str | None) -> None:
-    """Refuse an empty or non-string id before it becomes a malformed URL."""
-    if request_id is not None and (not isinstance(request_id, str) or not request_id.strip()):
-        raise InvalidInputError(
-            f"request_id must be a non-empty string, not {request_id!r}",
-            field="request_id",
-            value=request_id,
+            hint_in_process=self._in_process,
         )
 
 
@@ -460,3 +383,16 @@ def request_id_of(job: JobRef) -> str:
             value=job,
         )
     return job
+
+
+def submitted(submission: Submission, body: Mapping[str, Any]) -> Submission:
+    """A submission, told to telemetry (the span's request id, the submitted count)."""
+    annotate("sora2.request_id", submission.request_id)
+    count("submitted", job_attributes(body))
+    return submission
+
+
+def observed(status: JobStatus) -> JobStatus:
+    """A status, told to telemetry (the span's state)."""
+    annotate("sora2.state", status.state)
+    return status

@@ -1,11 +1,9 @@
-"""``Client`` and ``AsyncClient``: prompt in, video file out, reliably.
+"""``Client``: prompt in, video file out, reliably; the sync driver of ``sora2._operations``.
 
-Both sit thinly over the generated ``sora2_api``: each call validates its input, builds its
-request with the generated request builder, sends it on our own httpx client, and turns the
-answer into a typed value or a typed error (``sora2._responses``). What they add is what a
-bare generated client lacks: retries that never pay twice (``sora2._retry``), an adaptive wait
-with a deadline (``sora2._polling``, ``sora2._waiting``), safe downloads (``sora2._download``)
-and a journal of every job (``sora2._journal``). The two classes share everything but their I/O.
+Each call is an operation that builds its request and reads its answer with no I/O;
+``Client._call`` sends it and writes the journal changes the answer implies. On top: retries
+that never pay twice (``sora2._retry``), an adaptive wait with a deadline (``sora2._waiting``),
+safe downloads (``sora2._download``) and the journal of every job (``sora2._journal``).
 """
 
 from __future__ import annotations
@@ -14,18 +12,18 @@ import os
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Unpack
+from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
+import attrs
 import httpx
 
-from ._async_client import AsyncClient
 from ._base_client import (
     FATAL_FOR_RESUME,
     BaseClient,
-    JournalOption,
     SharedState,
-    check_request_id,
+    observed,
     request_id_of,
+    submitted,
 )
 from ._constants import (
     DEFAULT_BATCH_CONCURRENCY,
@@ -35,12 +33,7 @@ from ._constants import (
     DEFAULT_TIMEOUT,
     DEFAULT_WAIT_TIMEOUT,
 )
-from ._download import (
-    absolute_target,
-    check_output_target,
-    names_files,
-    target_paths,
-)
+from ._download import absolute_target, check_output_target, names_files, target_paths
 from ._exceptions import (
     AuthenticationError,
     ConfigurationError,
@@ -49,24 +42,17 @@ from ._exceptions import (
     Sora2Error,
 )
 from ._fetching import Fetcher
-from ._http import user_agent
 from ._journal import JobRecord
-from ._journal_glue import is_adhoc, resume_target
+from ._journal_glue import Adopted, Failed, Saved, is_adhoc, resume_target
 from ._logging import logger
-from ._paid import paid_for
+from ._operations import Result, Status
+from ._options import ClientOptions, JournalOption
 from ._polling import Clock
 from ._responses import files_to_download, is_gone
 from ._retry import call_with_retries
 from ._telemetry import job_attributes, measure, span
-from ._transports import BearerAuth, BorrowedTransport, sync_emulator
-from ._types import (
-    JobRef,
-    JobResult,
-    JobStatus,
-    OutputFile,
-    Submission,
-    is_completed_state,
-)
+from ._transports import BorrowedTransport
+from ._types import JobRef, JobResult, JobStatus, OutputFile, Submission, is_completed_state
 from ._waiting import TRANSIENT_POLL_ERRORS, WaitTracker
 
 if TYPE_CHECKING:
@@ -74,39 +60,28 @@ if TYPE_CHECKING:
 
     from ._batch import BatchProgress, BatchRow, BatchSummary
     from ._batch._api import BatchSource
+    from ._operations import Operation
     from ._pricing import CostEstimate
 
 
-__all__ = ["AsyncClient", "Client"]
+__all__ = ["Client"]
+
+T = TypeVar("T")
 
 
 class Client(BaseClient):
     """The synchronous client.
 
     Args:
-        api_key: defaults to ``$RUNCOMFY_API_TOKEN``, ``$RUNCOMFY_TOKEN``, then
-            ``$YOUR_API_TOKEN``; only needed by calls that talk to the service, and not at all
-            with ``emulator=True``.
-        base_url: defaults to ``$RUNCOMFY_BASE_URL``, then the spec's server.
-        timeout: per HTTP request (seconds, or an ``httpx.Timeout``).
-        max_retries: retries of a request that is safe to retry (see ``sora2._retry``).
         transport: an httpx transport for every request (tests: an ASGI or mock transport).
         emulator: talk to an in-process emulator: no network, no key. True, or the options
             of ``sora2.emulator.create_app`` as a mapping, e.g. ``{"outputs": "images"}`` or
             ``{"faults": "submit:fail"}``, to exercise another output shape or a failed job.
-        journal: a :class:`Journal` or its path; None for ``$SORA2_JOURNAL`` or the default
-            file in the user data directory; False for none.
-        wait_timeout: default deadline of :meth:`wait` and :meth:`generate`, in seconds.
-        max_download_bytes: default size cap of :meth:`download`.
-        connection_limit: most connections open at once (per kind: API calls, downloads), all
-            kept alive between calls (httpx keeps only 20 of its 100). ``AsyncClient`` also lets
-            at most this many requests be in flight; threads sharing one ``Client`` simply
-            wait for a connection, up to the timeout's ``pool`` part.
-        trusted_hosts: more hosts output files may be downloaded from, besides the API's own
-            host and RunComfy's (``*.runcomfy.net``, ``*.runcomfy.com``): names, suffixes
-            (``.example.com``), IP addresses or networks (``10.0.0.0/8``; only these let a
-            download reach a private address). ``$SORA2_TRUSTED_HOSTS`` adds more. See
-            ``docs/connections.md``.
+            The same as ``transport=sora2.emulator.transport(...)``.
+
+    Every other keyword (``api_key``, ``base_url``, ``timeout``, ``max_retries``, ``journal``,
+    ``wait_timeout``, ``max_download_bytes``, ``connection_limit``, ``trusted_hosts``) is a
+    setting of :class:`~sora2._options.ClientOptions`, documented there once.
     """
 
     def __init__(
@@ -126,60 +101,49 @@ class Client(BaseClient):
         _clock: Clock | None = None,
         _shared: SharedState | None = None,
     ) -> None:
-        super().__init__(
-            api_key,
-            base_url=base_url,
-            timeout=timeout,
-            max_retries=max_retries,
-            transport=transport,
-            emulator=emulator,
-            journal=journal,
-            wait_timeout=wait_timeout,
-            max_download_bytes=max_download_bytes,
-            connection_limit=connection_limit,
-            trusted_hosts=trusted_hosts,
-            shared=_shared,
-            clock=_clock,
-        )
-        if _shared is None and emulator:
-            self._shared.transport = sync_emulator(self._shared.clock, self._emulator_options)
+        options = ClientOptions.pick(locals())
+        transport = self._emulated(emulator, transport, _clock, _shared, sync=True)
+        self._setup(options, transport, _clock, _shared)
+
+    def _connect(self, options: ClientOptions) -> None:
+        """The httpx clients of the API and of downloads (see ``BaseClient._setup``)."""
         source = self._shared.transport
         if source is not None and not isinstance(source, httpx.BaseTransport):
             raise ConfigurationError("Client needs a sync transport (httpx.BaseTransport)")
         api_transport: httpx.BaseTransport | None = source
-        if _shared is not None and source is not None:
+        if self._borrowed and source is not None:
             api_transport = BorrowedTransport(source)
-        self._http = httpx.Client(
-            base_url=self._base_url,
-            timeout=self._timeout,
-            transport=api_transport,
-            limits=self._limits(),
-            auth=BearerAuth(self._token(), self._origin),
-            follow_redirects=False,
-            headers={"User-Agent": user_agent()},
-        )
+        self._http = httpx.Client(transport=api_transport, **self._http_settings())
         self._fetcher = Fetcher(
             self._shared,
             policy=self._host_policy,
-            timeout=self._timeout,
-            limits=self._limits(),
+            timeout=options.timeout,
+            limits=options.limits(),
             retry=self._retry,
         )
 
-    # plumbing ----------------------------------------------------------------------------------
+    # the one request path ----------------------------------------------------------------------
 
-    def _send(
-        self, operation: str, request: dict[str, Any], request_id: str | None = None
-    ) -> httpx.Response:
-        """Send a request made by a generated ``build_request_kwargs`` on our httpx client."""
+    def _call(self, op: Operation[T]) -> T:
+        """Run one operation: its request sent (retried as its policy allows), its answer
+        interpreted, the journal changes the answer implies written before its value or error
+        goes on."""
         self._require_key()
-        check_request_id(request_id)
-        try:
-            raw = self._http.request(**request)
-        except httpx.RequestError as exc:
-            raise self._transport_failure(operation, exc, request_id) from exc
-        logger.debug("%s: %s %s", operation, raw.status_code, raw.request.url.path)
-        return raw
+        request = op.request()
+        shared, http, keeper = self._shared, self._http, self._keeper
+
+        def attempt() -> T:
+            try:
+                raw = http.request(**request)
+            except httpx.RequestError as exc:
+                raise op.failure(exc) from exc
+            logger.debug("%s: %s %s", op.name, raw.status_code, raw.request.url.path)
+            outcome = op.interpret(raw, shared, shared.clock.time())
+            if outcome.changes:
+                keeper.apply(outcome.changes)
+            return outcome.unwrap()
+
+        return call_with_retries(self._retry, op.name, attempt, submit=op.name == "submit")
 
     # operations --------------------------------------------------------------------------------
 
@@ -226,24 +190,18 @@ class Client(BaseClient):
         """submit(), journaling ``target`` (generate's output path) in the job's first row."""
         from ._file_inputs import check_file_inputs
         from ._inputs import job_seconds
-        from ._model_requests import submit_request
         from ._prices import check_max_cost, judge_cost
 
         check_max_cost(max_cost)
-        model_id, body = self._submit_body(prompt, inputs, model)
-        request = submit_request(model_id, body)
+        op = self._submit_op(prompt, inputs, model, target)
         self._check_journal()
-        estimate = self._estimate(model_id, job_seconds(body, model_id))
+        estimate = self._estimate(op.model, job_seconds(op.body, op.model))
         judge_cost(estimate, max_cost)
         if self._checks_files():
-            check_file_inputs(body, model_id, transport=self._hosted_transport)
-
-        def attempt() -> Submission:
-            raw = self._send("submit", request)
-            return self._interpret_submit(raw, body, target, model_id, estimate.usd)
-
-        with span("submit", job_attributes(body)):
-            return call_with_retries(self._retry, "submit", attempt, submit=True)
+            check_file_inputs(op.body, op.model, transport=self._hosted_transport)
+        op = attrs.evolve(op, estimate_usd=estimate.usd)  # journaled with the job's id
+        with span("submit", job_attributes(op.body)):
+            return submitted(self._call(op), op.body)
 
     def status(self, job: JobRef) -> JobStatus:
         """The job's current state (retried on transient failures).
@@ -253,36 +211,16 @@ class Client(BaseClient):
         :meth:`result`, :meth:`cancel`, :meth:`wait` and :meth:`download`).
         """
         request_id = request_id_of(job)
-        from sora2_api.api.requests import status as op
-
-        def attempt() -> JobStatus:
-            raw = self._send("status", op.build_request_kwargs(request_id), request_id)
-            return self._interpret_status("status", raw, request_id)
-
         with span("poll", job_attributes(None, request_id)):
-            return call_with_retries(self._retry, "status", attempt)
+            return observed(self._call(Status(request_id)))
 
     def result(self, job: JobRef) -> JobResult:
         """The job's outputs once completed; before that its state, with ``video_url`` None."""
-        request_id = request_id_of(job)
-        from sora2_api.api.requests import result as op
-
-        def attempt() -> JobResult:
-            raw = self._send("result", op.build_request_kwargs(request_id), request_id)
-            return self._interpret_result(raw, request_id)
-
-        return call_with_retries(self._retry, "result", attempt)
+        return self._call(Result(request_id_of(job)))
 
     def cancel(self, job: JobRef) -> JobStatus:
         """Cancel a queued job. Raises ConflictError once it has started."""
-        request_id = request_id_of(job)
-        from sora2_api.api.requests import cancel as op
-
-        def attempt() -> JobStatus:
-            raw = self._send("cancel", op.build_request_kwargs(request_id), request_id)
-            return self._interpret_status("cancel", raw, request_id)
-
-        return call_with_retries(self._retry, "cancel", attempt)
+        return observed(self._call(Status(request_id_of(job), "cancel")))
 
     def wait(
         self,
@@ -316,7 +254,9 @@ class Client(BaseClient):
             except TRANSIENT_POLL_ERRORS as exc:
                 delay = tracker.failed(exc)
             else:
-                next_delay = tracker.observe(status)
+                next_delay, changes = tracker.observe(status)
+                if changes:
+                    self._keeper.apply(changes)
                 if next_delay is None:
                     return self._ended(status)
                 delay = next_delay
@@ -362,7 +302,7 @@ class Client(BaseClient):
         files, request_id = files_to_download(
             result if isinstance(result, JobResult) else request_id_of(result)
         )
-        with paid_for(request_id, base_url=self._hint_base_url(), in_process=self._emulator) as job:
+        with self._paid(request_id) as job:
             if files is None:
                 assert request_id is not None
                 files, request_id = files_to_download(self.result(request_id))
@@ -381,7 +321,7 @@ class Client(BaseClient):
         max_bytes: int | None,
         on_progress: Callable[[int, int | None], None] | None = None,
     ) -> list[Path]:
-        cap = self._max_download_bytes if max_bytes is None else max_bytes
+        cap = self._options.max_download_bytes if max_bytes is None else max_bytes
         targets = target_paths(path, files, request_id)
         for item in files:
             self._host_policy.check_url(item.url, request_id=request_id)
@@ -390,7 +330,9 @@ class Client(BaseClient):
             self._fetcher.fetch(item, target, cap, request_id, on_progress, named=named)
             for item, target in zip(files, targets, strict=True)
         ]
-        return self._keeper.saved(request_id, saved)
+        if request_id is not None and saved:
+            self._keeper.apply((Saved(request_id, str(saved[0])),))
+        return saved
 
     def generate(
         self,
@@ -422,7 +364,7 @@ class Client(BaseClient):
         request_id = submission.request_id
         if on_submit is not None:
             on_submit(submission)
-        with paid_for(request_id, base_url=self._hint_base_url(), in_process=self._emulator):
+        with self._paid(request_id):
             status = self.wait(request_id, timeout=timeout, on_update=on_update)
             if not status.is_completed:
                 raise DownloadError(
@@ -450,15 +392,15 @@ class Client(BaseClient):
         return self._estimate(model_id, job_seconds(inputs, model_id))
 
     def _estimate(self, model_id: str, seconds: int | None) -> CostEstimate:
-        from ._prices import Unread, document_request, estimate_from, read_document
+        from ._operations import Price
+        from ._prices import Unread, document_request, estimate_from
 
         if model_id not in self._price_documents:
-            request = document_request(model_id)
-            if request is None:
+            if document_request(model_id) is None:
                 found: Any = Unread("the spec gives the model no document operation")
             else:
                 try:
-                    found = read_document(self._send("model", request))
+                    found = self._call(Price(model_id))
                 except (ConfigurationError, AuthenticationError):
                     raise
                 except Sora2Error as exc:
@@ -508,11 +450,7 @@ class Client(BaseClient):
         finished: list[JobRecord] = []
         for record in self._keeper.to_resume(request_id):
             try:
-                with paid_for(
-                    record.request_id,
-                    base_url=self._hint_base_url(),
-                    in_process=self._emulator,
-                ):
+                with self._paid(record.request_id):
                     self._resume_one(record, out_dir, on_update, on_progress)
             except FATAL_FOR_RESUME:
                 raise
@@ -520,7 +458,7 @@ class Client(BaseClient):
                 if request_id is not None:
                     raise
                 if not is_gone(exc):
-                    self._keeper.failed(record.request_id, str(exc))
+                    self._keeper.apply((Failed(record.request_id, str(exc)),))
             finished.append(self._keeper.refresh(record))
         return finished
 
@@ -548,7 +486,7 @@ class Client(BaseClient):
     ) -> None:
         if is_adhoc(record):  # never journaled: a typo must not become a row
             self.status(record.request_id)
-            self._keeper.adopt(record.request_id)
+            self._keeper.apply((Adopted(record.request_id),))
         state = record.state
         if not record.is_terminal:
             state = self.wait(record.request_id, on_update=on_update).state
@@ -608,14 +546,6 @@ class Client(BaseClient):
             defaults=defaults,
             on_progress=on_progress,
         )
-
-    def with_options(self, **overrides: Any) -> Client:
-        """A copy with some options changed (``timeout``, ``max_retries``, ...).
-
-        The copy shares the transport, the emulator, the journal and what was learned about
-        processing times; closing it leaves the original open.
-        """
-        return Client(**self._options(overrides), emulator=self._emulator, _shared=self._shared)
 
     def close(self) -> None:
         self._http.close()

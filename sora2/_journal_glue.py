@@ -1,40 +1,125 @@
 """What a client writes to and reads from its journal, behind one guard.
 
-A broken journal (a full disk, a locked or corrupt file) is logged, never allowed to lose a
-job: every journal action of a client goes through :meth:`JournalKeeper.read` or
-:meth:`JournalKeeper.write`. ``AsyncClient`` defers the writes of a sync step
-(:data:`DEFERRED_WRITES`) so that SQLite runs in a worker thread, never on the event loop.
+A call's interpretation (``sora2._operations``) and a wait's bookkeeping (``sora2._waiting``)
+return what the journal must record as small frozen change records; :meth:`JournalKeeper.apply`
+writes them. ``Client`` applies them inline, ``AsyncClient`` in a worker thread, so SQLite never
+runs on the event loop. A broken journal (a full disk, a locked or corrupt file) is logged,
+never allowed to lose a job: every journal action goes through :meth:`JournalKeeper.read`.
 """
 
 from __future__ import annotations
 
-import contextvars
 import datetime
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ._inputs import duration_property, spec_default
+import attrs
+
 from ._journal import JobRecord
 from ._journal_store import JournalStore
 from ._logging import logger
-from ._types import JobResult, JobStatus
 
 if TYPE_CHECKING:
     from ._base_client import SharedState
 
-__all__ = ["DEFERRED_WRITES", "JournalKeeper", "is_adhoc", "resume_target"]
+__all__ = [
+    "Adopted",
+    "Change",
+    "Failed",
+    "Gone",
+    "JournalKeeper",
+    "Observed",
+    "OutputSeen",
+    "Processed",
+    "Saved",
+    "Submitted",
+    "is_adhoc",
+    "resume_target",
+]
 
 T = TypeVar("T")
 
-DEFERRED_WRITES: contextvars.ContextVar[list[Callable[[], object]] | None] = contextvars.ContextVar(
-    "sora2_deferred_writes", default=None
-)
-"""Set by AsyncClient around a sync step: journal writes queue here, to run in a thread."""
-
 _UNKNOWN_STATE = "unknown"
 """The state of a record made up for an id that no journal could hold."""
+
+
+@attrs.frozen
+class Submitted:
+    """A job exists: its id, model, prompt, inputs, (generate's) target path and the cost it
+    was estimated at."""
+
+    request_id: str
+    prompt: str
+    params: Mapping[str, Any]
+    at: float
+    target: str | None
+    model: str | None
+    seconds: int | None
+    """The video seconds asked for, which the wait's schedule learns from."""
+    estimate_usd: float | None = None
+    """What the job was estimated to cost (USD, from the model's price); None when unknown."""
+
+
+@attrs.frozen
+class Observed:
+    """A polled state that differs from the one last written."""
+
+    request_id: str
+    state: str
+    queue_position: int | None
+    at: float
+
+
+@attrs.frozen
+class OutputSeen:
+    """A result's first file URL, seen for the first time."""
+
+    request_id: str
+    url: str
+
+
+@attrs.frozen
+class Gone:
+    """The service does not know a journaled id (expired, or a typo): settle its row."""
+
+    request_id: str
+    reason: str
+
+
+@attrs.frozen
+class Processed:
+    """What a completed wait learned: how long the service took."""
+
+    request_id: str
+    seconds: float
+
+
+@attrs.frozen
+class Failed:
+    """A job's error, recorded by resume so that the next one goes on."""
+
+    request_id: str
+    message: str
+
+
+@attrs.frozen
+class Saved:
+    """The job's files were saved; the first one's path."""
+
+    request_id: str
+    path: str
+
+
+@attrs.frozen
+class Adopted:
+    """An id the journal never saw, now shown to exist by the service."""
+
+    request_id: str
+
+
+Change = Submitted | Observed | OutputSeen | Gone | Processed | Failed | Saved | Adopted
 
 
 class JournalKeeper:
@@ -44,8 +129,6 @@ class JournalKeeper:
         self.journal = journal
         self._base_url = base_url
         self._shared = shared
-
-    # the guard ---------------------------------------------------------------------------------
 
     def read(self, action: Callable[[JournalStore], T]) -> T | None:
         """Run a journal action; a broken journal is logged, never allowed to lose a job."""
@@ -57,90 +140,33 @@ class JournalKeeper:
             logger.warning("journal %s: %s", self.journal.location, exc)
             return None
 
-    def write(self, action: Callable[[JournalStore], object]) -> None:
-        """A journal write: now, or (AsyncClient) after the sync step that asked for it, in a
-        worker thread, so SQLite never blocks the event loop."""
-        if self.journal is None:
-            return
-        deferred = DEFERRED_WRITES.get()
-        if deferred is not None:
-            deferred.append(lambda: self.read(action))
-        else:
-            self.read(action)
+    def remember(self, changes: tuple[Change, ...]) -> bool:
+        """Note ``changes`` in what the client shares (cheap, no I/O); True when the journal
+        then has something to write (:meth:`write`)."""
+        shared = self._shared
+        for change in changes:
+            if isinstance(change, Observed):
+                shared.journaled[change.request_id] = (change.state, change.queue_position)
+            elif isinstance(change, OutputSeen):
+                shared.journaled_urls[change.request_id] = change.url
+            elif isinstance(change, Submitted):
+                if change.seconds is not None:
+                    shared.requested_seconds[change.request_id] = change.seconds
+                shared.submitted_wall[change.request_id] = change.at
+                logger.debug("submitted %s", change.request_id)
+            elif isinstance(change, Gone | Adopted):
+                shared.journaled.pop(change.request_id, None)
+        return self.journal is not None and bool(changes)
 
-    # what happened to a job --------------------------------------------------------------------
+    def write(self, changes: tuple[Change, ...]) -> None:
+        """Write ``changes`` to the journal, in order, each behind the guard."""
+        for change in changes:
+            self.read(lambda j, c=change: _write(j, c, self._base_url))  # type: ignore[misc]
 
-    def submitted(
-        self,
-        request_id: str,
-        body: Mapping[str, Any],
-        target: str | None,
-        model: str | None = None,
-        estimate_usd: float | None = None,
-    ) -> None:
-        """A job exists: its id, model, prompt, inputs, (generate's) target path and the cost
-        it was estimated at."""
-        params = {k: v for k, v in body.items() if k != "prompt"}
-        duration = duration_property()
-        seconds = params.get(duration, spec_default(duration)) if duration else None
-        if isinstance(seconds, int):
-            self._shared.requested_seconds[request_id] = seconds
-        now = self._shared.clock.time()
-        self._shared.submitted_wall[request_id] = now
-        self.write(
-            lambda j: j.record_submission(
-                request_id,
-                base_url=self._base_url,
-                prompt=str(body.get("prompt", "")),
-                params=params,
-                submitted_at=now,
-                target_path=target,
-                model=model,
-                estimate_usd=estimate_usd,
-            )
-        )
-        logger.debug("submitted %s", request_id)
-
-    def observe(self, request_id: str, status: JobStatus) -> None:
-        """Journal a polled state, on a change only: the same state again costs no write."""
-        if self.journal is None:
-            return
-        seen = (status.state, status.queue_position)
-        written = self._shared.journaled
-        if written.get(request_id) == seen:
-            return
-        written[request_id] = seen
-        self.write(
-            lambda j: j.observe_state(
-                request_id,
-                status.state,
-                queue_position=status.queue_position,
-                at=self._shared.clock.time(),
-            )
-        )
-
-    def observe_result(self, request_id: str, status: JobStatus, result: JobResult) -> None:
-        """Journal a result's state, and its first file's URL once."""
-        self.observe(request_id, status)
-        if result.files and self._shared.journaled_urls.get(request_id) != (
-            url := result.files[0].url
-        ):
-            self._shared.journaled_urls[request_id] = url
-            self.write(lambda j: j.update(request_id, video_url=url))
-
-    def gone(self, request_id: str, error: Exception) -> None:
-        """The service does not know a journaled id (expired, or a typo): settle its row."""
-        self._shared.journaled.pop(request_id, None)
-        self.write(lambda j: j.mark_gone(request_id, f"not found by the service: {error}"))
-
-    def failed(self, request_id: str, message: str) -> None:
-        self.write(lambda j: j.update(request_id, error=message))
-
-    def saved(self, request_id: str | None, paths: list[Path]) -> list[Path]:
-        if request_id is not None and paths:
-            first = str(paths[0])
-            self.write(lambda j: j.update(request_id, output_path=first, error=None))
-        return paths
+    def apply(self, changes: tuple[Change, ...]) -> None:
+        """:meth:`remember` then :meth:`write`, inline (``Client``)."""
+        if self.remember(changes):
+            self.write(changes)
 
     # the journal's rows ------------------------------------------------------------------------
 
@@ -165,8 +191,8 @@ class JournalKeeper:
 
     def to_resume(self, request_id: str | None) -> list[JobRecord]:
         """This service's unfinished jobs, or the one asked for: its row, or for an id the
-        journal never saw an unwritten stand-in (state ``unknown``), which :meth:`adopt` writes
-        once the service has shown that it knows the id."""
+        journal never saw an unwritten stand-in (state ``unknown``), which an :class:`Adopted`
+        change writes once the service has shown that it knows the id."""
         if request_id is None:
             found = self.read(lambda j: j.records(unfinished=True, base_url=self._base_url)) or []
             # Another live process's jobs are left to it; a dead one's (lease expired) adopted.
@@ -177,15 +203,6 @@ class JournalKeeper:
         if record is not None:
             self.read(lambda j: j.claim([request_id]))
         return [record] if record is not None else [_adhoc_record(request_id, self._base_url)]
-
-    def adopt(self, request_id: str) -> None:
-        """Write the row of an id the journal never saw (from the dashboard, another machine),
-        now that the service knows it: a typo never becomes a row. The next poll writes its
-        state, even if the one that proved the id saw the same."""
-        self._shared.journaled.pop(request_id, None)
-        self.write(
-            lambda j: j.record_submission(request_id, base_url=self._base_url, prompt="", params={})
-        )
 
 
 def is_adhoc(record: JobRecord) -> bool:
@@ -230,3 +247,33 @@ def resume_target(
     if record.output_path:
         return None
     return record.target_path
+
+
+def _write(journal: JournalStore, change: Change, base_url: str) -> None:
+    """One change, as the journal's own call."""
+    rid = change.request_id
+    if isinstance(change, Observed):
+        journal.observe_state(rid, change.state, queue_position=change.queue_position, at=change.at)
+    elif isinstance(change, Submitted):
+        journal.record_submission(
+            rid,
+            base_url=base_url,
+            prompt=change.prompt,
+            params=dict(change.params),
+            submitted_at=change.at,
+            target_path=change.target,
+            model=change.model,
+            estimate_usd=change.estimate_usd,
+        )
+    elif isinstance(change, OutputSeen):
+        journal.update(rid, video_url=change.url)
+    elif isinstance(change, Gone):
+        journal.mark_gone(rid, change.reason)
+    elif isinstance(change, Processed):
+        journal.update(rid, processing_seconds=change.seconds)
+    elif isinstance(change, Failed):
+        journal.update(rid, error=change.message)
+    elif isinstance(change, Saved):
+        journal.update(rid, output_path=change.path, error=None)
+    else:  # Adopted: a row, written now that the service knows the id
+        journal.record_submission(rid, base_url=base_url, prompt="", params={})

@@ -23,9 +23,8 @@ __all__ = [
     "BearerAuth",
     "BorrowedTransport",
     "InFlight",
-    "async_emulator",
-    "emulator_app",
-    "sync_emulator",
+    "in_process_emulator",
+    "is_in_process",
 ]
 
 
@@ -72,34 +71,28 @@ class AsyncBorrowedTransport(httpx.AsyncBaseTransport):
         pass
 
 
-def emulator_app(clock: Clock, options: Mapping[str, Any] | None = None) -> Any:
-    """A new in-process emulator on the client's clock (so a test's fake time drives both).
-
-    ``options`` are keywords of ``create_app`` (``outputs``, ``faults``, ``speed``...).
-    """
+def in_process_emulator(
+    emulator: bool | Mapping[str, Any], clock: Clock, *, sync: bool
+) -> httpx.BaseTransport | httpx.AsyncBaseTransport:
+    """``emulator=True`` (or its options): a transport into a new in-process emulator on the
+    client's clock (so a test's fake time drives both), from ``sora2.emulator``."""
+    options = dict(emulator) if isinstance(emulator, Mapping) else {}
     from ._extras import needs_extra
 
     with needs_extra("the in-process emulator", "emulator"):
-        from .emulator import create_app
+        from . import emulator as package
 
+        make = package.transport if sync else package.async_transport
         try:
-            return create_app(clock=clock.monotonic, **dict(options or {}))
+            return make(clock=clock.monotonic, **options)
         except TypeError as exc:
             raise ConfigurationError(f"emulator options: {exc}") from None
 
 
-def sync_emulator(clock: Clock, options: Mapping[str, Any] | None = None) -> httpx.BaseTransport:
-    """A sync transport into a new in-process emulator (``Client(emulator=True)``)."""
-    from .emulator import SyncASGITransport
-
-    return SyncASGITransport(emulator_app(clock, options))
-
-
-def async_emulator(
-    clock: Clock, options: Mapping[str, Any] | None = None
-) -> httpx.AsyncBaseTransport:
-    """An async transport into a new in-process emulator (``AsyncClient(emulator=True)``)."""
-    return httpx.ASGITransport(app=emulator_app(clock, options))
+def is_in_process(transport: object) -> bool:
+    """The transport is an in-process emulator's (``sora2.emulator.transport()``): no key, its
+    own journal file, and hints that name the client's own calls."""
+    return getattr(transport, "in_process", False) is True
 
 
 class InFlight:

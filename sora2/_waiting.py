@@ -18,13 +18,13 @@ from ._exceptions import (
     RateLimitError,
     WaitTimeoutError,
 )
+from ._journal_glue import Change, Processed
 from ._logging import logger
 from ._paid import mark_paid
 from ._polling import Clock, PollSchedule, ProgressModel
 from ._types import IN_PROGRESS, IN_QUEUE
 
 if TYPE_CHECKING:
-    from ._journal_store import JournalStore
     from ._types import JobStatus
 
 __all__ = ["TRANSIENT_POLL_ERRORS", "WaitTracker"]
@@ -43,7 +43,6 @@ class WaitTracker:
         timeout: float,
         clock: Clock,
         model: ProgressModel,
-        journal_write: Callable[[Callable[[JournalStore], object]], None] | None,
         video_seconds: float | None,
         submitted_wall: float | None,
         started_wall: float | None,
@@ -58,7 +57,6 @@ class WaitTracker:
         self.timeout = timeout
         self._clock = clock
         self._model = model
-        self._journal_write = journal_write
         self._on_update = on_update
         now = clock.monotonic()
         self._started = now
@@ -86,8 +84,9 @@ class WaitTracker:
     def remaining(self) -> float:
         return self.deadline - self._clock.monotonic()
 
-    def observe(self, status: JobStatus) -> float | None:
-        """Take one poll's answer: None when the job is over, else seconds until the next poll."""
+    def observe(self, status: JobStatus) -> tuple[float | None, tuple[Change, ...]]:
+        """Take one poll's answer: None when the job is over, else seconds until the next poll;
+        and what the journal must record (what was learned about processing time)."""
         now = self._clock.monotonic()
         self.polls += 1
         self._failures = 0
@@ -127,24 +126,23 @@ class WaitTracker:
                 self.schedule.earliest_start = self._last_queued_at
             self._last_progress_at = now
         if status.is_terminal:
-            self._learn(status, now)
-            return None
+            return None, self._learn(status, now)
         delay = self.schedule.next_delay(status, now)
         logger.debug("%s: next poll in %.1fs", self.request_id, delay)
-        return delay
+        return delay, ()
 
-    def _learn(self, status: JobStatus, now: float) -> None:
+    def _learn(self, status: JobStatus, now: float) -> tuple[Change, ...]:
         if (
             not status.is_completed
             or self._start_estimate is None
             or self._last_progress_at is None
             or self.video_seconds is None
         ):
-            return
+            return ()
         finished = (self._last_progress_at + now) / 2
         processing = finished - self._start_estimate
         if processing <= 0:
-            return
+            return ()
         self._model.observe(self.video_seconds, processing)
         logger.debug(
             "%s: processed in about %.1fs; now expecting %.2fs per video second",
@@ -152,10 +150,7 @@ class WaitTracker:
             processing,
             self._model.seconds_per_video_second or 0.0,
         )
-        if self._journal_write is not None:
-            # Through the client's guard: a broken journal is logged, never allowed to lose a job.
-            request_id = self.request_id
-            self._journal_write(lambda j: j.update(request_id, processing_seconds=processing))
+        return (Processed(self.request_id, processing),)
 
     def failed(self, exc: APIError) -> float:
         """Take a failed poll: seconds until the next try, or re-raise after too many in a row."""

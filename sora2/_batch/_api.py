@@ -10,6 +10,7 @@ import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+import attrs
 import httpx
 
 from .._exceptions import ConfigurationError
@@ -39,19 +40,12 @@ def async_twin(client: Client) -> AsyncClient:
                 "use AsyncClient.batch with an async transport"
             )
         transport = httpx.ASGITransport(app=app)
-    twin = AsyncClient(
-        api_key=client._token() if source is not None else client._api_key,
-        base_url=client.base_url,
-        timeout=client.timeout,
-        max_retries=client.max_retries,
-        transport=transport,
-        journal=client.journal if client.journal is not None else False,
-        wait_timeout=client.wait_timeout,
-        max_download_bytes=client.max_download_bytes,
-        connection_limit=client.connection_limit,
-        trusted_hosts=client.trusted_hosts,
-        _clock=client._shared.clock,
-    )
+    options = client._options
+    if source is not None:  # the emulator's app, on another transport: its stand-in token
+        options = attrs.evolve(options, api_key=client._token())
+    twin = AsyncClient._from_options(options, transport=transport, clock=client._shared.clock)
+    # What the sync client decided and learned: whether hosted files are checked (and how),
+    # and the prices it already read.
     twin._file_checks = client._file_checks
     twin._hosted_transport = client._hosted_transport
     twin._price_documents = client._price_documents

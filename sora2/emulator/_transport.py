@@ -20,7 +20,13 @@ import httpx
 if TYPE_CHECKING:
     from starlette.types import ASGIApp
 
-__all__ = ["SyncASGITransport"]
+__all__ = [
+    "AsyncInProcessTransport",
+    "InProcessTransport",
+    "SyncASGITransport",
+    "async_transport",
+    "transport",
+]
 
 _Exchange = tuple[int, list[tuple[bytes, bytes]], bytes, dict[str, Any]]
 
@@ -130,3 +136,32 @@ def _run_loop(loop: asyncio.AbstractEventLoop) -> None:
         loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
         loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()
+
+
+class InProcessTransport(SyncASGITransport):
+    """A new emulator as a client's transport: ``Client(transport=transport())`` is
+    ``Client(emulator=True)``. A client on it needs no key (it sends a stand-in token), keeps
+    its own journal file, and its paid-job hints name the client's own calls, since no later
+    command can reach an emulator that ends with its client."""
+
+    in_process = True
+
+
+class AsyncInProcessTransport(httpx.ASGITransport):
+    """The async twin of :class:`InProcessTransport` (``AsyncClient(transport=...)``)."""
+
+    in_process = True
+
+
+def transport(**options: Any) -> InProcessTransport:
+    """A sync transport into a new in-process emulator; ``options`` are ``create_app``'s."""
+    from ._app import create_app
+
+    return InProcessTransport(create_app(**options))
+
+
+def async_transport(**options: Any) -> AsyncInProcessTransport:
+    """An async transport into a new in-process emulator; ``options`` are ``create_app``'s."""
+    from ._app import create_app
+
+    return AsyncInProcessTransport(app=create_app(**options))

@@ -123,6 +123,8 @@ class TestSubmitInputs:
         sent: list[httpx.Request] = []
 
         def handler(request: httpx.Request) -> httpx.Response:
+            if request.method == "GET" and request.url.path.startswith(MODELS_PREFIX):
+                return httpx.Response(404)  # the price a submit asks first: not counted
             sent.append(request)
             return httpx.Response(200, json=submit_answer(REQUEST_ID))
 
