@@ -49,7 +49,7 @@ from ._options import ClientOptions, JournalOption
 from ._polling import Clock
 from ._responses import files_to_download, is_gone
 from ._retry import acall_with_retries
-from ._telemetry import job_attributes, measure, span
+from ._telemetry import job_attributes, measure, remember_job, span
 from ._threads import run_in_worker
 from ._transports import AsyncBorrowedTransport, InFlight
 from ._types import JobRef, JobResult, JobStatus, OutputFile, Submission, is_completed_state
@@ -191,8 +191,8 @@ class AsyncClient(BaseClient):
             body, model_id, hosted = op.body, op.model, self._hosted_transport
             await self._in_thread(lambda: check_file_inputs(body, model_id, transport=hosted))
         op = attrs.evolve(op, estimate_usd=estimate.usd)  # journaled with the job's id
-        with span("submit", job_attributes(op.body)):
-            return submitted(await self._call(op), op.body)
+        with span("submit", job_attributes(op.body, model=op.model)):
+            return submitted(await self._call(op), op.body, op.model)
 
     async def status(self, job: JobRef) -> JobStatus:
         """See :meth:`Client.status`."""
@@ -390,6 +390,7 @@ class AsyncClient(BaseClient):
         for record in await self._journal_read(self._keeper.to_resume, request_id):
             try:
                 with self._paid(record.request_id):
+                    remember_job(record.request_id, record.model, record.params)
                     await self._resume_one(record, out_dir, on_update, on_progress)
             except FATAL_FOR_RESUME:
                 raise

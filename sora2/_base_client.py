@@ -41,7 +41,7 @@ from ._paid import paid_for
 from ._polling import Clock, ProgressModel, SystemClock
 from ._responses import job_failed
 from ._retry import RetryPolicy
-from ._telemetry import annotate, count, job_attributes
+from ._telemetry import annotate, count, job_attributes, remember_job
 from ._transports import BearerAuth, in_process_emulator, is_in_process
 from ._types import IN_PROGRESS, JobRef, JobResult, JobStatus, Submission
 from ._waiting import WaitTracker
@@ -385,10 +385,12 @@ def request_id_of(job: JobRef) -> str:
     return job
 
 
-def submitted(submission: Submission, body: Mapping[str, Any]) -> Submission:
-    """A submission, told to telemetry (the span's request id, the submitted count)."""
+def submitted(submission: Submission, body: Mapping[str, Any], model: str) -> Submission:
+    """A submission, told to telemetry (the span's request id, the submitted count, and the
+    job's model and inputs for its later spans)."""
     annotate("sora2.request_id", submission.request_id)
-    count("submitted", job_attributes(body))
+    count("submitted", job_attributes(body, model=model))
+    remember_job(submission.request_id, model, body)
     return submission
 
 

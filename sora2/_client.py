@@ -50,7 +50,7 @@ from ._options import ClientOptions, JournalOption
 from ._polling import Clock
 from ._responses import files_to_download, is_gone
 from ._retry import call_with_retries
-from ._telemetry import job_attributes, measure, span
+from ._telemetry import job_attributes, measure, remember_job, span
 from ._transports import BorrowedTransport
 from ._types import JobRef, JobResult, JobStatus, OutputFile, Submission, is_completed_state
 from ._waiting import TRANSIENT_POLL_ERRORS, WaitTracker
@@ -200,8 +200,8 @@ class Client(BaseClient):
         if self._checks_files():
             check_file_inputs(op.body, op.model, transport=self._hosted_transport)
         op = attrs.evolve(op, estimate_usd=estimate.usd)  # journaled with the job's id
-        with span("submit", job_attributes(op.body)):
-            return submitted(self._call(op), op.body)
+        with span("submit", job_attributes(op.body, model=op.model)):
+            return submitted(self._call(op), op.body, op.model)
 
     def status(self, job: JobRef) -> JobStatus:
         """The job's current state (retried on transient failures).
@@ -451,6 +451,7 @@ class Client(BaseClient):
         for record in self._keeper.to_resume(request_id):
             try:
                 with self._paid(record.request_id):
+                    remember_job(record.request_id, record.model, record.params)
                     self._resume_one(record, out_dir, on_update, on_progress)
             except FATAL_FOR_RESUME:
                 raise

@@ -14,13 +14,22 @@ from __future__ import annotations
 import functools
 import os
 import time
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, Final
 
 from ._version import __version__
 
-__all__ = ["PROMPTS_ENV_VAR", "annotate", "count", "job_attributes", "measure", "span"]
+__all__ = [
+    "PROMPTS_ENV_VAR",
+    "annotate",
+    "count",
+    "job_attributes",
+    "measure",
+    "remember_job",
+    "span",
+]
 
 PROMPTS_ENV_VAR: Final = "SORA2_TRACE_PROMPTS"
 _SCOPE: Final = "sora2"
@@ -53,16 +62,37 @@ def _model() -> str:
     return operation("submit").path.removeprefix("/v1/models/")
 
 
+_JOBS: OrderedDict[str, tuple[str | None, Mapping[str, Any]]] = OrderedDict()
+"""Each recent job's model and inputs, so its polls, wait and download carry them too."""
+_JOBS_KEPT: Final = 100_000
+"""Jobs remembered at most (the oldest go first): a bound on a long-running service's memory."""
+
+
+def remember_job(request_id: str, model: str | None, inputs: Mapping[str, Any]) -> None:
+    """Note a submitted (or resumed) job's model and inputs for its later spans; free without
+    the API."""
+    if _otel() is None:
+        return
+    _JOBS[request_id] = (model, inputs)
+    _JOBS.move_to_end(request_id)
+    while len(_JOBS) > _JOBS_KEPT:
+        _JOBS.popitem(last=False)
+
+
 def job_attributes(
-    inputs: Mapping[str, Any] | None = None, request_id: str | None = None
+    inputs: Mapping[str, Any] | None = None,
+    request_id: str | None = None,
+    model: str | None = None,
 ) -> dict[str, Any]:
     """A job's attributes: its id, the model, the size and duration asked for (and the prompt
-    when opted in)."""
+    when opted in). Given only the id, what :func:`remember_job` noted for it."""
     if _otel() is None:
         return {}
     from ._inputs import duration_property, size_property
 
-    found: dict[str, Any] = {"sora2.model": _model()}
+    if inputs is None and request_id and request_id in _JOBS:
+        model, inputs = (model or _JOBS[request_id][0]), _JOBS[request_id][1]
+    found: dict[str, Any] = {"sora2.model": model or _model()}
     if request_id:
         found["sora2.request_id"] = request_id
     for key, name in (("sora2.size", size_property()), ("sora2.duration", duration_property())):

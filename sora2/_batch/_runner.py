@@ -170,7 +170,10 @@ class _Run:
         return True
 
     async def one(self, row: BatchRow) -> None:
-        attributes = {**job_attributes(row.input, row.request_id), "sora2.batch.row": row.row}
+        attributes = {
+            **job_attributes(row.input, row.request_id, row.model),
+            "sora2.batch.row": row.row,
+        }
         with span("batch.row", attributes):
             await self._one(row)
 

@@ -166,3 +166,38 @@ async def test_each_batch_row_has_a_span(
         if s.name == "sora2.submit"
     }
     assert submitted == {s.attributes["sora2.request_id"] for s in found}
+
+
+async def test_every_span_of_a_job_carries_its_model_size_and_duration(
+    api: Api, spans: InMemorySpanExporter, tmp_path: Path
+) -> None:
+    """A job on another model than the default: its submit, wait, polls and download all carry
+    that model, and the size and duration it asked for."""
+    from sora2._spec import default_model, known_models
+
+    others = [m for m in known_models() if m != default_model()]
+    if not others:
+        pytest.skip("the spec has one model")
+    model = next((m for m in others if "image" not in m), others[0])
+    from sora2._inputs import validate_input
+
+    inputs = {k: v for k, v in _inputs().items() if _accepts(model, k, v, validate_input)}
+    await api.generate("a lighthouse at dawn", out=tmp_path / "v.mp4", model=model, **inputs)
+    finished = [s for s in spans.get_finished_spans() if s.name != "sora2.batch.row"]
+    assert {"sora2.submit", "sora2.wait", "sora2.poll", "sora2.download"} <= {
+        s.name for s in finished
+    }
+    for span in finished:
+        assert model == span.attributes["sora2.model"], span.name
+        for key, name in (("sora2.size", size_property()), ("sora2.duration", duration_property())):
+            if name in inputs:
+                assert inputs[name] == span.attributes[key], (span.name, key)
+
+
+def _accepts(model: str, name: str, value: Any, validate: Any) -> bool:
+    """Whether ``model`` takes ``name=value`` (a model's schema may not describe it)."""
+    try:
+        validate({"prompt": "x", name: value}, model)
+    except Exception:
+        return False
+    return True
