@@ -42,8 +42,9 @@ from ._lazy import attach
 from ._version import __version__
 
 if TYPE_CHECKING:
+    from ._async_client import AsyncClient
     from ._batch import BatchProgress, BatchRow, BatchSummary
-    from ._client import AsyncClient, Client
+    from ._client import Client
     from ._hosted import HostedFileVerdict, check_hosted_file
     from ._journal import JobRecord, Journal
     from ._journal_pg import PostgresJournal
@@ -107,7 +108,7 @@ _LAZY = {
     "BatchRow": "._batch",
     "BatchSummary": "._batch",
     "Client": "._client",
-    "AsyncClient": "._client",
+    "AsyncClient": "._async_client",
     "Journal": "._journal",
     "JobRecord": "._journal",
     "JournalStore": "._journal_store",

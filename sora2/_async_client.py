@@ -37,6 +37,7 @@ from ._download import (
     names_files,
     target_paths,
 )
+from ._errors import is_gone
 from ._exceptions import (
     ConfigurationError,
     ConflictError,
@@ -50,7 +51,7 @@ from ._journal_glue import DEFERRED_WRITES, is_adhoc, resume_target
 from ._logging import logger
 from ._paid import paid_for
 from ._polling import Clock
-from ._responses import files_to_download, is_gone
+from ._responses import files_to_download
 from ._retry import acall_with_retries
 from ._telemetry import job_attributes, measure, span
 from ._threads import run_in_worker

@@ -23,6 +23,14 @@ from ._constants import (
     EMULATOR_BASE_URL,
 )
 from ._download import is_loopback
+from ._errors import (
+    NOT_SENT_ERRORS,
+    is_gone,
+    job_failed,
+    json_body,
+    transport_error,
+    unknown_submission,
+)
 from ._exceptions import (
     APIError,
     AuthenticationError,
@@ -37,18 +45,7 @@ from ._journal_glue import JournalKeeper
 from ._journal_store import JournalStore, open_journal
 from ._logging import register_secret
 from ._polling import Clock, ProgressModel, SystemClock
-from ._responses import (
-    NOT_SENT_ERRORS,
-    interpret_result,
-    interpret_status,
-    interpret_submit,
-    is_gone,
-    job_failed,
-    json_body,
-    submitted_id,
-    transport_error,
-    unknown_submission,
-)
+from ._responses import interpret_result, interpret_status, interpret_submit, submitted_id
 from ._retry import RetryPolicy
 from ._telemetry import annotate, count, job_attributes
 from ._types import IN_PROGRESS, JobRef, JobResult, JobStatus, Submission

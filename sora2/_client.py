@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any, Unpack
 
 import httpx
 
-from ._async_client import AsyncClient
 from ._base_client import (
     FATAL_FOR_RESUME,
     BaseClient,
@@ -41,6 +40,7 @@ from ._download import (
     names_files,
     target_paths,
 )
+from ._errors import is_gone
 from ._exceptions import (
     ConfigurationError,
     ConflictError,
@@ -54,7 +54,7 @@ from ._journal_glue import is_adhoc, resume_target
 from ._logging import logger
 from ._paid import paid_for
 from ._polling import Clock
-from ._responses import files_to_download, is_gone
+from ._responses import files_to_download
 from ._retry import call_with_retries
 from ._telemetry import job_attributes, measure, span
 from ._transports import BearerAuth, BorrowedTransport, sync_emulator
@@ -75,7 +75,7 @@ if TYPE_CHECKING:
     from ._batch._api import BatchSource
 
 
-__all__ = ["AsyncClient", "Client"]
+__all__ = ["Client"]
 
 
 class Client(BaseClient):

@@ -19,16 +19,9 @@ from pathlib import Path
 from typing import Any, Final
 
 from .._exceptions import ConfigurationError
-from .._journal import GONE as _GONE
-from .._types import CANCELLED as _CANCELLED
-from .._types import COMPLETED as _COMPLETED
-from .._types import FAILED as _FAILED
+from .._types import CANCELLED, COMPLETED, FAILED, GONE
 
 __all__ = [
-    "CANCELLED",
-    "COMPLETED",
-    "FAILED",
-    "GONE",
     "INVALID",
     "MANIFEST_NAME",
     "PENDING",
@@ -38,11 +31,7 @@ __all__ = [
 ]
 
 MANIFEST_NAME: Final = "manifest.jsonl"
-COMPLETED: Final = _COMPLETED
-FAILED: Final = _FAILED
 INVALID: Final = "invalid"
-CANCELLED: Final = _CANCELLED
-GONE: Final = _GONE
 PENDING: Final = "pending"
 ROW_STATES: Final = (COMPLETED, FAILED, INVALID, CANCELLED, GONE, PENDING)
 """A row's state in the manifest (not a job state: ``pending`` also means "not submitted")."""

@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .._logging import logger
-from .._types import outcome_of
-from ._manifest import CANCELLED, COMPLETED, FAILED, GONE, INVALID, PENDING, BatchRow, Manifest
+from .._types import CANCELLED, COMPLETED, FAILED, GONE, outcome_of
+from ._manifest import INVALID, PENDING, BatchRow, Manifest
 from ._rows import Row
 
 if TYPE_CHECKING:

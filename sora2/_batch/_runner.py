@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from .._base_client import FATAL_FOR_RESUME
-from .._constants import DEFAULT_BATCH_CONCURRENCY as DEFAULT_CONCURRENCY
+from .._constants import DEFAULT_BATCH_CONCURRENCY
 from .._exceptions import (
     ConfigurationError,
     ConflictError,
@@ -36,19 +36,9 @@ from .._exceptions import (
 from .._logging import logger
 from .._telemetry import annotate, job_attributes, span
 from .._text import plural
-from .._types import outcome_of
-from ._compat import QUEUED as _QUEUED
+from .._types import CANCELLED, COMPLETED, FAILED, GONE, IN_QUEUE, outcome_of
 from ._compat import download_outputs, submit_body
-from ._manifest import (
-    CANCELLED,
-    COMPLETED,
-    FAILED,
-    GONE,
-    INVALID,
-    PENDING,
-    BatchRow,
-    Manifest,
-)
+from ._manifest import INVALID, PENDING, BatchRow, Manifest
 from ._needs import adopt_from_journal, is_paid, needs_follow_up, needs_submit, new_entry
 from ._rows import load_rows, make_plan, row_seconds
 from ._summary import BatchProgress, BatchSummary
@@ -57,7 +47,7 @@ if TYPE_CHECKING:
     from .._async_client import AsyncClient
     from .._types import JobStatus
 
-__all__ = ["DEFAULT_CONCURRENCY", "queued_jobs", "run_batch"]
+__all__ = ["queued_jobs", "run_batch"]
 
 _SHORT_ID = 8
 _UNKNOWN = (
@@ -161,7 +151,7 @@ class _Run:
             self.changed(row)
             return True
         row.request_id, row.submit_unknown = submission.request_id, False
-        row.job_state, row.state, row.error = _QUEUED, PENDING, None
+        row.job_state, row.state, row.error = IN_QUEUE, PENDING, None
         self.submitted += 1
         self.changed(row)
         return True
@@ -244,7 +234,7 @@ def queued_jobs(rows: Iterable[BatchRow]) -> list[BatchRow]:
     return [
         r
         for r in rows
-        if r.request_id is not None and r.state == PENDING and r.job_state in (None, _QUEUED)
+        if r.request_id is not None and r.state == PENDING and r.job_state in (None, IN_QUEUE)
     ]
 
 
@@ -253,7 +243,7 @@ async def run_batch(
     source: str | os.PathLike[str] | Iterable[Mapping[str, Any]],
     *,
     out_dir: str | os.PathLike[str],
-    concurrency: int = DEFAULT_CONCURRENCY,
+    concurrency: int = DEFAULT_BATCH_CONCURRENCY,
     max_jobs: int | None = None,
     max_seconds: float | None = None,
     dry_run: bool = False,

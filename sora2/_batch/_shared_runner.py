@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from .._exceptions import JournalUnavailableError
 from .._logging import logger
-from ._manifest import CANCELLED, COMPLETED, FAILED, GONE, INVALID, PENDING, BatchRow, Manifest
+from .._types import CANCELLED, COMPLETED, FAILED, GONE
+from ._manifest import INVALID, PENDING, BatchRow, Manifest
 from ._needs import needs_follow_up
 from ._runner import _after_interrupt, _first_error, _Run
 from ._shared import DONE, NEXT_FOLLOW, UNKNOWN, WAIT, SharedRows, merge, state_of
