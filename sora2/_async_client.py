@@ -190,10 +190,12 @@ class AsyncClient(BaseClient):
         prompt: str,
         *,
         model: str | None = None,
+        target: str | os.PathLike[str] | None = None,
         **inputs: Unpack[InputOptions],
     ) -> Submission:
         """See :meth:`Client.submit`."""
-        return await self._submit(prompt, inputs, target=None, model=model)
+        where = None if target is None else absolute_target(target)
+        return await self._submit(prompt, inputs, target=where, model=model)
 
     async def _submit(
         self,
@@ -216,6 +218,11 @@ class AsyncClient(BaseClient):
 
         with span("submit", job_attributes(body)):
             return await acall_with_retries(self._retry, "submit", attempt, submit=True)
+
+    async def check_ready(self) -> None:
+        """See :meth:`Client.check_ready`."""
+        self._require_key()
+        await self._journal_read(self._check_journal)
 
     async def status(self, job: JobRef) -> JobStatus:
         """See :meth:`Client.status`."""

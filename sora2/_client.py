@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Unpack
 
 import httpx
 
+from ._async_client import AsyncClient
 from ._base_client import (
     FATAL_FOR_RESUME,
     BaseClient,
@@ -186,6 +187,7 @@ class Client(BaseClient):
         prompt: str,
         *,
         model: str | None = None,
+        target: str | os.PathLike[str] | None = None,
         **inputs: Unpack[InputOptions],
     ) -> Submission:
         """Submit a job. Retried only when the service provably did not take it.
@@ -195,7 +197,8 @@ class Client(BaseClient):
         default. A keyword the spec does not describe is sent as given (the input is open).
         ``model`` is a model id of the spec (``sora2.known_models()``); None is the spec's
         default model (``sora2.default_model()``). The inputs are checked against that model's
-        own input schema.
+        own input schema. ``target`` is where :meth:`resume` is to save the job's files (a
+        file or a directory), journaled with the id; it is neither checked nor written here.
 
         Raises:
             InvalidInputError: before anything is sent, naming the field and allowed values
@@ -203,7 +206,8 @@ class Client(BaseClient):
             JournalError: the journal cannot record the id; nothing is sent.
             SubmissionUnknownError: the request may have created a job; it is not retried.
         """
-        return self._submit(prompt, inputs, target=None, model=model)
+        where = None if target is None else absolute_target(target)
+        return self._submit(prompt, inputs, target=where, model=model)
 
     def _submit(
         self,
@@ -226,6 +230,13 @@ class Client(BaseClient):
 
         with span("submit", job_attributes(body)):
             return call_with_retries(self._retry, "submit", attempt, submit=True)
+
+    def check_ready(self) -> None:
+        """Raise now what :meth:`submit` would raise before sending anything: no API key
+        (``ConfigurationError``), a journal that cannot record an id (``JournalError``). For a
+        caller about to start many jobs, such as a batch, that must stop before the first."""
+        self._require_key()
+        self._check_journal()
 
     def status(self, job: JobRef) -> JobStatus:
         """The job's current state (retried on transient failures).
@@ -548,6 +559,28 @@ class Client(BaseClient):
             resubmit_unknown=resubmit_unknown,
             defaults=defaults,
             on_progress=on_progress,
+        )
+
+    def to_async(self) -> AsyncClient:
+        """A new :class:`AsyncClient` with this client's settings, journal and clock, on the
+        same in-process emulator (the same jobs) when it has one; the caller closes it.
+
+        Raises:
+            ConfigurationError: the client was given a custom sync transport, which an
+                ``AsyncClient`` cannot use.
+        """
+        source = self._shared.transport
+        app = getattr(source, "app", None)
+        if source is not None and app is None:
+            raise ConfigurationError(
+                "Client.batch cannot reuse a custom sync transport; "
+                "use AsyncClient.batch with an async transport"
+            )
+        token = self._token() if source is not None else self._api_key
+        return AsyncClient(
+            **self._options({"api_key": token}),
+            transport=None if app is None else httpx.ASGITransport(app=app),
+            _clock=self._shared.clock,
         )
 
     def with_options(self, **overrides: Any) -> Client:

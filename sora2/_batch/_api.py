@@ -1,92 +1,30 @@
 """``Client.batch`` and ``AsyncClient.batch``: the library face of a batch.
 
-The sync client runs the async engine with ``anyio.run`` on an ``AsyncClient`` made with the
-same settings (and, for the in-process emulator, the same emulator), so both share one code path.
+The sync client runs the async engine with ``anyio.run`` on its ``to_async()`` twin (the same
+settings and, for the in-process emulator, the same emulator), so both share one code path.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
-from .._exceptions import ConfigurationError
-
 if TYPE_CHECKING:
-    from .._async_client import AsyncClient
     from .._client import Client
-    from ._manifest import BatchRow
-    from ._summary import BatchProgress, BatchSummary
+    from ._summary import BatchSummary
 
-__all__ = ["async_twin", "batch_sync"]
+__all__ = ["batch_sync"]
 
 BatchSource = str | os.PathLike[str] | Iterable[Mapping[str, Any]]
 
 
-def async_twin(client: Client) -> AsyncClient:
-    """An ``AsyncClient`` with ``client``'s settings, journal, clock and emulator."""
-    from .._async_client import AsyncClient
-
-    source = client._shared.transport
-    transport: httpx.AsyncBaseTransport | None = None
-    if source is not None:
-        app = getattr(source, "app", None)
-        if app is None:
-            raise ConfigurationError(
-                "Client.batch cannot reuse a custom sync transport; "
-                "use AsyncClient.batch with an async transport"
-            )
-        transport = httpx.ASGITransport(app=app)
-    twin = AsyncClient(
-        api_key=client._token() if source is not None else client._api_key,
-        base_url=client.base_url,
-        timeout=client.timeout,
-        max_retries=client.max_retries,
-        transport=transport,
-        journal=client.journal if client.journal is not None else False,
-        wait_timeout=client.wait_timeout,
-        max_download_bytes=client.max_download_bytes,
-        connection_limit=client.connection_limit,
-        trusted_hosts=client.trusted_hosts,
-        _clock=client._shared.clock,
-    )
-    return twin
-
-
-def batch_sync(
-    client: Client,
-    source: BatchSource,
-    *,
-    out_dir: str | os.PathLike[str],
-    concurrency: int,
-    max_jobs: int | None,
-    max_seconds: float | None,
-    dry_run: bool,
-    cancel_queued_on_interrupt: bool,
-    resubmit_unknown: bool,
-    on_progress: Callable[[BatchProgress, BatchRow | None], None] | None,
-    defaults: Mapping[str, Any] | None = None,
-) -> BatchSummary:
+def batch_sync(client: Client, source: BatchSource, **options: Any) -> BatchSummary:
+    """``Client.batch``: ``AsyncClient.batch`` on the client's ``to_async()`` twin."""
     import anyio
 
-    from ._runner import run_batch
-
     async def main() -> BatchSummary:
-        async with async_twin(client) as twin:
-            return await run_batch(
-                twin,
-                source,
-                out_dir=out_dir,
-                concurrency=concurrency,
-                max_jobs=max_jobs,
-                max_seconds=max_seconds,
-                dry_run=dry_run,
-                cancel_queued_on_interrupt=cancel_queued_on_interrupt,
-                resubmit_unknown=resubmit_unknown,
-                defaults=defaults,
-                on_progress=on_progress,
-            )
+        async with client.to_async() as twin:
+            return await twin.batch(source, **options)
 
     return anyio.run(main)

@@ -33,7 +33,7 @@ async def submit_body(
     journal knows, after a crash between the journal's write and the manifest's.
     """
     inputs = {name: value for name, value in body.items() if name != PROMPT_INPUT}
-    return await client._submit(body[PROMPT_INPUT], inputs, target=target, model=model)
+    return await client.submit(body[PROMPT_INPUT], model=model, target=target, **inputs)
 
 
 async def download_outputs(client: AsyncClient, result: JobResult, stem: Path) -> list[Path]:

@@ -21,14 +21,7 @@ from .._batch._manifest import INVALID, PENDING
 from .._constants import DEFAULT_BATCH_CONCURRENCY
 from .._text import plural
 from .._types import COMPLETED
-from ._common import (
-    CommandError,
-    Settings,
-    client_options,
-    echo_err,
-    emit,
-    translate_errors,
-)
+from ._common import CommandError, Settings, client_options, echo_err, emit, translate_errors
 from ._exit_codes import EXIT_BATCH_INCOMPLETE, EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE
 from ._input_options import input_options
 from ._progress import format_elapsed
@@ -63,12 +56,11 @@ def _stdin_is_tty() -> bool:
 def make_async_client(settings: Settings) -> AsyncClient:
     """The AsyncClient a batch runs on: the twin of the CLI's one client seam (``make_client``),
     so tests that swap that seam (fake time, an in-process emulator) drive batches too."""
-    from .._batch._api import async_twin
     from . import _common
 
     client = _common.make_client(settings)
     try:
-        return async_twin(client)
+        return client.to_async()
     finally:
         client.close()
 
