@@ -71,6 +71,7 @@ if TYPE_CHECKING:
 
     from ._batch import BatchProgress, BatchRow, BatchSummary
     from ._batch._api import BatchSource
+    from ._client import Client
 
 
 __all__ = ["AsyncClient"]
@@ -143,6 +144,29 @@ class AsyncClient(BaseClient):
             policy=self._host_policy,
             limit=connection_limit,
             in_thread=self._in_thread,
+        )
+
+    @classmethod
+    def from_client(cls, client: Client) -> AsyncClient:
+        """A new ``AsyncClient`` with a sync client's settings, journal and clock, on the same
+        in-process emulator (the same jobs) when it has one; the caller closes it.
+
+        Raises:
+            ConfigurationError: ``client`` was given a custom sync transport, which an
+                ``AsyncClient`` cannot use.
+        """
+        source = client._shared.transport
+        app = getattr(source, "app", None)
+        if source is not None and app is None:
+            raise ConfigurationError(
+                "Client.batch cannot reuse a custom sync transport; "
+                "use AsyncClient.batch with an async transport"
+            )
+        token = client._token() if source is not None else client._api_key
+        return cls(
+            **client._options({"api_key": token}),
+            transport=None if app is None else httpx.ASGITransport(app=app),
+            _clock=client._shared.clock,
         )
 
     async def _send(

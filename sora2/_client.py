@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any, Unpack
 
 import httpx
 
-from ._async_client import AsyncClient
 from ._base_client import (
     FATAL_FOR_RESUME,
     BaseClient,
@@ -559,28 +558,6 @@ class Client(BaseClient):
             resubmit_unknown=resubmit_unknown,
             defaults=defaults,
             on_progress=on_progress,
-        )
-
-    def to_async(self) -> AsyncClient:
-        """A new :class:`AsyncClient` with this client's settings, journal and clock, on the
-        same in-process emulator (the same jobs) when it has one; the caller closes it.
-
-        Raises:
-            ConfigurationError: the client was given a custom sync transport, which an
-                ``AsyncClient`` cannot use.
-        """
-        source = self._shared.transport
-        app = getattr(source, "app", None)
-        if source is not None and app is None:
-            raise ConfigurationError(
-                "Client.batch cannot reuse a custom sync transport; "
-                "use AsyncClient.batch with an async transport"
-            )
-        token = self._token() if source is not None else self._api_key
-        return AsyncClient(
-            **self._options({"api_key": token}),
-            transport=None if app is None else httpx.ASGITransport(app=app),
-            _clock=self._shared.clock,
         )
 
     def with_options(self, **overrides: Any) -> Client:

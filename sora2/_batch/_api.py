@@ -1,7 +1,8 @@
 """``Client.batch`` and ``AsyncClient.batch``: the library face of a batch.
 
-The sync client runs the async engine with ``anyio.run`` on its ``to_async()`` twin (the same
-settings and, for the in-process emulator, the same emulator), so both share one code path.
+The sync client runs the async engine with ``anyio.run`` on its twin,
+``AsyncClient.from_client`` (the same settings and, for the in-process emulator, the same
+emulator), so both share one code path.
 """
 
 from __future__ import annotations
@@ -20,11 +21,13 @@ BatchSource = str | os.PathLike[str] | Iterable[Mapping[str, Any]]
 
 
 def batch_sync(client: Client, source: BatchSource, **options: Any) -> BatchSummary:
-    """``Client.batch``: ``AsyncClient.batch`` on the client's ``to_async()`` twin."""
+    """``Client.batch``: ``AsyncClient.batch`` on the client's async twin."""
     import anyio
 
+    from .._async_client import AsyncClient
+
     async def main() -> BatchSummary:
-        async with client.to_async() as twin:
+        async with AsyncClient.from_client(client) as twin:
             return await twin.batch(source, **options)
 
     return anyio.run(main)

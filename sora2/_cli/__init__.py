@@ -106,7 +106,7 @@ def _run(args: list[str]) -> tuple[int, dict[str, Any] | None]:
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code, error_object(exc, exc.format_message(), exc.exit_code)
-    except Sora2Error as exc:  # one no command translated: the same translation
+    except Sora2Error as exc:  # one that no command translated: the same translation
         from ._common import command_error
 
         shown = command_error(exc)

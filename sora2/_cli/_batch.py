@@ -56,11 +56,12 @@ def _stdin_is_tty() -> bool:
 def make_async_client(settings: Settings) -> AsyncClient:
     """The AsyncClient a batch runs on: the twin of the CLI's one client seam (``make_client``),
     so tests that swap that seam (fake time, an in-process emulator) drive batches too."""
+    from .._async_client import AsyncClient
     from . import _common
 
     client = _common.make_client(settings)
     try:
-        return client.to_async()
+        return AsyncClient.from_client(client)
     finally:
         client.close()
 
