@@ -19,6 +19,7 @@ from ._exceptions import (
     ConfigurationError,
     ConflictError,
     ContractViolationError,
+    CostLimitError,
     DownloadError,
     DownloadWriteError,
     InsufficientBalanceError,
@@ -49,6 +50,7 @@ if TYPE_CHECKING:
     from ._journal import JobRecord, Journal
     from ._journal_pg import PostgresJournal
     from ._journal_store import JournalStore
+    from ._pricing import CostEstimate
     from ._spec import default_model, known_models
     from ._types import NOT_GIVEN, JobResult, JobStatus, NotGiven, OutputFile, Submission
 
@@ -69,6 +71,8 @@ __all__ = [
     "ConfigurationError",
     "ConflictError",
     "ContractViolationError",
+    "CostEstimate",
+    "CostLimitError",
     "DownloadError",
     "DownloadWriteError",
     "HostedFileVerdict",
@@ -120,6 +124,7 @@ _LAZY = {
     "NOT_GIVEN": "._types",
     "NotGiven": "._types",
     "check_hosted_file": "._hosted",
+    "CostEstimate": "._pricing",
     "default_model": "._spec",
     "known_models": "._spec",
     "HostedFileVerdict": "._hosted",

@@ -39,6 +39,7 @@ from ._download import (
 )
 from ._errors import is_gone
 from ._exceptions import (
+    AuthenticationError,
     ConfigurationError,
     ConflictError,
     DownloadError,
@@ -72,6 +73,7 @@ if TYPE_CHECKING:
     from ._batch import BatchProgress, BatchRow, BatchSummary
     from ._batch._api import BatchSource
     from ._client import Client
+    from ._pricing import CostEstimate
 
 
 __all__ = ["AsyncClient"]
@@ -148,8 +150,9 @@ class AsyncClient(BaseClient):
 
     @classmethod
     def from_client(cls, client: Client) -> AsyncClient:
-        """A new ``AsyncClient`` with a sync client's settings, journal and clock, on the same
-        in-process emulator (the same jobs) when it has one; the caller closes it.
+        """A new ``AsyncClient`` with a sync client's settings, journal, clock, prices read and
+        hosted-file checks, on the same in-process emulator (the same jobs) when it has one;
+        the caller closes it.
 
         Raises:
             ConfigurationError: ``client`` was given a custom sync transport, which an
@@ -163,11 +166,15 @@ class AsyncClient(BaseClient):
                 "use AsyncClient.batch with an async transport"
             )
         token = client._token() if source is not None else client._api_key
-        return cls(
+        twin = cls(
             **client._options({"api_key": token}),
             transport=None if app is None else httpx.ASGITransport(app=app),
             _clock=client._shared.clock,
         )
+        twin._file_checks = client._file_checks
+        twin._hosted_transport = client._hosted_transport
+        twin._price_documents = client._price_documents
+        return twin
 
     async def _send(
         self, operation: str, request: dict[str, Any], request_id: str | None = None
@@ -215,11 +222,12 @@ class AsyncClient(BaseClient):
         *,
         model: str | None = None,
         target: str | os.PathLike[str] | None = None,
+        max_cost: float | None = None,
         **inputs: Unpack[InputOptions],
     ) -> Submission:
         """See :meth:`Client.submit`."""
         where = None if target is None else absolute_target(target)
-        return await self._submit(prompt, inputs, target=where, model=model)
+        return await self._submit(prompt, inputs, target=where, model=model, max_cost=max_cost)
 
     async def _submit(
         self,
@@ -228,17 +236,32 @@ class AsyncClient(BaseClient):
         *,
         target: str | None,
         model: str | None = None,
+        max_cost: float | None = None,
     ) -> Submission:
         """submit(), journaling ``target`` (generate's output path) in the job's first row."""
+        from ._file_inputs import check_file_inputs
+        from ._inputs import job_seconds
         from ._model_requests import submit_request
+        from ._prices import check_max_cost, judge_cost
 
+        check_max_cost(max_cost)
         model_id, body = self._submit_body(prompt, inputs, model)
         request = submit_request(model_id, body)
         await self._journal_read(self._check_journal)
+        estimate = await self._estimate(model_id, job_seconds(body, model_id))
+        judge_cost(estimate, max_cost)
+        if self._checks_files():
+            import anyio
+
+            await anyio.to_thread.run_sync(
+                lambda: check_file_inputs(body, model_id, transport=self._hosted_transport)
+            )
 
         async def attempt() -> Submission:
             raw = await self._send("submit", request)
-            return await self._step(self._interpret_submit, raw, body, target, model_id)
+            return await self._step(
+                self._interpret_submit, raw, body, target, model_id, estimate.usd
+            )
 
         with span("submit", job_attributes(body)):
             return await acall_with_retries(self._retry, "submit", attempt, submit=True)
@@ -377,12 +400,15 @@ class AsyncClient(BaseClient):
         on_submit: Callable[[Submission], None] | None = None,
         on_progress: Callable[[int, int | None], None] | None = None,
         model: str | None = None,
+        max_cost: float | None = None,
         **inputs: Unpack[InputOptions],
     ) -> list[Path]:
         """See :meth:`Client.generate`."""
         await self._in_thread(check_output_target, out)
         target = absolute_target(out)
-        submission = await self._submit(prompt, inputs, target=target, model=model)
+        submission = await self._submit(
+            prompt, inputs, target=target, model=model, max_cost=max_cost
+        )
         request_id = submission.request_id
         if on_submit is not None:
             on_submit(submission)
@@ -395,6 +421,41 @@ class AsyncClient(BaseClient):
             return await self.download(
                 await self.result(request_id), target, on_progress=on_progress
             )
+
+    async def price(self, *, model: str | None = None, **inputs: Any) -> CostEstimate:
+        """See :meth:`Client.price`."""
+        from ._inputs import job_seconds, known_model
+        from ._prices import check_price_inputs
+
+        model_id = known_model(model)
+        check_price_inputs(inputs, model_id)
+        return await self._estimate(model_id, job_seconds(inputs, model_id))
+
+    async def _estimate(self, model_id: str, seconds: int | None) -> CostEstimate:
+        from ._prices import estimate_from
+
+        if model_id not in self._price_documents:
+            import anyio
+
+            # Many concurrent submits (a batch) ask the price once, not once each.
+            lock = self._price_locks.setdefault(model_id, anyio.Lock())
+            async with lock:
+                if model_id not in self._price_documents:
+                    self._price_documents[model_id] = await self._read_price(model_id)
+        return estimate_from(model_id, self._price_documents[model_id], seconds)
+
+    async def _read_price(self, model_id: str) -> Any:
+        from ._prices import Unread, document_request, read_document
+
+        request = document_request(model_id)
+        if request is None:
+            return Unread("the spec gives the model no document operation")
+        try:
+            return read_document(await self._send("model", request))
+        except (ConfigurationError, AuthenticationError):
+            raise
+        except Sora2Error as exc:
+            return Unread(f"the model document could not be read: {exc}")
 
     async def jobs(self, *, unfinished: bool = False) -> list[JobRecord]:
         """See :meth:`Client.jobs`."""
@@ -500,6 +561,7 @@ class AsyncClient(BaseClient):
         concurrency: int = DEFAULT_BATCH_CONCURRENCY,
         max_jobs: int | None = None,
         max_seconds: float | None = None,
+        max_cost: float | None = None,
         dry_run: bool = False,
         cancel_queued_on_interrupt: bool = False,
         resubmit_unknown: bool = False,
@@ -516,6 +578,7 @@ class AsyncClient(BaseClient):
             concurrency=concurrency,
             max_jobs=max_jobs,
             max_seconds=max_seconds,
+            max_cost=max_cost,
             dry_run=dry_run,
             cancel_queued_on_interrupt=cancel_queued_on_interrupt,
             resubmit_unknown=resubmit_unknown,

@@ -190,6 +190,15 @@ class BaseClient:
         if shared is None:
             self._shared.transport = transport
         self._keeper = JournalKeeper(self._journal, self._base_url, self._shared)
+        self._file_checks = uses_network
+        """Ask file inputs' hosts before paying, when the API is reached over the network: the
+        in-process emulator never fetches them, and a given transport is not the network."""
+        self._hosted_transport: httpx.BaseTransport | None = None
+        """The transport of those checks (None: the network, guarded); a seam for tests."""
+        self._price_documents: dict[str, Any] = {}
+        """Each model's document (or why it could not be read), asked once per client."""
+        self._price_locks: dict[str, Any] = {}
+        """AsyncClient: one lock per model, so concurrent submits ask its price once."""
 
     # configuration ---------------------------------------------------------------------------
 
@@ -307,12 +316,19 @@ class BaseClient:
     ) -> tuple[str, dict[str, Any]]:
         """The model's id and the checked body: ``prompt`` and exactly the inputs given,
         against that model's input schema (see ``validate_input``)."""
+        from ._file_inputs import refuse_local_files
         from ._inputs import known_model, validate_input
 
         if "prompt" in inputs:
             raise TypeError("prompt is given twice: positionally and as a keyword")
         model_id = known_model(model)
+        refuse_local_files(inputs, model_id)
         return model_id, validate_input({"prompt": prompt, **inputs}, model_id)
+
+    def _checks_files(self) -> bool:
+        """Whether file inputs are asked for before paying: over the network, or through the
+        transport given for these checks (a seam for tests)."""
+        return self._file_checks or self._hosted_transport is not None
 
     def _transport_failure(
         self, operation: str, exc: httpx.RequestError, request_id: str | None
@@ -333,6 +349,7 @@ class BaseClient:
         body: dict[str, Any],
         target: str | None = None,
         model: str | None = None,
+        estimate_usd: float | None = None,
     ) -> Submission:
         decoded = json_body(raw)  # the body's one decoding
         try:
@@ -340,10 +357,10 @@ class BaseClient:
         except SubmissionUnknownError as error:
             if error.request_id is not None:
                 # the job may exist
-                self._keeper.submitted(error.request_id, body, target, model)
+                self._keeper.submitted(error.request_id, body, target, model, estimate_usd)
             raise
         # The job exists: write it down before anything else can fail.
-        self._keeper.submitted(request_id, body, target, model)
+        self._keeper.submitted(request_id, body, target, model, estimate_usd)
         annotate("sora2.request_id", request_id)
         count("submitted", job_attributes(body))
         return interpret_submit(raw, decoded, request_id)

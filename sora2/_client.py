@@ -42,6 +42,7 @@ from ._download import (
 )
 from ._errors import is_gone
 from ._exceptions import (
+    AuthenticationError,
     ConfigurationError,
     ConflictError,
     DownloadError,
@@ -73,6 +74,7 @@ if TYPE_CHECKING:
 
     from ._batch import BatchProgress, BatchRow, BatchSummary
     from ._batch._api import BatchSource
+    from ._pricing import CostEstimate
 
 
 __all__ = ["Client"]
@@ -187,6 +189,7 @@ class Client(BaseClient):
         *,
         model: str | None = None,
         target: str | os.PathLike[str] | None = None,
+        max_cost: float | None = None,
         **inputs: Unpack[InputOptions],
     ) -> Submission:
         """Submit a job. Retried only when the service provably did not take it.
@@ -198,15 +201,22 @@ class Client(BaseClient):
         default model (``sora2.default_model()``). The inputs are checked against that model's
         own input schema. ``target`` is where :meth:`resume` is to save the job's files (a
         file or a directory), journaled with the id; it is neither checked nor written here.
+        A hosted-file input (``input_reference``) must be an https URL, and its host is asked
+        before paying (see ``docs/models.md``).
+
+        The job's cost is estimated first from the model's price (:meth:`price`) and written
+        in the journal. With ``max_cost`` (USD), a job estimated above it, or whose cost
+        cannot be estimated, is refused before anything is sent.
 
         Raises:
             InvalidInputError: before anything is sent, naming the field and allowed values
                 (or, for an unknown ``model``, the known models).
+            CostLimitError: over ``max_cost``, or no estimate while it was given.
             JournalError: the journal cannot record the id; nothing is sent.
             SubmissionUnknownError: the request may have created a job; it is not retried.
         """
         where = None if target is None else absolute_target(target)
-        return self._submit(prompt, inputs, target=where, model=model)
+        return self._submit(prompt, inputs, target=where, model=model, max_cost=max_cost)
 
     def _submit(
         self,
@@ -215,17 +225,26 @@ class Client(BaseClient):
         *,
         target: str | None,
         model: str | None = None,
+        max_cost: float | None = None,
     ) -> Submission:
         """submit(), journaling ``target`` (generate's output path) in the job's first row."""
+        from ._file_inputs import check_file_inputs
+        from ._inputs import job_seconds
         from ._model_requests import submit_request
+        from ._prices import check_max_cost, judge_cost
 
+        check_max_cost(max_cost)
         model_id, body = self._submit_body(prompt, inputs, model)
         request = submit_request(model_id, body)
         self._check_journal()
+        estimate = self._estimate(model_id, job_seconds(body, model_id))
+        judge_cost(estimate, max_cost)
+        if self._checks_files():
+            check_file_inputs(body, model_id, transport=self._hosted_transport)
 
         def attempt() -> Submission:
             raw = self._send("submit", request)
-            return self._interpret_submit(raw, body, target, model_id)
+            return self._interpret_submit(raw, body, target, model_id, estimate.usd)
 
         with span("submit", job_attributes(body)):
             return call_with_retries(self._retry, "submit", attempt, submit=True)
@@ -394,12 +413,13 @@ class Client(BaseClient):
         on_submit: Callable[[Submission], None] | None = None,
         on_progress: Callable[[int, int | None], None] | None = None,
         model: str | None = None,
+        max_cost: float | None = None,
         **inputs: Unpack[InputOptions],
     ) -> list[Path]:
         """Submit, wait, download: every output file, at ``out`` (see :meth:`download`).
 
-        ``inputs`` are the spec's input properties besides ``prompt``, and ``model`` the model
-        (None: the spec's default), as for :meth:`submit`.
+        ``inputs`` are the spec's input properties besides ``prompt``, ``model`` the model
+        (None: the spec's default) and ``max_cost`` the most it may cost, as for :meth:`submit`.
         ``out`` is checked before anything is paid for (``InvalidInputError(field="out")`` if
         the files could not be saved there). A failed job raises ``JobFailedError`` as soon as
         it is seen; one that completes with no output raises ``NoOutputError``. Every failure
@@ -409,7 +429,7 @@ class Client(BaseClient):
         """
         check_output_target(out)
         target = absolute_target(out)
-        submission = self._submit(prompt, inputs, target=target, model=model)
+        submission = self._submit(prompt, inputs, target=target, model=model, max_cost=max_cost)
         request_id = submission.request_id
         if on_submit is not None:
             on_submit(submission)
@@ -420,6 +440,42 @@ class Client(BaseClient):
                     f"{request_id} was {status.state}; there is no output", request_id=request_id
                 )
             return self.download(self.result(request_id), target, on_progress=on_progress)
+
+    def price(self, *, model: str | None = None, **inputs: Any) -> CostEstimate:
+        """What one job of ``model`` (None: the spec's default) with these inputs would cost,
+        from the model's price (``GET /v1/models/{model_id}``, an unofficial route).
+
+        A per-second price is multiplied by the duration input given, else by the spec's
+        default duration. When the price cannot be read (the route answers 404 or an error,
+        or the document has no price or an unknown unit), the estimate's ``usd`` is None and
+        its ``basis`` says why; nothing is raised.
+
+        Raises:
+            InvalidInputError: an unknown model, or an input the model does not allow.
+        """
+        from ._inputs import job_seconds, known_model
+        from ._prices import check_price_inputs
+
+        model_id = known_model(model)
+        check_price_inputs(inputs, model_id)
+        return self._estimate(model_id, job_seconds(inputs, model_id))
+
+    def _estimate(self, model_id: str, seconds: int | None) -> CostEstimate:
+        from ._prices import Unread, document_request, estimate_from, read_document
+
+        if model_id not in self._price_documents:
+            request = document_request(model_id)
+            if request is None:
+                found: Any = Unread("the spec gives the model no document operation")
+            else:
+                try:
+                    found = read_document(self._send("model", request))
+                except (ConfigurationError, AuthenticationError):
+                    raise
+                except Sora2Error as exc:
+                    found = Unread(f"the model document could not be read: {exc}")
+            self._price_documents[model_id] = found
+        return estimate_from(model_id, self._price_documents[model_id], seconds)
 
     def jobs(self, *, unfinished: bool = False) -> list[JobRecord]:
         """The journal, oldest first; ``unfinished`` keeps jobs that ``resume`` would finish."""
@@ -519,6 +575,7 @@ class Client(BaseClient):
         concurrency: int = DEFAULT_BATCH_CONCURRENCY,
         max_jobs: int | None = None,
         max_seconds: float | None = None,
+        max_cost: float | None = None,
         dry_run: bool = False,
         cancel_queued_on_interrupt: bool = False,
         resubmit_unknown: bool = False,
@@ -533,7 +590,9 @@ class Client(BaseClient):
         and ``out_dir/manifest.jsonl`` records every row, its ``request_id`` written the moment
         it is known. Calling again with the same rows submits nothing already submitted: it
         waits for and saves the unfinished jobs. ``max_jobs`` and ``max_seconds`` (seconds of
-        video) stop submitting before the next job would exceed them. ``dry_run`` checks and
+        video) stop submitting before the next job would exceed them, and so does ``max_cost``
+        (USD, estimated from each model's price; jobs already paid in ``out_dir``'s manifest
+        count; a row whose cost cannot be estimated stops it). ``dry_run`` checks and
         plans without submitting or writing anything.
 
         Interrupted (Ctrl-C), it stops submitting at once; jobs still queued are cancelled
@@ -553,6 +612,7 @@ class Client(BaseClient):
             concurrency=concurrency,
             max_jobs=max_jobs,
             max_seconds=max_seconds,
+            max_cost=max_cost,
             dry_run=dry_run,
             cancel_queued_on_interrupt=cancel_queued_on_interrupt,
             resubmit_unknown=resubmit_unknown,

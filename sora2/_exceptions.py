@@ -59,6 +59,7 @@ __all__ = [
     "ConfigurationError",
     "ConflictError",
     "ContractViolationError",
+    "CostLimitError",
     "DownloadError",
     "DownloadWriteError",
     "InsufficientBalanceError",
@@ -117,6 +118,23 @@ class InvalidInputError(Sora2Error, ValueError):
         self.field = field
         self.value = value
         self.allowed = tuple(allowed) if allowed is not None else None
+
+
+class CostLimitError(InvalidInputError):
+    """The job (or batch) would cost more than ``max_cost``, or its cost cannot be estimated
+    while ``max_cost`` was given; nothing was sent and nothing was spent.
+
+    ``field`` is ``"max_cost"``; ``estimate_usd`` is the estimate (None when it could not be
+    made) and ``basis`` says how it was computed, or why it could not be.
+    """
+
+    def __init__(
+        self, message: str, *, max_cost: float, estimate_usd: float | None, basis: str
+    ) -> None:
+        super().__init__(message, field="max_cost", value=max_cost)
+        self.max_cost = max_cost
+        self.estimate_usd = estimate_usd
+        self.basis = basis
 
 
 class ConfigurationError(Sora2Error):

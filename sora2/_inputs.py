@@ -29,6 +29,7 @@ __all__ = [
     "InputField",
     "duration_property",
     "input_fields",
+    "job_seconds",
     "known_model",
     "size_property",
     "spec_default",
@@ -248,6 +249,25 @@ def size_property() -> str | None:
 def duration_property() -> str | None:
     """The input property that is the video's length in seconds: the one titled ``Duration``."""
     return _titled(_DURATION_TITLE)
+
+
+def job_seconds(body: Mapping[str, Any], model: str | None = None) -> int | None:
+    """How many seconds of video a job of ``model`` with this ``body`` asks for: its duration
+    input when given, else the default the spec states for it (the model's own, else the
+    default model's, which is what the emulator renders); None when nothing says.
+
+    A model whose schema describes no duration (the Pro models) is read with the default
+    model's property, since its open schema sends that input as given.
+    """
+    chosen = known_model(model)
+    own = next((f for f in input_fields(chosen).values() if f.title == _DURATION_TITLE), None)
+    name = own.name if own is not None else duration_property()
+    if name is None:
+        return None
+    value = body.get(name)
+    if value is None:
+        value = own.default if own is not None and own.has_default else spec_default(name)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def spec_default(name: str | None) -> Any:

@@ -47,18 +47,22 @@ CREATE TABLE IF NOT EXISTS jobs (
     error TEXT,
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL,
-    model TEXT
+    model TEXT,
+    estimate_usd REAL
 );
 CREATE INDEX IF NOT EXISTS jobs_by_update ON jobs (updated_at);
 """
-_MIGRATIONS: Final = (("model", "ALTER TABLE jobs ADD COLUMN model TEXT"),)
+_MIGRATIONS: Final = (
+    ("model", "ALTER TABLE jobs ADD COLUMN model TEXT"),
+    ("estimate_usd", "ALTER TABLE jobs ADD COLUMN estimate_usd REAL"),
+)
 """Columns added since the first journal, each with the statement that adds it to an older
 one (opened as is; a row written before has NULL there)."""
 
 _COLUMNS: Final = (
     "request_id, base_url, prompt, params, state, queue_position, submitted_at, started_at, "
     "finished_at, processing_seconds, video_url, target_path, output_path, error, created_at, "
-    "updated_at, model"
+    "updated_at, model, estimate_usd"
 )
 
 
@@ -119,6 +123,9 @@ class JobRecord:
     model: str | None = None
     """The model the job was submitted to; None in a row written before the journal recorded
     it (then it was the spec's default model, the only one)."""
+    estimate_usd: float | None = None
+    """What the job was estimated to cost when it was submitted (USD, from the model's
+    price); None when the price could not be read, or in a row written before."""
 
     @property
     def is_terminal(self) -> bool:
@@ -190,6 +197,7 @@ class JobRecord:
             created_at=_utc(row["created_at"]) or datetime.datetime.now(datetime.UTC),
             updated_at=_utc(row["updated_at"]) or datetime.datetime.now(datetime.UTC),
             model=row["model"],
+            estimate_usd=row["estimate_usd"],
         )
 
 
@@ -329,6 +337,7 @@ class Journal:
         submitted_at: float | None = None,
         target_path: str | None = None,
         model: str | None = None,
+        estimate_usd: float | None = None,
     ) -> None:
         """Write a new job the moment its id is known. Re-recording an id keeps its history.
 
@@ -340,10 +349,12 @@ class Journal:
         with self._connect() as conn:
             conn.execute(
                 "INSERT INTO jobs (request_id, base_url, prompt, params, state, submitted_at, "
-                "target_path, created_at, updated_at, model) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "target_path, created_at, updated_at, model, estimate_usd) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT(request_id) DO UPDATE SET updated_at = excluded.updated_at, "
                 "target_path = COALESCE(excluded.target_path, jobs.target_path), "
-                "model = COALESCE(jobs.model, excluded.model)",
+                "model = COALESCE(jobs.model, excluded.model), "
+                "estimate_usd = COALESCE(jobs.estimate_usd, excluded.estimate_usd)",
                 (
                     request_id,
                     base_url,
@@ -355,6 +366,7 @@ class Journal:
                     now,
                     now,
                     model,
+                    estimate_usd,
                 ),
             )
 

@@ -76,8 +76,10 @@ class JournalKeeper:
         body: Mapping[str, Any],
         target: str | None,
         model: str | None = None,
+        estimate_usd: float | None = None,
     ) -> None:
-        """A job exists: its id, model, prompt, inputs and (generate's) target path."""
+        """A job exists: its id, model, prompt, inputs, (generate's) target path and the cost
+        it was estimated at."""
         params = {k: v for k, v in body.items() if k != "prompt"}
         duration = duration_property()
         seconds = params.get(duration, spec_default(duration)) if duration else None
@@ -94,6 +96,7 @@ class JournalKeeper:
                 submitted_at=now,
                 target_path=target,
                 model=model,
+                estimate_usd=estimate_usd,
             )
         )
         logger.debug("submitted %s", request_id)

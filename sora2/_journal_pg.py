@@ -41,7 +41,7 @@ __all__ = ["SCHEMA_VERSION", "PostgresJournal", "redact_url"]
 
 T = TypeVar("T")
 
-SCHEMA_VERSION: Final = 2
+SCHEMA_VERSION: Final = 3
 """The schema this release reads and writes."""
 
 _MIGRATIONS: Final[dict[int, str]] = {
@@ -82,6 +82,7 @@ CREATE TABLE sora2.batch_rows (
 CREATE INDEX batch_rows_todo ON sora2.batch_rows (batch, state, position);
 """,
     2: "ALTER TABLE sora2.jobs ADD COLUMN model TEXT",
+    3: "ALTER TABLE sora2.jobs ADD COLUMN estimate_usd DOUBLE PRECISION",
 }
 """Version -> the DDL that brings the schema from the version before to it."""
 
@@ -100,13 +101,13 @@ def redact_url(url: str) -> str:
 
 
 def _psycopg() -> Any:
-    try:
+    """psycopg and its pool, or the one-line error giving the install command that works for
+    how sora2 was installed (it is not on a package index)."""
+    from ._extras import needs_extra
+
+    with needs_extra("a postgresql:// journal", "postgres"):
         import psycopg
         import psycopg_pool
-    except ImportError:
-        raise ConfigurationError(
-            "a postgresql:// journal needs the postgres extra: pip install 'sora2[postgres]'"
-        ) from None
     return psycopg, psycopg_pool
 
 
@@ -362,16 +363,18 @@ class PostgresJournal:
         submitted_at: float | None = None,
         target_path: str | None = None,
         model: str | None = None,
+        estimate_usd: float | None = None,
     ) -> None:
         """Write a new job the moment its id is known, leased to this process."""
         now = time.time()
         self._execute(
             "INSERT INTO sora2.jobs (request_id, base_url, prompt, params, state, submitted_at, "
-            "target_path, created_at, updated_at, lease_owner, lease_expires, model) "
-            f"VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, {_NOW} + %s, %s) "
+            "target_path, created_at, updated_at, lease_owner, lease_expires, model, estimate_usd) "
+            f"VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, {_NOW} + %s, %s, %s) "
             "ON CONFLICT (request_id) DO UPDATE SET updated_at = excluded.updated_at, "
             "target_path = COALESCE(excluded.target_path, sora2.jobs.target_path), "
-            "model = COALESCE(sora2.jobs.model, excluded.model)",
+            "model = COALESCE(sora2.jobs.model, excluded.model), "
+            "estimate_usd = COALESCE(sora2.jobs.estimate_usd, excluded.estimate_usd)",
             (
                 request_id,
                 base_url,
@@ -385,6 +388,7 @@ class PostgresJournal:
                 self.owner,
                 self.lease_seconds,
                 model,
+                estimate_usd,
             ),
         )
         self._hold([request_id])

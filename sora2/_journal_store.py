@@ -44,6 +44,7 @@ class JournalStore(Protocol):
         submitted_at: float | None = None,
         target_path: str | None = None,
         model: str | None = None,
+        estimate_usd: float | None = None,
     ) -> None:
         """Write a new job the moment its id is known; this process now follows it."""
         ...

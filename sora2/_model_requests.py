@@ -13,9 +13,12 @@ import importlib
 import inspect
 import re
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["submit_module_name", "submit_request"]
+if TYPE_CHECKING:
+    from ._spec import Operation
+
+__all__ = ["operation_module_name", "submit_module_name", "submit_request"]
 
 _WORD_BREAK = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _NOT_WORD = re.compile(r"[^0-9A-Za-z]+")
@@ -26,13 +29,17 @@ def _snake(name: str) -> str:
     return _NOT_WORD.sub("_", _WORD_BREAK.sub("_", name)).strip("_").lower()
 
 
+def operation_module_name(found: Operation) -> str:
+    """The generated module of an operation: its first tag's package, its operationId's name."""
+    tags = found.raw.get("tags") or ["default"]
+    return f"sora2_api.api.{_snake(str(tags[0]))}.{_snake(found.operation_id)}"
+
+
 def submit_module_name(model_id: str | None = None) -> str:
     """The generated module of a model's submit operation (None: the default model's)."""
     from ._spec import model
 
-    submit = model(model_id).submit
-    tags = submit.raw.get("tags") or ["default"]
-    return f"sora2_api.api.{_snake(str(tags[0]))}.{_snake(submit.operation_id)}"
+    return operation_module_name(model(model_id).submit)
 
 
 @functools.cache

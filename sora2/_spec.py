@@ -340,12 +340,10 @@ class SchemaCompiler:
         """The validator for ``schema``, found at JSON pointer ``location`` of the document."""
         found = self._cache.get(location)
         if found is None:
-            from jsonschema import Draft202012Validator
-
             if self._format_checker is None:
                 self._format_checker = strict_formats()
             inlined = self._inline(schema, (location,) if location.startswith("#") else ())
-            found = Draft202012Validator(
+            found = _validator_class()(
                 inlined, registry=self._registry, format_checker=self._format_checker
             )
             self._cache[location] = found
@@ -425,6 +423,16 @@ def _has_ref(schema: Any) -> bool:
     if isinstance(schema, list):
         return any(_has_ref(v) for v in schema)
     return False
+
+
+@functools.cache
+def _validator_class() -> Any:
+    """Draft 2020-12, its ``pattern`` read as ECMA-262 (``sora2._ecma``), as JSON Schema says."""
+    from jsonschema import Draft202012Validator, validators
+
+    from ._ecma import pattern_keyword
+
+    return validators.extend(Draft202012Validator, {"pattern": pattern_keyword})  # type: ignore[no-untyped-call]
 
 
 @functools.cache

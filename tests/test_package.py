@@ -36,6 +36,8 @@ EXPECTED_ALL = {
     "ConfigurationError",
     "ConflictError",
     "ContractViolationError",
+    "CostEstimate",
+    "CostLimitError",
     "DownloadError",
     "DownloadWriteError",
     "HostedFileVerdict",

@@ -187,9 +187,12 @@ class ModelDocument(BaseModel):
 
     Judgement call: RunComfy's own CLI is said (issue 22) to read each model's
     `base_price_usd` and `price_unit` from this document, but no published page, schema or
-    CLI source we could find names those fields, their type or their units; so they are not
-    described here (none is invented). The document is open: a price the service adds
-    arrives as an extra field.
+    CLI source we could find shows them. They are described here as optional fields, with
+    the meaning their names suggest, because sora2 estimates a job's cost from them before
+    paying; a document without them (or with a unit sora2 does not know) means "the cost
+    cannot be estimated", never an error. The prices in this spec's examples are the
+    emulator's and are illustrative: OpenAI's published per-second list prices for Sora 2
+    and Sora 2 Pro at 720p, not RunComfy's.
 
     """
 
@@ -202,6 +205,21 @@ class ModelDocument(BaseModel):
     ]
     input_schema: dict[str, Any] | None = None
     output_schema: dict[str, Any] | None = None
+    base_price_usd: Annotated[
+        float | None,
+        Field(
+            description="The model's price in US dollars, per `price_unit` (unofficial, see above).\n",
+            ge=0.0,
+        ),
+    ] = None
+    price_unit: Annotated[
+        str | None,
+        Field(
+            description="What `base_price_usd` is charged per (unofficial, see above). The units sora2 can\nmultiply out: `second` (per second of video asked for: the price times the job's\nduration input) and `request` (per job, whatever its inputs). Any other unit is\nkept and shown, and the cost is reported as not estimable.\n",
+            examples=["second", "request"],
+            min_length=1,
+        ),
+    ] = None
 
 
 class HostedVideoURL(RootModel[AnyUrl]):

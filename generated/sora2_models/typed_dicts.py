@@ -130,15 +130,20 @@ class ModelDocument(TypedDict):
 
     Judgement call: RunComfy's own CLI is said (issue 22) to read each model's
     `base_price_usd` and `price_unit` from this document, but no published page, schema or
-    CLI source we could find names those fields, their type or their units; so they are not
-    described here (none is invented). The document is open: a price the service adds
-    arrives as an extra field.
+    CLI source we could find shows them. They are described here as optional fields, with
+    the meaning their names suggest, because sora2 estimates a job's cost from them before
+    paying; a document without them (or with a unit sora2 does not know) means "the cost
+    cannot be estimated", never an error. The prices in this spec's examples are the
+    emulator's and are illustrative: OpenAI's published per-second list prices for Sora 2
+    and Sora 2 Pro at 720p, not RunComfy's.
 
     """
 
     model_id: str
     input_schema: NotRequired[dict[str, Any]]
     output_schema: NotRequired[dict[str, Any]]
+    base_price_usd: NotRequired[float]
+    price_unit: NotRequired[str]
 
 
 HostedFileURL: TypeAlias = str

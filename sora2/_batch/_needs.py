@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .._exceptions import ConfigurationError
+from .._exceptions import AuthenticationError, ConfigurationError, InvalidInputError
 from .._logging import logger
+from .._prices import check_max_cost
+from .._pricing import CostEstimate, format_usd, sum_known, unpriced
 from .._text import plural
 from .._types import CANCELLED, COMPLETED, FAILED, GONE, IN_QUEUE, outcome_of
 from ._manifest import INVALID, PENDING, BatchRow, Manifest
@@ -20,12 +22,14 @@ __all__ = [
     "UNKNOWN_SUBMIT",
     "adopt_from_journal",
     "check_limits",
+    "cost_by_model",
     "files_present",
     "is_paid",
     "needs_follow_up",
     "needs_submit",
     "new_entry",
     "queued_jobs",
+    "row_costs",
     "to_follow",
     "within_budget",
 ]
@@ -137,16 +141,35 @@ def to_follow(entries: list[BatchRow]) -> list[BatchRow]:
 
 
 def within_budget(
-    candidates: list[BatchRow], manifest: Manifest, max_jobs: int | None, max_seconds: float | None
+    candidates: list[BatchRow],
+    manifest: Manifest,
+    max_jobs: int | None,
+    max_seconds: float | None,
+    max_cost: float | None = None,
+    costs: Mapping[str, CostEstimate] | None = None,
 ) -> tuple[list[BatchRow], str | None]:
     """The candidates the budget lets through, in order, and why it stops the rest (the jobs
-    of earlier runs in ``manifest`` count against it too)."""
+    of earlier runs in ``manifest`` count against it too, their cost included)."""
+    costs = costs or {}
     paid = [row for row in manifest if is_paid(row)]
     jobs_used = len(paid)
     seconds_used = sum(row_seconds(row.input) for row in paid)
+    usd_used, _ = sum_known(costs[r.key] for r in paid if r.key in costs)
     to_submit: list[BatchRow] = []
     for row in candidates:
         seconds = row_seconds(row.input)
+        if max_cost is not None:
+            cost = costs.get(row.key)
+            if cost is None or cost.usd is None:
+                why = cost.basis if cost is not None else "no estimate"
+                return to_submit, f"--max-cost {format_usd(max_cost)}: row {row.row}: {why}"
+            if usd_used + cost.usd > max_cost + 1e-9:
+                return to_submit, (
+                    f"--max-cost {format_usd(max_cost)} reached ({format_usd(usd_used)} "
+                    f"estimated for jobs submitted; row {row.row} would cost "
+                    f"{format_usd(cost.usd)} more: {cost.basis})"
+                )
+            usd_used += cost.usd
         if max_jobs is not None and jobs_used + 1 > max_jobs:
             return to_submit, (
                 f"--max-jobs {max_jobs} reached ({plural(jobs_used, 'job')} submitted; "
@@ -163,10 +186,45 @@ def within_budget(
     return to_submit, None
 
 
-def check_limits(concurrency: int, max_jobs: int | None, max_seconds: float | None) -> None:
+async def row_costs(client: AsyncClient, rows: Iterable[BatchRow]) -> dict[str, CostEstimate]:
+    """Each valid row's estimated cost, by key (``client.price``: one price request per model,
+    at most); a row that cannot be priced (no key in a dry run) gets an estimate saying why."""
+    from .._inputs import known_model
+
+    costs: dict[str, CostEstimate] = {}
+    for row in rows:
+        if row.state == INVALID or row.key in costs:
+            continue
+        model = known_model(row.model)
+        try:
+            costs[row.key] = await client.price(model=model, **row.input)
+        except (ConfigurationError, AuthenticationError, InvalidInputError) as exc:
+            costs[row.key] = unpriced(model, str(exc))  # a dry run needs no key
+    for model in {c.model for c in costs.values() if not c.known}:
+        logger.warning("%s", next(c.basis for c in costs.values() if c.model == model))
+    return costs
+
+
+def cost_by_model(estimates: list[CostEstimate]) -> dict[str, tuple[float, int, int]]:
+    """``{model: (estimated USD, jobs, jobs without an estimate)}``, as ``BatchSummary.costs``."""
+    found: dict[str, tuple[float, int, int]] = {}
+    for model in dict.fromkeys(e.model for e in estimates):
+        mine = [e for e in estimates if e.model == model]
+        total, unknown = sum_known(mine)
+        found[model] = (total, len(mine), unknown)
+    return found
+
+
+def check_limits(
+    concurrency: int,
+    max_jobs: int | None,
+    max_seconds: float | None,
+    max_cost: float | None = None,
+) -> None:
     """Refuse a concurrency or a budget no batch can run with, before anything is read."""
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
         raise ConfigurationError(f"concurrency must be a whole number >= 1, not {concurrency!r}")
     for label, limit in (("max_jobs", max_jobs), ("max_seconds", max_seconds)):
         if limit is not None and (isinstance(limit, bool) or limit < 0):
             raise ConfigurationError(f"{label} must be >= 0, not {limit!r}")
+    check_max_cost(max_cost)

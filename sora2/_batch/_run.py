@@ -12,7 +12,7 @@ from __future__ import annotations
 import signal
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -81,9 +81,16 @@ class Run:
         await self.writer.save()
 
     async def summary(
-        self, rows: list[BatchRow], plan: Plan, *, resumed: int, budget_stop: str | None
+        self,
+        rows: list[BatchRow],
+        plan: Plan,
+        *,
+        resumed: int,
+        budget_stop: str | None,
+        costs: Mapping[str, tuple[float, int, int]] | None = None,
     ) -> BatchSummary:
-        """Save the manifest for good (fsync), then sum the run up."""
+        """Save the manifest for good (fsync), then sum the run up (``costs``: per model, the
+        estimated cost of the jobs submitted, as ``BatchSummary.costs``)."""
         await self.settle()
         await run_in_worker(self.manifest.sync)
         return BatchSummary(
@@ -93,6 +100,7 @@ class Run:
             submitted=self.submitted,
             resumed=resumed,
             budget_stop=budget_stop,
+            costs=costs or {},
             interrupted=self.interrupted,
             terminated=self.signal == signal.SIGTERM,
             elapsed=time.monotonic() - self.progress.started,

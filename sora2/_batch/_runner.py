@@ -32,8 +32,10 @@ from ._needs import (
     UNKNOWN_SUBMIT,
     adopt_from_journal,
     check_limits,
+    cost_by_model,
     needs_submit,
     new_entry,
+    row_costs,
     to_follow,
     within_budget,
 )
@@ -55,6 +57,7 @@ async def run_batch(
     concurrency: int = DEFAULT_BATCH_CONCURRENCY,
     max_jobs: int | None = None,
     max_seconds: float | None = None,
+    max_cost: float | None = None,
     dry_run: bool = False,
     cancel_queued_on_interrupt: bool | Callable[[int], bool] = False,
     resubmit_unknown: bool = False,
@@ -66,7 +69,7 @@ async def run_batch(
     """Run (or with ``dry_run``, check and plan) a batch; see ``AsyncClient.batch``."""
     import anyio
 
-    check_limits(concurrency, max_jobs, max_seconds)
+    check_limits(concurrency, max_jobs, max_seconds, max_cost)
     started = time.monotonic()
     source_arg: Any = Path(source) if isinstance(source, os.PathLike) else source
     # Reading and checking the rows, the manifest and the journal is blocking work: a thread's.
@@ -83,10 +86,13 @@ async def run_batch(
         entry = old if old is not None else new_entry(found)
         entry.row = found.line
         entries.append(entry)
+    costs = await row_costs(client, [*entries, *manifest])
     if dry_run:
         # What a run would submit now, and where the budget would stop it; nothing written.
         candidates = [row for row in entries if needs_submit(row, resubmit_unknown)]
-        to_submit, budget_stop = within_budget(candidates, manifest, max_jobs, max_seconds)
+        to_submit, budget_stop = within_budget(
+            candidates, manifest, max_jobs, max_seconds, max_cost, costs
+        )
         if budget_stop is not None:
             budget_stop += (
                 f"; {len(to_submit)} of {plural(len(candidates), 'job')} would be submitted"
@@ -96,6 +102,7 @@ async def run_batch(
             tuple(new_entry(r) for r in parsed),
             plan,
             budget_stop=budget_stop,
+            costs=cost_by_model([costs[r.key] for r in candidates if r.key in costs]),
             dry_run=True,
             elapsed=time.monotonic() - started,
         )
@@ -132,7 +139,9 @@ async def run_batch(
     for row in entries:
         if row.request_id is None and row.submit_unknown and not resubmit_unknown:
             row.state, row.error = PENDING, UNKNOWN_SUBMIT
-    to_submit, budget_stop = within_budget(candidates, manifest, max_jobs, max_seconds)
+    to_submit, budget_stop = within_budget(
+        candidates, manifest, max_jobs, max_seconds, max_cost, costs
+    )
     for row in candidates[len(to_submit) :]:
         if row.request_id is None or row.state == CANCELLED:
             row.state, row.error = PENDING, f"not submitted: budget {budget_stop}"
@@ -166,4 +175,10 @@ async def run_batch(
         work, handle_sigint=handle_sigint, cancel=cancel_queued_on_interrupt
     )
     stopped = run.progress.message if run.stopping and not interrupted else None
-    return await run.summary(entries, plan, resumed=len(follow), budget_stop=budget_stop or stopped)
+    return await run.summary(
+        entries,
+        plan,
+        resumed=len(follow),
+        budget_stop=budget_stop or stopped,
+        costs=cost_by_model([costs[r.key] for r in to_submit if r.key in costs]),
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,9 @@ class BatchSummary:
     terminated: bool = False
     dry_run: bool = False
     elapsed: float = 0.0
+    costs: Mapping[str, tuple[float, int, int]] = field(default_factory=dict)
+    """Per model, the estimated cost of the jobs submitted (a dry run: that would be):
+    ``(USD, jobs, jobs without an estimate)``."""
 
     def count(self, state: str) -> int:
         return sum(1 for row in self.rows if row.state == state)
@@ -102,6 +106,10 @@ class BatchSummary:
             "dry_run": self.dry_run,
             "elapsed": round(self.elapsed, 3),
             "plan": self.plan.to_dict(),
+            "costs": {
+                model: {"estimate_usd": usd, "jobs": jobs, "jobs_without_estimate": unknown}
+                for model, (usd, jobs, unknown) in self.costs.items()
+            },
             "invalid": [
                 {"row": row.row, "error": row.error} for row in self.rows if row.state == INVALID
             ],

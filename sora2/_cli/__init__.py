@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "batch": "sora2._cli._batch:batch",
     "generate": "sora2._cli._jobs:generate",
     "submit": "sora2._cli._jobs:submit",
+    "price": "sora2._cli._jobs:price",
     "status": "sora2._cli._jobs:status",
     "result": "sora2._cli._jobs:result",
     "cancel": "sora2._cli._jobs:cancel",

@@ -19,11 +19,12 @@ import click
 
 from .._batch._manifest import INVALID, PENDING
 from .._constants import DEFAULT_BATCH_CONCURRENCY
+from .._pricing import format_usd
 from .._text import plural
 from .._types import COMPLETED
 from ._common import CommandError, Settings, client_options, echo_err, emit, translate_errors
 from ._exit_codes import EXIT_BATCH_INCOMPLETE, EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE
-from ._input_options import input_options
+from ._input_options import input_options, max_cost_option
 from ._progress import format_elapsed
 
 if TYPE_CHECKING:
@@ -197,6 +198,20 @@ def _summary_lines(summary: BatchSummary, settings: Settings) -> list[str]:
     return lines
 
 
+def _cost_lines(summary: BatchSummary, title: str) -> list[str]:
+    """The estimated total, then one line per model (jobs without an estimate said so)."""
+    if not summary.costs:
+        return []
+    total = sum(usd for usd, _, _ in summary.costs.values())
+    lines = [f"{title}: {format_usd(total)}"]
+    for model, (usd, jobs, unknown) in summary.costs.items():
+        line = f"  {model}: {plural(jobs, 'job')}, {format_usd(usd)}"
+        if unknown:
+            line += f" ({unknown} without an estimate: the price could not be read)"
+        lines.append(line)
+    return lines
+
+
 def _plan_lines(summary: BatchSummary) -> list[str]:
     lines = []
     for row in summary.rows:
@@ -206,6 +221,7 @@ def _plan_lines(summary: BatchSummary) -> list[str]:
     lines.append(f"plan: {plural(plan.jobs, 'job')}, {plan.seconds:g} seconds of video")
     for size, (jobs, seconds) in plan.by_size.items():
         lines.append(f"  {size}: {plural(jobs, 'job')}, {seconds:g} s")
+    lines.extend(_cost_lines(summary, "estimated cost"))
     if summary.budget_stop:
         lines.append(f"budget: would stop submitting: {summary.budget_stop}")
     invalid = summary.count(INVALID)
@@ -247,6 +263,7 @@ def _plan_lines(summary: BatchSummary) -> list[str]:
     default=None,
     help="Budget: stop submitting before the seconds of video requested exceed this.",
 )
+@max_cost_option
 @click.option(
     "--cancel-queued-on-interrupt",
     is_flag=True,
@@ -269,6 +286,7 @@ def batch(
     concurrency: int,
     max_jobs: int | None,
     max_seconds: float | None,
+    max_cost: float | None,
     cancel_queued_on_interrupt: bool,
     resubmit_unknown: bool,
     settings: Settings,
@@ -320,6 +338,7 @@ def batch(
                 concurrency=concurrency,
                 max_jobs=max_jobs,
                 max_seconds=max_seconds,
+                max_cost=max_cost,
                 dry_run=dry_run,
                 cancel_queued_on_interrupt=ask,
                 resubmit_unknown=resubmit_unknown,
@@ -346,6 +365,8 @@ def batch(
         words += ["--max-jobs", str(max_jobs)]
     if max_seconds is not None:
         words += ["--max-seconds", f"{max_seconds:g}"]
+    if max_cost is not None:
+        words += ["--max-cost", f"{max_cost:g}"]
     for name, value in inputs.items():  # the same defaults, or the rows' keys would change
         words += ["--input", f"{name}={json.dumps(value)}"]
     again = settings.command(*words)

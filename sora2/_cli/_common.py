@@ -23,6 +23,7 @@ from ._progress import Progress
 
 if TYPE_CHECKING:
     from .._client import Client
+    from .._pricing import CostEstimate
 
 __all__ = [
     "EMULATOR_ENDED",
@@ -34,6 +35,7 @@ __all__ = [
     "emit",
     "make_client",
     "translate_errors",
+    "warn_unknown_cost",
 ]
 
 _PROG = "sora2"
@@ -282,3 +284,9 @@ def _log_to_stderr(enabled: bool) -> Iterator[None]:
     finally:
         logger.removeHandler(handler)
         logger.setLevel(previous)
+
+
+def warn_unknown_cost(estimate: CostEstimate, max_cost: float | None) -> None:
+    """Say on stderr that a job's cost cannot be estimated, when no --max-cost refuses it."""
+    if not estimate.known and max_cost is None:
+        echo_err(f"warning: {estimate.basis}; submitting anyway")

@@ -19,6 +19,7 @@ __all__ = [
     "RESERVED_OPTIONS",
     "input_option",
     "input_options",
+    "max_cost_option",
     "model_option",
     "parse_input_value",
 ]
@@ -39,6 +40,7 @@ RESERVED_OPTIONS = frozenset(
         "input",
         "input_file",
         "model",
+        "max_cost",
         "help",
     }
 )
@@ -192,6 +194,17 @@ def model_option(function: Callable[..., None]) -> Callable[..., None]:
         help="The model to run; each checks its own inputs (the options below are the default "
         "model's: give another model's inputs with --input KEY=VALUE).",
     )(function)
+
+
+max_cost_option = click.option(
+    "--max-cost",
+    "max_cost",
+    type=click.FloatRange(min=0),
+    default=None,
+    metavar="USD",
+    help="Refuse before submitting when the estimated cost (from the model's price, see "
+    "`sora2 price`) is over this many US dollars, or cannot be estimated.",
+)
 
 
 def input_options(function: Callable[..., None]) -> Callable[..., None]:

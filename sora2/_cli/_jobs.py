@@ -8,6 +8,7 @@ script can branch on.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import sys
@@ -41,6 +42,7 @@ from ._common import (
     echo_err,
     emit,
     translate_errors,
+    warn_unknown_cost,
 )
 from ._exit_codes import (
     EXIT_CANCELLED,
@@ -49,7 +51,7 @@ from ._exit_codes import (
     EXIT_NOT_READY,
     EXIT_TERMINATED,
 )
-from ._input_options import input_options, model_option
+from ._input_options import input_options, max_cost_option, model_option
 from ._progress import Progress
 from ._signals import Terminated
 
@@ -57,7 +59,7 @@ if TYPE_CHECKING:
     from .._client import Client
     from .._types import JobResult, JobStatus, Submission
 
-__all__ = ["cancel", "generate", "result", "status", "submit"]
+__all__ = ["cancel", "generate", "price", "result", "status", "submit"]
 
 _request_id_argument = click.argument("request_id", metavar="ID")
 _timeout_option = click.option(
@@ -120,6 +122,7 @@ def _status_line(status: JobStatus) -> str:
     "or beside FILE as STEM-1.EXT, STEM-2.EXT... [default: ./ID.EXT].",
 )
 @_timeout_option
+@max_cost_option
 @click.option(
     "--cancel-on-interrupt",
     is_flag=True,
@@ -132,6 +135,7 @@ def generate(
     inputs: dict[str, Any],
     out: str | None,
     timeout: float | None,
+    max_cost: float | None,
     cancel_on_interrupt: bool,
     settings: Settings,
 ) -> None:
@@ -145,8 +149,12 @@ def generate(
     The request id is printed as soon as the service accepts the job. Ctrl-C while the job is
     queued offers to cancel it (no question asked with --cancel-on-interrupt or without a
     terminal); a job in progress cannot be cancelled, and `sora2 resume ID` finishes it later.
+    With --max-cost, a job estimated above it (or not estimable) is refused before sending.
     """
     with _client(settings) as client, settings.progress() as progress:
+        if max_cost is None:
+            with contextlib.suppress(Sora2Error):  # the submit says what is wrong with inputs
+                warn_unknown_cost(client.price(model=model, **inputs), max_cost)
 
         def on_submit(submission: Submission) -> None:
             # Remember the id before showing it: a Ctrl-C right after must know the job.
@@ -162,6 +170,7 @@ def generate(
                 prompt,
                 **inputs,
                 model=model,
+                max_cost=max_cost,
                 out=out if out is not None else Path.cwd(),
                 timeout=timeout,
                 on_update=progress.update,
@@ -287,18 +296,24 @@ def _cancel_after_interrupt(client: Client, request_id: str) -> bool:
 @click.argument("prompt", required=False)
 @model_option
 @input_options
+@max_cost_option
 @client_options
-def submit(prompt: str, model: str, inputs: dict[str, Any], settings: Settings) -> None:
+def submit(
+    prompt: str, model: str, inputs: dict[str, Any], max_cost: float | None, settings: Settings
+) -> None:
     """Submit PROMPT and print the request id, without waiting.
 
     Inputs are given as for `sora2 generate` (PROMPT may come from --input-file; PROMPT
-    wins when both give one).
+    wins when both give one), and so is --max-cost.
 
     Follow it with `sora2 status ID`, fetch it with `sora2 result ID --out FILE` or
     `sora2 resume ID --out-dir DIR`.
     """
     with _client(settings) as client:
-        submission = client.submit(prompt, model=model, **inputs)
+        if max_cost is None:
+            with contextlib.suppress(Sora2Error):  # the submit says what is wrong with inputs
+                warn_unknown_cost(client.price(model=model, **inputs), max_cost)
+        submission = client.submit(prompt, model=model, max_cost=max_cost, **inputs)
     emit(
         settings,
         {
@@ -403,3 +418,26 @@ def cancel(request_id: str, settings: Settings) -> None:
     with _client(settings) as client:
         found = client.cancel(request_id)
     emit(settings, _status_payload(found), [_status_line(found)])
+
+
+@click.command()
+@model_option
+@input_options
+@client_options
+def price(model: str, inputs: dict[str, Any], settings: Settings) -> None:
+    """What one job would cost, from the model's price (an unofficial route of the service).
+
+    A per-second price is multiplied by --seconds (or the duration input given), else by the
+    spec's default duration. When the price cannot be read, the line says why.
+    """
+    inputs = {k: v for k, v in inputs.items() if k != "prompt"}
+    with _client(settings) as client:
+        estimate = client.price(model=model, **inputs)
+    from .._pricing import format_usd
+
+    line = (
+        f"{model}: {format_usd(estimate.usd)} ({estimate.basis})"
+        if estimate.usd is not None
+        else estimate.basis
+    )
+    emit(settings, estimate.to_dict(), [line])

@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .._exceptions import NotFoundError, Sora2Error
+from .._pricing import format_usd, sum_known
 from .._text import plural
-from .._types import GONE, is_completed_state, is_failed_state
+from .._types import GONE, is_cancelled_state, is_completed_state, is_failed_state
 from ._common import CommandError, Settings, client_options, echo_err, emit
 from ._exit_codes import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_TERMINATED, first_line
 from ._jobs import _client, _request_id_argument, _timeout_option
@@ -48,6 +49,8 @@ def _record_line(record: JobRecord, *, service: bool = False) -> str:
         line += f"  {record.model}"
     if params:
         line += f"  {params}"
+    if record.estimate_usd is not None:
+        line += f"  ~{format_usd(record.estimate_usd)}"
     if record.output_path:
         line += f"  {record.output_path}"
     elif record.error:
@@ -91,11 +94,32 @@ def jobs(unfinished: bool, refresh: bool, prune: bool, settings: Settings) -> No
     }
     if prune:
         payload["pruned"] = pruned
+    spent, unestimated = _spend(records)
+    payload["spent_usd"] = spent
+    payload["jobs_without_estimate"] = unestimated
     several = len({r.base_url for r in records}) > 1
     emit(settings, payload, [_record_line(r, service=several) for r in records])
+    if records and not settings.json_output:
+        echo_err(_spend_line(spent, unestimated))  # stdout stays one job a line
     if not records and not settings.json_output:
         where = f" in {journal.location}" if journal is not None else ""
         echo_err(f"no {'unfinished ' if unfinished else ''}jobs{where}")
+
+
+def _spend(records: list[JobRecord]) -> tuple[float, int]:
+    """The estimated spend of the jobs listed, and how many have no estimate. A cancelled job
+    is not counted: cancelling is only possible while queued, before it is charged."""
+    from .._pricing import CostEstimate
+
+    charged = [r for r in records if not is_cancelled_state(r.state)]
+    return sum_known(CostEstimate(r.model or "", r.estimate_usd, "") for r in charged)
+
+
+def _spend_line(spent: float, unestimated: int) -> str:
+    line = f"spent so far (estimated): {format_usd(spent)}"
+    if unestimated:
+        line += f"; {plural(unestimated, 'job')} without an estimate not counted"
+    return line
 
 
 def _refresh_unfinished(client: Client) -> None:

@@ -97,12 +97,30 @@ def _document(chosen: str | None) -> dict[str, Any]:
     }
     if output is not None:
         document["output_schema"] = {"output": _published(output, top=True)}
+    for key, value in _example(chosen).items():
+        # What the example adds (the model's price, unofficial): served as the spec gives it.
+        document.setdefault(key, value)
     return document
+
+
+def _example(chosen: str | None) -> dict[str, Any]:
+    """The first example of the model's document operation's 200 answer, if it has one."""
+    found = model(chosen).document
+    if found is None:
+        return {}
+    answer = resolve(found.raw.get("responses", {}).get("200", {}))
+    content = (answer.get("content") or {}).get("application/json") or {}
+    for example in (content.get("examples") or {}).values():
+        value = resolve(example).get("value")
+        if isinstance(value, dict):
+            return value
+    return {}
 
 
 def model_document(chosen: str | None = None) -> dict[str, Any]:
     """``{"model_id", "input_schema", "output_schema"}`` of a model of the spec (None: the
-    default one); a fresh copy."""
+    default one), with the price its spec example gives (``base_price_usd``, ``price_unit``);
+    a fresh copy."""
     import copy
 
     return copy.deepcopy(_document(chosen))

@@ -11,7 +11,7 @@ import psycopg
 import pytest
 from cli.helpers import run
 
-from sora2 import Client, ConfigurationError
+from sora2 import Client, ConfigurationError, JournalError, MissingExtraError
 from sora2._journal import Journal
 from sora2._journal_pg import SCHEMA_VERSION, PostgresJournal, redact_url
 
@@ -97,11 +97,11 @@ def test_a_url_without_the_extra_is_one_clear_error(
     """Without psycopg a postgresql:// journal says which extra to install, and creates no
     folders named after the URL."""
     monkeypatch.setitem(sys.modules, "psycopg", None)
-    with pytest.raises(ConfigurationError, match=r"pip install 'sora2\[postgres\]'"):
+    with pytest.raises(MissingExtraError, match=r"needs the \[postgres\] extra.*pip install"):
         Client(api_key="t", journal="postgresql://sora2@127.0.0.1:5432/postgres")
     code, _, err = _cli("jobs", "--journal", "postgresql://sora2@127.0.0.1:5432/postgres")
     assert 0 != code
-    assert "sora2[postgres]" in err and "Traceback" not in err
+    assert "[postgres] extra" in err and "pip install" in err and "Traceback" not in err
     assert [] == list(isolated.iterdir())
 
 
@@ -134,3 +134,30 @@ def test_cli_lists_forgets_and_prunes(
     code, out, err = _cli("forget", "open", "--base-url", BASE_URL)
     assert 0 == code, err
     assert [] == journal.records()
+
+
+def test_an_unreachable_database_refuses_to_submit() -> None:
+    """A postgresql:// journal that cannot be reached refuses the submit with JournalError
+    (its password masked) before anything is sent: no paid job goes unrecorded."""
+    import anyio
+    import httpx
+
+    from sora2 import AsyncClient
+    from sora2.emulator import create_app
+
+    app = create_app(token="t")
+    journal = PostgresJournal("postgresql://sora2:hunter2@127.0.0.1:1/jobs", outage_seconds=0.2)
+
+    async def submit() -> None:
+        async with AsyncClient(
+            api_key="t",
+            base_url="http://127.0.0.1:8000",
+            transport=httpx.ASGITransport(app=app),
+            journal=journal,
+        ) as client:
+            await client.submit("A lighthouse at dawn")
+
+    with pytest.raises(JournalError) as caught:
+        anyio.run(submit)
+    assert "127.0.0.1:1" in str(caught.value) and "hunter2" not in str(caught.value)
+    assert 0 == app.stats.requests["submit"]

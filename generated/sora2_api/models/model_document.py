@@ -26,19 +26,29 @@ class ModelDocument:
 
     Judgement call: RunComfy's own CLI is said (issue 22) to read each model's
     `base_price_usd` and `price_unit` from this document, but no published page, schema or
-    CLI source we could find names those fields, their type or their units; so they are not
-    described here (none is invented). The document is open: a price the service adds
-    arrives as an extra field.
+    CLI source we could find shows them. They are described here as optional fields, with
+    the meaning their names suggest, because sora2 estimates a job's cost from them before
+    paying; a document without them (or with a unit sora2 does not know) means "the cost
+    cannot be estimated", never an error. The prices in this spec's examples are the
+    emulator's and are illustrative: OpenAI's published per-second list prices for Sora 2
+    and Sora 2 Pro at 720p, not RunComfy's.
 
         Attributes:
             model_id (str): The model, as in `/v1/models/{model_id}`.
             input_schema (ModelDocumentInputSchema | Unset):
             output_schema (ModelDocumentOutputSchema | Unset):
+            base_price_usd (float | Unset): The model's price in US dollars, per `price_unit` (unofficial, see above).
+            price_unit (str | Unset): What `base_price_usd` is charged per (unofficial, see above). The units sora2 can
+                multiply out: `second` (per second of video asked for: the price times the job's
+                duration input) and `request` (per job, whatever its inputs). Any other unit is
+                kept and shown, and the cost is reported as not estimable.
     """
 
     model_id: str
     input_schema: ModelDocumentInputSchema | Unset = UNSET
     output_schema: ModelDocumentOutputSchema | Unset = UNSET
+    base_price_usd: float | Unset = UNSET
+    price_unit: str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -52,6 +62,10 @@ class ModelDocument:
         if not isinstance(self.output_schema, Unset):
             output_schema = self.output_schema.to_dict()
 
+        base_price_usd = self.base_price_usd
+
+        price_unit = self.price_unit
+
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
         field_dict.update(
@@ -63,6 +77,10 @@ class ModelDocument:
             field_dict["input_schema"] = input_schema
         if output_schema is not UNSET:
             field_dict["output_schema"] = output_schema
+        if base_price_usd is not UNSET:
+            field_dict["base_price_usd"] = base_price_usd
+        if price_unit is not UNSET:
+            field_dict["price_unit"] = price_unit
 
         return field_dict
 
@@ -88,10 +106,16 @@ class ModelDocument:
         else:
             output_schema = ModelDocumentOutputSchema.from_dict(_output_schema)
 
+        base_price_usd = d.pop("base_price_usd", UNSET)
+
+        price_unit = d.pop("price_unit", UNSET)
+
         model_document = cls(
             model_id=model_id,
             input_schema=input_schema,
             output_schema=output_schema,
+            base_price_usd=base_price_usd,
+            price_unit=price_unit,
         )
 
         model_document.additional_properties = d

@@ -109,7 +109,8 @@ def sync_detailed(
     reference does not list it. It is described here, marked `x-unofficial`, so that the
     emulator may serve it and stay conformant, and so that `python -m codegen sync --live`
     can read it. The schemas are in RunComfy's dialect (e.g. `"type": "float"`), not
-    validated here; `codegen sync` normalises them.
+    validated here; `codegen sync` normalises them. The emulator serves each model's price
+    (`base_price_usd`, `price_unit`) as its operation's example gives it.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -142,7 +143,8 @@ def sync(
     reference does not list it. It is described here, marked `x-unofficial`, so that the
     emulator may serve it and stay conformant, and so that `python -m codegen sync --live`
     can read it. The schemas are in RunComfy's dialect (e.g. `"type": "float"`), not
-    validated here; `codegen sync` normalises them.
+    validated here; `codegen sync` normalises them. The emulator serves each model's price
+    (`base_price_usd`, `price_unit`) as its operation's example gives it.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -171,7 +173,8 @@ async def asyncio_detailed(
     reference does not list it. It is described here, marked `x-unofficial`, so that the
     emulator may serve it and stay conformant, and so that `python -m codegen sync --live`
     can read it. The schemas are in RunComfy's dialect (e.g. `"type": "float"`), not
-    validated here; `codegen sync` normalises them.
+    validated here; `codegen sync` normalises them. The emulator serves each model's price
+    (`base_price_usd`, `price_unit`) as its operation's example gives it.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -202,7 +205,8 @@ async def asyncio(
     reference does not list it. It is described here, marked `x-unofficial`, so that the
     emulator may serve it and stay conformant, and so that `python -m codegen sync --live`
     can read it. The schemas are in RunComfy's dialect (e.g. `"type": "float"`), not
-    validated here; `codegen sync` normalises them.
+    validated here; `codegen sync` normalises them. The emulator serves each model's price
+    (`base_price_usd`, `price_unit`) as its operation's example gives it.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.

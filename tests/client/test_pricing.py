@@ -1,0 +1,74 @@
+"""sora2._pricing: a model document's price multiplied out, or why it cannot be."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from sora2._pricing import (
+    PRICE_FIELD,
+    PRICE_UNITS,
+    UNIT_FIELD,
+    estimate_cost,
+    format_usd,
+    sum_known,
+    unpriced,
+)
+
+MODEL = "some/model"
+
+
+def _document(price: Any, unit: Any) -> dict[str, Any]:
+    return {"model_id": MODEL, PRICE_FIELD: price, UNIT_FIELD: unit}
+
+
+def test_per_second_is_multiplied_by_the_duration() -> None:
+    """A per-second price times the seconds, rounded so 0.1 x 3 is 0.3; the basis says so."""
+    estimate = estimate_cost(MODEL, _document(0.1, "second"), 3)
+    assert (0.3, 3) == (estimate.usd, estimate.seconds)
+    assert "x 3 s" in estimate.basis and PRICE_UNITS["second"] in estimate.basis
+
+
+def test_per_request_ignores_the_duration() -> None:
+    """A per-job price is the job's cost, whatever its length."""
+    assert 0.25 == estimate_cost(MODEL, _document(0.25, "request"), 12).usd
+    assert 0.25 == estimate_cost(MODEL, _document(0.25, "request"), None).usd
+
+
+@pytest.mark.parametrize(
+    ("document", "words"),
+    [
+        ({"model_id": MODEL}, PRICE_FIELD),
+        ({"model_id": MODEL, PRICE_FIELD: 0.1}, UNIT_FIELD),
+        (_document("cheap", "second"), "not a price"),
+        (_document(-1, "second"), "not a price"),
+        (_document(True, "second"), "not a price"),
+        (_document(0.1, "megapixel"), "'megapixel'"),
+        ([], "not a JSON object"),
+    ],
+)
+def test_what_cannot_be_estimated_says_why(document: Any, words: str) -> None:
+    """A missing or bad field, or an unknown unit: no estimate, and the basis names the cause."""
+    estimate = estimate_cost(MODEL, document, 4)
+    assert estimate.usd is None and not estimate.known
+    assert "cannot estimate" in estimate.basis and words in estimate.basis
+
+
+def test_a_per_second_price_needs_a_duration() -> None:
+    """Without a duration, a per-second price gives no estimate."""
+    assert estimate_cost(MODEL, _document(0.1, "second"), None).usd is None
+
+
+def test_totals_count_the_unknown_apart() -> None:
+    """sum_known adds the known estimates and counts the others."""
+    known = estimate_cost(MODEL, _document(0.1, "second"), 4)
+    assert (0.8, 1) == sum_known([known, known, unpriced(MODEL, "no route")])
+
+
+@pytest.mark.parametrize(
+    ("amount", "text"), [(0.4, "$0.40"), (1234.5, "$1,234.50"), (0.004, "$0.004")]
+)
+def test_format_usd(amount: float, text: str) -> None:
+    """Dollars with cents; amounts under a cent keep their digits."""
+    assert text == format_usd(amount)
