@@ -38,8 +38,7 @@ SPEED = 50.0
 
 
 def _rows(count: int) -> list[dict[str, Any]]:
-    from sora2._batch._rows import duration_property, size_property
-    from sora2._inputs import input_fields
+    from sora2._inputs import duration_property, input_fields, size_property
 
     fields = input_fields()
     size, seconds = size_property(), duration_property()

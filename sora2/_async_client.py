@@ -32,7 +32,13 @@ from ._constants import (
     DEFAULT_TIMEOUT,
     DEFAULT_WAIT_TIMEOUT,
 )
-from ._download import absolute_target, check_output_target, names_files, target_paths
+from ._download import (
+    absolute_target,
+    check_output_target,
+    names_files,
+    target_paths,
+)
+from ._errors import is_gone
 from ._exceptions import (
     AuthenticationError,
     ConfigurationError,
@@ -47,7 +53,7 @@ from ._logging import logger
 from ._operations import Result, Status
 from ._options import ClientOptions, JournalOption
 from ._polling import Clock
-from ._responses import files_to_download, is_gone
+from ._responses import files_to_download
 from ._retry import acall_with_retries
 from ._telemetry import job_attributes, measure, remember_job, span
 from ._threads import run_in_worker
@@ -60,6 +66,7 @@ if TYPE_CHECKING:
 
     from ._batch import BatchProgress, BatchRow, BatchSummary
     from ._batch._api import BatchSource
+    from ._client import Client
     from ._operations import Operation
     from ._pricing import CostEstimate
 
@@ -117,6 +124,37 @@ class AsyncClient(BaseClient):
             in_thread=self._in_thread,
         )
 
+    @classmethod
+    def from_client(cls, client: Client) -> AsyncClient:
+        """A new ``AsyncClient`` with a sync client's settings, journal, clock, prices read and
+        hosted-file checks, on the same in-process emulator (the same jobs) when it has one;
+        the caller closes it.
+
+        Raises:
+            ConfigurationError: ``client`` was given a custom sync transport, which an
+                ``AsyncClient`` cannot use.
+        """
+        source = client._shared.transport
+        transport: httpx.AsyncBaseTransport | None = None
+        if source is not None:
+            app = getattr(source, "app", None)
+            if app is None:
+                raise ConfigurationError(
+                    "Client.batch cannot reuse a custom sync transport; "
+                    "use AsyncClient.batch with an async transport"
+                )
+            transport = httpx.ASGITransport(app=app)
+        options = client._options
+        if source is not None:  # the emulator's app, on another transport: its stand-in token
+            options = attrs.evolve(options, api_key=client._token())
+        twin = cls._from_options(options, transport=transport, clock=client._shared.clock)
+        # What the sync client decided and learned: whether hosted files are checked (and how),
+        # and the prices it already read.
+        twin._file_checks = client._file_checks
+        twin._hosted_transport = client._hosted_transport
+        twin._price_documents = client._price_documents
+        return twin
+
     async def _call(self, op: Operation[T]) -> T:
         """Run one operation (see ``Client._call``); the journal changes its answer implies are
         written in a worker thread before its value or error goes on."""
@@ -162,11 +200,13 @@ class AsyncClient(BaseClient):
         prompt: str,
         *,
         model: str | None = None,
+        target: str | os.PathLike[str] | None = None,
         max_cost: float | None = None,
         **inputs: Unpack[InputOptions],
     ) -> Submission:
         """See :meth:`Client.submit`."""
-        return await self._submit(prompt, inputs, target=None, model=model, max_cost=max_cost)
+        where = None if target is None else absolute_target(target)
+        return await self._submit(prompt, inputs, target=where, model=model, max_cost=max_cost)
 
     async def _submit(
         self,
@@ -193,6 +233,11 @@ class AsyncClient(BaseClient):
         op = attrs.evolve(op, estimate_usd=estimate.usd)  # journaled with the job's id
         with span("submit", job_attributes(op.body, model=op.model)):
             return submitted(await self._call(op), op.body, op.model)
+
+    async def check_ready(self) -> None:
+        """See :meth:`Client.check_ready`."""
+        self._require_key()
+        await self._journal_read(self._check_journal)
 
     async def status(self, job: JobRef) -> JobStatus:
         """See :meth:`Client.status`."""

@@ -24,6 +24,9 @@ from ._constants import (
     EMULATOR_BASE_URL,
 )
 from ._download import is_loopback
+from ._errors import (
+    job_failed,
+)
 from ._exceptions import (
     AuthenticationError,
     ConfigurationError,
@@ -39,7 +42,6 @@ from ._operations import Submit
 from ._options import ClientOptions, JournalOption
 from ._paid import paid_for
 from ._polling import Clock, ProgressModel, SystemClock
-from ._responses import job_failed
 from ._retry import RetryPolicy
 from ._telemetry import annotate, count, job_attributes, remember_job
 from ._transports import BearerAuth, in_process_emulator, is_in_process

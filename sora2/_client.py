@@ -33,7 +33,13 @@ from ._constants import (
     DEFAULT_TIMEOUT,
     DEFAULT_WAIT_TIMEOUT,
 )
-from ._download import absolute_target, check_output_target, names_files, target_paths
+from ._download import (
+    absolute_target,
+    check_output_target,
+    names_files,
+    target_paths,
+)
+from ._errors import is_gone
 from ._exceptions import (
     AuthenticationError,
     ConfigurationError,
@@ -48,7 +54,7 @@ from ._logging import logger
 from ._operations import Result, Status
 from ._options import ClientOptions, JournalOption
 from ._polling import Clock
-from ._responses import files_to_download, is_gone
+from ._responses import files_to_download
 from ._retry import call_with_retries
 from ._telemetry import job_attributes, measure, remember_job, span
 from ._transports import BorrowedTransport
@@ -152,6 +158,7 @@ class Client(BaseClient):
         prompt: str,
         *,
         model: str | None = None,
+        target: str | os.PathLike[str] | None = None,
         max_cost: float | None = None,
         **inputs: Unpack[InputOptions],
     ) -> Submission:
@@ -162,8 +169,10 @@ class Client(BaseClient):
         default. A keyword the spec does not describe is sent as given (the input is open).
         ``model`` is a model id of the spec (``sora2.known_models()``); None is the spec's
         default model (``sora2.default_model()``). The inputs are checked against that model's
-        own input schema. A hosted-file input (``input_reference``) must be an https URL, and
-        its host is asked before paying (see ``docs/models.md``).
+        own input schema. ``target`` is where :meth:`resume` is to save the job's files (a
+        file or a directory), journaled with the id; it is neither checked nor written here.
+        A hosted-file input (``input_reference``) must be an https URL, and its host is asked
+        before paying (see ``docs/models.md``).
 
         The job's cost is estimated first from the model's price (:meth:`price`) and written
         in the journal. With ``max_cost`` (USD), a job estimated above it, or whose cost
@@ -176,7 +185,8 @@ class Client(BaseClient):
             JournalError: the journal cannot record the id; nothing is sent.
             SubmissionUnknownError: the request may have created a job; it is not retried.
         """
-        return self._submit(prompt, inputs, target=None, model=model, max_cost=max_cost)
+        where = None if target is None else absolute_target(target)
+        return self._submit(prompt, inputs, target=where, model=model, max_cost=max_cost)
 
     def _submit(
         self,
@@ -202,6 +212,13 @@ class Client(BaseClient):
         op = attrs.evolve(op, estimate_usd=estimate.usd)  # journaled with the job's id
         with span("submit", job_attributes(op.body, model=op.model)):
             return submitted(self._call(op), op.body, op.model)
+
+    def check_ready(self) -> None:
+        """Raise now what :meth:`submit` would raise before sending anything: no API key
+        (``ConfigurationError``), a journal that cannot record an id (``JournalError``). For a
+        caller about to start many jobs, such as a batch, that must stop before the first."""
+        self._require_key()
+        self._check_journal()
 
     def status(self, job: JobRef) -> JobStatus:
         """The job's current state (retried on transient failures).

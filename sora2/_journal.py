@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any, Final
 
 from ._constants import EMULATOR_JOURNAL_FILE, JOURNAL_ENV_VAR, JOURNAL_FILE
-from ._types import IN_PROGRESS, IN_QUEUE, is_completed_state, is_terminal_state
+from ._types import GONE, IN_PROGRESS, IN_QUEUE, is_completed_state, is_terminal_state
 
-__all__ = ["GONE", "JobRecord", "Journal", "default_journal_path"]
+__all__ = ["JobRecord", "Journal", "default_journal_path"]
 
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -58,13 +58,6 @@ _MIGRATIONS: Final = (
 )
 """Columns added since the first journal, each with the statement that adds it to an older
 one (opened as is; a row written before has NULL there)."""
-
-GONE: Final = "gone"
-"""A journal-only state: the service answered 404001 (unknown or expired) for the id. Terminal:
-nothing more can be fetched, so ``resume`` leaves it alone; ``error`` holds the reason."""
-
-_SUBMITTED_STATE: Final = IN_QUEUE
-"""The state of a freshly accepted job: the spec says submit answers "accepted and queued"."""
 
 _COLUMNS: Final = (
     "request_id, base_url, prompt, params, state, queue_position, submitted_at, started_at, "
@@ -367,7 +360,7 @@ class Journal:
                     base_url,
                     prompt,
                     json.dumps(dict(params), sort_keys=True, default=str),
-                    _SUBMITTED_STATE,
+                    IN_QUEUE,  # the spec: submit answers "accepted and queued"
                     when,
                     target_path,
                     now,

@@ -29,9 +29,9 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from ._constants import JOURNAL_OUTAGE_SECONDS, LEASE_ENV_VAR, LEASE_SECONDS
 from ._exceptions import ConfigurationError, JournalUnavailableError
-from ._journal import _COLUMNS, _SUBMITTED_STATE, _UPDATABLE, GONE, JobRecord
+from ._journal import _COLUMNS, _UPDATABLE, JobRecord
 from ._logging import logger
-from ._types import IN_PROGRESS, is_completed_state, is_terminal_state
+from ._types import GONE, IN_PROGRESS, IN_QUEUE, is_completed_state, is_terminal_state
 
 if TYPE_CHECKING:
     import psycopg
@@ -380,7 +380,7 @@ class PostgresJournal:
                 base_url,
                 prompt,
                 json.dumps(dict(params), sort_keys=True, default=str),
-                _SUBMITTED_STATE,
+                IN_QUEUE,  # the spec: submit answers "accepted and queued"
                 now if submitted_at is None else submitted_at,
                 target_path,
                 now,

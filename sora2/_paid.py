@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from types import TracebackType
 
+from ._errors import JOB_NOT_FOUND
 from ._exceptions import (
     DownloadWriteError,
     JobFailedError,
@@ -19,9 +20,48 @@ from ._exceptions import (
     Sora2Error,
     WaitTimeoutError,
 )
-from ._responses import JOB_NOT_FOUND
 
-__all__ = ["fetch_command", "in_process_hint", "mark_paid", "paid_for"]
+__all__ = [
+    "fetch_command",
+    "in_process_hint",
+    "mark_paid",
+    "paid_for",
+    "resume_command",
+    "sora2_command",
+]
+
+
+def sora2_command(
+    *words: str,
+    base_url: str | None = None,
+    journal: str | None = None,
+    trusted_hosts: Sequence[str] = (),
+) -> str:
+    """The shell command ``sora2 WORDS...`` against the given service and journal: every
+    command a hint shows (the library's and the CLI's) is written here."""
+    import shlex
+
+    argv = ["sora2", *words]
+    if base_url is not None:
+        argv += ["--base-url", base_url]
+    if journal is not None:
+        argv += ["--journal", journal]
+    for host in trusted_hosts:
+        argv += ["--trust-host", host]
+    return shlex.join(argv)
+
+
+def resume_command(
+    request_id: str | None = None,
+    *,
+    base_url: str | None = None,
+    journal: str | None = None,
+    trusted_hosts: Sequence[str] = (),
+) -> str:
+    """The ``sora2 resume [ID]`` that waits for a paid job (or every unfinished one) and saves
+    its files where they were meant to go."""
+    words = ["resume"] if request_id is None else ["resume", request_id]
+    return sora2_command(*words, base_url=base_url, journal=journal, trusted_hosts=trusted_hosts)
 
 
 def fetch_command(
@@ -29,16 +69,9 @@ def fetch_command(
 ) -> str:
     """The shell command that gets a paid job's result: ``resume`` waits and downloads to
     where ``generate`` meant; after a failed write, ``result --out .`` saves it here instead."""
-    words = (
-        ["sora2", "result", request_id, "--out", "."]
-        if write_failed
-        else ["sora2", "resume", request_id]
-    )
-    if base_url is not None:
-        words += ["--base-url", base_url]
-    import shlex
-
-    return shlex.join(words)
+    if write_failed:
+        return sora2_command("result", request_id, "--out", ".", base_url=base_url)
+    return resume_command(request_id, base_url=base_url)
 
 
 def in_process_hint(request_id: str) -> str:

@@ -16,17 +16,13 @@ from typing import Any, Final
 import httpx
 
 from ._errors import (
-    JOB_NOT_FOUND,
-    NOT_SENT_ERRORS,
     Decoded,
     error_for_status,
     invalid_response,
-    is_gone,
     job_failed,
     json_body,
     salvage_request_id,
     submit_failure,
-    transport_error,
     unknown_submission,
 )
 from ._exceptions import DownloadError, NoOutputError
@@ -36,25 +32,12 @@ from ._types import JobResult, JobStatus, OutputFile, Submission
 from ._verdict import schema_error
 
 __all__ = [
-    "JOB_NOT_FOUND",
-    "NOT_SENT_ERRORS",
-    "Decoded",
-    "error_for_status",
     "files_to_download",
     "interpret_result",
     "interpret_status",
     "interpret_submit",
-    "invalid_response",
-    "is_gone",
-    "job_failed",
     "job_status",
-    "json_body",
-    "salvage_request_id",
-    "schema_error",
-    "submit_failure",
     "submitted_id",
-    "transport_error",
-    "unknown_submission",
 ]
 
 # Answers ----------------------------------------------------------------------------------------

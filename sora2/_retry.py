@@ -49,12 +49,9 @@ from ._http import IDEMPOTENT_RETRY_STATUSES, SUBMIT_RETRY_STATUSES, parse_retry
 from ._logging import logger
 
 __all__ = [
-    "IDEMPOTENT_RETRY_STATUSES",
-    "SUBMIT_RETRY_STATUSES",
     "RetryPolicy",
     "acall_with_retries",
     "call_with_retries",
-    "parse_retry_after",
     "route_stamina_instrumentation",
 ]
 

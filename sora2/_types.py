@@ -19,6 +19,7 @@ __all__ = [
     "CANCELLED",
     "COMPLETED",
     "FAILED",
+    "GONE",
     "IN_PROGRESS",
     "IN_QUEUE",
     "NOT_GIVEN",
@@ -51,6 +52,10 @@ CANCELLED: Final = "cancelled"
 """The outcome of a job cancelled on request (``canceled`` shares it)."""
 FAILED: Final = "failed"
 """The outcome of a job that ended without output, through no request of the caller."""
+GONE: Final = "gone"
+"""Not a service state but the journal's (and a batch row's): the service answered 404001
+(unknown or expired) for the id. Terminal: nothing more can be fetched, so ``resume`` leaves it
+alone."""
 _OUTCOMES_KEY: Final = "x-terminal-states"
 
 

@@ -114,7 +114,7 @@ def test_the_import_graph_is_read() -> None:
     """The walk sees the imports it judges: the CLI imports the client, the client the spec."""
     edges = set(_edges())
     assert ("sora2._client", "sora2._base_client") in edges
-    assert ("sora2._cli._jobs", "sora2._responses") in edges
+    assert ("sora2._cli._jobs", "sora2._errors") in edges
     assert ("sora2.emulator._app", "sora2._spec") in edges
 
 

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from ._manifest import MANIFEST_NAME, ROW_STATES, BatchRow, Manifest
 from ._rows import Plan, Row, load_rows, make_plan
-from ._runner import DEFAULT_CONCURRENCY, run_batch
+from ._runner import run_batch
 from ._summary import BatchProgress, BatchSummary
 
 __all__ = [
-    "DEFAULT_CONCURRENCY",
     "MANIFEST_NAME",
     "ROW_STATES",
     "BatchProgress",

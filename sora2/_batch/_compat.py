@@ -5,7 +5,7 @@
 * :func:`download_outputs`: save every output file of a job under one stem.
 
 Rows are checked with ``sora2._inputs.validate_input`` and states read with
-``sora2._types.outcome_of`` directly; the state names are re-exported for the runner.
+``sora2._types.outcome_of`` directly.
 """
 
 from __future__ import annotations
@@ -15,22 +15,12 @@ from typing import TYPE_CHECKING, Any
 
 from .._download import file_suffix
 from .._inputs import PROMPT_INPUT
-from .._types import CANCELLED, COMPLETED, IN_QUEUE
 
 if TYPE_CHECKING:
     from .._async_client import AsyncClient
     from .._types import JobResult, Submission
 
-__all__ = [
-    "CANCELLED",
-    "COMPLETED",
-    "QUEUED",
-    "download_outputs",
-    "submit_body",
-]
-
-QUEUED = IN_QUEUE
-"""The state in which the spec lets a job be cancelled (as ``sora2 generate`` uses it)."""
+__all__ = ["download_outputs", "submit_body"]
 
 
 async def submit_body(
@@ -43,7 +33,7 @@ async def submit_body(
     journal knows, after a crash between the journal's write and the manifest's.
     """
     inputs = {name: value for name, value in body.items() if name != PROMPT_INPUT}
-    return await client._submit(body[PROMPT_INPUT], inputs, target=target, model=model)
+    return await client.submit(body[PROMPT_INPUT], model=model, target=target, **inputs)
 
 
 async def download_outputs(client: AsyncClient, result: JobResult, stem: Path) -> list[Path]:

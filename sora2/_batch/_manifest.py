@@ -5,6 +5,7 @@ the moment the service gives it, before the job is waited for. Each rewrite goes
 file beside the manifest and is moved over it with ``os.replace``, so a reader (or a re-run after
 SIGKILL) sees the old manifest or the new one, never half of one. Each row's line is kept
 serialized and only a changed row is serialized again, so a rewrite costs one join and one write.
+A running batch writes through ``ManifestWriter``, so the event loop never waits for the disk.
 """
 
 from __future__ import annotations
@@ -19,30 +20,21 @@ from pathlib import Path
 from typing import Any, Final
 
 from .._exceptions import ConfigurationError
-from .._journal import GONE as _GONE
-from .._types import CANCELLED as _CANCELLED
-from .._types import COMPLETED as _COMPLETED
-from .._types import FAILED as _FAILED
+from .._threads import run_in_worker
+from .._types import CANCELLED, COMPLETED, FAILED, GONE
 
 __all__ = [
-    "CANCELLED",
-    "COMPLETED",
-    "FAILED",
-    "GONE",
     "INVALID",
     "MANIFEST_NAME",
     "PENDING",
     "ROW_STATES",
     "BatchRow",
     "Manifest",
+    "ManifestWriter",
 ]
 
 MANIFEST_NAME: Final = "manifest.jsonl"
-COMPLETED: Final = _COMPLETED
-FAILED: Final = _FAILED
 INVALID: Final = "invalid"
-CANCELLED: Final = _CANCELLED
-GONE: Final = _GONE
 PENDING: Final = "pending"
 ROW_STATES: Final = (COMPLETED, FAILED, INVALID, CANCELLED, GONE, PENDING)
 """A row's state in the manifest (not a job state: ``pending`` also means "not submitted")."""
@@ -144,24 +136,36 @@ class Manifest:
     def __len__(self) -> int:
         return len(self._rows)
 
+    def stale(self, row: BatchRow) -> None:
+        """``row`` changed: serialize it again at the next rendering."""
+        self._lines.pop(row.key, None)
+
     def changed(self, row: BatchRow) -> None:
         """Write the manifest again because ``row`` changed."""
-        self._lines.pop(row.key, None)
+        self.stale(row)
         self.write()
 
-    def write(self) -> None:
-        """Rewrite the file atomically (temporary file + ``os.replace``)."""
-        self.directory.mkdir(parents=True, exist_ok=True)
+    def render(self) -> str:
+        """The file's text; only rows changed since the last rendering are serialized again."""
         parts: list[str] = []
         for key, row in self._rows.items():
             line = self._lines.get(key)
             if line is None:
                 line = self._lines[key] = json.dumps(row.to_dict(), ensure_ascii=False, default=str)
             parts.append(line)
+        return "\n".join(parts) + ("\n" if parts else "")
+
+    def write(self) -> None:
+        """Rewrite the file atomically (temporary file + ``os.replace``)."""
+        self.write_text(self.render())
+
+    def write_text(self, text: str) -> None:
+        """Replace the file with ``text`` atomically (blocking: a worker thread's job)."""
+        self.directory.mkdir(parents=True, exist_ok=True)
         temporary = self.path.with_name(f".{MANIFEST_NAME}.{secrets.token_hex(4)}.tmp")
         try:
             with open(temporary, "w", encoding="utf-8") as handle:
-                handle.write("\n".join(parts) + ("\n" if parts else ""))
+                handle.write(text)
             os.replace(temporary, self.path)
         except BaseException:
             with contextlib.suppress(OSError):
@@ -181,3 +185,34 @@ class Manifest:
                 os.fsync(dir_fd)
             finally:
                 os.close(dir_fd)
+
+
+class ManifestWriter:
+    """Writes a manifest from the event loop without blocking it.
+
+    The text is rendered on the loop, where the rows change, and written in a worker thread,
+    one write at a time; callers that arrive during a write share the next one, so a burst of
+    changes costs two writes, not one each.
+    """
+
+    def __init__(self, manifest: Manifest) -> None:
+        import anyio
+
+        self.manifest = manifest
+        self._lock = anyio.Lock()
+        self._asked = 0
+        self._written = 0
+
+    async def save(self, row: BatchRow | None = None) -> None:
+        """Return once the file holds every change made before the call (``row``: the row
+        that changed)."""
+        if row is not None:
+            self.manifest.stale(row)
+        self._asked += 1
+        wanted = self._asked
+        async with self._lock:
+            if self._written >= wanted:
+                return  # a write that began after this call has carried it
+            covered = self._asked
+            await run_in_worker(self.manifest.write_text, self.manifest.render())
+            self._written = covered

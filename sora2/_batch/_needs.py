@@ -2,37 +2,50 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .._exceptions import AuthenticationError, ConfigurationError, InvalidInputError
 from .._logging import logger
-from .._types import outcome_of
-from ._manifest import CANCELLED, COMPLETED, FAILED, GONE, INVALID, PENDING, BatchRow, Manifest
-from ._rows import Row
+from .._prices import check_max_cost
+from .._pricing import CostEstimate, format_usd, sum_known, unpriced
+from .._text import plural
+from .._types import CANCELLED, COMPLETED, FAILED, GONE, IN_QUEUE, outcome_of
+from ._manifest import INVALID, PENDING, BatchRow, Manifest
+from ._rows import Row, row_seconds
 
 if TYPE_CHECKING:
     from .._async_client import AsyncClient
 
 __all__ = [
+    "UNKNOWN_SUBMIT",
     "adopt_from_journal",
+    "check_limits",
+    "cost_by_model",
     "files_present",
     "is_paid",
     "needs_follow_up",
     "needs_submit",
     "new_entry",
+    "queued_jobs",
+    "row_costs",
+    "to_follow",
+    "within_budget",
 ]
+
+UNKNOWN_SUBMIT = (
+    "the submit got no answer, so the job may exist and is not submitted again (that could "
+    "pay twice); check your RunComfy dashboard, then run again with --resubmit-unknown "
+    "(resubmit_unknown=True) to submit it"
+)
+"""The error of a row whose submit got no answer: why it is not submitted again."""
 
 
 def new_entry(row: Row) -> BatchRow:
     if not row.valid:
         return BatchRow(
-            row.line,
-            row.key,
-            row.name,
-            row.input,
-            state=INVALID,
-            error=row.error,
-            model=row.model,
+            row.line, row.key, row.name, row.input, state=INVALID, error=row.error, model=row.model
         )
     return BatchRow(row.line, row.key, row.name, row.input, model=row.model)
 
@@ -111,3 +124,107 @@ def adopt_from_journal(
                 adopted += 1
                 break
     return adopted
+
+
+def queued_jobs(rows: Iterable[BatchRow]) -> list[BatchRow]:
+    """Rows whose job was last seen queued (or not seen at all since it was submitted)."""
+    return [
+        r
+        for r in rows
+        if r.request_id is not None and r.state == PENDING and r.job_state in (None, IN_QUEUE)
+    ]
+
+
+def to_follow(entries: list[BatchRow]) -> list[BatchRow]:
+    """The rows whose job must be followed (blocking: it looks for their saved files)."""
+    return [row for row in entries if needs_follow_up(row)]
+
+
+def within_budget(
+    candidates: list[BatchRow],
+    manifest: Manifest,
+    max_jobs: int | None,
+    max_seconds: float | None,
+    max_cost: float | None = None,
+    costs: Mapping[str, CostEstimate] | None = None,
+) -> tuple[list[BatchRow], str | None]:
+    """The candidates the budget lets through, in order, and why it stops the rest (the jobs
+    of earlier runs in ``manifest`` count against it too, their cost included)."""
+    costs = costs or {}
+    paid = [row for row in manifest if is_paid(row)]
+    jobs_used = len(paid)
+    seconds_used = sum(row_seconds(row.input) for row in paid)
+    usd_used, _ = sum_known(costs[r.key] for r in paid if r.key in costs)
+    to_submit: list[BatchRow] = []
+    for row in candidates:
+        seconds = row_seconds(row.input)
+        if max_cost is not None:
+            cost = costs.get(row.key)
+            if cost is None or cost.usd is None:
+                why = cost.basis if cost is not None else "no estimate"
+                return to_submit, f"--max-cost {format_usd(max_cost)}: row {row.row}: {why}"
+            if usd_used + cost.usd > max_cost + 1e-9:
+                return to_submit, (
+                    f"--max-cost {format_usd(max_cost)} reached ({format_usd(usd_used)} "
+                    f"estimated for jobs submitted; row {row.row} would cost "
+                    f"{format_usd(cost.usd)} more: {cost.basis})"
+                )
+            usd_used += cost.usd
+        if max_jobs is not None and jobs_used + 1 > max_jobs:
+            return to_submit, (
+                f"--max-jobs {max_jobs} reached ({plural(jobs_used, 'job')} submitted; "
+                f"row {row.row} would be one more)"
+            )
+        if max_seconds is not None and seconds_used + seconds > max_seconds:
+            return to_submit, (
+                f"--max-seconds {max_seconds:g} reached ({seconds_used:g} s submitted; "
+                f"row {row.row} asks for {seconds:g} s more)"
+            )
+        jobs_used += 1
+        seconds_used += seconds
+        to_submit.append(row)
+    return to_submit, None
+
+
+async def row_costs(client: AsyncClient, rows: Iterable[BatchRow]) -> dict[str, CostEstimate]:
+    """Each valid row's estimated cost, by key (``client.price``: one price request per model,
+    at most); a row that cannot be priced (no key in a dry run) gets an estimate saying why."""
+    from .._inputs import known_model
+
+    costs: dict[str, CostEstimate] = {}
+    for row in rows:
+        if row.state == INVALID or row.key in costs:
+            continue
+        model = known_model(row.model)
+        try:
+            costs[row.key] = await client.price(model=model, **row.input)
+        except (ConfigurationError, AuthenticationError, InvalidInputError) as exc:
+            costs[row.key] = unpriced(model, str(exc))  # a dry run needs no key
+    for model in {c.model for c in costs.values() if not c.known}:
+        logger.warning("%s", next(c.basis for c in costs.values() if c.model == model))
+    return costs
+
+
+def cost_by_model(estimates: list[CostEstimate]) -> dict[str, tuple[float, int, int]]:
+    """``{model: (estimated USD, jobs, jobs without an estimate)}``, as ``BatchSummary.costs``."""
+    found: dict[str, tuple[float, int, int]] = {}
+    for model in dict.fromkeys(e.model for e in estimates):
+        mine = [e for e in estimates if e.model == model]
+        total, unknown = sum_known(mine)
+        found[model] = (total, len(mine), unknown)
+    return found
+
+
+def check_limits(
+    concurrency: int,
+    max_jobs: int | None,
+    max_seconds: float | None,
+    max_cost: float | None = None,
+) -> None:
+    """Refuse a concurrency or a budget no batch can run with, before anything is read."""
+    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+        raise ConfigurationError(f"concurrency must be a whole number >= 1, not {concurrency!r}")
+    for label, limit in (("max_jobs", max_jobs), ("max_seconds", max_seconds)):
+        if limit is not None and (isinstance(limit, bool) or limit < 0):
+            raise ConfigurationError(f"{label} must be >= 0, not {limit!r}")
+    check_max_cost(max_cost)

@@ -39,13 +39,11 @@ __all__ = [
     "NAME_FIELD",
     "Plan",
     "Row",
-    "duration_property",
     "load_rows",
     "make_plan",
     "parse_rows",
     "row_seconds",
     "row_size",
-    "size_property",
 ]
 
 NAME_FIELD = "name"

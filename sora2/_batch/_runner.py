@@ -14,244 +14,39 @@ asked, and every other job is left running for a re-run to pick up.
 
 from __future__ import annotations
 
+import functools
 import os
-import signal
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from .._base_client import FATAL_FOR_RESUME
-from .._constants import DEFAULT_BATCH_CONCURRENCY as DEFAULT_CONCURRENCY
-from .._exceptions import (
-    AuthenticationError,
-    ConfigurationError,
-    ConflictError,
-    InsufficientBalanceError,
-    NotFoundError,
-    Sora2Error,
-    SubmissionUnknownError,
-    WaitTimeoutError,
-)
-from .._logging import logger
-from .._prices import check_max_cost
-from .._pricing import CostEstimate, format_usd, sum_known, unpriced
-from .._telemetry import annotate, job_attributes, span
+from .._constants import DEFAULT_BATCH_CONCURRENCY
+from .._exceptions import ConfigurationError
 from .._text import plural
-from .._types import outcome_of
-from ._compat import QUEUED as _QUEUED
-from ._compat import download_outputs, submit_body
-from ._manifest import (
-    CANCELLED,
-    COMPLETED,
-    FAILED,
-    GONE,
-    INVALID,
-    PENDING,
-    BatchRow,
-    Manifest,
+from .._threads import run_in_worker
+from .._types import CANCELLED, COMPLETED, FAILED, GONE
+from ._manifest import INVALID, PENDING, BatchRow, Manifest
+from ._needs import (
+    UNKNOWN_SUBMIT,
+    adopt_from_journal,
+    check_limits,
+    cost_by_model,
+    needs_submit,
+    new_entry,
+    row_costs,
+    to_follow,
+    within_budget,
 )
-from ._needs import adopt_from_journal, is_paid, needs_follow_up, needs_submit, new_entry
-from ._rows import load_rows, make_plan, row_seconds
+from ._rows import load_rows, make_plan
+from ._run import Run
 from ._summary import BatchProgress, BatchSummary
 
 if TYPE_CHECKING:
     from .._async_client import AsyncClient
-    from .._types import JobStatus
 
-__all__ = ["DEFAULT_CONCURRENCY", "queued_jobs", "run_batch"]
-
-_SHORT_ID = 8
-_UNKNOWN = (
-    "the submit got no answer, so the job may exist and is not submitted again (that could "
-    "pay twice); check your RunComfy dashboard, then run again with --resubmit-unknown "
-    "(resubmit_unknown=True) to submit it"
-)
-
-
-class _Run:
-    def __init__(
-        self,
-        client: AsyncClient,
-        manifest: Manifest,
-        out_dir: Path,
-        progress: BatchProgress,
-        on_progress: Callable[[BatchProgress, BatchRow | None], None] | None,
-    ) -> None:
-        self.client = client
-        self.manifest = manifest
-        self.out_dir = out_dir
-        self.target = str(out_dir)
-        self.progress = progress
-        self.on_progress = on_progress
-        self.stopping = False
-        self.submitted = 0
-        self.signal: int | None = None
-        """The signal that interrupted the run (SIGINT, SIGTERM), if one did."""
-
-    def changed(self, row: BatchRow | None = None) -> None:
-        if row is not None:
-            self.manifest.changed(row)
-        if self.on_progress is not None:
-            self.on_progress(self.progress, row)
-
-    def finish(self, row: BatchRow, state: str, error: str | None = None) -> None:
-        row.state, row.error = state, error
-        self.progress.in_flight.pop(row.key, None)
-        if state == COMPLETED:
-            self.progress.done += 1
-        elif state in (FAILED, CANCELLED, GONE):
-            self.progress.failed += 1
-        self.changed(row)
-
-    async def worker(self, items: deque[BatchRow]) -> None:
-        while items:
-            row = items.popleft()
-            self.progress.queued -= 1
-            if self.stopping and (row.request_id is None or row.state == CANCELLED):
-                # Submitting has stopped; jobs already submitted are still followed.
-                row.error = f"not submitted: {self.progress.message or 'stopped'}"
-                self.changed(row)
-                continue
-            self.progress.in_flight[row.key] = row
-            try:
-                await self.one(row)
-            finally:
-                if self.progress.in_flight.pop(row.key, None) is not None:
-                    self.changed()
-
-    async def submit(self, row: BatchRow) -> bool:
-        """Submit ``row``; True once it has a job id (written to the manifest at once)."""
-        import anyio
-
-        if row.state == CANCELLED and row.request_id is not None:
-            row.previous_request_ids.append(row.request_id)
-            row.request_id, row.job_state = None, None
-        # Written down before sending: if this process dies before the answer is recorded, the
-        # re-run knows the job may exist and does not pay for it twice.
-        row.submit_unknown = True
-        self.manifest.changed(row)
-        try:
-            # Shielded: a Ctrl-C must not abandon a submit that reached the service unanswered.
-            with anyio.CancelScope(shield=True):
-                submission = await submit_body(
-                    self.client, dict(row.input), target=self.target, model=row.model
-                )
-        except FATAL_FOR_RESUME:
-            row.submit_unknown = False
-            self.manifest.changed(row)
-            raise
-        except InsufficientBalanceError as exc:
-            row.submit_unknown = False
-            self.stopping = True
-            self.progress.message = f"stopped submitting: {exc}"
-            row.state, row.error = PENDING, f"not submitted: {exc}"
-            self.changed(row)
-            return False
-        except Sora2Error as exc:
-            if exc.request_id is None:
-                row.submit_unknown = isinstance(exc, SubmissionUnknownError)
-                if row.submit_unknown:
-                    self.finish(row, PENDING, f"{_UNKNOWN}: {exc}")
-                else:
-                    self.finish(row, FAILED, f"submit failed: {exc}")
-                return False
-            row.submit_unknown = False
-            row.request_id = exc.request_id  # the job exists although its answer was bad
-            self.submitted += 1
-            row.state, row.error = PENDING, None
-            self.changed(row)
-            return True
-        row.request_id, row.submit_unknown = submission.request_id, False
-        row.job_state, row.state, row.error = _QUEUED, PENDING, None
-        self.submitted += 1
-        self.changed(row)
-        return True
-
-    async def one(self, row: BatchRow) -> None:
-        attributes = {
-            **job_attributes(row.input, row.request_id, row.model),
-            "sora2.batch.row": row.row,
-        }
-        with span("batch.row", attributes):
-            await self._one(row)
-
-    async def _one(self, row: BatchRow) -> None:
-        if (row.request_id is None or row.state == CANCELLED) and not await self.submit(row):
-            return
-        request_id = row.request_id
-        assert request_id is not None
-        annotate("sora2.request_id", request_id)
-
-        def on_update(status: JobStatus) -> None:
-            if status.state != row.job_state:
-                row.job_state = status.state
-                if self.on_progress is not None:
-                    self.on_progress(self.progress, row)
-
-        try:
-            status = await self.client.wait(request_id, on_update=on_update)
-            row.job_state = status.state
-            outcome = outcome_of(status.state)
-            if outcome == COMPLETED:
-                result = await self.client.result(request_id)
-                stem = row.name or f"row{row.row:04d}-{request_id[:_SHORT_ID]}"
-                saved = await download_outputs(self.client, result, self.out_dir / stem)
-                row.outputs = [str(path) for path in saved]
-                self.finish(row, COMPLETED)
-            elif outcome == CANCELLED:
-                self.finish(row, CANCELLED, f"{request_id} was cancelled")
-            else:
-                self.finish(row, FAILED, f"{request_id} ended {status.state}")
-        except FATAL_FOR_RESUME:
-            raise
-        except NotFoundError as exc:
-            self.finish(row, GONE, f"{request_id} is gone: {exc}")
-        except WaitTimeoutError as exc:
-            self.finish(row, PENDING, f"{exc}; the job goes on: run the batch again")
-        except Sora2Error as exc:
-            # A job that failed on the service says so in its state (JobFailedError.state): a
-            # re-run then leaves it; any other failure (a download) is retried by a re-run.
-            state = getattr(exc, "state", None)
-            if isinstance(state, str) and state:
-                row.job_state = state
-            self.finish(row, FAILED, str(exc))
-
-    async def cancel_queued(self, rows: list[BatchRow]) -> int:
-        """Cancel jobs not seen running; a job that started in the meantime goes on."""
-        import anyio
-
-        cancelled = 0
-
-        async def cancel(row: BatchRow) -> None:
-            nonlocal cancelled
-            assert row.request_id is not None
-            try:
-                status = await self.client.cancel(row.request_id)
-            except ConflictError:
-                return
-            except Sora2Error as exc:
-                logger.warning("could not cancel %s: %s", row.request_id, exc)
-                return
-            row.job_state = status.state
-            if outcome_of(status.state) == CANCELLED:
-                cancelled += 1
-                self.finish(row, CANCELLED, "cancelled on interrupt")
-
-        async with anyio.create_task_group() as group:
-            for row in rows:
-                group.start_soon(cancel, row)
-        return cancelled
-
-
-def queued_jobs(rows: Iterable[BatchRow]) -> list[BatchRow]:
-    """Rows whose job was last seen queued (or not seen at all since it was submitted)."""
-    return [
-        r
-        for r in rows
-        if r.request_id is not None and r.state == PENDING and r.job_state in (None, _QUEUED)
-    ]
+__all__ = ["run_batch"]
 
 
 async def run_batch(
@@ -259,7 +54,7 @@ async def run_batch(
     source: str | os.PathLike[str] | Iterable[Mapping[str, Any]],
     *,
     out_dir: str | os.PathLike[str],
-    concurrency: int = DEFAULT_CONCURRENCY,
+    concurrency: int = DEFAULT_BATCH_CONCURRENCY,
     max_jobs: int | None = None,
     max_seconds: float | None = None,
     max_cost: float | None = None,
@@ -274,32 +69,28 @@ async def run_batch(
     """Run (or with ``dry_run``, check and plan) a batch; see ``AsyncClient.batch``."""
     import anyio
 
-    if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
-        raise ConfigurationError(f"concurrency must be a whole number >= 1, not {concurrency!r}")
-    for label, limit in (("max_jobs", max_jobs), ("max_seconds", max_seconds)):
-        if limit is not None and (isinstance(limit, bool) or limit < 0):
-            raise ConfigurationError(f"{label} must be >= 0, not {limit!r}")
-    check_max_cost(max_cost)
+    check_limits(concurrency, max_jobs, max_seconds, max_cost)
     started = time.monotonic()
     source_arg: Any = Path(source) if isinstance(source, os.PathLike) else source
-    parsed = load_rows(source_arg, stdin=stdin, defaults=defaults)
+    # Reading and checking the rows, the manifest and the journal is blocking work: a thread's.
+    read = functools.partial(load_rows, source_arg, stdin=stdin, defaults=defaults)
+    parsed = await run_in_worker(read)
     plan = make_plan(r.input for r in parsed if r.valid)
     directory = Path(out_dir).expanduser().absolute()
     if not dry_run:
-        client._require_key()
-        await client._journal_read(client._check_journal)  # no id may go unrecorded
-    manifest = Manifest.read(directory)
+        await client.check_ready()  # no key, or a journal that cannot record ids: stop now
+    manifest = await run_in_worker(Manifest.read, directory)
     entries: list[BatchRow] = []
     for found in parsed:
         old = manifest.get(found.key) if found.valid else None
         entry = old if old is not None else new_entry(found)
         entry.row = found.line
         entries.append(entry)
-    costs = await _row_costs(client, [*entries, *manifest])
+    costs = await row_costs(client, [*entries, *manifest])
     if dry_run:
         # What a run would submit now, and where the budget would stop it; nothing written.
         candidates = [row for row in entries if needs_submit(row, resubmit_unknown)]
-        to_submit, budget_stop = _within_budget(
+        to_submit, budget_stop = within_budget(
             candidates, manifest, max_jobs, max_seconds, max_cost, costs
         )
         if budget_stop is not None:
@@ -311,12 +102,12 @@ async def run_batch(
             tuple(new_entry(r) for r in parsed),
             plan,
             budget_stop=budget_stop,
-            costs=_cost_by_model([costs[r.key] for r in candidates if r.key in costs]),
+            costs=cost_by_model([costs[r.key] for r in candidates if r.key in costs]),
             dry_run=True,
             elapsed=time.monotonic() - started,
         )
     manifest.replace_rows(entries)
-    adopt_from_journal(client, manifest, entries, str(directory))
+    await run_in_worker(adopt_from_journal, client, manifest, entries, str(directory))
     from ._shared import shared_rows
 
     shared = shared_rows(client.journal, directory.name, entries)
@@ -343,12 +134,12 @@ async def run_batch(
             cancel_queued_on_interrupt=cancel_queued_on_interrupt,
             on_progress=on_progress,
         )
-    follow = [row for row in entries if needs_follow_up(row)]
+    follow = await run_in_worker(to_follow, entries)  # looks for the saved files
     candidates = [row for row in entries if needs_submit(row, resubmit_unknown)]
     for row in entries:
         if row.request_id is None and row.submit_unknown and not resubmit_unknown:
-            row.state, row.error = PENDING, _UNKNOWN
-    to_submit, budget_stop = _within_budget(
+            row.state, row.error = PENDING, UNKNOWN_SUBMIT
+    to_submit, budget_stop = within_budget(
         candidates, manifest, max_jobs, max_seconds, max_cost, costs
     )
     for row in candidates[len(to_submit) :]:
@@ -357,7 +148,6 @@ async def run_batch(
     for row in follow:
         if row.state == FAILED:
             row.state, row.error = PENDING, None
-    manifest.write()
     busy = {id(r) for r in follow} | {id(r) for r in to_submit}
     progress = BatchProgress(
         total=len(entries),
@@ -371,153 +161,24 @@ async def run_batch(
         message=f"budget: {budget_stop}" if budget_stop else None,
         earlier={r.key: r.request_id for r in follow if r.request_id is not None},
     )
-    run = _Run(client, manifest, directory, progress, on_progress)
+    run = Run(client, manifest, directory, progress, on_progress)
+    await run.settle()
     items: deque[BatchRow] = deque([*follow, *to_submit])
-    run.changed()
-    interrupted = False
-    try:
-        async with anyio.create_task_group() as group:
-            if handle_sigint:
+    run.tell()
 
-                async def watch_sigint() -> None:
-                    nonlocal interrupted
-                    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-                        async for signum in signals:
-                            interrupted = run.stopping = True
-                            run.signal = signum
-                            group.cancel_scope.cancel()
-                            return
+    async def work() -> None:
+        async with anyio.create_task_group() as workers:
+            for _ in range(min(concurrency, len(items)) or 0):
+                workers.start_soon(run.worker, items)
 
-                group.start_soon(watch_sigint)
-
-            async with anyio.create_task_group() as workers:
-                for _ in range(min(concurrency, len(items)) or 0):
-                    workers.start_soon(run.worker, items)
-            group.cancel_scope.cancel()  # the workers are done: stop watching for Ctrl-C
-    except BaseExceptionGroup as group:
-        # A worker's error that stops the batch (no key, a refused token): raise it as itself.
-        manifest.write()
-        raise _first_error(group) from None
-    except anyio.get_cancelled_exc_class():
-        run.stopping = True
-        with anyio.CancelScope(shield=True):
-            await _after_interrupt(run, cancel_queued_on_interrupt)
-            manifest.write()
-            manifest.sync()
-        raise
-    if interrupted:
-        with anyio.CancelScope(shield=True):
-            await _after_interrupt(run, cancel_queued_on_interrupt)
-    manifest.write()
-    manifest.sync()
-    return BatchSummary(
-        manifest.path,
-        tuple(entries),
-        plan,
-        submitted=run.submitted,
-        resumed=len(follow),
-        budget_stop=budget_stop
-        or (run.progress.message if run.stopping and not interrupted else None),
-        costs=_cost_by_model([costs[r.key] for r in to_submit if r.key in costs]),
-        interrupted=interrupted,
-        terminated=run.signal == signal.SIGTERM,
-        elapsed=time.monotonic() - started,
+    interrupted = await run.drive(
+        work, handle_sigint=handle_sigint, cancel=cancel_queued_on_interrupt
     )
-
-
-async def _row_costs(client: AsyncClient, rows: Iterable[BatchRow]) -> dict[str, CostEstimate]:
-    """Each valid row's estimated cost, by key (one price request per model, at most)."""
-    from .._inputs import job_seconds, known_model
-
-    costs: dict[str, CostEstimate] = {}
-    for row in rows:
-        if row.state == INVALID or row.key in costs:
-            continue
-        model = known_model(row.model)
-        try:
-            costs[row.key] = await client._estimate(model, job_seconds(row.input, model))
-        except (ConfigurationError, AuthenticationError) as exc:  # a dry run needs no key
-            costs[row.key] = unpriced(model, str(exc))
-    for model in {c.model for c in costs.values() if not c.known}:
-        logger.warning("%s", next(c.basis for c in costs.values() if c.model == model))
-    return costs
-
-
-def _cost_by_model(estimates: list[CostEstimate]) -> dict[str, tuple[float, int, int]]:
-    """``{model: (estimated USD, jobs, jobs without an estimate)}``."""
-    found: dict[str, tuple[float, int, int]] = {}
-    for model in dict.fromkeys(e.model for e in estimates):
-        mine = [e for e in estimates if e.model == model]
-        total, unknown = sum_known(mine)
-        found[model] = (total, len(mine), unknown)
-    return found
-
-
-def _within_budget(
-    candidates: list[BatchRow],
-    manifest: Manifest,
-    max_jobs: int | None,
-    max_seconds: float | None,
-    max_cost: float | None = None,
-    costs: Mapping[str, CostEstimate] | None = None,
-) -> tuple[list[BatchRow], str | None]:
-    """The candidates the budget lets through, in order, and why it stops the rest (the jobs
-    of earlier runs in ``manifest`` count against it too, their cost included)."""
-    costs = costs or {}
-    paid = [row for row in manifest if is_paid(row)]
-    jobs_used = len(paid)
-    seconds_used = sum(row_seconds(row.input) for row in paid)
-    usd_used, _ = sum_known(costs[r.key] for r in paid if r.key in costs)
-    to_submit: list[BatchRow] = []
-    for row in candidates:
-        seconds = row_seconds(row.input)
-        if max_cost is not None:
-            cost = costs.get(row.key)
-            if cost is None or cost.usd is None:
-                why = cost.basis if cost is not None else "no estimate"
-                return to_submit, f"--max-cost {format_usd(max_cost)}: row {row.row}: {why}"
-            if usd_used + cost.usd > max_cost + 1e-9:
-                return to_submit, (
-                    f"--max-cost {format_usd(max_cost)} reached ({format_usd(usd_used)} "
-                    f"estimated for jobs submitted; row {row.row} would cost "
-                    f"{format_usd(cost.usd)} more: {cost.basis})"
-                )
-            usd_used += cost.usd
-        if max_jobs is not None and jobs_used + 1 > max_jobs:
-            return to_submit, (
-                f"--max-jobs {max_jobs} reached ({plural(jobs_used, 'job')} submitted; "
-                f"row {row.row} would be one more)"
-            )
-        if max_seconds is not None and seconds_used + seconds > max_seconds:
-            return to_submit, (
-                f"--max-seconds {max_seconds:g} reached ({seconds_used:g} s submitted; "
-                f"row {row.row} asks for {seconds:g} s more)"
-            )
-        jobs_used += 1
-        seconds_used += seconds
-        to_submit.append(row)
-    return to_submit, None
-
-
-def _first_error(group: BaseExceptionGroup[BaseException]) -> BaseException:
-    """The first error of a task group's that is not a cancellation."""
-    import anyio
-
-    for error in group.exceptions:
-        if isinstance(error, BaseExceptionGroup):
-            return _first_error(error)
-        if not isinstance(error, anyio.get_cancelled_exc_class()):
-            return error
-    return group
-
-
-async def _after_interrupt(run: _Run, cancel: bool | Callable[[int], bool]) -> None:
-    """Cancel the queued jobs when asked (``cancel`` may be a question: count -> yes/no)."""
-    run.progress.in_flight.clear()
-    queued = queued_jobs(run.manifest)
-    if callable(cancel) and run.signal == signal.SIGTERM:
-        cancel = False  # terminated: no one to ask, and a stop is no decision about the jobs
-    wanted = cancel(len(queued)) if callable(cancel) and queued else bool(cancel)
-    if queued and wanted:
-        await run.cancel_queued(queued)
-    run.changed()
+    stopped = run.progress.message if run.stopping and not interrupted else None
+    return await run.summary(
+        entries,
+        plan,
+        resumed=len(follow),
+        budget_stop=budget_stop or stopped,
+        costs=cost_by_model([costs[r.key] for r in to_submit if r.key in costs]),
+    )

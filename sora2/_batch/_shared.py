@@ -28,7 +28,8 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Final
 
 from .._journal_pg import PostgresJournal
-from ._manifest import CANCELLED, COMPLETED, FAILED, GONE, INVALID, PENDING, BatchRow
+from .._types import CANCELLED, COMPLETED, FAILED, GONE
+from ._manifest import INVALID, PENDING, BatchRow
 
 if TYPE_CHECKING:
     import psycopg

@@ -7,14 +7,15 @@ import json
 import queue
 import signal
 import threading
-import time
 from typing import TYPE_CHECKING, Any
 
 from .._exceptions import JournalUnavailableError
 from .._logging import logger
-from ._manifest import CANCELLED, COMPLETED, FAILED, GONE, INVALID, PENDING, BatchRow, Manifest
-from ._needs import needs_follow_up
-from ._runner import _after_interrupt, _first_error, _Run
+from .._threads import run_in_worker
+from .._types import CANCELLED, COMPLETED, FAILED, GONE
+from ._manifest import INVALID, PENDING, BatchRow, Manifest
+from ._needs import to_follow
+from ._run import Run
 from ._shared import DONE, NEXT_FOLLOW, UNKNOWN, WAIT, SharedRows, merge, state_of
 from ._summary import BatchProgress, BatchSummary
 
@@ -31,7 +32,7 @@ Taken = tuple[str, str, str | None] | str | None
 """What ``SharedRows.next_row`` gives: a row to run, ``WAIT``, or None (all settled)."""
 
 
-class SharedRun(_Run):
+class SharedRun(Run):
     """A run whose every row change is also written to the shared table, in order, by a
     thread of its own: the event loop never waits for the database."""
 
@@ -43,8 +44,8 @@ class SharedRun(_Run):
         """Rows this worker ended: not followed again while their end is on its way."""
         self.pushed: dict[str, tuple[str, str | None, str]] = {}
         self.writes: queue.Queue[tuple[str, str, str | None, str] | None] = queue.Queue()
-        self.writer = threading.Thread(target=self._write_all, name="sora2-batch", daemon=True)
-        self.writer.start()
+        self.recorder = threading.Thread(target=self._write_all, name="sora2-batch", daemon=True)
+        self.recorder.start()
 
     def _write_all(self) -> None:
         while (item := self.writes.get()) is not None:
@@ -56,14 +57,18 @@ class SharedRun(_Run):
 
     def flush(self) -> None:
         """Wait until every change is written (blocking: call it in a thread)."""
-        if self.writer.is_alive():
+        if self.recorder.is_alive():
             self.writes.put(None)
-            self.writer.join()
+            self.recorder.join()
 
-    def changed(self, row: BatchRow | None = None) -> None:
-        super().changed(row)
+    async def changed(self, row: BatchRow | None = None) -> None:
+        await super().changed(row)
         if row is not None:
             self.push(row)
+
+    async def settle(self) -> None:
+        await super().settle()
+        await run_in_worker(self.flush)
 
     def push(self, row: BatchRow) -> None:
         state = state_of(row)
@@ -89,14 +94,13 @@ class SharedRun(_Run):
     ) -> bool:
         """Take rows from the table (``first``, then more) while there are any to take; True
         when the batch is settled, False when the rest is in other hands for now (``WAIT``)."""
-        import anyio
 
         while not self.stopping:
             try:
                 taken, first = first or await self.take(busy), None
                 if taken is None:
                     # Last: a dead worker's job the journal holds but its row missed.
-                    if await anyio.to_thread.run_sync(self.shared.adopt_unknown, self.target):
+                    if await run_in_worker(self.shared.adopt_unknown, self.target):
                         continue
                     return True
             except JournalUnavailableError as exc:
@@ -121,7 +125,7 @@ class SharedRun(_Run):
             finally:
                 busy.discard(key)
                 if self.progress.in_flight.pop(key, None) is not None:
-                    self.changed()
+                    self.tell()
         return True
 
     async def rounds(self, by_key: dict[str, BatchRow], concurrency: int) -> None:
@@ -157,9 +161,7 @@ class SharedRun(_Run):
                 return
 
     async def take(self, busy: set[str]) -> tuple[str, str, str | None] | str | None:
-        import anyio
-
-        return await anyio.to_thread.run_sync(self.shared.next_row, set(busy) | self.settled)
+        return await run_in_worker(self.shared.next_row, set(busy) | self.settled)
 
 
 async def run_shared(
@@ -178,16 +180,15 @@ async def run_shared(
     on_progress: Callable[[BatchProgress, BatchRow | None], None] | None,
 ) -> BatchSummary:
     """Run this worker's share of a batch; see ``sora2._batch._shared``."""
-    import anyio
-
-    to_thread = anyio.to_thread.run_sync
-    await to_thread(lambda: shared.register(entries, resubmit_unknown=resubmit_unknown))
-    await to_thread(shared.adopt_unknown, str(directory))
-    merge(entries, await to_thread(shared.entries))
+    # Every step that reads or writes the table, the manifest or the files runs in a thread.
+    await run_in_worker(lambda: shared.register(entries, resubmit_unknown=resubmit_unknown))
+    await run_in_worker(shared.adopt_unknown, str(directory))
+    merge(entries, await run_in_worker(shared.entries))
     manifest.replace_rows(entries)  # rows changed in place: serialize them again
-    again = [r.key for r in entries if r.state in (COMPLETED, FAILED) and needs_follow_up(r)]
-    await to_thread(shared.reopen, again)
-    manifest.write()
+    again = [
+        r.key for r in await run_in_worker(to_follow, entries) if r.state in (COMPLETED, FAILED)
+    ]
+    await run_in_worker(shared.reopen, again)
     progress = BatchProgress(
         total=len(entries),
         done=sum(1 for r in entries if r.state == COMPLETED and r.key not in again),
@@ -197,54 +198,20 @@ async def run_shared(
         started=started,
     )
     run = SharedRun(client, manifest, directory, progress, on_progress, shared=shared)
+    await run.writer.save()
     by_key = {row.key: row for row in entries}
-    run.changed()
-    interrupted = False
+    run.tell()
+    interrupted = await run.drive(
+        lambda: run.rounds(by_key, concurrency),
+        handle_sigint=handle_sigint,
+        cancel=cancel_queued_on_interrupt,
+        signals=(signal.SIGINT,),
+    )
+    await run_in_worker(run.flush)
     try:
-        async with anyio.create_task_group() as group:
-            if handle_sigint:
-
-                async def watch_sigint() -> None:
-                    nonlocal interrupted
-                    with anyio.open_signal_receiver(signal.SIGINT) as signals:
-                        async for _ in signals:
-                            interrupted = run.stopping = True
-                            group.cancel_scope.cancel()
-                            return
-
-                group.start_soon(watch_sigint)
-            await run.rounds(by_key, concurrency)
-            group.cancel_scope.cancel()
-    except BaseExceptionGroup as group:
-        manifest.write()
-        run.flush()
-        raise _first_error(group) from None
-    except anyio.get_cancelled_exc_class():
-        run.stopping = True
-        with anyio.CancelScope(shield=True):
-            await _after_interrupt(run, cancel_queued_on_interrupt)
-            await to_thread(run.flush)
-            manifest.write()
-            manifest.sync()
-        raise
-    if interrupted:
-        with anyio.CancelScope(shield=True):
-            await _after_interrupt(run, cancel_queued_on_interrupt)
-    await to_thread(run.flush)
-    try:
-        merge(entries, await to_thread(shared.entries))
+        merge(entries, await run_in_worker(shared.entries))
         manifest.replace_rows(entries)
     except JournalUnavailableError as exc:
         logger.warning("the manifest shows this worker's rows only: %s", exc)
-    manifest.write()
-    manifest.sync()
-    return BatchSummary(
-        manifest.path,
-        tuple(entries),
-        plan,
-        submitted=run.submitted,
-        resumed=0,
-        budget_stop=run.progress.message if run.stopping and not interrupted else None,
-        interrupted=interrupted,
-        elapsed=time.monotonic() - started,
-    )
+    stopped = run.progress.message if run.stopping and not interrupted else None
+    return await run.summary(entries, plan, resumed=0, budget_stop=stopped)

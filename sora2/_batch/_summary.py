@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ._manifest import CANCELLED, COMPLETED, FAILED, GONE, INVALID, PENDING, BatchRow
+from .._types import CANCELLED, COMPLETED, FAILED, GONE
+from ._manifest import INVALID, PENDING, BatchRow
 from ._rows import Plan
 
 __all__ = ["BatchProgress", "BatchSummary"]

@@ -18,8 +18,6 @@ from ._exit_codes import (
     EXIT_ERROR,
     EXIT_INTERRUPTED,
     EXIT_TERMINATED,
-    exit_code_for,
-    message_for,
 )
 
 __all__ = ["main"]
@@ -109,10 +107,12 @@ def _run(args: list[str]) -> tuple[int, dict[str, Any] | None]:
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code, error_object(exc, exc.format_message(), exc.exit_code)
-    except Sora2Error as exc:
-        message = message_for(exc)
-        code = _fail(message, exit_code_for(exc))
-        return code, error_object(exc, message, code)
+    except Sora2Error as exc:  # one that no command translated: the same translation
+        from ._common import command_error
+
+        shown = command_error(exc)
+        code = _fail(shown.format_message(), shown.exit_code)
+        return code, error_object(exc, shown.format_message(), code)
     except OSError as exc:
         message = f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc)
         code = _fail(message, EXIT_ERROR)

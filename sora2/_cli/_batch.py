@@ -17,28 +17,21 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from .._batch._manifest import INVALID, PENDING
 from .._constants import DEFAULT_BATCH_CONCURRENCY
 from .._pricing import format_usd
 from .._text import plural
 from .._types import COMPLETED
-from ._common import (
-    CommandError,
-    Settings,
-    client_options,
-    echo_err,
-    emit,
-    format_elapsed,
-    input_options,
-    max_cost_option,
-    translate_errors,
-)
+from ._common import CommandError, Settings, client_options, echo_err, emit, translate_errors
 from ._exit_codes import EXIT_BATCH_INCOMPLETE, EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE
+from ._input_options import input_options, max_cost_option
+from ._progress import format_elapsed
 
 if TYPE_CHECKING:
     from .._async_client import AsyncClient
     from .._batch import BatchProgress, BatchRow, BatchSummary
 
-__all__ = ["EXIT_BATCH_INCOMPLETE", "EXIT_BATCH_INVALID", "batch", "make_async_client"]
+__all__ = ["EXIT_BATCH_INVALID", "batch", "make_async_client"]
 
 EXIT_BATCH_INVALID = EXIT_USAGE
 """``--dry-run`` found invalid rows (the same code as any other bad input)."""
@@ -64,12 +57,12 @@ def _stdin_is_tty() -> bool:
 def make_async_client(settings: Settings) -> AsyncClient:
     """The AsyncClient a batch runs on: the twin of the CLI's one client seam (``make_client``),
     so tests that swap that seam (fake time, an in-process emulator) drive batches too."""
-    from .._batch._api import async_twin
+    from .._async_client import AsyncClient
     from . import _common
 
     client = _common.make_client(settings)
     try:
-        return async_twin(client)
+        return AsyncClient.from_client(client)
     finally:
         client.close()
 
@@ -96,13 +89,13 @@ class _PlainDisplay:
         if earlier and before is None:
             # Paid for by an earlier run: this run only follows it.
             echo_err(f"{label}: following {row.request_id} (submitted earlier)")
-            if row.state == "pending" and not row.error:
+            if row.state == PENDING and not row.error:
                 return
-        if row.state == "pending" and row.request_id and (before is None or before[0] is None):
+        if row.state == PENDING and row.request_id and (before is None or before[0] is None):
             echo_err(f"{label}: submitted {row.request_id}")
         elif row.state == COMPLETED:
             echo_err(f"{label}: completed: {', '.join(row.outputs)}")
-        elif row.state != "pending" or row.error:
+        elif row.state != PENDING or row.error:
             echo_err(f"{label}: {row.state}" + (f": {row.error}" if row.error else ""))
         else:
             return
@@ -222,7 +215,7 @@ def _cost_lines(summary: BatchSummary, title: str) -> list[str]:
 def _plan_lines(summary: BatchSummary) -> list[str]:
     lines = []
     for row in summary.rows:
-        if row.state == "invalid":
+        if row.state == INVALID:
             lines.append(f"line {row.row}: {row.error}")
     plan = summary.plan
     lines.append(f"plan: {plural(plan.jobs, 'job')}, {plan.seconds:g} seconds of video")
@@ -231,7 +224,7 @@ def _plan_lines(summary: BatchSummary) -> list[str]:
     lines.extend(_cost_lines(summary, "estimated cost"))
     if summary.budget_stop:
         lines.append(f"budget: would stop submitting: {summary.budget_stop}")
-    invalid = summary.count("invalid")
+    invalid = summary.count(INVALID)
     lines.append(
         f"{plural(invalid, 'invalid row')}; nothing submitted"
         if invalid
@@ -363,7 +356,7 @@ def batch(
     if dry_run:
         emit(settings, summary.to_dict(), _plan_lines(summary))
         if not summary.ok:
-            invalid = summary.count("invalid")
+            invalid = summary.count(INVALID)
             raise CommandError(plural(invalid, "invalid row"), EXIT_BATCH_INVALID)
         return
     emit(settings, summary.to_dict(), _summary_lines(summary, settings))
@@ -379,7 +372,7 @@ def batch(
     again = settings.command(*words)
     if summary.interrupted:
         word = "terminated" if summary.terminated else "interrupted"
-        left = sum(1 for r in summary.rows if r.state == "pending" and r.request_id)
+        left = sum(1 for r in summary.rows if r.state == PENDING and r.request_id)
         echo_err(
             f"{word}: {plural(left, 'job')} left running; to finish the batch without "
             f"paying twice, run: {again}"

@@ -30,6 +30,7 @@ __all__ = [
     "EXIT_TIMEOUT",
     "EXIT_USAGE",
     "exit_code_for",
+    "first_line",
     "message_for",
 ]
 
@@ -80,5 +81,10 @@ def message_for(error: Sora2Error) -> str:
             f"no API token: set {first} (or {' or '.join(others)}); get one from your RunComfy "
             "profile, or try the local emulator with --emulator"
         )
+    return first_line(error)
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an error's message (its type's name when it has none)."""
     text = str(error)
     return text.splitlines()[0] if text else type(error).__name__

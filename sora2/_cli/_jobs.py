@@ -20,14 +20,12 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from .._constants import DEFAULT_WAIT_TIMEOUT
+from .._errors import job_failed
 from .._exceptions import (
     ConflictError,
     DownloadError,
-    NotFoundError,
     Sora2Error,
-    WaitTimeoutError,
 )
-from .._responses import job_failed
 from .._types import (
     CANCELLED,
     COMPLETED,
@@ -37,16 +35,12 @@ from .._types import (
     is_completed_state,
 )
 from ._common import (
+    EMULATOR_ENDED,
     CommandError,
-    Progress,
     Settings,
     client_options,
     echo_err,
     emit,
-    exit_code_for,
-    input_options,
-    max_cost_option,
-    model_option,
     translate_errors,
     warn_unknown_cost,
 )
@@ -56,8 +50,9 @@ from ._exit_codes import (
     EXIT_INTERRUPTED,
     EXIT_NOT_READY,
     EXIT_TERMINATED,
-    EXIT_TIMEOUT,
 )
+from ._input_options import input_options, max_cost_option, model_option
+from ._progress import Progress
 from ._signals import Terminated
 
 if TYPE_CHECKING:
@@ -65,11 +60,6 @@ if TYPE_CHECKING:
     from .._types import JobResult, JobStatus, Submission
 
 __all__ = ["cancel", "generate", "price", "result", "status", "submit"]
-
-_QUEUED = IN_QUEUE
-"""The only state in which a job can be cancelled (the spec's cancel operation)."""
-_COMPLETED = COMPLETED
-_CANCELLED = CANCELLED
 
 _request_id_argument = click.argument("request_id", metavar="ID")
 _timeout_option = click.option(
@@ -94,50 +84,10 @@ def _client(settings: Settings) -> Iterator[Client]:
     """An open client for one command, its library errors turned into CLI errors."""
     client = settings.client()
     try:
-        with translate_errors():
-            try:
-                yield client
-            except NotFoundError as error:
-                if settings.emulator:
-                    raise CommandError(
-                        f"{str(error).splitlines()[0]} (the in-process --emulator forgets its "
-                        "jobs when the command ends: run `sora2 emulator` and pass its "
-                        "--base-url instead)",
-                        exit_code_for(error),
-                        request_id=error.request_id,
-                    ) from error
-                raise
-            except WaitTimeoutError as error:
-                raise _timeout_error(settings, error) from error
-            except Sora2Error as error:
-                if settings.emulator and error.paid_hint is not None and error.request_id:
-                    error.paid_hint = _EMULATOR_ENDED.format(request_id=error.request_id)
-                raise
+        with translate_errors(settings):
+            yield client
     finally:
         client.close()
-
-
-_EMULATOR_ENDED = (
-    "the in-process --emulator forgets job {request_id} when this command ends, so no later "
-    "command can fetch it (run `sora2 emulator` and pass its --base-url to keep jobs across "
-    "commands)"
-)
-"""The only honest hint for an unfinished job of ``--emulator``: ``sora2 resume`` cannot work."""
-
-
-def _timeout_error(settings: Settings, error: WaitTimeoutError) -> CommandError:
-    request_id = error.request_id or "?"
-    if error.cancelled:
-        tail = "it was still queued, so it was cancelled"
-    elif settings.emulator:
-        tail = _EMULATOR_ENDED.format(request_id=request_id)
-    else:
-        tail = f"the job goes on; resume with: {settings.command('resume', request_id)}"
-    return CommandError(
-        f"gave up waiting for {request_id} (last state: {error.last_status or 'unknown'}); {tail}",
-        EXIT_TIMEOUT,
-        request_id=error.request_id,
-    )
 
 
 def _status_payload(status: JobStatus) -> dict[str, Any]:
@@ -151,7 +101,7 @@ def _status_payload(status: JobStatus) -> dict[str, Any]:
 
 def _status_line(status: JobStatus) -> str:
     line = f"{status.request_id}  {status.state}"
-    if status.queue_position is not None and status.state == _QUEUED:
+    if status.queue_position is not None and status.state == IN_QUEUE:
         line += f"  queue position {status.queue_position}"
     return line
 
@@ -239,7 +189,7 @@ def generate(
         except DownloadError as error:
             if is_cancelled_state(progress.state or "") and progress.request_id is not None:
                 progress.close()
-                _emit_ended(settings, progress.request_id, _CANCELLED)
+                _emit_ended(settings, progress.request_id, CANCELLED)
                 raise CommandError(
                     f"{progress.request_id} was cancelled; there is no video",
                     EXIT_CANCELLED,
@@ -252,7 +202,7 @@ def generate(
             settings,
             {
                 "request_id": request_id,
-                "state": _COMPLETED,
+                "state": COMPLETED,
                 "path": str(paths[0]),
                 "paths": [str(path) for path in paths],
                 "model": model,
@@ -295,12 +245,10 @@ def _interrupted(
     if settings.emulator:
         follow_up = "The in-process emulator stops with this command, so the job ends here."
     else:
-        follow_up = "To wait for it and download the video: " + settings.command(
-            "resume", request_id
-        )
-    state = progress.state or _QUEUED
+        follow_up = "To wait for it and download the video: " + settings.resume_command(request_id)
+    state = progress.state or IN_QUEUE
     cancelled = False
-    if state == _QUEUED:
+    if state == IN_QUEUE:
         if terminated:
             wanted = cancel_on_interrupt
         elif cancel_on_interrupt or not _stdin_is_tty():
@@ -314,7 +262,7 @@ def _interrupted(
                 wanted = False
         if wanted:
             cancelled = _cancel_after_interrupt(client, request_id)
-            state = _CANCELLED if cancelled else IN_PROGRESS
+            state = CANCELLED if cancelled else IN_PROGRESS
         if not cancelled:
             echo_err(f"{request_id} was not cancelled. {follow_up}")
     elif is_completed_state(state):
@@ -370,7 +318,7 @@ def submit(
         settings,
         {
             "request_id": submission.request_id,
-            "state": _QUEUED,
+            "state": IN_QUEUE,
             "status_url": submission.status_url,
             "result_url": submission.result_url,
             "cancel_url": submission.cancel_url,
@@ -380,7 +328,7 @@ def submit(
         [submission.request_id],
     )
     if settings.emulator:  # `sora2 status/result/resume ID` cannot reach this emulator later
-        echo_err("note: " + _EMULATOR_ENDED.format(request_id=submission.request_id))
+        echo_err("note: " + EMULATOR_ENDED.format(request_id=submission.request_id))
 
 
 @click.command()

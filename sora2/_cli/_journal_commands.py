@@ -12,12 +12,11 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .._exceptions import NotFoundError, Sora2Error
-from .._journal import GONE
 from .._pricing import format_usd, sum_known
 from .._text import plural
-from .._types import is_cancelled_state, is_completed_state, is_failed_state
+from .._types import GONE, is_cancelled_state, is_completed_state, is_failed_state
 from ._common import CommandError, Settings, client_options, echo_err, emit
-from ._exit_codes import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_TERMINATED
+from ._exit_codes import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_TERMINATED, first_line
 from ._jobs import _client, _request_id_argument, _timeout_option
 from ._signals import Terminated
 
@@ -134,7 +133,7 @@ def _refresh_unfinished(client: Client) -> None:
         except NotFoundError:
             echo_err(f"{record.request_id}: the service no longer knows it; marked gone")
         except Sora2Error as error:
-            echo_err(f"{record.request_id}: could not refresh: {str(error).splitlines()[0]}")
+            echo_err(f"{record.request_id}: could not refresh: {first_line(error)}")
 
 
 @click.command()
@@ -187,7 +186,7 @@ def resume(
             progress.close()
             terminated = isinstance(interrupt, Terminated)
             word = "terminated" if terminated else "interrupted"
-            echo_err(f"{word}; the jobs go on. Run again: {settings.command('resume')}")
+            echo_err(f"{word}; the jobs go on. Run again: {settings.resume_command()}")
             raise CommandError(word, EXIT_TERMINATED if terminated else EXIT_INTERRUPTED) from None
         finally:
             if client is not base:
@@ -222,7 +221,7 @@ def resume(
         elif record in failed:
             echo_err(
                 f"{record.request_id} did not finish: {record.error or record.state}; "
-                f"try again with: {settings.command('resume', record.request_id)}"
+                f"try again with: {settings.resume_command(record.request_id)}"
             )
         elif record.output_path and (out_dir is not None or request_id is not None):
             echo_err(f"{record.request_id} is saved: {record.output_path}")

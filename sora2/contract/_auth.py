@@ -12,8 +12,8 @@ from urllib.parse import parse_qs
 
 import httpx
 
+from .._spec import escape_pointer
 from ._operations import SecurityRule
-from ._schemas import escape_pointer
 
 __all__ = ["security_problem"]
 

@@ -12,9 +12,10 @@ from urllib.parse import parse_qs
 
 import httpx
 
+from .._spec import escape_pointer
 from ._auth import security_problem
 from ._operations import Media, OperationSpec, coerce, find_media, media_type
-from ._schemas import SchemaCompiler, escape_pointer
+from ._schemas import SchemaCompiler
 from ._violations import Side, Violation, one_line
 
 if TYPE_CHECKING:

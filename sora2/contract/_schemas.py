@@ -10,15 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .._spec import DOCUMENT_URI, escape_pointer, schema_compiler, spec_document
 from .._spec import SchemaCompiler as _SpecCompiler
+from .._spec import escape_pointer, schema_compiler, spec_document
 from ._violations import Side, Violation, one_line
 
 if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError
     from jsonschema.protocols import Validator
 
-__all__ = ["DOCUMENT_URI", "SchemaCompiler", "escape_pointer", "schema_violations"]
+__all__ = ["SchemaCompiler", "schema_violations"]
 
 
 class SchemaCompiler(_SpecCompiler):

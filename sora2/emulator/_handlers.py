@@ -19,15 +19,16 @@ from typing import Any
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
-from .._inputs import input_fields
+from .._inputs import PROMPT_INPUT, duration_property, input_fields, size_property
 from .._outputs import FILE_KIND
 from .._spec import operation
+from .._types import COMPLETED, IN_QUEUE
 from ._constants import (
     FAILURE_MESSAGE,
     MAX_BODY_BYTES,
     VIDEO_PATH_PREFIX,
 )
-from ._jobs import COMPLETED, IN_QUEUE, JobStore, JobView, StoreFullError
+from ._jobs import JobStore, JobView, StoreFullError
 from ._outputs import MEDIA, OTHER_MEDIA, field_is_list, media_of, output_names
 from ._responses import (
     BAD_JSON,
@@ -56,9 +57,6 @@ logger = logging.getLogger("sora2.emulator")
 
 _Handler = Callable[[Request], Awaitable[Response]]
 
-SIZE_FIELD = "size"
-SECONDS_FIELD = "seconds"
-PROMPT_FIELD = "prompt"
 JSON_MEDIA_TYPE = "application/json"
 OUTPUT_ROUTE = VIDEO_PATH_PREFIX + "/{request_id}/{size}/{seconds}/{name}"
 """Every output file: ``video.mp4``, ``images-2.png``...; the name's extension says what it is."""
@@ -81,6 +79,14 @@ def _choices(field: str) -> list[Any] | None:
     return list(found.choices) if found is not None and found.choices is not None else None
 
 
+def _size_and_seconds() -> tuple[str, str]:
+    """The inputs a video is rendered by: its size and its length, as ``sora2._inputs``
+    identifies them in the spec."""
+    size, seconds = size_property(), duration_property()
+    assert size is not None and seconds is not None, "the spec names no size or duration input"
+    return size, seconds
+
+
 def _rendered(body: dict[str, Any]) -> dict[str, Any]:
     """The size and length the emulator renders a job at.
 
@@ -91,7 +97,7 @@ def _rendered(body: dict[str, Any]) -> dict[str, Any]:
     """
     defaults = body_defaults()
     rendered: dict[str, Any] = {}
-    for name in (SIZE_FIELD, SECONDS_FIELD):
+    for name in _size_and_seconds():
         allowed = _choices(name)
         value = body.get(name)
         if value is None or (allowed is not None and value not in allowed):
@@ -199,7 +205,7 @@ class Handlers:
         # The service applies the spec's defaults; the job records every input, known or new.
         body = {**body_defaults(model), **body}
         body.update(_rendered(body))
-        queue_time, run_time = self.phase_durations(int(body[SECONDS_FIELD]))
+        queue_time, run_time = self.phase_durations(int(body[_size_and_seconds()[1]]))
         request_id = self._new_request_id()
         try:
             self._jobs.submit(
@@ -216,7 +222,7 @@ class Handlers:
                 "Service unavailable: too many requests in flight.",
                 headers={"Retry-After": str(max(1, round(run_time)))},
             )
-        self.stats.count_submission(str(body[PROMPT_FIELD]), sent)
+        self.stats.count_submission(str(body[PROMPT_INPUT]), sent)
         return JSONResponse({"request_id": request_id, **self._urls(request, request_id)})
 
     def _lookup(self, request: Request) -> JobView | Response:
@@ -242,8 +248,9 @@ class Handlers:
             return JSONResponse(self._state_body(request, found))
         assert found.finished_at is not None
         base = str(request.base_url).rstrip("/")
-        size = str(found.body[SIZE_FIELD])
-        seconds = int(found.body[SECONDS_FIELD])
+        size_input, seconds_input = _size_and_seconds()
+        size = str(found.body[size_input])
+        seconds = int(found.body[seconds_input])
         output: dict[str, Any] = {}
         for field, kind in self._outputs:
             urls = [
@@ -283,7 +290,7 @@ class Handlers:
 
     async def _output(self, request: Request) -> Response:
         params = request.path_params
-        sizes, durations = _choices(SIZE_FIELD), _choices(SECONDS_FIELD)
+        sizes, durations = (_choices(name) for name in _size_and_seconds())
         by_extension = {extension: kind for kind, (extension, _) in MEDIA.items()}
         by_extension[OTHER_MEDIA[0]] = FILE_KIND
         kind = by_extension.get(str(params["name"]).rpartition(".")[2])

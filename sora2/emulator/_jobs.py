@@ -19,10 +19,6 @@ from typing import Any
 from .._types import CANCELLED, COMPLETED, FAILED, IN_PROGRESS, IN_QUEUE
 
 __all__ = [
-    "CANCELLED",
-    "COMPLETED",
-    "IN_PROGRESS",
-    "IN_QUEUE",
     "Job",
     "JobStore",
     "JobView",

@@ -14,9 +14,9 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from .._spec import MODELS_PREFIX, model, resolve, spec_document
+from .._spec import model, resolve, spec_document
 
-__all__ = ["MODELS_PREFIX", "model_document", "model_id"]
+__all__ = ["model_document", "model_id"]
 
 # The keywords a published schema carries; anything else the spec adds is its own business.
 _PUBLISHED = (

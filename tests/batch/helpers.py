@@ -9,8 +9,7 @@ from typing import Any
 
 from _fakes import FakeClock as FakeClock  # re-exported for the tests here
 
-from sora2._batch._rows import duration_property, size_property
-from sora2._inputs import input_fields
+from sora2._inputs import duration_property, input_fields, size_property
 from sora2.emulator import Emulator
 
 TOKEN = "sk-batch-test-7c2e1f-secret"

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sora2._batch._manifest import MANIFEST_NAME, BatchRow, Manifest
+import anyio
+import pytest
+
+from sora2._batch._manifest import MANIFEST_NAME, BatchRow, Manifest, ManifestWriter
 
 
 def _row(key: str, request_id: str | None = None) -> BatchRow:
@@ -41,3 +44,32 @@ class TestManifest:
             '{"row": 1, "key": "k", "name": null, "input": {}, "future": 1}\n'
         )
         assert ["k"] == [row.key for row in Manifest.read(isolated)]
+
+
+class TestManifestWriter:
+    @pytest.mark.anyio
+    async def test_saves_made_together_share_a_write(
+        self, isolated: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Twenty rows saved at once cost at most two writes, and once every save has returned
+        the file holds every row's id."""
+        manifest = Manifest(isolated)
+        rows = [_row(f"k{index}") for index in range(20)]
+        manifest.replace_rows(rows)
+        writes: list[str] = []
+        write_text = manifest.write_text
+
+        def counted(text: str) -> None:
+            writes.append(text)
+            write_text(text)
+
+        monkeypatch.setattr(manifest, "write_text", counted)
+        writer = ManifestWriter(manifest)
+        async with anyio.create_task_group() as group:
+            for index, row in enumerate(rows):
+                row.request_id = f"req-{index}"
+                group.start_soon(writer.save, row)
+        assert 2 >= len(writes)
+        assert [f"req-{i}" for i in range(20)] == [
+            row.request_id for row in Manifest.read(isolated)
+        ]

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from sora2 import AsyncClient, BatchProgress, BatchRow, Client
+from sora2._batch import _needs, _runner
+from sora2._batch._manifest import Manifest
 from sora2.emulator import Emulator
 
 from .helpers import (
@@ -326,3 +331,29 @@ class TestOneBadJob:
         assert again.ok
         assert (0, len(failed)) == (again.submitted, again.resumed)
         assert 4 == submissions(emulator)
+
+
+class TestOffTheEventLoop:
+    async def test_files_and_the_manifest_are_read_and_written_in_worker_threads(
+        self, aclient: AsyncClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A batch reads its rows and its manifest, writes the manifest and looks for saved
+        files in worker threads: the event loop's own thread does none of it."""
+        threads: dict[str, set[int]] = {}
+
+        def spy(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+            def wrapper(*args: Any, **kwargs: Any) -> Any:
+                threads.setdefault(name, set()).add(threading.get_ident())
+                return function(*args, **kwargs)
+
+            return wrapper
+
+        monkeypatch.setattr(_runner, "load_rows", spy("rows", _runner.load_rows))
+        monkeypatch.setattr(Manifest, "read", spy("read", Manifest.read))
+        monkeypatch.setattr(Manifest, "write_text", spy("write", Manifest.write_text))
+        monkeypatch.setattr(_needs, "files_present", spy("files", _needs.files_present))
+        source = write_jsonl(tmp_path / "rows.jsonl", rows(3))
+        for _ in range(2):  # the second run looks for the first one's files
+            assert (await aclient.batch(source, out_dir=tmp_path / "out")).ok
+        assert ["files", "read", "rows", "write"] == sorted(threads)
+        assert [] == [name for name, seen in threads.items() if threading.get_ident() in seen]

@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from sora2._batch._rows import duration_property, size_property
-from sora2._cli._batch import EXIT_BATCH_INCOMPLETE, EXIT_BATCH_INVALID
+from sora2._cli._batch import EXIT_BATCH_INVALID
+from sora2._cli._exit_codes import EXIT_BATCH_INCOMPLETE
+from sora2._inputs import duration_property, size_property
 from sora2.emulator import Emulator, create_app, serve
 
 from .helpers import TOKEN, FakeClock, choices, run

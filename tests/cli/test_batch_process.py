@@ -16,9 +16,8 @@ from typing import IO, Any
 
 import pytest
 
-from sora2._batch._rows import duration_property
-from sora2._cli._batch import EXIT_BATCH_INCOMPLETE
-from sora2._cli._exit_codes import EXIT_INTERRUPTED, EXIT_TERMINATED
+from sora2._cli._exit_codes import EXIT_BATCH_INCOMPLETE, EXIT_INTERRUPTED, EXIT_TERMINATED
+from sora2._inputs import duration_property
 from sora2.emulator import Emulator, create_app, serve
 
 from .helpers import TOKEN, choices

@@ -14,22 +14,24 @@ from click.testing import CliRunner
 from sora2 import Client
 from sora2._cli import _common
 from sora2._cli._common import (
-    INPUT_PARAM_PREFIX,
     CommandError,
     Settings,
-    exit_code_for,
-    format_elapsed,
-    input_option,
-    input_options,
     make_client,
-    parse_input_value,
 )
 from sora2._cli._exit_codes import (
     EXIT_CONFIG,
     EXIT_ERROR,
     EXIT_TIMEOUT,
     EXIT_USAGE,
+    exit_code_for,
 )
+from sora2._cli._input_options import (
+    INPUT_PARAM_PREFIX,
+    input_option,
+    input_options,
+    parse_input_value,
+)
+from sora2._cli._progress import format_elapsed
 from sora2._exceptions import (
     ConfigurationError,
     InvalidInputError,

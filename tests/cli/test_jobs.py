@@ -165,7 +165,7 @@ class TestGenerate:
         self, server: str, token: str, fake_time: FakeClock, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         """When the job is cancelled by someone else while we wait, generate exits 6."""
-        from sora2._cli._common import Progress
+        from sora2._cli._progress import Progress
 
         original = Progress.submitted
 

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from sora2._cli._exit_codes import EXIT_CONFIG, EXIT_ERROR, EXIT_TIMEOUT, EXIT_USAGE
-from sora2._journal import GONE, Journal
+from sora2._journal import Journal
+from sora2._types import GONE
 
 from .helpers import FakeClock, documented_prompt, run
 

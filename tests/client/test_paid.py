@@ -21,8 +21,8 @@ from sora2 import (
     WaitTimeoutError,
 )
 from sora2._download import check_output_target
-from sora2._journal import GONE, Journal
-from sora2._types import Submission
+from sora2._journal import Journal
+from sora2._types import GONE, Submission
 from sora2.emulator import Emulator, SyncASGITransport
 
 from .helpers import BASE_URL, TOKEN, Factory, FakeClock, stats_submissions

@@ -78,34 +78,6 @@ class TestNamedOnce:
         ]
         assert [False, False] == [is_terminal_state(IN_QUEUE), is_terminal_state(IN_PROGRESS)]
 
-    def test_emulator_cli_and_batch_use_the_same_names(self) -> None:
-        """The emulator, the CLI and the batch runner import the states, not their own copies."""
-        from sora2._batch import _compat, _manifest
-        from sora2._cli import _jobs
-        from sora2.emulator import _jobs as emulator_jobs
-
-        assert (IN_QUEUE, COMPLETED, CANCELLED) == (
-            _jobs._QUEUED,
-            _jobs._COMPLETED,
-            _jobs._CANCELLED,
-        )
-        assert (IN_QUEUE, IN_PROGRESS, COMPLETED, CANCELLED) == (
-            emulator_jobs.IN_QUEUE,
-            emulator_jobs.IN_PROGRESS,
-            emulator_jobs.COMPLETED,
-            emulator_jobs.CANCELLED,
-        )
-        assert (IN_QUEUE, COMPLETED, CANCELLED) == (
-            _compat.QUEUED,
-            _compat.COMPLETED,
-            _compat.CANCELLED,
-        )
-        assert (COMPLETED, CANCELLED, FAILED) == (
-            _manifest.COMPLETED,
-            _manifest.CANCELLED,
-            _manifest.FAILED,
-        )
-
     def test_no_state_literal_is_compared_in_the_code(self) -> None:
         """No module of sora2/ compares a state with a string literal: states are named once."""
         import ast
@@ -247,7 +219,7 @@ def test_a_new_error_code_maps_to_its_http_status() -> None:
     """An error_code nobody knows is the typed error of its HTTP status."""
     import httpx
 
-    from sora2._responses import error_for_status
+    from sora2._errors import error_for_status
 
     for status, cls in _BY_STATUS.items():
         body = {"error_code": status * 1000 + 999, "message": "new"}

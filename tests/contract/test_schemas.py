@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sora2._spec import is_uri, spec_document
-from sora2.contract._schemas import SchemaCompiler, escape_pointer, schema_violations
+from sora2._spec import escape_pointer, is_uri, spec_document
+from sora2.contract._schemas import SchemaCompiler, schema_violations
 
 
 @pytest.fixture(scope="module")

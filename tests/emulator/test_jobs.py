@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from sora2.emulator._jobs import CANCELLED, COMPLETED, IN_QUEUE, JobStore
+from sora2._types import CANCELLED, COMPLETED, IN_QUEUE
+from sora2.emulator._jobs import JobStore
 
 from .helpers import FakeClock
 
