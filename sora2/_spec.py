@@ -349,8 +349,11 @@ class SchemaCompiler:
             self._cache[location] = found
         return found
 
-    def verdict(self, location: str, schema: Any) -> Callable[[Any], bool] | None:
-        """jsonschema-rs's verdict on the same inlined schema, with the same formats asserted.
+    def verdict(
+        self, location: str, schema: Any, checker: FormatChecker | None = None
+    ) -> Callable[[Any], bool] | None:
+        """jsonschema-rs's verdict on the same inlined schema, with the same formats asserted
+        (those of ``checker`` when a caller checks formats its own way, as the client does).
 
         A whole body through jsonschema's ``iter_errors`` was two thirds of a checked exchange
         (``descend``/``evolve`` per keyword), and the submit body's check was the largest cost
@@ -369,7 +372,8 @@ class SchemaCompiler:
         inlined = validator.schema
         if not isinstance(inlined, dict) or _has_ref(inlined):
             return None
-        checker = self._format_checker  # the one the validator was compiled with
+        if checker is None:
+            checker = self._format_checker  # the one the validator was compiled with
         formats: dict[str, Callable[[Any], bool]] = {}
         for name in _format_names(inlined):
             if name in _NATIVE and checker is not None and _is_spec_check(checker, name):

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
+    from jsonschema import FormatChecker
     from jsonschema.protocols import Validator
 
 __all__ = ["schema_error"]
@@ -31,62 +32,61 @@ def _is_date_time(value: object) -> bool:
 
 
 @functools.cache
+def _client_formats() -> FormatChecker:
+    """The client's own format check: a ``date-time`` is what the generated models can parse."""
+    from jsonschema import FormatChecker
+
+    checker = FormatChecker(formats=())
+    checker.checks("date-time")(_is_date_time)
+    return checker
+
+
+def _body_schema(operation_id: str) -> Any:
+    from ._spec import operation, resolve
+
+    answer = resolve(operation(operation_id).raw.get("responses", {}).get("200", {}))
+    return answer.get("content", {}).get("application/json", {}).get("schema")
+
+
+def _location(operation_id: str) -> str:
+    # Not a JSON pointer: the schema's own $ref must be inlined, not seen as recursion.
+    return f"{_SPEC_URI}:{operation_id}:200"
+
+
+@functools.cache
 def _validator(operation_id: str) -> Validator | None:
     """The compiled check of ``operation_id``'s 200 body, its local ``$ref``s inlined.
 
     Resolving ``$ref``s through a registry on every call was most of the client's overhead
     per call, so the spec layer's compiler inlines them once here; the format check is the
-    client's own: a ``date-time`` is what the generated models can parse.
+    client's own (:func:`_client_formats`).
     """
-    from jsonschema import FormatChecker
+    from ._spec import schema_compiler
 
-    from ._spec import operation, resolve, schema_compiler
-
-    answer = resolve(operation(operation_id).raw.get("responses", {}).get("200", {}))
-    schema = answer.get("content", {}).get("application/json", {}).get("schema")
+    schema = _body_schema(operation_id)
     if schema is None:
         return None
-    checker = FormatChecker(formats=())
-    checker.checks("date-time")(_is_date_time)
-    # Not a JSON pointer: the schema's own $ref must be inlined, not seen as recursion.
-    compiled = schema_compiler().validator(f"{_SPEC_URI}:{operation_id}:200", schema)
-    validator: Validator = compiled.evolve(format_checker=checker)
+    compiled = schema_compiler().validator(_location(operation_id), schema)
+    validator: Validator = compiled.evolve(format_checker=_client_formats())
     return validator
 
 
 @functools.cache
 def _quick(operation_id: str) -> Callable[[Any], bool] | None:
-    """The fast verdict on a 200 body of ``operation_id``: jsonschema-rs, compiled once.
+    """The fast verdict on a 200 body of ``operation_id`` (the spec layer's jsonschema-rs
+    verdict, with the client's formats), compiled once; jsonschema still explains an invalid
+    body.
 
     jsonschema walks a schema through generic validator objects on every call (about 20 µs for a
     status body, as much as the rest of the client's work per call); jsonschema-rs gives the
-    same verdict in well under a microsecond. jsonschema still explains an invalid body.
+    same verdict in well under a microsecond.
     """
-    import jsonschema_rs
+    from ._spec import schema_compiler
 
-    validator = _validator(operation_id)
-    if validator is None or not isinstance(validator.schema, dict):
+    schema = _body_schema(operation_id)
+    if schema is None:
         return None
-    schema: dict[str, Any] = validator.schema
-    # The same formats as the jsonschema validator: only date-time is asserted.
-    formats: dict[str, Callable[[Any], bool]] = dict.fromkeys(_format_names(schema), _any)
-    formats["date-time"] = _is_date_time
-    fast = jsonschema_rs.validator_for(schema, validate_formats=True, formats=formats)
-    check: Callable[[Any], bool] = fast.is_valid
-    return check
-
-
-def _any(value: object) -> bool:
-    return True
-
-
-def _format_names(schema: Any) -> set[str]:
-    if isinstance(schema, dict):
-        found = {schema["format"]} if isinstance(schema.get("format"), str) else set()
-        return found.union(*(_format_names(v) for v in schema.values()))
-    if isinstance(schema, list):
-        return set().union(*(_format_names(v) for v in schema))
-    return set()
+    return schema_compiler().verdict(_location(operation_id), schema, _client_formats())
 
 
 def schema_error(operation_id: str, data: Any) -> str | None:
