@@ -1,26 +1,33 @@
-"""The ``sora2`` command line.
+"""The ``sora2`` command line: its entry point, and SIGTERM handled like Ctrl-C.
 
 Subcommands live in their own modules and are imported only when invoked, so ``sora2 --help``
-and ``sora2 status`` never pay for the emulator's video stack or the contract checker.
+and ``sora2 generate`` never pay for the emulator's video stack, the contract checker or the
+journal's commands.
+
+By default SIGTERM (a container stop, ``timeout``) kills Python at once: no resume hint, no exit
+code a script can read, and a terminal left with rich's cursor hidden. While a command runs,
+SIGTERM raises :class:`Terminated` instead, a ``KeyboardInterrupt``, so every path that handles
+Ctrl-C handles it too (the progress display is closed, the journal keeps the job, the resume
+command is printed), only asking nothing and cancelling nothing that was not asked for.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from types import FrameType
 from typing import Any
 
 import click
 
 from .._exceptions import Sora2Error
-from ._exit_codes import (
-    EXIT_ERROR,
-    EXIT_INTERRUPTED,
-    EXIT_TERMINATED,
-)
+from ._outcome import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_TERMINATED, JsonOutput, error_object
 
-__all__ = ["main"]
+__all__ = ["Terminated", "main", "run", "sigterm_interrupts"]
 
 # name -> "module:attribute" of a click command
 COMMANDS: dict[str, str] = {
@@ -78,24 +85,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     With ``--json``, stdout gets exactly one JSON object, failures included (its ``error``).
     """
-    from ._output import JsonOutput, collecting
-
     args = list(argv) if argv is not None else sys.argv[1:]
     output = JsonOutput() if _wants_json(args) else None
-    with collecting(output):
-        code, error = _run(args)
+    code, error = _run(args, output)
     if output is not None:
         output.flush(error)
     return code
 
 
-def _run(args: list[str]) -> tuple[int, dict[str, Any] | None]:
-    from ._output import error_object
-    from ._signals import Terminated, sigterm_interrupts
-
+def _run(args: list[str], output: JsonOutput | None) -> tuple[int, dict[str, Any] | None]:
+    """Run one command, ``output`` its context object (where ``--json`` payloads go)."""
     try:
         with sigterm_interrupts():
-            rc = cli.main(args=args, prog_name="sora2", standalone_mode=False)
+            rc = cli.main(args=args, prog_name="sora2", standalone_mode=False, obj=output)
     except Terminated as exc:
         code = _fail("terminated", EXIT_TERMINATED)
         return code, error_object(exc, "terminated", code)
@@ -126,3 +128,28 @@ def _run(args: list[str]) -> tuple[int, dict[str, Any] | None]:
 
 def run() -> None:
     sys.exit(main())
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived: stop like a Ctrl-C with no terminal, and exit 143."""
+
+
+def _raise_terminated(signum: int, frame: FrameType | None) -> None:
+    raise Terminated
+
+
+@contextlib.contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """While inside, SIGTERM raises :class:`Terminated` in the main thread (only where this
+    process has SIGTERM's default action: a handler someone else set is left alone)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+    signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)

@@ -23,8 +23,8 @@ from .._pricing import format_usd
 from .._text import plural
 from .._types import COMPLETED
 from ._common import CommandError, Settings, client_options, echo_err, emit, translate_errors
-from ._exit_codes import EXIT_BATCH_INCOMPLETE, EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE
 from ._input_options import input_options, max_cost_option
+from ._outcome import EXIT_BATCH_INCOMPLETE, EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE
 from ._progress import format_elapsed
 
 if TYPE_CHECKING:

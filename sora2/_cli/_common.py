@@ -1,4 +1,5 @@
-"""What every job command shares: client options, exit codes, output and the progress line.
+"""What every job command shares: client options, its one-line errors, output and the progress
+line.
 
 Output rules: stdout carries results only (one JSON object with ``--json``); progress, prompts
 and hints go to stderr, so ``sora2 generate --json ... | jq`` always sees valid JSON.
@@ -11,14 +12,14 @@ import functools
 import logging
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import click
 
 from .._exceptions import NotFoundError, Sora2Error, WaitTimeoutError
 from .._paid import resume_command, sora2_command
-from ._exit_codes import EXIT_ERROR, exit_code_for, first_line, message_for
+from ._outcome import EXIT_ERROR, JsonOutput, exit_code_for, first_line, message_for, record
 from ._progress import Progress
 
 if TYPE_CHECKING:
@@ -108,9 +109,7 @@ def echo_err(message: str) -> None:
 def emit(settings: Settings, payload: Mapping[str, Any], lines: Sequence[str]) -> None:
     """Print a command's result: ``payload`` as one JSON object, or ``lines`` for people."""
     if settings.json_output:
-        from ._output import record
-
-        record(payload)
+        record(settings.output, payload)
     else:
         for line in lines:
             click.echo(line)
@@ -130,6 +129,8 @@ class Settings:
     """``--trust-host``: more hosts downloads may come from."""
     no_journal: bool = False
     """``--no-journal``: record nothing (no resume after a crash)."""
+    output: JsonOutput | None = field(default=None, repr=False, compare=False)
+    """Where ``--json`` payloads go: ``main``'s, given to click as the context object."""
 
     @property
     def journal_option(self) -> str | Literal[False] | None:
@@ -230,10 +231,14 @@ _COMMON_OPTIONS = (
 
 def client_options(function: Callable[..., None]) -> Callable[..., None]:
     """Add ``--base-url``, ``--emulator``, ``--journal``/``--no-journal``, ``--trust-host``,
-    ``--json``, ``-v`` and ``-q``, passed as ``settings``."""
+    ``--json``, ``-v`` and ``-q``, passed as ``settings`` (with click's context object, the
+    JSON output ``main`` collects)."""
 
+    @click.pass_obj
     @functools.wraps(function)
     def wrapper(
+        output: JsonOutput | None,
+        /,
         *args: Any,
         base_url: str | None,
         emulator: bool,
@@ -255,6 +260,7 @@ def client_options(function: Callable[..., None]) -> Callable[..., None]:
             quiet=quiet,
             trusted_hosts=trusted_hosts,
             no_journal=no_journal,
+            output=output,
         )
         with _log_to_stderr(verbose):
             function(*args, settings=settings, **kwargs)

@@ -12,8 +12,7 @@ from typing import Any
 import click
 
 from ._common import CommandError
-from ._exit_codes import EXIT_ERROR, EXIT_USAGE
-from ._output import record
+from ._outcome import EXIT_ERROR, EXIT_USAGE, JsonOutput, record
 
 __all__ = ["contract"]
 
@@ -54,7 +53,10 @@ def _plural(count: int, noun: str) -> str:
     help="Another base URL that serves the API (a proxy, an emulator); repeatable. A call to it, "
     "or to the spec's server, on a path the spec does not have is a violation.",
 )
-def check(file: Path, json_output: bool, api_urls: tuple[str, ...]) -> None:
+@click.pass_obj
+def check(
+    output: JsonOutput | None, file: Path, json_output: bool, api_urls: tuple[str, ...]
+) -> None:
     """Check every exchange recorded in FILE (HAR 1.2, or JSONL as the pytest plugin writes).
 
     Exchanges whose URL is not an API path (CDN downloads, other hosts' pages) are skipped; a
@@ -119,7 +121,7 @@ def check(file: Path, json_output: bool, api_urls: tuple[str, ...]) -> None:
             "ok": not rows,
             "violations": rows,
         }
-        record(payload)
+        record(output, payload)
     else:
         for line in lines:
             click.echo(line)

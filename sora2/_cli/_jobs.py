@@ -34,6 +34,7 @@ from .._types import (
     is_cancelled_state,
     is_completed_state,
 )
+from . import Terminated
 from ._common import (
     EMULATOR_ENDED,
     CommandError,
@@ -44,16 +45,15 @@ from ._common import (
     translate_errors,
     warn_unknown_cost,
 )
-from ._exit_codes import (
+from ._input_options import input_options, max_cost_option, model_option
+from ._outcome import (
     EXIT_CANCELLED,
     EXIT_ERROR,
     EXIT_INTERRUPTED,
     EXIT_NOT_READY,
     EXIT_TERMINATED,
 )
-from ._input_options import input_options, max_cost_option, model_option
 from ._progress import Progress
-from ._signals import Terminated
 
 if TYPE_CHECKING:
     from .._client import Client

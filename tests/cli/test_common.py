@@ -18,18 +18,18 @@ from sora2._cli._common import (
     Settings,
     make_client,
 )
-from sora2._cli._exit_codes import (
-    EXIT_CONFIG,
-    EXIT_ERROR,
-    EXIT_TIMEOUT,
-    EXIT_USAGE,
-    exit_code_for,
-)
 from sora2._cli._input_options import (
     INPUT_PARAM_PREFIX,
     input_option,
     input_options,
     parse_input_value,
+)
+from sora2._cli._outcome import (
+    EXIT_CONFIG,
+    EXIT_ERROR,
+    EXIT_TIMEOUT,
+    EXIT_USAGE,
+    exit_code_for,
 )
 from sora2._cli._progress import format_elapsed
 from sora2._exceptions import (

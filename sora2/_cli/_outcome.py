@@ -1,11 +1,22 @@
-"""Every exit code of the ``sora2`` command, and which library error maps to which (and to which
-one-line message).
+"""How a ``sora2`` command ends: its exit code, its one-line message, and with ``--json`` its
+one JSON object.
 
-One module that imports nothing from the CLI, so ``sora2._cli`` and ``sora2._cli._common``
-both read it without importing each other.
+Every exit code is defined here, with which library error maps to which. With ``--json``,
+stdout gets exactly one JSON object per command, on success and on failure: ``main`` makes a
+:class:`JsonOutput` and passes it to click as the context object, commands hand it their
+payload (``record``), and ``main`` prints it once, with an ``error`` object (type, message,
+request_id, exit_code) added when the command failed. Without ``--json`` nothing is held.
+
+It imports nothing from the CLI, so ``sora2._cli`` and every command module read it.
 """
 
 from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import click
 
 from .._constants import API_KEY_ENV_VARS
 from .._exceptions import (
@@ -29,9 +40,12 @@ __all__ = [
     "EXIT_TERMINATED",
     "EXIT_TIMEOUT",
     "EXIT_USAGE",
+    "JsonOutput",
+    "error_object",
     "exit_code_for",
     "first_line",
     "message_for",
+    "record",
 ]
 
 EXIT_OK = 0
@@ -88,3 +102,46 @@ def first_line(error: BaseException) -> str:
     """The first line of an error's message (its type's name when it has none)."""
     text = str(error)
     return text.splitlines()[0] if text else type(error).__name__
+
+
+class JsonOutput:
+    """The one JSON object a command prints, assembled while it runs."""
+
+    def __init__(self) -> None:
+        self.payload: dict[str, Any] | None = None
+
+    def flush(self, error: Mapping[str, Any] | None) -> None:
+        """Print the object: the command's payload, plus ``error`` if it failed."""
+        payload = dict(self.payload or {})
+        if error is not None:
+            payload["error"] = dict(error)
+        click.echo(json.dumps(payload, default=str, sort_keys=True))
+
+
+def record(output: JsonOutput | None, payload: Mapping[str, Any]) -> None:
+    """A command's JSON result: held by ``output`` for ``main`` to print, or printed now when
+    nothing collects it (the command run by click without ``main``)."""
+    if output is None:
+        click.echo(json.dumps(dict(payload), default=str, sort_keys=True))
+    else:
+        output.payload = dict(payload)
+
+
+def error_object(
+    error: BaseException, message: str, exit_code: int, request_id: str | None = None
+) -> dict[str, Any]:
+    """The ``error`` member: the library's error type when one caused the failure."""
+    cause: BaseException = error
+    while not isinstance(cause, Sora2Error) and cause.__cause__ is not None:
+        cause = cause.__cause__
+    if not isinstance(cause, Sora2Error):
+        cause = error
+    found_id = (
+        request_id or getattr(error, "request_id", None) or getattr(cause, "request_id", None)
+    )
+    return {
+        "type": type(cause).__name__,
+        "message": message,
+        "request_id": found_id,
+        "exit_code": exit_code,
+    }
