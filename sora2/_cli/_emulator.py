@@ -24,13 +24,12 @@ __all__ = ["emulator"]
 _LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
 
-@click.command()
-@click.option("--host", default=DEFAULT_HOST, show_default=True, help="Interface to bind.")
+@click.command(context_settings={"show_default": True})  # every default given is shown
+@click.option("--host", default=DEFAULT_HOST, help="Interface to bind.")
 @click.option(
     "--port",
     type=click.IntRange(0, 65535),
     default=DEFAULT_PORT,
-    show_default=True,
     help="Port to bind; 0 picks a free one (the URL printed says which).",
 )
 @click.option(
@@ -43,14 +42,12 @@ _LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
     "--speed",
     type=click.FloatRange(min=0, min_open=True),
     default=DEFAULT_SPEED,
-    show_default=True,
     help="Divide every phase duration by this (2 = twice as fast).",
 )
 @click.option(
     "--workers",
     type=click.IntRange(min=1),
     default=DEFAULT_WORKERS,
-    show_default=True,
     help="Jobs that run at once; the others queue.",
 )
 @click.option(
@@ -71,7 +68,6 @@ _LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 @click.option(
     "--outputs",
     default=DEFAULT_OUTPUTS,
-    show_default=True,
     metavar="FIELDS",
     help="The output fields a completed job fills, comma-separated: the spec's documented "
     "output fields, e.g. 'images' or 'image,videos' (a PNG per image, an MP4 per video, "
@@ -81,7 +77,6 @@ _LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
     "--log-level",
     type=click.Choice(_LOG_LEVELS),
     default="info",
-    show_default=True,
     help="uvicorn's log level; 'info' logs each request line.",
 )
 def emulator(

@@ -12,7 +12,7 @@ import contextlib
 import dataclasses
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -62,6 +62,18 @@ if TYPE_CHECKING:
 __all__ = ["cancel", "generate", "price", "result", "status", "submit"]
 
 _request_id_argument = click.argument("request_id", metavar="ID")
+
+
+def _out_option(help_text: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """``--out PATH``: where ``generate`` and ``result`` save the output files."""
+    return click.option("--out", type=click.Path(), default=None, help=help_text)
+
+
+def _id_command(function: Callable[..., None]) -> click.Command:
+    """A command whose one argument is a job's ID, with the client options."""
+    return click.command()(_request_id_argument(client_options(function)))
+
+
 _timeout_option = click.option(
     "--timeout",
     type=click.FloatRange(min=0),
@@ -90,20 +102,20 @@ def _client(settings: Settings) -> Iterator[Client]:
         client.close()
 
 
-def _status_payload(status: JobStatus) -> dict[str, Any]:
-    return {
+def _emit_status(settings: Settings, ask: Callable[[Client], JobStatus]) -> None:
+    """Print the state of a job, as ``ask`` gets it from the client: ``status`` and ``cancel``."""
+    with _client(settings) as client:
+        status = ask(client)
+    line = f"{status.request_id}  {status.state}"
+    if status.queue_position is not None and status.state == IN_QUEUE:
+        line += f"  queue position {status.queue_position}"
+    payload = {
         "request_id": status.request_id,
         "state": status.state,
         "queue_position": status.queue_position,
         "terminal": status.is_terminal,
     }
-
-
-def _status_line(status: JobStatus) -> str:
-    line = f"{status.request_id}  {status.state}"
-    if status.queue_position is not None and status.state == IN_QUEUE:
-        line += f"  queue position {status.queue_position}"
-    return line
+    emit(settings, payload, [line])
 
 
 # generate ------------------------------------------------------------------------------------
@@ -113,13 +125,10 @@ def _status_line(status: JobStatus) -> str:
 @click.argument("prompt", required=False)
 @model_option
 @input_options
-@click.option(
-    "--out",
-    type=click.Path(),
-    default=None,
-    help="Where to save the output: a file, or a directory (an existing one, or any path "
-    "ending with /: saved inside as ID.EXT). Several files go into a directory as ID-1.EXT..., "
-    "or beside FILE as STEM-1.EXT, STEM-2.EXT... [default: ./ID.EXT].",
+@_out_option(
+    "Where to save the output: a file, or a directory (an existing one, or any path ending "
+    "with /: saved inside as ID.EXT). Several files go into a directory as ID-1.EXT..., or "
+    "beside FILE as STEM-1.EXT, STEM-2.EXT... [default: ./ID.EXT]."
 )
 @_timeout_option
 @max_cost_option
@@ -331,25 +340,18 @@ def submit(
         echo_err("note: " + EMULATOR_ENDED.format(request_id=submission.request_id))
 
 
-@click.command()
-@_request_id_argument
-@client_options
+@_id_command
 def status(request_id: str, settings: Settings) -> None:
     """Print the state of job ID (and its queue position while queued)."""
-    with _client(settings) as client:
-        found = client.status(request_id)
-    emit(settings, _status_payload(found), [_status_line(found)])
+    _emit_status(settings, lambda client: client.status(request_id))
 
 
 @click.command()
 @_request_id_argument
-@click.option(
-    "--out",
-    type=click.Path(),
-    default=None,
-    help="Also download every output file here: a file, or a directory (an existing one, or "
-    "any path ending with /: saved inside as ID.EXT). Several files go into a directory, or "
-    "beside FILE as STEM-1.EXT, STEM-2.EXT...",
+@_out_option(
+    "Also download every output file here: a file, or a directory (an existing one, or any "
+    "path ending with /: saved inside as ID.EXT). Several files go into a directory, or beside "
+    "FILE as STEM-1.EXT, STEM-2.EXT..."
 )
 @client_options
 def result(request_id: str, out: str | None, settings: Settings) -> None:
@@ -410,14 +412,10 @@ def _result_payload(found: JobResult) -> dict[str, Any]:
     }
 
 
-@click.command()
-@_request_id_argument
-@client_options
+@_id_command
 def cancel(request_id: str, settings: Settings) -> None:
     """Cancel job ID. Only a queued job can be cancelled; one in progress goes on."""
-    with _client(settings) as client:
-        found = client.cancel(request_id)
-    emit(settings, _status_payload(found), [_status_line(found)])
+    _emit_status(settings, lambda client: client.cancel(request_id))
 
 
 @click.command()

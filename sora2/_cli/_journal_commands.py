@@ -17,7 +17,7 @@ from .._text import plural
 from .._types import GONE, is_cancelled_state, is_completed_state, is_failed_state
 from . import Terminated
 from ._common import CommandError, Settings, client_options, echo_err, emit
-from ._jobs import _client, _request_id_argument, _timeout_option
+from ._jobs import _client, _id_command, _timeout_option
 from ._outcome import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_TERMINATED, first_line
 
 if TYPE_CHECKING:
@@ -136,9 +136,7 @@ def _refresh_unfinished(client: Client) -> None:
             echo_err(f"{record.request_id}: could not refresh: {first_line(error)}")
 
 
-@click.command()
-@_request_id_argument
-@client_options
+@_id_command
 def forget(request_id: str, settings: Settings) -> None:
     """Remove job ID from the journal, so `sora2 resume` no longer tries it.
 

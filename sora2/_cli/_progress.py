@@ -71,8 +71,10 @@ class Progress:
         self._quiet = quiet
         self._width = width
         self._started = clock()
-        self._request_id: str | None = None
-        self._state: str | None = None
+        self.request_id: str | None = None
+        """The job shown (the last one, for ``resume``), or None before the submit."""
+        self.state: str | None = None
+        """The last state reported, or None before the first update."""
         self._queue_position: int | None = None
         self._received: int | None = None
         self._total: int | None = None
@@ -81,23 +83,10 @@ class Progress:
         self._live: Any = None
         self._closed = False
 
-    @property
-    def tty(self) -> bool:
-        return self._tty
-
-    @property
-    def state(self) -> str | None:
-        """The last state reported, or None before the first update."""
-        return self._state
-
-    @property
-    def request_id(self) -> str | None:
-        return self._request_id
-
     def submitted(self, request_id: str, state: str = IN_QUEUE) -> None:
         """Remember the job (queued until a poll says otherwise), showing nothing yet."""
-        self._request_id = request_id
-        self._state = state
+        self.request_id = request_id
+        self.state = state
 
     def start(self) -> None:
         """Start the terminal line; a log gets its first line from the first poll instead."""
@@ -107,12 +96,12 @@ class Progress:
     def update(self, status: JobStatus) -> None:
         """``on_update`` hook of ``Client.wait``: show the new state."""
         with self._lock:
-            if self._request_id != status.request_id and status.request_id:
+            if self.request_id != status.request_id and status.request_id:
                 # resume: the next job; its download starts from nothing.
                 self._received = self._total = None
                 self._started = self._clock()
-            self._request_id = status.request_id or self._request_id
-            self._state = str(status.state)
+            self.request_id = status.request_id or self.request_id
+            self.state = str(status.state)
             self._queue_position = status.queue_position
         self._render()
 
@@ -127,16 +116,16 @@ class Progress:
 
     def line(self) -> str:
         """The progress as one line of a log: the job's id first, then what changed."""
-        return "  ".join([self._request_id or "-", *self._parts()])
+        return "  ".join([self.request_id or "-", *self._parts()])
 
     def terminal_line(self) -> str:
         """The progress on a terminal, which cuts it to its width: what changes first, the id
         (already printed on stdout) last, so a narrow terminal still shows the state."""
-        return "  ".join([*self._parts(), self._request_id or "-"])
+        return "  ".join([*self._parts(), self.request_id or "-"])
 
     def _parts(self) -> list[str]:
-        parts = [self._state or "submitting"]
-        if self._queue_position is not None and self._state == IN_QUEUE:
+        parts = [self.state or "submitting"]
+        if self._queue_position is not None and self.state == IN_QUEUE:
             parts.append(f"queue position {self._queue_position}")
         parts.append(f"elapsed {format_elapsed(self._clock() - self._started)}")
         if self._received is not None:
@@ -156,7 +145,7 @@ class Progress:
             self._ensure_live().refresh()
             return
         with self._lock:
-            key = (self._state, self._queue_position, self._received is None, self._done())
+            key = (self.state, self._queue_position, self._received is None, self._done())
             if key == self._last_printed:
                 return
             self._last_printed = key
