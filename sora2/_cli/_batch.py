@@ -22,9 +22,9 @@ from .._constants import DEFAULT_BATCH_CONCURRENCY
 from .._pricing import format_usd
 from .._text import plural
 from .._types import COMPLETED
+from . import EXIT_BATCH_INCOMPLETE, EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE
 from ._common import CommandError, Settings, client_options, echo_err, emit, translate_errors
 from ._input_options import input_options, max_cost_option
-from ._outcome import EXIT_BATCH_INCOMPLETE, EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE
 from ._progress import format_elapsed
 
 if TYPE_CHECKING:

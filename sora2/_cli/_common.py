@@ -19,7 +19,7 @@ import click
 
 from .._exceptions import NotFoundError, Sora2Error, WaitTimeoutError
 from .._paid import resume_command, sora2_command
-from ._outcome import EXIT_ERROR, JsonOutput, exit_code_for, first_line, message_for, record
+from . import EXIT_ERROR, JsonOutput, exit_code_for, first_line, message_for, record
 from ._progress import Progress
 
 if TYPE_CHECKING:

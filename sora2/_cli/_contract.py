@@ -11,8 +11,8 @@ from typing import Any
 
 import click
 
+from . import EXIT_ERROR, EXIT_USAGE, JsonOutput, record
 from ._common import CommandError
-from ._outcome import EXIT_ERROR, EXIT_USAGE, JsonOutput, record
 
 __all__ = ["contract"]
 

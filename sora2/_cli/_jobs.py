@@ -34,7 +34,14 @@ from .._types import (
     is_cancelled_state,
     is_completed_state,
 )
-from . import Terminated
+from . import (
+    EXIT_CANCELLED,
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_NOT_READY,
+    EXIT_TERMINATED,
+    Terminated,
+)
 from ._common import (
     EMULATOR_ENDED,
     CommandError,
@@ -46,13 +53,6 @@ from ._common import (
     warn_unknown_cost,
 )
 from ._input_options import input_options, max_cost_option, model_option
-from ._outcome import (
-    EXIT_CANCELLED,
-    EXIT_ERROR,
-    EXIT_INTERRUPTED,
-    EXIT_NOT_READY,
-    EXIT_TERMINATED,
-)
 from ._progress import Progress
 
 if TYPE_CHECKING:

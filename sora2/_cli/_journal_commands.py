@@ -15,10 +15,9 @@ from .._exceptions import NotFoundError, Sora2Error
 from .._pricing import format_usd, sum_known
 from .._text import plural
 from .._types import GONE, is_cancelled_state, is_completed_state, is_failed_state
-from . import Terminated
+from . import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, first_line
 from ._common import CommandError, Settings, client_options, echo_err, emit
 from ._jobs import _client, _id_command, _timeout_option
-from ._outcome import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_TERMINATED, first_line
 
 if TYPE_CHECKING:
     from .._client import Client

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from sora2._cli import EXIT_BATCH_INCOMPLETE
 from sora2._cli._batch import EXIT_BATCH_INVALID
-from sora2._cli._outcome import EXIT_BATCH_INCOMPLETE
 from sora2._inputs import duration_property, size_property
 from sora2.emulator import Emulator, create_app, serve
 
@@ -290,8 +290,7 @@ class TestCtrlCOnATerminal:
         import os
         import signal
 
-        from sora2._cli import _batch
-        from sora2._cli._outcome import EXIT_INTERRUPTED
+        from sora2._cli import EXIT_INTERRUPTED, _batch
 
         monkeypatch.setattr(_batch, "_stdin_is_tty", lambda: True)
         original = _batch._PlainDisplay.__call__

@@ -16,7 +16,7 @@ from typing import IO, Any
 
 import pytest
 
-from sora2._cli._outcome import EXIT_BATCH_INCOMPLETE, EXIT_INTERRUPTED, EXIT_TERMINATED
+from sora2._cli import EXIT_BATCH_INCOMPLETE, EXIT_INTERRUPTED, EXIT_TERMINATED
 from sora2._inputs import duration_property
 from sora2.emulator import Emulator, create_app, serve
 

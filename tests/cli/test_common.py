@@ -12,7 +12,14 @@ import pytest
 from click.testing import CliRunner
 
 from sora2 import Client
-from sora2._cli import _common
+from sora2._cli import (
+    EXIT_CONFIG,
+    EXIT_ERROR,
+    EXIT_TIMEOUT,
+    EXIT_USAGE,
+    _common,
+    exit_code_for,
+)
 from sora2._cli._common import (
     CommandError,
     Settings,
@@ -23,13 +30,6 @@ from sora2._cli._input_options import (
     input_option,
     input_options,
     parse_input_value,
-)
-from sora2._cli._outcome import (
-    EXIT_CONFIG,
-    EXIT_ERROR,
-    EXIT_TIMEOUT,
-    EXIT_USAGE,
-    exit_code_for,
 )
 from sora2._cli._progress import format_elapsed
 from sora2._exceptions import (

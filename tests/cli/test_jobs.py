@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from sora2 import Client
-from sora2._cli._outcome import (
+from sora2._cli import (
     EXIT_CANCELLED,
     EXIT_CONFIG,
     EXIT_ERROR,

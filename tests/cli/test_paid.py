@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from sora2._cli._outcome import EXIT_CONFIG, EXIT_ERROR, EXIT_TIMEOUT, EXIT_USAGE
+from sora2._cli import EXIT_CONFIG, EXIT_ERROR, EXIT_TIMEOUT, EXIT_USAGE
 from sora2._journal import Journal
 from sora2._types import GONE
 

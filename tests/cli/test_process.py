@@ -16,7 +16,7 @@ from typing import IO
 import pytest
 
 from sora2 import Client
-from sora2._cli._outcome import EXIT_CONFIG, EXIT_INTERRUPTED, EXIT_TERMINATED
+from sora2._cli import EXIT_CONFIG, EXIT_INTERRUPTED, EXIT_TERMINATED
 from sora2.emulator import parse_size
 from sora2.emulator._constants import (
     QUEUE_BASE_SECONDS,
