@@ -14,11 +14,7 @@ from click.testing import CliRunner
 from sora2 import Client
 from sora2._cli import (
     EXIT_CONFIG,
-    EXIT_ERROR,
-    EXIT_TIMEOUT,
-    EXIT_USAGE,
     _common,
-    exit_code_for,
 )
 from sora2._cli._common import (
     CommandError,
@@ -32,12 +28,6 @@ from sora2._cli._input_options import (
     parse_input_value,
 )
 from sora2._cli._progress import format_elapsed
-from sora2._exceptions import (
-    ConfigurationError,
-    InvalidInputError,
-    NotFoundError,
-    WaitTimeoutError,
-)
 from sora2._inputs import NO_DEFAULT, PROMPT_INPUT, InputField, input_fields
 from sora2._types import COMPLETED, JobStatus
 
@@ -240,20 +230,7 @@ class TestInputFileHoldsTheBody:
         assert "PROMPT" in output and "--input-file" in output
 
 
-class TestExitCodes:
-    @pytest.mark.parametrize(
-        ("error", "code"),
-        [
-            (WaitTimeoutError("late", request_id="r"), EXIT_TIMEOUT),
-            (ConfigurationError("no key"), EXIT_CONFIG),
-            (InvalidInputError("bad", field="size"), EXIT_USAGE),
-            (NotFoundError("gone", status_code=404), EXIT_ERROR),
-        ],
-    )
-    def test_each_error_family_has_its_code(self, error: Exception, code: int) -> None:
-        """Library errors map to the documented exit codes."""
-        assert exit_code_for(error) == code  # type: ignore[arg-type]
-
+class TestCommandError:
     def test_command_error_is_one_prefixed_line(self, capsys: pytest.CaptureFixture[str]) -> None:
         """A CommandError prints like every other CLI error and keeps its exit code."""
         error = CommandError("it broke", 42)
