@@ -54,14 +54,12 @@ __all__ = [
     "EXIT_USAGE",
     "JsonOutput",
     "Terminated",
-    "error_object",
     "exit_code_for",
     "first_line",
     "main",
     "message_for",
     "record",
     "run",
-    "sigterm_interrupts",
 ]
 
 EXIT_OK = 0
@@ -143,22 +141,17 @@ def record(output: JsonOutput | None, payload: Mapping[str, Any]) -> None:
         output.payload = dict(payload)
 
 
-def error_object(
-    error: BaseException, message: str, exit_code: int, request_id: str | None = None
-) -> dict[str, Any]:
+def _error_object(error: BaseException, message: str, exit_code: int) -> dict[str, Any]:
     """The ``error`` member: the library's error type when one caused the failure."""
     cause: BaseException = error
     while not isinstance(cause, Sora2Error) and cause.__cause__ is not None:
         cause = cause.__cause__
     if not isinstance(cause, Sora2Error):
         cause = error
-    found_id = (
-        request_id or getattr(error, "request_id", None) or getattr(cause, "request_id", None)
-    )
     return {
         "type": type(cause).__name__,
         "message": message,
-        "request_id": found_id,
+        "request_id": getattr(error, "request_id", None) or getattr(cause, "request_id", None),
         "exit_code": exit_code,
     }
 
@@ -172,7 +165,7 @@ def _raise_terminated(signum: int, frame: FrameType | None) -> None:
 
 
 @contextlib.contextmanager
-def sigterm_interrupts() -> Iterator[None]:
+def _sigterm_interrupts() -> Iterator[None]:
     """While inside, SIGTERM raises :class:`Terminated` in the main thread (only where this
     process has SIGTERM's default action: a handler someone else set is left alone)."""
     if threading.current_thread() is not threading.main_thread():
@@ -255,29 +248,29 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: list[str], output: JsonOutput | None) -> tuple[int, dict[str, Any] | None]:
     """Run one command, ``output`` its context object (where ``--json`` payloads go)."""
     try:
-        with sigterm_interrupts():
+        with _sigterm_interrupts():
             rc = cli.main(args=args, prog_name="sora2", standalone_mode=False, obj=output)
     except Terminated as exc:
         code = _fail("terminated", EXIT_TERMINATED)
-        return code, error_object(exc, "terminated", code)
+        return code, _error_object(exc, "terminated", code)
     except (click.exceptions.Abort, KeyboardInterrupt) as exc:
         code = _fail("interrupted", EXIT_INTERRUPTED)
-        return code, error_object(exc, "interrupted", code)
+        return code, _error_object(exc, "interrupted", code)
     except click.exceptions.Exit as exc:
         return int(exc.exit_code), None
     except click.ClickException as exc:
         exc.show()
-        return exc.exit_code, error_object(exc, exc.format_message(), exc.exit_code)
+        return exc.exit_code, _error_object(exc, exc.format_message(), exc.exit_code)
     except Sora2Error as exc:  # one that no command translated: the same translation
         from ._common import command_error
 
         shown = command_error(exc)
         code = _fail(shown.format_message(), shown.exit_code)
-        return code, error_object(exc, shown.format_message(), code)
+        return code, _error_object(exc, shown.format_message(), code)
     except OSError as exc:
         message = f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc)
         code = _fail(message, EXIT_ERROR)
-        return code, error_object(exc, message, code)
+        return code, _error_object(exc, message, code)
     # With standalone_mode=False, click returns ctx.exit()'s code instead of exiting.
     code = rc if isinstance(rc, int) else 0
     if code != 0:
