@@ -1,4 +1,4 @@
-"""The shared CLI pieces: the progress line, option building, exit codes and commands."""
+"""The shared CLI pieces: the progress line, option building, the error line and settings."""
 
 from __future__ import annotations
 
