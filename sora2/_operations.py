@@ -7,12 +7,20 @@ value or a typed error, plus the journal changes that answer implies (``sora2._j
 as data. ``shared`` is only read, to leave out what the journal already holds. The clients run
 an operation in one method each (``Client._call``, ``AsyncClient._call``) and apply the changes
 (the sans-I/O split of h11: the protocol decides, the driver does the I/O).
+
+Each request is built by the generated client's (``sora2_api``) own module for that operation:
+one module per operation, under its tag. Which module is a model's is read from the spec (the
+operation's tag and operationId, named as openapi-python-client names modules), so a model
+added to the spec is sent through its own generated module after regeneration, with no edit
+here.
 """
 
 from __future__ import annotations
 
 import functools
 import importlib
+import inspect
+import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
@@ -27,12 +35,25 @@ from ._types import JobResult, JobStatus, Submission
 
 if TYPE_CHECKING:
     from ._base_client import SharedState
+    from ._spec import Operation as SpecOperation
 
-__all__ = ["Operation", "Outcome", "Price", "Result", "Status", "Submit"]
+__all__ = [
+    "Operation",
+    "Outcome",
+    "Price",
+    "Result",
+    "Status",
+    "Submit",
+    "operation_module_name",
+    "submit_module_name",
+    "submit_request",
+]
 
 T = TypeVar("T")
 
 _NO_CHANGES: tuple[Change, ...] = ()
+_WORD_BREAK = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_NOT_WORD = re.compile(r"[^0-9A-Za-z]+")
 
 
 @attrs.frozen
@@ -87,12 +108,51 @@ def _observed(
     return (Observed(request_id, status.state, status.queue_position, now),)
 
 
+# Requests -----------------------------------------------------------------------------------
+
+
+def _snake(name: str) -> str:
+    """``text-to-video`` -> ``text_to_video``, ``submitProText`` -> ``submit_pro_text``."""
+    return _NOT_WORD.sub("_", _WORD_BREAK.sub("_", name)).strip("_").lower()
+
+
+def operation_module_name(found: SpecOperation) -> str:
+    """The generated module of an operation: its first tag's package, its operationId's name."""
+    tags = found.raw.get("tags") or ["default"]
+    return f"sora2_api.api.{_snake(str(tags[0]))}.{_snake(found.operation_id)}"
+
+
+def submit_module_name(model_id: str | None = None) -> str:
+    """The generated module of a model's submit operation (None: the default model's)."""
+    from ._spec import model
+
+    return operation_module_name(model(model_id).submit)
+
+
+@functools.cache
+def _submit_builder(model_id: str) -> tuple[Callable[..., dict[str, Any]], Any]:
+    module = importlib.import_module(submit_module_name(model_id))
+    build: Callable[..., dict[str, Any]] = module.build_request_kwargs
+    body_class = inspect.signature(build).parameters["body"].annotation
+    return build, body_class
+
+
+def submit_request(model_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
+    """``httpx.Client.request`` keyword arguments that submit ``body`` (already checked) to
+    ``model_id``, through the generated module and input class of that model."""
+    build, body_class = _submit_builder(model_id)
+    return build(body=body_class.from_dict(dict(body)))
+
+
 @functools.cache
 def _builder(name: str) -> Callable[[str], dict[str, Any]]:
     """The generated ``build_request_kwargs`` of a call about one job (imported once)."""
     module = importlib.import_module(f"sora2_api.api.requests.{name}")
     build: Callable[[str], dict[str, Any]] = module.build_request_kwargs
     return build
+
+
+# Calls --------------------------------------------------------------------------------------
 
 
 def _read(request_id: str, interpret: Callable[..., T], *args: Any) -> T | Outcome[Any]:
@@ -121,8 +181,6 @@ class Submit:
     request_id = None
 
     def request(self) -> dict[str, Any]:
-        from ._model_requests import submit_request
-
         return submit_request(self.model, self.body)
 
     def failure(self, exc: httpx.RequestError) -> APIError:

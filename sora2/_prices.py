@@ -41,7 +41,7 @@ class Unread:
 def document_request(model_id: str) -> dict[str, Any] | None:
     """``httpx`` request keywords of the model's document operation, from its generated
     module; None when the spec gives the model no document operation."""
-    from ._model_requests import operation_module_name
+    from ._operations import operation_module_name
     from ._spec import model
 
     document = model(model_id).document
