@@ -52,14 +52,13 @@ from ._journal_glue import Adopted, Change, Failed, Saved, is_adhoc, resume_targ
 from ._logging import logger
 from ._operations import Result, Status
 from ._options import ClientOptions, JournalOption
-from ._polling import Clock
 from ._responses import files_to_download
 from ._retry import acall_with_retries
 from ._telemetry import job_attributes, measure, remember_job, span
 from ._threads import run_in_worker
 from ._transports import AsyncBorrowedTransport, InFlight
 from ._types import JobRef, JobResult, JobStatus, OutputFile, Submission, is_completed_state
-from ._waiting import TRANSIENT_POLL_ERRORS, WaitTracker
+from ._waiting import TRANSIENT_POLL_ERRORS, Clock, WaitTracker
 
 if TYPE_CHECKING:
     from sora2_models.typed_dicts import InputOptions

@@ -41,12 +41,11 @@ from ._logging import register_secret
 from ._operations import Submit
 from ._options import ClientOptions, JournalOption
 from ._paid import paid_for
-from ._polling import Clock, ProgressModel, SystemClock
 from ._retry import RetryPolicy
 from ._telemetry import annotate, count, job_attributes, remember_job
 from ._transports import BearerAuth, in_process_emulator, is_in_process
 from ._types import IN_PROGRESS, JobRef, JobResult, JobStatus, Submission
-from ._waiting import WaitTracker
+from ._waiting import Clock, ProgressModel, SystemClock, WaitTracker
 
 __all__ = [
     "FATAL_FOR_RESUME",

@@ -18,8 +18,8 @@ from sora2._constants import (
     POLL_START_FRACTION,
 )
 from sora2._inputs import input_fields
-from sora2._polling import PollSchedule, ProgressModel
 from sora2._types import JobStatus
+from sora2._waiting import PollSchedule, ProgressModel
 from sora2.emulator import Emulator, create_app
 
 from .helpers import TOKEN, Factory, FakeClock, Script, json_response, status_body
