@@ -219,7 +219,7 @@ class AsyncClient(BaseClient):
         """submit(), journaling ``target`` (generate's output path) in the job's first row."""
         from ._file_inputs import check_file_inputs
         from ._inputs import job_seconds
-        from ._prices import check_max_cost, judge_cost
+        from ._pricing import check_max_cost, judge_cost
 
         check_max_cost(max_cost)
         op = self._submit_op(prompt, inputs, model, target)
@@ -376,14 +376,14 @@ class AsyncClient(BaseClient):
     async def price(self, *, model: str | None = None, **inputs: Any) -> CostEstimate:
         """See :meth:`Client.price`."""
         from ._inputs import job_seconds, known_model
-        from ._prices import check_price_inputs
+        from ._pricing import check_price_inputs
 
         model_id = known_model(model)
         check_price_inputs(inputs, model_id)
         return await self._estimate(model_id, job_seconds(inputs, model_id))
 
     async def _estimate(self, model_id: str, seconds: int | None) -> CostEstimate:
-        from ._prices import estimate_from
+        from ._pricing import estimate_from
 
         if model_id not in self._price_documents:
             import anyio
@@ -397,7 +397,7 @@ class AsyncClient(BaseClient):
 
     async def _read_price(self, model_id: str) -> Any:
         from ._operations import Price
-        from ._prices import Unread, document_request
+        from ._pricing import Unread, document_request
 
         if document_request(model_id) is None:
             return Unread("the spec gives the model no document operation")

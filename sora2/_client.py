@@ -199,7 +199,7 @@ class Client(BaseClient):
         """submit(), journaling ``target`` (generate's output path) in the job's first row."""
         from ._file_inputs import check_file_inputs
         from ._inputs import job_seconds
-        from ._prices import check_max_cost, judge_cost
+        from ._pricing import check_max_cost, judge_cost
 
         check_max_cost(max_cost)
         op = self._submit_op(prompt, inputs, model, target)
@@ -401,7 +401,7 @@ class Client(BaseClient):
             InvalidInputError: an unknown model, or an input the model does not allow.
         """
         from ._inputs import job_seconds, known_model
-        from ._prices import check_price_inputs
+        from ._pricing import check_price_inputs
 
         model_id = known_model(model)
         check_price_inputs(inputs, model_id)
@@ -409,7 +409,7 @@ class Client(BaseClient):
 
     def _estimate(self, model_id: str, seconds: int | None) -> CostEstimate:
         from ._operations import Price
-        from ._prices import Unread, document_request, estimate_from
+        from ._pricing import Unread, document_request, estimate_from
 
         if model_id not in self._price_documents:
             if document_request(model_id) is None:

@@ -281,7 +281,7 @@ class Price:
     request_id = None
 
     def request(self) -> dict[str, Any]:
-        from ._prices import document_request
+        from ._pricing import document_request
 
         kwargs = document_request(self.model)
         if kwargs is None:  # the client asks only for a model that has the operation
@@ -292,7 +292,7 @@ class Price:
         return _failure(self.name, exc, None)
 
     def interpret(self, response: httpx.Response, shared: SharedState, now: float) -> Outcome[Any]:
-        from ._prices import read_document
+        from ._pricing import read_document
 
         try:
             return Outcome(read_document(response))
