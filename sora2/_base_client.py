@@ -18,11 +18,6 @@ from typing import Any, Self
 import attrs
 import httpx
 
-from ._constants import (
-    API_KEY_ENV_VARS,
-    BASE_URL_ENV_VAR,
-    EMULATOR_BASE_URL,
-)
 from ._download import is_loopback
 from ._errors import (
     job_failed,
@@ -39,7 +34,13 @@ from ._journal_glue import JournalKeeper
 from ._journal_store import JournalStore, open_journal
 from ._logging import register_secret
 from ._operations import Submit
-from ._options import ClientOptions, JournalOption
+from ._options import (
+    API_KEY_ENV_VARS,
+    BASE_URL_ENV_VAR,
+    EMULATOR_BASE_URL,
+    ClientOptions,
+    JournalOption,
+)
 from ._paid import paid_for
 from ._retry import RetryPolicy
 from ._telemetry import annotate, count, job_attributes, remember_job

@@ -25,14 +25,6 @@ from ._base_client import (
     request_id_of,
     submitted,
 )
-from ._constants import (
-    DEFAULT_BATCH_CONCURRENCY,
-    DEFAULT_CONNECTION_LIMIT,
-    DEFAULT_MAX_DOWNLOAD_BYTES,
-    DEFAULT_MAX_RETRIES,
-    DEFAULT_TIMEOUT,
-    DEFAULT_WAIT_TIMEOUT,
-)
 from ._download import (
     absolute_target,
     check_output_target,
@@ -52,7 +44,16 @@ from ._journal import JobRecord
 from ._journal_glue import Adopted, Failed, Saved, is_adhoc, resume_target
 from ._logging import logger
 from ._operations import Result, Status
-from ._options import ClientOptions, JournalOption
+from ._options import (
+    DEFAULT_BATCH_CONCURRENCY,
+    DEFAULT_CONNECTION_LIMIT,
+    DEFAULT_MAX_DOWNLOAD_BYTES,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT,
+    DEFAULT_WAIT_TIMEOUT,
+    ClientOptions,
+    JournalOption,
+)
 from ._responses import files_to_download
 from ._retry import call_with_retries
 from ._telemetry import job_attributes, measure, remember_job, span

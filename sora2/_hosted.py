@@ -23,9 +23,9 @@ from typing import Final, Literal
 
 import httpx
 
-from ._constants import MAX_DOWNLOAD_REDIRECTS
 from ._exceptions import DownloadError, InvalidInputError
 from ._hosts import IPAddress, is_special_address
+from ._options import MAX_DOWNLOAD_REDIRECTS
 
 __all__ = [
     "HostedFileVerdict",

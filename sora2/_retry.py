@@ -30,13 +30,6 @@ from typing import Any, TypeVar
 
 import stamina
 
-from ._constants import (
-    DEFAULT_MAX_RETRIES,
-    INITIAL_RETRY_DELAY,
-    MAX_RETRY_AFTER,
-    MAX_RETRY_DELAY,
-    RETRY_JITTER,
-)
 from ._exceptions import (
     APIConnectionError,
     APIResponseValidationError,
@@ -47,6 +40,13 @@ from ._exceptions import (
 )
 from ._http import IDEMPOTENT_RETRY_STATUSES, SUBMIT_RETRY_STATUSES, parse_retry_after
 from ._logging import logger
+from ._options import (
+    DEFAULT_MAX_RETRIES,
+    INITIAL_RETRY_DELAY,
+    MAX_RETRY_AFTER,
+    MAX_RETRY_DELAY,
+    RETRY_JITTER,
+)
 
 __all__ = [
     "RetryPolicy",

@@ -32,7 +32,16 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from ._constants import (
+from ._exceptions import (
+    APIConnectionError,
+    APIError,
+    InternalServerError,
+    RateLimitError,
+    WaitTimeoutError,
+)
+from ._journal_glue import Change, Processed
+from ._logging import logger
+from ._options import (
     MAX_POLL_INTERVAL,
     MAX_QUEUE_POLL_INTERVAL,
     MAX_RETRY_AFTER,
@@ -45,15 +54,6 @@ from ._constants import (
     PROGRESS_EWMA_ALPHA,
     QUEUE_POLL_INTERVAL,
 )
-from ._exceptions import (
-    APIConnectionError,
-    APIError,
-    InternalServerError,
-    RateLimitError,
-    WaitTimeoutError,
-)
-from ._journal_glue import Change, Processed
-from ._logging import logger
 from ._paid import mark_paid
 from ._types import IN_PROGRESS, IN_QUEUE
 

@@ -7,7 +7,6 @@ both read it without importing each other.
 
 from __future__ import annotations
 
-from .._constants import API_KEY_ENV_VARS
 from .._exceptions import (
     ConfigurationError,
     InvalidInputError,
@@ -16,6 +15,7 @@ from .._exceptions import (
     Sora2Error,
     WaitTimeoutError,
 )
+from .._options import API_KEY_ENV_VARS
 
 __all__ = [
     "EXIT_BATCH_INCOMPLETE",

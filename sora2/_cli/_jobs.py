@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from .._constants import DEFAULT_WAIT_TIMEOUT
 from .._errors import job_failed
 from .._exceptions import (
     ConflictError,
     DownloadError,
     Sora2Error,
 )
+from .._options import DEFAULT_WAIT_TIMEOUT
 from .._types import (
     CANCELLED,
     COMPLETED,

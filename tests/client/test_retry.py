@@ -23,11 +23,11 @@ from sora2 import (
     SubmissionUnknownError,
     TransientDownloadError,
 )
-from sora2._constants import MAX_RETRY_AFTER
 from sora2._exceptions import ConflictError
 from sora2._http import parse_retry_after
 from sora2._journal import Journal
 from sora2._logging import logger
+from sora2._options import MAX_RETRY_AFTER
 from sora2._retry import RetryPolicy, acall_with_retries, call_with_retries
 from sora2.emulator import Emulator
 
