@@ -29,7 +29,6 @@ from ._exceptions import (
     PermissionDeniedError,
 )
 from ._hosts import HostPolicy
-from ._http import user_agent
 from ._journal_glue import JournalKeeper
 from ._journal_store import JournalStore, open_journal
 from ._logging import register_secret
@@ -40,6 +39,7 @@ from ._options import (
     EMULATOR_BASE_URL,
     ClientOptions,
     JournalOption,
+    user_agent,
 )
 from ._paid import paid_for
 from ._retry import RetryPolicy

@@ -30,10 +30,16 @@ from typing import TYPE_CHECKING, Final
 
 import httpx
 
-from ._exceptions import DownloadError, InvalidInputError, TransientDownloadError
-from ._http import IDEMPOTENT_RETRY_STATUSES, host_port, parse_retry_after
+from ._errors import host_port
+from ._exceptions import (
+    DownloadError,
+    InvalidInputError,
+    TransientDownloadError,
+    parse_retry_after,
+)
 from ._logging import logger, redact
 from ._outputs import FILE_KIND
+from ._retry import IDEMPOTENT_RETRY_STATUSES
 
 if TYPE_CHECKING:
     from ._types import OutputFile

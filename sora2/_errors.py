@@ -30,14 +30,15 @@ from ._exceptions import (
     SubmissionUnknownError,
     UnprocessableEntityError,
 )
-from ._http import SUBMIT_RETRY_STATUSES, host_port
 from ._logging import redact
+from ._retry import SUBMIT_RETRY_STATUSES
 
 __all__ = [
     "JOB_NOT_FOUND",
     "NOT_SENT_ERRORS",
     "Decoded",
     "error_for_status",
+    "host_port",
     "invalid_response",
     "is_gone",
     "job_failed",
@@ -103,6 +104,14 @@ def salvage_request_id(response: httpx.Response, decoded: Decoded | None = None)
     except ValueError:
         return None
     return value if isinstance(value, str) and value else None
+
+
+def host_port(url: httpx.URL) -> str:
+    """``127.0.0.1:1``, ``api.example:443``: where a request went, the port always shown (a
+    refused connection is about a port as much as a host)."""
+    port = url.port or {"http": 80, "https": 443}.get(url.scheme)
+    host = f"[{url.host}]" if ":" in url.host else url.host
+    return f"{host}:{port}" if port is not None else host
 
 
 # Errors -----------------------------------------------------------------------------------------

@@ -34,6 +34,9 @@ submit) when one exists. An error raised after a job was submitted (and so paid 
 carries ``output_urls`` when they were known, and its message ends with ``paid_hint``: the
 command that fetches the result. ``http_request_id`` is the service's id of one HTTP exchange.
 Messages never include the API token.
+
+:func:`parse_retry_after` reads the Retry-After header that ``RateLimitError.retry_after``, the
+retries and the download honour.
 """
 
 from __future__ import annotations
@@ -41,9 +44,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
-from ._http import parse_retry_after
-
 if TYPE_CHECKING:
+    import datetime
+
     import httpx
 
     from .contract._violations import Violation
@@ -78,6 +81,7 @@ __all__ = [
     "TransientDownloadError",
     "UnprocessableEntityError",
     "WaitTimeoutError",
+    "parse_retry_after",
 ]
 
 
@@ -398,3 +402,30 @@ class ContractViolationError(Sora2Error):
     def __init__(self, message: str, *, violations: Sequence[Violation]) -> None:
         super().__init__(message)
         self.violations = list(violations)
+
+
+def parse_retry_after(
+    headers: Mapping[str, str], *, now: datetime.datetime | None = None
+) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or HTTP-date), or None if absent/bad."""
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        # Imported here: `import sora2` imports this module, and must stay cheap.
+        import datetime
+        import email.utils
+
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=datetime.UTC)
+        seconds = (when - (now or datetime.datetime.now(datetime.UTC))).total_seconds()
+    if seconds != seconds or seconds == float("inf"):  # NaN or infinite
+        return None
+    return max(0.0, seconds)

@@ -61,6 +61,7 @@ __all__ = [
     "TRUSTED_HOSTS_ENV_VAR",
     "ClientOptions",
     "JournalOption",
+    "user_agent",
 ]
 
 # Requests ------------------------------------------------------------------------------------
@@ -81,6 +82,17 @@ DEFAULT_CONNECTION_LIMIT = 100
 flight at once: more wait their turn in the client rather than in httpcore's pool, whose
 bookkeeping costs its queue times its connections on every request (encode/httpcore#1035).
 httpx's own default is 100 connections, of which only 20 are kept alive."""
+
+
+def user_agent() -> str:
+    """``sora2/<version> python-httpx/<version>``: every request says which client sent it
+    (the service's logs, a support ticket), keeping httpx's own product token after ours."""
+    import httpx
+
+    from ._version import __version__
+
+    return f"sora2/{__version__} python-httpx/{httpx.__version__}"
+
 
 # Environment ---------------------------------------------------------------------------------
 API_KEY_ENV_VARS = ("RUNCOMFY_API_TOKEN", "RUNCOMFY_TOKEN", "YOUR_API_TOKEN")

@@ -32,8 +32,7 @@ from ._errors import (
     submit_failure,
     unknown_submission,
 )
-from ._exceptions import DownloadError, NoOutputError
-from ._http import parse_retry_after
+from ._exceptions import DownloadError, NoOutputError, parse_retry_after
 from ._outputs import is_file_url, kind_of, output_files
 from ._types import JobResult, JobStatus, OutputFile, Submission
 

@@ -19,7 +19,6 @@ SPEC_LAYER = frozenset(
         "sora2._inputs",
         "sora2._outputs",
         "sora2._exceptions",
-        "sora2._http",
         "sora2._logging",
         "sora2._lazy",
         "sora2._extras",

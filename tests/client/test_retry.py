@@ -23,8 +23,7 @@ from sora2 import (
     SubmissionUnknownError,
     TransientDownloadError,
 )
-from sora2._exceptions import ConflictError
-from sora2._http import parse_retry_after
+from sora2._exceptions import ConflictError, parse_retry_after
 from sora2._journal import Journal
 from sora2._logging import logger
 from sora2._options import MAX_RETRY_AFTER
