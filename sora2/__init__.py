@@ -39,7 +39,7 @@ from ._exceptions import (
     UnprocessableEntityError,
     WaitTimeoutError,
 )
-from ._lazy import attach
+from ._extras import attach
 from ._version import __version__
 
 if TYPE_CHECKING:

@@ -20,7 +20,6 @@ SPEC_LAYER = frozenset(
         "sora2._outputs",
         "sora2._exceptions",
         "sora2._logging",
-        "sora2._lazy",
         "sora2._extras",
         "sora2._version",
     }
