@@ -40,7 +40,9 @@ from ._exceptions import (
     WaitTimeoutError,
 )
 from ._extras import attach
-from ._version import __version__
+
+__version__ = "0.1.0"
+"""The package version (the build reads it here too: ``[tool.hatch.version]``)."""
 
 if TYPE_CHECKING:
     from ._async_client import AsyncClient

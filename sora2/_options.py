@@ -89,7 +89,7 @@ def user_agent() -> str:
     (the service's logs, a support ticket), keeping httpx's own product token after ours."""
     import httpx
 
-    from ._version import __version__
+    from . import __version__
 
     return f"sora2/{__version__} python-httpx/{httpx.__version__}"
 

@@ -21,7 +21,6 @@ SPEC_LAYER = frozenset(
         "sora2._exceptions",
         "sora2._logging",
         "sora2._extras",
-        "sora2._version",
     }
 )
 """The spec layer and the vocabulary every part shares (states, inputs, outputs, errors)."""
