@@ -337,7 +337,7 @@ def validate_input(values: Mapping[str, Any], model: str | None = None) -> dict[
     what is allowed. ``model`` chooses whose input schema applies (None: the default model's);
     an unknown one is refused, naming the known ones.
     """
-    from ._spec import input_validator, input_verdict
+    from ._compiler import input_validator, input_verdict
 
     model = known_model(model)
     fields = input_fields(model)

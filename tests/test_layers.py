@@ -14,7 +14,7 @@ ROOT = Path(sora2.__file__).parent
 SPEC_LAYER = frozenset(
     {
         "sora2._spec",
-        "sora2._ecma",
+        "sora2._compiler",
         "sora2._types",
         "sora2._inputs",
         "sora2._outputs",
