@@ -222,18 +222,27 @@ class Submit:
             return Outcome(None, error, changes)
 
 
-@attrs.frozen
-class Status:
-    """The state of job ``request_id``; ``name`` "cancel" cancels it and reads the same."""
+class _JobCall:
+    """A call about one job (status, cancel, result): the generated builder of its name takes
+    the job's id, and a failure names the job."""
 
+    __slots__ = ()
+    name: str
     request_id: str
-    name: str = "status"
 
     def request(self) -> dict[str, Any]:
         return _builder(self.name)(self.request_id)
 
     def failure(self, exc: httpx.RequestError) -> APIError:
         return _failure(self.name, exc, self.request_id)
+
+
+@attrs.frozen
+class Status(_JobCall):
+    """The state of job ``request_id``; ``name`` "cancel" cancels it and reads the same."""
+
+    request_id: str
+    name: str = "status"
 
     def interpret(
         self, response: httpx.Response, shared: SharedState, now: float
@@ -245,17 +254,11 @@ class Status:
 
 
 @attrs.frozen
-class Result:
+class Result(_JobCall):
     """The outputs of job ``request_id`` (its state alone until it completes)."""
 
     request_id: str
     name = "result"
-
-    def request(self) -> dict[str, Any]:
-        return _builder(self.name)(self.request_id)
-
-    def failure(self, exc: httpx.RequestError) -> APIError:
-        return _failure(self.name, exc, self.request_id)
 
     def interpret(
         self, response: httpx.Response, shared: SharedState, now: float
