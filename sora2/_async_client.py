@@ -30,13 +30,13 @@ from ._download import (
     names_files,
     target_paths,
 )
-from ._errors import is_gone
 from ._exceptions import (
     AuthenticationError,
     ConfigurationError,
     ConflictError,
     DownloadError,
     Sora2Error,
+    is_gone,
 )
 from ._fetching import AsyncFetcher
 from ._journal import JobRecord

@@ -19,9 +19,6 @@ import attrs
 import httpx
 
 from ._download import is_loopback
-from ._errors import (
-    job_failed,
-)
 from ._exceptions import (
     AuthenticationError,
     ConfigurationError,
@@ -330,6 +327,8 @@ class BaseClient:
     def _ended(self, status: JobStatus) -> JobStatus:
         """A final status, returned; a failed one raised as ``JobFailedError``."""
         if status.is_failed:
+            from ._errors import job_failed
+
             count("failed", job_attributes(None, status.request_id))
             raise job_failed(status.request_id, status.state, status.error)
         if status.is_completed:

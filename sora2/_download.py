@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING, Final
 
 import httpx
 
-from ._errors import host_port
 from ._exceptions import (
     DownloadError,
     InvalidInputError,
@@ -391,6 +390,8 @@ def transport_failure(
 ) -> DownloadError:
     """A connection problem, or a body that cannot be decoded (a corrupt gzip stream), during a
     download: retried, then reported as a DownloadError."""
+    from ._errors import host_port
+
     detail = redact(str(exc)) or type(exc).__name__
     with contextlib.suppress(RuntimeError):  # httpx raises when no request is tied to it
         detail = f"{host_port(exc.request.url)}: {detail}"

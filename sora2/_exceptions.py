@@ -42,7 +42,7 @@ retries and the download honour.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypedDict, Unpack
+from typing import TYPE_CHECKING, Any, Final, TypedDict, TypeGuard, Unpack
 
 if TYPE_CHECKING:
     import datetime
@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from .contract._violations import Violation
 
 __all__ = [
+    "JOB_NOT_FOUND",
     "APIConnectionError",
     "APIError",
     "APIResponseValidationError",
@@ -81,8 +82,12 @@ __all__ = [
     "TransientDownloadError",
     "UnprocessableEntityError",
     "WaitTimeoutError",
+    "is_gone",
     "parse_retry_after",
 ]
+
+JOB_NOT_FOUND: Final = 404001
+"""The service's error code for a request id it does not know, or no longer knows (expired)."""
 
 
 class Sora2Error(Exception):
@@ -291,6 +296,12 @@ class PermissionDeniedError(APIStatusError):
 
 class NotFoundError(APIStatusError):
     """404: the request id is unknown or has expired."""
+
+
+def is_gone(error: BaseException) -> TypeGuard[NotFoundError]:
+    """The service's 404001: it does not know the id (expired, or a typo). The journal marks
+    the job ``gone`` with the reason, so its row already says why it ended."""
+    return isinstance(error, NotFoundError) and error.error_code == JOB_NOT_FOUND
 
 
 class ConflictError(APIStatusError):

@@ -27,10 +27,15 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 import attrs
 import httpx
 
-from ._errors import NOT_SENT_ERRORS, is_gone, json_body, transport_error, unknown_submission
-from ._exceptions import APIError, NotFoundError, Sora2Error, SubmissionUnknownError
+from ._exceptions import APIError, NotFoundError, Sora2Error, SubmissionUnknownError, is_gone
 from ._journal_glue import Change, Gone, Observed, OutputSeen, Submitted
-from ._responses import interpret_result, interpret_status, interpret_submit, submitted_id
+from ._responses import (
+    interpret_result,
+    interpret_status,
+    interpret_submit,
+    json_body,
+    submitted_id,
+)
 from ._types import JobResult, JobStatus, Submission
 
 if TYPE_CHECKING:
@@ -88,6 +93,8 @@ class Operation(Protocol[T]):
 
 def _failure(name: str, exc: httpx.RequestError, request_id: str | None) -> APIError:
     """The typed error of a request that got no answer."""
+    from ._errors import NOT_SENT_ERRORS, transport_error, unknown_submission
+
     try:
         request: httpx.Request | None = exc.request
     except RuntimeError:
