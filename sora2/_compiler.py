@@ -12,7 +12,7 @@ not Python's: Python's ``\\s`` also matches the separators U+001C..U+001F and U+
 ``\\d`` and ``\\w`` match any Unicode digit or letter. So ``pattern: '\\S'`` would refuse the
 prompt ``"\\x1d\\x85"``, which the spec (and a schema-driven generator such as schemathesis)
 calls valid. The spec's patterns are translated once, the shorthand classes spelled out as
-ECMA-262 defines them, and the validators of ``sora2._spec`` use the translation.
+ECMA-262 defines them, and every validator compiled here uses the translation.
 """
 
 from __future__ import annotations

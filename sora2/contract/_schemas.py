@@ -1,8 +1,8 @@
 """The contract checker's use of the spec layer's compiled validators.
 
-Compiling (``$ref`` inlining, formats) lives in ``sora2._spec``; this module adds what checking
-traffic needs: a fast path for plain string schemas, and violations with JSON pointers into the
-exchange.
+Compiling (``$ref`` inlining, formats) lives in ``sora2._compiler``; this module adds what
+checking traffic needs: a fast path for plain string schemas, and violations with JSON pointers
+into the exchange.
 """
 
 from __future__ import annotations
