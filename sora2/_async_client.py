@@ -218,7 +218,6 @@ class AsyncClient(BaseClient):
         max_cost: float | None = None,
     ) -> Submission:
         """submit(), journaling ``target`` (generate's output path) in the job's first row."""
-        from ._file_inputs import check_file_inputs
         from ._inputs import job_seconds
         from ._pricing import check_max_cost, judge_cost
 
@@ -228,6 +227,8 @@ class AsyncClient(BaseClient):
         estimate = await self._estimate(op.model, job_seconds(op.body, op.model))
         judge_cost(estimate, max_cost)
         if self._checks_files():
+            from ._hosted import check_file_inputs
+
             body, model_id, hosted = op.body, op.model, self._hosted_transport
             await self._in_thread(lambda: check_file_inputs(body, model_id, transport=hosted))
         op = attrs.evolve(op, estimate_usd=estimate.usd)  # journaled with the job's id

@@ -309,8 +309,7 @@ class BaseClient:
         """The submit of ``prompt`` and exactly the inputs given, checked against the model's
         input schema (see ``validate_input``); a local path or http:// URL as a hosted-file
         input is refused."""
-        from ._file_inputs import refuse_local_files
-        from ._inputs import known_model, validate_input
+        from ._inputs import known_model, refuse_local_files, validate_input
 
         if "prompt" in inputs:
             raise TypeError("prompt is given twice: positionally and as a keyword")

@@ -198,7 +198,6 @@ class Client(BaseClient):
         max_cost: float | None = None,
     ) -> Submission:
         """submit(), journaling ``target`` (generate's output path) in the job's first row."""
-        from ._file_inputs import check_file_inputs
         from ._inputs import job_seconds
         from ._pricing import check_max_cost, judge_cost
 
@@ -208,6 +207,8 @@ class Client(BaseClient):
         estimate = self._estimate(op.model, job_seconds(op.body, op.model))
         judge_cost(estimate, max_cost)
         if self._checks_files():
+            from ._hosted import check_file_inputs
+
             check_file_inputs(op.body, op.model, transport=self._hosted_transport)
         op = attrs.evolve(op, estimate_usd=estimate.usd)  # journaled with the job's id
         with span("submit", job_attributes(op.body, model=op.model)):

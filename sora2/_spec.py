@@ -1,11 +1,12 @@
 """The spec layer: the OpenAPI document shipped inside ``sora2_api``, loaded once and lazily,
 and the one place that resolves its ``$ref``s and walks its JSON pointers.
 
-The hand-written layer reads operations, models, paths, enums and defaults from here (or from
-the generated models) rather than from literals, so a spec change plus ``nox -s generate`` is all
-it takes for the client, CLI, emulator and contract checker to follow. ``$ref``s are resolved by
-``referencing`` (the registry jsonschema itself uses, held by ``sora2._compiler``), never by a
-hand-written walk; the validators of the spec's schemas are compiled there.
+The hand-written layer reads operations, models, hosted-file kinds, paths, enums and defaults
+from here (or from the generated models) rather than from literals, so a spec change plus
+``nox -s generate`` is all it takes for the client, CLI, emulator and contract checker to follow.
+``$ref``s are resolved by ``referencing`` (the registry jsonschema itself uses, held by
+``sora2._compiler``), never by a hand-written walk; the validators of the spec's schemas are
+compiled there.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ __all__ = [
     "Operation",
     "default_model",
     "escape_pointer",
+    "hosted_file_limits",
+    "hosted_inputs",
     "input_schema",
     "input_schema_pointer",
     "known_models",
@@ -239,3 +242,51 @@ def input_schema(model_id: str | None = None) -> dict[str, Any]:
     followed."""
     found: dict[str, Any] = lookup(input_schema_pointer(model_id))
     return found
+
+
+# Hosted files ---------------------------------------------------------------------------------
+
+_SCHEMAS = "#/components/schemas/"
+_HOSTED_SCHEMA = re.compile(r"Hosted(?P<kind>[A-Z][a-z]+)Url")
+"""A file the service fetches is a ``Hosted<Kind>Url`` schema: its kind, and its size limit in
+``x-max-bytes``; an input that refers to one is a hosted-file input of that kind."""
+
+
+@functools.cache
+def hosted_file_limits() -> dict[str, int]:
+    """``{kind: max bytes}`` for every hosted-file kind of the spec (e.g. image, video)."""
+    limits: dict[str, int] = {}
+    for name, schema in spec_document()["components"]["schemas"].items():
+        found = _HOSTED_SCHEMA.fullmatch(name)
+        limit = schema.get("x-max-bytes") if isinstance(schema, dict) else None
+        if found and isinstance(limit, int):
+            limits[found.group("kind").lower()] = limit
+    return limits
+
+
+def _kind_of(node: Any) -> str | None:
+    """The hosted-file kind a schema refers to, through ``$ref`` and ``allOf``, if any."""
+    if isinstance(node, list):
+        return next((k for k in map(_kind_of, node) if k is not None), None)
+    if not isinstance(node, dict):
+        return None
+    ref = node.get("$ref")
+    if isinstance(ref, str):
+        found = _HOSTED_SCHEMA.fullmatch(ref.removeprefix(_SCHEMAS))
+        if ref.startswith(_SCHEMAS) and found:
+            return found.group("kind").lower()
+        try:
+            return _kind_of(lookup(ref))
+        except LookupError:
+            return None
+    return next(
+        (k for key in ("allOf", "anyOf", "oneOf") if (k := _kind_of(node.get(key))) is not None),
+        None,
+    )
+
+
+@functools.cache
+def hosted_inputs(model: str | None = None) -> dict[str, str]:
+    """``{input name: hosted-file kind}`` of a model's input schema (None: the default model)."""
+    properties = input_schema(model).get("properties") or {}
+    return {name: kind for name, raw in properties.items() if (kind := _kind_of(raw)) is not None}
