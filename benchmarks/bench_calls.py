@@ -25,7 +25,7 @@ from typing import Any
 
 import httpx
 
-from sora2._constants import JOURNAL_ENV_VAR
+from sora2._options import JOURNAL_ENV_VAR
 
 from ._server import BENCH_TOKEN, EmulatorProcess
 from ._table import Row

@@ -39,8 +39,10 @@ from ._exceptions import (
     UnprocessableEntityError,
     WaitTimeoutError,
 )
-from ._lazy import attach
-from ._version import __version__
+from ._extras import attach
+
+__version__ = "0.1.0"
+"""The package version (the build reads it here too: ``[tool.hatch.version]``)."""
 
 if TYPE_CHECKING:
     from ._async_client import AsyncClient

@@ -24,42 +24,42 @@ from ._base_client import (
     request_id_of,
     submitted,
 )
-from ._constants import (
-    DEFAULT_BATCH_CONCURRENCY,
-    DEFAULT_CONNECTION_LIMIT,
-    DEFAULT_MAX_DOWNLOAD_BYTES,
-    DEFAULT_MAX_RETRIES,
-    DEFAULT_TIMEOUT,
-    DEFAULT_WAIT_TIMEOUT,
-)
 from ._download import (
     absolute_target,
     check_output_target,
     names_files,
     target_paths,
 )
-from ._errors import is_gone
 from ._exceptions import (
     AuthenticationError,
     ConfigurationError,
     ConflictError,
     DownloadError,
     Sora2Error,
+    is_gone,
 )
 from ._fetching import AsyncFetcher
 from ._journal import JobRecord
 from ._journal_glue import Adopted, Change, Failed, Saved, is_adhoc, resume_target
 from ._logging import logger
 from ._operations import Result, Status
-from ._options import ClientOptions, JournalOption
-from ._polling import Clock
+from ._options import (
+    DEFAULT_BATCH_CONCURRENCY,
+    DEFAULT_CONNECTION_LIMIT,
+    DEFAULT_MAX_DOWNLOAD_BYTES,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT,
+    DEFAULT_WAIT_TIMEOUT,
+    ClientOptions,
+    JournalOption,
+)
 from ._responses import files_to_download
 from ._retry import acall_with_retries
 from ._telemetry import job_attributes, measure, remember_job, span
 from ._threads import run_in_worker
 from ._transports import AsyncBorrowedTransport, InFlight
 from ._types import JobRef, JobResult, JobStatus, OutputFile, Submission, is_completed_state
-from ._waiting import TRANSIENT_POLL_ERRORS, WaitTracker
+from ._waiting import TRANSIENT_POLL_ERRORS, Clock, WaitTracker
 
 if TYPE_CHECKING:
     from sora2_models.typed_dicts import InputOptions
@@ -218,9 +218,8 @@ class AsyncClient(BaseClient):
         max_cost: float | None = None,
     ) -> Submission:
         """submit(), journaling ``target`` (generate's output path) in the job's first row."""
-        from ._file_inputs import check_file_inputs
         from ._inputs import job_seconds
-        from ._prices import check_max_cost, judge_cost
+        from ._pricing import check_max_cost, judge_cost
 
         check_max_cost(max_cost)
         op = self._submit_op(prompt, inputs, model, target)
@@ -228,6 +227,8 @@ class AsyncClient(BaseClient):
         estimate = await self._estimate(op.model, job_seconds(op.body, op.model))
         judge_cost(estimate, max_cost)
         if self._checks_files():
+            from ._hosted import check_file_inputs
+
             body, model_id, hosted = op.body, op.model, self._hosted_transport
             await self._in_thread(lambda: check_file_inputs(body, model_id, transport=hosted))
         op = attrs.evolve(op, estimate_usd=estimate.usd)  # journaled with the job's id
@@ -377,14 +378,14 @@ class AsyncClient(BaseClient):
     async def price(self, *, model: str | None = None, **inputs: Any) -> CostEstimate:
         """See :meth:`Client.price`."""
         from ._inputs import job_seconds, known_model
-        from ._prices import check_price_inputs
+        from ._pricing import check_price_inputs
 
         model_id = known_model(model)
         check_price_inputs(inputs, model_id)
         return await self._estimate(model_id, job_seconds(inputs, model_id))
 
     async def _estimate(self, model_id: str, seconds: int | None) -> CostEstimate:
-        from ._prices import estimate_from
+        from ._pricing import estimate_from
 
         if model_id not in self._price_documents:
             import anyio
@@ -398,7 +399,7 @@ class AsyncClient(BaseClient):
 
     async def _read_price(self, model_id: str) -> Any:
         from ._operations import Price
-        from ._prices import Unread, document_request
+        from ._pricing import Unread, document_request
 
         if document_request(model_id) is None:
             return Unread("the spec gives the model no document operation")

@@ -18,15 +18,7 @@ from typing import Any, Self
 import attrs
 import httpx
 
-from ._constants import (
-    API_KEY_ENV_VARS,
-    BASE_URL_ENV_VAR,
-    EMULATOR_BASE_URL,
-)
 from ._download import is_loopback
-from ._errors import (
-    job_failed,
-)
 from ._exceptions import (
     AuthenticationError,
     ConfigurationError,
@@ -34,19 +26,24 @@ from ._exceptions import (
     PermissionDeniedError,
 )
 from ._hosts import HostPolicy
-from ._http import user_agent
 from ._journal_glue import JournalKeeper
 from ._journal_store import JournalStore, open_journal
 from ._logging import register_secret
 from ._operations import Submit
-from ._options import ClientOptions, JournalOption
+from ._options import (
+    API_KEY_ENV_VARS,
+    BASE_URL_ENV_VAR,
+    EMULATOR_BASE_URL,
+    ClientOptions,
+    JournalOption,
+    user_agent,
+)
 from ._paid import paid_for
-from ._polling import Clock, ProgressModel, SystemClock
 from ._retry import RetryPolicy
 from ._telemetry import annotate, count, job_attributes, remember_job
 from ._transports import BearerAuth, in_process_emulator, is_in_process
 from ._types import IN_PROGRESS, JobRef, JobResult, JobStatus, Submission
-from ._waiting import WaitTracker
+from ._waiting import Clock, ProgressModel, SystemClock, WaitTracker
 
 __all__ = [
     "FATAL_FOR_RESUME",
@@ -312,8 +309,7 @@ class BaseClient:
         """The submit of ``prompt`` and exactly the inputs given, checked against the model's
         input schema (see ``validate_input``); a local path or http:// URL as a hosted-file
         input is refused."""
-        from ._file_inputs import refuse_local_files
-        from ._inputs import known_model, validate_input
+        from ._inputs import known_model, refuse_local_files, validate_input
 
         if "prompt" in inputs:
             raise TypeError("prompt is given twice: positionally and as a keyword")
@@ -330,6 +326,8 @@ class BaseClient:
     def _ended(self, status: JobStatus) -> JobStatus:
         """A final status, returned; a failed one raised as ``JobFailedError``."""
         if status.is_failed:
+            from ._errors import job_failed
+
             count("failed", job_attributes(None, status.request_id))
             raise job_failed(status.request_id, status.state, status.error)
         if status.is_completed:

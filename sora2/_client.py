@@ -25,41 +25,41 @@ from ._base_client import (
     request_id_of,
     submitted,
 )
-from ._constants import (
-    DEFAULT_BATCH_CONCURRENCY,
-    DEFAULT_CONNECTION_LIMIT,
-    DEFAULT_MAX_DOWNLOAD_BYTES,
-    DEFAULT_MAX_RETRIES,
-    DEFAULT_TIMEOUT,
-    DEFAULT_WAIT_TIMEOUT,
-)
 from ._download import (
     absolute_target,
     check_output_target,
     names_files,
     target_paths,
 )
-from ._errors import is_gone
 from ._exceptions import (
     AuthenticationError,
     ConfigurationError,
     ConflictError,
     DownloadError,
     Sora2Error,
+    is_gone,
 )
 from ._fetching import Fetcher
 from ._journal import JobRecord
 from ._journal_glue import Adopted, Failed, Saved, is_adhoc, resume_target
 from ._logging import logger
 from ._operations import Result, Status
-from ._options import ClientOptions, JournalOption
-from ._polling import Clock
+from ._options import (
+    DEFAULT_BATCH_CONCURRENCY,
+    DEFAULT_CONNECTION_LIMIT,
+    DEFAULT_MAX_DOWNLOAD_BYTES,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT,
+    DEFAULT_WAIT_TIMEOUT,
+    ClientOptions,
+    JournalOption,
+)
 from ._responses import files_to_download
 from ._retry import call_with_retries
 from ._telemetry import job_attributes, measure, remember_job, span
 from ._transports import BorrowedTransport
 from ._types import JobRef, JobResult, JobStatus, OutputFile, Submission, is_completed_state
-from ._waiting import TRANSIENT_POLL_ERRORS, WaitTracker
+from ._waiting import TRANSIENT_POLL_ERRORS, Clock, WaitTracker
 
 if TYPE_CHECKING:
     from sora2_models.typed_dicts import InputOptions
@@ -198,9 +198,8 @@ class Client(BaseClient):
         max_cost: float | None = None,
     ) -> Submission:
         """submit(), journaling ``target`` (generate's output path) in the job's first row."""
-        from ._file_inputs import check_file_inputs
         from ._inputs import job_seconds
-        from ._prices import check_max_cost, judge_cost
+        from ._pricing import check_max_cost, judge_cost
 
         check_max_cost(max_cost)
         op = self._submit_op(prompt, inputs, model, target)
@@ -208,6 +207,8 @@ class Client(BaseClient):
         estimate = self._estimate(op.model, job_seconds(op.body, op.model))
         judge_cost(estimate, max_cost)
         if self._checks_files():
+            from ._hosted import check_file_inputs
+
             check_file_inputs(op.body, op.model, transport=self._hosted_transport)
         op = attrs.evolve(op, estimate_usd=estimate.usd)  # journaled with the job's id
         with span("submit", job_attributes(op.body, model=op.model)):
@@ -402,7 +403,7 @@ class Client(BaseClient):
             InvalidInputError: an unknown model, or an input the model does not allow.
         """
         from ._inputs import job_seconds, known_model
-        from ._prices import check_price_inputs
+        from ._pricing import check_price_inputs
 
         model_id = known_model(model)
         check_price_inputs(inputs, model_id)
@@ -410,7 +411,7 @@ class Client(BaseClient):
 
     def _estimate(self, model_id: str, seconds: int | None) -> CostEstimate:
         from ._operations import Price
-        from ._prices import Unread, document_request, estimate_from
+        from ._pricing import Unread, document_request, estimate_from
 
         if model_id not in self._price_documents:
             if document_request(model_id) is None:

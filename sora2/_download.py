@@ -30,10 +30,15 @@ from typing import TYPE_CHECKING, Final
 
 import httpx
 
-from ._exceptions import DownloadError, InvalidInputError, TransientDownloadError
-from ._http import IDEMPOTENT_RETRY_STATUSES, host_port, parse_retry_after
+from ._exceptions import (
+    DownloadError,
+    InvalidInputError,
+    TransientDownloadError,
+    parse_retry_after,
+)
 from ._logging import logger, redact
 from ._outputs import FILE_KIND
+from ._retry import IDEMPOTENT_RETRY_STATUSES
 
 if TYPE_CHECKING:
     from ._types import OutputFile
@@ -385,6 +390,8 @@ def transport_failure(
 ) -> DownloadError:
     """A connection problem, or a body that cannot be decoded (a corrupt gzip stream), during a
     download: retried, then reported as a DownloadError."""
+    from ._errors import host_port
+
     detail = redact(str(exc)) or type(exc).__name__
     with contextlib.suppress(RuntimeError):  # httpx raises when no request is tied to it
         detail = f"{host_port(exc.request.url)}: {detail}"

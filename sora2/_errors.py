@@ -4,12 +4,10 @@ connection, or a submit whose outcome is unknown. Each is one of ``sora2._except
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any, Final, TypeGuard
+from typing import Any, Final
 
 import httpx
 
@@ -30,19 +28,16 @@ from ._exceptions import (
     SubmissionUnknownError,
     UnprocessableEntityError,
 )
-from ._http import SUBMIT_RETRY_STATUSES, host_port
 from ._logging import redact
+from ._responses import json_body, salvage_request_id
+from ._retry import SUBMIT_RETRY_STATUSES
 
 __all__ = [
-    "JOB_NOT_FOUND",
     "NOT_SENT_ERRORS",
-    "Decoded",
     "error_for_status",
+    "host_port",
     "invalid_response",
-    "is_gone",
     "job_failed",
-    "json_body",
-    "salvage_request_id",
     "submit_failure",
     "transport_error",
     "unknown_submission",
@@ -65,44 +60,13 @@ _BY_ERROR_CODE: Final[dict[int, type[APIStatusError]]] = {
     400004: AuthenticationError,
 }
 
-JOB_NOT_FOUND: Final = 404001
-"""The service's error code for a request id it does not know, or no longer knows (expired)."""
 
-_REQUEST_ID = re.compile(rb'"request_id"\s*:\s*"((?:[^"\\]|\\.){1,200})"')
-
-
-# Bodies -----------------------------------------------------------------------------------------
-
-
-Decoded = tuple[bool, Any]
-"""``(True, data)`` for a JSON body, ``(False, None)`` for anything else."""
-
-
-def json_body(response: httpx.Response) -> Decoded:
-    """``(True, data)`` when the body is JSON, ``(False, None)`` otherwise (never raises)."""
-    try:
-        return True, json.loads(response.content)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        return False, None
-
-
-def salvage_request_id(response: httpx.Response, decoded: Decoded | None = None) -> str | None:
-    """The job id in a submit answer, even from a body that is broken or cut short."""
-    ok, data = json_body(response) if decoded is None else decoded
-    if ok:
-        if isinstance(data, dict):
-            value = data.get("request_id")
-            if isinstance(value, str) and value:
-                return value
-        return None
-    found = _REQUEST_ID.search(response.content)
-    if found is None:
-        return None
-    try:
-        value = json.loads(b'"' + found.group(1) + b'"')
-    except ValueError:
-        return None
-    return value if isinstance(value, str) and value else None
+def host_port(url: httpx.URL) -> str:
+    """``127.0.0.1:1``, ``api.example:443``: where a request went, the port always shown (a
+    refused connection is about a port as much as a host)."""
+    port = url.port or {"http": 80, "https": 443}.get(url.scheme)
+    host = f"[{url.host}]" if ":" in url.host else url.host
+    return f"{host}:{port}" if port is not None else host
 
 
 # Errors -----------------------------------------------------------------------------------------
@@ -219,12 +183,6 @@ def invalid_response(
         request=response.request,
         response=response,
     )
-
-
-def is_gone(error: BaseException) -> TypeGuard[NotFoundError]:
-    """The service's 404001: it does not know the id (expired, or a typo). The journal marks
-    the job ``gone`` with the reason, so its row already says why it ended."""
-    return isinstance(error, NotFoundError) and error.error_code == JOB_NOT_FOUND
 
 
 def job_failed(request_id: str, state: str, error: Mapping[str, Any] | None) -> JobFailedError:

@@ -34,21 +34,25 @@ submit) when one exists. An error raised after a job was submitted (and so paid 
 carries ``output_urls`` when they were known, and its message ends with ``paid_hint``: the
 command that fetches the result. ``http_request_id`` is the service's id of one HTTP exchange.
 Messages never include the API token.
+
+:func:`parse_retry_after` reads the Retry-After header that ``RateLimitError.retry_after``, the
+retries and the download honour.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypedDict, Unpack
-
-from ._http import parse_retry_after
+from typing import TYPE_CHECKING, Any, Final, TypedDict, TypeGuard, Unpack
 
 if TYPE_CHECKING:
+    import datetime
+
     import httpx
 
     from .contract._violations import Violation
 
 __all__ = [
+    "JOB_NOT_FOUND",
     "APIConnectionError",
     "APIError",
     "APIResponseValidationError",
@@ -78,7 +82,12 @@ __all__ = [
     "TransientDownloadError",
     "UnprocessableEntityError",
     "WaitTimeoutError",
+    "is_gone",
+    "parse_retry_after",
 ]
+
+JOB_NOT_FOUND: Final = 404001
+"""The service's error code for a request id it does not know, or no longer knows (expired)."""
 
 
 class Sora2Error(Exception):
@@ -289,6 +298,12 @@ class NotFoundError(APIStatusError):
     """404: the request id is unknown or has expired."""
 
 
+def is_gone(error: BaseException) -> TypeGuard[NotFoundError]:
+    """The service's 404001: it does not know the id (expired, or a typo). The journal marks
+    the job ``gone`` with the reason, so its row already says why it ended."""
+    return isinstance(error, NotFoundError) and error.error_code == JOB_NOT_FOUND
+
+
 class ConflictError(APIStatusError):
     """409: the job is not in a state that allows the operation (cancel after it started)."""
 
@@ -398,3 +413,30 @@ class ContractViolationError(Sora2Error):
     def __init__(self, message: str, *, violations: Sequence[Violation]) -> None:
         super().__init__(message)
         self.violations = list(violations)
+
+
+def parse_retry_after(
+    headers: Mapping[str, str], *, now: datetime.datetime | None = None
+) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or HTTP-date), or None if absent/bad."""
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        # Imported here: `import sora2` imports this module, and must stay cheap.
+        import datetime
+        import email.utils
+
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=datetime.UTC)
+        seconds = (when - (now or datetime.datetime.now(datetime.UTC))).total_seconds()
+    if seconds != seconds or seconds == float("inf"):  # NaN or infinite
+        return None
+    return max(0.0, seconds)

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
-from ._constants import DOWNLOAD_CHUNK_SIZE, MAX_DOWNLOAD_REDIRECTS
 from ._download import (
     PartFile,
     check_download_response,
@@ -27,7 +26,7 @@ from ._download import (
 )
 from ._exceptions import DownloadError
 from ._hosts import HostPolicy
-from ._http import user_agent
+from ._options import DOWNLOAD_CHUNK_SIZE, MAX_DOWNLOAD_REDIRECTS, user_agent
 from ._outputs import FILE_KIND
 from ._retry import RetryPolicy, acall_with_retries, call_with_retries
 from ._transports import AsyncBorrowedTransport, BorrowedTransport, InFlight

@@ -2,56 +2,49 @@
 
 The documentation's rules for hosted files: a publicly reachable HTTPS URL, fetchable by a
 server without login or cookies, within a size limit that depends on the kind of file. The
-kinds and limits are read from the spec (the ``Hosted<Kind>Url`` schemas and their
-``x-max-bytes``), so a new kind in the spec is checked without a code change.
+kinds and limits are read from the spec (``sora2._spec.hosted_file_limits``: the
+``Hosted<Kind>Url`` schemas and their ``x-max-bytes``), so a new kind in the spec is checked
+without a code change.
 
 The check asks the way a fetcher would, with no credentials at all: a HEAD, and a one-byte
 ranged GET when the host does not answer HEAD usefully. The URL is the user's to choose, but a
 redirect is the host's: no hop after the first may lead to plain http or to a non-public
 address (loopback, private, link-local...), whether written in the URL or resolved from its
 name (``sora2._guarded`` checks each address before connecting).
+
+Before a job is paid for, :func:`check_file_inputs` asks this of each hosted-file input of its
+body: a host that answers "no" (a login, a 404, a file over the kind's limit, a type that is
+not the kind) refuses the job; a host that cannot be reached from here is logged and the job
+goes on, since the service fetches from elsewhere.
 """
 
 from __future__ import annotations
 
-import functools
 import ipaddress
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 import httpx
 
-from ._constants import MAX_DOWNLOAD_REDIRECTS
 from ._exceptions import DownloadError, InvalidInputError
 from ._hosts import IPAddress, is_special_address
+from ._logging import logger
+from ._options import MAX_DOWNLOAD_REDIRECTS
+from ._spec import hosted_file_limits, hosted_inputs
 
 __all__ = [
     "HostedFileVerdict",
     "Rule",
+    "check_file_inputs",
     "check_hosted_file",
-    "hosted_file_limits",
 ]
 
 Rule = Literal["https", "reachable", "public", "size"]
-_SCHEMA_NAME = re.compile(r"Hosted(?P<kind>[A-Z][a-z]+)Url")
 _DEFAULT_TIMEOUT: Final = 10.0
 _CONTENT_RANGE = re.compile(r"bytes\s+\d+-\d+/(?P<total>\d+)")
-
-
-@functools.cache
-def hosted_file_limits() -> dict[str, int]:
-    """``{kind: max bytes}`` for every hosted-file kind of the spec (e.g. image, video)."""
-    from ._spec import spec_document
-
-    limits: dict[str, int] = {}
-    for name, schema in spec_document()["components"]["schemas"].items():
-        found = _SCHEMA_NAME.fullmatch(name)
-        limit = schema.get("x-max-bytes") if isinstance(schema, dict) else None
-        if found and isinstance(limit, int):
-            limits[found.group("kind").lower()] = limit
-    return limits
+_NEUTRAL_TYPES = ("application/octet-stream", "binary/octet-stream")
 
 
 @dataclass(frozen=True)
@@ -224,3 +217,42 @@ def check_hosted_file(
         size=size,
         content_type=content_type,
     )
+
+
+def check_file_inputs(
+    body: Mapping[str, Any], model: str, *, transport: httpx.BaseTransport | None = None
+) -> None:
+    """Ask each hosted-file input's host, as a fetcher would, before the job is paid for.
+
+    Raises:
+        InvalidInputError: the host answered and the file breaks a rule (login needed, not
+            found, over the kind's size limit, not of the kind's type).
+    """
+    for name, kind in hosted_inputs(model).items():
+        url = body.get(name)
+        if not isinstance(url, str):
+            continue
+        verdict = check_hosted_file(url, kind, transport=transport)
+        if verdict.ok:
+            media = (verdict.content_type or "").split(";")[0].strip().lower()
+            if media and not media.startswith(f"{kind}/") and media not in _NEUTRAL_TYPES:
+                article = "an" if kind[:1] in "aeiou" else "a"
+                raise InvalidInputError(
+                    f"{name}={url!r} is not allowed: its host says it is {media}, not "
+                    f"{article} {kind}",
+                    field=name,
+                    value=url,
+                )
+            logger.debug("%s: %s", name, verdict.message)
+            continue
+        if verdict.failed_rule == "reachable" and verdict.status_code is None:
+            logger.warning(
+                "%s: could not check %s from here (%s); sending it anyway",
+                name,
+                url,
+                verdict.message,
+            )
+            continue
+        raise InvalidInputError(
+            f"{name}={url!r} is not allowed: {verdict.message}", field=name, value=url
+        )

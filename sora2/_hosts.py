@@ -28,8 +28,8 @@ from typing import Final
 
 import httpx
 
-from ._constants import RUNCOMFY_HOST_SUFFIXES, TRUSTED_HOSTS_ENV_VAR
 from ._exceptions import ConfigurationError, DownloadError
+from ._options import RUNCOMFY_HOST_SUFFIXES, TRUSTED_HOSTS_ENV_VAR
 
 __all__ = [
     "HostPolicy",

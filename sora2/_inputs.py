@@ -5,6 +5,10 @@ Nothing here names a field, a size or a duration: every property of the submit b
 pattern, title and description. So regenerating after a spec change is enough for the client
 and the CLI to follow, and a property the spec adds tomorrow is a keyword and an option.
 
+File inputs (``sora2._spec.hosted_inputs``) are hosted URLs: the API takes no upload, so a local
+path or a plain ``http://`` URL is refused with a message saying so (before the schema's own
+check, whose words would be vaguer); asking the file's host is ``sora2._hosted``'s.
+
 What is sent is what the caller gave, checked, and nothing else: a property the caller leaves
 out is not sent (the service applies its default), and ``None`` or ``NOT_GIVEN`` means "left
 out".
@@ -31,6 +35,7 @@ __all__ = [
     "input_fields",
     "job_seconds",
     "known_model",
+    "refuse_local_files",
     "size_property",
     "spec_default",
     "validate_input",
@@ -50,6 +55,7 @@ NO_DEFAULT: Any = _Missing()
 """``InputField.default`` of a property the spec gives no default."""
 _SIZE_TITLE = "Resolution"
 _DURATION_TITLE = "Duration"
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 _PYTHON_TYPES: dict[str, type] = {
     "string": str,
@@ -121,9 +127,6 @@ class InputField:
         if self.pattern is not None:
             parts.append(f"matching the pattern {self.pattern}")
         return " ".join(parts)
-
-    def allowed(self) -> tuple[Any, ...] | None:
-        return self.choices
 
 
 def _plain(value: float) -> str:
@@ -236,19 +239,21 @@ def input_fields(model: str | None = None) -> dict[str, InputField]:
     }
 
 
-def _titled(title: str) -> str | None:
-    return next((field.name for field in input_fields().values() if field.title == title), None)
+def _titled(title: str, model: str | None = None) -> InputField | None:
+    return next((field for field in input_fields(model).values() if field.title == title), None)
 
 
 def size_property() -> str | None:
     """The input property that is the video's size: the one the spec titles ``Resolution``
     (the model page's own name), so a renamed property is still found."""
-    return _titled(_SIZE_TITLE)
+    found = _titled(_SIZE_TITLE)
+    return found.name if found is not None else None
 
 
 def duration_property() -> str | None:
     """The input property that is the video's length in seconds: the one titled ``Duration``."""
-    return _titled(_DURATION_TITLE)
+    found = _titled(_DURATION_TITLE)
+    return found.name if found is not None else None
 
 
 def job_seconds(body: Mapping[str, Any], model: str | None = None) -> int | None:
@@ -260,7 +265,7 @@ def job_seconds(body: Mapping[str, Any], model: str | None = None) -> int | None
     model's property, since its open schema sends that input as given.
     """
     chosen = known_model(model)
-    own = next((f for f in input_fields(chosen).values() if f.title == _DURATION_TITLE), None)
+    own = _titled(_DURATION_TITLE, chosen)
     name = own.name if own is not None else duration_property()
     if name is None:
         return None
@@ -337,7 +342,7 @@ def validate_input(values: Mapping[str, Any], model: str | None = None) -> dict[
     what is allowed. ``model`` chooses whose input schema applies (None: the default model's);
     an unknown one is refused, naming the known ones.
     """
-    from ._spec import input_validator, input_verdict
+    from ._compiler import input_validator, input_verdict
 
     model = known_model(model)
     fields = input_fields(model)
@@ -388,3 +393,35 @@ def validate_input(values: Mapping[str, Any], model: str | None = None) -> dict[
             reason = error.message
         raise _refusal(where, body.get(where), found, reason)
     return body
+
+
+# File inputs ---------------------------------------------------------------------------------
+
+
+def refuse_local_files(values: Mapping[str, Any], model: str) -> None:
+    """Refuse a hosted-file input given as a local path or a non-https URL, naming it.
+
+    Raises:
+        InvalidInputError: naming the input; nothing was sent.
+    """
+    from ._spec import hosted_inputs
+
+    for name, kind in hosted_inputs(model).items():
+        value = values.get(name)
+        if not isinstance(value, str):
+            continue
+        if not _SCHEME.match(value):
+            raise InvalidInputError(
+                f"{name}={value!r} looks like a local path: the API takes hosted files only, "
+                f"as a publicly reachable HTTPS URL of the {kind} (https://...); upload it "
+                "(object storage, a CDN) and pass its URL",
+                field=name,
+                value=value,
+            )
+        if not value.lower().startswith("https://"):
+            raise InvalidInputError(
+                f"{name}={value!r} is not allowed: the service fetches files from HTTPS URLs "
+                "only (https://...)",
+                field=name,
+                value=value,
+            )

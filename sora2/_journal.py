@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from ._constants import EMULATOR_JOURNAL_FILE, JOURNAL_ENV_VAR, JOURNAL_FILE
+from ._options import EMULATOR_JOURNAL_FILE, JOURNAL_ENV_VAR, JOURNAL_FILE
 from ._types import GONE, IN_PROGRESS, IN_QUEUE, is_completed_state, is_terminal_state
 
 __all__ = ["JobRecord", "Journal", "default_journal_path"]

@@ -27,10 +27,10 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-from ._constants import JOURNAL_OUTAGE_SECONDS, LEASE_ENV_VAR, LEASE_SECONDS
 from ._exceptions import ConfigurationError, JournalUnavailableError
 from ._journal import _COLUMNS, _UPDATABLE, JobRecord
 from ._logging import logger
+from ._options import JOURNAL_OUTAGE_SECONDS, LEASE_ENV_VAR, LEASE_SECONDS
 from ._types import GONE, IN_PROGRESS, IN_QUEUE, is_completed_state, is_terminal_state
 
 if TYPE_CHECKING:

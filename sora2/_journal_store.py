@@ -12,7 +12,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from ._constants import JOURNAL_ENV_VAR, JOURNAL_URL_SCHEMES
+from ._options import JOURNAL_ENV_VAR, JOURNAL_URL_SCHEMES
 
 if TYPE_CHECKING:
     from ._journal import JobRecord

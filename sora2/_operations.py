@@ -7,32 +7,58 @@ value or a typed error, plus the journal changes that answer implies (``sora2._j
 as data. ``shared`` is only read, to leave out what the journal already holds. The clients run
 an operation in one method each (``Client._call``, ``AsyncClient._call``) and apply the changes
 (the sans-I/O split of h11: the protocol decides, the driver does the I/O).
+
+Each request is built by the generated client's (``sora2_api``) own module for that operation:
+one module per operation, under its tag. Which module is a model's is read from the spec (the
+operation's tag and operationId, named as openapi-python-client names modules), so a model
+added to the spec is sent through its own generated module after regeneration, with no edit
+here.
 """
 
 from __future__ import annotations
 
 import functools
 import importlib
+import inspect
+import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import attrs
 import httpx
 
-from ._errors import NOT_SENT_ERRORS, is_gone, json_body, transport_error, unknown_submission
-from ._exceptions import APIError, NotFoundError, Sora2Error, SubmissionUnknownError
+from ._exceptions import APIError, NotFoundError, Sora2Error, SubmissionUnknownError, is_gone
 from ._journal_glue import Change, Gone, Observed, OutputSeen, Submitted
-from ._responses import interpret_result, interpret_status, interpret_submit, submitted_id
+from ._responses import (
+    interpret_result,
+    interpret_status,
+    interpret_submit,
+    json_body,
+    submitted_id,
+)
 from ._types import JobResult, JobStatus, Submission
 
 if TYPE_CHECKING:
     from ._base_client import SharedState
+    from ._spec import Operation as SpecOperation
 
-__all__ = ["Operation", "Outcome", "Price", "Result", "Status", "Submit"]
+__all__ = [
+    "Operation",
+    "Outcome",
+    "Price",
+    "Result",
+    "Status",
+    "Submit",
+    "operation_module_name",
+    "submit_module_name",
+    "submit_request",
+]
 
 T = TypeVar("T")
 
 _NO_CHANGES: tuple[Change, ...] = ()
+_WORD_BREAK = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_NOT_WORD = re.compile(r"[^0-9A-Za-z]+")
 
 
 @attrs.frozen
@@ -67,6 +93,8 @@ class Operation(Protocol[T]):
 
 def _failure(name: str, exc: httpx.RequestError, request_id: str | None) -> APIError:
     """The typed error of a request that got no answer."""
+    from ._errors import NOT_SENT_ERRORS, transport_error, unknown_submission
+
     try:
         request: httpx.Request | None = exc.request
     except RuntimeError:
@@ -87,12 +115,51 @@ def _observed(
     return (Observed(request_id, status.state, status.queue_position, now),)
 
 
+# Requests -----------------------------------------------------------------------------------
+
+
+def _snake(name: str) -> str:
+    """``text-to-video`` -> ``text_to_video``, ``submitProText`` -> ``submit_pro_text``."""
+    return _NOT_WORD.sub("_", _WORD_BREAK.sub("_", name)).strip("_").lower()
+
+
+def operation_module_name(found: SpecOperation) -> str:
+    """The generated module of an operation: its first tag's package, its operationId's name."""
+    tags = found.raw.get("tags") or ["default"]
+    return f"sora2_api.api.{_snake(str(tags[0]))}.{_snake(found.operation_id)}"
+
+
+def submit_module_name(model_id: str | None = None) -> str:
+    """The generated module of a model's submit operation (None: the default model's)."""
+    from ._spec import model
+
+    return operation_module_name(model(model_id).submit)
+
+
+@functools.cache
+def _submit_builder(model_id: str) -> tuple[Callable[..., dict[str, Any]], Any]:
+    module = importlib.import_module(submit_module_name(model_id))
+    build: Callable[..., dict[str, Any]] = module.build_request_kwargs
+    body_class = inspect.signature(build).parameters["body"].annotation
+    return build, body_class
+
+
+def submit_request(model_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
+    """``httpx.Client.request`` keyword arguments that submit ``body`` (already checked) to
+    ``model_id``, through the generated module and input class of that model."""
+    build, body_class = _submit_builder(model_id)
+    return build(body=body_class.from_dict(dict(body)))
+
+
 @functools.cache
 def _builder(name: str) -> Callable[[str], dict[str, Any]]:
     """The generated ``build_request_kwargs`` of a call about one job (imported once)."""
     module = importlib.import_module(f"sora2_api.api.requests.{name}")
     build: Callable[[str], dict[str, Any]] = module.build_request_kwargs
     return build
+
+
+# Calls --------------------------------------------------------------------------------------
 
 
 def _read(request_id: str, interpret: Callable[..., T], *args: Any) -> T | Outcome[Any]:
@@ -121,8 +188,6 @@ class Submit:
     request_id = None
 
     def request(self) -> dict[str, Any]:
-        from ._model_requests import submit_request
-
         return submit_request(self.model, self.body)
 
     def failure(self, exc: httpx.RequestError) -> APIError:
@@ -164,18 +229,27 @@ class Submit:
             return Outcome(None, error, changes)
 
 
-@attrs.frozen
-class Status:
-    """The state of job ``request_id``; ``name`` "cancel" cancels it and reads the same."""
+class _JobCall:
+    """A call about one job (status, cancel, result): the generated builder of its name takes
+    the job's id, and a failure names the job."""
 
+    __slots__ = ()
+    name: str
     request_id: str
-    name: str = "status"
 
     def request(self) -> dict[str, Any]:
         return _builder(self.name)(self.request_id)
 
     def failure(self, exc: httpx.RequestError) -> APIError:
         return _failure(self.name, exc, self.request_id)
+
+
+@attrs.frozen
+class Status(_JobCall):
+    """The state of job ``request_id``; ``name`` "cancel" cancels it and reads the same."""
+
+    request_id: str
+    name: str = "status"
 
     def interpret(
         self, response: httpx.Response, shared: SharedState, now: float
@@ -187,17 +261,11 @@ class Status:
 
 
 @attrs.frozen
-class Result:
+class Result(_JobCall):
     """The outputs of job ``request_id`` (its state alone until it completes)."""
 
     request_id: str
     name = "result"
-
-    def request(self) -> dict[str, Any]:
-        return _builder(self.name)(self.request_id)
-
-    def failure(self, exc: httpx.RequestError) -> APIError:
-        return _failure(self.name, exc, self.request_id)
 
     def interpret(
         self, response: httpx.Response, shared: SharedState, now: float
@@ -223,7 +291,7 @@ class Price:
     request_id = None
 
     def request(self) -> dict[str, Any]:
-        from ._prices import document_request
+        from ._pricing import document_request
 
         kwargs = document_request(self.model)
         if kwargs is None:  # the client asks only for a model that has the operation
@@ -234,7 +302,7 @@ class Price:
         return _failure(self.name, exc, None)
 
     def interpret(self, response: httpx.Response, shared: SharedState, now: float) -> Outcome[Any]:
-        from ._prices import read_document
+        from ._pricing import read_document
 
         try:
             return Outcome(read_document(response))

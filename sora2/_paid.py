@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from types import TracebackType
 
-from ._errors import JOB_NOT_FOUND
 from ._exceptions import (
+    JOB_NOT_FOUND,
     DownloadWriteError,
     JobFailedError,
     NotFoundError,

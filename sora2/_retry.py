@@ -28,15 +28,6 @@ from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import stamina
-
-from ._constants import (
-    DEFAULT_MAX_RETRIES,
-    INITIAL_RETRY_DELAY,
-    MAX_RETRY_AFTER,
-    MAX_RETRY_DELAY,
-    RETRY_JITTER,
-)
 from ._exceptions import (
     APIConnectionError,
     APIResponseValidationError,
@@ -44,11 +35,20 @@ from ._exceptions import (
     RateLimitError,
     SubmissionUnknownError,
     TransientDownloadError,
+    parse_retry_after,
 )
-from ._http import IDEMPOTENT_RETRY_STATUSES, SUBMIT_RETRY_STATUSES, parse_retry_after
 from ._logging import logger
+from ._options import (
+    DEFAULT_MAX_RETRIES,
+    INITIAL_RETRY_DELAY,
+    MAX_RETRY_AFTER,
+    MAX_RETRY_DELAY,
+    RETRY_JITTER,
+)
 
 __all__ = [
+    "IDEMPOTENT_RETRY_STATUSES",
+    "SUBMIT_RETRY_STATUSES",
     "RetryPolicy",
     "acall_with_retries",
     "call_with_retries",
@@ -56,6 +56,11 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+IDEMPOTENT_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+"""Answers worth retrying when a repeat cannot cost twice: status, result, cancel, download."""
+SUBMIT_RETRY_STATUSES = frozenset({429, 503})
+"""The only answers that prove a submit was not taken: rate limited, or service unavailable."""
 
 
 @dataclass(frozen=True)
@@ -182,6 +187,8 @@ def route_stamina_instrumentation() -> None:
 
 
 def _retrying(policy: RetryPolicy, operation: str, submit: bool) -> Any:
+    import stamina  # only once a first attempt has failed: most calls never need it
+
     route_stamina_instrumentation()
     return stamina.retry_context(
         policy.on(operation, submit=submit),

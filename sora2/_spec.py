@@ -1,12 +1,12 @@
 """The spec layer: the OpenAPI document shipped inside ``sora2_api``, loaded once and lazily,
-and the one place that resolves its ``$ref``s, walks its JSON pointers and compiles its schemas.
+and the one place that resolves its ``$ref``s and walks its JSON pointers.
 
-The hand-written layer reads operations, paths, enums and defaults from here (or from the
-generated models) rather than from literals, so a spec change plus ``nox -s generate`` is all it
-takes for the client, CLI, emulator and contract checker to follow. ``$ref``s are resolved by
-``referencing`` (the registry jsonschema itself uses), never by a hand-written walk, and every
-validator of a spec location is compiled here: the inputs, the client's answer checks, the
-emulator and the contract checker all ask this module.
+The hand-written layer reads operations, models, hosted-file kinds, paths, enums and defaults
+from here (or from the generated models) rather than from literals, so a spec change plus
+``nox -s generate`` is all it takes for the client, CLI, emulator and contract checker to follow.
+``$ref``s are resolved by ``referencing`` (the registry jsonschema itself uses, held by
+``sora2._compiler``), never by a hand-written walk; the validators of the spec's schemas are
+compiled there.
 """
 
 from __future__ import annotations
@@ -14,30 +14,21 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from importlib import resources
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from jsonschema import FormatChecker
-    from jsonschema.protocols import Validator
-    from referencing import Registry
+from typing import Any
 
 __all__ = [
     "DOCUMENT_URI",
     "MODELS_PREFIX",
     "Model",
     "Operation",
-    "SchemaCompiler",
     "default_model",
     "escape_pointer",
+    "hosted_file_limits",
+    "hosted_inputs",
     "input_schema",
     "input_schema_pointer",
-    "input_validator",
-    "input_verdict",
-    "is_uri",
     "known_models",
     "lookup",
     "model",
@@ -47,10 +38,8 @@ __all__ = [
     "operations",
     "resolve",
     "resolve_with_location",
-    "schema_compiler",
     "server_url",
     "spec_document",
-    "strict_formats",
     "unescape_pointer",
 ]
 
@@ -87,18 +76,22 @@ def unescape_pointer(token: str) -> str:
 
 def lookup(ref: str) -> Any:
     """The node of the packaged spec at local reference ``ref`` (``#/components/...``)."""
+    from ._compiler import schema_compiler
+
     return schema_compiler().lookup(ref)
 
 
 def resolve_with_location(node: Any, pointer: str = "") -> tuple[Any, str]:
     """Follow local ``$ref``s of the packaged spec to a non-reference node; it and its
     ``#/...`` location (``pointer`` when ``node`` is not a reference)."""
+    from ._compiler import schema_compiler
+
     return schema_compiler().resolve_with_location(node, pointer)
 
 
 def resolve(node: Any) -> Any:
     """Follow local ``$ref``s of the packaged spec until a non-reference node is reached."""
-    return schema_compiler().resolve_with_location(node, "")[0]
+    return resolve_with_location(node)[0]
 
 
 @dataclass(frozen=True)
@@ -231,220 +224,6 @@ def model_of_operation(operation_id: str) -> str | None:
     return None
 
 
-# Compiled schemas ---------------------------------------------------------------------------
-
-
-def _is_date_time(value: object) -> bool:
-    """RFC 3339 ``date-time``: the exact grammar, then a calendar check."""
-    if not isinstance(value, str):
-        return True
-    if not _RFC3339.match(value):
-        return False
-    try:
-        datetime.fromisoformat(value.upper().replace("Z", "+00:00"))
-    except ValueError:
-        return False
-    return True
-
-
-_RFC3339 = re.compile(
-    r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})\Z", re.ASCII
-)
-
-
-def is_uri(value: object) -> bool:
-    """RFC 3986 ``URI`` (a scheme, then the rest): the spec layer's ``uri`` format."""
-    if not isinstance(value, str):
-        return True
-    from rfc3986_validator import validate_rfc3986
-
-    return bool(validate_rfc3986(value, rule="URI"))
-
-
-def strict_formats() -> FormatChecker:
-    """The formats the spec relies on, asserted exactly: ``uri`` and ``date-time``."""
-    from jsonschema import FormatChecker
-
-    checker = FormatChecker(formats=())
-    checker.checks("uri")(is_uri)
-    checker.checks("date-time")(_is_date_time)
-    return checker
-
-
-class SchemaCompiler:
-    """Compiles schemas of one OpenAPI document into Draft 2020-12 validators, each location
-    at most once.
-
-    Local ``$ref``s are inlined at compile time, because resolving them through the registry on
-    every validation doubles the cost of checking a body; a recursive reference (none today)
-    stays a ``$ref`` and goes through the ``referencing.Registry`` holding the whole document.
-    """
-
-    def __init__(
-        self, document: Mapping[str, Any], *, format_checker: FormatChecker | None = None
-    ) -> None:
-        from referencing import Registry
-        from referencing.jsonschema import DRAFT202012
-
-        self._document = document
-        self._registry: Registry[Any] = Registry().with_resource(
-            DOCUMENT_URI, DRAFT202012.create_resource(dict(document))
-        )
-        self._resolver = self._registry.resolver(base_uri=DOCUMENT_URI)
-        # jsonschema is imported on the first compile only: resolving (the CLI's options) is
-        # cheap, and `sora2 --help` must stay so.
-        self._format_checker = format_checker
-        self._cache: dict[str, Validator] = {}
-        self._verdicts: dict[str, Callable[[Any], bool] | None] = {}
-
-    @property
-    def document(self) -> Mapping[str, Any]:
-        return self._document
-
-    def lookup(self, ref: str) -> Any:
-        """The node at local reference ``ref``; raises ``LookupError`` when there is none."""
-        return self._resolver.lookup(ref).contents
-
-    def resolve_with_location(self, node: Any, pointer: str = "") -> tuple[Any, str]:
-        """Follow local ``$ref``s until a non-reference node; it and its ``#/...`` location."""
-        seen: set[str] = set()
-        while isinstance(node, dict) and isinstance(node.get("$ref"), str):
-            ref: str = node["$ref"]
-            if not ref.startswith("#/") or ref in seen:
-                break
-            seen.add(ref)
-            node = self.lookup(ref)
-            pointer = ref
-        return node, pointer
-
-    def resolve(self, node: Any) -> Any:
-        return self.resolve_with_location(node, "")[0]
-
-    def _inline(self, node: Any, stack: tuple[str, ...]) -> Any:
-        if isinstance(node, list):
-            return [self._inline(item, stack) for item in node]
-        if not isinstance(node, dict):
-            return node
-        ref = node.get("$ref")
-        if isinstance(ref, str) and ref.startswith("#"):
-            rest = {k: self._inline(v, stack) for k, v in node.items() if k != "$ref"}
-            if ref in stack:
-                return {**rest, "$ref": DOCUMENT_URI + ref}
-            target = self._inline(self.lookup(ref), (*stack, ref))
-            if not rest:
-                return target
-            return {**rest, "allOf": [*rest.get("allOf", []), target]}
-        return {key: self._inline(value, stack) for key, value in node.items()}
-
-    def validator(self, location: str, schema: Any) -> Validator:
-        """The validator for ``schema``, found at JSON pointer ``location`` of the document."""
-        found = self._cache.get(location)
-        if found is None:
-            if self._format_checker is None:
-                self._format_checker = strict_formats()
-            inlined = self._inline(schema, (location,) if location.startswith("#") else ())
-            found = _validator_class()(
-                inlined, registry=self._registry, format_checker=self._format_checker
-            )
-            self._cache[location] = found
-        return found
-
-    def verdict(
-        self, location: str, schema: Any, checker: FormatChecker | None = None
-    ) -> Callable[[Any], bool] | None:
-        """jsonschema-rs's verdict on the same inlined schema, with the same formats asserted
-        (those of ``checker`` when a caller checks formats its own way, as the client does).
-
-        A whole body through jsonschema's ``iter_errors`` was two thirds of a checked exchange
-        (``descend``/``evolve`` per keyword), and the submit body's check was the largest cost
-        of ours in a submit; jsonschema-rs says "valid" in about a microsecond. Only a body it
-        rejects goes through jsonschema, which explains it. None (jsonschema alone) for a
-        schema it cannot take: a recursive ``$ref`` left in place. Compiled once per location.
-        """
-        try:
-            return self._verdicts[location]
-        except KeyError:
-            pass
-        import jsonschema_rs
-
-        self._verdicts[location] = None
-        validator = self.validator(location, schema)
-        inlined = validator.schema
-        if not isinstance(inlined, dict) or _has_ref(inlined):
-            return None
-        if checker is None:
-            checker = self._format_checker  # the one the validator was compiled with
-        formats: dict[str, Callable[[Any], bool]] = {}
-        for name in _format_names(inlined):
-            if name in _NATIVE and checker is not None and _is_spec_check(checker, name):
-                continue  # jsonschema-rs's own check, the same verdict without a Python call
-            if checker is not None and name in checker.checkers:
-                formats[name] = functools.partial(_conforms, checker, name)
-            else:
-                formats[name] = _any  # not asserted by jsonschema either
-        try:
-            compiled = jsonschema_rs.Draft202012Validator(
-                inlined, validate_formats=True, formats=formats
-            )
-        except (ValueError, TypeError):  # a schema jsonschema-rs refuses: jsonschema alone
-            return None
-        check: Callable[[Any], bool] = compiled.is_valid
-        self._verdicts[location] = check
-        return check
-
-
-_NATIVE = frozenset({"uri"})
-"""Formats whose jsonschema-rs check gives this module's verdict (RFC 3986 ``URI``; pinned by
-tests/contract/test_schemas.py), so no Python callback runs for them."""
-
-
-def _is_spec_check(checker: FormatChecker, name: str) -> bool:
-    """Whether ``checker`` checks ``name`` with the spec layer's own function."""
-    found = checker.checkers.get(name)
-    return found is not None and found[0] is {"uri": is_uri}.get(name)
-
-
-def _conforms(checker: FormatChecker, name: str, value: Any) -> bool:
-    return checker.conforms(value, name)
-
-
-def _any(value: Any) -> bool:
-    return True
-
-
-def _format_names(schema: Any) -> set[str]:
-    if isinstance(schema, dict):
-        found = {schema["format"]} if isinstance(schema.get("format"), str) else set()
-        return found.union(*(_format_names(v) for v in schema.values()))
-    if isinstance(schema, list):
-        return set().union(*(_format_names(v) for v in schema))
-    return set()
-
-
-def _has_ref(schema: Any) -> bool:
-    if isinstance(schema, dict):
-        return "$ref" in schema or any(_has_ref(v) for v in schema.values())
-    if isinstance(schema, list):
-        return any(_has_ref(v) for v in schema)
-    return False
-
-
-@functools.cache
-def _validator_class() -> Any:
-    """Draft 2020-12, its ``pattern`` read as ECMA-262 (``sora2._ecma``), as JSON Schema says."""
-    from jsonschema import Draft202012Validator, validators
-
-    from ._ecma import pattern_keyword
-
-    return validators.extend(Draft202012Validator, {"pattern": pattern_keyword})  # type: ignore[no-untyped-call]
-
-
-@functools.cache
-def schema_compiler() -> SchemaCompiler:
-    """The compiler of the packaged spec, shared by the client, the CLI and the emulator."""
-    return SchemaCompiler(spec_document())
-
-
 @functools.cache
 def input_schema_pointer(model_id: str | None = None) -> str:
     """The JSON pointer (``#/...``) of a model's submit body schema (None: the default model),
@@ -465,14 +244,49 @@ def input_schema(model_id: str | None = None) -> dict[str, Any]:
     return found
 
 
-def input_validator(model_id: str | None = None) -> Validator:
-    """The compiled validator of a model's submit body: what both client and emulator enforce."""
-    pointer = input_schema_pointer(model_id)
-    return schema_compiler().validator(pointer, lookup(pointer))
+# Hosted files ---------------------------------------------------------------------------------
+
+_SCHEMAS = "#/components/schemas/"
+_HOSTED_SCHEMA = re.compile(r"Hosted(?P<kind>[A-Z][a-z]+)Url")
+"""A file the service fetches is a ``Hosted<Kind>Url`` schema: its kind, and its size limit in
+``x-max-bytes``; an input that refers to one is a hosted-file input of that kind."""
 
 
-def input_verdict(model_id: str | None = None) -> Callable[[Any], bool] | None:
-    """The fast verdict on a model's submit body (``SchemaCompiler.verdict``); None: ask
-    jsonschema."""
-    pointer = input_schema_pointer(model_id)
-    return schema_compiler().verdict(pointer, lookup(pointer))
+@functools.cache
+def hosted_file_limits() -> dict[str, int]:
+    """``{kind: max bytes}`` for every hosted-file kind of the spec (e.g. image, video)."""
+    limits: dict[str, int] = {}
+    for name, schema in spec_document()["components"]["schemas"].items():
+        found = _HOSTED_SCHEMA.fullmatch(name)
+        limit = schema.get("x-max-bytes") if isinstance(schema, dict) else None
+        if found and isinstance(limit, int):
+            limits[found.group("kind").lower()] = limit
+    return limits
+
+
+def _kind_of(node: Any) -> str | None:
+    """The hosted-file kind a schema refers to, through ``$ref`` and ``allOf``, if any."""
+    if isinstance(node, list):
+        return next((k for k in map(_kind_of, node) if k is not None), None)
+    if not isinstance(node, dict):
+        return None
+    ref = node.get("$ref")
+    if isinstance(ref, str):
+        found = _HOSTED_SCHEMA.fullmatch(ref.removeprefix(_SCHEMAS))
+        if ref.startswith(_SCHEMAS) and found:
+            return found.group("kind").lower()
+        try:
+            return _kind_of(lookup(ref))
+        except LookupError:
+            return None
+    return next(
+        (k for key in ("allOf", "anyOf", "oneOf") if (k := _kind_of(node.get(key))) is not None),
+        None,
+    )
+
+
+@functools.cache
+def hosted_inputs(model: str | None = None) -> dict[str, str]:
+    """``{input name: hosted-file kind}`` of a model's input schema (None: the default model)."""
+    properties = input_schema(model).get("properties") or {}
+    return {name: kind for name, raw in properties.items() if (kind := _kind_of(raw)) is not None}

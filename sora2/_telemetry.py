@@ -19,7 +19,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, Final
 
-from ._version import __version__
+from . import __version__
 
 __all__ = [
     "PROMPTS_ENV_VAR",

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from ._exceptions import ConfigurationError
-from ._polling import Clock
+from ._waiting import Clock
 
 if TYPE_CHECKING:
     import anyio

@@ -30,6 +30,7 @@ __all__ = [
     "NotGiven",
     "OutputFile",
     "Submission",
+    "has_ended",
     "is_cancelled_state",
     "is_completed_state",
     "is_failed_state",
@@ -100,6 +101,12 @@ def is_cancelled_state(state: str) -> bool:
 
 def is_failed_state(state: str) -> bool:
     return outcome_of(state) == FAILED
+
+
+def has_ended(state: str) -> bool:
+    """A job in ``state`` will not change any more: a final state of the spec (however spelt,
+    so an outcome such as a batch row's ``completed`` too), or :data:`GONE`."""
+    return state == GONE or is_terminal_state(state)
 
 
 TERMINAL_STATES: frozenset[str]

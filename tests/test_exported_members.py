@@ -14,7 +14,7 @@ ROOT = Path(sora2.__file__).parent
 PRIVATE = sorted(
     path
     for path in ROOT.rglob("*.py")
-    if path.name.startswith("_") and path.stem not in ("__init__", "__main__", "_version")
+    if path.name.startswith("_") and path.stem not in ("__init__", "__main__")
 )
 """Every private module (a package's ``__init__`` is its public face, so it re-exports)."""
 STATE_NAMES = frozenset({"IN_QUEUE", "IN_PROGRESS", "COMPLETED", "CANCELLED", "FAILED", "GONE"})

@@ -14,17 +14,13 @@ ROOT = Path(sora2.__file__).parent
 SPEC_LAYER = frozenset(
     {
         "sora2._spec",
-        "sora2._ecma",
+        "sora2._compiler",
         "sora2._types",
         "sora2._inputs",
         "sora2._outputs",
         "sora2._exceptions",
-        "sora2._http",
         "sora2._logging",
-        "sora2._constants",
-        "sora2._lazy",
         "sora2._extras",
-        "sora2._version",
     }
 )
 """The spec layer and the vocabulary every part shares (states, inputs, outputs, errors)."""

@@ -1,12 +1,9 @@
-"""The one spec layer (``sora2._spec``): ``$ref`` resolution, JSON pointers and compiled
-validators, shared by the inputs, the client's answer checks, the emulator and the contract
+"""The one spec layer (``sora2._spec``): the packaged document, ``$ref`` resolution and JSON
+pointers, shared by the inputs, the client's answer checks, the emulator and the contract
 checker."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,12 +14,10 @@ from sora2._spec import (
     escape_pointer,
     input_schema,
     input_schema_pointer,
-    input_validator,
     lookup,
     operation,
     resolve,
     resolve_with_location,
-    schema_compiler,
     spec_document,
     unescape_pointer,
 )
@@ -44,11 +39,12 @@ class TestPointers:
         assert escape_pointer is _schemas.escape_pointer
 
     def test_no_other_module_walks_pointers_or_compiles_schemas(self) -> None:
-        """Only sora2/_spec.py unescapes pointers or builds validators and registries."""
+        """Only the spec layer (sora2/_spec.py, sora2/_compiler.py) unescapes pointers or builds
+        validators and registries."""
         offenders = [
             str(path.relative_to(PACKAGE))
             for path in PACKAGE.rglob("*.py")
-            if path.name != "_spec.py"
+            if str(path.relative_to(PACKAGE)) not in ("_spec.py", "_compiler.py")
             and any(
                 needle in path.read_text(encoding="utf-8")
                 for needle in ('replace("~1"', "Draft202012Validator(", "Registry()")
@@ -77,44 +73,7 @@ class TestResolution:
         assert input_schema() is resolve(content["application/json"]["schema"])
 
 
-class TestValidators:
-    def test_one_compiled_input_validator(self) -> None:
-        """The client and the emulator check input with the very same compiled validator."""
-        from sora2.emulator._validation import submit_validator
-
-        assert input_validator() is submit_validator()
-        assert input_validator() is schema_compiler().validator(
-            input_schema_pointer(), input_schema()
-        )
-
-    def test_the_default_contract_shares_the_compiled_validators(self) -> None:
-        """The contract checker of the packaged spec reuses the spec layer's validators."""
-        from sora2.contract import load_contract
-
-        location = input_schema_pointer()
-        contract = load_contract()
-        assert input_validator() is contract._schemas.validator(location, input_schema())
-
-    def test_compiled_schemas_hold_no_local_refs(self) -> None:
-        """Local $refs are inlined at compile time (no resolution per validation)."""
-        assert "$ref" not in json.dumps(input_validator().schema)
-
-    def test_the_core_client_does_not_import_the_contract_checker(self) -> None:
-        """Checking answers and input needs only the spec layer, never sora2.contract."""
-        code = (
-            "import sys, json\n"
-            "from sora2._verdict import schema_error\n"
-            "from sora2._inputs import validate_input\n"
-            "schema_error('status', {'request_id': 'r', 'status': 'in_queue'})\n"
-            "schema_error('status', {'status': 1})\n"
-            "validate_input({'prompt': 'x'})\n"
-            "print(json.dumps([m for m in sys.modules if m.startswith('sora2.contract')]))"
-        )
-        out = subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, check=True
-        ).stdout.splitlines()[-1]
-        assert [] == json.loads(out)
-
+class TestDocument:
     def test_the_spec_document_is_the_packaged_one(self) -> None:
         """The layer reads the generated package's openapi.json, once."""
         assert spec_document() is _spec.spec_document()

@@ -22,8 +22,8 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from .._constants import DEFAULT_BATCH_CONCURRENCY
 from .._exceptions import ConfigurationError
+from .._options import DEFAULT_BATCH_CONCURRENCY
 from .._text import plural
 from .._threads import run_in_worker
 from .._types import CANCELLED, COMPLETED, FAILED, GONE

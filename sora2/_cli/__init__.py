@@ -30,7 +30,6 @@ from typing import Any
 
 import click
 
-from .._constants import API_KEY_ENV_VARS
 from .._exceptions import (
     ConfigurationError,
     InvalidInputError,
@@ -39,6 +38,7 @@ from .._exceptions import (
     Sora2Error,
     WaitTimeoutError,
 )
+from .._options import API_KEY_ENV_VARS
 
 __all__ = [
     "EXIT_BATCH_INCOMPLETE",

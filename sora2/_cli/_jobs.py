@@ -19,13 +19,12 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from .._constants import DEFAULT_WAIT_TIMEOUT
-from .._errors import job_failed
 from .._exceptions import (
     ConflictError,
     DownloadError,
     Sora2Error,
 )
+from .._options import DEFAULT_WAIT_TIMEOUT
 from .._types import (
     CANCELLED,
     COMPLETED,
@@ -382,6 +381,8 @@ def result(request_id: str, out: str | None, settings: Settings) -> None:
             request_id=found.request_id,
         )
     if found.is_failed:
+        from .._errors import job_failed
+
         with translate_errors():
             raise job_failed(found.request_id, found.state, found.error)
     if not found.is_completed:

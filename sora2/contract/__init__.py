@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .._lazy import attach
+from .._extras import attach
 from ._violations import Violation, format_violations
 
 if TYPE_CHECKING:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .._lazy import attach
+from .._extras import attach
 
 if TYPE_CHECKING:
     from ._app import Emulator, create_app

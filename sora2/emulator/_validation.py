@@ -4,7 +4,7 @@ Each model is checked against its own input schema: the model is the submit path
 spec layer finds its schema, so a model added to the spec is validated with no edit here.
 
 The validator is the spec layer's compiled Draft 2020-12 validator of the submit operation's
-request body schema (``sora2._spec.input_validator``), the very one the client checks input
+request body schema (``sora2._compiler.input_validator``), the very one the client checks input
 with, so a property, size or duration added to the spec is accepted after regeneration with no
 edit here.
 """
@@ -14,7 +14,8 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, Any
 
-from .._spec import input_schema, input_validator, resolve
+from .._compiler import input_validator
+from .._spec import input_schema, resolve
 from ._constants import MAX_MESSAGE_CHARS
 
 if TYPE_CHECKING:

@@ -11,7 +11,7 @@ import pytest
 
 from sora2 import APITimeoutError, AsyncClient, Client, ConfigurationError
 from sora2._aiohttp import AiohttpTransport
-from sora2._constants import DEFAULT_CONNECTION_LIMIT
+from sora2._options import DEFAULT_CONNECTION_LIMIT
 
 from .helpers import BASE_URL, TOKEN, json_response, status_body
 

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sora2._responses import _quick, _validator, schema_error
 from sora2._spec import operations
-from sora2._verdict import _quick, _validator, schema_error
 
 _OPERATIONS = sorted(operations())
 

@@ -12,7 +12,7 @@ import pytest
 from sora2 import InvalidInputError
 from sora2._inputs import input_fields
 from sora2._journal import Journal
-from sora2._model_requests import submit_request
+from sora2._operations import submit_request
 from sora2._spec import default_model, model, models, resolve
 from sora2.emulator import Emulator
 

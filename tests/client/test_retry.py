@@ -23,11 +23,10 @@ from sora2 import (
     SubmissionUnknownError,
     TransientDownloadError,
 )
-from sora2._constants import MAX_RETRY_AFTER
-from sora2._exceptions import ConflictError
-from sora2._http import parse_retry_after
+from sora2._exceptions import ConflictError, parse_retry_after
 from sora2._journal import Journal
 from sora2._logging import logger
+from sora2._options import MAX_RETRY_AFTER
 from sora2._retry import RetryPolicy, acall_with_retries, call_with_retries
 from sora2.emulator import Emulator
 
@@ -318,7 +317,7 @@ class TestPolicy:
 
 def test_status_body_helper_matches_spec() -> None:
     """The scripted status body the tests use is itself valid for the spec."""
-    from sora2._verdict import schema_error
+    from sora2._responses import schema_error
 
     assert schema_error("status", status_body("in_queue", position=1)) is None
     assert schema_error("submit", submit_body()) is None

@@ -20,9 +20,11 @@ from sora2._types import (
     CANCELLED,
     COMPLETED,
     FAILED,
+    GONE,
     IN_PROGRESS,
     IN_QUEUE,
     TERMINAL_STATES,
+    has_ended,
     is_terminal_state,
     known_states,
     outcome_of,
@@ -77,6 +79,12 @@ class TestNamedOnce:
             outcome_of(state) for state in (COMPLETED, CANCELLED, FAILED)
         ]
         assert [False, False] == [is_terminal_state(IN_QUEUE), is_terminal_state(IN_PROGRESS)]
+
+    def test_a_job_has_ended_in_a_final_state_or_gone(self) -> None:
+        """has_ended: every final state of the spec and GONE (the journal's, a batch row's),
+        never a queued, running or unknown state."""
+        assert all(has_ended(state) for state in (*terminal_states(), GONE))
+        assert [False, False, False] == [has_ended(s) for s in (IN_QUEUE, IN_PROGRESS, "later")]
 
     def test_no_state_literal_is_compared_in_the_code(self) -> None:
         """No module of sora2/ compares a state with a string literal: states are named once."""

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sora2 import Client, NotFoundError, Sora2Error, SubmissionUnknownError, WaitTimeoutError
-from sora2._errors import JOB_NOT_FOUND
+from sora2._exceptions import JOB_NOT_FOUND
 from sora2._journal import Journal
 from sora2._types import JobStatus, Submission
 from sora2.emulator import SyncASGITransport, create_app

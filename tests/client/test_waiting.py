@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from sora2 import WaitTimeoutError
-from sora2._constants import (
+from sora2._inputs import input_fields
+from sora2._options import (
     MAX_POLL_INTERVAL,
     MAX_RETRY_AFTER,
     MIN_NEAR_END_POLL_INTERVAL,
@@ -17,9 +18,8 @@ from sora2._constants import (
     POLL_LATENCY_FRACTION,
     POLL_START_FRACTION,
 )
-from sora2._inputs import input_fields
-from sora2._polling import PollSchedule, ProgressModel
 from sora2._types import JobStatus
+from sora2._waiting import PollSchedule, ProgressModel
 from sora2.emulator import Emulator, create_app
 
 from .helpers import TOKEN, Factory, FakeClock, Script, json_response, status_body
