@@ -41,7 +41,7 @@ __all__ = ["SCHEMA_VERSION", "PostgresJournal", "redact_url"]
 
 T = TypeVar("T")
 
-SCHEMA_VERSION: Final = 3
+SCHEMA_VERSION: Final = 4
 """The schema this release reads and writes."""
 
 _MIGRATIONS: Final[dict[int, str]] = {
@@ -83,6 +83,8 @@ CREATE INDEX batch_rows_todo ON sora2.batch_rows (batch, state, position);
 """,
     2: "ALTER TABLE sora2.jobs ADD COLUMN model TEXT",
     3: "ALTER TABLE sora2.jobs ADD COLUMN estimate_usd DOUBLE PRECISION",
+    4: "ALTER TABLE sora2.batch_rows ADD COLUMN seconds DOUBLE PRECISION, "
+    "ADD COLUMN cost_usd DOUBLE PRECISION",
 }
 """Version -> the DDL that brings the schema from the version before to it."""
 
@@ -262,7 +264,10 @@ class PostgresJournal:
         """Run ``action`` on a connection of the journal's pool (autocommit; dict rows)."""
         return self._retrying(self._open_pool(), action)
 
-    def _execute(self, query: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
+    def execute(self, query: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """One statement (autocommit, retried through an outage); the rows it returns, as
+        dicts (none for a statement that returns none)."""
+
         def action(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
             self.round_trips += 1
             cursor = conn.execute(query, args)
@@ -325,7 +330,7 @@ class PostgresJournal:
             held = list(self._held)
         if not held:
             return []
-        rows = self._execute(
+        rows = self.execute(
             f"UPDATE sora2.jobs SET lease_expires = {_NOW} + %s "
             "WHERE lease_owner = %s AND request_id = ANY(%s) RETURNING request_id",
             (self.lease_seconds, self.owner, held),
@@ -341,7 +346,7 @@ class PostgresJournal:
         """Take the jobs no live process follows (no lease, an expired one, or ours)."""
         if not request_ids:
             return []
-        rows = self._execute(
+        rows = self.execute(
             f"UPDATE sora2.jobs SET lease_owner = %s, lease_expires = {_NOW} + %s "
             "WHERE request_id = ANY(%s) AND output_path IS NULL AND (lease_owner IS NULL "
             f"OR lease_owner = %s OR lease_expires < {_NOW}) RETURNING request_id",
@@ -367,7 +372,7 @@ class PostgresJournal:
     ) -> None:
         """Write a new job the moment its id is known, leased to this process."""
         now = time.time()
-        self._execute(
+        self.execute(
             "INSERT INTO sora2.jobs (request_id, base_url, prompt, params, state, submitted_at, "
             "target_path, created_at, updated_at, lease_owner, lease_expires, model, estimate_usd) "
             f"VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, {_NOW} + %s, %s, %s) "
@@ -400,7 +405,7 @@ class PostgresJournal:
         if not changes:
             return
         assignments = ", ".join(f"{name} = %s" for name in changes)
-        self._execute(
+        self.execute(
             f"UPDATE sora2.jobs SET {assignments}, updated_at = %s WHERE request_id = %s",
             [*changes.values(), time.time(), request_id],
         )
@@ -417,7 +422,7 @@ class PostgresJournal:
     ) -> None:
         now = time.time() if at is None else at
         terminal = is_terminal_state(state)
-        rows = self._execute(
+        rows = self.execute(
             "UPDATE sora2.jobs SET state = %s, queue_position = %s, "
             "started_at = CASE WHEN %s AND started_at IS NULL THEN %s ELSE started_at END, "
             "finished_at = CASE WHEN %s AND finished_at IS NULL THEN %s ELSE finished_at END, "
@@ -442,7 +447,7 @@ class PostgresJournal:
     def _settled(self, request_id: str) -> None:
         """Nothing is left to do for this job: its lease goes (one statement, no wait)."""
         self._let_go(request_id)
-        self._execute(
+        self.execute(
             "UPDATE sora2.jobs SET lease_owner = NULL, lease_expires = NULL "
             "WHERE request_id = %s AND lease_owner = %s",
             (request_id, self.owner),
@@ -450,7 +455,7 @@ class PostgresJournal:
 
     def mark_gone(self, request_id: str, reason: str) -> None:
         now = time.time()
-        self._execute(
+        self.execute(
             "UPDATE sora2.jobs SET state = %s, error = %s, queue_position = NULL, "
             "finished_at = COALESCE(finished_at, %s), updated_at = %s, lease_owner = NULL, "
             "lease_expires = NULL WHERE request_id = %s",
@@ -459,7 +464,7 @@ class PostgresJournal:
         self._let_go(request_id)
 
     def forget(self, request_id: str) -> bool:
-        rows = self._execute(
+        rows = self.execute(
             "DELETE FROM sora2.jobs WHERE request_id = %s RETURNING request_id", (request_id,)
         )
         self._let_go(request_id)
@@ -492,7 +497,7 @@ class PostgresJournal:
     # reads -------------------------------------------------------------------------------------
 
     def get(self, request_id: str) -> JobRecord | None:
-        rows = self._execute(
+        rows = self.execute(
             f"SELECT {_COLUMNS} FROM sora2.jobs WHERE request_id = %s", (request_id,)
         )
         return JobRecord._from_row(rows[0]) if rows else None
@@ -504,12 +509,12 @@ class PostgresJournal:
             query += " WHERE base_url = %s"
             args.append(base_url)
         query += " ORDER BY submitted_at, created_at, request_id"
-        found = [JobRecord._from_row(row) for row in self._execute(query, args)]
+        found = [JobRecord._from_row(row) for row in self.execute(query, args)]
         return [r for r in found if r.is_unfinished] if unfinished else found
 
     def lease(self, request_id: str) -> tuple[str | None, float | None]:
         """``(owner, seconds left)`` of a job's lease (``sora2 jobs`` and the tests)."""
-        rows = self._execute(
+        rows = self.execute(
             f"SELECT lease_owner, lease_expires - {_NOW} AS left FROM sora2.jobs "
             "WHERE request_id = %s",
             (request_id,),
@@ -517,7 +522,7 @@ class PostgresJournal:
         return (rows[0]["lease_owner"], rows[0]["left"]) if rows else (None, None)
 
     def processing_samples(self, *, base_url: str, limit: int = 50) -> list[tuple[float, float]]:
-        rows = self._execute(
+        rows = self.execute(
             "SELECT params, processing_seconds FROM sora2.jobs WHERE base_url = %s AND "
             "processing_seconds IS NOT NULL ORDER BY finished_at DESC LIMIT %s",
             (base_url, limit),

@@ -24,15 +24,19 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from .._journal_pg import PostgresJournal
 from .._types import CANCELLED, COMPLETED, FAILED, GONE
 from ._manifest import INVALID, PENDING, BatchRow
+from ._needs import BUDGET_PREFIX, Budget
+from ._rows import row_seconds
 
 if TYPE_CHECKING:
     import psycopg
+
+    from .._pricing import CostEstimate
 
 __all__ = [
     "DONE",
@@ -85,20 +89,45 @@ def state_of(row: BatchRow) -> str:
     return SUBMITTED
 
 
-def shared_rows(journal: object, name: str, rows: list[BatchRow]) -> SharedRows | None:
+def shared_rows(
+    journal: object,
+    name: str,
+    rows: list[BatchRow],
+    *,
+    budget: Budget | None = None,
+    costs: Mapping[str, CostEstimate] | None = None,
+) -> SharedRows | None:
     """The shared table of this batch when the journal is PostgreSQL; else None."""
     if not isinstance(journal, PostgresJournal):
         return None
-    return SharedRows(journal, batch_key(name, (r.key for r in rows)))
+    shared = SharedRows(journal, batch_key(name, (r.key for r in rows)), budget=budget)
+    shared.know(rows, costs or {})
+    return shared
 
 
 class SharedRows:
-    """This worker's view of one batch's table: register, claim, record, read back."""
+    """This worker's view of one batch's table: register, claim, record, read back.
 
-    def __init__(self, journal: PostgresJournal, batch: str) -> None:
+    A ``budget`` is counted in the table, over every worker: a row's claim takes the batch's
+    advisory lock, sums what the rows holding a job (or being submitted) cost, and refuses
+    the row when the budget would be exceeded; then every row still to do is marked stopped
+    by the budget, for all workers. Every worker of a batch must be given the same budget.
+    """
+
+    def __init__(
+        self, journal: PostgresJournal, batch: str, *, budget: Budget | None = None
+    ) -> None:
         self.journal = journal
         self.batch = batch
         self.worker = journal.owner
+        self.budget = budget or Budget()
+        self.rows: dict[str, BatchRow] = {}
+        self.costs: Mapping[str, CostEstimate] = {}
+
+    def know(self, rows: list[BatchRow], costs: Mapping[str, CostEstimate]) -> None:
+        """The rows and their estimated costs, for the budget's checks and messages."""
+        self.rows = {row.key: row for row in rows}
+        self.costs = costs
 
     def register(self, rows: list[BatchRow], *, resubmit_unknown: bool) -> None:
         """Add the rows nobody registered yet; take ids this worker's manifest knows and the
@@ -110,8 +139,8 @@ class SharedRows:
                 self.journal.round_trips += 1
                 cursor.executemany(
                     "INSERT INTO sora2.batch_rows (batch, row_key, position, state, request_id, "
-                    "entry, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s) "
-                    "ON CONFLICT (batch, row_key) DO UPDATE SET "
+                    "entry, updated_at, seconds, cost_usd) VALUES (%s, %s, %s, %s, %s, %s, %s, "
+                    "%s, %s) ON CONFLICT (batch, row_key) DO UPDATE SET "
                     "request_id = excluded.request_id, state = excluded.state, "
                     "entry = excluded.entry, updated_at = excluded.updated_at "
                     "WHERE sora2.batch_rows.request_id IS NULL "
@@ -125,6 +154,8 @@ class SharedRows:
                             row.request_id,
                             json.dumps(row.to_dict(), default=str),
                             now,
+                            row_seconds(row.input),
+                            self._usd(row.key),
                         )
                         for position, row in enumerate(rows)
                     ],
@@ -144,7 +175,7 @@ class SharedRows:
     def reopen(self, keys: list[str]) -> None:
         """Rows whose job needs following again (their files are missing)."""
         if keys:
-            self.journal._execute(
+            self.journal.execute(
                 "UPDATE sora2.batch_rows SET state = %s WHERE batch = %s AND row_key = ANY(%s) "
                 "AND state = %s",
                 (SUBMITTED, self.batch, keys, DONE),
@@ -157,6 +188,9 @@ class SharedRows:
 
         def take(conn: psycopg.Connection[Any]) -> tuple[str, str, str | None] | None:
             with conn.transaction():
+                if self.budget.limited:  # one claim at a time: the budget is counted whole
+                    self.journal.round_trips += 1
+                    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self.batch,))
                 self.journal.round_trips += 2
                 row = conn.execute(
                     "SELECT row_key FROM sora2.batch_rows WHERE batch = %s AND state = %s "
@@ -164,6 +198,8 @@ class SharedRows:
                     (self.batch, TODO),
                 ).fetchone()
                 if row is None:
+                    return None
+                if self.budget.limited and self._over_budget(conn, row["row_key"]):
                     return None
                 conn.execute(
                     f"UPDATE sora2.batch_rows SET state = %s, worker = %s, updated_at = "
@@ -186,6 +222,35 @@ class SharedRows:
             if claimed:
                 return (NEXT_FOLLOW, followable[claimed[0]], claimed[0])
         return WAIT if unsettled else None
+
+    def _usd(self, key: str) -> float | None:
+        cost = self.costs.get(key)
+        return None if cost is None else cost.usd
+
+    def _over_budget(self, conn: psycopg.Connection[Any], key: str) -> bool:
+        """Whether the budget refuses row ``key``, counting every worker's jobs (under the
+        batch's lock); if it does, every row still to do is marked stopped, with the reason."""
+        used = conn.execute(
+            "SELECT count(*) AS jobs, coalesce(sum(seconds), 0) AS seconds, "
+            "coalesce(sum(cost_usd), 0) AS usd FROM sora2.batch_rows WHERE batch = %s "
+            "AND (state = %s OR (request_id IS NOT NULL AND entry::jsonb ->> 'state' <> %s))",
+            (self.batch, SUBMITTING, CANCELLED),
+        ).fetchone()
+        assert used is not None
+        row = self.rows[key]
+        refusal = self.budget.refusal(
+            row, self.costs.get(key), (used["jobs"], used["seconds"], used["usd"])
+        )
+        if refusal is None:
+            return False
+        self.journal.round_trips += 1
+        conn.execute(
+            f"UPDATE sora2.batch_rows SET state = %s, worker = NULL, updated_at = {_NOW}, "
+            "entry = (entry::jsonb || jsonb_build_object('state', %s::text, 'error', "
+            "%s::text))::text WHERE batch = %s AND state = %s",
+            (SKIPPED, PENDING, BUDGET_PREFIX + refusal, self.batch, TODO),
+        )
+        return True
 
     def _unsettled(self, conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
         """The rows not settled yet; a claim whose worker died mid-submit becomes unknown."""
@@ -242,7 +307,7 @@ class SharedRows:
 
     def record(self, key: str, state: str, request_id: str | None, entry: str) -> None:
         """Write what became of a row: its table state, its job's id, its manifest line."""
-        self.journal._execute(
+        self.journal.execute(
             f"UPDATE sora2.batch_rows SET state = %s, request_id = COALESCE(%s, request_id), "
             f"entry = %s, worker = %s, updated_at = {_NOW} WHERE batch = %s AND row_key = %s",
             (state, request_id, entry, self.worker, self.batch, key),
@@ -250,7 +315,7 @@ class SharedRows:
 
     def entries(self) -> dict[str, tuple[str, dict[str, Any]]]:
         """Every row's table state and last manifest line, by key."""
-        rows = self.journal._execute(
+        rows = self.journal.execute(
             "SELECT row_key, state, request_id, entry FROM sora2.batch_rows WHERE batch = %s",
             (self.batch,),
         )
@@ -278,3 +343,6 @@ def merge(rows: list[BatchRow], entries: dict[str, tuple[str, dict[str, Any]]]) 
         elif state == UNKNOWN and row.request_id is None:
             row.submit_unknown = True
             row.state = PENDING
+        elif state == SKIPPED and row.request_id is None and row.state != INVALID:
+            fresh = BatchRow.from_dict(entry)  # stopped by the budget, or its submit failed
+            row.state, row.error = fresh.state, fresh.error

@@ -15,7 +15,7 @@ import pytest
 from batch.conftest import YieldingClock
 from batch.helpers import TOKEN, rows, write_jsonl
 
-from sora2 import AsyncClient, ConfigurationError
+from sora2 import AsyncClient
 from sora2._batch._needs import new_entry
 from sora2._batch._rows import load_rows
 from sora2._batch._shared import WAIT, SharedRows, batch_key
@@ -162,8 +162,65 @@ def test_two_workers_race_for_one_row(postgres_url: str, isolated: Path) -> None
     assert ["submit"] == [t[0] for t in taken if isinstance(t, tuple)]
 
 
-async def test_a_budget_is_refused(workers: Callable[..., AsyncClient], isolated: Path) -> None:
-    """max_jobs on a shared batch is a clear error before anything is submitted."""
-    source = write_jsonl(isolated / "rows.jsonl", rows(2))
-    with pytest.raises(ConfigurationError, match="max_jobs"):
-        await workers().batch(source, out_dir=isolated / "out", max_jobs=1)
+async def _three_workers(
+    workers: Callable[..., AsyncClient], source: Path, out: Path, **budget: Any
+) -> list[Any]:
+    """The summaries of three workers running one batch at once, with the same budget."""
+    import anyio
+
+    summaries: list[Any] = []
+
+    async def run(client: AsyncClient) -> None:
+        summaries.append(await client.batch(source, out_dir=out, concurrency=2, **budget))
+
+    async with anyio.create_task_group() as group:
+        for client in [workers(), workers(), workers()]:
+            group.start_soon(run, client)
+    return summaries
+
+
+async def test_max_jobs_holds_across_workers(
+    workers: Callable[..., AsyncClient], emulator: Emulator, isolated: Path
+) -> None:
+    """Three workers given --max-jobs 5 submit five jobs together, the first five rows; every
+    manifest says why the rest were not submitted; a re-run with 8 submits three more."""
+    source = write_jsonl(isolated / "rows.jsonl", rows(12))
+    out = isolated / "out"
+    summaries = await _three_workers(workers, source, out, max_jobs=5)
+    assert {f"clip {i}": 1 for i in range(5)} == dict(emulator.stats.submissions)
+    assert 5 == sum(s.submitted for s in summaries)
+    assert all("--max-jobs 5 reached" in (s.budget_stop or "") for s in summaries)
+    manifest = _manifest(out)
+    assert ["completed"] * 5 + ["pending"] * 7 == [row["state"] for row in manifest]
+    assert all(row["error"].startswith("not submitted: budget") for row in manifest[5:])
+
+    summaries = await _three_workers(workers, source, out, max_jobs=8)
+    assert {f"clip {i}": 1 for i in range(8)} == dict(emulator.stats.submissions)
+    assert ["completed"] * 8 + ["pending"] * 4 == [row["state"] for row in _manifest(out)]
+
+
+async def test_max_cost_and_max_seconds_hold_across_workers(
+    workers: Callable[..., AsyncClient], emulator: Emulator, isolated: Path
+) -> None:
+    """--max-cost (the estimates of the first four rows) and --max-seconds (their seconds)
+    each let three workers together submit exactly those four rows."""
+    from batch.helpers import SECONDS
+
+    batch = rows(12)
+    client = workers()
+    prices = [await client.price(**row) for row in batch[:4]]
+    assert all(price.usd is not None for price in prices)
+    cost = sum(price.usd or 0.0 for price in prices)
+    await _three_workers(
+        workers, write_jsonl(isolated / "a.jsonl", batch), isolated / "a", max_cost=cost
+    )
+    assert {f"clip {i}": 1 for i in range(4)} == dict(emulator.stats.submissions)
+
+    other = rows(12, prefix="other")
+    seconds = sum(row[SECONDS] for row in other[:4])
+    source = write_jsonl(isolated / "b.jsonl", other)
+    summaries = await _three_workers(workers, source, isolated / "b", max_seconds=seconds)
+    assert {f"other {i}": 1 for i in range(4)} == {
+        k: v for k, v in emulator.stats.submissions.items() if k.startswith("other")
+    }
+    assert all("--max-seconds" in (s.budget_stop or "") for s in summaries)
