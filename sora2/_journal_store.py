@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from ._constants import JOURNAL_ENV_VAR, JOURNAL_URL_SCHEMES
 
 if TYPE_CHECKING:
-    from ._journal import JobRecord
+    from ._journal_rows import JobRecord
 
 __all__ = ["JournalStore", "is_journal_url", "open_journal"]
 
