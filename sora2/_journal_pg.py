@@ -121,7 +121,7 @@ class PostgresJournal(SqlJournal):
 
     _table = "sora2.jobs"
     _mark = "%s"
-    _gone_also = ", lease_owner = NULL, lease_expires = NULL"
+    _release = ", lease_owner = NULL, lease_expires = NULL"
 
     def __init__(
         self,
@@ -183,7 +183,6 @@ class PostgresJournal(SqlJournal):
                     max_size=8,
                     open=False,
                     kwargs={"autocommit": True, "row_factory": dict_row, "connect_timeout": 5},
-                    check=self._pool_module.ConnectionPool.check_connection,
                     timeout=10.0,
                     name="sora2-journal",
                 )

@@ -199,8 +199,9 @@ class SqlJournal:
 
     _table: ClassVar[str]
     _mark: ClassVar[str]
-    _gone_also: ClassVar[str] = ""
-    """More assignments when a job is gone (PostgreSQL drops its lease)."""
+    _release: ClassVar[str] = ""
+    """More assignments when nothing is left to do for a job, in the statement that says so
+    (PostgreSQL drops its lease there)."""
 
     @property
     def location(self) -> str:
@@ -285,12 +286,16 @@ class SqlJournal:
         if not changes:
             return
         assignments = ", ".join(f"{name} = ?" for name in changes)
+        saved = bool(changes.get("output_path"))  # nothing is left to do: its lease goes too
         self._rows(
-            self._sql(f"UPDATE {{jobs}} SET {assignments}, updated_at = ? WHERE request_id = ?"),
+            self._sql(
+                f"UPDATE {{jobs}} SET {assignments}, updated_at = ?{self._release if saved else ''}"
+                " WHERE request_id = ?"
+            ),
             [*changes.values(), time.time(), request_id],
         )
-        if changes.get("output_path"):
-            self._settled(request_id)
+        if saved:
+            self._let_go(request_id)
 
     def observe_state(
         self,
@@ -333,7 +338,7 @@ class SqlJournal:
         self._rows(
             self._sql(
                 "UPDATE {jobs} SET state = ?, error = ?, queue_position = NULL, "
-                f"finished_at = COALESCE(finished_at, ?), updated_at = ?{self._gone_also} "
+                f"finished_at = COALESCE(finished_at, ?), updated_at = ?{self._release} "
                 "WHERE request_id = ?"
             ),
             (GONE, reason, now, now, request_id),

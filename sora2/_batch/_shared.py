@@ -187,19 +187,25 @@ class SharedRows:
         still hold rows; None when every row is settled."""
 
         def take(conn: psycopg.Connection[Any]) -> tuple[str, str, str | None] | None:
-            with conn.transaction():
-                if self.budget.limited:  # one claim at a time: the budget is counted whole
-                    self.journal.round_trips += 1
-                    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self.batch,))
-                self.journal.round_trips += 2
+            if not self.budget.limited:  # one statement: pick the first free row, mark it
+                self.journal.round_trips += 1
+                row = conn.execute(
+                    f"UPDATE sora2.batch_rows SET state = %s, worker = %s, updated_at = {_NOW} "
+                    "WHERE batch = %s AND row_key = (SELECT row_key FROM sora2.batch_rows "
+                    "WHERE batch = %s AND state = %s ORDER BY position LIMIT 1 "
+                    "FOR UPDATE SKIP LOCKED) RETURNING row_key",
+                    (SUBMITTING, self.worker, self.batch, self.batch, TODO),
+                ).fetchone()
+                return None if row is None else (NEXT_SUBMIT, row["row_key"], None)
+            with conn.transaction():  # one claim at a time: the budget is counted whole
+                self.journal.round_trips += 3
+                conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self.batch,))
                 row = conn.execute(
                     "SELECT row_key FROM sora2.batch_rows WHERE batch = %s AND state = %s "
-                    "ORDER BY position LIMIT 1 FOR UPDATE SKIP LOCKED",
+                    "ORDER BY position LIMIT 1",
                     (self.batch, TODO),
                 ).fetchone()
-                if row is None:
-                    return None
-                if self.budget.limited and self._over_budget(conn, row["row_key"]):
+                if row is None or self._over_budget(conn, row["row_key"]):
                     return None
                 conn.execute(
                     f"UPDATE sora2.batch_rows SET state = %s, worker = %s, updated_at = "
