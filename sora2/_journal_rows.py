@@ -14,9 +14,12 @@ import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Unpack
 
 from ._types import GONE, IN_PROGRESS, IN_QUEUE, is_completed_state, is_terminal_state
+
+if TYPE_CHECKING:
+    from ._journal_store import NewJob
 
 __all__ = ["COLUMNS", "JobRecord", "SqlJournal", "first_columns", "prunable"]
 
@@ -232,24 +235,10 @@ class SqlJournal:
     def _let_go(self, request_id: str) -> None:
         """The job is no longer this process's to follow."""
 
-    def record_submission(
-        self,
-        request_id: str,
-        *,
-        base_url: str,
-        prompt: str,
-        params: Mapping[str, Any],
-        submitted_at: float | None = None,
-        target_path: str | None = None,
-        model: str | None = None,
-        estimate_usd: float | None = None,
-    ) -> None:
-        """Write a new job the moment its id is known. Re-recording an id keeps its history.
-
-        ``target_path`` is where ``generate`` will save the video, written in the same row so
-        that ``resume`` knows it even if the submit answer itself was garbled.
-        """
+    def record_submission(self, request_id: str, **job: Unpack[NewJob]) -> None:
+        """Write a new job the moment its id is known. Re-recording an id keeps its history."""
         now = time.time()
+        submitted = job.get("submitted_at")
         names, marks, extra = self._submission_extra()
         self._rows(
             self._sql(
@@ -263,16 +252,16 @@ class SqlJournal:
             ),
             (
                 request_id,
-                base_url,
-                prompt,
-                json.dumps(dict(params), sort_keys=True, default=str),
+                job["base_url"],
+                job["prompt"],
+                json.dumps(dict(job["params"]), sort_keys=True, default=str),
                 IN_QUEUE,  # the spec: submit answers "accepted and queued"
-                now if submitted_at is None else submitted_at,
-                target_path,
+                now if submitted is None else submitted,
+                job.get("target_path"),
                 now,
                 now,
-                model,
-                estimate_usd,
+                job.get("model"),
+                job.get("estimate_usd"),
                 *extra,
             ),
         )
