@@ -16,7 +16,7 @@ from batch.conftest import YieldingClock
 from batch.helpers import TOKEN, rows, write_jsonl
 
 from sora2 import AsyncClient
-from sora2._batch._needs import new_entry
+from sora2._batch._needs import Budget, new_entry
 from sora2._batch._rows import load_rows
 from sora2._batch._shared import WAIT, SharedRows, batch_key
 from sora2._journal_pg import PostgresJournal
@@ -107,12 +107,16 @@ async def test_a_rerun_submits_nothing(
     assert ["completed"] * 4 == [row["state"] for row in _manifest(out)]
 
 
-def _play_worker(url: str, source: Path, out: Path, owner: str) -> SharedRows:
+def _play_worker(
+    url: str, source: Path, out: Path, owner: str, budget: Budget | None = None
+) -> SharedRows:
     """The table of ``source``'s batch in ``out``, as seen by a worker named ``owner``."""
     parsed = load_rows(source)
     journal = PostgresJournal(url, lease_seconds=0.5, owner=owner)
-    shared = SharedRows(journal, batch_key(out.name, [r.key for r in parsed]))
-    shared.register([new_entry(r) for r in parsed], resubmit_unknown=False)
+    shared = SharedRows(journal, batch_key(out.name, [r.key for r in parsed]), budget=budget)
+    entries = [new_entry(r) for r in parsed]
+    shared.know(entries, {})
+    shared.register(entries, resubmit_unknown=False)
     return shared
 
 
@@ -139,11 +143,15 @@ async def test_a_worker_killed_mid_submit_costs_one_unknown_row(
     assert [("unknown",), ("done",), ("done",)] == table
 
 
-def test_two_workers_race_for_one_row(postgres_url: str, isolated: Path) -> None:
-    """Two workers claiming at the same instant: one gets the row, the other waits."""
-    source = write_jsonl(isolated / "rows.jsonl", rows(1))
+@pytest.mark.parametrize("budget", [None, Budget(max_jobs=1)])
+def test_two_workers_race_for_one_row(
+    postgres_url: str, isolated: Path, budget: Budget | None
+) -> None:
+    """Two workers claiming at the same instant: one gets the first row; the other waits, or
+    under a budget of one job, finds every other row stopped by it."""
+    source = write_jsonl(isolated / "rows.jsonl", rows(1 if budget is None else 3))
     out = isolated / "out"
-    players = [_play_worker(postgres_url, source, out, f"w{i}") for i in range(2)]
+    players = [_play_worker(postgres_url, source, out, f"w{i}", budget) for i in range(2)]
     start = threading.Barrier(2)
     taken: list[object] = []
 
@@ -159,7 +167,12 @@ def test_two_workers_race_for_one_row(postgres_url: str, isolated: Path) -> None
     for player in players:
         player.journal.close()
     assert [WAIT] == [t for t in taken if not isinstance(t, tuple)]
-    assert ["submit"] == [t[0] for t in taken if isinstance(t, tuple)]
+    first = load_rows(source)[0].key
+    assert [("submit", first)] == [t[:2] for t in taken if isinstance(t, tuple)]
+    if budget is not None:
+        with psycopg.connect(postgres_url) as conn:
+            table = conn.execute("SELECT state FROM sora2.batch_rows ORDER BY position").fetchall()
+        assert [("submitting",), ("skipped",), ("skipped",)] == table
 
 
 async def _three_workers(
