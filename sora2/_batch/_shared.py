@@ -25,6 +25,7 @@ import hashlib
 import json
 import time
 from collections.abc import Iterable, Mapping
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Final
 
 from .._journal_pg import PostgresJournal
@@ -45,19 +46,27 @@ __all__ = [
     "UNKNOWN",
     "WAIT",
     "SharedRows",
+    "State",
     "batch_key",
     "merge",
     "shared_rows",
     "state_of",
 ]
 
-TODO: Final = "todo"
-SUBMITTING: Final = "submitting"
-SUBMITTED: Final = "submitted"
-UNKNOWN: Final = "unknown"
-DONE: Final = "done"
-SKIPPED: Final = "skipped"
-"""Invalid, or its submit failed without making a job: nothing to follow."""
+
+class State(StrEnum):
+    """A row's state in the table (its life is drawn above)."""
+
+    TODO = "todo"
+    SUBMITTING = "submitting"
+    SUBMITTED = "submitted"
+    UNKNOWN = "unknown"
+    DONE = "done"
+    SKIPPED = "skipped"
+    """Invalid, stopped by the budget, or its submit failed without making a job."""
+
+
+TODO, SUBMITTING, SUBMITTED, UNKNOWN, DONE, SKIPPED = State
 
 NEXT_SUBMIT: Final = "submit"
 NEXT_FOLLOW: Final = "follow"
