@@ -144,30 +144,29 @@ class SharedRows:
         now = time.time()
 
         def register(conn: psycopg.Connection[Any]) -> None:
-            with conn.transaction(), conn.cursor() as cursor:
+            with conn.transaction():
                 self.journal.round_trips += 1
-                cursor.executemany(
+                # One statement for every row (unnest of one array per column), not one each.
+                conn.execute(
                     "INSERT INTO sora2.batch_rows (batch, row_key, position, state, request_id, "
-                    "entry, updated_at, seconds, cost_usd) VALUES (%s, %s, %s, %s, %s, %s, %s, "
-                    "%s, %s) ON CONFLICT (batch, row_key) DO UPDATE SET "
+                    "entry, updated_at, seconds, cost_usd) SELECT %s, * FROM unnest(%s::text[], "
+                    "%s::int[], %s::text[], %s::text[], %s::text[], %s::float8[], %s::float8[], "
+                    "%s::float8[]) ON CONFLICT (batch, row_key) DO UPDATE SET "
                     "request_id = excluded.request_id, state = excluded.state, "
                     "entry = excluded.entry, updated_at = excluded.updated_at "
                     "WHERE sora2.batch_rows.request_id IS NULL "
                     "AND excluded.request_id IS NOT NULL",
-                    [
-                        (
-                            self.batch,
-                            row.key,
-                            position,
-                            state_of(row),
-                            row.request_id,
-                            json.dumps(row.to_dict(), default=str),
-                            now,
-                            row_seconds(row.input),
-                            self._usd(row.key),
-                        )
-                        for position, row in enumerate(rows)
-                    ],
+                    (
+                        self.batch,
+                        [row.key for row in rows],
+                        list(range(len(rows))),
+                        [str(state_of(row)) for row in rows],
+                        [row.request_id for row in rows],
+                        [json.dumps(row.to_dict(), default=str) for row in rows],
+                        [now] * len(rows),
+                        [row_seconds(row.input) for row in rows],
+                        [self._usd(row.key) for row in rows],
+                    ),
                 )
                 # A failed submit (no job) is tried again by a new run, as without sharing.
                 reopen = [SKIPPED] + ([UNKNOWN] if resubmit_unknown else [])
@@ -268,29 +267,38 @@ class SharedRows:
         return True
 
     def _unsettled(self, conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
-        """The rows not settled yet; a claim whose worker died mid-submit becomes unknown."""
-        self.journal.round_trips += 3
-        conn.execute(
-            f"UPDATE sora2.batch_rows SET state = %s WHERE batch = %s AND state = %s "
-            f"AND updated_at < {_NOW} - %s",
-            (UNKNOWN, self.batch, SUBMITTING, self.journal.lease_seconds),
-        )
-        # A job saved whose row does not say so yet (its worker is about to, or died first):
-        # settled from the journal, never followed (and downloaded) a second time.
-        conn.execute(
-            "UPDATE sora2.batch_rows b SET state = %s, entry = (b.entry::jsonb || "
-            "jsonb_build_object('state', %s::text, 'job_state', j.state, 'error', NULL, "
-            "'outputs', jsonb_build_array(j.output_path)))::text "
-            "FROM sora2.jobs j WHERE b.batch = %s AND b.state = %s "
-            "AND j.request_id = b.request_id AND j.output_path IS NOT NULL",
-            (DONE, COMPLETED, self.batch, SUBMITTED),
-        )
-        # A "todo" row seen here is being claimed by another worker right now (it was locked).
+        """The rows not settled yet, in one statement: a claim whose worker died mid-submit
+        becomes unknown; a job saved whose row does not say so yet (its worker is about to,
+        or died first) is settled from the journal, never followed (and downloaded) a second
+        time. Both are left out of the rows returned (they see the table as it was before);
+        a "todo" row returned is being claimed by another worker right now."""
+        self.journal.round_trips += 1
         return list(
             conn.execute(
+                "WITH expired AS (UPDATE sora2.batch_rows SET state = %s WHERE batch = %s "
+                f"AND state = %s AND updated_at < {_NOW} - %s RETURNING row_key), "
+                "saved AS (UPDATE sora2.batch_rows b SET state = %s, entry = (b.entry::jsonb "
+                "|| jsonb_build_object('state', %s::text, 'job_state', j.state, 'error', NULL, "
+                "'outputs', jsonb_build_array(j.output_path)))::text FROM sora2.jobs j "
+                "WHERE b.batch = %s AND b.state = %s AND j.request_id = b.request_id "
+                "AND j.output_path IS NOT NULL RETURNING b.row_key) "
                 "SELECT row_key, state, request_id FROM sora2.batch_rows WHERE batch = %s "
-                "AND state IN (%s, %s, %s) ORDER BY position",
-                (self.batch, SUBMITTED, SUBMITTING, TODO),
+                "AND state IN (%s, %s, %s) AND row_key NOT IN (SELECT row_key FROM expired) "
+                "AND row_key NOT IN (SELECT row_key FROM saved) ORDER BY position",
+                (
+                    UNKNOWN,
+                    self.batch,
+                    SUBMITTING,
+                    self.journal.lease_seconds,
+                    DONE,
+                    COMPLETED,
+                    self.batch,
+                    SUBMITTED,
+                    self.batch,
+                    SUBMITTED,
+                    SUBMITTING,
+                    TODO,
+                ),
             ).fetchall()
         )
 
