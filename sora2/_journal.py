@@ -166,6 +166,12 @@ class Journal(SqlJournal):
         with self._connect() as conn:
             return conn.execute(query, args).fetchall()
 
+    def forget(self, request_id: str) -> bool:
+        """Remove one job's row; False if there was none (no RETURNING: SQLite before 3.35)."""
+        with self._connect() as conn:
+            cursor = conn.execute("DELETE FROM jobs WHERE request_id = ?", (request_id,))
+        return cursor.rowcount > 0
+
     def prune(self, *, base_url: str | None = None, older_than: float | None = None) -> list[str]:
         """Remove the settled rows (:attr:`JobRecord.is_settled`: saved, cancelled, failed,
         gone), and return their ids; optionally only one service's, or those not updated for

@@ -122,6 +122,7 @@ class PostgresJournal(SqlJournal):
     _table = "sora2.jobs"
     _mark = "%s"
     _release = ", lease_owner = NULL, lease_expires = NULL"
+    _observed = " RETURNING target_path, output_path"
 
     def __init__(
         self,

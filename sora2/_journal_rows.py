@@ -206,6 +206,10 @@ class SqlJournal:
     """More assignments when nothing is left to do for a job, in the statement that says so
     (PostgreSQL drops its lease there)."""
 
+    _observed: ClassVar[str] = ""
+    """What an observed state's statement returns, for a journal that hooks ``_settled``
+    (SQLite's keeps none, and needs no RETURNING: 3.35 or later)."""
+
     @property
     def location(self) -> str:
         """Where the journal lives (a file path, or a URL without its password)."""
@@ -302,7 +306,7 @@ class SqlJournal:
                 "UPDATE {jobs} SET state = ?, queue_position = ?, "
                 "started_at = CASE WHEN ? AND started_at IS NULL THEN ? ELSE started_at END, "
                 "finished_at = CASE WHEN ? AND finished_at IS NULL THEN ? ELSE finished_at END, "
-                "updated_at = ? WHERE request_id = ? RETURNING target_path, output_path"
+                f"updated_at = ? WHERE request_id = ?{self._observed}"
             ),
             (
                 state,
