@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any, Final
 
 from ._constants import EMULATOR_JOURNAL_FILE, JOURNAL_ENV_VAR, JOURNAL_FILE
-from ._journal_rows import JobRecord, SqlJournal, first_columns, prunable
+from ._journal_rows import SqlJournal, first_columns, prunable
 
-__all__ = ["JobRecord", "Journal", "default_journal_path"]
+__all__ = ["Journal", "default_journal_path"]
 
 _SCHEMA: Final = f"""
 CREATE TABLE IF NOT EXISTS jobs (

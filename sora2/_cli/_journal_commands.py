@@ -22,7 +22,7 @@ from ._signals import Terminated
 
 if TYPE_CHECKING:
     from .._client import Client
-    from .._journal import JobRecord
+    from .._journal_rows import JobRecord
 
 __all__ = ["forget", "jobs", "resume"]
 
