@@ -6,7 +6,7 @@ started with ``log_statement=all``) and rows of its own prompts. Wall time runs 
 the processes to the last one's exit, start-up included, the same for both rounds. Submissions
 per row are counted on the emulator (1.00: none twice, none lost); the statements the server
 logged for the round's database, per job, are its PostgreSQL round trips (a transaction's
-BEGIN and COMMIT count, the pool's health checks too).
+BEGIN and COMMIT count; registering the rows is one statement per worker).
 """
 
 from __future__ import annotations

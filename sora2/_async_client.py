@@ -39,8 +39,8 @@ from ._exceptions import (
     is_gone,
 )
 from ._fetching import AsyncFetcher
-from ._journal import JobRecord
 from ._journal_glue import Adopted, Change, Failed, Saved, is_adhoc, resume_target
+from ._journal_rows import JobRecord
 from ._logging import logger
 from ._operations import Result, Status
 from ._options import (

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
-from ._journal import JobRecord
+from ._journal_rows import JobRecord
 from ._journal_store import JournalStore
 from ._logging import logger
 

@@ -17,21 +17,19 @@ logs like a full disk for the SQLite journal.
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import suppress
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from ._exceptions import ConfigurationError, JournalUnavailableError
-from ._journal import _COLUMNS, _UPDATABLE, JobRecord
+from ._journal_rows import SqlJournal, first_columns, prunable
 from ._logging import logger
 from ._options import JOURNAL_OUTAGE_SECONDS, LEASE_ENV_VAR, LEASE_SECONDS
-from ._types import GONE, IN_PROGRESS, IN_QUEUE, is_completed_state, is_terminal_state
 
 if TYPE_CHECKING:
     import psycopg
@@ -41,28 +39,15 @@ __all__ = ["SCHEMA_VERSION", "PostgresJournal", "redact_url"]
 
 T = TypeVar("T")
 
-SCHEMA_VERSION: Final = 3
+SCHEMA_VERSION: Final = 4
 """The schema this release reads and writes."""
 
 _MIGRATIONS: Final[dict[int, str]] = {
     1: """
 CREATE TABLE sora2.jobs (
-    request_id TEXT PRIMARY KEY,
-    base_url TEXT NOT NULL,
-    prompt TEXT NOT NULL DEFAULT '',
-    params TEXT NOT NULL DEFAULT '{}',
-    state TEXT NOT NULL,
-    queue_position INTEGER,
-    submitted_at DOUBLE PRECISION NOT NULL,
-    started_at DOUBLE PRECISION,
-    finished_at DOUBLE PRECISION,
-    processing_seconds DOUBLE PRECISION,
-    video_url TEXT,
-    target_path TEXT,
-    output_path TEXT,
-    error TEXT,
-    created_at DOUBLE PRECISION NOT NULL,
-    updated_at DOUBLE PRECISION NOT NULL,
+"""
+    + first_columns("DOUBLE PRECISION")
+    + """,
     lease_owner TEXT,
     lease_expires DOUBLE PRECISION
 );
@@ -83,6 +68,8 @@ CREATE INDEX batch_rows_todo ON sora2.batch_rows (batch, state, position);
 """,
     2: "ALTER TABLE sora2.jobs ADD COLUMN model TEXT",
     3: "ALTER TABLE sora2.jobs ADD COLUMN estimate_usd DOUBLE PRECISION",
+    4: "ALTER TABLE sora2.batch_rows ADD COLUMN seconds DOUBLE PRECISION, "
+    "ADD COLUMN cost_usd DOUBLE PRECISION",
 }
 """Version -> the DDL that brings the schema from the version before to it."""
 
@@ -124,13 +111,18 @@ def _lease_from_env() -> float:
     return value
 
 
-class PostgresJournal:
+class PostgresJournal(SqlJournal):
     """The journal in the PostgreSQL database at ``url`` (schema created on first use).
 
     ``lease_seconds`` is how long this process's claim on a job lasts unrenewed (default
     ``$SORA2_LEASE_SECONDS``, else ``LEASE_SECONDS``); ``outage_seconds`` how long an operation
     waits for an unreachable database before raising ``JournalUnavailableError``.
     """
+
+    _table = "sora2.jobs"
+    _mark = "%s"
+    _release = ", lease_owner = NULL, lease_expires = NULL"
+    _observed = " RETURNING target_path, output_path"
 
     def __init__(
         self,
@@ -155,9 +147,6 @@ class PostgresJournal:
         self._renewer: threading.Thread | None = None
         self.round_trips = 0
         """Statements sent to the database (measured by the benchmark)."""
-
-    def __repr__(self) -> str:
-        return f"PostgresJournal({self.location!r})"
 
     @property
     def location(self) -> str:
@@ -195,7 +184,6 @@ class PostgresJournal:
                     max_size=8,
                     open=False,
                     kwargs={"autocommit": True, "row_factory": dict_row, "connect_timeout": 5},
-                    check=self._pool_module.ConnectionPool.check_connection,
                     timeout=10.0,
                     name="sora2-journal",
                 )
@@ -262,7 +250,13 @@ class PostgresJournal:
         """Run ``action`` on a connection of the journal's pool (autocommit; dict rows)."""
         return self._retrying(self._open_pool(), action)
 
-    def _execute(self, query: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
+    def _rows(self, query: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        return self.execute(query, args)
+
+    def execute(self, query: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """One statement (autocommit, retried through an outage); the rows it returns, as
+        dicts (none for a statement that returns none)."""
+
         def action(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
             self.round_trips += 1
             cursor = conn.execute(query, args)
@@ -325,7 +319,7 @@ class PostgresJournal:
             held = list(self._held)
         if not held:
             return []
-        rows = self._execute(
+        rows = self.execute(
             f"UPDATE sora2.jobs SET lease_expires = {_NOW} + %s "
             "WHERE lease_owner = %s AND request_id = ANY(%s) RETURNING request_id",
             (self.lease_seconds, self.owner, held),
@@ -341,7 +335,7 @@ class PostgresJournal:
         """Take the jobs no live process follows (no lease, an expired one, or ours)."""
         if not request_ids:
             return []
-        rows = self._execute(
+        rows = self.execute(
             f"UPDATE sora2.jobs SET lease_owner = %s, lease_expires = {_NOW} + %s "
             "WHERE request_id = ANY(%s) AND output_path IS NULL AND (lease_owner IS NULL "
             f"OR lease_owner = %s OR lease_expires < {_NOW}) RETURNING request_id",
@@ -351,139 +345,33 @@ class PostgresJournal:
         self._hold(list(claimed))
         return [i for i in request_ids if i in claimed]
 
-    # writes ------------------------------------------------------------------------------------
-
-    def record_submission(
-        self,
-        request_id: str,
-        *,
-        base_url: str,
-        prompt: str,
-        params: Mapping[str, Any],
-        submitted_at: float | None = None,
-        target_path: str | None = None,
-        model: str | None = None,
-        estimate_usd: float | None = None,
-    ) -> None:
-        """Write a new job the moment its id is known, leased to this process."""
-        now = time.time()
-        self._execute(
-            "INSERT INTO sora2.jobs (request_id, base_url, prompt, params, state, submitted_at, "
-            "target_path, created_at, updated_at, lease_owner, lease_expires, model, estimate_usd) "
-            f"VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, {_NOW} + %s, %s, %s) "
-            "ON CONFLICT (request_id) DO UPDATE SET updated_at = excluded.updated_at, "
-            "target_path = COALESCE(excluded.target_path, sora2.jobs.target_path), "
-            "model = COALESCE(sora2.jobs.model, excluded.model), "
-            "estimate_usd = COALESCE(sora2.jobs.estimate_usd, excluded.estimate_usd)",
-            (
-                request_id,
-                base_url,
-                prompt,
-                json.dumps(dict(params), sort_keys=True, default=str),
-                IN_QUEUE,  # the spec: submit answers "accepted and queued"
-                now if submitted_at is None else submitted_at,
-                target_path,
-                now,
-                now,
-                self.owner,
-                self.lease_seconds,
-                model,
-                estimate_usd,
-            ),
-        )
-        self._hold([request_id])
-
-    def update(self, request_id: str, **changes: Any) -> None:
-        unknown = set(changes) - _UPDATABLE
-        if unknown:
-            raise TypeError(f"not journal columns: {', '.join(sorted(unknown))}")
-        if not changes:
-            return
-        assignments = ", ".join(f"{name} = %s" for name in changes)
-        self._execute(
-            f"UPDATE sora2.jobs SET {assignments}, updated_at = %s WHERE request_id = %s",
-            [*changes.values(), time.time(), request_id],
-        )
-        if changes.get("output_path"):
-            self._settled(request_id)
-
-    def observe_state(
-        self,
-        request_id: str,
-        state: str,
-        *,
-        queue_position: int | None = None,
-        at: float | None = None,
-    ) -> None:
-        now = time.time() if at is None else at
-        terminal = is_terminal_state(state)
-        rows = self._execute(
-            "UPDATE sora2.jobs SET state = %s, queue_position = %s, "
-            "started_at = CASE WHEN %s AND started_at IS NULL THEN %s ELSE started_at END, "
-            "finished_at = CASE WHEN %s AND finished_at IS NULL THEN %s ELSE finished_at END, "
-            "updated_at = %s WHERE request_id = %s RETURNING target_path, output_path",
-            (
-                state,
-                queue_position,
-                state == IN_PROGRESS,
-                now,
-                terminal,
-                now,
-                time.time(),
-                request_id,
-            ),
-        )
-        if terminal and rows:
-            row = rows[0]
-            wants_file = is_completed_state(state) and row["target_path"] and not row["output_path"]
-            if not wants_file:
-                self._settled(request_id)
-
     def _settled(self, request_id: str) -> None:
         """Nothing is left to do for this job: its lease goes (one statement, no wait)."""
         self._let_go(request_id)
-        self._execute(
+        self.execute(
             "UPDATE sora2.jobs SET lease_owner = NULL, lease_expires = NULL "
             "WHERE request_id = %s AND lease_owner = %s",
             (request_id, self.owner),
         )
 
-    def mark_gone(self, request_id: str, reason: str) -> None:
-        now = time.time()
-        self._execute(
-            "UPDATE sora2.jobs SET state = %s, error = %s, queue_position = NULL, "
-            "finished_at = COALESCE(finished_at, %s), updated_at = %s, lease_owner = NULL, "
-            "lease_expires = NULL WHERE request_id = %s",
-            (GONE, reason, now, now, request_id),
-        )
-        self._let_go(request_id)
+    def _follow(self, request_id: str) -> None:
+        self._hold([request_id])
 
-    def forget(self, request_id: str) -> bool:
-        rows = self._execute(
-            "DELETE FROM sora2.jobs WHERE request_id = %s RETURNING request_id", (request_id,)
+    def _submission_extra(self) -> tuple[str, str, tuple[Any, ...]]:
+        """A new job is leased to this process."""
+        return (
+            ", lease_owner, lease_expires",
+            f", %s, {_NOW} + %s",
+            (self.owner, self.lease_seconds),
         )
-        self._let_go(request_id)
-        return bool(rows)
 
     def prune(self, *, base_url: str | None = None, older_than: float | None = None) -> list[str]:
         """Remove the settled rows (see ``Journal.prune``) in one transaction."""
-        cutoff = None if older_than is None else time.time() - older_than
 
         def prune(conn: psycopg.Connection[Any]) -> list[str]:
             with conn.transaction():
-                query = f"SELECT {_COLUMNS} FROM sora2.jobs"
-                args: list[Any] = []
-                if base_url is not None:
-                    query += " WHERE base_url = %s"
-                    args.append(base_url)
-                query += " ORDER BY submitted_at, created_at, request_id FOR UPDATE"
-                rows = conn.execute(query, args).fetchall()
-                settled = [
-                    record.request_id
-                    for record in map(JobRecord._from_row, rows)
-                    if not record.is_unfinished
-                    and (cutoff is None or record.updated_at.timestamp() < cutoff)
-                ]
+                query, args = self._select(base_url)
+                settled = prunable(conn.execute(query + " FOR UPDATE", args).fetchall(), older_than)
                 conn.execute("DELETE FROM sora2.jobs WHERE request_id = ANY(%s)", (settled,))
             return settled
 
@@ -491,46 +379,11 @@ class PostgresJournal:
 
     # reads -------------------------------------------------------------------------------------
 
-    def get(self, request_id: str) -> JobRecord | None:
-        rows = self._execute(
-            f"SELECT {_COLUMNS} FROM sora2.jobs WHERE request_id = %s", (request_id,)
-        )
-        return JobRecord._from_row(rows[0]) if rows else None
-
-    def records(self, *, unfinished: bool = False, base_url: str | None = None) -> list[JobRecord]:
-        query = f"SELECT {_COLUMNS} FROM sora2.jobs"
-        args: list[Any] = []
-        if base_url is not None:
-            query += " WHERE base_url = %s"
-            args.append(base_url)
-        query += " ORDER BY submitted_at, created_at, request_id"
-        found = [JobRecord._from_row(row) for row in self._execute(query, args)]
-        return [r for r in found if r.is_unfinished] if unfinished else found
-
     def lease(self, request_id: str) -> tuple[str | None, float | None]:
         """``(owner, seconds left)`` of a job's lease (``sora2 jobs`` and the tests)."""
-        rows = self._execute(
+        rows = self.execute(
             f"SELECT lease_owner, lease_expires - {_NOW} AS left FROM sora2.jobs "
             "WHERE request_id = %s",
             (request_id,),
         )
         return (rows[0]["lease_owner"], rows[0]["left"]) if rows else (None, None)
-
-    def processing_samples(self, *, base_url: str, limit: int = 50) -> list[tuple[float, float]]:
-        rows = self._execute(
-            "SELECT params, processing_seconds FROM sora2.jobs WHERE base_url = %s AND "
-            "processing_seconds IS NOT NULL ORDER BY finished_at DESC LIMIT %s",
-            (base_url, limit),
-        )
-        from ._inputs import duration_property
-
-        duration = duration_property()
-        samples: list[tuple[float, float]] = []
-        for row in reversed(rows):
-            try:
-                seconds = json.loads(row["params"]).get(duration) if duration else None
-            except (TypeError, ValueError, AttributeError):
-                continue
-            if isinstance(seconds, int | float) and not isinstance(seconds, bool):
-                samples.append((float(seconds), float(row["processing_seconds"])))
-        return samples

@@ -10,14 +10,28 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, Required, TypedDict, Unpack, runtime_checkable
 
 from ._options import JOURNAL_ENV_VAR, JOURNAL_URL_SCHEMES
 
 if TYPE_CHECKING:
-    from ._journal import JobRecord
+    from ._journal_rows import JobRecord
 
-__all__ = ["JournalStore", "is_journal_url", "open_journal"]
+__all__ = ["JournalStore", "NewJob", "is_journal_url", "open_journal"]
+
+
+class NewJob(TypedDict, total=False):
+    """What a journal records of a new job besides its id (``record_submission``'s keywords):
+    ``target_path`` is where ``generate`` will save the video, so that ``resume`` knows it
+    even if the submit answer itself was garbled."""
+
+    base_url: Required[str]
+    prompt: Required[str]
+    params: Required[Mapping[str, Any]]
+    submitted_at: float | None
+    target_path: str | None
+    model: str | None
+    estimate_usd: float | None
 
 
 @runtime_checkable
@@ -34,18 +48,7 @@ class JournalStore(Protocol):
         """What this journal raises when it cannot be read or written: logged, never fatal."""
         ...
 
-    def record_submission(
-        self,
-        request_id: str,
-        *,
-        base_url: str,
-        prompt: str,
-        params: Mapping[str, Any],
-        submitted_at: float | None = None,
-        target_path: str | None = None,
-        model: str | None = None,
-        estimate_usd: float | None = None,
-    ) -> None:
+    def record_submission(self, request_id: str, **job: Unpack[NewJob]) -> None:
         """Write a new job the moment its id is known; this process now follows it."""
         ...
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,8 +19,11 @@ if TYPE_CHECKING:
     from .._async_client import AsyncClient
 
 __all__ = [
+    "BUDGET_PREFIX",
     "UNKNOWN_SUBMIT",
+    "Budget",
     "adopt_from_journal",
+    "budget_stop",
     "check_limits",
     "cost_by_model",
     "files_present",
@@ -39,6 +43,9 @@ UNKNOWN_SUBMIT = (
     "(resubmit_unknown=True) to submit it"
 )
 """The error of a row whose submit got no answer: why it is not submitted again."""
+
+BUDGET_PREFIX = "not submitted: budget "
+"""How a row the budget stopped says so (its ``error``), in every worker's manifest."""
 
 
 def new_entry(row: Row) -> BatchRow:
@@ -139,48 +146,80 @@ def to_follow(entries: list[BatchRow]) -> list[BatchRow]:
     return [row for row in entries if needs_follow_up(row)]
 
 
+@dataclass(frozen=True)
+class Budget:
+    """The limits of a batch (``--max-jobs``, ``--max-seconds``, ``--max-cost``), checked one
+    row at a time against what the batch has used so far: by one run (``within_budget``), or
+    by every worker of a shared batch, its use counted in the database."""
+
+    max_jobs: int | None = None
+    max_seconds: float | None = None
+    max_cost: float | None = None
+
+    @property
+    def limited(self) -> bool:
+        """Any limit at all (without one, nothing is counted)."""
+        return (self.max_jobs, self.max_seconds, self.max_cost) != (None, None, None)
+
+    def refusal(
+        self, row: BatchRow, cost: CostEstimate | None, used: tuple[int, float, float]
+    ) -> str | None:
+        """Why ``row`` (costing ``cost``) may not be submitted once ``used`` (jobs, seconds of
+        video, estimated USD) is spent; None when it may."""
+        jobs_used, seconds_used, usd_used = used
+        seconds = row_seconds(row.input)
+        if self.max_cost is not None:
+            limit = format_usd(self.max_cost)
+            if cost is None or cost.usd is None:
+                why = cost.basis if cost is not None else "no estimate"
+                return f"--max-cost {limit}: row {row.row}: {why}"
+            if usd_used + cost.usd > self.max_cost + 1e-9:
+                return (
+                    f"--max-cost {limit} reached ({format_usd(usd_used)} estimated for jobs "
+                    f"submitted; row {row.row} would cost {format_usd(cost.usd)} more: "
+                    f"{cost.basis})"
+                )
+        if self.max_jobs is not None and jobs_used + 1 > self.max_jobs:
+            return (
+                f"--max-jobs {self.max_jobs} reached ({plural(jobs_used, 'job')} submitted; "
+                f"row {row.row} would be one more)"
+            )
+        if self.max_seconds is not None and seconds_used + seconds > self.max_seconds:
+            return (
+                f"--max-seconds {self.max_seconds:g} reached ({seconds_used:g} s submitted; "
+                f"row {row.row} asks for {seconds:g} s more)"
+            )
+        return None
+
+
+def budget_stop(rows: Iterable[BatchRow]) -> str | None:
+    """Why the budget stopped the batch, as its rows say (whichever worker stopped it)."""
+    for row in rows:
+        if row.request_id is None and row.error and row.error.startswith(BUDGET_PREFIX):
+            return row.error.removeprefix(BUDGET_PREFIX)
+    return None
+
+
 def within_budget(
     candidates: list[BatchRow],
     manifest: Manifest,
-    max_jobs: int | None,
-    max_seconds: float | None,
-    max_cost: float | None = None,
+    budget: Budget,
     costs: Mapping[str, CostEstimate] | None = None,
 ) -> tuple[list[BatchRow], str | None]:
     """The candidates the budget lets through, in order, and why it stops the rest (the jobs
     of earlier runs in ``manifest`` count against it too, their cost included)."""
     costs = costs or {}
     paid = [row for row in manifest if is_paid(row)]
-    jobs_used = len(paid)
-    seconds_used = sum(row_seconds(row.input) for row in paid)
-    usd_used, _ = sum_known(costs[r.key] for r in paid if r.key in costs)
+    usd, _ = sum_known(costs[r.key] for r in paid if r.key in costs)
+    used = (len(paid), sum(row_seconds(row.input) for row in paid), usd)
     to_submit: list[BatchRow] = []
     for row in candidates:
-        seconds = row_seconds(row.input)
-        if max_cost is not None:
-            cost = costs.get(row.key)
-            if cost is None or cost.usd is None:
-                why = cost.basis if cost is not None else "no estimate"
-                return to_submit, f"--max-cost {format_usd(max_cost)}: row {row.row}: {why}"
-            if usd_used + cost.usd > max_cost + 1e-9:
-                return to_submit, (
-                    f"--max-cost {format_usd(max_cost)} reached ({format_usd(usd_used)} "
-                    f"estimated for jobs submitted; row {row.row} would cost "
-                    f"{format_usd(cost.usd)} more: {cost.basis})"
-                )
-            usd_used += cost.usd
-        if max_jobs is not None and jobs_used + 1 > max_jobs:
-            return to_submit, (
-                f"--max-jobs {max_jobs} reached ({plural(jobs_used, 'job')} submitted; "
-                f"row {row.row} would be one more)"
-            )
-        if max_seconds is not None and seconds_used + seconds > max_seconds:
-            return to_submit, (
-                f"--max-seconds {max_seconds:g} reached ({seconds_used:g} s submitted; "
-                f"row {row.row} asks for {seconds:g} s more)"
-            )
-        jobs_used += 1
-        seconds_used += seconds
+        cost = costs.get(row.key)
+        refusal = budget.refusal(row, cost, used)
+        if refusal is not None:
+            return to_submit, refusal
+        spent = cost.usd if cost is not None and cost.usd is not None else 0.0
+        used = (used[0] + 1, used[1] + row_seconds(row.input), used[2] + spent)
         to_submit.append(row)
     return to_submit, None
 

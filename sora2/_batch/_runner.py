@@ -22,14 +22,15 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from .._exceptions import ConfigurationError
 from .._options import DEFAULT_BATCH_CONCURRENCY
 from .._text import plural
 from .._threads import run_in_worker
 from .._types import CANCELLED, COMPLETED, FAILED, GONE
 from ._manifest import INVALID, PENDING, BatchRow, Manifest
 from ._needs import (
+    BUDGET_PREFIX,
     UNKNOWN_SUBMIT,
+    Budget,
     adopt_from_journal,
     check_limits,
     cost_by_model,
@@ -70,6 +71,7 @@ async def run_batch(
     import anyio
 
     check_limits(concurrency, max_jobs, max_seconds, max_cost)
+    budget = Budget(max_jobs, max_seconds, max_cost)
     started = time.monotonic()
     source_arg: Any = Path(source) if isinstance(source, os.PathLike) else source
     # Reading and checking the rows, the manifest and the journal is blocking work: a thread's.
@@ -90,9 +92,7 @@ async def run_batch(
     if dry_run:
         # What a run would submit now, and where the budget would stop it; nothing written.
         candidates = [row for row in entries if needs_submit(row, resubmit_unknown)]
-        to_submit, budget_stop = within_budget(
-            candidates, manifest, max_jobs, max_seconds, max_cost, costs
-        )
+        to_submit, budget_stop = within_budget(candidates, manifest, budget, costs)
         if budget_stop is not None:
             budget_stop += (
                 f"; {len(to_submit)} of {plural(len(candidates), 'job')} would be submitted"
@@ -110,14 +110,10 @@ async def run_batch(
     await run_in_worker(adopt_from_journal, client, manifest, entries, str(directory))
     from ._shared import shared_rows
 
-    shared = shared_rows(client.journal, directory.name, entries)
+    shared = shared_rows(client.journal, directory.name, entries, budget=budget, costs=costs)
     if shared is not None:
-        # A PostgreSQL journal: the rows are shared with every worker given the same batch.
-        if max_jobs is not None or max_seconds is not None:
-            raise ConfigurationError(
-                "max_jobs and max_seconds are not supported by a batch shared through a "
-                "PostgreSQL journal: run it with a file journal, or without a budget"
-            )
+        # A PostgreSQL journal: the rows (and the budget) are shared with every worker given
+        # the same batch.
         from ._shared_runner import run_shared
 
         return await run_shared(
@@ -139,12 +135,10 @@ async def run_batch(
     for row in entries:
         if row.request_id is None and row.submit_unknown and not resubmit_unknown:
             row.state, row.error = PENDING, UNKNOWN_SUBMIT
-    to_submit, budget_stop = within_budget(
-        candidates, manifest, max_jobs, max_seconds, max_cost, costs
-    )
+    to_submit, budget_stop = within_budget(candidates, manifest, budget, costs)
     for row in candidates[len(to_submit) :]:
         if row.request_id is None or row.state == CANCELLED:
-            row.state, row.error = PENDING, f"not submitted: budget {budget_stop}"
+            row.state, row.error = PENDING, f"{BUDGET_PREFIX}{budget_stop}"
     for row in follow:
         if row.state == FAILED:
             row.state, row.error = PENDING, None

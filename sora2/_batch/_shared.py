@@ -24,15 +24,20 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Final
 
 from .._journal_pg import PostgresJournal
 from .._types import CANCELLED, COMPLETED, FAILED, GONE
 from ._manifest import INVALID, PENDING, BatchRow
+from ._needs import BUDGET_PREFIX, Budget
+from ._rows import row_seconds
 
 if TYPE_CHECKING:
     import psycopg
+
+    from .._pricing import CostEstimate
 
 __all__ = [
     "DONE",
@@ -41,19 +46,27 @@ __all__ = [
     "UNKNOWN",
     "WAIT",
     "SharedRows",
+    "State",
     "batch_key",
     "merge",
     "shared_rows",
     "state_of",
 ]
 
-TODO: Final = "todo"
-SUBMITTING: Final = "submitting"
-SUBMITTED: Final = "submitted"
-UNKNOWN: Final = "unknown"
-DONE: Final = "done"
-SKIPPED: Final = "skipped"
-"""Invalid, or its submit failed without making a job: nothing to follow."""
+
+class State(StrEnum):
+    """A row's state in the table (its life is drawn above)."""
+
+    TODO = "todo"
+    SUBMITTING = "submitting"
+    SUBMITTED = "submitted"
+    UNKNOWN = "unknown"
+    DONE = "done"
+    SKIPPED = "skipped"
+    """Invalid, stopped by the budget, or its submit failed without making a job."""
+
+
+TODO, SUBMITTING, SUBMITTED, UNKNOWN, DONE, SKIPPED = State
 
 NEXT_SUBMIT: Final = "submit"
 NEXT_FOLLOW: Final = "follow"
@@ -85,20 +98,45 @@ def state_of(row: BatchRow) -> str:
     return SUBMITTED
 
 
-def shared_rows(journal: object, name: str, rows: list[BatchRow]) -> SharedRows | None:
+def shared_rows(
+    journal: object,
+    name: str,
+    rows: list[BatchRow],
+    *,
+    budget: Budget | None = None,
+    costs: Mapping[str, CostEstimate] | None = None,
+) -> SharedRows | None:
     """The shared table of this batch when the journal is PostgreSQL; else None."""
     if not isinstance(journal, PostgresJournal):
         return None
-    return SharedRows(journal, batch_key(name, (r.key for r in rows)))
+    shared = SharedRows(journal, batch_key(name, (r.key for r in rows)), budget=budget)
+    shared.know(rows, costs or {})
+    return shared
 
 
 class SharedRows:
-    """This worker's view of one batch's table: register, claim, record, read back."""
+    """This worker's view of one batch's table: register, claim, record, read back.
 
-    def __init__(self, journal: PostgresJournal, batch: str) -> None:
+    A ``budget`` is counted in the table, over every worker: a row's claim takes the batch's
+    advisory lock, sums what the rows holding a job (or being submitted) cost, and refuses
+    the row when the budget would be exceeded; then every row still to do is marked stopped
+    by the budget, for all workers. Every worker of a batch must be given the same budget.
+    """
+
+    def __init__(
+        self, journal: PostgresJournal, batch: str, *, budget: Budget | None = None
+    ) -> None:
         self.journal = journal
         self.batch = batch
         self.worker = journal.owner
+        self.budget = budget or Budget()
+        self.rows: dict[str, BatchRow] = {}
+        self.costs: Mapping[str, CostEstimate] = {}
+
+    def know(self, rows: list[BatchRow], costs: Mapping[str, CostEstimate]) -> None:
+        """The rows and their estimated costs, for the budget's checks and messages."""
+        self.rows = {row.key: row for row in rows}
+        self.costs = costs
 
     def register(self, rows: list[BatchRow], *, resubmit_unknown: bool) -> None:
         """Add the rows nobody registered yet; take ids this worker's manifest knows and the
@@ -106,28 +144,29 @@ class SharedRows:
         now = time.time()
 
         def register(conn: psycopg.Connection[Any]) -> None:
-            with conn.transaction(), conn.cursor() as cursor:
+            with conn.transaction():
                 self.journal.round_trips += 1
-                cursor.executemany(
+                # One statement for every row (unnest of one array per column), not one each.
+                conn.execute(
                     "INSERT INTO sora2.batch_rows (batch, row_key, position, state, request_id, "
-                    "entry, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s) "
-                    "ON CONFLICT (batch, row_key) DO UPDATE SET "
+                    "entry, updated_at, seconds, cost_usd) SELECT %s, * FROM unnest(%s::text[], "
+                    "%s::int[], %s::text[], %s::text[], %s::text[], %s::float8[], %s::float8[], "
+                    "%s::float8[]) ON CONFLICT (batch, row_key) DO UPDATE SET "
                     "request_id = excluded.request_id, state = excluded.state, "
                     "entry = excluded.entry, updated_at = excluded.updated_at "
                     "WHERE sora2.batch_rows.request_id IS NULL "
                     "AND excluded.request_id IS NOT NULL",
-                    [
-                        (
-                            self.batch,
-                            row.key,
-                            position,
-                            state_of(row),
-                            row.request_id,
-                            json.dumps(row.to_dict(), default=str),
-                            now,
-                        )
-                        for position, row in enumerate(rows)
-                    ],
+                    (
+                        self.batch,
+                        [row.key for row in rows],
+                        list(range(len(rows))),
+                        [str(state_of(row)) for row in rows],
+                        [row.request_id for row in rows],
+                        [json.dumps(row.to_dict(), default=str) for row in rows],
+                        [now] * len(rows),
+                        [row_seconds(row.input) for row in rows],
+                        [self._usd(row.key) for row in rows],
+                    ),
                 )
                 # A failed submit (no job) is tried again by a new run, as without sharing.
                 reopen = [SKIPPED] + ([UNKNOWN] if resubmit_unknown else [])
@@ -144,7 +183,7 @@ class SharedRows:
     def reopen(self, keys: list[str]) -> None:
         """Rows whose job needs following again (their files are missing)."""
         if keys:
-            self.journal._execute(
+            self.journal.execute(
                 "UPDATE sora2.batch_rows SET state = %s WHERE batch = %s AND row_key = ANY(%s) "
                 "AND state = %s",
                 (SUBMITTED, self.batch, keys, DONE),
@@ -156,14 +195,25 @@ class SharedRows:
         still hold rows; None when every row is settled."""
 
         def take(conn: psycopg.Connection[Any]) -> tuple[str, str, str | None] | None:
-            with conn.transaction():
-                self.journal.round_trips += 2
+            if not self.budget.limited:  # one statement: pick the first free row, mark it
+                self.journal.round_trips += 1
+                row = conn.execute(
+                    f"UPDATE sora2.batch_rows SET state = %s, worker = %s, updated_at = {_NOW} "
+                    "WHERE batch = %s AND row_key = (SELECT row_key FROM sora2.batch_rows "
+                    "WHERE batch = %s AND state = %s ORDER BY position LIMIT 1 "
+                    "FOR UPDATE SKIP LOCKED) RETURNING row_key",
+                    (SUBMITTING, self.worker, self.batch, self.batch, TODO),
+                ).fetchone()
+                return None if row is None else (NEXT_SUBMIT, row["row_key"], None)
+            with conn.transaction():  # one claim at a time: the budget is counted whole
+                self.journal.round_trips += 3
+                conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self.batch,))
                 row = conn.execute(
                     "SELECT row_key FROM sora2.batch_rows WHERE batch = %s AND state = %s "
-                    "ORDER BY position LIMIT 1 FOR UPDATE SKIP LOCKED",
+                    "ORDER BY position LIMIT 1",
                     (self.batch, TODO),
                 ).fetchone()
-                if row is None:
+                if row is None or self._over_budget(conn, row["row_key"]):
                     return None
                 conn.execute(
                     f"UPDATE sora2.batch_rows SET state = %s, worker = %s, updated_at = "
@@ -187,30 +237,68 @@ class SharedRows:
                 return (NEXT_FOLLOW, followable[claimed[0]], claimed[0])
         return WAIT if unsettled else None
 
+    def _usd(self, key: str) -> float | None:
+        cost = self.costs.get(key)
+        return None if cost is None else cost.usd
+
+    def _over_budget(self, conn: psycopg.Connection[Any], key: str) -> bool:
+        """Whether the budget refuses row ``key``, counting every worker's jobs (under the
+        batch's lock); if it does, every row still to do is marked stopped, with the reason."""
+        used = conn.execute(
+            "SELECT count(*) AS jobs, coalesce(sum(seconds), 0) AS seconds, "
+            "coalesce(sum(cost_usd), 0) AS usd FROM sora2.batch_rows WHERE batch = %s "
+            "AND (state = %s OR (request_id IS NOT NULL AND entry::jsonb ->> 'state' <> %s))",
+            (self.batch, SUBMITTING, CANCELLED),
+        ).fetchone()
+        assert used is not None
+        row = self.rows[key]
+        refusal = self.budget.refusal(
+            row, self.costs.get(key), (used["jobs"], used["seconds"], used["usd"])
+        )
+        if refusal is None:
+            return False
+        self.journal.round_trips += 1
+        conn.execute(
+            f"UPDATE sora2.batch_rows SET state = %s, worker = NULL, updated_at = {_NOW}, "
+            "entry = (entry::jsonb || jsonb_build_object('state', %s::text, 'error', "
+            "%s::text))::text WHERE batch = %s AND state = %s",
+            (SKIPPED, PENDING, BUDGET_PREFIX + refusal, self.batch, TODO),
+        )
+        return True
+
     def _unsettled(self, conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
-        """The rows not settled yet; a claim whose worker died mid-submit becomes unknown."""
-        self.journal.round_trips += 3
-        conn.execute(
-            f"UPDATE sora2.batch_rows SET state = %s WHERE batch = %s AND state = %s "
-            f"AND updated_at < {_NOW} - %s",
-            (UNKNOWN, self.batch, SUBMITTING, self.journal.lease_seconds),
-        )
-        # A job saved whose row does not say so yet (its worker is about to, or died first):
-        # settled from the journal, never followed (and downloaded) a second time.
-        conn.execute(
-            "UPDATE sora2.batch_rows b SET state = %s, entry = (b.entry::jsonb || "
-            "jsonb_build_object('state', %s::text, 'job_state', j.state, 'error', NULL, "
-            "'outputs', jsonb_build_array(j.output_path)))::text "
-            "FROM sora2.jobs j WHERE b.batch = %s AND b.state = %s "
-            "AND j.request_id = b.request_id AND j.output_path IS NOT NULL",
-            (DONE, COMPLETED, self.batch, SUBMITTED),
-        )
-        # A "todo" row seen here is being claimed by another worker right now (it was locked).
+        """The rows not settled yet, in one statement: a claim whose worker died mid-submit
+        becomes unknown; a job saved whose row does not say so yet (its worker is about to,
+        or died first) is settled from the journal, never followed (and downloaded) a second
+        time. Both are left out of the rows returned (they see the table as it was before);
+        a "todo" row returned is being claimed by another worker right now."""
+        self.journal.round_trips += 1
         return list(
             conn.execute(
+                "WITH expired AS (UPDATE sora2.batch_rows SET state = %s WHERE batch = %s "
+                f"AND state = %s AND updated_at < {_NOW} - %s RETURNING row_key), "
+                "saved AS (UPDATE sora2.batch_rows b SET state = %s, entry = (b.entry::jsonb "
+                "|| jsonb_build_object('state', %s::text, 'job_state', j.state, 'error', NULL, "
+                "'outputs', jsonb_build_array(j.output_path)))::text FROM sora2.jobs j "
+                "WHERE b.batch = %s AND b.state = %s AND j.request_id = b.request_id "
+                "AND j.output_path IS NOT NULL RETURNING b.row_key) "
                 "SELECT row_key, state, request_id FROM sora2.batch_rows WHERE batch = %s "
-                "AND state IN (%s, %s, %s) ORDER BY position",
-                (self.batch, SUBMITTED, SUBMITTING, TODO),
+                "AND state IN (%s, %s, %s) AND row_key NOT IN (SELECT row_key FROM expired) "
+                "AND row_key NOT IN (SELECT row_key FROM saved) ORDER BY position",
+                (
+                    UNKNOWN,
+                    self.batch,
+                    SUBMITTING,
+                    self.journal.lease_seconds,
+                    DONE,
+                    COMPLETED,
+                    self.batch,
+                    SUBMITTED,
+                    self.batch,
+                    SUBMITTED,
+                    SUBMITTING,
+                    TODO,
+                ),
             ).fetchall()
         )
 
@@ -242,7 +330,7 @@ class SharedRows:
 
     def record(self, key: str, state: str, request_id: str | None, entry: str) -> None:
         """Write what became of a row: its table state, its job's id, its manifest line."""
-        self.journal._execute(
+        self.journal.execute(
             f"UPDATE sora2.batch_rows SET state = %s, request_id = COALESCE(%s, request_id), "
             f"entry = %s, worker = %s, updated_at = {_NOW} WHERE batch = %s AND row_key = %s",
             (state, request_id, entry, self.worker, self.batch, key),
@@ -250,7 +338,7 @@ class SharedRows:
 
     def entries(self) -> dict[str, tuple[str, dict[str, Any]]]:
         """Every row's table state and last manifest line, by key."""
-        rows = self.journal._execute(
+        rows = self.journal.execute(
             "SELECT row_key, state, request_id, entry FROM sora2.batch_rows WHERE batch = %s",
             (self.batch,),
         )
@@ -278,3 +366,6 @@ def merge(rows: list[BatchRow], entries: dict[str, tuple[str, dict[str, Any]]]) 
         elif state == UNKNOWN and row.request_id is None:
             row.submit_unknown = True
             row.state = PENDING
+        elif state == SKIPPED and row.request_id is None and row.state != INVALID:
+            fresh = BatchRow.from_dict(entry)  # stopped by the budget, or its submit failed
+            row.state, row.error = fresh.state, fresh.error

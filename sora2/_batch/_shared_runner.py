@@ -14,7 +14,7 @@ from .._logging import logger
 from .._threads import run_in_worker
 from .._types import CANCELLED, COMPLETED, FAILED, GONE
 from ._manifest import INVALID, PENDING, BatchRow, Manifest
-from ._needs import to_follow
+from ._needs import budget_stop, to_follow
 from ._run import Run
 from ._shared import DONE, NEXT_FOLLOW, UNKNOWN, WAIT, SharedRows, merge, state_of
 from ._summary import BatchProgress, BatchSummary
@@ -214,4 +214,4 @@ async def run_shared(
     except JournalUnavailableError as exc:
         logger.warning("the manifest shows this worker's rows only: %s", exc)
     stopped = run.progress.message if run.stopping and not interrupted else None
-    return await run.summary(entries, plan, resumed=0, budget_stop=stopped)
+    return await run.summary(entries, plan, resumed=0, budget_stop=budget_stop(entries) or stopped)

@@ -21,7 +21,7 @@ from ._jobs import _client, _id_command, _timeout_option
 
 if TYPE_CHECKING:
     from .._client import Client
-    from .._journal import JobRecord
+    from .._journal_rows import JobRecord
 
 __all__ = ["forget", "jobs", "resume"]
 

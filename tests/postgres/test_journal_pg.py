@@ -66,19 +66,21 @@ def test_a_newer_schema_is_refused(postgres_url: str, journals: list[PostgresJou
 
 
 def test_rows_forget_and_prune(postgres_url: str, journals: list[PostgresJournal]) -> None:
-    """Record, observe, forget and prune behave as on SQLite; unfinished jobs stay."""
+    """Record, observe, forget and prune behave as on SQLite; unfinished jobs stay, and so
+    does a completed job whose outputs were never saved (its row is its only record)."""
     journal = PostgresJournal(postgres_url)
     journals.append(journal)
-    for request_id in ("a", "b", "c"):
+    for request_id in ("a", "b", "c", "d"):
         journal.record_submission(request_id, base_url=BASE_URL, prompt="p", params={"n": 1})
     journal.observe_state("a", "cancelled")
     journal.observe_state("b", "in_progress")
+    journal.observe_state("d", "completed")
     record = journal.get("b")
     assert record is not None and record.started_at is not None and record.params == {"n": 1}
     assert ["a"] == journal.prune(base_url=BASE_URL)
     assert ["b", "c"] == [r.request_id for r in journal.records(unfinished=True)]
     assert journal.forget("c") and not journal.forget("c")
-    assert ["b"] == [r.request_id for r in journal.records()]
+    assert ["b", "d"] == [r.request_id for r in journal.records()]
     with pytest.raises(TypeError):
         journal.update("b", request_id="x")
 

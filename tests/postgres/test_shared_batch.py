@@ -15,8 +15,8 @@ import pytest
 from batch.conftest import YieldingClock
 from batch.helpers import TOKEN, rows, write_jsonl
 
-from sora2 import AsyncClient, ConfigurationError
-from sora2._batch._needs import new_entry
+from sora2 import AsyncClient
+from sora2._batch._needs import Budget, new_entry
 from sora2._batch._rows import load_rows
 from sora2._batch._shared import WAIT, SharedRows, batch_key
 from sora2._journal_pg import PostgresJournal
@@ -107,12 +107,16 @@ async def test_a_rerun_submits_nothing(
     assert ["completed"] * 4 == [row["state"] for row in _manifest(out)]
 
 
-def _play_worker(url: str, source: Path, out: Path, owner: str) -> SharedRows:
+def _play_worker(
+    url: str, source: Path, out: Path, owner: str, budget: Budget | None = None
+) -> SharedRows:
     """The table of ``source``'s batch in ``out``, as seen by a worker named ``owner``."""
     parsed = load_rows(source)
     journal = PostgresJournal(url, lease_seconds=0.5, owner=owner)
-    shared = SharedRows(journal, batch_key(out.name, [r.key for r in parsed]))
-    shared.register([new_entry(r) for r in parsed], resubmit_unknown=False)
+    shared = SharedRows(journal, batch_key(out.name, [r.key for r in parsed]), budget=budget)
+    entries = [new_entry(r) for r in parsed]
+    shared.know(entries, {})
+    shared.register(entries, resubmit_unknown=False)
     return shared
 
 
@@ -139,11 +143,15 @@ async def test_a_worker_killed_mid_submit_costs_one_unknown_row(
     assert [("unknown",), ("done",), ("done",)] == table
 
 
-def test_two_workers_race_for_one_row(postgres_url: str, isolated: Path) -> None:
-    """Two workers claiming at the same instant: one gets the row, the other waits."""
-    source = write_jsonl(isolated / "rows.jsonl", rows(1))
+@pytest.mark.parametrize("budget", [None, Budget(max_jobs=1)])
+def test_two_workers_race_for_one_row(
+    postgres_url: str, isolated: Path, budget: Budget | None
+) -> None:
+    """Two workers claiming at the same instant: one gets the first row; the other waits, or
+    under a budget of one job, finds every other row stopped by it."""
+    source = write_jsonl(isolated / "rows.jsonl", rows(1 if budget is None else 3))
     out = isolated / "out"
-    players = [_play_worker(postgres_url, source, out, f"w{i}") for i in range(2)]
+    players = [_play_worker(postgres_url, source, out, f"w{i}", budget) for i in range(2)]
     start = threading.Barrier(2)
     taken: list[object] = []
 
@@ -159,11 +167,73 @@ def test_two_workers_race_for_one_row(postgres_url: str, isolated: Path) -> None
     for player in players:
         player.journal.close()
     assert [WAIT] == [t for t in taken if not isinstance(t, tuple)]
-    assert ["submit"] == [t[0] for t in taken if isinstance(t, tuple)]
+    first = load_rows(source)[0].key
+    assert [("submit", first)] == [t[:2] for t in taken if isinstance(t, tuple)]
+    if budget is not None:
+        with psycopg.connect(postgres_url) as conn:
+            table = conn.execute("SELECT state FROM sora2.batch_rows ORDER BY position").fetchall()
+        assert [("submitting",), ("skipped",), ("skipped",)] == table
 
 
-async def test_a_budget_is_refused(workers: Callable[..., AsyncClient], isolated: Path) -> None:
-    """max_jobs on a shared batch is a clear error before anything is submitted."""
-    source = write_jsonl(isolated / "rows.jsonl", rows(2))
-    with pytest.raises(ConfigurationError, match="max_jobs"):
-        await workers().batch(source, out_dir=isolated / "out", max_jobs=1)
+async def _three_workers(
+    workers: Callable[..., AsyncClient], source: Path, out: Path, **budget: Any
+) -> list[Any]:
+    """The summaries of three workers running one batch at once, with the same budget."""
+    import anyio
+
+    summaries: list[Any] = []
+
+    async def run(client: AsyncClient) -> None:
+        summaries.append(await client.batch(source, out_dir=out, concurrency=2, **budget))
+
+    async with anyio.create_task_group() as group:
+        for client in [workers(), workers(), workers()]:
+            group.start_soon(run, client)
+    return summaries
+
+
+async def test_max_jobs_holds_across_workers(
+    workers: Callable[..., AsyncClient], emulator: Emulator, isolated: Path
+) -> None:
+    """Three workers given --max-jobs 5 submit five jobs together, the first five rows; every
+    manifest says why the rest were not submitted; a re-run with 8 submits three more."""
+    source = write_jsonl(isolated / "rows.jsonl", rows(12))
+    out = isolated / "out"
+    summaries = await _three_workers(workers, source, out, max_jobs=5)
+    assert {f"clip {i}": 1 for i in range(5)} == dict(emulator.stats.submissions)
+    assert 5 == sum(s.submitted for s in summaries)
+    assert all("--max-jobs 5 reached" in (s.budget_stop or "") for s in summaries)
+    manifest = _manifest(out)
+    assert ["completed"] * 5 + ["pending"] * 7 == [row["state"] for row in manifest]
+    assert all(row["error"].startswith("not submitted: budget") for row in manifest[5:])
+
+    summaries = await _three_workers(workers, source, out, max_jobs=8)
+    assert {f"clip {i}": 1 for i in range(8)} == dict(emulator.stats.submissions)
+    assert ["completed"] * 8 + ["pending"] * 4 == [row["state"] for row in _manifest(out)]
+
+
+async def test_max_cost_and_max_seconds_hold_across_workers(
+    workers: Callable[..., AsyncClient], emulator: Emulator, isolated: Path
+) -> None:
+    """--max-cost (the estimates of the first four rows) and --max-seconds (their seconds)
+    each let three workers together submit exactly those four rows."""
+    from batch.helpers import SECONDS
+
+    batch = rows(12)
+    client = workers()
+    prices = [await client.price(**row) for row in batch[:4]]
+    assert all(price.usd is not None for price in prices)
+    cost = sum(price.usd or 0.0 for price in prices)
+    await _three_workers(
+        workers, write_jsonl(isolated / "a.jsonl", batch), isolated / "a", max_cost=cost
+    )
+    assert {f"clip {i}": 1 for i in range(4)} == dict(emulator.stats.submissions)
+
+    other = rows(12, prefix="other")
+    seconds = sum(row[SECONDS] for row in other[:4])
+    source = write_jsonl(isolated / "b.jsonl", other)
+    summaries = await _three_workers(workers, source, isolated / "b", max_seconds=seconds)
+    assert {f"other {i}": 1 for i in range(4)} == {
+        k: v for k, v in emulator.stats.submissions.items() if k.startswith("other")
+    }
+    assert all("--max-seconds" in (s.budget_stop or "") for s in summaries)
