@@ -10,7 +10,6 @@ It streams each file into a ``PartFile`` and retries what is safe to retry. ``Fe
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -30,16 +29,18 @@ from ._hosts import HostPolicy
 from ._http import user_agent
 from ._outputs import FILE_KIND
 from ._retry import RetryPolicy, acall_with_retries, call_with_retries
+from ._threads import run_in_worker
 from ._transports import AsyncBorrowedTransport, BorrowedTransport, InFlight
 from ._types import OutputFile
 
 if TYPE_CHECKING:
     from ._base_client import SharedState
+    from ._flows import Fetch
+    from ._options import ClientOptions
 
 __all__ = ["AsyncFetcher", "Fetcher"]
 
-T = TypeVar("T")
-Progress = Callable[[int, int | None], None]
+C = TypeVar("C", httpx.Client, httpx.AsyncClient)
 
 
 def _name_by_type(part: PartFile, item: OutputFile, response: httpx.Response) -> None:
@@ -56,97 +57,114 @@ def _kind(item: OutputFile) -> str | None:
     return None if not item.field and item.kind == FILE_KIND else item.kind
 
 
+def _files_client(cls: type[C], transport: Any, timeout: httpx.Timeout, limits: httpx.Limits) -> C:
+    """The download client: no token, nothing from the environment, no redirect on its own."""
+    return cls(
+        timeout=timeout,
+        transport=transport,
+        limits=limits,
+        follow_redirects=False,
+        trust_env=False,
+        headers={"User-Agent": user_agent()},
+    )
+
+
+def _next_hop(
+    policy: HostPolicy, response: httpx.Response, request_id: str | None
+) -> httpx.Request | None:
+    """Where ``response`` redirects to (an allowed URL: any other is refused), or None."""
+    if response.next_request is not None:
+        policy.check_url(response.next_request.url, request_id=request_id)
+    return response.next_request
+
+
+def _begin(part: PartFile, step: Fetch, response: httpx.Response) -> int | None:
+    """The answer checked before its body is read; its announced size (or None)."""
+    announced = check_download_response(
+        response, max_bytes=step.cap, request_id=step.request_id, kind=_kind(step.item)
+    )
+    if step.named:
+        _name_by_type(part, step.item, response)
+    return announced
+
+
+def _open_part(step: Fetch) -> PartFile:
+    return PartFile(step.target, max_bytes=step.cap, request_id=step.request_id)
+
+
+def _finish(part: PartFile) -> Path:
+    part.flush()
+    return part.commit()
+
+
+def _refused(error: DownloadError, request_id: str | None) -> None:
+    """An address the transport refused: given the job's id before it is raised on."""
+    error.request_id = error.request_id or request_id
+
+
 class Fetcher:
     """``Client``'s downloads, on an httpx client made on first use."""
 
     def __init__(
-        self,
-        shared: SharedState,
-        *,
-        policy: HostPolicy,
-        timeout: httpx.Timeout,
-        limits: httpx.Limits,
-        retry: RetryPolicy,
+        self, shared: SharedState, policy: HostPolicy, options: ClientOptions, retry: RetryPolicy
     ) -> None:
         self._shared = shared
         self._policy = policy
-        self._timeout = timeout
-        self._limits = limits
+        self._options = options
         self._retry = retry
         self._files: httpx.Client | None = None
 
     def _client(self) -> httpx.Client:
         if self._files is None:
-            source = self._shared.transport
+            source, limits = self._shared.transport, self._options.limits()
             transport: httpx.BaseTransport
             if isinstance(source, httpx.BaseTransport):
                 transport = BorrowedTransport(source)
             else:
                 from ._guarded import GuardedTransport
 
-                transport = GuardedTransport(self._policy.allows_address, limits=self._limits)
-            self._files = httpx.Client(
-                timeout=self._timeout,
-                transport=transport,
-                limits=self._limits,
-                follow_redirects=False,
-                trust_env=False,
-                headers={"User-Agent": user_agent()},
-            )
+                transport = GuardedTransport(self._policy.allows_address, limits=limits)
+            self._files = _files_client(httpx.Client, transport, self._options.timeout, limits)
         return self._files
 
     def _open(self, url: str, request_id: str | None) -> httpx.Response:
         """The streamed answer for ``url``, following redirects only to allowed URLs."""
         files = self._client()
+        self._policy.check_url(url, request_id=request_id)
         request = files.build_request("GET", url)
         for _ in range(MAX_DOWNLOAD_REDIRECTS + 1):
-            self._policy.check_url(request.url, request_id=request_id)
             try:
                 response = files.send(request, stream=True)
-            except DownloadError as error:  # an address the transport refused
-                error.request_id = error.request_id or request_id
+            except DownloadError as error:
+                _refused(error, request_id)
                 raise
-            if response.next_request is None:
+            next_request = _next_hop(self._policy, response, request_id)
+            if next_request is None:
                 return response
-            request = response.next_request
+            request = next_request
             response.close()
         raise DownloadError("download failed: too many redirects", request_id=request_id)
 
-    def fetch(
-        self,
-        item: OutputFile,
-        target: Path,
-        cap: int,
-        request_id: str | None,
-        on_progress: Progress | None,
-        *,
-        named: bool = False,
-    ) -> Path:
-        """Save one file at ``target`` (at most ``cap`` bytes), retried when safe. ``named``:
-        ``target``'s name was made up, so its extension may follow the content type."""
-        url, kind = item.url, _kind(item)
+    def fetch(self, step: Fetch) -> Path:
+        """Save one file (see ``sora2._flows.Fetch``), retried when safe."""
+        request_id = step.request_id
 
         def attempt() -> Path:
-            with PartFile(target, max_bytes=cap, request_id=request_id) as part:
+            with _open_part(step) as part:
                 try:
-                    response = self._open(url, request_id)
+                    response = self._open(step.item.url, request_id)
                     try:
-                        announced = check_download_response(
-                            response, max_bytes=cap, request_id=request_id, kind=kind
-                        )
-                        if named:
-                            _name_by_type(part, item, response)
+                        announced = _begin(part, step, response)
                         for chunk in response.iter_bytes(DOWNLOAD_CHUNK_SIZE):
                             part.write(chunk)
-                            if on_progress is not None:
-                                on_progress(part.size, announced)
+                            if step.on_progress is not None:
+                                step.on_progress(part.size, announced)
                         part.check_length(announced, wire_bytes(response, part))
                     finally:
                         response.close()
                 except (httpx.TransportError, httpx.DecodingError) as exc:
                     raise transport_failure(exc, request_id) from exc
-                part.flush()
-                return part.commit()
+                return _finish(part)
 
         return call_with_retries(self._retry, "download", attempt)
 
@@ -159,109 +177,69 @@ class AsyncFetcher:
     """``AsyncClient``'s downloads: file I/O in worker threads, at most ``limit`` in flight."""
 
     def __init__(
-        self,
-        shared: SharedState,
-        *,
-        timeout: httpx.Timeout,
-        limits: httpx.Limits,
-        retry: RetryPolicy,
-        policy: HostPolicy,
-        limit: int,
-        in_thread: Callable[..., Awaitable[Any]],
+        self, shared: SharedState, policy: HostPolicy, options: ClientOptions, retry: RetryPolicy
     ) -> None:
         self._shared = shared
         self._policy = policy
-        self._timeout = timeout
-        self._limits = limits
+        self._options = options
         self._retry = retry
-        self._in_thread = in_thread
         self._files: httpx.AsyncClient | None = None
         # Its own bound (each httpx client has its own pool): a long download never holds up
         # a status poll.
-        self._slots = InFlight(limit, timeout.pool)
+        self._slots = InFlight(options.connection_limit, options.timeout.pool)
 
     def _client(self) -> httpx.AsyncClient:
         if self._files is None:
-            source = self._shared.transport
+            source, limits = self._shared.transport, self._options.limits()
             transport: httpx.AsyncBaseTransport
             if isinstance(source, httpx.AsyncBaseTransport):
                 transport = AsyncBorrowedTransport(source)
             else:
                 from ._guarded import AsyncGuardedTransport
 
-                transport = AsyncGuardedTransport(self._policy.allows_address, limits=self._limits)
-            self._files = httpx.AsyncClient(
-                timeout=self._timeout,
-                transport=transport,
-                limits=self._limits,
-                follow_redirects=False,
-                trust_env=False,
-                headers={"User-Agent": user_agent()},
-            )
+                transport = AsyncGuardedTransport(self._policy.allows_address, limits=limits)
+            self._files = _files_client(httpx.AsyncClient, transport, self._options.timeout, limits)
         return self._files
 
     async def _open(self, url: str, request_id: str | None) -> httpx.Response:
         files = self._client()
+        self._policy.check_url(url, request_id=request_id)
         request = files.build_request("GET", url)
         for _ in range(MAX_DOWNLOAD_REDIRECTS + 1):
-            self._policy.check_url(request.url, request_id=request_id)
             try:
                 response = await files.send(request, stream=True)
-            except DownloadError as error:  # an address the transport refused
-                error.request_id = error.request_id or request_id
+            except DownloadError as error:
+                _refused(error, request_id)
                 raise
-            if response.next_request is None:
+            next_request = _next_hop(self._policy, response, request_id)
+            if next_request is None:
                 return response
-            request = response.next_request
+            request = next_request
             await response.aclose()
         raise DownloadError("download failed: too many redirects", request_id=request_id)
 
-    async def fetch(
-        self,
-        item: OutputFile,
-        target: Path,
-        cap: int,
-        request_id: str | None,
-        on_progress: Progress | None,
-        *,
-        named: bool = False,
-    ) -> Path:
+    async def fetch(self, step: Fetch) -> Path:
         """See :meth:`Fetcher.fetch`."""
-        url, kind = item.url, _kind(item)
-
-        def open_part() -> PartFile:
-            return PartFile(target, max_bytes=cap, request_id=request_id)
-
-        def finish(part: PartFile) -> Path:
-            part.flush()
-            return part.commit()
+        request_id = step.request_id
 
         async def attempt() -> Path:
-            part: PartFile = await self._in_thread(open_part)
+            part: PartFile = await run_in_worker(_open_part, step)
             with part:
                 try:
-                    slot = await self._slots.acquire()
-                    try:
-                        response = await self._open(url, request_id)
+                    async with self._slots.hold():
+                        response = await self._open(step.item.url, request_id)
                         try:
-                            announced = check_download_response(
-                                response, max_bytes=cap, request_id=request_id, kind=kind
-                            )
-                            if named:
-                                _name_by_type(part, item, response)
+                            announced = _begin(part, step, response)
                             async for chunk in response.aiter_bytes(DOWNLOAD_CHUNK_SIZE):
-                                await self._in_thread(part.write, chunk)
-                                if on_progress is not None:
-                                    on_progress(part.size, announced)
+                                await run_in_worker(part.write, chunk)
+                                if step.on_progress is not None:
+                                    step.on_progress(part.size, announced)
                             part.check_length(announced, wire_bytes(response, part))
                         finally:
                             await response.aclose()
-                    finally:
-                        slot.release()
                 except (httpx.TransportError, httpx.DecodingError) as exc:
                     raise transport_failure(exc, request_id) from exc
-                path: Path = await self._in_thread(finish, part)
-                return path
+                return await run_in_worker(_finish, part)
 
         return await acall_with_retries(self._retry, "download", attempt)
 

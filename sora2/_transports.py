@@ -7,7 +7,8 @@ uses its parent's transport without ever closing it.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Mapping
+import contextlib
+from collections.abc import AsyncIterator, Generator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -140,3 +141,12 @@ class InFlight:
                         f"({self._limit} requests in flight)"
                     ) from None
         return semaphore
+
+    @contextlib.asynccontextmanager
+    async def hold(self) -> AsyncIterator[None]:
+        """A slot, held for the block."""
+        semaphore = await self.acquire()
+        try:
+            yield
+        finally:
+            semaphore.release()
