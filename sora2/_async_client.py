@@ -8,7 +8,7 @@ and runs file and SQLite work in a worker thread, never on the event loop.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
@@ -16,14 +16,9 @@ import attrs
 import httpx
 
 from ._aiohttp import default_async_transport
-from ._base_client import FATAL_FOR_RESUME, SharedState, observed, request_id_of
+from ._base_client import FATAL_FOR_RESUME, observed, request_id_of
 from ._constants import (
     DEFAULT_BATCH_CONCURRENCY,
-    DEFAULT_CONNECTION_LIMIT,
-    DEFAULT_MAX_DOWNLOAD_BYTES,
-    DEFAULT_MAX_RETRIES,
-    DEFAULT_TIMEOUT,
-    DEFAULT_WAIT_TIMEOUT,
 )
 from ._download import absolute_target
 from ._errors import is_gone
@@ -33,8 +28,7 @@ from ._flows import Apply, Blocking, Fetch, Flow, FlowClient, OnUpdate, Progress
 from ._journal_glue import Change, Failed
 from ._logging import logger
 from ._operations import Result, Status
-from ._options import ClientOptions, JournalOption
-from ._polling import Clock
+from ._options import ClientOptions
 from ._retry import acall_with_retries
 from ._telemetry import job_attributes, span
 from ._threads import run_in_worker
@@ -57,29 +51,10 @@ __all__ = ["AsyncClient"]
 T = TypeVar("T")
 
 
-class AsyncClient(FlowClient):
+class AsyncClient(FlowClient[httpx.AsyncBaseTransport]):
     """The asynchronous client: the same surface as :class:`Client`, with async methods."""
 
-    def __init__(
-        self,
-        api_key: str | None = None,
-        *,
-        base_url: str | None = None,
-        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
-        max_retries: int = DEFAULT_MAX_RETRIES,
-        transport: httpx.AsyncBaseTransport | None = None,
-        emulator: bool | Mapping[str, Any] = False,
-        journal: JournalOption = None,
-        wait_timeout: float = DEFAULT_WAIT_TIMEOUT,
-        max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
-        connection_limit: int = DEFAULT_CONNECTION_LIMIT,
-        trusted_hosts: Iterable[str] = (),
-        _clock: Clock | None = None,
-        _shared: SharedState | None = None,
-    ) -> None:
-        options = ClientOptions.pick(locals())
-        transport = self._emulated(emulator, transport, _clock, _shared, sync=False)
-        self._setup(options, transport, _clock, _shared)
+    _SYNC = False
 
     def _connect(self, options: ClientOptions) -> None:
         """The httpx clients of the API and of downloads (see ``BaseClient._setup``)."""

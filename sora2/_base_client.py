@@ -11,9 +11,9 @@ sleeping, streaming.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Self
+from typing import Any, ClassVar, Generic, Self, TypeVar
 
 import attrs
 import httpx
@@ -21,6 +21,11 @@ import httpx
 from ._constants import (
     API_KEY_ENV_VARS,
     BASE_URL_ENV_VAR,
+    DEFAULT_CONNECTION_LIMIT,
+    DEFAULT_MAX_DOWNLOAD_BYTES,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT,
+    DEFAULT_WAIT_TIMEOUT,
     EMULATOR_BASE_URL,
 )
 from ._download import is_loopback
@@ -52,6 +57,7 @@ __all__ = [
     "FATAL_FOR_RESUME",
     "BaseClient",
     "SharedState",
+    "TransportT",
     "observed",
     "request_id_of",
     "submitted",
@@ -91,10 +97,38 @@ def _first_env(names: tuple[str, ...]) -> str | None:
     return None
 
 
-class BaseClient:
+TransportT = TypeVar("TransportT", httpx.BaseTransport, httpx.AsyncBaseTransport)
+"""The kind of transport a client takes: ``httpx.BaseTransport`` for ``Client``,
+``httpx.AsyncBaseTransport`` for ``AsyncClient``."""
+
+
+class BaseClient(Generic[TransportT]):
     """Configuration, and every decision that does not depend on sync or async I/O."""
 
+    _SYNC: ClassVar[bool]
+    """Client (sync I/O) or AsyncClient: the kind of in-process emulator it makes."""
     _options: ClientOptions
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        base_url: str | None = None,
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        transport: TransportT | None = None,
+        emulator: bool | Mapping[str, Any] = False,
+        journal: JournalOption = None,
+        wait_timeout: float = DEFAULT_WAIT_TIMEOUT,
+        max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
+        connection_limit: int = DEFAULT_CONNECTION_LIMIT,
+        trusted_hosts: Iterable[str] = (),
+        _clock: Clock | None = None,
+        _shared: SharedState | None = None,
+    ) -> None:
+        options = ClientOptions.pick(locals())
+        source = self._emulated(emulator, transport, _clock, _shared, sync=self._SYNC)
+        self._setup(options, source, _clock, _shared)
 
     @classmethod
     def _from_options(

@@ -9,20 +9,15 @@ journal changes its answer implies, ``_run`` drives a flow step by step.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
 import httpx
 
-from ._base_client import SharedState, observed, request_id_of
+from ._base_client import observed, request_id_of
 from ._constants import (
     DEFAULT_BATCH_CONCURRENCY,
-    DEFAULT_CONNECTION_LIMIT,
-    DEFAULT_MAX_DOWNLOAD_BYTES,
-    DEFAULT_MAX_RETRIES,
-    DEFAULT_TIMEOUT,
-    DEFAULT_WAIT_TIMEOUT,
 )
 from ._download import absolute_target
 from ._exceptions import ConfigurationError
@@ -30,8 +25,7 @@ from ._fetching import Fetcher
 from ._flows import Apply, Blocking, Fetch, Flow, FlowClient, OnUpdate, Progress, ReadPrice, Sleep
 from ._logging import logger
 from ._operations import Result, Status
-from ._options import ClientOptions, JournalOption
-from ._polling import Clock
+from ._options import ClientOptions
 from ._retry import call_with_retries
 from ._telemetry import job_attributes, span
 from ._transports import BorrowedTransport
@@ -52,7 +46,7 @@ __all__ = ["Client"]
 T = TypeVar("T")
 
 
-class Client(FlowClient):
+class Client(FlowClient[httpx.BaseTransport]):
     """The synchronous client.
 
     Args:
@@ -67,26 +61,7 @@ class Client(FlowClient):
     setting of :class:`~sora2._options.ClientOptions`, documented there once.
     """
 
-    def __init__(
-        self,
-        api_key: str | None = None,
-        *,
-        base_url: str | None = None,
-        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
-        max_retries: int = DEFAULT_MAX_RETRIES,
-        transport: httpx.BaseTransport | None = None,
-        emulator: bool | Mapping[str, Any] = False,
-        journal: JournalOption = None,
-        wait_timeout: float = DEFAULT_WAIT_TIMEOUT,
-        max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
-        connection_limit: int = DEFAULT_CONNECTION_LIMIT,
-        trusted_hosts: Iterable[str] = (),
-        _clock: Clock | None = None,
-        _shared: SharedState | None = None,
-    ) -> None:
-        options = ClientOptions.pick(locals())
-        transport = self._emulated(emulator, transport, _clock, _shared, sync=True)
-        self._setup(options, transport, _clock, _shared)
+    _SYNC = True
 
     def _connect(self, options: ClientOptions) -> None:
         """The httpx clients of the API and of downloads (see ``BaseClient._setup``)."""

@@ -19,7 +19,14 @@ from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 import attrs
 
-from ._base_client import FATAL_FOR_RESUME, BaseClient, observed, request_id_of, submitted
+from ._base_client import (
+    FATAL_FOR_RESUME,
+    BaseClient,
+    TransportT,
+    observed,
+    request_id_of,
+    submitted,
+)
 from ._download import absolute_target, check_output_target, names_files, target_paths
 from ._errors import is_gone
 from ._exceptions import (
@@ -98,7 +105,7 @@ Step: TypeAlias = Any
 Flow: TypeAlias = Generator[Step, Any, T]
 
 
-class FlowClient(BaseClient):
+class FlowClient(BaseClient[TransportT]):
     """The flows of :class:`BaseClient`'s calls; a subclass adds ``_run`` (the driver)."""
 
     def _submit_flow(
