@@ -57,10 +57,23 @@ def _kind(item: OutputFile) -> str | None:
     return None if not item.field and item.kind == FILE_KIND else item.kind
 
 
-def _files_client(cls: type[C], transport: Any, timeout: httpx.Timeout, limits: httpx.Limits) -> C:
-    """The download client: no token, nothing from the environment, no redirect on its own."""
+def _files_client(
+    cls: type[C], shared: SharedState, policy: HostPolicy, options: ClientOptions
+) -> C:
+    """The download client (``cls``, sync or async): no token, nothing from the environment,
+    no redirect followed on its own. It borrows the API's transport when the client was given
+    one (the emulator's, a test's); on the network it connects only to allowed addresses."""
+    sync, limits, source = cls is httpx.Client, options.limits(), shared.transport
+    transport: Any
+    if source is not None:  # of the client's own kind (checked by its _connect)
+        transport = (BorrowedTransport if sync else AsyncBorrowedTransport)(source)  # type: ignore[arg-type]
+    else:
+        from . import _guarded
+
+        guarded = _guarded.GuardedTransport if sync else _guarded.AsyncGuardedTransport
+        transport = guarded(policy.allows_address, limits=limits)
     return cls(
-        timeout=timeout,
+        timeout=options.timeout,
         transport=transport,
         limits=limits,
         follow_redirects=False,
@@ -102,8 +115,8 @@ def _refused(error: DownloadError, request_id: str | None) -> None:
     error.request_id = error.request_id or request_id
 
 
-class Fetcher:
-    """``Client``'s downloads, on an httpx client made on first use."""
+class _Fetcher:
+    """What both fetchers hold: the client's shared state, host policy, options and retries."""
 
     def __init__(
         self, shared: SharedState, policy: HostPolicy, options: ClientOptions, retry: RetryPolicy
@@ -112,19 +125,16 @@ class Fetcher:
         self._policy = policy
         self._options = options
         self._retry = retry
-        self._files: httpx.Client | None = None
+
+
+class Fetcher(_Fetcher):
+    """``Client``'s downloads, on an httpx client made on first use."""
+
+    _files: httpx.Client | None = None
 
     def _client(self) -> httpx.Client:
         if self._files is None:
-            source, limits = self._shared.transport, self._options.limits()
-            transport: httpx.BaseTransport
-            if isinstance(source, httpx.BaseTransport):
-                transport = BorrowedTransport(source)
-            else:
-                from ._guarded import GuardedTransport
-
-                transport = GuardedTransport(self._policy.allows_address, limits=limits)
-            self._files = _files_client(httpx.Client, transport, self._options.timeout, limits)
+            self._files = _files_client(httpx.Client, self._shared, self._policy, self._options)
         return self._files
 
     def _open(self, url: str, request_id: str | None) -> httpx.Response:
@@ -173,32 +183,21 @@ class Fetcher:
             self._files.close()
 
 
-class AsyncFetcher:
-    """``AsyncClient``'s downloads: file I/O in worker threads, at most ``limit`` in flight."""
+class AsyncFetcher(_Fetcher):
+    """``AsyncClient``'s downloads: file I/O in worker threads, at most ``connection_limit``
+    in flight (its own bound: a long download never holds up a status poll)."""
 
-    def __init__(
-        self, shared: SharedState, policy: HostPolicy, options: ClientOptions, retry: RetryPolicy
-    ) -> None:
-        self._shared = shared
-        self._policy = policy
-        self._options = options
-        self._retry = retry
-        self._files: httpx.AsyncClient | None = None
-        # Its own bound (each httpx client has its own pool): a long download never holds up
-        # a status poll.
-        self._slots = InFlight(options.connection_limit, options.timeout.pool)
+    _files: httpx.AsyncClient | None = None
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self._slots = InFlight(self._options.connection_limit, self._options.timeout.pool)
 
     def _client(self) -> httpx.AsyncClient:
         if self._files is None:
-            source, limits = self._shared.transport, self._options.limits()
-            transport: httpx.AsyncBaseTransport
-            if isinstance(source, httpx.AsyncBaseTransport):
-                transport = AsyncBorrowedTransport(source)
-            else:
-                from ._guarded import AsyncGuardedTransport
-
-                transport = AsyncGuardedTransport(self._policy.allows_address, limits=limits)
-            self._files = _files_client(httpx.AsyncClient, transport, self._options.timeout, limits)
+            self._files = _files_client(
+                httpx.AsyncClient, self._shared, self._policy, self._options
+            )
         return self._files
 
     async def _open(self, url: str, request_id: str | None) -> httpx.Response:
