@@ -19,9 +19,8 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-import ssl
-import typing
 from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import httpcore
 import httpx
@@ -52,7 +51,7 @@ def _literal(host: str) -> list[IPAddress] | None:
         return None
 
 
-def _addresses(host: str, infos: Iterable[Sequence[typing.Any]]) -> list[IPAddress]:
+def _addresses(host: str, infos: Iterable[Sequence[Any]]) -> list[IPAddress]:
     """The distinct addresses of ``getaddrinfo`` results, in its order (its preference)."""
     found: list[IPAddress] = []
     for info in infos:
@@ -169,8 +168,14 @@ class AsyncGuardedBackend(httpcore.AsyncNetworkBackend):
         await self._inner.sleep(seconds)
 
 
-def _ssl_context() -> ssl.SSLContext:
-    return httpx.create_ssl_context()
+def _pool_options(limits: httpx.Limits) -> dict[str, Any]:
+    """httpx's own pool settings for ``limits`` (``httpx.HTTPTransport`` builds the same)."""
+    return {
+        "ssl_context": httpx.create_ssl_context(),
+        "max_connections": limits.max_connections,
+        "max_keepalive_connections": limits.max_keepalive_connections,
+        "keepalive_expiry": limits.keepalive_expiry,
+    }
 
 
 class GuardedTransport(httpx.HTTPTransport):
@@ -180,23 +185,13 @@ class GuardedTransport(httpx.HTTPTransport):
 
     def __init__(self, allows: AddressCheck, *, limits: httpx.Limits) -> None:
         # Not super().__init__(): it would build a pool (and an SSL context) only to be replaced.
-        self._pool = httpcore.ConnectionPool(
-            ssl_context=_ssl_context(),
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            network_backend=GuardedBackend(allows),
-        )
+        backend = GuardedBackend(allows)
+        self._pool = httpcore.ConnectionPool(network_backend=backend, **_pool_options(limits))
 
 
 class AsyncGuardedTransport(httpx.AsyncHTTPTransport):
     """The async twin of :class:`GuardedTransport`."""
 
     def __init__(self, allows: AddressCheck, *, limits: httpx.Limits) -> None:
-        self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=_ssl_context(),
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            network_backend=AsyncGuardedBackend(allows),
-        )
+        backend = AsyncGuardedBackend(allows)
+        self._pool = httpcore.AsyncConnectionPool(network_backend=backend, **_pool_options(limits))
