@@ -23,7 +23,6 @@ from ._constants import (
 from ._download import absolute_target
 from ._errors import is_gone
 from ._exceptions import ConfigurationError, Sora2Error
-from ._fetching import AsyncFetcher
 from ._flows import Apply, Blocking, Fetch, Flow, FlowClient, OnUpdate, Progress, ReadPrice, Sleep
 from ._journal_glue import Change, Failed
 from ._logging import logger
@@ -32,7 +31,7 @@ from ._options import ClientOptions
 from ._retry import acall_with_retries
 from ._telemetry import job_attributes, span
 from ._threads import run_in_worker
-from ._transports import AsyncBorrowedTransport, InFlight
+from ._transports import AsyncBorrowedTransport, AsyncFetcher, InFlight
 from ._types import JobRef, JobResult, JobStatus, Submission
 
 if TYPE_CHECKING:

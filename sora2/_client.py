@@ -21,14 +21,13 @@ from ._constants import (
 )
 from ._download import absolute_target
 from ._exceptions import ConfigurationError
-from ._fetching import Fetcher
 from ._flows import Apply, Blocking, Fetch, Flow, FlowClient, OnUpdate, Progress, ReadPrice, Sleep
 from ._logging import logger
 from ._operations import Result, Status
 from ._options import ClientOptions
 from ._retry import call_with_retries
 from ._telemetry import job_attributes, span
-from ._transports import BorrowedTransport
+from ._transports import BorrowedTransport, Fetcher
 from ._types import JobRef, JobResult, JobStatus, Submission
 
 if TYPE_CHECKING:

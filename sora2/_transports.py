@@ -1,32 +1,64 @@
-"""How a client reaches the service: the token's auth, borrowed transports, the in-process
-emulator.
+"""How a client's requests travel: to the API, and to the output files.
 
-The token goes only to the API's own origin, and a ``with_options`` copy or a download client
-uses its parent's transport without ever closing it.
+The token goes only to the API's own origin (``BearerAuth``); a ``with_options`` copy or a
+download client uses its parent's transport without ever closing it (``BorrowedTransport``);
+``emulator=True`` is a transport into an in-process emulator; ``InFlight`` bounds the async
+requests in flight.
+
+Downloads go through the clients' second httpx client (``Fetcher``, ``AsyncFetcher``). It
+carries no token (output URLs need none) and reads nothing from the environment (no netrc
+credentials, no proxy: a proxy would resolve names out of reach of the address check). It
+fetches a URL, and follows a redirect, only where the client's ``HostPolicy`` allows; on the
+network its transport checks every resolved address before connecting (``sora2._guarded``).
+It streams each file into a ``PartFile`` and retries what is safe to retry.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Generator, Mapping
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
-from ._exceptions import ConfigurationError
+from ._constants import DOWNLOAD_CHUNK_SIZE, MAX_DOWNLOAD_REDIRECTS
+from ._download import (
+    PartFile,
+    check_download_response,
+    transport_failure,
+    type_suffix,
+    url_suffix,
+    wire_bytes,
+)
+from ._exceptions import ConfigurationError, DownloadError
+from ._hosts import HostPolicy
+from ._http import user_agent
+from ._outputs import FILE_KIND
 from ._polling import Clock
+from ._retry import RetryPolicy, acall_with_retries, call_with_retries
+from ._threads import run_in_worker
+from ._types import OutputFile
 
 if TYPE_CHECKING:
     import anyio
 
+    from ._base_client import SharedState
+    from ._flows import Fetch
+    from ._options import ClientOptions
+
 __all__ = [
     "AsyncBorrowedTransport",
+    "AsyncFetcher",
     "BearerAuth",
     "BorrowedTransport",
+    "Fetcher",
     "InFlight",
     "in_process_emulator",
     "is_in_process",
 ]
+
+C = TypeVar("C", httpx.Client, httpx.AsyncClient)
 
 
 class BearerAuth(httpx.Auth):
@@ -150,3 +182,207 @@ class InFlight:
             yield
         finally:
             semaphore.release()
+
+
+def _name_by_type(part: PartFile, item: OutputFile, response: httpx.Response) -> None:
+    """A made-up name of a file whose URL has no extension takes its content type's
+    (``image/jpeg`` -> ``.jpg``) instead of its kind's guess."""
+    suffix = type_suffix(response.headers.get("content-type", ""))
+    if suffix and not url_suffix(item.url) and suffix != part.target.suffix:
+        part.rename(part.target.with_suffix(suffix))
+
+
+def _kind(item: OutputFile) -> str | None:
+    """The kind a file must be: a bare URL of unknown kind keeps the old rule (a video or
+    bytes), not "anything"."""
+    return None if not item.field and item.kind == FILE_KIND else item.kind
+
+
+def _files_client(
+    cls: type[C], shared: SharedState, policy: HostPolicy, options: ClientOptions
+) -> C:
+    """The download client (``cls``, sync or async): no token, nothing from the environment,
+    no redirect followed on its own. It borrows the API's transport when the client was given
+    one (the emulator's, a test's); on the network it connects only to allowed addresses."""
+    sync, limits, source = cls is httpx.Client, options.limits(), shared.transport
+    transport: Any
+    if source is not None:  # of the client's own kind (checked by its _connect)
+        transport = (BorrowedTransport if sync else AsyncBorrowedTransport)(source)  # type: ignore[arg-type]
+    else:
+        from . import _guarded
+
+        guarded = _guarded.GuardedTransport if sync else _guarded.AsyncGuardedTransport
+        transport = guarded(policy.allows_address, limits=limits)
+    return cls(
+        timeout=options.timeout,
+        transport=transport,
+        limits=limits,
+        follow_redirects=False,
+        trust_env=False,
+        headers={"User-Agent": user_agent()},
+    )
+
+
+def _next_hop(
+    policy: HostPolicy, response: httpx.Response, request_id: str | None
+) -> httpx.Request | None:
+    """Where ``response`` redirects to (an allowed URL: any other is refused), or None."""
+    if response.next_request is not None:
+        policy.check_url(response.next_request.url, request_id=request_id)
+    return response.next_request
+
+
+def _begin(part: PartFile, step: Fetch, response: httpx.Response) -> int | None:
+    """The answer checked before its body is read; its announced size (or None)."""
+    announced = check_download_response(
+        response, max_bytes=step.cap, request_id=step.request_id, kind=_kind(step.item)
+    )
+    if step.named:
+        _name_by_type(part, step.item, response)
+    return announced
+
+
+def _open_part(step: Fetch) -> PartFile:
+    return PartFile(step.target, max_bytes=step.cap, request_id=step.request_id)
+
+
+def _finish(part: PartFile) -> Path:
+    part.flush()
+    return part.commit()
+
+
+def _refused(error: DownloadError, request_id: str | None) -> None:
+    """An address the transport refused: given the job's id before it is raised on."""
+    error.request_id = error.request_id or request_id
+
+
+class _Fetcher:
+    """What both fetchers hold: the client's shared state, host policy, options and retries."""
+
+    def __init__(
+        self, shared: SharedState, policy: HostPolicy, options: ClientOptions, retry: RetryPolicy
+    ) -> None:
+        self._shared = shared
+        self._policy = policy
+        self._options = options
+        self._retry = retry
+
+
+class Fetcher(_Fetcher):
+    """``Client``'s downloads, on an httpx client made on first use."""
+
+    _files: httpx.Client | None = None
+
+    def _client(self) -> httpx.Client:
+        if self._files is None:
+            self._files = _files_client(httpx.Client, self._shared, self._policy, self._options)
+        return self._files
+
+    def _open(self, url: str, request_id: str | None) -> httpx.Response:
+        """The streamed answer for ``url``, following redirects only to allowed URLs."""
+        files = self._client()
+        self._policy.check_url(url, request_id=request_id)
+        request = files.build_request("GET", url)
+        for _ in range(MAX_DOWNLOAD_REDIRECTS + 1):
+            try:
+                response = files.send(request, stream=True)
+            except DownloadError as error:
+                _refused(error, request_id)
+                raise
+            next_request = _next_hop(self._policy, response, request_id)
+            if next_request is None:
+                return response
+            request = next_request
+            response.close()
+        raise DownloadError("download failed: too many redirects", request_id=request_id)
+
+    def fetch(self, step: Fetch) -> Path:
+        """Save one file (see ``sora2._flows.Fetch``), retried when safe."""
+        request_id = step.request_id
+
+        def attempt() -> Path:
+            with _open_part(step) as part:
+                try:
+                    response = self._open(step.item.url, request_id)
+                    try:
+                        announced = _begin(part, step, response)
+                        for chunk in response.iter_bytes(DOWNLOAD_CHUNK_SIZE):
+                            part.write(chunk)
+                            if step.on_progress is not None:
+                                step.on_progress(part.size, announced)
+                        part.check_length(announced, wire_bytes(response, part))
+                    finally:
+                        response.close()
+                except (httpx.TransportError, httpx.DecodingError) as exc:
+                    raise transport_failure(exc, request_id) from exc
+                return _finish(part)
+
+        return call_with_retries(self._retry, "download", attempt)
+
+    def close(self) -> None:
+        if self._files is not None:
+            self._files.close()
+
+
+class AsyncFetcher(_Fetcher):
+    """``AsyncClient``'s downloads: file I/O in worker threads, at most ``connection_limit``
+    in flight (its own bound: a long download never holds up a status poll)."""
+
+    _files: httpx.AsyncClient | None = None
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self._slots = InFlight(self._options.connection_limit, self._options.timeout.pool)
+
+    def _client(self) -> httpx.AsyncClient:
+        if self._files is None:
+            self._files = _files_client(
+                httpx.AsyncClient, self._shared, self._policy, self._options
+            )
+        return self._files
+
+    async def _open(self, url: str, request_id: str | None) -> httpx.Response:
+        files = self._client()
+        self._policy.check_url(url, request_id=request_id)
+        request = files.build_request("GET", url)
+        for _ in range(MAX_DOWNLOAD_REDIRECTS + 1):
+            try:
+                response = await files.send(request, stream=True)
+            except DownloadError as error:
+                _refused(error, request_id)
+                raise
+            next_request = _next_hop(self._policy, response, request_id)
+            if next_request is None:
+                return response
+            request = next_request
+            await response.aclose()
+        raise DownloadError("download failed: too many redirects", request_id=request_id)
+
+    async def fetch(self, step: Fetch) -> Path:
+        """See :meth:`Fetcher.fetch`."""
+        request_id = step.request_id
+
+        async def attempt() -> Path:
+            part: PartFile = await run_in_worker(_open_part, step)
+            with part:
+                try:
+                    async with self._slots.hold():
+                        response = await self._open(step.item.url, request_id)
+                        try:
+                            announced = _begin(part, step, response)
+                            async for chunk in response.aiter_bytes(DOWNLOAD_CHUNK_SIZE):
+                                await run_in_worker(part.write, chunk)
+                                if step.on_progress is not None:
+                                    step.on_progress(part.size, announced)
+                            part.check_length(announced, wire_bytes(response, part))
+                        finally:
+                            await response.aclose()
+                except (httpx.TransportError, httpx.DecodingError) as exc:
+                    raise transport_failure(exc, request_id) from exc
+                return await run_in_worker(_finish, part)
+
+        return await acall_with_retries(self._retry, "download", attempt)
+
+    async def aclose(self) -> None:
+        if self._files is not None:
+            await self._files.aclose()
