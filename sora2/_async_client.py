@@ -235,8 +235,10 @@ class AsyncClient(FlowClient[httpx.AsyncBaseTransport]):
         **inputs: Unpack[InputOptions],
     ) -> list[Path]:
         """See :meth:`Client.generate`."""
-        callbacks = (on_update, on_submit, on_progress)
-        flow = self._generate_flow(prompt, inputs, out, callbacks, timeout, model, max_cost)
+        watchers = (on_update, on_progress)
+        flow = self._generate_flow(
+            prompt, inputs, out, on_submit, watchers, timeout, model, max_cost
+        )
         return await self._run(flow)
 
     async def price(self, *, model: str | None = None, **inputs: Any) -> CostEstimate:
@@ -264,7 +266,7 @@ class AsyncClient(FlowClient[httpx.AsyncBaseTransport]):
         on_progress: Progress | None = None,
     ) -> list[JobRecord]:
         """See :meth:`Client.resume`."""
-        return await self._run(self._resume_flow(request_id, out_dir, on_update, on_progress))
+        return await self._run(self._resume_flow(request_id, out_dir, (on_update, on_progress)))
 
     async def resume_pending(
         self,

@@ -258,8 +258,10 @@ class Client(FlowClient[httpx.BaseTransport]):
         how to fetch the paid result. If the process dies half-way, ``resume()`` finishes the
         job from the journal.
         """
-        callbacks = (on_update, on_submit, on_progress)
-        flow = self._generate_flow(prompt, inputs, out, callbacks, timeout, model, max_cost)
+        watchers = (on_update, on_progress)
+        flow = self._generate_flow(
+            prompt, inputs, out, on_submit, watchers, timeout, model, max_cost
+        )
         return self._run(flow)
 
     def price(self, *, model: str | None = None, **inputs: Any) -> CostEstimate:
@@ -314,7 +316,7 @@ class Client(FlowClient[httpx.BaseTransport]):
         raised and writes no row); with ``out_dir``, a job whose files were saved already is
         downloaded again into it.
         """
-        return self._run(self._resume_flow(request_id, out_dir, on_update, on_progress))
+        return self._run(self._resume_flow(request_id, out_dir, (on_update, on_progress)))
 
     def resume_pending(
         self,

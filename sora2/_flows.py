@@ -54,6 +54,11 @@ T = TypeVar("T")
 Progress: TypeAlias = Callable[[int, int | None], None]
 """``on_progress(received, total)``: bytes saved so far, and the announced size (or None)."""
 OnUpdate: TypeAlias = Callable[[JobStatus], None]
+"""``on_update(status)``: every change of a job's state or queue position."""
+Watchers: TypeAlias = tuple[OnUpdate | None, Progress | None]
+"""A call's ``on_update`` and ``on_progress``."""
+Where: TypeAlias = str | os.PathLike[str]
+"""A file or directory to save to."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,11 +145,7 @@ class FlowClient(BaseClient[TransportT]):
             return observed((yield Status(request_id)))
 
     def _wait_flow(
-        self,
-        job: JobRef,
-        timeout: float | None = None,
-        on_update: OnUpdate | None = None,
-        cancel_on_timeout: bool = False,
+        self, job: JobRef, timeout: float | None, on_update: OnUpdate | None, cancel: bool = False
     ) -> Flow[JobStatus]:
         """wait(): poll at the tracker's pace until a final state or the deadline."""
         request_id = request_id_of(job)
@@ -165,7 +166,7 @@ class FlowClient(BaseClient[TransportT]):
                     delay = next_delay
                 remaining = tracker.remaining()
                 if remaining <= 0:
-                    cancelled = cancel_on_timeout and tracker.queued
+                    cancelled = cancel and tracker.queued
                     if cancelled:
                         cancelled = yield from self._cancel_quietly(request_id)
                     raise tracker.timeout_error(cancelled=cancelled)
@@ -180,11 +181,7 @@ class FlowClient(BaseClient[TransportT]):
         return observed(status).is_cancelled
 
     def _download_flow(
-        self,
-        result: JobRef,
-        path: str | os.PathLike[str],
-        max_bytes: int | None = None,
-        on_progress: Progress | None = None,
+        self, result: JobRef, path: Where, max_bytes: int | None, on_progress: Progress | None
     ) -> Flow[list[Path]]:
         """download(): the result read if not given, its URLs checked, each file fetched."""
         files, request_id = files_to_download(
@@ -214,14 +211,15 @@ class FlowClient(BaseClient[TransportT]):
         self,
         prompt: str,
         inputs: Mapping[str, Any],
-        out: str | os.PathLike[str],
-        callbacks: tuple[OnUpdate | None, Callable[[Submission], None] | None, Progress | None],
+        out: Where,
+        on_submit: Callable[[Submission], None] | None,
+        watchers: Watchers,
         timeout: float | None,
         model: str | None,
         max_cost: float | None,
     ) -> Flow[list[Path]]:
         """generate(): ``out`` checked before paying, then submit, wait and download."""
-        on_update, on_submit, on_progress = callbacks
+        on_update, on_progress = watchers
         yield Blocking(check_output_target, (out,))
         target = absolute_target(out)
         submission = yield from self._submit_flow(prompt, inputs, target, model, max_cost)
@@ -269,11 +267,7 @@ class FlowClient(BaseClient[TransportT]):
             return Unread(f"the model document could not be read: {exc}")
 
     def _resume_flow(
-        self,
-        request_id: str | None,
-        out_dir: str | os.PathLike[str] | None,
-        on_update: OnUpdate | None,
-        on_progress: Progress | None,
+        self, request_id: str | None, out_dir: Where | None, watchers: Watchers
     ) -> Flow[list[JobRecord]]:
         """resume(): each journaled job finished on its own (see ``Client.resume``)."""
         self._require_key()
@@ -283,7 +277,7 @@ class FlowClient(BaseClient[TransportT]):
             try:
                 with self._paid(record.request_id):
                     remember_job(record.request_id, record.model, record.params)
-                    yield from self._resume_one(record, out_dir, on_update, on_progress)
+                    yield from self._resume_one(record, out_dir, watchers)
             except FATAL_FOR_RESUME:
                 raise
             except Sora2Error as exc:
@@ -295,12 +289,9 @@ class FlowClient(BaseClient[TransportT]):
         return finished
 
     def _resume_one(
-        self,
-        record: JobRecord,
-        out_dir: str | os.PathLike[str] | None,
-        on_update: OnUpdate | None,
-        on_progress: Progress | None,
+        self, record: JobRecord, out_dir: Where | None, watchers: Watchers
     ) -> Flow[None]:
+        on_update, on_progress = watchers
         if is_adhoc(record):  # never journaled: a typo must not become a row
             yield from self._status_flow(record.request_id)
             yield Apply((Adopted(record.request_id),))

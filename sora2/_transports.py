@@ -16,7 +16,7 @@ It streams each file into a ``PartFile`` and retries what is safe to retry.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Generator, Mapping
+from collections.abc import AsyncIterator, Generator, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -251,9 +251,14 @@ def _finish(part: PartFile) -> Path:
     return part.commit()
 
 
-def _refused(error: DownloadError, request_id: str | None) -> None:
-    """An address the transport refused: given the job's id before it is raised on."""
-    error.request_id = error.request_id or request_id
+@contextlib.contextmanager
+def _job_of(request_id: str | None) -> Iterator[None]:
+    """A ``DownloadError`` raised inside is given the job's id (if it has none yet)."""
+    try:
+        yield
+    except DownloadError as error:
+        error.request_id = error.request_id or request_id
+        raise
 
 
 class _Fetcher:
@@ -284,16 +289,13 @@ class Fetcher(_Fetcher):
         self._policy.check_url(url, request_id=request_id)
         request = files.build_request("GET", url)
         for _ in range(MAX_DOWNLOAD_REDIRECTS + 1):
-            try:
+            with _job_of(request_id):  # an address the transport refused
                 response = files.send(request, stream=True)
-            except DownloadError as error:
-                _refused(error, request_id)
-                raise
             next_request = _next_hop(self._policy, response, request_id)
             if next_request is None:
                 return response
-            request = next_request
             response.close()
+            request = next_request
         raise DownloadError("download failed: too many redirects", request_id=request_id)
 
     def fetch(self, step: Fetch) -> Path:
@@ -346,16 +348,13 @@ class AsyncFetcher(_Fetcher):
         self._policy.check_url(url, request_id=request_id)
         request = files.build_request("GET", url)
         for _ in range(MAX_DOWNLOAD_REDIRECTS + 1):
-            try:
+            with _job_of(request_id):  # an address the transport refused
                 response = await files.send(request, stream=True)
-            except DownloadError as error:
-                _refused(error, request_id)
-                raise
             next_request = _next_hop(self._policy, response, request_id)
             if next_request is None:
                 return response
-            request = next_request
             await response.aclose()
+            request = next_request
         raise DownloadError("download failed: too many redirects", request_id=request_id)
 
     async def fetch(self, step: Fetch) -> Path:
