@@ -248,6 +248,7 @@ class BaseClient(Generic[TransportT]):
 
     @property
     def base_url(self) -> str:
+        """The API's base URL in use: given, else ``$RUNCOMFY_BASE_URL``, else the spec's server."""
         return self._base_url
 
     @property
@@ -262,18 +263,22 @@ class BaseClient(Generic[TransportT]):
 
     @property
     def max_retries(self) -> int:
+        """Retries of a request that is safe to retry (see ``sora2._retry``)."""
         return self._options.max_retries
 
     @property
     def timeout(self) -> httpx.Timeout:
+        """The timeouts of each HTTP request."""
         return self._options.timeout
 
     @property
     def wait_timeout(self) -> float:
+        """Default deadline of ``wait`` and ``generate``, in seconds."""
         return self._options.wait_timeout
 
     @property
     def max_download_bytes(self) -> int:
+        """Default size cap of each file ``download`` saves."""
         return self._options.max_download_bytes
 
     @property
