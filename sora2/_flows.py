@@ -1,7 +1,7 @@
 """Every call that takes more than one request, written once for both clients (sans-I/O).
 
 A flow (submit, wait, download, generate, resume, price) is a generator: it makes every
-decision and ``yield``\\ s each piece of I/O as a step, then gets the step's value (or error)
+decision and yields each piece of I/O as a step, then gets the step's value (or error)
 back. ``Client._run`` does each step inline; ``AsyncClient._run`` awaits it, and runs file and
 SQLite work in a worker thread. It is the shape of httpx's ``Auth.auth_flow``: one body, two
 small drivers. A step is an operation of ``sora2._operations`` (its value is the answer's),
@@ -48,7 +48,20 @@ if TYPE_CHECKING:
     from ._journal import JobRecord
     from ._pricing import CostEstimate
 
-__all__ = ["Apply", "Blocking", "Fetch", "Flow", "FlowClient", "Progress", "ReadPrice", "Sleep"]
+__all__ = [
+    "Apply",
+    "Blocking",
+    "Fetch",
+    "Flow",
+    "FlowClient",
+    "OnUpdate",
+    "Progress",
+    "ReadPrice",
+    "Sleep",
+    "Step",
+    "Watchers",
+    "Where",
+]
 
 T = TypeVar("T")
 Progress: TypeAlias = Callable[[int, int | None], None]
