@@ -20,7 +20,7 @@ from ._base_client import FATAL_FOR_RESUME, observed, request_id_of
 from ._constants import (
     DEFAULT_BATCH_CONCURRENCY,
 )
-from ._download import absolute_target
+from ._download import AsyncFetcher
 from ._errors import is_gone
 from ._exceptions import ConfigurationError, Sora2Error
 from ._flows import Apply, Blocking, Fetch, Flow, FlowClient, OnUpdate, Progress, ReadPrice, Sleep
@@ -28,10 +28,11 @@ from ._journal_glue import Change, Failed
 from ._logging import logger
 from ._operations import Result, Status
 from ._options import ClientOptions
+from ._outputs import absolute_target
 from ._retry import acall_with_retries
 from ._telemetry import job_attributes, span
 from ._threads import run_in_worker
-from ._transports import AsyncBorrowedTransport, AsyncFetcher, InFlight
+from ._transports import AsyncBorrowedTransport, InFlight
 from ._types import JobRef, JobResult, JobStatus, Submission
 
 if TYPE_CHECKING:

@@ -28,7 +28,6 @@ from ._constants import (
     DEFAULT_WAIT_TIMEOUT,
     EMULATOR_BASE_URL,
 )
-from ._download import is_loopback
 from ._errors import (
     job_failed,
 )
@@ -38,7 +37,6 @@ from ._exceptions import (
     InvalidInputError,
     PermissionDeniedError,
 )
-from ._hosts import HostPolicy
 from ._http import user_agent
 from ._journal_glue import JournalKeeper
 from ._journal_store import JournalStore, open_journal
@@ -49,7 +47,13 @@ from ._paid import paid_for
 from ._polling import Clock, ProgressModel, SystemClock
 from ._retry import RetryPolicy
 from ._telemetry import annotate, count, job_attributes, remember_job
-from ._transports import BearerAuth, in_process_emulator, is_in_process
+from ._transports import (
+    BearerAuth,
+    HostPolicy,
+    in_process_emulator,
+    is_in_process,
+    is_loopback,
+)
 from ._types import IN_PROGRESS, JobRef, JobResult, JobStatus, Submission
 from ._waiting import WaitTracker
 

@@ -19,15 +19,16 @@ from ._base_client import observed, request_id_of
 from ._constants import (
     DEFAULT_BATCH_CONCURRENCY,
 )
-from ._download import absolute_target
+from ._download import Fetcher
 from ._exceptions import ConfigurationError
 from ._flows import Apply, Blocking, Fetch, Flow, FlowClient, OnUpdate, Progress, ReadPrice, Sleep
 from ._logging import logger
 from ._operations import Result, Status
 from ._options import ClientOptions
+from ._outputs import absolute_target
 from ._retry import call_with_retries
 from ._telemetry import job_attributes, span
-from ._transports import BorrowedTransport, Fetcher
+from ._transports import BorrowedTransport
 from ._types import JobRef, JobResult, JobStatus, Submission
 
 if TYPE_CHECKING:
@@ -222,7 +223,7 @@ class Client(FlowClient[httpx.BaseTransport]):
         ``result`` is a :class:`JobResult`, a request id, a ``Submission`` or ``JobStatus`` (its
         result is fetched) or a file URL.
         One file goes to ``path`` (inside it, if a directory); several are named by
-        :func:`sora2._download.target_paths`. ``max_bytes`` caps each file.
+        :func:`sora2._outputs.target_paths`. ``max_bytes`` caps each file.
         ``on_progress(received, total)`` is called after each chunk (``total`` is the announced
         size, or None).
 

@@ -27,7 +27,6 @@ from ._base_client import (
     request_id_of,
     submitted,
 )
-from ._download import absolute_target, check_output_target, names_files, target_paths
 from ._errors import is_gone
 from ._exceptions import (
     AuthenticationError,
@@ -39,6 +38,7 @@ from ._exceptions import (
 from ._journal_glue import Adopted, Change, Failed, Saved, is_adhoc, resume_target
 from ._logging import logger
 from ._operations import Result, Status
+from ._outputs import absolute_target, check_output_target, names_files, target_paths
 from ._responses import files_to_download
 from ._telemetry import job_attributes, measure, remember_job, span
 from ._types import JobRef, JobResult, JobStatus, OutputFile, Submission, is_completed_state

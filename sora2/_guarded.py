@@ -1,6 +1,6 @@
 """The download transport: it checks every address a name resolves to before connecting.
 
-A host name that passed the policy of ``sora2._hosts`` may still resolve to a private address
+A host name that passed the policy of ``sora2._transports`` may still resolve to a private address
 (a DNS answer pointing at 127.0.0.1 or 169.254.169.254). So the transport resolves the name
 itself, refuses the connection if any address is not allowed, and connects to the checked
 address, never resolving again (a second lookup could answer differently). TLS still verifies
@@ -26,7 +26,7 @@ import httpcore
 import httpx
 
 from ._exceptions import DownloadError
-from ._hosts import IPAddress, refused_address
+from ._transports import IPAddress, refused_address
 
 __all__ = [
     "AddressCheck",

@@ -25,7 +25,7 @@ import httpx
 
 from ._constants import MAX_DOWNLOAD_REDIRECTS
 from ._exceptions import DownloadError, InvalidInputError
-from ._hosts import IPAddress, is_special_address
+from ._transports import IPAddress, is_special_address
 
 __all__ = [
     "HostedFileVerdict",

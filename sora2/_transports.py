@@ -1,64 +1,64 @@
-"""How a client's requests travel: to the API, and to the output files.
+"""Where a client's requests may go, and how they travel there.
 
 The token goes only to the API's own origin (``BearerAuth``); a ``with_options`` copy or a
 download client uses its parent's transport without ever closing it (``BorrowedTransport``);
 ``emulator=True`` is a transport into an in-process emulator; ``InFlight`` bounds the async
 requests in flight.
 
-Downloads go through the clients' second httpx client (``Fetcher``, ``AsyncFetcher``). It
-carries no token (output URLs need none) and reads nothing from the environment (no netrc
-credentials, no proxy: a proxy would resolve names out of reach of the address check). It
-fetches a URL, and follows a redirect, only where the client's ``HostPolicy`` allows; on the
-network its transport checks every resolved address before connecting (``sora2._guarded``).
-It streams each file into a ``PartFile`` and retries what is safe to retry.
+Output files may come only from where ``HostPolicy`` allows (no I/O). An output URL comes
+from the service's answer, so it is not the user's choice: an answer (from the API, a proxy or
+a compromised CDN) must not be able to point sora2 at the user's own network. A URL is fetched
+only when
+
+* its host is trusted: the API's own host, RunComfy's host suffixes, or a host the user named
+  (``trusted_hosts=``, ``--trust-host``, ``$SORA2_TRUSTED_HOSTS``);
+* it is https, or plain http to the API's own origin (the emulator, a local proxy) or to a host
+  the user named;
+* its address is public: loopback, private, link-local, multicast, unspecified and reserved
+  addresses (IPv4, IPv6, IPv4-mapped IPv6) are refused, literal or resolved, unless they are
+  the API's own origin or the user trusts the address itself (an IP or a network such as
+  ``10.0.0.0/8``). Trusting a *name* does not trust the private address it resolves to.
+
+``HostPolicy.check_url`` applies the first two rules and the third to literal addresses; the
+download transport (``sora2._guarded``) applies the third to every resolved address before it
+connects.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Generator, Iterator, Mapping
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+import functools
+import ipaddress
+import os
+from collections.abc import AsyncIterator, Generator, Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
 
 import httpx
 
-from ._constants import DOWNLOAD_CHUNK_SIZE, MAX_DOWNLOAD_REDIRECTS
-from ._download import (
-    PartFile,
-    check_download_response,
-    transport_failure,
-    type_suffix,
-    url_suffix,
-    wire_bytes,
-)
+from ._constants import RUNCOMFY_HOST_SUFFIXES, TRUSTED_HOSTS_ENV_VAR
 from ._exceptions import ConfigurationError, DownloadError
-from ._hosts import HostPolicy
-from ._http import user_agent
-from ._outputs import FILE_KIND
 from ._polling import Clock
-from ._retry import RetryPolicy, acall_with_retries, call_with_retries
-from ._threads import run_in_worker
-from ._types import OutputFile
 
 if TYPE_CHECKING:
     import anyio
 
-    from ._base_client import SharedState
-    from ._flows import Fetch
-    from ._options import ClientOptions
-
 __all__ = [
     "AsyncBorrowedTransport",
-    "AsyncFetcher",
     "BearerAuth",
     "BorrowedTransport",
-    "Fetcher",
+    "HostPolicy",
+    "IPAddress",
+    "IPNetwork",
     "InFlight",
     "in_process_emulator",
     "is_in_process",
+    "is_loopback",
+    "is_special_address",
+    "parse_trusted_hosts",
+    "refused_address",
+    "split_trusted_hosts",
 ]
-
-C = TypeVar("C", httpx.Client, httpx.AsyncClient)
 
 
 class BearerAuth(httpx.Auth):
@@ -184,204 +184,204 @@ class InFlight:
             semaphore.release()
 
 
-def _name_by_type(part: PartFile, item: OutputFile, response: httpx.Response) -> None:
-    """A made-up name of a file whose URL has no extension takes its content type's
-    (``image/jpeg`` -> ``.jpg``) instead of its kind's guess."""
-    suffix = type_suffix(response.headers.get("content-type", ""))
-    if suffix and not url_suffix(item.url) and suffix != part.target.suffix:
-        part.rename(part.target.with_suffix(suffix))
+# Where downloads may go: the host policy, without any I/O --------------------------------
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+_DEFAULT_PORTS: Final = {"http": 80, "https": 443}
+_WIDEN: Final = (
+    f"with trusted_hosts=[...], --trust-host or ${TRUSTED_HOSTS_ENV_VAR} (see docs/connections.md)"
+)
 
 
-def _kind(item: OutputFile) -> str | None:
-    """The kind a file must be: a bare URL of unknown kind keeps the old rule (a video or
-    bytes), not "anything"."""
-    return None if not item.field and item.kind == FILE_KIND else item.kind
+def is_special_address(address: IPAddress) -> bool:
+    """True for an address that is not on the public internet (loopback, private, link-local,
+    multicast, unspecified, reserved, shared), an IPv4-mapped IPv6 one judged as its IPv4."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return not address.is_global or address.is_multicast
 
 
-def _files_client(
-    cls: type[C], shared: SharedState, policy: HostPolicy, options: ClientOptions
-) -> C:
-    """The download client (``cls``, sync or async): no token, nothing from the environment,
-    no redirect followed on its own. It borrows the API's transport when the client was given
-    one (the emulator's, a test's); on the network it connects only to allowed addresses."""
-    sync, limits, source = cls is httpx.Client, options.limits(), shared.transport
-    transport: Any
-    if source is not None:  # of the client's own kind (checked by its _connect)
-        transport = (BorrowedTransport if sync else AsyncBorrowedTransport)(source)  # type: ignore[arg-type]
-    else:
-        from . import _guarded
-
-        guarded = _guarded.GuardedTransport if sync else _guarded.AsyncGuardedTransport
-        transport = guarded(policy.allows_address, limits=limits)
-    return cls(
-        timeout=options.timeout,
-        transport=transport,
-        limits=limits,
-        follow_redirects=False,
-        trust_env=False,
-        headers={"User-Agent": user_agent()},
-    )
-
-
-def _next_hop(
-    policy: HostPolicy, response: httpx.Response, request_id: str | None
-) -> httpx.Request | None:
-    """Where ``response`` redirects to (an allowed URL: any other is refused), or None."""
-    if response.next_request is not None:
-        policy.check_url(response.next_request.url, request_id=request_id)
-    return response.next_request
-
-
-def _begin(part: PartFile, step: Fetch, response: httpx.Response) -> int | None:
-    """The answer checked before its body is read; its announced size (or None)."""
-    announced = check_download_response(
-        response, max_bytes=step.cap, request_id=step.request_id, kind=_kind(step.item)
-    )
-    if step.named:
-        _name_by_type(part, step.item, response)
-    return announced
-
-
-def _open_part(step: Fetch) -> PartFile:
-    return PartFile(step.target, max_bytes=step.cap, request_id=step.request_id)
-
-
-def _finish(part: PartFile) -> Path:
-    part.flush()
-    return part.commit()
-
-
-@contextlib.contextmanager
-def _job_of(request_id: str | None) -> Iterator[None]:
-    """A ``DownloadError`` raised inside is given the job's id (if it has none yet)."""
+def _literal(host: str) -> IPAddress | None:
     try:
-        yield
-    except DownloadError as error:
-        error.request_id = error.request_id or request_id
-        raise
+        return ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return None
 
 
-class _Fetcher:
-    """What both fetchers hold: the client's shared state, host policy, options and retries."""
-
-    def __init__(
-        self, shared: SharedState, policy: HostPolicy, options: ClientOptions, retry: RetryPolicy
-    ) -> None:
-        self._shared = shared
-        self._policy = policy
-        self._options = options
-        self._retry = retry
+def split_trusted_hosts(text: str) -> list[str]:
+    """The entries of ``$SORA2_TRUSTED_HOSTS``: separated by commas or whitespace."""
+    return [part for part in text.replace(",", " ").split() if part]
 
 
-class Fetcher(_Fetcher):
-    """``Client``'s downloads, on an httpx client made on first use."""
+def parse_trusted_hosts(
+    entries: Iterable[str],
+) -> tuple[frozenset[str], tuple[str, ...], tuple[IPNetwork, ...]]:
+    """``(names, suffixes, networks)`` of the user's trusted hosts.
 
-    _files: httpx.Client | None = None
+    An entry is a host name (``cdn.example.com``), a suffix (``.example.com`` or
+    ``*.example.com``: the name and every name under it), an IP address (``10.0.0.5``,
+    ``::1``, ``[::1]``) or a network (``10.0.0.0/8``, ``fd00::/8``).
 
-    def _client(self) -> httpx.Client:
-        if self._files is None:
-            self._files = _files_client(httpx.Client, self._shared, self._policy, self._options)
-        return self._files
-
-    def _open(self, url: str, request_id: str | None) -> httpx.Response:
-        """The streamed answer for ``url``, following redirects only to allowed URLs."""
-        files = self._client()
-        self._policy.check_url(url, request_id=request_id)
-        request = files.build_request("GET", url)
-        for _ in range(MAX_DOWNLOAD_REDIRECTS + 1):
-            with _job_of(request_id):  # an address the transport refused
-                response = files.send(request, stream=True)
-            next_request = _next_hop(self._policy, response, request_id)
-            if next_request is None:
-                return response
-            response.close()
-            request = next_request
-        raise DownloadError("download failed: too many redirects", request_id=request_id)
-
-    def fetch(self, step: Fetch) -> Path:
-        """Save one file (see ``sora2._flows.Fetch``), retried when safe."""
-        request_id = step.request_id
-
-        def attempt() -> Path:
-            with _open_part(step) as part:
-                try:
-                    response = self._open(step.item.url, request_id)
-                    try:
-                        announced = _begin(part, step, response)
-                        for chunk in response.iter_bytes(DOWNLOAD_CHUNK_SIZE):
-                            part.write(chunk)
-                            if step.on_progress is not None:
-                                step.on_progress(part.size, announced)
-                        part.check_length(announced, wire_bytes(response, part))
-                    finally:
-                        response.close()
-                except (httpx.TransportError, httpx.DecodingError) as exc:
-                    raise transport_failure(exc, request_id) from exc
-                return _finish(part)
-
-        return call_with_retries(self._retry, "download", attempt)
-
-    def close(self) -> None:
-        if self._files is not None:
-            self._files.close()
-
-
-class AsyncFetcher(_Fetcher):
-    """``AsyncClient``'s downloads: file I/O in worker threads, at most ``connection_limit``
-    in flight (its own bound: a long download never holds up a status poll)."""
-
-    _files: httpx.AsyncClient | None = None
-
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
-        self._slots = InFlight(self._options.connection_limit, self._options.timeout.pool)
-
-    def _client(self) -> httpx.AsyncClient:
-        if self._files is None:
-            self._files = _files_client(
-                httpx.AsyncClient, self._shared, self._policy, self._options
+    Raises:
+        ConfigurationError: an entry is none of these (a URL, a port, an empty string).
+    """
+    if isinstance(entries, str):
+        entries = [entries]
+    names: set[str] = set()
+    suffixes: list[str] = []
+    networks: list[IPNetwork] = []
+    for raw in entries:
+        entry = str(raw).strip().lower()
+        if entry.startswith("[") and entry.endswith("]"):
+            entry = entry[1:-1]
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+            continue
+        except ValueError:
+            pass
+        name = entry[1:] if entry.startswith("*.") else entry
+        bare = name.lstrip(".")
+        if not bare or not all(part and _is_label(part) for part in bare.split(".")):
+            raise ConfigurationError(
+                f"trusted host {raw!r} is not a host name, a suffix such as .example.com, an IP "
+                "address or a network such as 10.0.0.0/8 (no scheme, port or path)"
             )
-        return self._files
+        if name.startswith("."):
+            suffixes.append("." + bare)
+        else:
+            names.add(bare)
+    return frozenset(names), tuple(suffixes), tuple(networks)
 
-    async def _open(self, url: str, request_id: str | None) -> httpx.Response:
-        files = self._client()
-        self._policy.check_url(url, request_id=request_id)
-        request = files.build_request("GET", url)
-        for _ in range(MAX_DOWNLOAD_REDIRECTS + 1):
-            with _job_of(request_id):  # an address the transport refused
-                response = await files.send(request, stream=True)
-            next_request = _next_hop(self._policy, response, request_id)
-            if next_request is None:
-                return response
-            await response.aclose()
-            request = next_request
-        raise DownloadError("download failed: too many redirects", request_id=request_id)
 
-    async def fetch(self, step: Fetch) -> Path:
-        """See :meth:`Fetcher.fetch`."""
-        request_id = step.request_id
+def _is_label(part: str) -> bool:
+    return all(ch.isalnum() or ch in "-_" for ch in part)
 
-        async def attempt() -> Path:
-            part: PartFile = await run_in_worker(_open_part, step)
-            with part:
-                try:
-                    async with self._slots.hold():
-                        response = await self._open(step.item.url, request_id)
-                        try:
-                            announced = _begin(part, step, response)
-                            async for chunk in response.aiter_bytes(DOWNLOAD_CHUNK_SIZE):
-                                await run_in_worker(part.write, chunk)
-                                if step.on_progress is not None:
-                                    step.on_progress(part.size, announced)
-                            part.check_length(announced, wire_bytes(response, part))
-                        finally:
-                            await response.aclose()
-                except (httpx.TransportError, httpx.DecodingError) as exc:
-                    raise transport_failure(exc, request_id) from exc
-                return await run_in_worker(_finish, part)
 
-        return await acall_with_retries(self._retry, "download", attempt)
+@dataclass(frozen=True)
+class HostPolicy:
+    """Which URLs and addresses a client's downloads may reach (see the module's docstring)."""
 
-    async def aclose(self) -> None:
-        if self._files is not None:
-            await self._files.aclose()
+    api_scheme: str
+    api_host: str
+    api_port: int | None
+    names: frozenset[str] = frozenset()
+    suffixes: tuple[str, ...] = ()
+    """The user's suffixes; RunComfy's (``RUNCOMFY_HOST_SUFFIXES``) are always trusted."""
+    networks: tuple[IPNetwork, ...] = ()
+
+    @classmethod
+    def for_client(
+        cls,
+        base_url: httpx.URL,
+        trusted_hosts: Iterable[str] = (),
+        *,
+        environ: Mapping[str, str] | None = None,
+    ) -> HostPolicy:
+        """The policy of a client on ``base_url`` that trusts ``trusted_hosts`` and the hosts
+        of ``$SORA2_TRUSTED_HOSTS``."""
+        env = os.environ if environ is None else environ
+        extra = split_trusted_hosts(env.get(TRUSTED_HOSTS_ENV_VAR, ""))
+        entries = [trusted_hosts] if isinstance(trusted_hosts, str) else list(trusted_hosts)
+        names, suffixes, networks = parse_trusted_hosts([*entries, *extra])
+        return cls(
+            api_scheme=base_url.scheme,
+            api_host=base_url.host.lower(),
+            api_port=_port(base_url.scheme, base_url.port),
+            names=names,
+            suffixes=suffixes,
+            networks=networks,
+        )
+
+    def is_api_origin(self, scheme: str | None, host: str, port: int | None) -> bool:
+        """The API's own origin (scheme optional: a connection knows only host and port)."""
+        same_host = host.strip("[]").lower() == self.api_host.strip("[]")
+        if not same_host:
+            return False
+        if scheme is not None and scheme != self.api_scheme:
+            return False
+        return _port(scheme or self.api_scheme, port) == self.api_port
+
+    def _named_by_user(self, host: str) -> bool:
+        literal = _literal(host)
+        if literal is not None:
+            return any(literal in network for network in self.networks)
+        return host in self.names or _under(host, self.suffixes)
+
+    def trusts_host(self, host: str) -> bool:
+        """A name (or literal address) downloads may come from."""
+        host = host.strip("[]").lower()
+        if host == self.api_host.strip("[]") or self._named_by_user(host):
+            return True
+        return _under(host, RUNCOMFY_HOST_SUFFIXES)
+
+    def allows_address(self, host: str, port: int | None, address: IPAddress) -> bool:
+        """May a connection for ``host:port`` go to ``address``? A public one always; a
+        private one only for the API's own origin or an address the user trusts."""
+        if not is_special_address(address):
+            return True
+        if self.is_api_origin(None, host, port):
+            return True
+        return any(address in network for network in self.networks)
+
+    def check_url(self, url: str | httpx.URL, *, request_id: str | None) -> httpx.URL:
+        """The parsed URL, if a download may fetch it; else a ``DownloadError`` that says why
+        and how to widen the policy."""
+        try:
+            parsed = httpx.URL(str(url))
+        except (httpx.InvalidURL, TypeError, ValueError) as exc:
+            raise DownloadError(f"not a valid URL: {exc}", request_id=request_id) from None
+        scheme, host = parsed.scheme, parsed.host.lower()
+        where = f"{scheme or '?'}://{host or '?'}"
+        if scheme not in ("http", "https") or not host:
+            raise DownloadError(
+                f"refusing to download from {where}: only https URLs are allowed",
+                request_id=request_id,
+            )
+        api_origin = self.is_api_origin(scheme, host, parsed.port)
+        if scheme == "http" and not (api_origin or self._named_by_user(host)):
+            raise DownloadError(
+                f"refusing to download from {where}: only https URLs are allowed (plain http "
+                "only from the API's own origin or a host you trust)",
+                request_id=request_id,
+            )
+        literal = _literal(host)
+        if literal is not None and not self.allows_address(host, parsed.port, literal):
+            raise DownloadError(refused_address(host, literal), request_id=request_id)
+        if not self.trusts_host(host):
+            raise DownloadError(
+                f"refusing to download from {host}: not a trusted host (the API's host, "
+                f"{', '.join('*' + s for s in RUNCOMFY_HOST_SUFFIXES)}); trust it {_WIDEN}",
+                request_id=request_id,
+            )
+        return parsed
+
+
+def refused_address(host: str, address: IPAddress) -> str:
+    """The message of a refused private address."""
+    shown = host if host == str(address) else f"{host} ({address})"
+    return (
+        f"refusing to download from {shown}: not a public address (loopback, private, "
+        f"link-local...); to allow it, trust the address itself ({address}) {_WIDEN}"
+    )
+
+
+def _under(host: str, suffixes: Iterable[str]) -> bool:
+    """``host`` is one of the suffixes' names or under one (``.runcomfy.net``: itself too)."""
+    return any(host == suffix[1:] or host.endswith(suffix) for suffix in suffixes)
+
+
+def _port(scheme: str, port: int | None) -> int | None:
+    return port if port is not None else _DEFAULT_PORTS.get(scheme)
+
+
+@functools.lru_cache(maxsize=256)
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback IP addresses (127.0.0.0/8, ::1)."""
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
