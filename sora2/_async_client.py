@@ -23,7 +23,7 @@ from ._constants import (
 from ._download import AsyncFetcher
 from ._errors import is_gone
 from ._exceptions import ConfigurationError, Sora2Error
-from ._flows import Apply, Blocking, Fetch, Flow, FlowClient, OnUpdate, Progress, ReadPrice, Sleep
+from ._flows import Apply, Blocking, Fetch, Flow, FlowClient, ReadPrice, Sleep
 from ._journal_glue import Change, Failed
 from ._logging import logger
 from ._operations import Result, Status
@@ -205,7 +205,7 @@ class AsyncClient(FlowClient[httpx.AsyncBaseTransport]):
         job: JobRef,
         *,
         timeout: float | None = None,
-        on_update: OnUpdate | None = None,
+        on_update: Callable[[JobStatus], None] | None = None,
         cancel_on_timeout: bool = False,
     ) -> JobStatus:
         """See :meth:`Client.wait`."""
@@ -217,7 +217,7 @@ class AsyncClient(FlowClient[httpx.AsyncBaseTransport]):
         path: str | os.PathLike[str],
         *,
         max_bytes: int | None = None,
-        on_progress: Progress | None = None,
+        on_progress: Callable[[int, int | None], None] | None = None,
     ) -> list[Path]:
         """See :meth:`Client.download`."""
         return await self._run(self._download_flow(result, path, max_bytes, on_progress))
@@ -228,9 +228,9 @@ class AsyncClient(FlowClient[httpx.AsyncBaseTransport]):
         *,
         out: str | os.PathLike[str],
         timeout: float | None = None,
-        on_update: OnUpdate | None = None,
+        on_update: Callable[[JobStatus], None] | None = None,
         on_submit: Callable[[Submission], None] | None = None,
-        on_progress: Progress | None = None,
+        on_progress: Callable[[int, int | None], None] | None = None,
         model: str | None = None,
         max_cost: float | None = None,
         **inputs: Unpack[InputOptions],
@@ -263,8 +263,8 @@ class AsyncClient(FlowClient[httpx.AsyncBaseTransport]):
         request_id: str | None = None,
         *,
         out_dir: str | os.PathLike[str] | None = None,
-        on_update: OnUpdate | None = None,
-        on_progress: Progress | None = None,
+        on_update: Callable[[JobStatus], None] | None = None,
+        on_progress: Callable[[int, int | None], None] | None = None,
     ) -> list[JobRecord]:
         """See :meth:`Client.resume`."""
         return await self._run(self._resume_flow(request_id, out_dir, (on_update, on_progress)))

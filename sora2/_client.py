@@ -21,7 +21,7 @@ from ._constants import (
 )
 from ._download import Fetcher
 from ._exceptions import ConfigurationError
-from ._flows import Apply, Blocking, Fetch, Flow, FlowClient, OnUpdate, Progress, ReadPrice, Sleep
+from ._flows import Apply, Blocking, Fetch, Flow, FlowClient, ReadPrice, Sleep
 from ._logging import logger
 from ._operations import Result, Status
 from ._options import ClientOptions
@@ -196,7 +196,7 @@ class Client(FlowClient[httpx.BaseTransport]):
         job: JobRef,
         *,
         timeout: float | None = None,
-        on_update: OnUpdate | None = None,
+        on_update: Callable[[JobStatus], None] | None = None,
         cancel_on_timeout: bool = False,
     ) -> JobStatus:
         """Poll until the job reaches a final state (the spec's ``x-terminal-states``).
@@ -216,7 +216,7 @@ class Client(FlowClient[httpx.BaseTransport]):
         path: str | os.PathLike[str],
         *,
         max_bytes: int | None = None,
-        on_progress: Progress | None = None,
+        on_progress: Callable[[int, int | None], None] | None = None,
     ) -> list[Path]:
         """Save every output file of a result and return their paths, in ``files`` order.
 
@@ -241,9 +241,9 @@ class Client(FlowClient[httpx.BaseTransport]):
         *,
         out: str | os.PathLike[str],
         timeout: float | None = None,
-        on_update: OnUpdate | None = None,
+        on_update: Callable[[JobStatus], None] | None = None,
         on_submit: Callable[[Submission], None] | None = None,
-        on_progress: Progress | None = None,
+        on_progress: Callable[[int, int | None], None] | None = None,
         model: str | None = None,
         max_cost: float | None = None,
         **inputs: Unpack[InputOptions],
@@ -302,8 +302,8 @@ class Client(FlowClient[httpx.BaseTransport]):
         request_id: str | None = None,
         *,
         out_dir: str | os.PathLike[str] | None = None,
-        on_update: OnUpdate | None = None,
-        on_progress: Progress | None = None,
+        on_update: Callable[[JobStatus], None] | None = None,
+        on_progress: Callable[[int, int | None], None] | None = None,
     ) -> list[JobRecord]:
         """Finish unfinished journaled jobs (or one) without submitting anything again.
 
