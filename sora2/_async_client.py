@@ -23,7 +23,7 @@ from ._constants import (
 from ._download import AsyncFetcher
 from ._errors import is_gone
 from ._exceptions import ConfigurationError, Sora2Error
-from ._flows import Apply, Blocking, Fetch, Flow, FlowClient, ReadPrice, Sleep
+from ._flows import Apply, Blocking, Done, Fetch, Flow, FlowClient, ReadPrice, Sleep, next_step
 from ._journal_glue import Change, Failed
 from ._logging import logger
 from ._operations import Result, Status
@@ -126,19 +126,14 @@ class AsyncClient(FlowClient[httpx.AsyncBaseTransport]):
 
     async def _run(self, flow: Flow[T]) -> T:
         """Drive a flow (see ``Client._run``), awaiting each step."""
-        value: Any = None
-        error: BaseException | None = None
-        while True:
+        step = next_step(flow)
+        while not isinstance(step, Done):
             try:
-                step = flow.send(value) if error is None else flow.throw(error)
-            except StopIteration as done:
-                return done.value  # type: ignore[no-any-return]
-            finally:
-                error = None  # no reference cycle through a raised error's traceback
-            try:
-                value = await self._step(step)
+                value, error = await self._step(step), None
             except BaseException as exc:  # Ctrl-C and cancellation too: the flow's ``with``s see it
                 value, error = None, exc
+            step = next_step(flow, value, error)
+        return step.value  # type: ignore[no-any-return]
 
     async def _step(self, step: Any) -> Any:
         match step:

@@ -21,7 +21,7 @@ from ._constants import (
 )
 from ._download import Fetcher
 from ._exceptions import ConfigurationError
-from ._flows import Apply, Blocking, Fetch, Flow, FlowClient, ReadPrice, Sleep
+from ._flows import Apply, Blocking, Done, Fetch, Flow, FlowClient, ReadPrice, Sleep, next_step
 from ._logging import logger
 from ._operations import Result, Status
 from ._options import ClientOptions
@@ -99,19 +99,14 @@ class Client(FlowClient[httpx.BaseTransport]):
 
     def _run(self, flow: Flow[T]) -> T:
         """Drive a flow: each step done here, its value sent back, its error thrown in."""
-        value: Any = None
-        error: BaseException | None = None
-        while True:
+        step = next_step(flow)
+        while not isinstance(step, Done):
             try:
-                step = flow.send(value) if error is None else flow.throw(error)
-            except StopIteration as done:
-                return done.value  # type: ignore[no-any-return]
-            finally:
-                error = None  # no reference cycle through a raised error's traceback
-            try:
-                value = self._step(step)
+                value, error = self._step(step), None
             except BaseException as exc:  # Ctrl-C and cancellation too: the flow's ``with``s see it
                 value, error = None, exc
+            step = next_step(flow, value, error)
+        return step.value  # type: ignore[no-any-return]
 
     def _step(self, step: Any) -> Any:
         match step:

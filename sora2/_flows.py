@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Apply",
     "Blocking",
+    "Done",
     "Fetch",
     "Flow",
     "FlowClient",
@@ -61,6 +62,7 @@ __all__ = [
     "Step",
     "Watchers",
     "Where",
+    "next_step",
 ]
 
 T = TypeVar("T")
@@ -121,6 +123,22 @@ class ReadPrice:
 Step: TypeAlias = Any
 """An operation, or one of the records above."""
 Flow: TypeAlias = Generator[Step, Any, T]
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    """What a flow returned: the end of the drive."""
+
+    value: Any
+
+
+def next_step(flow: Flow[Any], value: Any = None, error: BaseException | None = None) -> Any:
+    """The flow's next step, given the last step's value, or its error thrown into the flow
+    (where its ``with`` blocks and handlers see it); :class:`Done` once the flow returns."""
+    try:
+        return flow.send(value) if error is None else flow.throw(error)
+    except StopIteration as done:
+        return Done(done.value)
 
 
 class FlowClient(BaseClient[TransportT]):
