@@ -11,21 +11,19 @@ sleeping, streaming.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Self
+from typing import Any, ClassVar, Generic, Self, TypeVar
 
 import attrs
 import httpx
 
-from ._download import is_loopback
 from ._exceptions import (
     AuthenticationError,
     ConfigurationError,
     InvalidInputError,
     PermissionDeniedError,
 )
-from ._hosts import HostPolicy
 from ._journal_glue import JournalKeeper
 from ._journal_store import JournalStore, open_journal
 from ._logging import register_secret
@@ -33,6 +31,11 @@ from ._operations import Submit
 from ._options import (
     API_KEY_ENV_VARS,
     BASE_URL_ENV_VAR,
+    DEFAULT_CONNECTION_LIMIT,
+    DEFAULT_MAX_DOWNLOAD_BYTES,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT,
+    DEFAULT_WAIT_TIMEOUT,
     EMULATOR_BASE_URL,
     ClientOptions,
     JournalOption,
@@ -41,7 +44,13 @@ from ._options import (
 from ._paid import paid_for
 from ._retry import RetryPolicy
 from ._telemetry import annotate, count, job_attributes, remember_job
-from ._transports import BearerAuth, in_process_emulator, is_in_process
+from ._transports import (
+    BearerAuth,
+    HostPolicy,
+    in_process_emulator,
+    is_in_process,
+    is_loopback,
+)
 from ._types import IN_PROGRESS, JobRef, JobResult, JobStatus, Submission
 from ._waiting import Clock, ProgressModel, SystemClock, WaitTracker
 
@@ -49,6 +58,7 @@ __all__ = [
     "FATAL_FOR_RESUME",
     "BaseClient",
     "SharedState",
+    "TransportT",
     "observed",
     "request_id_of",
     "submitted",
@@ -88,10 +98,38 @@ def _first_env(names: tuple[str, ...]) -> str | None:
     return None
 
 
-class BaseClient:
+TransportT = TypeVar("TransportT", httpx.BaseTransport, httpx.AsyncBaseTransport)
+"""The kind of transport a client takes: ``httpx.BaseTransport`` for ``Client``,
+``httpx.AsyncBaseTransport`` for ``AsyncClient``."""
+
+
+class BaseClient(Generic[TransportT]):
     """Configuration, and every decision that does not depend on sync or async I/O."""
 
+    _SYNC: ClassVar[bool]
+    """Client (sync I/O) or AsyncClient: the kind of in-process emulator it makes."""
     _options: ClientOptions
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        base_url: str | None = None,
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        transport: TransportT | None = None,
+        emulator: bool | Mapping[str, Any] = False,
+        journal: JournalOption = None,
+        wait_timeout: float = DEFAULT_WAIT_TIMEOUT,
+        max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
+        connection_limit: int = DEFAULT_CONNECTION_LIMIT,
+        trusted_hosts: Iterable[str] = (),
+        _clock: Clock | None = None,
+        _shared: SharedState | None = None,
+    ) -> None:
+        options = ClientOptions.pick(locals())
+        source = self._emulated(emulator, transport, _clock, _shared, sync=self._SYNC)
+        self._setup(options, source, _clock, _shared)
 
     @classmethod
     def _from_options(
@@ -211,6 +249,7 @@ class BaseClient:
 
     @property
     def base_url(self) -> str:
+        """The API's base URL in use: given, else ``$RUNCOMFY_BASE_URL``, else the spec's server."""
         return self._base_url
 
     @property
@@ -225,18 +264,22 @@ class BaseClient:
 
     @property
     def max_retries(self) -> int:
+        """Retries of a request that is safe to retry (see ``sora2._retry``)."""
         return self._options.max_retries
 
     @property
     def timeout(self) -> httpx.Timeout:
+        """The timeouts of each HTTP request."""
         return self._options.timeout
 
     @property
     def wait_timeout(self) -> float:
+        """Default deadline of ``wait`` and ``generate``, in seconds."""
         return self._options.wait_timeout
 
     @property
     def max_download_bytes(self) -> int:
+        """Default size cap of each file ``download`` saves."""
         return self._options.max_download_bytes
 
     @property
@@ -326,9 +369,9 @@ class BaseClient:
     def _ended(self, status: JobStatus) -> JobStatus:
         """A final status, returned; a failed one raised as ``JobFailedError``."""
         if status.is_failed:
+            count("failed", job_attributes(None, status.request_id))
             from ._errors import job_failed
 
-            count("failed", job_attributes(None, status.request_id))
             raise job_failed(status.request_id, status.state, status.error)
         if status.is_completed:
             count("completed", job_attributes(None, status.request_id))

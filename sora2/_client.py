@@ -1,71 +1,42 @@
-"""``Client``: prompt in, video file out, reliably; the sync driver of ``sora2._operations``.
+"""``Client``: prompt in, video file out, reliably; the sync driver of ``sora2._flows``.
 
-Each call is an operation that builds its request and reads its answer with no I/O;
-``Client._call`` sends it and writes the journal changes the answer implies. On top: retries
-that never pay twice (``sora2._retry``), an adaptive wait with a deadline (``sora2._waiting``),
-safe downloads (``sora2._download``) and the journal of every job (``sora2._journal``).
+Each call is an operation that builds its request and reads its answer with no I/O
+(``sora2._operations``); a call of several requests is a flow of ``sora2._flows`` that makes
+every decision. ``Client`` does their I/O inline: ``_call`` sends an operation and writes the
+journal changes its answer implies, ``_run`` drives a flow step by step.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
-import attrs
 import httpx
 
-from ._base_client import (
-    FATAL_FOR_RESUME,
-    BaseClient,
-    SharedState,
-    observed,
-    request_id_of,
-    submitted,
-)
-from ._download import (
-    absolute_target,
-    check_output_target,
-    names_files,
-    target_paths,
-)
-from ._exceptions import (
-    AuthenticationError,
-    ConfigurationError,
-    ConflictError,
-    DownloadError,
-    Sora2Error,
-    is_gone,
-)
-from ._fetching import Fetcher
-from ._journal_glue import Adopted, Failed, Saved, is_adhoc, resume_target
-from ._journal_rows import JobRecord
+from ._base_client import observed, request_id_of
+from ._download import Fetcher
+from ._exceptions import ConfigurationError
+from ._flows import Apply, Blocking, Done, Fetch, Flow, FlowClient, ReadPrice, Sleep, next_step
 from ._logging import logger
 from ._operations import Result, Status
 from ._options import (
     DEFAULT_BATCH_CONCURRENCY,
-    DEFAULT_CONNECTION_LIMIT,
-    DEFAULT_MAX_DOWNLOAD_BYTES,
-    DEFAULT_MAX_RETRIES,
-    DEFAULT_TIMEOUT,
-    DEFAULT_WAIT_TIMEOUT,
     ClientOptions,
-    JournalOption,
 )
-from ._responses import files_to_download
+from ._outputs import absolute_target
 from ._retry import call_with_retries
-from ._telemetry import job_attributes, measure, remember_job, span
+from ._telemetry import job_attributes, span
 from ._transports import BorrowedTransport
-from ._types import JobRef, JobResult, JobStatus, OutputFile, Submission, is_completed_state
-from ._waiting import TRANSIENT_POLL_ERRORS, Clock, WaitTracker
+from ._types import JobRef, JobResult, JobStatus, Submission
 
 if TYPE_CHECKING:
     from sora2_models.typed_dicts import InputOptions
 
     from ._batch import BatchProgress, BatchRow, BatchSummary
     from ._batch._api import BatchSource
+    from ._journal_rows import JobRecord
     from ._operations import Operation
     from ._pricing import CostEstimate
 
@@ -75,7 +46,7 @@ __all__ = ["Client"]
 T = TypeVar("T")
 
 
-class Client(BaseClient):
+class Client(FlowClient[httpx.BaseTransport]):
     """The synchronous client.
 
     Args:
@@ -90,26 +61,7 @@ class Client(BaseClient):
     setting of :class:`~sora2._options.ClientOptions`, documented there once.
     """
 
-    def __init__(
-        self,
-        api_key: str | None = None,
-        *,
-        base_url: str | None = None,
-        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
-        max_retries: int = DEFAULT_MAX_RETRIES,
-        transport: httpx.BaseTransport | None = None,
-        emulator: bool | Mapping[str, Any] = False,
-        journal: JournalOption = None,
-        wait_timeout: float = DEFAULT_WAIT_TIMEOUT,
-        max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
-        connection_limit: int = DEFAULT_CONNECTION_LIMIT,
-        trusted_hosts: Iterable[str] = (),
-        _clock: Clock | None = None,
-        _shared: SharedState | None = None,
-    ) -> None:
-        options = ClientOptions.pick(locals())
-        transport = self._emulated(emulator, transport, _clock, _shared, sync=True)
-        self._setup(options, transport, _clock, _shared)
+    _SYNC = True
 
     def _connect(self, options: ClientOptions) -> None:
         """The httpx clients of the API and of downloads (see ``BaseClient._setup``)."""
@@ -120,15 +72,9 @@ class Client(BaseClient):
         if self._borrowed and source is not None:
             api_transport = BorrowedTransport(source)
         self._http = httpx.Client(transport=api_transport, **self._http_settings())
-        self._fetcher = Fetcher(
-            self._shared,
-            policy=self._host_policy,
-            timeout=options.timeout,
-            limits=options.limits(),
-            retry=self._retry,
-        )
+        self._fetcher = Fetcher(self._shared, self._host_policy, options, self._retry)
 
-    # the one request path ----------------------------------------------------------------------
+    # the I/O: one request path, one driver of flows ---------------------------------------------
 
     def _call(self, op: Operation[T]) -> T:
         """Run one operation: its request sent (retried as its policy allows), its answer
@@ -150,6 +96,32 @@ class Client(BaseClient):
             return outcome.unwrap()
 
         return call_with_retries(self._retry, op.name, attempt, submit=op.name == "submit")
+
+    def _run(self, flow: Flow[T]) -> T:
+        """Drive a flow: each step done here, its value sent back, its error thrown in."""
+        step = next_step(flow)
+        while not isinstance(step, Done):
+            try:
+                value, error = self._step(step), None
+            except BaseException as exc:  # Ctrl-C and cancellation too: the flow's ``with``s see it
+                value, error = None, exc
+            step = next_step(flow, value, error)
+        return step.value  # type: ignore[no-any-return]
+
+    def _step(self, step: Any) -> Any:
+        match step:
+            case Blocking(function, args):
+                return function(*args)
+            case Apply(changes):
+                return self._keeper.apply(changes)
+            case Sleep(seconds):
+                return self._shared.clock.sleep(seconds)
+            case Fetch():
+                return self._fetcher.fetch(step)
+            case ReadPrice(model_id):
+                self._price_documents[model_id] = self._run(self._document_flow(model_id))
+                return None
+        return self._call(step)
 
     # operations --------------------------------------------------------------------------------
 
@@ -186,33 +158,7 @@ class Client(BaseClient):
             SubmissionUnknownError: the request may have created a job; it is not retried.
         """
         where = None if target is None else absolute_target(target)
-        return self._submit(prompt, inputs, target=where, model=model, max_cost=max_cost)
-
-    def _submit(
-        self,
-        prompt: str,
-        inputs: Mapping[str, Any],
-        *,
-        target: str | None,
-        model: str | None = None,
-        max_cost: float | None = None,
-    ) -> Submission:
-        """submit(), journaling ``target`` (generate's output path) in the job's first row."""
-        from ._inputs import job_seconds
-        from ._pricing import check_max_cost, judge_cost
-
-        check_max_cost(max_cost)
-        op = self._submit_op(prompt, inputs, model, target)
-        self._check_journal()
-        estimate = self._estimate(op.model, job_seconds(op.body, op.model))
-        judge_cost(estimate, max_cost)
-        if self._checks_files():
-            from ._hosted import check_file_inputs
-
-            check_file_inputs(op.body, op.model, transport=self._hosted_transport)
-        op = attrs.evolve(op, estimate_usd=estimate.usd)  # journaled with the job's id
-        with span("submit", job_attributes(op.body, model=op.model)):
-            return submitted(self._call(op), op.body, op.model)
+        return self._run(self._submit_flow(prompt, inputs, where, model, max_cost))
 
     def check_ready(self) -> None:
         """Raise now what :meth:`submit` would raise before sending anything: no API key
@@ -257,42 +203,7 @@ class Client(BaseClient):
         ``wait_timeout``) raises ``WaitTimeoutError``, after cancelling the job first if
         ``cancel_on_timeout`` and it is still queued.
         """
-        request_id = request_id_of(job)
-        self._require_key()
-        tracker = self._tracker(request_id, timeout, on_update)
-        with span("wait", job_attributes(None, request_id), timed="wait"):
-            return self._wait_loop(request_id, tracker, cancel_on_timeout)
-
-    def _wait_loop(
-        self, request_id: str, tracker: WaitTracker, cancel_on_timeout: bool
-    ) -> JobStatus:
-        while True:
-            try:
-                status = self.status(request_id)
-            except TRANSIENT_POLL_ERRORS as exc:
-                delay = tracker.failed(exc)
-            else:
-                next_delay, changes = tracker.observe(status)
-                if changes:
-                    self._keeper.apply(changes)
-                if next_delay is None:
-                    return self._ended(status)
-                delay = next_delay
-            remaining = tracker.remaining()
-            if remaining <= 0:
-                raise tracker.timeout_error(
-                    cancelled=cancel_on_timeout
-                    and tracker.queued
-                    and self._cancel_quietly(request_id)
-                )
-            self._shared.clock.sleep(min(delay, remaining))
-
-    def _cancel_quietly(self, request_id: str) -> bool:
-        try:
-            return self.cancel(request_id).is_cancelled
-        except ConflictError:
-            logger.debug("%s: started before it could be cancelled", request_id)
-            return False
+        return self._run(self._wait_flow(job, timeout, on_update, cancel_on_timeout))
 
     def download(
         self,
@@ -307,7 +218,7 @@ class Client(BaseClient):
         ``result`` is a :class:`JobResult`, a request id, a ``Submission`` or ``JobStatus`` (its
         result is fetched) or a file URL.
         One file goes to ``path`` (inside it, if a directory); several are named by
-        :func:`sora2._download.target_paths`. ``max_bytes`` caps each file.
+        :func:`sora2._outputs.target_paths`. ``max_bytes`` caps each file.
         ``on_progress(received, total)`` is called after each chunk (``total`` is the announced
         size, or None).
 
@@ -317,40 +228,7 @@ class Client(BaseClient):
             DownloadWriteError: an ``OSError`` while saving.
             DownloadError: it has not completed, or a file could not be fetched.
         """
-        files, request_id = files_to_download(
-            result if isinstance(result, JobResult) else request_id_of(result)
-        )
-        with self._paid(request_id) as job:
-            if files is None:
-                assert request_id is not None
-                files, request_id = files_to_download(self.result(request_id))
-            assert files is not None
-            job.output_urls = tuple(item.url for item in files)
-            with span("download", job_attributes(None, request_id)):
-                saved = self._download_to(files, request_id, path, max_bytes, on_progress)
-            measure("download", sum(p.stat().st_size for p in saved if p.is_file()))
-            return saved
-
-    def _download_to(
-        self,
-        files: tuple[OutputFile, ...],
-        request_id: str | None,
-        path: str | os.PathLike[str],
-        max_bytes: int | None,
-        on_progress: Callable[[int, int | None], None] | None = None,
-    ) -> list[Path]:
-        cap = self._options.max_download_bytes if max_bytes is None else max_bytes
-        targets = target_paths(path, files, request_id)
-        for item in files:
-            self._host_policy.check_url(item.url, request_id=request_id)
-        named = names_files(path, len(files))
-        saved = [
-            self._fetcher.fetch(item, target, cap, request_id, on_progress, named=named)
-            for item, target in zip(files, targets, strict=True)
-        ]
-        if request_id is not None and saved:
-            self._keeper.apply((Saved(request_id, str(saved[0])),))
-        return saved
+        return self._run(self._download_flow(result, path, max_bytes, on_progress))
 
     def generate(
         self,
@@ -376,19 +254,11 @@ class Client(BaseClient):
         how to fetch the paid result. If the process dies half-way, ``resume()`` finishes the
         job from the journal.
         """
-        check_output_target(out)
-        target = absolute_target(out)
-        submission = self._submit(prompt, inputs, target=target, model=model, max_cost=max_cost)
-        request_id = submission.request_id
-        if on_submit is not None:
-            on_submit(submission)
-        with self._paid(request_id):
-            status = self.wait(request_id, timeout=timeout, on_update=on_update)
-            if not status.is_completed:
-                raise DownloadError(
-                    f"{request_id} was {status.state}; there is no output", request_id=request_id
-                )
-            return self.download(self.result(request_id), target, on_progress=on_progress)
+        watchers = (on_update, on_progress)
+        flow = self._generate_flow(
+            prompt, inputs, out, on_submit, watchers, timeout, model, max_cost
+        )
+        return self._run(flow)
 
     def price(self, *, model: str | None = None, **inputs: Any) -> CostEstimate:
         """What one job of ``model`` (None: the spec's default) with these inputs would cost,
@@ -402,29 +272,7 @@ class Client(BaseClient):
         Raises:
             InvalidInputError: an unknown model, or an input the model does not allow.
         """
-        from ._inputs import job_seconds, known_model
-        from ._pricing import check_price_inputs
-
-        model_id = known_model(model)
-        check_price_inputs(inputs, model_id)
-        return self._estimate(model_id, job_seconds(inputs, model_id))
-
-    def _estimate(self, model_id: str, seconds: int | None) -> CostEstimate:
-        from ._operations import Price
-        from ._pricing import Unread, document_request, estimate_from
-
-        if model_id not in self._price_documents:
-            if document_request(model_id) is None:
-                found: Any = Unread("the spec gives the model no document operation")
-            else:
-                try:
-                    found = self._call(Price(model_id))
-                except (ConfigurationError, AuthenticationError):
-                    raise
-                except Sora2Error as exc:
-                    found = Unread(f"the model document could not be read: {exc}")
-            self._price_documents[model_id] = found
-        return estimate_from(model_id, self._price_documents[model_id], seconds)
+        return self._run(self._price_flow(model, inputs))
 
     def jobs(self, *, unfinished: bool = False) -> list[JobRecord]:
         """The journal, oldest first; ``unfinished`` keeps jobs that ``resume`` would finish."""
@@ -464,22 +312,7 @@ class Client(BaseClient):
         raised and writes no row); with ``out_dir``, a job whose files were saved already is
         downloaded again into it.
         """
-        self._require_key()
-        finished: list[JobRecord] = []
-        for record in self._keeper.to_resume(request_id):
-            try:
-                with self._paid(record.request_id):
-                    remember_job(record.request_id, record.model, record.params)
-                    self._resume_one(record, out_dir, on_update, on_progress)
-            except FATAL_FOR_RESUME:
-                raise
-            except Sora2Error as exc:
-                if request_id is not None:
-                    raise
-                if not is_gone(exc):
-                    self._keeper.apply((Failed(record.request_id, str(exc)),))
-            finished.append(self._keeper.refresh(record))
-        return finished
+        return self._run(self._resume_flow(request_id, out_dir, (on_update, on_progress)))
 
     def resume_pending(
         self,
@@ -495,23 +328,6 @@ class Client(BaseClient):
             if every is None:
                 return finished
             self._shared.clock.sleep(every)
-
-    def _resume_one(
-        self,
-        record: JobRecord,
-        out_dir: str | os.PathLike[str] | None,
-        on_update: Callable[[JobStatus], None] | None,
-        on_progress: Callable[[int, int | None], None] | None = None,
-    ) -> None:
-        if is_adhoc(record):  # never journaled: a typo must not become a row
-            self.status(record.request_id)
-            self._keeper.apply((Adopted(record.request_id),))
-        state = record.state
-        if not record.is_terminal:
-            state = self.wait(record.request_id, on_update=on_update).state
-        target = resume_target(record, out_dir)
-        if is_completed_state(state) and target is not None:
-            self.download(self.result(record.request_id), target, on_progress=on_progress)
 
     def batch(
         self,
@@ -549,22 +365,10 @@ class Client(BaseClient):
         unless it gives its own (``{"size": "1280x720"}``); they are part of each row's input,
         so a re-run must pass the same ones.
         """
+        settings = {k: v for k, v in locals().items() if k not in ("self", "rows")}
         from ._batch._api import batch_sync
 
-        return batch_sync(
-            self,
-            rows,
-            out_dir=out_dir,
-            concurrency=concurrency,
-            max_jobs=max_jobs,
-            max_seconds=max_seconds,
-            max_cost=max_cost,
-            dry_run=dry_run,
-            cancel_queued_on_interrupt=cancel_queued_on_interrupt,
-            resubmit_unknown=resubmit_unknown,
-            defaults=defaults,
-            on_progress=on_progress,
-        )
+        return batch_sync(self, rows, **settings)  # the signature names each setting, once
 
     def close(self) -> None:
         self._http.close()
@@ -575,10 +379,5 @@ class Client(BaseClient):
     def __enter__(self) -> Client:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()

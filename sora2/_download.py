@@ -1,171 +1,62 @@
-"""Saving a result's video: streamed to a temporary file beside the target, then renamed.
+"""Downloading a result's files: the download client, its checks, and the part file.
 
 Guarantees, for both clients:
 
 * nothing partial ever sits at the target path: the bytes go to a hidden ``.part`` file in the
   same directory, which is fsynced and atomically renamed only once complete and checked, and
   removed on any failure (Ctrl-C included);
-* checks: status 200, a ``video/*`` or ``application/octet-stream`` content type, the size
-  against Content-Length and against a cap, before and while streaming;
-* no credentials: file URLs are fetched by a separate HTTP client that has no Authorization
-  header at all;
-* only from where the client trusts (``sora2._hosts``, ``sora2._guarded``): https from trusted
-  hosts on public addresses, redirects included.
+* checks: status 200, a content type that suits the file's kind, the size against
+  Content-Length and against a cap, before and while streaming;
+* no credentials: file URLs are fetched by a second httpx client (``Fetcher``, ``AsyncFetcher``)
+  that has no Authorization header at all and reads nothing from the environment (no netrc
+  credentials, no proxy: a proxy would resolve names out of reach of the address check);
+* only from where the client trusts (``HostPolicy`` of ``sora2._transports``, and on the network
+  ``sora2._guarded``, which checks every resolved address): redirects included.
+
+What is safe to retry is retried. Where each file goes is ``sora2._outputs``'s.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
-import ipaddress
 import os
 import re
 import secrets
 import threading
 import time
-from collections.abc import Sequence
-from pathlib import Path, PurePosixPath
-from types import TracebackType
-from typing import TYPE_CHECKING, Final
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import httpx
 
-from ._exceptions import (
-    DownloadError,
-    InvalidInputError,
-    TransientDownloadError,
-    parse_retry_after,
-)
+from ._exceptions import DownloadError, TransientDownloadError, parse_retry_after
 from ._logging import logger, redact
-from ._outputs import FILE_KIND
-from ._retry import IDEMPOTENT_RETRY_STATUSES
+from ._options import DOWNLOAD_CHUNK_SIZE, MAX_DOWNLOAD_REDIRECTS, user_agent
+from ._outputs import FILE_KIND, type_suffix, url_suffix
+from ._retry import IDEMPOTENT_RETRY_STATUSES, RetryPolicy, acall_with_retries, call_with_retries
+from ._transports import AsyncBorrowedTransport, BorrowedTransport, HostPolicy, InFlight
+from ._types import OutputFile
 
 if TYPE_CHECKING:
-    from ._types import OutputFile
+    from ._base_client import SharedState
+    from ._flows import Fetch
+    from ._options import ClientOptions
 
 __all__ = [
     "ALLOWED_CONTENT_TYPES",
+    "AsyncFetcher",
+    "Fetcher",
     "PartFile",
-    "absolute_target",
     "allowed_content_types",
     "check_download_response",
-    "check_output_target",
-    "file_suffix",
-    "is_loopback",
-    "names_directory",
-    "names_files",
-    "target_path",
-    "target_paths",
     "transport_failure",
-    "type_suffix",
-    "url_suffix",
     "wire_bytes",
 ]
 
-ALLOWED_CONTENT_TYPES: Final = ("video/", "application/octet-stream")
-_DEFAULT_SUFFIX: Final = ".mp4"
-_FILE_SUFFIX: Final = ".bin"
-_KIND_SUFFIXES: Final = {"image": ".png", "video": ".mp4"}
-"""The extension of a file whose URL has none, by kind (the emulator's formats)."""
-_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+C = TypeVar("C", httpx.Client, httpx.AsyncClient)
 _O_BINARY: Final = getattr(os, "O_BINARY", 0)
-
-
-@functools.lru_cache(maxsize=256)
-def is_loopback(host: str) -> bool:
-    """True for ``localhost`` and loopback IP addresses (127.0.0.0/8, ::1)."""
-    host = host.strip("[]").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def target_path(path: str | os.PathLike[str], url: str, request_id: str | None) -> Path:
-    """The file to write: ``path`` itself, or a file named after the job inside a directory."""
-    target = Path(path).expanduser()
-    if names_directory(path):
-        suffix = PurePosixPath(httpx.URL(url).path).suffix or _DEFAULT_SUFFIX
-        stem = request_id or PurePosixPath(httpx.URL(url).path).stem or "video"
-        target = target / (_SAFE_NAME.sub("_", stem) + _SAFE_NAME.sub("", suffix))
-    return target.absolute()
-
-
-def url_suffix(url: str) -> str:
-    """The extension of a URL's path (``".png"``), or ``""`` when it has none."""
-    suffix = _SAFE_NAME.sub("", PurePosixPath(httpx.URL(url).path).suffix)
-    return suffix if len(suffix) > 1 else ""
-
-
-def type_suffix(content_type: str) -> str:
-    """The usual extension of a media type (``image/jpeg`` -> ``.jpg``), or ``""``."""
-    import mimetypes
-
-    media = content_type.split(";")[0].strip().lower()
-    return _SAFE_NAME.sub("", mimetypes.guess_extension(media) or "") if media else ""
-
-
-def names_files(path: str | os.PathLike[str], count: int) -> bool:
-    """True when :func:`target_paths` makes up the file names (``path`` names a directory, or
-    several files go beside it); False when ``path`` itself is the one file's name."""
-    return count > 1 or names_directory(path)
-
-
-def file_suffix(url: str, kind: str) -> str:
-    """A file's extension before it is fetched: its URL's, else the usual one of its kind's
-    media (``.png``...). A name made up from the kind is corrected by the answer's content
-    type once it arrives (see ``Fetcher.fetch``)."""
-    return url_suffix(url) or _KIND_SUFFIXES.get(kind, _FILE_SUFFIX)
-
-
-def target_paths(
-    path: str | os.PathLike[str], files: Sequence[OutputFile], request_id: str | None
-) -> list[Path]:
-    """Where each of a job's files goes; the naming rule of ``download`` and ``generate``.
-
-    ``path`` names a directory when it is an existing one or ends with a path separator
-    (``"dl/"``: created if missing). One file: ``path`` itself, or inside the directory as
-    ``<request_id><ext>``. Several files: inside the directory as ``<request_id>-1<ext>``,
-    ``<request_id>-2<ext>``...; otherwise beside ``path``, as ``<stem>-1<ext>``,
-    ``<stem>-2<ext>``... Each ``<ext>`` is the file's own: its URL's, else the usual one of the
-    content type it arrives with, else its kind's; the numbers follow ``JobResult.files``.
-    """
-    if len(files) == 1:
-        only = files[0]
-        target = Path(path).expanduser()
-        if names_directory(path):
-            stem = request_id or PurePosixPath(httpx.URL(only.url).path).stem or only.kind
-            return [
-                (target / (_SAFE_NAME.sub("_", stem) + file_suffix(only.url, only.kind))).absolute()
-            ]
-        return [target.absolute()]
-    target = Path(path).expanduser()
-    if names_directory(path):
-        directory, stem = target, _SAFE_NAME.sub("_", request_id or "output")
-    else:
-        directory, stem = target.parent, target.stem
-    return [
-        (directory / f"{stem}-{index}{file_suffix(item.url, item.kind)}").absolute()
-        for index, item in enumerate(files, start=1)
-    ]
-
-
-def names_directory(path: str | os.PathLike[str]) -> bool:
-    """True when ``path`` means "inside this folder": an existing directory, or a path that
-    ends with a separator (``"dl/"``), which need not exist yet."""
-    raw = os.fspath(path)
-    return raw.endswith((os.sep, "/")) or Path(raw).expanduser().is_dir()
-
-
-def absolute_target(path: str | os.PathLike[str]) -> str:
-    """``path`` made absolute, keeping a trailing separator (it says "a directory")."""
-    raw = os.fspath(path)
-    absolute = str(Path(raw).expanduser().absolute())
-    if raw.endswith((os.sep, "/")) and not absolute.endswith(os.sep):
-        absolute += os.sep
-    return absolute
+ALLOWED_CONTENT_TYPES: Final = ("video/", "application/octet-stream")
 
 
 def allowed_content_types(kind: str | None) -> tuple[str, ...]:
@@ -179,51 +70,6 @@ def allowed_content_types(kind: str | None) -> tuple[str, ...]:
     if kind == FILE_KIND:
         return ("",)
     return (f"{kind}/", "application/octet-stream")
-
-
-def check_output_target(out: str | os.PathLike[str]) -> None:
-    """Refuse, before anything is paid for, an output path the video could not be saved at.
-
-    ``out`` must be an existing writable directory (the file is named inside it), or a file
-    path whose directory exists or can be created, and is writable. The directory is created
-    and a probe file written and removed: permission bits say nothing for root, a read-only
-    file system or ``/proc``. Raises ``InvalidInputError(field="out")``.
-    """
-    try:
-        target = Path(out).expanduser().absolute()
-    except (TypeError, ValueError, RuntimeError) as exc:
-        raise InvalidInputError(f"out: not a usable path: {exc}", field="out", value=out) from None
-    if "\x00" in str(target):
-        raise _bad_out(out, "the path contains a NUL character")
-    wants_directory = str(out).endswith(("/", os.sep))
-    if target.exists() and not target.is_dir():
-        if wants_directory:
-            raise _bad_out(out, f"{target} is a file, not a directory")
-        if not target.is_file():
-            raise _bad_out(out, f"{target} is not a regular file")
-    directory = target if wants_directory or target.is_dir() else target.parent
-    for ancestor in (directory, *directory.parents):
-        if ancestor.exists():
-            if not ancestor.is_dir():
-                raise _bad_out(out, f"{ancestor} is not a directory")
-            break
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        probe = directory / f".sora2-probe.{secrets.token_hex(6)}.part"
-        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, 0o600)
-        os.close(fd)
-        probe.unlink()
-    except (OSError, ValueError) as exc:
-        reason = (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
-        raise _bad_out(out, f"cannot write in {directory}: {reason}") from None
-
-
-def _bad_out(out: str | os.PathLike[str], reason: str) -> InvalidInputError:
-    return InvalidInputError(
-        f"out: {reason}; nothing was submitted (choose a writable file or directory)",
-        field="out",
-        value=str(out),
-    )
 
 
 def check_download_response(
@@ -356,12 +202,7 @@ class PartFile:
     def __enter__(self) -> PartFile:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.discard()
 
 
@@ -403,3 +244,208 @@ def wire_bytes(response: httpx.Response, part: PartFile) -> int:
     if response.headers.get("content-encoding", "identity").lower() != "identity":
         return response.num_bytes_downloaded
     return part.size
+
+
+def _name_by_type(part: PartFile, item: OutputFile, response: httpx.Response) -> None:
+    """A made-up name of a file whose URL has no extension takes its content type's
+    (``image/jpeg`` -> ``.jpg``) instead of its kind's guess."""
+    suffix = type_suffix(response.headers.get("content-type", ""))
+    if suffix and not url_suffix(item.url) and suffix != part.target.suffix:
+        part.rename(part.target.with_suffix(suffix))
+
+
+def _kind(item: OutputFile) -> str | None:
+    """The kind a file must be: a bare URL of unknown kind keeps the old rule (a video or
+    bytes), not "anything"."""
+    return None if not item.field and item.kind == FILE_KIND else item.kind
+
+
+def _files_client(
+    cls: type[C], shared: SharedState, policy: HostPolicy, options: ClientOptions
+) -> C:
+    """The download client (``cls``, sync or async): no token, nothing from the environment,
+    no redirect followed on its own. It borrows the API's transport when the client was given
+    one (the emulator's, a test's); on the network it connects only to allowed addresses."""
+    sync, limits, source = cls is httpx.Client, options.limits(), shared.transport
+    transport: Any
+    if source is not None:  # of the client's own kind (checked by its _connect)
+        transport = (BorrowedTransport if sync else AsyncBorrowedTransport)(source)  # type: ignore[arg-type]
+    else:
+        from . import _guarded
+
+        guarded = _guarded.GuardedTransport if sync else _guarded.AsyncGuardedTransport
+        transport = guarded(policy.allows_address, limits=limits)
+    return cls(
+        timeout=options.timeout,
+        transport=transport,
+        limits=limits,
+        follow_redirects=False,
+        trust_env=False,
+        headers={"User-Agent": user_agent()},
+    )
+
+
+def _next_hop(
+    policy: HostPolicy, response: httpx.Response, request_id: str | None
+) -> httpx.Request | None:
+    """Where ``response`` redirects to (an allowed URL: any other is refused), or None."""
+    if response.next_request is not None:
+        policy.check_url(response.next_request.url, request_id=request_id)
+    return response.next_request
+
+
+def _begin(part: PartFile, step: Fetch, response: httpx.Response) -> int | None:
+    """The answer checked before its body is read; its announced size (or None)."""
+    announced = check_download_response(
+        response, max_bytes=step.cap, request_id=step.request_id, kind=_kind(step.item)
+    )
+    if step.named:
+        _name_by_type(part, step.item, response)
+    return announced
+
+
+def _open_part(step: Fetch) -> PartFile:
+    return PartFile(step.target, max_bytes=step.cap, request_id=step.request_id)
+
+
+def _finish(part: PartFile) -> Path:
+    part.flush()
+    return part.commit()
+
+
+@contextlib.contextmanager
+def _job_of(request_id: str | None) -> Iterator[None]:
+    """A ``DownloadError`` raised inside is given the job's id (if it has none yet)."""
+    try:
+        yield
+    except DownloadError as error:
+        error.request_id = error.request_id or request_id
+        raise
+
+
+class _Fetcher:
+    """What both fetchers hold: the client's shared state, host policy, options and retries."""
+
+    def __init__(
+        self, shared: SharedState, policy: HostPolicy, options: ClientOptions, retry: RetryPolicy
+    ) -> None:
+        self._shared = shared
+        self._policy = policy
+        self._options = options
+        self._retry = retry
+
+
+class Fetcher(_Fetcher):
+    """``Client``'s downloads, on an httpx client made on first use."""
+
+    _files: httpx.Client | None = None
+
+    def _client(self) -> httpx.Client:
+        if self._files is None:
+            self._files = _files_client(httpx.Client, self._shared, self._policy, self._options)
+        return self._files
+
+    def _open(self, url: str, request_id: str | None) -> httpx.Response:
+        """The streamed answer for ``url``, following redirects only to allowed URLs."""
+        files = self._client()
+        self._policy.check_url(url, request_id=request_id)
+        request = files.build_request("GET", url)
+        for _ in range(MAX_DOWNLOAD_REDIRECTS + 1):
+            with _job_of(request_id):  # an address the transport refused
+                response = files.send(request, stream=True)
+            next_request = _next_hop(self._policy, response, request_id)
+            if next_request is None:
+                return response
+            response.close()
+            request = next_request
+        raise DownloadError("download failed: too many redirects", request_id=request_id)
+
+    def fetch(self, step: Fetch) -> Path:
+        """Save one file (see ``sora2._flows.Fetch``), retried when safe."""
+        request_id = step.request_id
+
+        def attempt() -> Path:
+            with _open_part(step) as part:
+                try:
+                    response = self._open(step.item.url, request_id)
+                    try:
+                        announced = _begin(part, step, response)
+                        for chunk in response.iter_bytes(DOWNLOAD_CHUNK_SIZE):
+                            part.write(chunk)
+                            if step.on_progress is not None:
+                                step.on_progress(part.size, announced)
+                        part.check_length(announced, wire_bytes(response, part))
+                    finally:
+                        response.close()
+                except (httpx.TransportError, httpx.DecodingError) as exc:
+                    raise transport_failure(exc, request_id) from exc
+                return _finish(part)
+
+        return call_with_retries(self._retry, "download", attempt)
+
+    def close(self) -> None:
+        if self._files is not None:
+            self._files.close()
+
+
+class AsyncFetcher(_Fetcher):
+    """``AsyncClient``'s downloads: file I/O in worker threads, at most ``connection_limit``
+    in flight (its own bound: a long download never holds up a status poll)."""
+
+    _files: httpx.AsyncClient | None = None
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self._slots = InFlight(self._options.connection_limit, self._options.timeout.pool)
+
+    def _client(self) -> httpx.AsyncClient:
+        if self._files is None:
+            self._files = _files_client(
+                httpx.AsyncClient, self._shared, self._policy, self._options
+            )
+        return self._files
+
+    async def _open(self, url: str, request_id: str | None) -> httpx.Response:
+        files = self._client()
+        self._policy.check_url(url, request_id=request_id)
+        request = files.build_request("GET", url)
+        for _ in range(MAX_DOWNLOAD_REDIRECTS + 1):
+            with _job_of(request_id):  # an address the transport refused
+                response = await files.send(request, stream=True)
+            next_request = _next_hop(self._policy, response, request_id)
+            if next_request is None:
+                return response
+            await response.aclose()
+            request = next_request
+        raise DownloadError("download failed: too many redirects", request_id=request_id)
+
+    async def fetch(self, step: Fetch) -> Path:
+        """See :meth:`Fetcher.fetch`."""
+        from ._threads import run_in_worker  # async only: a sync client never loads it
+
+        request_id = step.request_id
+
+        async def attempt() -> Path:
+            part: PartFile = await run_in_worker(_open_part, step)
+            with part:
+                try:
+                    async with self._slots.hold():
+                        response = await self._open(step.item.url, request_id)
+                        try:
+                            announced = _begin(part, step, response)
+                            async for chunk in response.aiter_bytes(DOWNLOAD_CHUNK_SIZE):
+                                await run_in_worker(part.write, chunk)
+                                if step.on_progress is not None:
+                                    step.on_progress(part.size, announced)
+                            part.check_length(announced, wire_bytes(response, part))
+                        finally:
+                            await response.aclose()
+                except (httpx.TransportError, httpx.DecodingError) as exc:
+                    raise transport_failure(exc, request_id) from exc
+                return await run_in_worker(_finish, part)
+
+        return await acall_with_retries(self._retry, "download", attempt)
+
+    async def aclose(self) -> None:
+        if self._files is not None:
+            await self._files.aclose()

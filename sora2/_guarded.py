@@ -1,6 +1,6 @@
 """The download transport: it checks every address a name resolves to before connecting.
 
-A host name that passed the policy of ``sora2._hosts`` may still resolve to a private address
+A host name that passed the policy of ``sora2._transports`` may still resolve to a private address
 (a DNS answer pointing at 127.0.0.1 or 169.254.169.254). So the transport resolves the name
 itself, refuses the connection if any address is not allowed, and connects to the checked
 address, never resolving again (a second lookup could answer differently). TLS still verifies
@@ -19,15 +19,14 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-import ssl
-import typing
 from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import httpcore
 import httpx
 
 from ._exceptions import DownloadError
-from ._hosts import IPAddress, refused_address
+from ._transports import IPAddress, refused_address
 
 __all__ = [
     "AddressCheck",
@@ -52,7 +51,7 @@ def _literal(host: str) -> list[IPAddress] | None:
         return None
 
 
-def _addresses(host: str, infos: Iterable[Sequence[typing.Any]]) -> list[IPAddress]:
+def _addresses(host: str, infos: Iterable[Sequence[Any]]) -> list[IPAddress]:
     """The distinct addresses of ``getaddrinfo`` results, in its order (its preference)."""
     found: list[IPAddress] = []
     for info in infos:
@@ -169,8 +168,14 @@ class AsyncGuardedBackend(httpcore.AsyncNetworkBackend):
         await self._inner.sleep(seconds)
 
 
-def _ssl_context() -> ssl.SSLContext:
-    return httpx.create_ssl_context()
+def _pool_options(limits: httpx.Limits) -> dict[str, Any]:
+    """httpx's own pool settings for ``limits`` (``httpx.HTTPTransport`` builds the same)."""
+    return {
+        "ssl_context": httpx.create_ssl_context(),
+        "max_connections": limits.max_connections,
+        "max_keepalive_connections": limits.max_keepalive_connections,
+        "keepalive_expiry": limits.keepalive_expiry,
+    }
 
 
 class GuardedTransport(httpx.HTTPTransport):
@@ -180,23 +185,13 @@ class GuardedTransport(httpx.HTTPTransport):
 
     def __init__(self, allows: AddressCheck, *, limits: httpx.Limits) -> None:
         # Not super().__init__(): it would build a pool (and an SSL context) only to be replaced.
-        self._pool = httpcore.ConnectionPool(
-            ssl_context=_ssl_context(),
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            network_backend=GuardedBackend(allows),
-        )
+        backend = GuardedBackend(allows)
+        self._pool = httpcore.ConnectionPool(network_backend=backend, **_pool_options(limits))
 
 
 class AsyncGuardedTransport(httpx.AsyncHTTPTransport):
     """The async twin of :class:`GuardedTransport`."""
 
     def __init__(self, allows: AddressCheck, *, limits: httpx.Limits) -> None:
-        self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=_ssl_context(),
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
-            network_backend=AsyncGuardedBackend(allows),
-        )
+        backend = AsyncGuardedBackend(allows)
+        self._pool = httpcore.AsyncConnectionPool(network_backend=backend, **_pool_options(limits))

@@ -29,10 +29,10 @@ from typing import Any, Final, Literal
 import httpx
 
 from ._exceptions import DownloadError, InvalidInputError
-from ._hosts import IPAddress, is_special_address
 from ._logging import logger
 from ._options import MAX_DOWNLOAD_REDIRECTS
 from ._spec import hosted_file_limits, hosted_inputs
+from ._transports import IPAddress, is_special_address
 
 __all__ = [
     "HostedFileVerdict",

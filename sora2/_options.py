@@ -159,7 +159,7 @@ MAX_DOWNLOAD_REDIRECTS = 5
 """A file URL may redirect (pre-signed storage URLs do); each hop is checked like the first."""
 RUNCOMFY_HOST_SUFFIXES = (".runcomfy.net", ".runcomfy.com")
 """Hosts downloads may always come from, as RunComfy's own CLI allows (besides the API's own
-host and the user's ``trusted_hosts``); see ``sora2._hosts``."""
+host and the user's ``trusted_hosts``); see ``sora2._transports``."""
 
 # Batches -------------------------------------------------------------------------------------
 DEFAULT_BATCH_CONCURRENCY = 4

@@ -17,22 +17,36 @@ from __future__ import annotations
 
 import functools
 import mimetypes
+import os
 import re
-from collections.abc import Iterator, Mapping
-from pathlib import PurePosixPath
+import secrets
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path, PurePosixPath
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+import httpx
+
+from ._exceptions import InvalidInputError
 from ._types import OutputFile
 
 __all__ = [
     "FILE_KIND",
     "OUTPUT_KIND_KEY",
+    "absolute_target",
+    "check_output_target",
+    "file_suffix",
     "is_file_url",
     "kind_of",
+    "names_directory",
+    "names_files",
     "output_fields",
     "output_files",
     "output_kinds",
+    "target_path",
+    "target_paths",
+    "type_suffix",
+    "url_suffix",
 ]
 
 FILE_KIND: Final = "file"
@@ -144,3 +158,142 @@ def output_files(outputs: Mapping[str, Any]) -> tuple[OutputFile, ...]:
             kind = documented.get(name) or kind_of(name, url)
             files.append(OutputFile(url=url, kind=kind, field=name))
     return tuple(files)
+
+
+# Where they are saved ---------------------------------------------------------------------
+
+_DEFAULT_SUFFIX: Final = ".mp4"
+_FILE_SUFFIX: Final = ".bin"
+_KIND_SUFFIXES: Final = {"image": ".png", "video": ".mp4"}
+"""The extension of a file whose URL has none, by kind (the emulator's formats)."""
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+_O_BINARY: Final = getattr(os, "O_BINARY", 0)
+
+
+def target_path(path: str | os.PathLike[str], url: str, request_id: str | None) -> Path:
+    """The file to write: ``path`` itself, or a file named after the job inside a directory."""
+    target = Path(path).expanduser()
+    if names_directory(path):
+        suffix = PurePosixPath(httpx.URL(url).path).suffix or _DEFAULT_SUFFIX
+        stem = request_id or PurePosixPath(httpx.URL(url).path).stem or "video"
+        target = target / (_SAFE_NAME.sub("_", stem) + _SAFE_NAME.sub("", suffix))
+    return target.absolute()
+
+
+def url_suffix(url: str) -> str:
+    """The extension of a URL's path (``".png"``), or ``""`` when it has none."""
+    suffix = _SAFE_NAME.sub("", PurePosixPath(httpx.URL(url).path).suffix)
+    return suffix if len(suffix) > 1 else ""
+
+
+def type_suffix(content_type: str) -> str:
+    """The usual extension of a media type (``image/jpeg`` -> ``.jpg``), or ``""``."""
+
+    media = content_type.split(";")[0].strip().lower()
+    return _SAFE_NAME.sub("", mimetypes.guess_extension(media) or "") if media else ""
+
+
+def names_files(path: str | os.PathLike[str], count: int) -> bool:
+    """True when :func:`target_paths` makes up the file names (``path`` names a directory, or
+    several files go beside it); False when ``path`` itself is the one file's name."""
+    return count > 1 or names_directory(path)
+
+
+def file_suffix(url: str, kind: str) -> str:
+    """A file's extension before it is fetched: its URL's, else the usual one of its kind's
+    media (``.png``...). A name made up from the kind is corrected by the answer's content
+    type once it arrives (see ``Fetcher.fetch``)."""
+    return url_suffix(url) or _KIND_SUFFIXES.get(kind, _FILE_SUFFIX)
+
+
+def target_paths(
+    path: str | os.PathLike[str], files: Sequence[OutputFile], request_id: str | None
+) -> list[Path]:
+    """Where each of a job's files goes; the naming rule of ``download`` and ``generate``.
+
+    ``path`` names a directory when it is an existing one or ends with a path separator
+    (``"dl/"``: created if missing). One file: ``path`` itself, or inside the directory as
+    ``<request_id><ext>``. Several files: inside the directory as ``<request_id>-1<ext>``,
+    ``<request_id>-2<ext>``...; otherwise beside ``path``, as ``<stem>-1<ext>``,
+    ``<stem>-2<ext>``... Each ``<ext>`` is the file's own: its URL's, else the usual one of the
+    content type it arrives with, else its kind's; the numbers follow ``JobResult.files``.
+    """
+    if len(files) == 1:
+        only = files[0]
+        target = Path(path).expanduser()
+        if names_directory(path):
+            stem = request_id or PurePosixPath(httpx.URL(only.url).path).stem or only.kind
+            return [
+                (target / (_SAFE_NAME.sub("_", stem) + file_suffix(only.url, only.kind))).absolute()
+            ]
+        return [target.absolute()]
+    target = Path(path).expanduser()
+    if names_directory(path):
+        directory, stem = target, _SAFE_NAME.sub("_", request_id or "output")
+    else:
+        directory, stem = target.parent, target.stem
+    return [
+        (directory / f"{stem}-{index}{file_suffix(item.url, item.kind)}").absolute()
+        for index, item in enumerate(files, start=1)
+    ]
+
+
+def names_directory(path: str | os.PathLike[str]) -> bool:
+    """True when ``path`` means "inside this folder": an existing directory, or a path that
+    ends with a separator (``"dl/"``), which need not exist yet."""
+    raw = os.fspath(path)
+    return raw.endswith((os.sep, "/")) or Path(raw).expanduser().is_dir()
+
+
+def absolute_target(path: str | os.PathLike[str]) -> str:
+    """``path`` made absolute, keeping a trailing separator (it says "a directory")."""
+    raw = os.fspath(path)
+    absolute = str(Path(raw).expanduser().absolute())
+    if raw.endswith((os.sep, "/")) and not absolute.endswith(os.sep):
+        absolute += os.sep
+    return absolute
+
+
+def check_output_target(out: str | os.PathLike[str]) -> None:
+    """Refuse, before anything is paid for, an output path the video could not be saved at.
+
+    ``out`` must be an existing writable directory (the file is named inside it), or a file
+    path whose directory exists or can be created, and is writable. The directory is created
+    and a probe file written and removed: permission bits say nothing for root, a read-only
+    file system or ``/proc``. Raises ``InvalidInputError(field="out")``.
+    """
+    try:
+        target = Path(out).expanduser().absolute()
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise InvalidInputError(f"out: not a usable path: {exc}", field="out", value=out) from None
+    if "\x00" in str(target):
+        raise _bad_out(out, "the path contains a NUL character")
+    wants_directory = str(out).endswith(("/", os.sep))
+    if target.exists() and not target.is_dir():
+        if wants_directory:
+            raise _bad_out(out, f"{target} is a file, not a directory")
+        if not target.is_file():
+            raise _bad_out(out, f"{target} is not a regular file")
+    directory = target if wants_directory or target.is_dir() else target.parent
+    for ancestor in (directory, *directory.parents):
+        if ancestor.exists():
+            if not ancestor.is_dir():
+                raise _bad_out(out, f"{ancestor} is not a directory")
+            break
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe = directory / f".sora2-probe.{secrets.token_hex(6)}.part"
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, 0o600)
+        os.close(fd)
+        probe.unlink()
+    except (OSError, ValueError) as exc:
+        reason = (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
+        raise _bad_out(out, f"cannot write in {directory}: {reason}") from None
+
+
+def _bad_out(out: str | os.PathLike[str], reason: str) -> InvalidInputError:
+    return InvalidInputError(
+        f"out: {reason}; nothing was submitted (choose a writable file or directory)",
+        field="out",
+        value=str(out),
+    )

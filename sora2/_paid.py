@@ -10,7 +10,6 @@ submission; an ``OSError`` there (a full disk, a vanished directory) becomes a
 from __future__ import annotations
 
 from collections.abc import Sequence
-from types import TracebackType
 
 from ._exceptions import (
     JOB_NOT_FOUND,
@@ -142,12 +141,7 @@ class paid_for:
     def __enter__(self) -> paid_for:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, _type: object, exc: BaseException | None, _tb: object) -> None:
         request_id = self.request_id
         if isinstance(exc, Sora2Error):
             if request_id is not None:

@@ -18,7 +18,7 @@ import pytest
 from sora2 import DownloadError
 from sora2._guarded import GuardedTransport
 from sora2._hosted import _own_host_only
-from sora2._hosts import HostPolicy
+from sora2._transports import HostPolicy
 from sora2.emulator import create_app, serve
 
 from .helpers import TOKEN, Factory, FakeClock

@@ -10,9 +10,9 @@ import httpx
 import pytest
 
 from sora2 import AsyncClient, Client, ConfigurationError, DownloadError
-from sora2._hosts import HostPolicy, is_special_address
 from sora2._journal import Journal
 from sora2._options import RUNCOMFY_HOST_SUFFIXES, TRUSTED_HOSTS_ENV_VAR
+from sora2._transports import HostPolicy, is_special_address
 from sora2._types import COMPLETED
 
 from .helpers import BASE_URL, TOKEN, Factory, Script, json_response, status_body, submit_body

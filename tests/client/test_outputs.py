@@ -10,9 +10,17 @@ import httpx
 import pytest
 
 from sora2 import DownloadError, NoOutputError, OutputFile
-from sora2._download import file_suffix, target_paths, url_suffix
 from sora2._journal import Journal
-from sora2._outputs import FILE_KIND, kind_of, output_fields, output_files, output_kinds
+from sora2._outputs import (
+    FILE_KIND,
+    file_suffix,
+    kind_of,
+    output_fields,
+    output_files,
+    output_kinds,
+    target_paths,
+    url_suffix,
+)
 from sora2._spec import resolve, spec_document
 from sora2.emulator import Emulator, create_app
 
