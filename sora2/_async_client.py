@@ -317,9 +317,9 @@ class AsyncClient(FlowClient[httpx.AsyncBaseTransport]):
     ) -> BatchSummary:
         """See :meth:`Client.batch`."""
         settings = {k: v for k, v in locals().items() if k not in ("self", "rows")}
-        from ._batch._runner import run_batch
+        from ._batch._runner import BatchSettings, run_batch
 
-        return await run_batch(self, rows, **settings)  # the signature names each setting, once
+        return await run_batch(self, rows, BatchSettings(**settings))
 
     async def close(self) -> None:
         await self._http.aclose()

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final, Unpack
 from ._types import GONE, IN_PROGRESS, IN_QUEUE, is_completed_state, is_terminal_state
 
 if TYPE_CHECKING:
-    from ._journal_store import NewJob
+    from ._journal_store import NewJob, Seen
 
 __all__ = ["COLUMNS", "JobRecord", "SqlJournal", "first_columns", "prunable"]
 
@@ -290,15 +290,9 @@ class SqlJournal:
         if saved:
             self._let_go(request_id)
 
-    def observe_state(
-        self,
-        request_id: str,
-        state: str,
-        *,
-        queue_position: int | None = None,
-        at: float | None = None,
-    ) -> None:
+    def observe_state(self, request_id: str, state: str, **seen: Unpack[Seen]) -> None:
         """Record a state seen by a poll; stamps first ``in_progress`` and terminal times."""
+        at = seen.get("at")
         now = time.time() if at is None else at
         terminal = is_terminal_state(state)
         rows = self._rows(
@@ -310,7 +304,7 @@ class SqlJournal:
             ),
             (
                 state,
-                queue_position,
+                seen.get("queue_position"),
                 state == IN_PROGRESS,
                 now,
                 terminal,

@@ -17,7 +17,7 @@ from ._options import JOURNAL_ENV_VAR, JOURNAL_URL_SCHEMES
 if TYPE_CHECKING:
     from ._journal_rows import JobRecord
 
-__all__ = ["JournalStore", "NewJob", "is_journal_url", "open_journal"]
+__all__ = ["JournalStore", "NewJob", "Seen", "is_journal_url", "open_journal"]
 
 
 class NewJob(TypedDict, total=False):
@@ -32,6 +32,14 @@ class NewJob(TypedDict, total=False):
     target_path: str | None
     model: str | None
     estimate_usd: float | None
+
+
+class Seen(TypedDict, total=False):
+    """What a poll saw besides the state (``observe_state``'s keywords): the queue position,
+    and when, in ``time.time()`` seconds (now if not given)."""
+
+    queue_position: int | None
+    at: float | None
 
 
 @runtime_checkable
@@ -61,14 +69,7 @@ class JournalStore(Protocol):
         """Set columns of a job's row (``error``, ``video_url``, ``output_path``, ...)."""
         ...
 
-    def observe_state(
-        self,
-        request_id: str,
-        state: str,
-        *,
-        queue_position: int | None = None,
-        at: float | None = None,
-    ) -> None:
+    def observe_state(self, request_id: str, state: str, **seen: Unpack[Seen]) -> None:
         """Record a state seen by a poll."""
         ...
 

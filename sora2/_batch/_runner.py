@@ -19,10 +19,10 @@ import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from .._options import DEFAULT_BATCH_CONCURRENCY
 from .._text import plural
 from .._threads import run_in_worker
 from .._types import CANCELLED, COMPLETED, FAILED, GONE
@@ -47,39 +47,50 @@ from ._summary import BatchProgress, BatchSummary
 if TYPE_CHECKING:
     from .._async_client import AsyncClient
 
-__all__ = ["run_batch"]
+__all__ = ["BatchSettings", "run_batch"]
+
+
+@dataclass(frozen=True)
+class BatchSettings:
+    """What a batch is asked to do: ``AsyncClient.batch``'s keywords (documented there, defaults
+    in its signature), and two more of the CLI's: ``handle_sigint`` (Ctrl-C interrupts the
+    batch, see ``Run.drive``) and ``stdin`` (the rows when ``source`` is ``"-"``).
+    ``cancel_queued_on_interrupt`` may be a question, asked with the count of queued jobs."""
+
+    out_dir: str | os.PathLike[str]
+    concurrency: int
+    max_jobs: int | None
+    max_seconds: float | None
+    max_cost: float | None
+    dry_run: bool
+    cancel_queued_on_interrupt: bool | Callable[[int], bool]
+    resubmit_unknown: bool
+    defaults: Mapping[str, Any] | None
+    on_progress: Callable[[BatchProgress, BatchRow | None], None] | None
+    handle_sigint: bool = False
+    stdin: IO[str] | None = None
 
 
 async def run_batch(
     client: AsyncClient,
     source: str | os.PathLike[str] | Iterable[Mapping[str, Any]],
-    *,
-    out_dir: str | os.PathLike[str],
-    concurrency: int = DEFAULT_BATCH_CONCURRENCY,
-    max_jobs: int | None = None,
-    max_seconds: float | None = None,
-    max_cost: float | None = None,
-    dry_run: bool = False,
-    cancel_queued_on_interrupt: bool | Callable[[int], bool] = False,
-    resubmit_unknown: bool = False,
-    defaults: Mapping[str, Any] | None = None,
-    handle_sigint: bool = False,
-    on_progress: Callable[[BatchProgress, BatchRow | None], None] | None = None,
-    stdin: IO[str] | None = None,
+    settings: BatchSettings,
 ) -> BatchSummary:
     """Run (or with ``dry_run``, check and plan) a batch; see ``AsyncClient.batch``."""
     import anyio
 
-    check_limits(concurrency, max_jobs, max_seconds, max_cost)
-    budget = Budget(max_jobs, max_seconds, max_cost)
+    check_limits(settings.concurrency, settings.max_jobs, settings.max_seconds, settings.max_cost)
+    budget = Budget(settings.max_jobs, settings.max_seconds, settings.max_cost)
     started = time.monotonic()
     source_arg: Any = Path(source) if isinstance(source, os.PathLike) else source
     # Reading and checking the rows, the manifest and the journal is blocking work: a thread's.
-    read = functools.partial(load_rows, source_arg, stdin=stdin, defaults=defaults)
+    read = functools.partial(
+        load_rows, source_arg, stdin=settings.stdin, defaults=settings.defaults
+    )
     parsed = await run_in_worker(read)
     plan = make_plan(r.input for r in parsed if r.valid)
-    directory = Path(out_dir).expanduser().absolute()
-    if not dry_run:
+    directory = Path(settings.out_dir).expanduser().absolute()
+    if not settings.dry_run:
         await client.check_ready()  # no key, or a journal that cannot record ids: stop now
     manifest = await run_in_worker(Manifest.read, directory)
     entries: list[BatchRow] = []
@@ -89,9 +100,9 @@ async def run_batch(
         entry.row = found.line
         entries.append(entry)
     costs = await row_costs(client, [*entries, *manifest])
-    if dry_run:
+    if settings.dry_run:
         # What a run would submit now, and where the budget would stop it; nothing written.
-        candidates = [row for row in entries if needs_submit(row, resubmit_unknown)]
+        candidates = [row for row in entries if needs_submit(row, settings.resubmit_unknown)]
         to_submit, budget_stop = within_budget(candidates, manifest, budget, costs)
         if budget_stop is not None:
             budget_stop += (
@@ -124,16 +135,16 @@ async def run_batch(
             shared,
             plan=plan,
             started=started,
-            concurrency=concurrency,
-            resubmit_unknown=resubmit_unknown,
-            handle_sigint=handle_sigint,
-            cancel_queued_on_interrupt=cancel_queued_on_interrupt,
-            on_progress=on_progress,
+            concurrency=settings.concurrency,
+            resubmit_unknown=settings.resubmit_unknown,
+            handle_sigint=settings.handle_sigint,
+            cancel_queued_on_interrupt=settings.cancel_queued_on_interrupt,
+            on_progress=settings.on_progress,
         )
     follow = await run_in_worker(to_follow, entries)  # looks for the saved files
-    candidates = [row for row in entries if needs_submit(row, resubmit_unknown)]
+    candidates = [row for row in entries if needs_submit(row, settings.resubmit_unknown)]
     for row in entries:
-        if row.request_id is None and row.submit_unknown and not resubmit_unknown:
+        if row.request_id is None and row.submit_unknown and not settings.resubmit_unknown:
             row.state, row.error = PENDING, UNKNOWN_SUBMIT
     to_submit, budget_stop = within_budget(candidates, manifest, budget, costs)
     for row in candidates[len(to_submit) :]:
@@ -155,18 +166,18 @@ async def run_batch(
         message=f"budget: {budget_stop}" if budget_stop else None,
         earlier={r.key: r.request_id for r in follow if r.request_id is not None},
     )
-    run = Run(client, manifest, directory, progress, on_progress)
+    run = Run(client, manifest, directory, progress, settings.on_progress)
     await run.settle()
     items: deque[BatchRow] = deque([*follow, *to_submit])
     run.tell()
 
     async def work() -> None:
         async with anyio.create_task_group() as workers:
-            for _ in range(min(concurrency, len(items)) or 0):
+            for _ in range(min(settings.concurrency, len(items)) or 0):
                 workers.start_soon(run.worker, items)
 
     interrupted = await run.drive(
-        work, handle_sigint=handle_sigint, cancel=cancel_queued_on_interrupt
+        work, handle_sigint=settings.handle_sigint, cancel=settings.cancel_queued_on_interrupt
     )
     stopped = run.progress.message if run.stopping and not interrupted else None
     return await run.summary(

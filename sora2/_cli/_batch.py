@@ -306,7 +306,7 @@ def batch(
     """
     import anyio
 
-    from .._batch import run_batch
+    from .._batch._runner import BatchSettings, run_batch
 
     display: _PlainDisplay | _RichDisplay | None = None
     if not dry_run and not settings.quiet:
@@ -334,17 +334,19 @@ def batch(
             return await run_batch(
                 client,
                 "-" if file == "-" else Path(file),
-                out_dir=out_dir,
-                concurrency=concurrency,
-                max_jobs=max_jobs,
-                max_seconds=max_seconds,
-                max_cost=max_cost,
-                dry_run=dry_run,
-                cancel_queued_on_interrupt=ask,
-                resubmit_unknown=resubmit_unknown,
-                defaults=inputs,
-                handle_sigint=True,
-                on_progress=display,
+                BatchSettings(
+                    out_dir=out_dir,
+                    concurrency=concurrency,
+                    max_jobs=max_jobs,
+                    max_seconds=max_seconds,
+                    max_cost=max_cost,
+                    dry_run=dry_run,
+                    cancel_queued_on_interrupt=ask,
+                    resubmit_unknown=resubmit_unknown,
+                    defaults=inputs,
+                    on_progress=display,
+                    handle_sigint=True,
+                ),
             )
 
     try:

@@ -14,7 +14,7 @@ import httpx
 
 from .._spec import escape_pointer
 from ._auth import security_problem
-from ._operations import Media, OperationSpec, coerce, find_media, media_type
+from ._operations import Header, Media, OperationSpec, Param, coerce, find_media, media_type
 from ._schemas import SchemaCompiler
 from ._violations import Side, Violation, one_line
 
@@ -95,29 +95,15 @@ class PartChecks:
         violations: list[Violation] = []
         for header in documented.headers:
             value = headers.get(header.name)
-            pointer = f"/headers/{escape_pointer(header.name.lower())}"
-            if value is None:
-                if header.required:
-                    violations.append(
-                        Violation(
-                            pointer,
-                            "required",
-                            f"header {header.name} is required with status {status}",
-                            "response",
-                            op_id,
-                            status,
-                        )
-                    )
-                continue
             violations.extend(
-                self._schemas.check(
-                    header.location,
-                    header.schema,
-                    coerce(value, header.schema),
-                    prefix=pointer,
-                    side="response",
-                    operation_id=op_id,
-                    status=status,
+                self._value_violations(
+                    header,
+                    value,
+                    f"/headers/{escape_pointer(header.name.lower())}",
+                    f"header {header.name} is required with status {status}",
+                    "response",
+                    op_id,
+                    status,
                 )
             )
         if content is None:
@@ -172,29 +158,43 @@ class PartChecks:
                 continue  # cookies: not checked
             where = "headers" if param.where == "header" else param.where
             name = param.name.lower() if param.where == "header" else param.name
-            pointer = f"/{where}/{escape_pointer(name)}"
-            if value is None:
-                if param.required:
-                    violations.append(
-                        Violation(
-                            pointer,
-                            "required",
-                            f"{param.where} parameter {param.name} is required",
-                            "request",
-                            spec.operation_id,
-                        )
-                    )
-                continue
             violations.extend(
-                self._schemas.check(
-                    param.location,
-                    param.schema,
-                    coerce(value, param.schema),
-                    prefix=pointer,
-                    side="request",
-                    operation_id=spec.operation_id,
+                self._value_violations(
+                    param,
+                    value,
+                    f"/{where}/{escape_pointer(name)}",
+                    f"{param.where} parameter {param.name} is required",
+                    "request",
+                    spec.operation_id,
+                    None,
                 )
             )
+
+    def _value_violations(
+        self,
+        documented: Param | Header,
+        value: str | None,
+        pointer: str,
+        missing: str,
+        side: Side,
+        op_id: str | None,
+        status: int | None,
+    ) -> list[Violation]:
+        """A parameter's or header's value against its schema; ``missing`` when it is absent
+        but required."""
+        if value is None:
+            if not documented.required:
+                return []
+            return [Violation(pointer, "required", missing, side, op_id, status)]
+        return self._schemas.check(
+            documented.location,
+            documented.schema,
+            coerce(value, documented.schema),
+            prefix=pointer,
+            side=side,
+            operation_id=op_id,
+            status=status,
+        )
 
     def _body_violations(
         self,

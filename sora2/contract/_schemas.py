@@ -17,9 +17,8 @@ from ._violations import Side, Violation, one_line
 
 if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError
-    from jsonschema.protocols import Validator
 
-__all__ = ["SchemaCompiler", "schema_violations"]
+__all__ = ["SchemaCompiler"]
 
 
 class SchemaCompiler(_SpecCompiler):
@@ -54,14 +53,35 @@ class SchemaCompiler(_SpecCompiler):
             )
         if quick is not None and quick(instance):
             return []
-        return schema_violations(
-            self.validator(location, schema),
-            instance,
-            prefix=prefix,
-            side=side,
-            operation_id=operation_id,
-            status=status,
-        )
+        validator = self.validator(location, schema)
+        violations: list[Violation] = []
+        for error in (e for top in validator.iter_errors(instance) for e in _explain(top)):
+            pointer = _pointer(prefix, error.absolute_path)
+            rule = str(error.validator)
+            expected = error.validator_value
+            if (
+                rule == "required"
+                and isinstance(error.instance, dict)
+                and isinstance(expected, list)
+            ):
+                missing = [
+                    name
+                    for name in expected
+                    if name not in error.instance and repr(name) in error.message
+                ]
+                if missing:
+                    pointer += "/" + escape_pointer(str(missing[0]))
+            violations.append(
+                Violation(
+                    pointer=pointer,
+                    rule=rule,
+                    message=one_line(error.message),
+                    side=side,
+                    operation_id=operation_id,
+                    status=status,
+                )
+            )
+        return violations
 
 
 _ANNOTATIONS = frozenset(
@@ -112,42 +132,3 @@ def _explain(error: ValidationError) -> list[ValidationError]:
         key=lambda errors: (len(errors), -max(len(e.absolute_path) for e in errors)),
     )
     return [found for sub in closest for found in _explain(sub)]
-
-
-def schema_violations(
-    validator: Validator,
-    instance: Any,
-    *,
-    prefix: str,
-    side: Side,
-    operation_id: str | None,
-    status: int | None = None,
-) -> list[Violation]:
-    """Every schema error of ``instance`` as a Violation under pointer ``prefix``.
-
-    A ``required`` error points at the missing member (``/body/prompt``), not at its parent.
-    """
-    violations: list[Violation] = []
-    for error in (e for top in validator.iter_errors(instance) for e in _explain(top)):
-        pointer = _pointer(prefix, error.absolute_path)
-        rule = str(error.validator)
-        expected = error.validator_value
-        if rule == "required" and isinstance(error.instance, dict) and isinstance(expected, list):
-            missing = [
-                name
-                for name in expected
-                if name not in error.instance and repr(name) in error.message
-            ]
-            if missing:
-                pointer += "/" + escape_pointer(str(missing[0]))
-        violations.append(
-            Violation(
-                pointer=pointer,
-                rule=rule,
-                message=one_line(error.message),
-                side=side,
-                operation_id=operation_id,
-                status=status,
-            )
-        )
-    return violations

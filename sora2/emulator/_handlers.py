@@ -14,7 +14,7 @@ import threading
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
@@ -54,6 +54,7 @@ __all__ = ["Handlers"]
 
 
 logger = logging.getLogger("sora2.emulator")
+_T = TypeVar("_T")
 
 _Handler = Callable[[Request], Awaitable[Response]]
 
@@ -225,23 +226,24 @@ class Handlers:
         self.stats.count_submission(str(body[PROMPT_INPUT]), sent)
         return JSONResponse({"request_id": request_id, **self._urls(request, request_id)})
 
-    def _lookup(self, request: Request) -> JobView | Response:
+    def _lookup(self, request: Request, find: Callable[[str], _T | None]) -> _T | Response:
+        """``find`` applied to the request's id, or the 401 or 404 answer that comes first."""
         denied = self._unauthorized(request)
         if denied is not None:
             return denied
-        view = self._jobs.get(request.path_params["request_id"])
-        if view is None:
+        found = find(request.path_params["request_id"])
+        if found is None:
             return error_response(404, NOT_FOUND, "Request not found or expired.")
-        return view
+        return found
 
     async def _status(self, request: Request) -> Response:
-        found = self._lookup(request)
+        found = self._lookup(request, self._jobs.get)
         if isinstance(found, Response):
             return found
         return JSONResponse(self._state_body(request, found))
 
     async def _result(self, request: Request) -> Response:
-        found = self._lookup(request)
+        found = self._lookup(request, self._jobs.get)
         if isinstance(found, Response):
             return found
         if found.state != COMPLETED:
@@ -272,12 +274,9 @@ class Handlers:
         )
 
     async def _cancel(self, request: Request) -> Response:
-        denied = self._unauthorized(request)
-        if denied is not None:
-            return denied
-        outcome = self._jobs.cancel(request.path_params["request_id"])
-        if outcome is None:
-            return error_response(404, NOT_FOUND, "Request not found or expired.")
+        outcome = self._lookup(request, self._jobs.cancel)
+        if isinstance(outcome, Response):
+            return outcome
         view, cancelled = outcome
         if not cancelled:
             return error_response(
