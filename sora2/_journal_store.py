@@ -70,7 +70,8 @@ class JournalStore(Protocol):
         ...
 
     def observe_state(self, request_id: str, state: str, **seen: Unpack[Seen]) -> None:
-        """Record a state seen by a poll."""
+        """Record a state seen by a poll, with its ``queue_position`` and the time ``at`` which
+        it was seen (``time.time()`` seconds; now if not given)."""
         ...
 
     def mark_gone(self, request_id: str, reason: str) -> None:
