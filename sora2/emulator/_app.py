@@ -76,7 +76,23 @@ from ._handlers import (
 
 
 class Emulator(Handlers):
-    """The emulated Sora 2 service; an ASGI app (it wraps a Starlette app).
+    """The emulated Sora 2 service; an ASGI app (it wraps a Starlette app) to serve with uvicorn
+    or reach through an httpx transport. ``create_app`` is another name for it.
+
+    Args:
+        token: accept only this bearer token; None accepts any non-empty token.
+        speed: divides every phase duration (2.0 runs twice as fast).
+        workers: jobs that run at once; the others queue, with real queue positions.
+        seed: seeds request ids and probabilistic faults; None draws one at random (see
+            ``Emulator.seed``), so ids differ from run to run.
+        faults: a ``FaultPlan`` or a fault spec string (see ``sora2.emulator.parse_faults``).
+        clock: seconds, monotonic; the lifecycle is computed from it (a test passes a fake).
+        max_requests: jobs held in memory at most; the oldest finished ones are evicted.
+        ttl: seconds of ``clock`` a finished job stays readable.
+        videos: the cache of encoded clips; the process-wide one by default.
+        outputs: the output fields a completed job fills, e.g. ``"video"`` (the default),
+            ``"images"`` or ``"image,videos"``: documented fields of the spec, each a real PNG
+            (image) or MP4 (video); an array field gets several files.
 
     Attributes:
         stats: what the emulator received (see ``EmulatorStats``).
@@ -345,42 +361,6 @@ def _dispatcher(methods: dict[str, _Handler]) -> _Handler:
     return endpoint
 
 
-def create_app(
-    *,
-    token: str | None = None,
-    speed: float = DEFAULT_SPEED,
-    workers: int = DEFAULT_WORKERS,
-    seed: int | None = None,
-    faults: FaultPlan | str | None = None,
-    clock: Callable[[], float] | None = None,
-    max_requests: int = DEFAULT_MAX_REQUESTS,
-    ttl: float = DEFAULT_TTL,
-    outputs: str | Sequence[str] = DEFAULT_OUTPUTS,
-) -> Emulator:
-    """A new emulator, an ASGI app to serve with uvicorn or reach through an httpx transport.
-
-    Args:
-        token: accept only this bearer token; None accepts any non-empty token.
-        speed: divides every phase duration (2.0 runs twice as fast).
-        workers: jobs that run at once; the others queue, with real queue positions.
-        seed: seeds request ids and probabilistic faults; None draws one at random (see
-            ``Emulator.seed``), so ids differ from run to run.
-        faults: a ``FaultPlan`` or a fault spec string (see ``sora2.emulator.parse_faults``).
-        clock: seconds, monotonic; the lifecycle is computed from it (a test passes a fake).
-        max_requests: jobs held in memory at most; the oldest finished ones are evicted.
-        ttl: seconds of ``clock`` a finished job stays readable.
-        outputs: the output fields a completed job fills, e.g. ``"video"`` (the default),
-            ``"images"`` or ``"image,videos"``: documented fields of the spec, each a real PNG
-            (image) or MP4 (video); an array field gets several files.
-    """
-    return Emulator(
-        token=token,
-        speed=speed,
-        workers=workers,
-        seed=seed,
-        faults=faults,
-        clock=clock,
-        max_requests=max_requests,
-        ttl=ttl,
-        outputs=outputs,
-    )
+create_app = Emulator
+"""A new emulator (``create_app(seed=7)`` is ``Emulator(seed=7)``): the name the guides and the
+``sora2.emulator`` docs use for building one; ``Emulator`` lists the options."""
