@@ -187,9 +187,9 @@ class AsyncFetcher:
             if isinstance(source, httpx.AsyncBaseTransport):
                 transport = AsyncBorrowedTransport(source)
             else:
-                from ._guarded import AsyncGuardedTransport
+                from ._aiohttp import guarded_download_transport
 
-                transport = AsyncGuardedTransport(self._policy.allows_address, limits=self._limits)
+                transport = guarded_download_transport(self._policy.allows_address, self._limits)
             self._files = httpx.AsyncClient(
                 timeout=self._timeout,
                 transport=transport,
