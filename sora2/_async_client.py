@@ -180,9 +180,10 @@ class AsyncClient(BaseClient):
         return await acall_with_retries(self._retry, op.name, attempt, submit=op.name == "submit")
 
     async def _apply(self, changes: tuple[Change, ...]) -> None:
-        """Journal changes: noted at once, written in a worker thread (never on the loop)."""
+        """Journal changes: noted at once, committed with every other job's waiting changes in
+        one worker-thread transaction (``GroupCommit``; never on the loop)."""
         if self._keeper.remember(changes):
-            await self._in_thread(self._keeper.write, changes)
+            await self._keeper.group_commit().write(changes)
 
     async def _in_thread(self, function: Callable[..., T], *args: Any) -> T:
         """Run blocking work (SQLite, file I/O) in a worker thread, off the event loop."""
@@ -536,6 +537,7 @@ class AsyncClient(BaseClient):
         )
 
     async def close(self) -> None:
+        await self._keeper.group_commit().aclose()
         await self._http.aclose()
         await self._fetcher.aclose()
         if self._owns_journal and self._journal is not None:

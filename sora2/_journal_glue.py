@@ -2,13 +2,20 @@
 
 A call's interpretation (``sora2._operations``) and a wait's bookkeeping (``sora2._waiting``)
 return what the journal must record as small frozen change records; :meth:`JournalKeeper.apply`
-writes them. ``Client`` applies them inline, ``AsyncClient`` in a worker thread, so SQLite never
-runs on the event loop. A broken journal (a full disk, a locked or corrupt file) is logged,
-never allowed to lose a job: every journal action goes through :meth:`JournalKeeper.read`.
+writes them. ``Client`` applies them inline. ``AsyncClient`` hands them to a
+:class:`GroupCommit`: the changes of every job waiting at that moment are written by one worker
+thread in one transaction (one thread hop, one commit, instead of one each), so SQLite never
+runs on the event loop and 1,000 concurrent jobs do not queue for 1,000 commits. Each caller
+resumes only once its own changes are committed: a submit's id is durable before ``generate``
+goes on. A broken journal (a full disk, a locked or corrupt file) is logged, never allowed to
+lose a job: every journal action goes through :meth:`JournalKeeper.read`, and a batch that fails
+is written again change by change, each failure logged as it would have been alone.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime
 import os
 from collections.abc import Callable, Mapping
@@ -29,6 +36,7 @@ __all__ = [
     "Change",
     "Failed",
     "Gone",
+    "GroupCommit",
     "JournalKeeper",
     "Observed",
     "OutputSeen",
@@ -129,6 +137,7 @@ class JournalKeeper:
         self.journal = journal
         self._base_url = base_url
         self._shared = shared
+        self._group: GroupCommit | None = None
 
     def read(self, action: Callable[[JournalStore], T]) -> T | None:
         """Run a journal action; a broken journal is logged, never allowed to lose a job."""
@@ -168,6 +177,45 @@ class JournalKeeper:
         if self.remember(changes):
             self.write(changes)
 
+    def write_batch(self, batch: list[tuple[Change, ...]]) -> list[Exception | None]:
+        """Write the changes of several callers, in order, in one transaction when the journal
+        offers one (``transaction()``); what each caller's own write raised (beyond the
+        journal's logged errors), or None.
+
+        A batch that fails is rolled back and written again caller by caller, each change
+        behind the guard: one bad change never costs the others their rows, and each failure
+        surfaces (logged, or raised to its caller) exactly as it would have alone.
+        """
+        journal = self.journal
+        if journal is None:
+            return [None] * len(batch)
+        transaction = getattr(journal, "transaction", None)
+        if transaction is not None and len(batch) > 1:
+            try:
+                with transaction():
+                    for changes in batch:
+                        for change in changes:
+                            _write(journal, change, self._base_url)
+            except Exception:  # each caller's changes again, on their own (below)
+                pass
+            else:
+                return [None] * len(batch)
+        found: list[Exception | None] = []
+        for changes in batch:
+            try:
+                self.write(changes)
+            except Exception as exc:  # not the journal's own errors: the caller's to see
+                found.append(exc)
+            else:
+                found.append(None)
+        return found
+
+    def group_commit(self) -> GroupCommit:
+        """This keeper's :class:`GroupCommit` (``AsyncClient``'s journal writes)."""
+        if self._group is None:
+            self._group = GroupCommit(self)
+        return self._group
+
     # the journal's rows ------------------------------------------------------------------------
 
     def get(self, request_id: str) -> JobRecord | None:
@@ -203,6 +251,90 @@ class JournalKeeper:
         if record is not None:
             self.read(lambda j: j.claim([request_id]))
         return [record] if record is not None else [_adhoc_record(request_id, self._base_url)]
+
+
+class GroupCommit:
+    """``AsyncClient``'s journal writer: every caller waiting at once shares one worker-thread
+    hop and one transaction.
+
+    A caller's changes join the batch being collected; one task per event loop writes batches
+    one after another (:meth:`JournalKeeper.write_batch`), and each caller resumes once its
+    batch is committed, with its own error if its write raised one. A caller cancelled while
+    it waits leaves its changes to be written all the same; :meth:`aclose` waits until nothing
+    is pending. Under another async library than asyncio (trio), each caller writes its own
+    changes in a worker thread, as before.
+    """
+
+    def __init__(self, keeper: JournalKeeper) -> None:
+        self._keeper = keeper
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._batch: list[tuple[Change, ...]] = []
+        self._waiters: list[asyncio.Future[None]] = []
+        self._task: asyncio.Task[None] | None = None
+        self.commits = 0
+        """Batches written (each one worker-thread hop; one transaction when it held more than
+        one caller's changes)."""
+
+    async def write(self, changes: tuple[Change, ...]) -> None:
+        """Write ``changes``; returns once they are committed (or their failure logged)."""
+        from ._threads import run_in_worker
+
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # not asyncio
+            await run_in_worker(self._keeper.write, changes)
+            return
+        if loop is not self._loop:  # a new event loop: the last one's task is gone with it
+            self._loop, self._batch, self._waiters, self._task = loop, [], [], None
+        done: asyncio.Future[None] = loop.create_future()
+        self._batch.append(changes)
+        self._waiters.append(done)
+        if self._task is None:
+            self._task = loop.create_task(self._drain())
+        await done
+
+    async def _drain(self) -> None:
+        """Write the collected batches until none is left."""
+        from ._threads import run_in_worker
+
+        try:
+            while self._batch:
+                batch, waiters = self._batch, self._waiters
+                self._batch, self._waiters = [], []
+                try:
+                    found = await run_in_worker(self._keeper.write_batch, batch)
+                except BaseException as exc:
+                    for waiter in waiters:
+                        _settle(waiter, exc if isinstance(exc, Exception) else None)
+                    raise
+                self.commits += 1
+                for waiter, error in zip(waiters, found, strict=True):
+                    _settle(waiter, error)
+        finally:
+            self._task = None
+
+    async def aclose(self) -> None:
+        """Wait until every change handed over is written (a client's ``close()``)."""
+        try:
+            if self._loop is not asyncio.get_running_loop():
+                return
+        except RuntimeError:  # not asyncio: nothing is ever pending
+            return
+        while self._task is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._task)
+        if self._batch:  # left by a writing task cancelled with its event loop's end
+            with contextlib.suppress(Exception):
+                await self._drain()
+
+
+def _settle(waiter: asyncio.Future[None], error: Exception | None) -> None:
+    if waiter.done():  # its caller was cancelled: the changes were written all the same
+        return
+    if error is None:
+        waiter.set_result(None)
+    else:
+        waiter.set_exception(error)
 
 
 def is_adhoc(record: JobRecord) -> bool:
