@@ -186,3 +186,29 @@ def test_the_id_is_durable_before_generate_goes_on(tmp_path: Path) -> None:
     record = Journal(journal).get(request_id)
     assert record is not None
     assert record.prompt.startswith("job ")
+
+
+async def test_postgres_batches_are_transactions(
+    emulator: Emulator, clock: FakeClock, tmp_path: Path, postgres_url: str
+) -> None:
+    """On PostgreSQL too, concurrent jobs' changes go in shared transactions, and every row
+    ends complete."""
+    from sora2._journal_pg import PostgresJournal
+
+    class Counting(PostgresJournal):
+        transactions = 0
+
+        def transaction(self) -> Any:
+            self.transactions += 1
+            return super().transaction()
+
+    journal = Counting(postgres_url)
+    try:
+        async with _client(emulator, clock, journal) as client:
+            paths = await _generate_all(client, tmp_path, [f"job {i}" for i in range(JOBS)])
+        rows = journal.records()
+    finally:
+        journal.close()
+    assert sorted(str(p) for p in paths) == sorted(str(r.output_path) for r in rows)
+    assert all(r.is_settled for r in rows)
+    assert 0 < journal.transactions < 3 * JOBS
