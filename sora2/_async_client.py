@@ -190,11 +190,12 @@ class AsyncClient(BaseClient):
         return await run_in_worker(function, *args)
 
     async def _journal_read(self, function: Callable[..., T], *args: Any) -> T:
-        """A step that reads the journal: in a worker thread, or inline without a journal
-        (nothing blocks then, and a thread hop would be pure cost)."""
+        """A step that reads the journal: in the worker-thread hop of the journal's next batch
+        (``GroupCommit``), or inline without a journal (nothing blocks then, and a thread hop
+        would be pure cost)."""
         if self._journal is None:
             return function(*args)
-        return await self._in_thread(function, *args)
+        return await self._keeper.group_commit().call(function, *args)
 
     async def submit(
         self,
@@ -219,7 +220,7 @@ class AsyncClient(BaseClient):
         max_cost: float | None = None,
     ) -> Submission:
         """submit(), journaling ``target`` (generate's output path) in the job's first row."""
-        from ._file_inputs import check_file_inputs
+        from ._file_inputs import check_file_inputs, hosted_inputs
         from ._inputs import job_seconds
         from ._prices import check_max_cost, judge_cost
 
@@ -228,8 +229,11 @@ class AsyncClient(BaseClient):
         await self._journal_read(self._check_journal)
         estimate = await self._estimate(op.model, job_seconds(op.body, op.model))
         judge_cost(estimate, max_cost)
-        if self._checks_files():
-            body, model_id, hosted = op.body, op.model, self._hosted_transport
+        body = op.body  # a thread hop only when there is a hosted file to ask about
+        if self._checks_files() and any(
+            isinstance(body.get(n), str) for n in hosted_inputs(op.model)
+        ):
+            model_id, hosted = op.model, self._hosted_transport
             await self._in_thread(lambda: check_file_inputs(body, model_id, transport=hosted))
         op = attrs.evolve(op, estimate_usd=estimate.usd)  # journaled with the job's id
         with span("submit", job_attributes(op.body, model=op.model)):

@@ -254,47 +254,53 @@ class JournalKeeper:
 
 
 class GroupCommit:
-    """``AsyncClient``'s journal writer: every caller waiting at once shares one worker-thread
-    hop and one transaction.
+    """``AsyncClient``'s way to its journal: every caller waiting at once shares one
+    worker-thread hop, and their changes one transaction.
 
-    A caller's changes join the batch being collected; one task per event loop writes batches
-    one after another (:meth:`JournalKeeper.write_batch`), and each caller resumes once its
-    batch is committed, with its own error if its write raised one. A caller cancelled while
-    it waits leaves its changes to be written all the same; :meth:`aclose` waits until nothing
-    is pending. Under another async library than asyncio (trio), each caller writes its own
-    changes in a worker thread, as before.
+    A caller's changes (:meth:`write`) or journal read (:meth:`call`) join the batch being
+    collected; one task per event loop runs batches one after another, in order, and each
+    caller resumes once its batch is done (its changes committed), with its own value or error.
+    A caller cancelled while it waits leaves its changes to be written all the same;
+    :meth:`aclose` waits until nothing is pending. Under another async library than asyncio
+    (trio), each caller makes its own hop, as before.
     """
 
     def __init__(self, keeper: JournalKeeper) -> None:
         self._keeper = keeper
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._batch: list[tuple[Change, ...]] = []
-        self._waiters: list[asyncio.Future[None]] = []
+        self._batch: list[_Entry] = []
+        self._waiters: list[asyncio.Future[Any]] = []
         self._task: asyncio.Task[None] | None = None
-        self.commits = 0
-        """Batches written (each one worker-thread hop; one transaction when it held more than
-        one caller's changes)."""
+        self.hops = 0
+        """Batches run (each one worker-thread hop)."""
 
     async def write(self, changes: tuple[Change, ...]) -> None:
         """Write ``changes``; returns once they are committed (or their failure logged)."""
+        await self._submit(changes)
+
+    async def call(self, function: Callable[..., T], *args: Any) -> T:
+        """``function(*args)`` (a journal read) in the next batch's worker thread."""
+        value: T = await self._submit(_Call(function, args))
+        return value
+
+    async def _submit(self, entry: _Entry) -> Any:
         from ._threads import run_in_worker
 
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # not asyncio
-            await run_in_worker(self._keeper.write, changes)
-            return
+            return (await run_in_worker(_run_batch, self._keeper, [entry]))[0].unwrap()
         if loop is not self._loop:  # a new event loop: the last one's task is gone with it
             self._loop, self._batch, self._waiters, self._task = loop, [], [], None
-        done: asyncio.Future[None] = loop.create_future()
-        self._batch.append(changes)
+        done: asyncio.Future[Any] = loop.create_future()
+        self._batch.append(entry)
         self._waiters.append(done)
         if self._task is None:
             self._task = loop.create_task(self._drain())
-        await done
+        return await done
 
     async def _drain(self) -> None:
-        """Write the collected batches until none is left."""
+        """Run the collected batches until none is left."""
         from ._threads import run_in_worker
 
         try:
@@ -302,14 +308,14 @@ class GroupCommit:
                 batch, waiters = self._batch, self._waiters
                 self._batch, self._waiters = [], []
                 try:
-                    found = await run_in_worker(self._keeper.write_batch, batch)
+                    found = await run_in_worker(_run_batch, self._keeper, batch)
                 except BaseException as exc:
                     for waiter in waiters:
-                        _settle(waiter, exc if isinstance(exc, Exception) else None)
+                        _settle(waiter, _Done(None, exc if isinstance(exc, Exception) else None))
                     raise
-                self.commits += 1
-                for waiter, error in zip(waiters, found, strict=True):
-                    _settle(waiter, error)
+                self.hops += 1
+                for waiter, done in zip(waiters, found, strict=True):
+                    _settle(waiter, done)
         finally:
             self._task = None
 
@@ -323,18 +329,62 @@ class GroupCommit:
         while self._task is not None:
             with contextlib.suppress(Exception):
                 await asyncio.shield(self._task)
-        if self._batch:  # left by a writing task cancelled with its event loop's end
+        if self._batch:  # left by a task cancelled with its event loop's end
             with contextlib.suppress(Exception):
                 await self._drain()
 
 
-def _settle(waiter: asyncio.Future[None], error: Exception | None) -> None:
+@attrs.frozen
+class _Call:
+    function: Callable[..., Any]
+    args: tuple[Any, ...]
+
+
+_Entry = tuple[Change, ...] | _Call
+
+
+@attrs.frozen
+class _Done:
+    value: Any
+    error: Exception | None
+
+    def unwrap(self) -> Any:
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+
+def _run_batch(keeper: JournalKeeper, batch: list[_Entry]) -> list[_Done]:
+    """A batch, in order, in a worker thread: each run of consecutive writes in one
+    transaction (:meth:`JournalKeeper.write_batch`), each read on its own."""
+    found: list[_Done] = []
+    writes: list[tuple[Change, ...]] = []
+
+    def flush() -> None:
+        if writes:
+            found.extend(_Done(None, error) for error in keeper.write_batch(writes))
+            writes.clear()
+
+    for entry in batch:
+        if not isinstance(entry, _Call):
+            writes.append(entry)
+            continue
+        flush()
+        try:
+            found.append(_Done(entry.function(*entry.args), None))
+        except Exception as exc:  # the caller's to see
+            found.append(_Done(None, exc))
+    flush()
+    return found
+
+
+def _settle(waiter: asyncio.Future[Any], done: _Done) -> None:
     if waiter.done():  # its caller was cancelled: the changes were written all the same
         return
-    if error is None:
-        waiter.set_result(None)
+    if done.error is None:
+        waiter.set_result(done.value)
     else:
-        waiter.set_exception(error)
+        waiter.set_exception(done.error)
 
 
 def is_adhoc(record: JobRecord) -> bool:
