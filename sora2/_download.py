@@ -182,7 +182,9 @@ def check_output_target(out: str | os.PathLike[str]) -> None:
     ``out`` must be an existing writable directory (the file is named inside it), or a file
     path whose directory exists or can be created, and is writable. The directory is created
     and a probe file written and removed: permission bits say nothing for root, a read-only
-    file system or ``/proc``. Raises ``InvalidInputError(field="out")``.
+    file system or ``/proc``; a folder that took one is not probed again for
+    ``_PROBE_SECONDS`` (a thousand concurrent jobs saving in one folder: one probe).
+    Raises ``InvalidInputError(field="out")``.
     """
     try:
         target = Path(out).expanduser().absolute()
@@ -202,6 +204,8 @@ def check_output_target(out: str | os.PathLike[str]) -> None:
             if not ancestor.is_dir():
                 raise _bad_out(out, f"{ancestor} is not a directory")
             break
+    if time.monotonic() - _probed.get(directory, -_PROBE_SECONDS) < _PROBE_SECONDS:
+        return  # proven writable a moment ago (1,000 concurrent jobs, one folder: one probe)
     try:
         directory.mkdir(parents=True, exist_ok=True)
         probe = directory / f".sora2-probe.{secrets.token_hex(6)}.part"
@@ -211,6 +215,14 @@ def check_output_target(out: str | os.PathLike[str]) -> None:
     except (OSError, ValueError) as exc:
         reason = (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
         raise _bad_out(out, f"cannot write in {directory}: {reason}") from None
+    if len(_probed) >= 256:
+        _probed.clear()
+    _probed[directory] = time.monotonic()
+
+
+_PROBE_SECONDS: Final = 10.0
+"""How long a folder that took a probe file counts as writable without another probe."""
+_probed: dict[Path, float] = {}
 
 
 def _bad_out(out: str | os.PathLike[str], reason: str) -> InvalidInputError:
