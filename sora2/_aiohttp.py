@@ -30,7 +30,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import importlib.util
+import ssl
 from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -136,7 +138,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             "keepalive_timeout": None if expiry is None else max(0.0, expiry - KEEPALIVE_MARGIN),
         }
         if "ssl" not in self._connector_options:
-            options["ssl"] = httpx.create_ssl_context()  # the same trust store as httpx
+            options["ssl"] = _ssl_context()  # the same trust store as httpx
         if self._allows is not None:
             options["resolver"] = _guarded_resolver(self._allows)
         options.update(self._connector_options)
@@ -164,7 +166,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
             if inner is not None:
                 _abandon(inner)
-            inner = self._inner = Inner(limits=self._limits, client=self._session)
+            # verify=False: the context it would build (loading the CA store, ~40 ms) goes
+            # unused, since the session (with its own) is ours.
+            inner = self._inner = Inner(limits=self._limits, client=self._session, verify=False)
             self._loop = loop
         return inner
 
@@ -207,6 +211,13 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 await inner.aclose()
         if self._fallback is not None:
             await self._fallback.aclose()
+
+
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    """httpx's default TLS context (its trust store), built once per process: loading the CA
+    store costs tens of milliseconds, and a context is safe to share between sessions."""
+    return httpx.create_ssl_context()
 
 
 _HOSTS_REMEMBERED = 256
