@@ -229,15 +229,16 @@ _HOSTS_REMEMBERED = 256
 
 
 def _guarded_resolver(allows: AddressCheck) -> aiohttp.abc.AbstractResolver:
-    """aiohttp's default resolver, refusing a name when any address it resolves to is not
-    allowed (which one a connection would use is not ours to know)."""
+    """The system resolver (``getaddrinfo`` in a thread), refusing a name when any address it
+    resolves to is not allowed (which one a connection would use is not ours to know); aiohttp
+    connects to the addresses it returned, never resolving again."""
     import socket
 
     import aiohttp
 
     class GuardedResolver(aiohttp.abc.AbstractResolver):
         def __init__(self) -> None:
-            self._inner = aiohttp.DefaultResolver()
+            self._inner = aiohttp.ThreadedResolver()  # the system's (aiodns is not)
 
         async def resolve(
             self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
