@@ -14,9 +14,8 @@ is written again change by change, each failure logged as it would have been alo
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime
+import functools
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -27,6 +26,7 @@ import attrs
 from ._journal import JobRecord
 from ._journal_store import JournalStore
 from ._logging import logger
+from ._threads import Batched, Done
 
 if TYPE_CHECKING:
     from ._base_client import SharedState
@@ -253,85 +253,25 @@ class JournalKeeper:
         return [record] if record is not None else [_adhoc_record(request_id, self._base_url)]
 
 
-class GroupCommit:
+class GroupCommit(Batched):
     """``AsyncClient``'s way to its journal: every caller waiting at once shares one
-    worker-thread hop, and their changes one transaction.
+    worker-thread hop (``sora2._threads.Batched``), and their changes one transaction.
 
-    A caller's changes (:meth:`write`) or journal read (:meth:`call`) join the batch being
-    collected; one task per event loop runs batches one after another, in order, and each
-    caller resumes once its batch is done (its changes committed), with its own value or error.
-    A caller cancelled while it waits leaves its changes to be written all the same;
-    :meth:`aclose` waits until nothing is pending. Under another async library than asyncio
-    (trio), each caller makes its own hop, as before.
+    Each caller resumes once its batch is done (its changes committed), with its own value or
+    error; a caller cancelled while it waits leaves its changes to be written all the same.
     """
 
     def __init__(self, keeper: JournalKeeper) -> None:
-        self._keeper = keeper
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._batch: list[_Entry] = []
-        self._waiters: list[asyncio.Future[Any]] = []
-        self._task: asyncio.Task[None] | None = None
-        self.hops = 0
-        """Batches run (each one worker-thread hop)."""
+        super().__init__(functools.partial(_run_batch, keeper))
 
     async def write(self, changes: tuple[Change, ...]) -> None:
         """Write ``changes``; returns once they are committed (or their failure logged)."""
-        await self._submit(changes)
+        await self.submit(changes)
 
     async def call(self, function: Callable[..., T], *args: Any) -> T:
         """``function(*args)`` (a journal read) in the next batch's worker thread."""
-        value: T = await self._submit(_Call(function, args))
+        value: T = await self.submit(_Call(function, args))
         return value
-
-    async def _submit(self, entry: _Entry) -> Any:
-        from ._threads import run_in_worker
-
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # not asyncio
-            return (await run_in_worker(_run_batch, self._keeper, [entry]))[0].unwrap()
-        if loop is not self._loop:  # a new event loop: the last one's task is gone with it
-            self._loop, self._batch, self._waiters, self._task = loop, [], [], None
-        done: asyncio.Future[Any] = loop.create_future()
-        self._batch.append(entry)
-        self._waiters.append(done)
-        if self._task is None:
-            self._task = loop.create_task(self._drain())
-        return await done
-
-    async def _drain(self) -> None:
-        """Run the collected batches until none is left."""
-        from ._threads import run_in_worker
-
-        try:
-            while self._batch:
-                batch, waiters = self._batch, self._waiters
-                self._batch, self._waiters = [], []
-                try:
-                    found = await run_in_worker(_run_batch, self._keeper, batch)
-                except BaseException as exc:
-                    for waiter in waiters:
-                        _settle(waiter, _Done(None, exc if isinstance(exc, Exception) else None))
-                    raise
-                self.hops += 1
-                for waiter, done in zip(waiters, found, strict=True):
-                    _settle(waiter, done)
-        finally:
-            self._task = None
-
-    async def aclose(self) -> None:
-        """Wait until every change handed over is written (a client's ``close()``)."""
-        try:
-            if self._loop is not asyncio.get_running_loop():
-                return
-        except RuntimeError:  # not asyncio: nothing is ever pending
-            return
-        while self._task is not None:
-            with contextlib.suppress(Exception):
-                await asyncio.shield(self._task)
-        if self._batch:  # left by a task cancelled with its event loop's end
-            with contextlib.suppress(Exception):
-                await self._drain()
 
 
 @attrs.frozen
@@ -340,29 +280,15 @@ class _Call:
     args: tuple[Any, ...]
 
 
-_Entry = tuple[Change, ...] | _Call
-
-
-@attrs.frozen
-class _Done:
-    value: Any
-    error: Exception | None
-
-    def unwrap(self) -> Any:
-        if self.error is not None:
-            raise self.error
-        return self.value
-
-
-def _run_batch(keeper: JournalKeeper, batch: list[_Entry]) -> list[_Done]:
+def _run_batch(keeper: JournalKeeper, batch: list[tuple[Change, ...] | _Call]) -> list[Done]:
     """A batch, in order, in a worker thread: each run of consecutive writes in one
     transaction (:meth:`JournalKeeper.write_batch`), each read on its own."""
-    found: list[_Done] = []
+    found: list[Done] = []
     writes: list[tuple[Change, ...]] = []
 
     def flush() -> None:
         if writes:
-            found.extend(_Done(None, error) for error in keeper.write_batch(writes))
+            found.extend(Done(None, error) for error in keeper.write_batch(writes))
             writes.clear()
 
     for entry in batch:
@@ -371,20 +297,11 @@ def _run_batch(keeper: JournalKeeper, batch: list[_Entry]) -> list[_Done]:
             continue
         flush()
         try:
-            found.append(_Done(entry.function(*entry.args), None))
+            found.append(Done(entry.function(*entry.args), None))
         except Exception as exc:  # the caller's to see
-            found.append(_Done(None, exc))
+            found.append(Done(None, exc))
     flush()
     return found
-
-
-def _settle(waiter: asyncio.Future[Any], done: _Done) -> None:
-    if waiter.done():  # its caller was cancelled: the changes were written all the same
-        return
-    if done.error is None:
-        waiter.set_result(done.value)
-    else:
-        waiter.set_exception(done.error)
 
 
 def is_adhoc(record: JobRecord) -> bool:
