@@ -232,13 +232,12 @@ class AsyncFetcher:
         def open_part() -> PartFile:
             return PartFile(target, max_bytes=cap, request_id=request_id)
 
-        def finish(
-            part: PartFile, last: bytes, announced: int | None, done: httpx.Response
-        ) -> Path:
-            """The last chunk written, the length checked, the file committed: one hop (a
-            video of one chunk costs two hops in all, not three)."""
+        def finish(part: PartFile, last: bytes, announced: int | None, wire: int | None) -> Path:
+            """The last chunk written, the length checked (``wire``: the bytes received, when
+            the body was encoded), the file committed: one hop (a video of one chunk costs two
+            hops in all, not three)."""
             part.write(last)
-            part.check_length(announced, wire_bytes(done, part))
+            part.check_length(announced, part.size if wire is None else wire)
             part.flush()
             return part.commit()
 
@@ -262,13 +261,17 @@ class AsyncFetcher:
                                     if on_progress is not None:
                                         on_progress(part.size, announced)
                                 last = chunk
+                            # Not the response itself: finish() may wait its turn for a thread.
+                            encoding = response.headers.get("content-encoding", "identity")
+                            identity = encoding.lower() == "identity"
+                            wire = None if identity else wire_bytes(response, part)
                         finally:
                             await response.aclose()
                     finally:
                         slot.release()
                 except (httpx.TransportError, httpx.DecodingError) as exc:
                     raise transport_failure(exc, request_id) from exc
-                path: Path = await self._in_thread(finish, part, last, announced, response)
+                path: Path = await self._in_thread(finish, part, last, announced, wire)
                 if on_progress is not None and last:
                     on_progress(part.size, announced)
                 return path
