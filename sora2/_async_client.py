@@ -137,9 +137,12 @@ class AsyncClient(FlowClient[httpx.AsyncBaseTransport]):
     async def _step(self, step: Any) -> Any:
         match step:
             case Blocking(function, args, journal):
-                if journal and self._journal is None:  # nothing blocks: a thread hop is pure cost
+                if not journal:
+                    return await run_in_worker(function, *args)
+                if self._journal is None:  # nothing blocks: a thread hop is pure cost
                     return function(*args)
-                return await run_in_worker(function, *args)
+                # in the thread hop of the journal's next batch (GroupCommit)
+                return await self._keeper.group_commit().call(function, *args)
             case Apply(changes):
                 return await self._apply(changes)
             case Sleep(seconds):
@@ -158,9 +161,10 @@ class AsyncClient(FlowClient[httpx.AsyncBaseTransport]):
         return await self._call(step)
 
     async def _apply(self, changes: tuple[Change, ...]) -> None:
-        """Journal changes: noted at once, written in a worker thread (never on the loop)."""
+        """Journal changes: noted at once, committed with every other job's waiting changes in
+        one worker-thread transaction (``GroupCommit``; never on the loop)."""
         if self._keeper.remember(changes):
-            await run_in_worker(self._keeper.write, changes)
+            await self._keeper.group_commit().write(changes)
 
     async def submit(
         self,
@@ -322,6 +326,7 @@ class AsyncClient(FlowClient[httpx.AsyncBaseTransport]):
         return await run_batch(self, rows, **settings)  # the signature names each setting, once
 
     async def close(self) -> None:
+        await self._keeper.group_commit().aclose()
         await self._http.aclose()
         await self._fetcher.aclose()
         if self._owns_journal and self._journal is not None:

@@ -155,14 +155,16 @@ class FlowClient(BaseClient[TransportT]):
         """submit(), journaling ``target`` (generate's output path) in the job's first row."""
         from ._inputs import job_seconds
         from ._pricing import check_max_cost, judge_cost
+        from ._spec import hosted_inputs
 
         check_max_cost(max_cost)
         op = self._submit_op(prompt, inputs, model, target)
         yield Blocking(self._check_journal, journal=True)
         estimate = yield from self._estimate_flow(op.model, job_seconds(op.body, op.model))
         judge_cost(estimate, max_cost)
-        if self._checks_files():
-            from ._hosted import check_file_inputs
+        hosted_names = hosted_inputs(op.model) if self._checks_files() else {}
+        if any(isinstance(op.body.get(name), str) for name in hosted_names):
+            from ._hosted import check_file_inputs  # a step only with a hosted file to ask about
 
             hosted = self._hosted_transport
             yield Blocking(
