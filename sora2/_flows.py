@@ -35,7 +35,7 @@ from ._exceptions import (
     Sora2Error,
     is_gone,
 )
-from ._journal_glue import Adopted, Change, Failed, Saved, is_adhoc, resume_target
+from ._journal_glue import Adopted, Change, Failed, Saved, Targeted, is_adhoc, resume_target
 from ._logging import logger
 from ._operations import Result, Status
 from ._outputs import absolute_target, check_output_target, names_files, target_paths
@@ -329,10 +329,12 @@ class FlowClient(BaseClient[TransportT]):
         if is_adhoc(record):  # never journaled: a typo must not become a row
             yield from self._status_flow(record.request_id)
             yield Apply((Adopted(record.request_id),))
+        target = yield Blocking(resume_target, (record, out_dir))
+        if target is not None and not (record.target_path or record.output_path):
+            yield Apply((Targeted(record.request_id, str(target)),))  # an interrupted save resumes
         state = record.state
         if not record.is_terminal:
             state = (yield from self._wait_flow(record.request_id, None, on_update)).state
-        target = yield Blocking(resume_target, (record, out_dir))
         if is_completed_state(state) and target is not None:
             result = yield Result(record.request_id)
             yield from self._download_flow(result, target, None, on_progress)

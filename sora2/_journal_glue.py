@@ -43,6 +43,7 @@ __all__ = [
     "Processed",
     "Saved",
     "Submitted",
+    "Targeted",
     "is_adhoc",
     "resume_target",
 ]
@@ -121,13 +122,22 @@ class Saved:
 
 
 @attrs.frozen
+class Targeted:
+    """Where resume will save a job that had no place yet (one made by ``submit``): from now
+    on the row stays unfinished until its files are saved, so an interrupted save is resumed."""
+
+    request_id: str
+    path: str
+
+
+@attrs.frozen
 class Adopted:
     """An id the journal never saw, now shown to exist by the service."""
 
     request_id: str
 
 
-Change = Submitted | Observed | OutputSeen | Gone | Processed | Failed | Saved | Adopted
+Change = Submitted | Observed | OutputSeen | Gone | Processed | Failed | Saved | Targeted | Adopted
 
 
 class JournalKeeper:
@@ -374,5 +384,7 @@ def _write(journal: JournalStore, change: Change, base_url: str) -> None:
         journal.update(rid, error=change.message)
     elif isinstance(change, Saved):
         journal.update(rid, output_path=change.path, error=None)
+    elif isinstance(change, Targeted):
+        journal.update(rid, target_path=change.path)
     else:  # Adopted: a row, written now that the service knows the id
         journal.record_submission(rid, base_url=base_url, prompt="", params={})
