@@ -50,6 +50,10 @@ __all__ = ["AsyncClient"]
 T = TypeVar("T")
 
 
+_CLOSE_SECONDS = 10.0
+"""How long ``close()`` may go on once its caller is cancelled."""
+
+
 class AsyncClient(FlowClient[httpx.AsyncBaseTransport]):
     """The asynchronous client: the same surface as :class:`Client`, with async methods."""
 
@@ -326,11 +330,16 @@ class AsyncClient(FlowClient[httpx.AsyncBaseTransport]):
         return await run_batch(self, rows, **settings)  # the signature names each setting, once
 
     async def close(self) -> None:
-        await self._keeper.group_commit().aclose()
-        await self._http.aclose()
-        await self._fetcher.aclose()
-        if self._owns_journal and self._journal is not None:
-            await run_in_worker(self._journal.close)
+        """Write what the journal still holds, then close every connection: shielded (for at
+        most ``_CLOSE_SECONDS``) from a cancelled caller, whose sessions would otherwise leak."""
+        import anyio
+
+        with anyio.move_on_after(_CLOSE_SECONDS, shield=True):
+            await self._keeper.group_commit().aclose()
+            await self._http.aclose()
+            await self._fetcher.aclose()
+            if self._owns_journal and self._journal is not None:
+                await run_in_worker(self._journal.close)
 
     async def __aenter__(self) -> AsyncClient:
         return self
