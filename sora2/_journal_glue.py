@@ -26,10 +26,10 @@ import attrs
 from ._journal_rows import JobRecord
 from ._journal_store import JournalStore
 from ._logging import logger
-from ._threads import Batched, Done
 
 if TYPE_CHECKING:
     from ._base_client import SharedState
+    from ._threads import Done
 
 __all__ = [
     "Adopted",
@@ -263,7 +263,7 @@ class JournalKeeper:
         return [record] if record is not None else [_adhoc_record(request_id, self._base_url)]
 
 
-class GroupCommit(Batched):
+class GroupCommit:
     """``AsyncClient``'s way to its journal: every caller waiting at once shares one
     worker-thread hop (``sora2._threads.Batched``), and their changes one transaction.
 
@@ -272,16 +272,22 @@ class GroupCommit(Batched):
     """
 
     def __init__(self, keeper: JournalKeeper) -> None:
-        super().__init__(functools.partial(_run_batch, keeper))
+        from ._threads import Batched  # async only: a sync client never loads it
+
+        self.batched = Batched(functools.partial(_run_batch, keeper))
 
     async def write(self, changes: tuple[Change, ...]) -> None:
         """Write ``changes``; returns once they are committed (or their failure logged)."""
-        await self.submit(changes)
+        await self.batched.submit(changes)
 
     async def call(self, function: Callable[..., T], *args: Any) -> T:
         """``function(*args)`` (a journal read) in the next batch's worker thread."""
-        value: T = await self.submit(_Call(function, args))
+        value: T = await self.batched.submit(_Call(function, args))
         return value
+
+    async def aclose(self) -> None:
+        """Wait until every change handed over is written (a client's ``close()``)."""
+        await self.batched.aclose()
 
 
 @attrs.frozen
@@ -293,6 +299,8 @@ class _Call:
 def _run_batch(keeper: JournalKeeper, batch: list[tuple[Change, ...] | _Call]) -> list[Done]:
     """A batch, in order, in a worker thread: each run of consecutive writes in one
     transaction (:meth:`JournalKeeper.write_batch`), each read on its own."""
+    from ._threads import Done
+
     found: list[Done] = []
     writes: list[tuple[Change, ...]] = []
 
