@@ -14,7 +14,10 @@ it, httpx's pool re-examines its whole queue on every request and never finishes
 polling after ``RAW_POLL`` seconds. Each client runs in a child process
 (``python -m benchmarks.bench_scale URL JOBS CLIENT``) that measures itself with
 ``resource.getrusage``: wall time, CPU seconds and peak RSS belong to that client alone, not to
-the emulator (another process) nor to the runner. Durations cycle through every value the spec
+the emulator (another process) nor to the runner. Start-up is not scale: each child first runs
+one job its own way (imports, compiled schemas, TLS contexts: what any process pays once), says
+so on stdout, and starts its clock when the runner, having zeroed the emulator's counters,
+answers on stdin (run by hand, it waits for Enter). Durations cycle through every value the spec
 allows; outputs go to a temporary directory. The emulator runs at a high speed with a worker
 per job, so the run is bound by the client, not the queue. Requests per job come from the
 emulator's counters. Sizes: ``python -m benchmarks -k scale --scale-jobs 1000,10000``.
@@ -27,6 +30,7 @@ import asyncio
 import json
 import os
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -35,7 +39,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ._proc import run_json_child
+from ._proc import REPO_ROOT, child_env, python_command
 from ._server import BENCH_TOKEN, EmulatorProcess
 from ._table import Row
 
@@ -160,27 +164,27 @@ async def raw_loop(url: str, jobs: int, out: Path, *, aiohttp: bool) -> dict[str
     return {"errors": dict(errors), "transport": "AiohttpTransport" if aiohttp else "httpx"}
 
 
-def _child(url: str, jobs: int, client: str) -> dict[str, Any]:
-    import httpx
+WARMED = "warmed"
+"""What a child prints once its warm-up job is done; it then waits for a line on stdin."""
 
+
+def _jobs(url: str, jobs: int, client: str, out: Path) -> dict[str, Any]:
     if client == "sora2":
-        from sora2 import AsyncClient  # imported before the clock starts: start-up is not scale
+        os.environ["SORA2_JOURNAL"] = str(out / "journal.sqlite3")  # the default, isolated
+        return asyncio.run(scenario(url, jobs, out))
+    return asyncio.run(raw_loop(url, jobs, out, aiohttp=client == "aiohttp"))
 
-        del AsyncClient
-    elif client == "aiohttp":
-        import httpx_aiohttp
 
-        del httpx_aiohttp
-    del httpx
+def _child(url: str, jobs: int, client: str) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="sora2-bench-warm-") as folder:
+        _jobs(url, 1, client, Path(folder))  # start-up is not scale: paid before the clock
+    print(WARMED, flush=True)
+    sys.stdin.readline()  # the runner zeroes the emulator's counters, then says go
     before = resource.getrusage(resource.RUSAGE_SELF)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="sora2-bench-scale-") as folder:
         out = Path(folder)
-        if client == "sora2":
-            os.environ["SORA2_JOURNAL"] = str(out / "journal.sqlite3")  # the default, isolated
-            found = asyncio.run(scenario(url, jobs, out))
-        else:
-            found = asyncio.run(raw_loop(url, jobs, out, aiohttp=client == "aiohttp"))
+        found = _jobs(url, jobs, client, out)
         completed = sum(1 for path in out.glob("*.mp4") if path.stat().st_size > 0)
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_SELF)
@@ -200,9 +204,7 @@ def _measure(jobs: int) -> dict[str, dict[str, Any]]:
     with EmulatorProcess(speed=SPEED, workers=jobs, max_requests=4 * jobs) as server:
         for client in CLIENTS:
             server.reset()
-            figures = run_json_child(
-                "benchmarks.bench_scale", server.url, str(jobs), client, timeout=3600
-            )
+            figures = _run_child(server, jobs, client)
             requests: dict[str, int] = server.stats()["requests"]
             figures["requests"] = sum(requests.values())
             figures["breakdown"] = ", ".join(
@@ -210,6 +212,32 @@ def _measure(jobs: int) -> dict[str, dict[str, Any]]:
             )
             found[client] = figures
     return found
+
+
+def _run_child(server: EmulatorProcess, jobs: int, client: str) -> dict[str, Any]:
+    """One client's child: its warm-up job, then (the counters zeroed) the measured jobs."""
+    command = python_command("benchmarks.bench_scale", server.url, str(jobs), client)
+    with subprocess.Popen(
+        command,
+        env=child_env(),
+        cwd=REPO_ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as child:
+        assert child.stdin is not None and child.stdout is not None
+        line = child.stdout.readline().strip()
+        if line != WARMED:
+            child.kill()
+            raise RuntimeError(f"bench_scale {client}: no warm-up ({line!r})")
+        server.reset()
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        output, _ = child.communicate(timeout=3600)
+    if child.returncode != 0 or not output.strip():
+        raise RuntimeError(f"bench_scale {client} exited {child.returncode}")
+    figures: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
+    return figures
 
 
 def _rows(jobs: int, found: dict[str, dict[str, Any]]) -> list[Row]:

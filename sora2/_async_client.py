@@ -50,6 +50,10 @@ __all__ = ["AsyncClient"]
 T = TypeVar("T")
 
 
+_CLOSE_SECONDS = 10.0
+"""How long ``close()`` may go on once its caller is cancelled."""
+
+
 class AsyncClient(FlowClient[httpx.AsyncBaseTransport]):
     """The asynchronous client: the same surface as :class:`Client`, with async methods."""
 
@@ -137,9 +141,12 @@ class AsyncClient(FlowClient[httpx.AsyncBaseTransport]):
     async def _step(self, step: Any) -> Any:
         match step:
             case Blocking(function, args, journal):
-                if journal and self._journal is None:  # nothing blocks: a thread hop is pure cost
+                if not journal:
+                    return await run_in_worker(function, *args)
+                if self._journal is None:  # nothing blocks: a thread hop is pure cost
                     return function(*args)
-                return await run_in_worker(function, *args)
+                # in the thread hop of the journal's next batch (GroupCommit)
+                return await self._keeper.group_commit().call(function, *args)
             case Apply(changes):
                 return await self._apply(changes)
             case Sleep(seconds):
@@ -158,9 +165,10 @@ class AsyncClient(FlowClient[httpx.AsyncBaseTransport]):
         return await self._call(step)
 
     async def _apply(self, changes: tuple[Change, ...]) -> None:
-        """Journal changes: noted at once, written in a worker thread (never on the loop)."""
+        """Journal changes: noted at once, committed with every other job's waiting changes in
+        one worker-thread transaction (``GroupCommit``; never on the loop)."""
         if self._keeper.remember(changes):
-            await run_in_worker(self._keeper.write, changes)
+            await self._keeper.group_commit().write(changes)
 
     async def submit(
         self,
@@ -322,10 +330,16 @@ class AsyncClient(FlowClient[httpx.AsyncBaseTransport]):
         return await run_batch(self, rows, BatchSettings(**settings))
 
     async def close(self) -> None:
-        await self._http.aclose()
-        await self._fetcher.aclose()
-        if self._owns_journal and self._journal is not None:
-            await run_in_worker(self._journal.close)
+        """Write what the journal still holds, then close every connection: shielded (for at
+        most ``_CLOSE_SECONDS``) from a cancelled caller, whose sessions would otherwise leak."""
+        import anyio
+
+        with anyio.move_on_after(_CLOSE_SECONDS, shield=True):
+            await self._keeper.group_commit().aclose()
+            await self._http.aclose()
+            await self._fetcher.aclose()
+            if self._owns_journal and self._journal is not None:
+                await run_in_worker(self._journal.close)
 
     async def __aenter__(self) -> AsyncClient:
         return self

@@ -33,7 +33,7 @@ import httpx
 from ._exceptions import DownloadError, TransientDownloadError, parse_retry_after
 from ._logging import logger, redact
 from ._options import DOWNLOAD_CHUNK_SIZE, MAX_DOWNLOAD_REDIRECTS, user_agent
-from ._outputs import FILE_KIND, type_suffix, url_suffix
+from ._outputs import FILE_KIND, allowed_content_types, required_kind, type_suffix, url_suffix
 from ._retry import IDEMPOTENT_RETRY_STATUSES, RetryPolicy, acall_with_retries, call_with_retries
 from ._transports import AsyncBorrowedTransport, BorrowedTransport, HostPolicy, InFlight
 from ._types import OutputFile
@@ -44,11 +44,9 @@ if TYPE_CHECKING:
     from ._options import ClientOptions
 
 __all__ = [
-    "ALLOWED_CONTENT_TYPES",
     "AsyncFetcher",
     "Fetcher",
     "PartFile",
-    "allowed_content_types",
     "check_download_response",
     "transport_failure",
     "wire_bytes",
@@ -56,20 +54,6 @@ __all__ = [
 
 C = TypeVar("C", httpx.Client, httpx.AsyncClient)
 _O_BINARY: Final = getattr(os, "O_BINARY", 0)
-ALLOWED_CONTENT_TYPES: Final = ("video/", "application/octet-stream")
-
-
-def allowed_content_types(kind: str | None) -> tuple[str, ...]:
-    """The media types a file of ``kind`` may arrive as: its own (``image/*``...) or bytes.
-
-    None (a bare URL of unknown kind) keeps the historical rule: a video or bytes. A ``file``
-    of unknown kind may be anything.
-    """
-    if kind is None:
-        return ALLOWED_CONTENT_TYPES
-    if kind == FILE_KIND:
-        return ("",)
-    return (f"{kind}/", "application/octet-stream")
 
 
 def check_download_response(
@@ -241,9 +225,14 @@ def transport_failure(
 
 def wire_bytes(response: httpx.Response, part: PartFile) -> int:
     """Bytes received as sent: compressed size if the body was encoded, else what was written."""
+    encoded = _encoded_bytes(response)
+    return part.size if encoded is None else encoded
+
+
+def _encoded_bytes(response: httpx.Response) -> int | None:
     if response.headers.get("content-encoding", "identity").lower() != "identity":
         return response.num_bytes_downloaded
-    return part.size
+    return None
 
 
 def _name_by_type(part: PartFile, item: OutputFile, response: httpx.Response) -> None:
@@ -252,12 +241,6 @@ def _name_by_type(part: PartFile, item: OutputFile, response: httpx.Response) ->
     suffix = type_suffix(response.headers.get("content-type", ""))
     if suffix and not url_suffix(item.url) and suffix != part.target.suffix:
         part.rename(part.target.with_suffix(suffix))
-
-
-def _kind(item: OutputFile) -> str | None:
-    """The kind a file must be: a bare URL of unknown kind keeps the old rule (a video or
-    bytes), not "anything"."""
-    return None if not item.field and item.kind == FILE_KIND else item.kind
 
 
 def _files_client(
@@ -270,11 +253,14 @@ def _files_client(
     transport: Any
     if source is not None:  # of the client's own kind (checked by its _connect)
         transport = (BorrowedTransport if sync else AsyncBorrowedTransport)(source)  # type: ignore[arg-type]
-    else:
-        from . import _guarded
+    elif sync:
+        from ._guarded import GuardedTransport
 
-        guarded = _guarded.GuardedTransport if sync else _guarded.AsyncGuardedTransport
-        transport = guarded(policy.allows_address, limits=limits)
+        transport = GuardedTransport(policy.allows_address, limits=limits)
+    else:  # aiohttp when installed: httpcore's pool re-examines every connection per request
+        from ._aiohttp import guarded_download_transport
+
+        transport = guarded_download_transport(policy.allows_address, limits)
     return cls(
         timeout=options.timeout,
         transport=transport,
@@ -297,7 +283,7 @@ def _next_hop(
 def _begin(part: PartFile, step: Fetch, response: httpx.Response) -> int | None:
     """The answer checked before its body is read; its announced size (or None)."""
     announced = check_download_response(
-        response, max_bytes=step.cap, request_id=step.request_id, kind=_kind(step.item)
+        response, max_bytes=step.cap, request_id=step.request_id, kind=required_kind(step.item)
     )
     if step.named:
         _name_by_type(part, step.item, response)
@@ -308,7 +294,15 @@ def _open_part(step: Fetch) -> PartFile:
     return PartFile(step.target, max_bytes=step.cap, request_id=step.request_id)
 
 
-def _finish(part: PartFile) -> Path:
+def _finish(
+    part: PartFile, last: bytes = b"", length: tuple[int | None, int | None] | None = None
+) -> Path:
+    """The last chunk written, the length checked (``length``: the announced size, and the
+    bytes received when the body was encoded) and the file committed: one thread hop."""
+    part.write(last)
+    if length is not None:
+        announced, encoded = length
+        part.check_length(announced, part.size if encoded is None else encoded)
     part.flush()
     return part.commit()
 
@@ -432,17 +426,22 @@ class AsyncFetcher(_Fetcher):
                     async with self._slots.hold():
                         response = await self._open(step.item.url, request_id)
                         try:
-                            announced = _begin(part, step, response)
+                            announced, last = _begin(part, step, response), b""
                             async for chunk in response.aiter_bytes(DOWNLOAD_CHUNK_SIZE):
-                                await run_in_worker(part.write, chunk)
-                                if step.on_progress is not None:
-                                    step.on_progress(part.size, announced)
-                            part.check_length(announced, wire_bytes(response, part))
+                                if last:  # each chunk written when the next one arrives
+                                    await run_in_worker(part.write, last)
+                                    if step.on_progress is not None:
+                                        step.on_progress(part.size, announced)
+                                last = chunk
+                            length = (announced, _encoded_bytes(response))
                         finally:
                             await response.aclose()
                 except (httpx.TransportError, httpx.DecodingError) as exc:
                     raise transport_failure(exc, request_id) from exc
-                return await run_in_worker(_finish, part)
+                path = await run_in_worker(_finish, part, last, length)
+                if step.on_progress is not None and last:
+                    step.on_progress(part.size, announced)
+                return path
 
         return await acall_with_retries(self._retry, "download", attempt)
 

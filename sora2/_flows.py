@@ -35,7 +35,7 @@ from ._exceptions import (
     Sora2Error,
     is_gone,
 )
-from ._journal_glue import Adopted, Change, Failed, Saved, is_adhoc, resume_target
+from ._journal_glue import Adopted, Change, Failed, Saved, Targeted, is_adhoc, resume_target
 from ._logging import logger
 from ._operations import Result, Status
 from ._outputs import absolute_target, check_output_target, names_files, target_paths
@@ -155,14 +155,16 @@ class FlowClient(BaseClient[TransportT]):
         """submit(), journaling ``target`` (generate's output path) in the job's first row."""
         from ._inputs import job_seconds
         from ._pricing import check_max_cost, judge_cost
+        from ._spec import hosted_inputs
 
         check_max_cost(max_cost)
         op = self._submit_op(prompt, inputs, model, target)
         yield Blocking(self._check_journal, journal=True)
         estimate = yield from self._estimate_flow(op.model, job_seconds(op.body, op.model))
         judge_cost(estimate, max_cost)
-        if self._checks_files():
-            from ._hosted import check_file_inputs
+        hosted_names = hosted_inputs(op.model) if self._checks_files() else {}
+        if any(isinstance(op.body.get(name), str) for name in hosted_names):
+            from ._hosted import check_file_inputs  # a step only with a hosted file to ask about
 
             hosted = self._hosted_transport
             yield Blocking(
@@ -327,10 +329,12 @@ class FlowClient(BaseClient[TransportT]):
         if is_adhoc(record):  # never journaled: a typo must not become a row
             yield from self._status_flow(record.request_id)
             yield Apply((Adopted(record.request_id),))
+        target = yield Blocking(resume_target, (record, out_dir))
+        if target is not None and not (record.target_path or record.output_path):
+            yield Apply((Targeted(record.request_id, str(target)),))  # an interrupted save resumes
         state = record.state
         if not record.is_terminal:
             state = (yield from self._wait_flow(record.request_id, None, on_update)).state
-        target = yield Blocking(resume_target, (record, out_dir))
         if is_completed_state(state) and target is not None:
             result = yield Result(record.request_id)
             yield from self._download_flow(result, target, None, on_progress)

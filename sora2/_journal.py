@@ -162,6 +162,19 @@ class Journal(SqlJournal):
                     self._conn.close()
                 self._conn = None
 
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Every write inside (from this thread) in one transaction, committed once at the end
+        and rolled back on an error: an async client's group commit."""
+        with self._connect() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
     def _rows(self, query: str, args: Sequence[Any] = ()) -> list[Any]:
         with self._connect() as conn:
             return conn.execute(query, args).fetchall()

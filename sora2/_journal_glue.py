@@ -2,14 +2,20 @@
 
 A call's interpretation (``sora2._operations``) and a wait's bookkeeping (``sora2._waiting``)
 return what the journal must record as small frozen change records; :meth:`JournalKeeper.apply`
-writes them. ``Client`` applies them inline, ``AsyncClient`` in a worker thread, so SQLite never
-runs on the event loop. A broken journal (a full disk, a locked or corrupt file) is logged,
-never allowed to lose a job: every journal action goes through :meth:`JournalKeeper.read`.
+writes them. ``Client`` applies them inline. ``AsyncClient`` hands them to a
+:class:`GroupCommit`: the changes of every job waiting at that moment are written by one worker
+thread in one transaction (one thread hop, one commit, instead of one each), so SQLite never
+runs on the event loop and 1,000 concurrent jobs do not queue for 1,000 commits. Each caller
+resumes only once its own changes are committed: a submit's id is durable before ``generate``
+goes on. A broken journal (a full disk, a locked or corrupt file) is logged, never allowed to
+lose a job: every journal action goes through :meth:`JournalKeeper.read`, and a batch that fails
+is written again change by change, each failure logged as it would have been alone.
 """
 
 from __future__ import annotations
 
 import datetime
+import functools
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -23,18 +29,21 @@ from ._logging import logger
 
 if TYPE_CHECKING:
     from ._base_client import SharedState
+    from ._threads import Done
 
 __all__ = [
     "Adopted",
     "Change",
     "Failed",
     "Gone",
+    "GroupCommit",
     "JournalKeeper",
     "Observed",
     "OutputSeen",
     "Processed",
     "Saved",
     "Submitted",
+    "Targeted",
     "is_adhoc",
     "resume_target",
 ]
@@ -113,13 +122,22 @@ class Saved:
 
 
 @attrs.frozen
+class Targeted:
+    """Where resume will save a job that had no place yet (one made by ``submit``): from now
+    on the row stays unfinished until its files are saved, so an interrupted save is resumed."""
+
+    request_id: str
+    path: str
+
+
+@attrs.frozen
 class Adopted:
     """An id the journal never saw, now shown to exist by the service."""
 
     request_id: str
 
 
-Change = Submitted | Observed | OutputSeen | Gone | Processed | Failed | Saved | Adopted
+Change = Submitted | Observed | OutputSeen | Gone | Processed | Failed | Saved | Targeted | Adopted
 
 
 class JournalKeeper:
@@ -129,6 +147,7 @@ class JournalKeeper:
         self.journal = journal
         self._base_url = base_url
         self._shared = shared
+        self._group: GroupCommit | None = None
 
     def read(self, action: Callable[[JournalStore], T]) -> T | None:
         """Run a journal action; a broken journal is logged, never allowed to lose a job."""
@@ -168,6 +187,45 @@ class JournalKeeper:
         if self.remember(changes):
             self.write(changes)
 
+    def write_batch(self, batch: list[tuple[Change, ...]]) -> list[Exception | None]:
+        """Write the changes of several callers, in order, in one transaction when the journal
+        offers one (``transaction()``); what each caller's own write raised (beyond the
+        journal's logged errors), or None.
+
+        A batch that fails is rolled back and written again caller by caller, each change
+        behind the guard: one bad change never costs the others their rows, and each failure
+        surfaces (logged, or raised to its caller) exactly as it would have alone.
+        """
+        journal = self.journal
+        if journal is None:
+            return [None] * len(batch)
+        transaction = getattr(journal, "transaction", None)
+        if transaction is not None and len(batch) > 1:
+            try:
+                with transaction():
+                    for changes in batch:
+                        for change in changes:
+                            _write(journal, change, self._base_url)
+            except Exception:  # each caller's changes again, on their own (below)
+                pass
+            else:
+                return [None] * len(batch)
+        found: list[Exception | None] = []
+        for changes in batch:
+            try:
+                self.write(changes)
+            except Exception as exc:  # not the journal's own errors: the caller's to see
+                found.append(exc)
+            else:
+                found.append(None)
+        return found
+
+    def group_commit(self) -> GroupCommit:
+        """This keeper's :class:`GroupCommit` (``AsyncClient``'s journal writes)."""
+        if self._group is None:
+            self._group = GroupCommit(self)
+        return self._group
+
     # the journal's rows ------------------------------------------------------------------------
 
     def get(self, request_id: str) -> JobRecord | None:
@@ -203,6 +261,65 @@ class JournalKeeper:
         if record is not None:
             self.read(lambda j: j.claim([request_id]))
         return [record] if record is not None else [_adhoc_record(request_id, self._base_url)]
+
+
+class GroupCommit:
+    """``AsyncClient``'s way to its journal: every caller waiting at once shares one
+    worker-thread hop (``sora2._threads.Batched``), and their changes one transaction.
+
+    Each caller resumes once its batch is done (its changes committed), with its own value or
+    error; a caller cancelled while it waits leaves its changes to be written all the same.
+    """
+
+    def __init__(self, keeper: JournalKeeper) -> None:
+        from ._threads import Batched  # async only: a sync client never loads it
+
+        self.batched = Batched(functools.partial(_run_batch, keeper))
+
+    async def write(self, changes: tuple[Change, ...]) -> None:
+        """Write ``changes``; returns once they are committed (or their failure logged)."""
+        await self.batched.submit(changes)
+
+    async def call(self, function: Callable[..., T], *args: Any) -> T:
+        """``function(*args)`` (a journal read) in the next batch's worker thread."""
+        value: T = await self.batched.submit(_Call(function, args))
+        return value
+
+    async def aclose(self) -> None:
+        """Wait until every change handed over is written (a client's ``close()``)."""
+        await self.batched.aclose()
+
+
+@attrs.frozen
+class _Call:
+    function: Callable[..., Any]
+    args: tuple[Any, ...]
+
+
+def _run_batch(keeper: JournalKeeper, batch: list[tuple[Change, ...] | _Call]) -> list[Done]:
+    """A batch, in order, in a worker thread: each run of consecutive writes in one
+    transaction (:meth:`JournalKeeper.write_batch`), each read on its own."""
+    from ._threads import Done
+
+    found: list[Done] = []
+    writes: list[tuple[Change, ...]] = []
+
+    def flush() -> None:
+        if writes:
+            found.extend(Done(None, error) for error in keeper.write_batch(writes))
+            writes.clear()
+
+    for entry in batch:
+        if not isinstance(entry, _Call):
+            writes.append(entry)
+            continue
+        flush()
+        try:
+            found.append(Done(entry.function(*entry.args), None))
+        except Exception as exc:  # the caller's to see
+            found.append(Done(None, exc))
+    flush()
+    return found
 
 
 def is_adhoc(record: JobRecord) -> bool:
@@ -275,5 +392,7 @@ def _write(journal: JournalStore, change: Change, base_url: str) -> None:
         journal.update(rid, error=change.message)
     elif isinstance(change, Saved):
         journal.update(rid, output_path=change.path, error=None)
+    elif isinstance(change, Targeted):
+        journal.update(rid, target_path=change.path)
     else:  # Adopted: a row, written now that the service knows the id
         journal.record_submission(rid, base_url=base_url, prompt="", params={})

@@ -22,8 +22,8 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Callable, Sequence
-from contextlib import suppress
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from ._exceptions import ConfigurationError, JournalUnavailableError
@@ -145,6 +145,7 @@ class PostgresJournal(SqlJournal):
         self._held: set[str] = set()
         self._stop = threading.Event()
         self._renewer: threading.Thread | None = None
+        self._in_transaction = threading.local()
         self.round_trips = 0
         """Statements sent to the database (measured by the benchmark)."""
 
@@ -247,8 +248,28 @@ class PostgresJournal(SqlJournal):
                 raise JournalUnavailableError(f"journal {self.location}: {exc}") from None
 
     def run(self, action: Callable[[psycopg.Connection[Any]], T]) -> T:
-        """Run ``action`` on a connection of the journal's pool (autocommit; dict rows)."""
+        """Run ``action`` on a connection of the journal's pool (autocommit; dict rows), or
+        on this thread's open :meth:`transaction`."""
+        held = getattr(self._in_transaction, "conn", None)
+        if held is not None:
+            return action(held)
         return self._retrying(self._open_pool(), action)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Every write inside (from this thread) on one connection, in one transaction
+        committed at the end: an async client's group commit. Not retried inside: a failed
+        batch is rolled back, and its writes are made again one by one."""
+        psycopg = self._psycopg
+        try:
+            with self._open_pool().connection() as conn, conn.transaction():
+                self._in_transaction.conn = conn
+                try:
+                    yield
+                finally:
+                    self._in_transaction.conn = None
+        except (psycopg.Error, self._pool_module.PoolTimeout) as exc:
+            raise JournalUnavailableError(f"journal {self.location}: {exc}") from None
 
     def _rows(self, query: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
         return self.execute(query, args)

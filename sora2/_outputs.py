@@ -20,6 +20,7 @@ import mimetypes
 import os
 import re
 import secrets
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any, Final
@@ -31,9 +32,11 @@ from ._exceptions import InvalidInputError
 from ._types import OutputFile
 
 __all__ = [
+    "ALLOWED_CONTENT_TYPES",
     "FILE_KIND",
     "OUTPUT_KIND_KEY",
     "absolute_target",
+    "allowed_content_types",
     "check_output_target",
     "file_suffix",
     "is_file_url",
@@ -43,6 +46,7 @@ __all__ = [
     "output_fields",
     "output_files",
     "output_kinds",
+    "required_kind",
     "target_path",
     "target_paths",
     "type_suffix",
@@ -260,7 +264,9 @@ def check_output_target(out: str | os.PathLike[str]) -> None:
     ``out`` must be an existing writable directory (the file is named inside it), or a file
     path whose directory exists or can be created, and is writable. The directory is created
     and a probe file written and removed: permission bits say nothing for root, a read-only
-    file system or ``/proc``. Raises ``InvalidInputError(field="out")``.
+    file system or ``/proc``; a folder that took one is not probed again for
+    ``_PROBE_SECONDS`` (a thousand concurrent jobs saving in one folder: one probe).
+    Raises ``InvalidInputError(field="out")``.
     """
     try:
         target = Path(out).expanduser().absolute()
@@ -280,6 +286,8 @@ def check_output_target(out: str | os.PathLike[str]) -> None:
             if not ancestor.is_dir():
                 raise _bad_out(out, f"{ancestor} is not a directory")
             break
+    if time.monotonic() - _probed.get(directory, -_PROBE_SECONDS) < _PROBE_SECONDS:
+        return  # proven writable a moment ago
     try:
         directory.mkdir(parents=True, exist_ok=True)
         probe = directory / f".sora2-probe.{secrets.token_hex(6)}.part"
@@ -289,6 +297,14 @@ def check_output_target(out: str | os.PathLike[str]) -> None:
     except (OSError, ValueError) as exc:
         reason = (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
         raise _bad_out(out, f"cannot write in {directory}: {reason}") from None
+    if len(_probed) >= 256:
+        _probed.clear()
+    _probed[directory] = time.monotonic()
+
+
+_PROBE_SECONDS: Final = 10.0
+"""How long a folder that took a probe file counts as writable without another probe."""
+_probed: dict[Path, float] = {}
 
 
 def _bad_out(out: str | os.PathLike[str], reason: str) -> InvalidInputError:
@@ -297,3 +313,25 @@ def _bad_out(out: str | os.PathLike[str], reason: str) -> InvalidInputError:
         field="out",
         value=str(out),
     )
+
+
+ALLOWED_CONTENT_TYPES: Final = ("video/", "application/octet-stream")
+
+
+def allowed_content_types(kind: str | None) -> tuple[str, ...]:
+    """The media types a file of ``kind`` may arrive as: its own (``image/*``...) or bytes.
+
+    None (a bare URL of unknown kind) keeps the historical rule: a video or bytes. A ``file``
+    of unknown kind may be anything.
+    """
+    if kind is None:
+        return ALLOWED_CONTENT_TYPES
+    if kind == FILE_KIND:
+        return ("",)
+    return (f"{kind}/", "application/octet-stream")
+
+
+def required_kind(item: OutputFile) -> str | None:
+    """The kind a file must be: a bare URL of unknown kind keeps the old rule (a video or
+    bytes), not "anything"."""
+    return None if not item.field and item.kind == FILE_KIND else item.kind

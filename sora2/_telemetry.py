@@ -1,5 +1,6 @@
 """OpenTelemetry spans and metrics, when ``opentelemetry-api`` is installed (the ``otel``
-extra); without it every call here is a no-op that imports nothing.
+extra); without it every call here is a no-op that imports nothing, and until the application
+sets a tracer or meter provider, a no-op that records nothing.
 
 Spans: ``sora2.submit``, ``sora2.wait``, ``sora2.poll`` (each status call), ``sora2.download``
 and ``sora2.batch.row``. Each carries the request id once known, the model, the size and the
@@ -55,6 +56,22 @@ def _otel() -> tuple[Any, dict[str, Any]] | None:
     return trace.get_tracer(_SCOPE, __version__), instruments
 
 
+def _recording() -> tuple[Any, dict[str, Any]] | None:
+    """:func:`_otel`, once the application has set a tracer or meter provider; before that the
+    API's stand-ins record nothing, and a span, its attributes and its context would cost each
+    request some microseconds for nothing (checked on each call: a provider set later counts)."""
+    otel = _otel()
+    if otel is None:
+        return None
+    from opentelemetry import metrics, trace
+
+    if not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
+        return otel
+    if type(metrics.get_meter_provider()).__name__ != "_ProxyMeterProvider":
+        return otel
+    return None
+
+
 @functools.cache
 def _model() -> str:
     from ._spec import operation
@@ -71,7 +88,7 @@ _JOBS_KEPT: Final = 100_000
 def remember_job(request_id: str, model: str | None, inputs: Mapping[str, Any]) -> None:
     """Note a submitted (or resumed) job's model and inputs for its later spans; free without
     the API."""
-    if _otel() is None:
+    if _recording() is None:
         return
     _JOBS[request_id] = (model, inputs)
     _JOBS.move_to_end(request_id)
@@ -86,7 +103,7 @@ def job_attributes(
 ) -> dict[str, Any]:
     """A job's attributes: its id, the model, the size and duration asked for (and the prompt
     when opted in). Given only the id, what :func:`remember_job` noted for it."""
-    if _otel() is None:
+    if _recording() is None:
         return {}
     from ._inputs import duration_property, size_property
 
@@ -112,7 +129,7 @@ def span(
     """A span ``sora2.<name>`` around the block (None without OpenTelemetry): errors are
     recorded on it and raised on. ``timed`` names a histogram that gets the block's seconds
     when it ends normally."""
-    otel = _otel()
+    otel = _recording()
     if otel is None:
         yield None
         return
@@ -126,7 +143,7 @@ def span(
 
 def annotate(key: str, value: str | int | float) -> None:
     """Set an attribute on the current span (the request id once the answer names it)."""
-    if _otel() is not None:
+    if _recording() is not None:
         from opentelemetry import trace
 
         trace.get_current_span().set_attribute(key, value)
@@ -141,13 +158,13 @@ def _metric_attributes(attributes: Mapping[str, Any] | None) -> dict[str, Any]:
 
 def count(name: str, attributes: Mapping[str, Any] | None = None) -> None:
     """Count one job on a counter (``submitted``, ``completed``, ``failed``)."""
-    otel = _otel()
+    otel = _recording()
     if otel is not None:
         otel[1][name].add(1, _metric_attributes(attributes))
 
 
 def measure(name: str, value: float, attributes: Mapping[str, Any] | None = None) -> None:
     """Record on a histogram (``wait`` seconds, ``download`` bytes)."""
-    otel = _otel()
+    otel = _recording()
     if otel is not None:
         otel[1][name].record(value, _metric_attributes(attributes))

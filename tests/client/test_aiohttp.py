@@ -19,8 +19,9 @@ from sora2 import (
     AsyncClient,
     DownloadError,
     SubmissionUnknownError,
+    _aiohttp,
 )
-from sora2._aiohttp import AiohttpTransport, default_async_transport
+from sora2._aiohttp import AiohttpTransport, default_async_transport, guarded_download_transport
 from sora2._errors import NOT_SENT_ERRORS
 from sora2._guarded import AsyncGuardedTransport
 from sora2.emulator import Emulator, serve
@@ -95,14 +96,16 @@ def silent_server() -> Iterator[str]:
 class TestChoice:
     async def test_the_default_is_aiohttp_with_the_connection_limit(self) -> None:
         """With httpx-aiohttp installed, AsyncClient's API client uses it, bounded by
-        connection_limit; downloads keep the guarded transport, which checks every resolved
-        address before connecting (docs/connections.md)."""
+        connection_limit; downloads use it too, guarded: every resolved address is checked
+        before connecting (docs/connections.md)."""
         async with _client("http://127.0.0.1:9", connection_limit=7) as client:
             transport = client._http._transport
             assert isinstance(transport, AiohttpTransport)
             assert 7 == transport.limits.max_connections
             files = client._fetcher._client()._transport
-            assert isinstance(files, AsyncGuardedTransport)
+            assert isinstance(files, AiohttpTransport)
+            assert files._allows is not None
+            assert 7 == files.limits.max_connections
 
     async def test_a_given_transport_wins(self) -> None:
         """A transport passed by the user is the one requests go through."""
@@ -199,6 +202,65 @@ class TestOverTCP:
 
         assert asyncio.run(poll()) != asyncio.run(poll())
         asyncio.run(client.close())
+
+
+@pytest.fixture
+def counting_server() -> Iterator[tuple[int, list[socket.socket]]]:
+    """A TCP server on 127.0.0.1: its port, and the connections it accepted."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.05)
+        while not stop.is_set():
+            try:
+                accepted.append(listener.accept()[0])
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1], accepted
+    finally:
+        stop.set()
+        thread.join(5)
+        for conn in accepted:
+            conn.close()
+        listener.close()
+
+
+class TestGuardedDownloads:
+    @pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+    async def test_a_refused_address_never_connects(
+        self, counting_server: tuple[int, list[socket.socket]], host: str
+    ) -> None:
+        """A host written as an address, or a name resolving to one, that the check refuses
+        raises DownloadError naming it, and no connection is made."""
+        port, accepted = counting_server
+        seen: list[tuple[str, int]] = []
+
+        def refuse(name: str, at: int, address: Any) -> bool:
+            seen.append((name, at))
+            return False
+
+        transport = guarded_download_transport(refuse, httpx.Limits())
+        async with httpx.AsyncClient(transport=transport) as files:
+            with pytest.raises(DownloadError, match="not a public address"):
+                await files.get(f"http://{host}:{port}/v.mp4")
+        assert (host, port) == seen[0]
+        assert [] == accepted
+
+    def test_without_aiohttp_downloads_use_httpcores_guarded_pool(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Without httpx-aiohttp installed, downloads keep the guarded httpx transport."""
+        monkeypatch.setattr(_aiohttp, "is_available", lambda: False)
+        transport = guarded_download_transport(lambda *_: True, httpx.Limits())
+        assert isinstance(transport, AsyncGuardedTransport)
 
 
 class TestExceptions:

@@ -222,6 +222,28 @@ class TestResume:
         finished = await api.resume(out_dir=tmp_path / "videos")
         assert finished[0].output_path == str(tmp_path / "videos" / f"{submission.request_id}.mp4")
 
+    async def test_a_save_into_out_dir_cut_short_is_resumed_there(
+        self, make_api: Factory, emulator: Emulator, tmp_path: Path
+    ) -> None:
+        """A job made by submit (no place of its own) and cut off while resume saved it into
+        out_dir stays unfinished, and a later resume saves it there, submitting nothing."""
+        api = make_api(emulator)
+        submission = await api.submit("x")
+
+        def die(received: int, total: int | None) -> None:
+            raise _Crash
+
+        with pytest.raises(_Crash):
+            await api.resume(out_dir=tmp_path / "videos", on_progress=die)
+        await api.close()
+        target = tmp_path / "videos" / f"{submission.request_id}.mp4"
+        later = make_api(emulator)
+        assert [submission.request_id] == [r.request_id for r in await later.jobs(unfinished=True)]
+        finished = await later.resume()
+        assert [str(target)] == [r.output_path for r in finished]
+        assert target.stat().st_size > 0
+        assert 1 == _submissions(emulator)
+
     async def test_only_this_service(
         self, make_api: Factory, emulator: Emulator, journal_path: Path
     ) -> None:

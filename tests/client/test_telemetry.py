@@ -147,6 +147,25 @@ def test_nothing_without_the_api(monkeypatch: pytest.MonkeyPatch) -> None:
         _telemetry._otel.cache_clear()
 
 
+def test_nothing_before_a_provider_is_set() -> None:
+    """With the API installed but no tracer or meter provider set by the application, a span
+    is a plain block and no job is remembered (a fresh process: this module sets providers)."""
+    import subprocess
+
+    code = (
+        "from sora2 import _telemetry as t\n"
+        "with t.span('submit', {'sora2.model': 'm'}) as s: assert s is None\n"
+        "assert {} == t.job_attributes({'prompt': 'p'})\n"
+        "t.remember_job('id', 'm', {}); assert not t._JOBS\n"
+        "from opentelemetry import trace\n"
+        "from opentelemetry.sdk.trace import TracerProvider\n"
+        "trace.set_tracer_provider(TracerProvider())\n"
+        "with t.span('submit') as s: assert s is not None\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert 0 == done.returncode, done.stderr
+
+
 async def test_each_batch_row_has_a_span(
     api: Api, spans: InMemorySpanExporter, tmp_path: Path
 ) -> None:
