@@ -32,6 +32,7 @@ __all__ = [
 BENCHMARKS: dict[str, str] = {
     "calls": "benchmarks.bench_calls:run",
     "import": "benchmarks.bench_import:run",
+    "modules": "benchmarks.bench_modules:run",
     "contract": "benchmarks._runner:run_contract",
     "scale": "benchmarks.bench_scale:run",
     "polling": "benchmarks.bench_polling:run",
