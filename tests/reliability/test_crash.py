@@ -47,6 +47,8 @@ class Child:
         )
         self.lines: queue.Queue[tuple[str, str]] = queue.Queue()
         self.seen: list[tuple[str, str]] = []
+        self._next: dict[str, int] = {}
+        """Per stream, where its next ``expect`` starts looking in ``seen``."""
         assert self.process.stdout is not None and self.process.stderr is not None
         self._pumps = [
             threading.Thread(target=self._pump, args=(name, stream), daemon=True)
@@ -60,16 +62,22 @@ class Child:
             self.lines.put((name, line.rstrip("\n")))
 
     def expect(self, stream: str, needle: str) -> str:
-        """The first new line of ``stream`` containing ``needle`` (fails after the timeout)."""
+        """The first line of ``stream`` after its last match containing ``needle`` (fails after
+        the timeout). Each stream is read on its own thread, so a line of one may arrive while
+        a test waits on the other: it stays there for the other's next ``expect``."""
         deadline = time.monotonic() + PROCESS_TIMEOUT
+        start = self._next.get(stream, 0)
         while True:
+            for index in range(start, len(self.seen)):
+                name, line = self.seen[index]
+                if name == stream and needle in line:
+                    self._next[stream] = index + 1
+                    return line
+            start = len(self.seen)
             try:
-                name, line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
+                self.seen.append(self.lines.get(timeout=max(0.0, deadline - time.monotonic())))
             except queue.Empty:
                 pytest.fail(f"no {needle!r} on {stream}; saw {self.seen}")
-            self.seen.append((name, line))
-            if name == stream and needle in line:
-                return line
 
     def kill(self) -> int:
         self.process.send_signal(signal.SIGKILL)
