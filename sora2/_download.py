@@ -49,7 +49,6 @@ __all__ = [
     "PartFile",
     "check_download_response",
     "transport_failure",
-    "wire_bytes",
 ]
 
 C = TypeVar("C", httpx.Client, httpx.AsyncClient)
@@ -223,13 +222,9 @@ def transport_failure(
     return TransientDownloadError(f"download failed: {detail}", request_id=request_id)
 
 
-def wire_bytes(response: httpx.Response, part: PartFile) -> int:
-    """Bytes received as sent: compressed size if the body was encoded, else what was written."""
-    encoded = _encoded_bytes(response)
-    return part.size if encoded is None else encoded
-
-
 def _encoded_bytes(response: httpx.Response) -> int | None:
+    """Bytes received as sent when the body was encoded (compressed); None when it was not, and
+    what was written is what was sent."""
     if response.headers.get("content-encoding", "identity").lower() != "identity":
         return response.num_bytes_downloaded
     return None
@@ -294,15 +289,12 @@ def _open_part(step: Fetch) -> PartFile:
     return PartFile(step.target, max_bytes=step.cap, request_id=step.request_id)
 
 
-def _finish(
-    part: PartFile, last: bytes = b"", length: tuple[int | None, int | None] | None = None
-) -> Path:
-    """The last chunk written, the length checked (``length``: the announced size, and the
-    bytes received when the body was encoded) and the file committed: one thread hop."""
+def _finish(part: PartFile, last: bytes, announced: int | None, encoded: int | None) -> Path:
+    """The last chunk written, the length checked against the announced size (``encoded``: the
+    bytes received when the body was encoded, see :func:`_encoded_bytes`) and the file
+    committed: for ``AsyncFetcher``, one thread hop."""
     part.write(last)
-    if length is not None:
-        announced, encoded = length
-        part.check_length(announced, part.size if encoded is None else encoded)
+    part.check_length(announced, part.size if encoded is None else encoded)
     part.flush()
     return part.commit()
 
@@ -368,12 +360,12 @@ class Fetcher(_Fetcher):
                             part.write(chunk)
                             if step.on_progress is not None:
                                 step.on_progress(part.size, announced)
-                        part.check_length(announced, wire_bytes(response, part))
+                        encoded = _encoded_bytes(response)
                     finally:
                         response.close()
                 except (httpx.TransportError, httpx.DecodingError) as exc:
                     raise transport_failure(exc, request_id) from exc
-                return _finish(part)
+                return _finish(part, b"", announced, encoded)
 
         return call_with_retries(self._retry, "download", attempt)
 
@@ -433,12 +425,12 @@ class AsyncFetcher(_Fetcher):
                                     if step.on_progress is not None:
                                         step.on_progress(part.size, announced)
                                 last = chunk
-                            length = (announced, _encoded_bytes(response))
+                            encoded = _encoded_bytes(response)
                         finally:
                             await response.aclose()
                 except (httpx.TransportError, httpx.DecodingError) as exc:
                     raise transport_failure(exc, request_id) from exc
-                path = await run_in_worker(_finish, part, last, length)
+                path = await run_in_worker(_finish, part, last, announced, encoded)
                 if step.on_progress is not None and last:
                     step.on_progress(part.size, announced)
                 return path
