@@ -24,8 +24,8 @@ from ._exceptions import (
     InvalidInputError,
     PermissionDeniedError,
 )
+from ._journal import JournalStore, open_journal
 from ._journal_glue import JournalKeeper
-from ._journal_store import JournalStore, open_journal
 from ._logging import register_secret
 from ._operations import Submit
 from ._options import (

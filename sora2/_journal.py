@@ -1,13 +1,17 @@
-"""A local SQLite record of every submitted job, so no paid job is ever lost track of.
+"""The journal of paid jobs: the small interface every journal keeps, how a ``journal=`` option
+becomes one, and the local SQLite journal behind it.
 
-A row is written the moment ``submit`` returns a request id, before the rest of the answer is
-even parsed; ``wait``, ``result``, ``cancel`` and ``download`` update it. ``Client.jobs()``
-lists it and ``Client.resume()`` finishes what a crash or Ctrl-C left unfinished, without
-submitting again. The API token is never stored.
+A journal is where a client writes a job the moment its id is known, before the rest of the
+answer is even parsed, and reads back what a crash left unfinished; ``wait``, ``result``,
+``cancel`` and ``download`` update its row. ``Client.jobs()`` lists it and ``Client.resume()``
+finishes what a crash or Ctrl-C left unfinished, without submitting again. The API token is never
+stored. Two live behind :class:`JournalStore`, the only operations the client core speaks: the
+SQLite file of one machine (:class:`Journal`, here) and PostgreSQL, shared by many
+(``sora2._journal_pg``).
 
-One connection per journal, used under a lock, WAL mode and a busy timeout make it safe to
-share between threads and between processes (a CLI ``sora2 jobs`` while a script is waiting).
-Clients write on a change of state only, not on every poll.
+One connection per SQLite journal, used under a lock, WAL mode and a busy timeout make it safe
+to share between threads and between processes (a CLI ``sora2 jobs`` while a script is
+waiting). Clients write on a change of state only, not on every poll.
 """
 
 from __future__ import annotations
@@ -15,15 +19,146 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any, Final
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Final,
+    Protocol,
+    Required,
+    TypedDict,
+    Unpack,
+    runtime_checkable,
+)
 
 from ._journal_rows import SqlJournal, first_columns, prunable
-from ._options import EMULATOR_JOURNAL_FILE, JOURNAL_ENV_VAR, JOURNAL_FILE
+from ._options import EMULATOR_JOURNAL_FILE, JOURNAL_ENV_VAR, JOURNAL_FILE, JOURNAL_URL_SCHEMES
 
-__all__ = ["Journal", "default_journal_path"]
+if TYPE_CHECKING:
+    from ._journal_rows import JobRecord
+
+__all__ = [
+    "Journal",
+    "JournalStore",
+    "NewJob",
+    "Seen",
+    "default_journal_path",
+    "is_journal_url",
+    "open_journal",
+]
+
+
+class NewJob(TypedDict, total=False):
+    """What a journal records of a new job besides its id (``record_submission``'s keywords):
+    ``target_path`` is where ``generate`` will save the video, so that ``resume`` knows it
+    even if the submit answer itself was garbled."""
+
+    base_url: Required[str]
+    prompt: Required[str]
+    params: Required[Mapping[str, Any]]
+    submitted_at: float | None
+    target_path: str | None
+    model: str | None
+    estimate_usd: float | None
+
+
+class Seen(TypedDict, total=False):
+    """What a poll saw besides the state (``observe_state``'s keywords): the queue position,
+    and when, in ``time.time()`` seconds (now if not given)."""
+
+    queue_position: int | None
+    at: float | None
+
+
+@runtime_checkable
+class JournalStore(Protocol):
+    """What the client core reads from and writes to a journal of paid jobs."""
+
+    @property
+    def location(self) -> str:
+        """Where the journal lives (a file path, or a URL without its password), for messages."""
+        ...
+
+    @property
+    def errors(self) -> tuple[type[BaseException], ...]:
+        """What this journal raises when it cannot be read or written: logged, never fatal."""
+        ...
+
+    def record_submission(self, request_id: str, **job: Unpack[NewJob]) -> None:
+        """Write a new job the moment its id is known; this process now follows it."""
+        ...
+
+    def check_writable(self) -> None:
+        """Raise ``JournalError`` unless a job id can be recorded now: checked before a submit,
+        since a paid job whose id is lost is what the journal exists to prevent."""
+        ...
+
+    def update(self, request_id: str, **changes: Any) -> None:
+        """Set columns of a job's row (``error``, ``video_url``, ``output_path``, ...)."""
+        ...
+
+    def observe_state(self, request_id: str, state: str, **seen: Unpack[Seen]) -> None:
+        """Record a state seen by a poll, with its ``queue_position`` and the time ``at`` which
+        it was seen (``time.time()`` seconds; now if not given)."""
+        ...
+
+    def mark_gone(self, request_id: str, reason: str) -> None:
+        """The service no longer knows this id."""
+        ...
+
+    def claim(self, request_ids: Sequence[str]) -> list[str]:
+        """Take over the following of these jobs; returns those now this process's (a job
+        another live process follows is left to it)."""
+        ...
+
+    def forget(self, request_id: str) -> bool:
+        """Remove one job's row."""
+        ...
+
+    def prune(self, *, base_url: str | None = None, older_than: float | None = None) -> list[str]:
+        """Remove settled rows; returns their ids."""
+        ...
+
+    def get(self, request_id: str) -> JobRecord | None:
+        """One job's row."""
+        ...
+
+    def records(self, *, unfinished: bool = False, base_url: str | None = None) -> list[JobRecord]:
+        """Every job, oldest first."""
+        ...
+
+    def processing_samples(self, *, base_url: str, limit: int = 50) -> list[tuple[float, float]]:
+        """``(video_seconds, processing_seconds)`` of recent completed jobs."""
+        ...
+
+    def close(self) -> None:
+        """Let go of connections (and, for a shared journal, of this process's leases)."""
+        ...
+
+
+def is_journal_url(value: str | os.PathLike[str]) -> bool:
+    """``postgresql://...`` (or ``postgres://``): a database, not a file path."""
+    text = os.fspath(value)
+    return (
+        isinstance(text, str)
+        and text.split("://", 1)[0].lower() in JOURNAL_URL_SCHEMES
+        and ("://" in text)
+    )
+
+
+def open_journal(value: str | os.PathLike[str] | None, *, emulator: bool) -> JournalStore:
+    """The journal a ``journal=`` option names: a ``postgresql://`` URL, a file path, or (None)
+    ``$SORA2_JOURNAL``, else the default file."""
+    if value is None:
+        value = os.environ.get(JOURNAL_ENV_VAR) or default_journal_path(emulator=emulator)
+    if is_journal_url(value):
+        from ._journal_pg import PostgresJournal
+
+        return PostgresJournal(os.fspath(value))
+    return Journal(value)
+
 
 _SCHEMA: Final = f"""
 CREATE TABLE IF NOT EXISTS jobs (
@@ -74,8 +209,6 @@ class Journal(SqlJournal):
     _mark = "?"
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        from ._journal_store import is_journal_url
-
         if is_journal_url(path):
             from ._exceptions import ConfigurationError
 

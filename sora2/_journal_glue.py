@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
+from ._journal import JournalStore
 from ._journal_rows import JobRecord
-from ._journal_store import JournalStore
 from ._logging import logger
 
 if TYPE_CHECKING:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final, Unpack
 from ._types import GONE, IN_PROGRESS, IN_QUEUE, is_completed_state, is_terminal_state
 
 if TYPE_CHECKING:
-    from ._journal_store import NewJob, Seen
+    from ._journal import NewJob, Seen
 
 __all__ = ["COLUMNS", "JobRecord", "SqlJournal", "first_columns", "prunable"]
 
