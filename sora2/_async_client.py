@@ -21,7 +21,6 @@ from ._download import AsyncFetcher
 from ._exceptions import ConfigurationError, Sora2Error, is_gone
 from ._flows import Apply, Blocking, Done, Fetch, Flow, FlowClient, ReadPrice, Sleep, next_step
 from ._journal_glue import Change, Failed
-from ._logging import logger
 from ._operations import Result, Status
 from ._options import (
     DEFAULT_BATCH_CONCURRENCY,
@@ -29,7 +28,7 @@ from ._options import (
 )
 from ._outputs import absolute_target
 from ._retry import acall_with_retries
-from ._telemetry import job_attributes, span
+from ._telemetry import job_attributes, logger, span
 from ._threads import run_in_worker
 from ._transports import AsyncBorrowedTransport, InFlight
 from ._types import JobRef, JobResult, JobStatus, Submission

@@ -26,7 +26,6 @@ from ._exceptions import (
 )
 from ._journal import JournalStore, open_journal
 from ._journal_glue import JournalKeeper
-from ._logging import register_secret
 from ._operations import Submit
 from ._options import (
     API_KEY_ENV_VARS,
@@ -43,7 +42,7 @@ from ._options import (
 )
 from ._paid import paid_for
 from ._retry import RetryPolicy
-from ._telemetry import annotate, count, job_attributes, remember_job
+from ._telemetry import annotate, count, job_attributes, register_secret, remember_job
 from ._transports import (
     BearerAuth,
     HostPolicy,

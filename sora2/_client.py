@@ -19,7 +19,6 @@ from ._base_client import observed, request_id_of
 from ._download import Fetcher
 from ._exceptions import ConfigurationError
 from ._flows import Apply, Blocking, Done, Fetch, Flow, FlowClient, ReadPrice, Sleep, next_step
-from ._logging import logger
 from ._operations import Result, Status
 from ._options import (
     DEFAULT_BATCH_CONCURRENCY,
@@ -27,7 +26,7 @@ from ._options import (
 )
 from ._outputs import absolute_target
 from ._retry import call_with_retries
-from ._telemetry import job_attributes, span
+from ._telemetry import job_attributes, logger, span
 from ._transports import BorrowedTransport
 from ._types import JobRef, JobResult, JobStatus, Submission
 

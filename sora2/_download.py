@@ -31,10 +31,10 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 import httpx
 
 from ._exceptions import DownloadError, TransientDownloadError, parse_retry_after
-from ._logging import logger, redact
 from ._options import DOWNLOAD_CHUNK_SIZE, MAX_DOWNLOAD_REDIRECTS, user_agent
 from ._outputs import FILE_KIND, allowed_content_types, required_kind, type_suffix, url_suffix
 from ._retry import IDEMPOTENT_RETRY_STATUSES, RetryPolicy, acall_with_retries, call_with_retries
+from ._telemetry import logger, redact
 from ._transports import AsyncBorrowedTransport, BorrowedTransport, HostPolicy, InFlight
 from ._types import OutputFile
 

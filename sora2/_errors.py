@@ -28,9 +28,9 @@ from ._exceptions import (
     SubmissionUnknownError,
     UnprocessableEntityError,
 )
-from ._logging import redact
 from ._responses import json_body, salvage_request_id
 from ._retry import SUBMIT_RETRY_STATUSES
+from ._telemetry import redact
 
 __all__ = [
     "NOT_SENT_ERRORS",

@@ -36,11 +36,10 @@ from ._exceptions import (
     is_gone,
 )
 from ._journal_glue import Adopted, Change, Failed, Saved, Targeted, is_adhoc, resume_target
-from ._logging import logger
 from ._operations import Result, Status
 from ._outputs import absolute_target, check_output_target, names_files, target_paths
 from ._responses import files_to_download
-from ._telemetry import job_attributes, measure, remember_job, span
+from ._telemetry import job_attributes, logger, measure, remember_job, span
 from ._types import JobRef, JobResult, JobStatus, OutputFile, Submission, is_completed_state
 from ._waiting import TRANSIENT_POLL_ERRORS
 

@@ -29,9 +29,9 @@ from typing import Any, Final, Literal
 import httpx
 
 from ._exceptions import DownloadError, InvalidInputError
-from ._logging import logger
 from ._options import MAX_DOWNLOAD_REDIRECTS
 from ._spec import hosted_file_limits, hosted_inputs
+from ._telemetry import logger
 from ._transports import IPAddress, is_special_address
 
 __all__ = [

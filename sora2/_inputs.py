@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._exceptions import InvalidInputError
-from ._logging import logger
+from ._telemetry import logger
 from ._types import NotGiven
 
 __all__ = [

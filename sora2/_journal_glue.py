@@ -25,7 +25,7 @@ import attrs
 
 from ._journal import JournalStore
 from ._journal_rows import JobRecord
-from ._logging import logger
+from ._telemetry import logger
 
 if TYPE_CHECKING:
     from ._base_client import SharedState

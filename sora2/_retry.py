@@ -37,7 +37,6 @@ from ._exceptions import (
     TransientDownloadError,
     parse_retry_after,
 )
-from ._logging import logger
 from ._options import (
     DEFAULT_MAX_RETRIES,
     INITIAL_RETRY_DELAY,
@@ -45,6 +44,7 @@ from ._options import (
     MAX_RETRY_DELAY,
     RETRY_JITTER,
 )
+from ._telemetry import logger
 
 __all__ = [
     "IDEMPOTENT_RETRY_STATUSES",

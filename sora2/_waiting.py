@@ -40,7 +40,6 @@ from ._exceptions import (
     WaitTimeoutError,
 )
 from ._journal_glue import Change, Processed
-from ._logging import logger
 from ._options import (
     MAX_POLL_INTERVAL,
     MAX_QUEUE_POLL_INTERVAL,
@@ -55,6 +54,7 @@ from ._options import (
     QUEUE_POLL_INTERVAL,
 )
 from ._paid import mark_paid
+from ._telemetry import logger
 from ._types import IN_PROGRESS, IN_QUEUE
 
 if TYPE_CHECKING:

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .._exceptions import AuthenticationError, ConfigurationError, InvalidInputError
-from .._logging import logger
 from .._pricing import CostEstimate, check_max_cost, format_usd, sum_known, unpriced
+from .._telemetry import logger
 from .._text import plural
 from .._types import CANCELLED, COMPLETED, FAILED, GONE, IN_QUEUE, outcome_of
 from ._manifest import INVALID, PENDING, BatchRow, Manifest

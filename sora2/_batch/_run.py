@@ -25,8 +25,7 @@ from .._exceptions import (
     SubmissionUnknownError,
     WaitTimeoutError,
 )
-from .._logging import logger
-from .._telemetry import annotate, job_attributes, span
+from .._telemetry import annotate, job_attributes, logger, span
 from .._threads import run_in_worker
 from .._types import CANCELLED, COMPLETED, FAILED, GONE, IN_QUEUE, outcome_of
 from ._compat import download_outputs, submit_body

@@ -10,7 +10,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from .._exceptions import JournalUnavailableError
-from .._logging import logger
+from .._telemetry import logger
 from .._threads import run_in_worker
 from .._types import CANCELLED, COMPLETED, FAILED, GONE
 from ._manifest import INVALID, PENDING, BatchRow, Manifest

@@ -278,7 +278,7 @@ def _log_to_stderr(enabled: bool) -> Iterator[None]:
     if not enabled:
         yield
         return
-    from .._logging import logger
+    from .._telemetry import logger
 
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
