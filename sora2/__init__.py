@@ -1,12 +1,16 @@
 """sora2: a spec-driven client for RunComfy's OpenAI Sora 2 family on its Model API.
 
 Importing ``sora2`` is cheap: the clients, the journal, the emulator and the contract checker
-are imported on first use.
+are imported on first use (:func:`_lazy_names`, which ``sora2.emulator`` and ``sora2.contract``
+use too).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import importlib
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ._exceptions import (
     APIConnectionError,
@@ -39,7 +43,6 @@ from ._exceptions import (
     UnprocessableEntityError,
     WaitTimeoutError,
 )
-from ._extras import attach
 
 __version__ = "0.1.0"
 """The package version (the build reads it here too: ``[tool.hatch.version]``)."""
@@ -133,4 +136,24 @@ _LAZY = {
 }
 
 
-__getattr__, __dir__ = attach(__name__, _LAZY, __all__)
+def _lazy_names(
+    package: str, lazy: Mapping[str, str], public: Sequence[str]
+) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+    """A module ``__getattr__`` importing ``lazy[name]`` (relative to ``package``) on first use,
+    and the matching ``__dir__``."""
+
+    def __getattr__(name: str) -> Any:
+        module = lazy.get(name)
+        if module is None:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(module, package), name)
+        setattr(sys.modules[package], name, value)  # later lookups skip this function
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted(public)
+
+    return __getattr__, __dir__
+
+
+__getattr__, __dir__ = _lazy_names(__name__, _LAZY, __all__)

@@ -36,12 +36,14 @@ command that fetches the result. ``http_request_id`` is the service's id of one 
 Messages never include the API token.
 
 :func:`parse_retry_after` reads the Retry-After header that ``RateLimitError.retry_after``, the
-retries and the download honour.
+retries and the download honour. :func:`needs_extra` turns the import of an optional extra
+that is not installed into a :class:`MissingExtraError`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final, TypedDict, TypeGuard, Unpack
 
 if TYPE_CHECKING:
@@ -83,6 +85,7 @@ __all__ = [
     "UnprocessableEntityError",
     "WaitTimeoutError",
     "is_gone",
+    "needs_extra",
     "parse_retry_after",
 ]
 
@@ -148,10 +151,8 @@ class CostLimitError(InvalidInputError):
 
 class ConfigurationError(Sora2Error):
     """The client cannot be used as configured (no key, bad base URL, missing extra).
-
     ``setting`` names the missing or unusable setting when there is one (``"api_key"``), so a
-    caller such as the CLI can say how to give it in its own terms.
-    """
+    caller such as the CLI can say how to give it in its own terms."""
 
     def __init__(
         self, message: str, *, request_id: str | None = None, setting: str | None = None
@@ -162,14 +163,28 @@ class ConfigurationError(Sora2Error):
 
 class MissingExtraError(ConfigurationError, ModuleNotFoundError):
     """An optional extra is not installed; the message gives the pip command that adds it.
-
-    Also a ``ModuleNotFoundError``, so ``except ImportError`` still catches it.
-    """
+    Also a ``ModuleNotFoundError``, so ``except ImportError`` still catches it."""
 
     def __init__(self, message: str, *, extra: str, name: str | None = None) -> None:
         super().__init__(message)
         self.extra = extra
         self.name = name
+
+
+@contextlib.contextmanager
+def needs_extra(feature: str, extra: str) -> Iterator[None]:
+    """Turn an import of a third-party module that is not installed into the one-line
+    :class:`MissingExtraError` for ``extra`` (``sora2._extras`` writes its advice, loaded only
+    then); sora2's own broken imports stay as they are."""
+    try:
+        yield
+    except ModuleNotFoundError as exc:
+        top = (exc.name or "").partition(".")[0]
+        if isinstance(exc, MissingExtraError) or not top or top == "sora2":
+            raise
+        from ._extras import missing_extra
+
+        raise missing_extra(feature, extra, exc.name) from None
 
 
 class JournalError(ConfigurationError):
@@ -213,11 +228,9 @@ class APITimeoutError(APIConnectionError):
 
 
 class SubmissionUnknownError(APIError):
-    """A submit failed after it may have reached the service.
-
-    The job may exist and be billed, so it is not retried: a second submit is a second job.
-    Check your RunComfy dashboard, or ``sora2 jobs``, before submitting again.
-    """
+    """A submit failed after it may have reached the service. The job may exist and be
+    billed, so it is not retried: a second submit is a second job. Check your RunComfy
+    dashboard, or ``sora2 jobs``, before submitting again."""
 
 
 class APIResponseValidationError(APIError):
@@ -313,10 +326,8 @@ class UnprocessableEntityError(APIStatusError):
 
 
 class RateLimitError(APIStatusError):
-    """429: too many requests; ``retry_after`` says how long the service asked to wait.
-
-    It is the ``retry_after`` given, else the seconds of the response's Retry-After header.
-    """
+    """429: too many requests; ``retry_after`` says how long the service asked to wait: the
+    ``retry_after`` given, else the seconds of the response's Retry-After header."""
 
     def __init__(
         self,
@@ -355,9 +366,7 @@ class WaitTimeoutError(Sora2Error):
 
 class JobFailedError(Sora2Error):
     """The job ended in a state the spec calls failed; there is no output to fetch.
-
-    ``detail`` is the service's account of why (the answer's ``error`` object), or None.
-    """
+    ``detail`` is the service's account of why (the answer's ``error`` object), or None."""
 
     def __init__(
         self,
@@ -373,10 +382,8 @@ class JobFailedError(Sora2Error):
 
 
 class NoOutputError(Sora2Error):
-    """The job completed, but its answer names no output file to download.
-
-    The journal keeps the job unfinished, so ``resume`` asks again later.
-    """
+    """The job completed, but its answer names no output file to download. The journal
+    keeps the job unfinished, so ``resume`` asks again later."""
 
     def __init__(self, message: str, *, request_id: str | None) -> None:
         super().__init__(message, request_id=request_id)
@@ -388,9 +395,7 @@ class DownloadError(Sora2Error):
 
 class TransientDownloadError(DownloadError):
     """A download failure worth retrying (connection trouble, 429, 5xx, a short body).
-
-    ``retry_after`` is the delay a 429 or 503 asked for, when it named one.
-    """
+    ``retry_after`` is the delay a 429 or 503 asked for, when it named one."""
 
     def __init__(
         self, message: str, *, request_id: str | None = None, retry_after: float | None = None
@@ -401,10 +406,8 @@ class TransientDownloadError(DownloadError):
 
 class DownloadWriteError(DownloadError):
     """The video could not be written where asked (disk full, permissions, a missing path).
-
     Raised for an ``OSError`` while saving: the job is done and paid for, so ``paid_hint``
-    says how to fetch it again, somewhere writable.
-    """
+    says how to fetch it again, somewhere writable."""
 
 
 class ContractViolationError(Sora2Error):

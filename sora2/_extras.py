@@ -1,5 +1,4 @@
-"""Importing on first use: the lazy names of the package ``__init__`` modules, and the one-line
-error for an import that fails because an optional extra is not installed.
+"""The one-line error for an import that fails because an optional extra is not installed.
 
 sora2 is not on a package index, so ``pip install 'sora2[emulator]'`` would not work: the
 advice is put in terms of how sora2 was installed. pip records where an installation came from
@@ -7,57 +6,32 @@ in the distribution's ``direct_url.json`` (PEP 610): a local folder (often edita
 a git URL, or an archive. The advice installs the extra from that same place, with the
 interpreter that runs sora2.
 
-``import sora2`` imports this module, so everything but :func:`attach` imports what it needs
-when it runs.
+Loaded only when an extra is missing: ``sora2._exceptions.needs_extra`` imports it then.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib
+import json
 import os
+import shlex
+import shutil
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
 
 from ._exceptions import MissingExtraError
 
-if TYPE_CHECKING:
-    from pathlib import Path
-
-__all__ = ["attach", "install_command", "missing_extra", "needs_extra"]
+__all__ = ["install_command", "missing_extra"]
 
 _DIST = "sora2"
 
 
-def attach(
-    package: str, lazy: Mapping[str, str], public: Sequence[str]
-) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
-    """A module ``__getattr__`` importing ``lazy[name]`` (relative to ``package``) on first use,
-    and the matching ``__dir__``."""
-
-    def __getattr__(name: str) -> Any:
-        module = lazy.get(name)
-        if module is None:
-            raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(module, package), name)
-        setattr(sys.modules[package], name, value)  # later lookups skip this function
-        return value
-
-    def __dir__() -> list[str]:
-        return sorted(public)
-
-    return __getattr__, __dir__
-
-
-# Missing extras ------------------------------------------------------------------------------
-
-
 def _python() -> str:
     """``python`` when that is this interpreter on PATH, else this interpreter's full path."""
-    import shlex
-    import shutil
-
     found = shutil.which("python")
     with contextlib.suppress(OSError):
         if found is not None and os.path.samefile(found, sys.executable):
@@ -66,9 +40,6 @@ def _python() -> str:
 
 
 def _folder(url: str, cwd: Path) -> str:
-    from pathlib import Path
-    from urllib.parse import unquote, urlparse
-
     path = Path(unquote(urlparse(url).path))
     with contextlib.suppress(OSError):
         if path.resolve() == cwd.resolve():
@@ -94,9 +65,6 @@ def install_command(
         python: the interpreter to name.
         cwd: the current directory (a folder that is it is shown as ``.``).
     """
-    import shlex
-    from pathlib import Path
-
     here = cwd or Path.cwd()
     pip = f"{python} -m pip install"
     if direct_url is not None:
@@ -120,9 +88,6 @@ def install_command(
 
 
 def _direct_url() -> dict[str, Any] | None:
-    import json
-    from importlib import metadata
-
     try:
         text = metadata.distribution(_DIST).read_text("direct_url.json")
     except metadata.PackageNotFoundError:
@@ -136,9 +101,6 @@ def _direct_url() -> dict[str, Any] | None:
 
 def _source_tree() -> Path | None:
     """The clone sora2 is imported from, when it is not an installed distribution."""
-    from importlib import metadata
-    from pathlib import Path
-
     try:
         metadata.distribution(_DIST)
     except metadata.PackageNotFoundError:
@@ -156,16 +118,3 @@ def missing_extra(feature: str, extra: str, module: str | None) -> MissingExtraE
         extra=extra,
         name=module,
     )
-
-
-@contextlib.contextmanager
-def needs_extra(feature: str, extra: str) -> Iterator[None]:
-    """Turn an import of a third-party module that is not installed into the one-line
-    :class:`MissingExtraError` for ``extra``; sora2's own broken imports stay as they are."""
-    try:
-        yield
-    except ModuleNotFoundError as exc:
-        top = (exc.name or "").partition(".")[0]
-        if isinstance(exc, MissingExtraError) or not top or top == _DIST:
-            raise
-        raise missing_extra(feature, extra, exc.name) from None

@@ -90,7 +90,7 @@ def redact_url(url: str) -> str:
 def _psycopg() -> Any:
     """psycopg and its pool, or the one-line error giving the install command that works for
     how sora2 was installed (it is not on a package index)."""
-    from ._extras import needs_extra
+    from ._exceptions import needs_extra
 
     with needs_extra("a postgresql:// journal", "postgres"):
         import psycopg

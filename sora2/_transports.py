@@ -110,7 +110,7 @@ def in_process_emulator(
     """``emulator=True`` (or its options): a transport into a new in-process emulator on the
     client's clock (so a test's fake time drives both), from ``sora2.emulator``."""
     options = dict(emulator) if isinstance(emulator, Mapping) else {}
-    from ._extras import needs_extra
+    from ._exceptions import needs_extra
 
     with needs_extra("the in-process emulator", "emulator"):
         from . import emulator as package

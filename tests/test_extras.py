@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from sora2 import ConfigurationError, MissingExtraError
-from sora2._extras import install_command, needs_extra
+from sora2._exceptions import needs_extra
+from sora2._extras import install_command
 
 ROOT = Path(__file__).resolve().parent.parent
 EMULATOR_MODULES = ("starlette", "uvicorn", "av", "numpy")
@@ -163,3 +164,18 @@ class TestWithoutTheExtra:
             "python -m codegen needs the [codegen] extra (no module named 'yaml'); install it "
             "with: python -m pip install -e '.[codegen]'"
         ] == done.stderr.splitlines()
+
+
+def test_the_advice_is_loaded_only_when_an_extra_is_missing(tmp_path: Path) -> None:
+    """With every extra installed, a generate against the in-process emulator never imports
+    the module that writes the missing-extra advice."""
+    code = (
+        "import sys, sora2\n"
+        "with sora2.Client(emulator=True, journal=sys.argv[1]) as client:\n"
+        "    client.generate('a kite', out=sys.argv[2])\n"
+        "print('sora2._extras' in sys.modules)\n"
+    )
+    argv = [sys.executable, "-c", code, str(tmp_path / "j.db"), str(tmp_path / "x.mp4")]
+    done = subprocess.run(argv, capture_output=True, text=True)
+    assert 0 == done.returncode, done.stderr
+    assert "False" == done.stdout.strip().splitlines()[-1]

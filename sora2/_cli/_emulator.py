@@ -93,7 +93,7 @@ def emulator(
     """Run the Sora 2 service emulator (queue, auth, errors, real MP4s and PNGs, faults)."""
     import signal
 
-    from .._extras import needs_extra
+    from .._exceptions import needs_extra
 
     with needs_extra("sora2 emulator", "emulator"):
         import uvicorn  # noqa: F401  (make_server imports it only when called)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .._extras import attach
+from .. import _lazy_names
 from ._violations import Violation, format_violations
 
 if TYPE_CHECKING:
@@ -69,4 +69,4 @@ _LAZY = {
 }
 
 
-__getattr__, __dir__ = attach(__name__, _LAZY, __all__)
+__getattr__, __dir__ = _lazy_names(__name__, _LAZY, __all__)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .._extras import attach
+from .. import _lazy_names
 
 if TYPE_CHECKING:
     from ._app import Emulator, create_app
@@ -73,13 +73,13 @@ _LAZY = {
 }
 
 
-_load, __dir__ = attach(__name__, _LAZY, __all__)
+_load, __dir__ = _lazy_names(__name__, _LAZY, __all__)
 
 
 def __getattr__(name: str) -> Any:
     """A name of the emulator, imported on first use; without the ``emulator`` extra, one
     clear ``ImportError`` (:class:`sora2.MissingExtraError`) saying how to install it."""
-    from .._extras import needs_extra
+    from .._exceptions import needs_extra
 
     with needs_extra("the emulator", "emulator"):
         return _load(name)
