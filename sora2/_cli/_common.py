@@ -21,6 +21,7 @@ import click
 
 from .._exceptions import Sora2Error
 from .._inputs import PROMPT_INPUT, InputField, input_fields
+from .._options import DEFAULT_WAIT_TIMEOUT
 from .._paid import resume_command, sora2_command
 from . import JsonOutput, record, translate_errors
 
@@ -34,6 +35,7 @@ __all__ = [
     "client_options",
     "echo_err",
     "emit",
+    "id_command",
     "input_option",
     "input_options",
     "make_client",
@@ -41,6 +43,7 @@ __all__ = [
     "model_option",
     "open_client",
     "parse_input_value",
+    "timeout_option",
     "warn_unknown_cost",
 ]
 
@@ -100,13 +103,8 @@ _SETTINGS = [item.name for item in dataclasses.fields(Settings) if item.name != 
 @contextlib.contextmanager
 def open_client(settings: Settings) -> Iterator[Client]:
     """An open client for one command, its library errors raised as CLI errors."""
-    with translate_errors():
-        client = make_client(settings)
-    try:
-        with translate_errors(settings):
-            yield client
-    finally:
-        client.close()
+    with translate_errors(settings), make_client(settings) as client:
+        yield client
 
 
 def make_client(settings: Settings) -> Client:
@@ -190,10 +188,14 @@ def client_options(function: Callable[..., None]) -> Callable[..., None]:
     return decorated
 
 
+def id_command(function: Callable[..., None]) -> click.Command:
+    """A command whose one argument is a job's ID, with the client options."""
+    return click.command()(click.argument("request_id", metavar="ID")(client_options(function)))
+
+
 @contextlib.contextmanager
 def _log_to_stderr() -> Iterator[None]:
-    """``-v``: DEBUG records of the ``sora2`` logger on stderr for one command (the logger's
-    filter has already redacted the token from them)."""
+    """``-v``: the ``sora2`` logger's DEBUG records on stderr (its filter redacts the token)."""
     from .._logging import logger
 
     handler = logging.StreamHandler(sys.stderr)
@@ -216,6 +218,15 @@ def warn_unknown_cost(client: Client, model: str, inputs: Mapping[str, Any]) -> 
             echo_err(f"warning: {estimate.basis}; submitting anyway")
 
 
+timeout_option = click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    default=None,
+    metavar="SECONDS",
+    help=f"Stop waiting after this long; the job goes on [default: {DEFAULT_WAIT_TIMEOUT:g}].",
+)
+
+
 # The job's inputs -----------------------------------------------------------------------------
 
 INPUT_PARAM_PREFIX = "input__"
@@ -224,21 +235,14 @@ RESERVED_OPTIONS = frozenset(
     {"out", "timeout", "cancel_on_interrupt", "input", "input_file", "model", "max_cost", "help"}
     | {"base_url", "emulator", "journal", "trust_host", "json", "verbose"}  # client options
 )
-"""Options the job commands already have: an input property of one of these names gets no
-option of its own (``--input NAME=VALUE`` still sets it)."""
-
-
-def _first_paragraph(text: str | None) -> str:
-    return " ".join((text or "").strip().split("\n\n")[0].split())
+"""Options the job commands have: an input property so named gets none (``--input`` sets it)."""
 
 
 def _option_help(field: InputField) -> str:
-    title, description = (field.title or "").strip(), _first_paragraph(field.description)
+    title = (field.title or "").strip()
+    description = " ".join((field.description or "").strip().split("\n\n")[0].split())
     text = f"{title}: {description}" if title and description else title or description
-    text = text or field.name
-    if field.required:
-        text += " [required]"
-    return text
+    return (text or field.name) + (" [required]" if field.required else "")
 
 
 def parse_input_value(text: str) -> Any:
@@ -263,8 +267,7 @@ class _JSONValue(click.ParamType):  # type: ignore[type-arg]
 
 
 def _number_type(field: InputField) -> click.ParamType:  # type: ignore[type-arg]
-    """INT/FLOAT, or a range with the spec's bounds (an exclusive bound of an integer becomes
-    the next whole number inside it)."""
+    """INT/FLOAT, or a range with the spec's bounds (exclusive ones, for an integer, inclusive)."""
     if field.python_type is int:
         lows = [math.ceil(field.minimum)] if field.minimum is not None else []
         if field.exclusive_minimum is not None:
@@ -358,8 +361,7 @@ def _the_prompt(argument: str | None, inputs: dict[str, Any], source: str) -> An
 
 
 def model_option(function: Callable[..., None]) -> Callable[..., None]:
-    """``--model ID``: one of the spec's models (listed in --help), default the spec's default
-    model; the command gets it as ``model``."""
+    """``--model ID``: one of the spec's models (listed in --help), as ``model``."""
     from .._spec import default_model, models
 
     return click.option(

@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 import click
 
 from .._exceptions import ConflictError, DownloadError, Sora2Error
-from .._options import DEFAULT_WAIT_TIMEOUT
 from .._types import (
     CANCELLED,
     COMPLETED,
@@ -36,7 +35,6 @@ from .._types import (
 )
 from . import EXIT_CANCELLED, EXIT_INTERRUPTED, EXIT_TERMINATED, CommandError, Terminated
 from ._common import (
-    Settings,
     client_options,
     echo_err,
     emit,
@@ -44,23 +42,16 @@ from ._common import (
     max_cost_option,
     model_option,
     open_client,
+    timeout_option,
     warn_unknown_cost,
 )
 
 if TYPE_CHECKING:
     from .._client import Client
     from .._types import JobStatus, Submission
+    from ._common import Settings
 
-__all__ = ["Progress", "format_bytes", "format_elapsed", "generate", "timeout_option"]
-
-timeout_option = click.option(
-    "--timeout",
-    type=click.FloatRange(min=0),
-    default=None,
-    metavar="SECONDS",
-    help=f"Stop waiting after this long; the job goes on [default: {DEFAULT_WAIT_TIMEOUT:g}].",
-)
-"""``--timeout``: how long ``generate`` and ``resume`` wait."""
+__all__ = ["Progress", "format_bytes", "format_elapsed", "generate"]
 
 
 def _stdin_is_tty() -> bool:

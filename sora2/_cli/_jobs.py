@@ -24,10 +24,10 @@ from . import (
     translate_errors,
 )
 from ._common import (
-    Settings,
     client_options,
     echo_err,
     emit,
+    id_command,
     input_options,
     max_cost_option,
     model_option,
@@ -38,15 +38,9 @@ from ._common import (
 if TYPE_CHECKING:
     from .._client import Client
     from .._types import JobResult, JobStatus
+    from ._common import Settings
 
-__all__ = ["cancel", "id_command", "price", "result", "status", "submit"]
-
-_request_id_argument = click.argument("request_id", metavar="ID")
-
-
-def id_command(function: Callable[..., None]) -> click.Command:
-    """A command whose one argument is a job's ID, with the client options."""
-    return click.command()(_request_id_argument(client_options(function)))
+__all__ = ["cancel", "price", "result", "status", "submit"]
 
 
 def _emit_status(settings: Settings, ask: Callable[[Client], JobStatus]) -> None:
@@ -113,7 +107,7 @@ def status(request_id: str, settings: Settings) -> None:
 
 
 @click.command()
-@_request_id_argument
+@click.argument("request_id", metavar="ID")
 @click.option(
     "--out",
     type=click.Path(),

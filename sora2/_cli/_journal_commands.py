@@ -17,9 +17,16 @@ from .._pricing import format_usd, sum_known
 from .._text import plural
 from .._types import GONE, is_cancelled_state, is_completed_state, is_failed_state
 from . import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_TERMINATED, CommandError, Terminated, first_line
-from ._common import Settings, client_options, echo_err, emit, open_client
-from ._generate import Progress, timeout_option
-from ._jobs import id_command
+from ._common import (
+    Settings,
+    client_options,
+    echo_err,
+    emit,
+    id_command,
+    open_client,
+    timeout_option,
+)
+from ._generate import Progress
 
 if TYPE_CHECKING:
     from .._client import Client
