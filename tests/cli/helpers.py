@@ -95,3 +95,10 @@ def one_json(stdout: str) -> dict[str, Any]:
 def server_state(url: str, request_id: str, clock: FakeClock) -> str:
     with Client(TOKEN, base_url=url, journal=False, _clock=clock) as client:
         return client.status(request_id).state
+
+
+def submit_one(url: str) -> str:
+    """Submit the documented prompt to the service at ``url``; its request id."""
+    submitted = run("submit", documented_prompt(), "--base-url", url)
+    assert submitted.exit_code == 0, submitted.stderr
+    return submitted.stdout.strip()
