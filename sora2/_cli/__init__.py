@@ -41,7 +41,6 @@ from .._exceptions import (
     Sora2Error,
     WaitTimeoutError,
 )
-from .._options import API_KEY_ENV_VARS
 
 if TYPE_CHECKING:
     from ._common import Settings
@@ -153,6 +152,8 @@ def command_error(error: Sora2Error, settings: Settings | None = None) -> Comman
             "emulator` and pass its --base-url instead)"
         )
     elif isinstance(error, ConfigurationError) and error.setting == "api_key":
+        from .._options import API_KEY_ENV_VARS  # imported here: it brings httpx, --help need not
+
         first, *others = API_KEY_ENV_VARS
         message = (
             f"no API token: set {first} (or {' or '.join(others)}); get one from your RunComfy "

@@ -90,13 +90,13 @@ class TestJsonOutput:
 
 def _modules_after(tmp_path: Path, *args: str) -> tuple[int, list[str]]:
     """Run ``sora2 ARGS`` in a fresh interpreter: its exit code and the ``sora2._cli`` and
-    ``sora2.contract`` modules it imported."""
+    ``sora2.contract`` modules it imported, and httpx if it did."""
     code = (
         "import json, sys\n"
         "from sora2._cli import main\n"
         "code = main(sys.argv[1:])\n"
         "print(json.dumps([code, sorted(m for m in sys.modules"
-        " if m == 'sora2._cli' or m.startswith(('sora2._cli.', 'sora2.contract')))]))"
+        " if m in ('sora2._cli', 'httpx') or m.startswith(('sora2._cli.', 'sora2.contract')))]))"
     )
     argv = [sys.executable, "-c", code, *args]
     out = subprocess.run(argv, capture_output=True, text=True, check=True, cwd=tmp_path).stdout
@@ -110,12 +110,13 @@ def test_generate_loads_only_its_own_module(tmp_path: Path) -> None:
     args = ["generate", "--emulator", "-q", "a cat", "--out", str(tmp_path / "v.mp4")]
     others = {target.partition(":")[0] for target, _ in COMMANDS.values()}
     assert 4 <= len(others - {"sora2._cli._generate"})
-    expected = ["sora2._cli", "sora2._cli._common", "sora2._cli._generate"]
+    expected = ["httpx", "sora2._cli", "sora2._cli._common", "sora2._cli._generate"]
     assert (0, expected) == _modules_after(tmp_path, *args)
 
 
 def test_help_loads_no_command(tmp_path: Path) -> None:
-    """``sora2 --help`` lists every command from the lazy table without importing one."""
+    """``sora2 --help`` lists every command from the lazy table without importing one, nor
+    the HTTP stack."""
     assert (0, ["sora2._cli"]) == _modules_after(tmp_path, "--help")
 
 
