@@ -132,8 +132,10 @@ def command_error(error: Sora2Error, settings: Settings | None = None) -> Comman
     ``--emulator``), and of the command line where the library's would name a keyword argument."""
     code = next((code for kind, code in _EXIT_CODES if isinstance(error, kind)), EXIT_ERROR)
     emulator = settings is not None and settings.emulator
-    told_below = isinstance(error, (WaitTimeoutError, NotFoundError))
-    if emulator and error.paid_hint is not None and error.request_id and not told_below:
+    # A paid job of --emulator cannot be fetched later: say so instead of the library's hint
+    # (a wait timeout and a job not found word their own, below).
+    own_hint = isinstance(error, (WaitTimeoutError, NotFoundError))
+    if emulator and error.paid_hint is not None and error.request_id and not own_hint:
         error.paid_hint = EMULATOR_ENDED.format(request_id=error.request_id)
     message = first_line(error)
     if isinstance(error, WaitTimeoutError) and settings is not None:
