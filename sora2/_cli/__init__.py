@@ -1,9 +1,10 @@
 """The ``sora2`` command line: how every command starts and ends.
 
-- Subcommands live in their own modules and are imported only when invoked, so ``sora2
-  --help`` and ``sora2 generate`` never pay for the emulator's video stack, the contract
-  checker or the journal's commands.
-- Every exit code is defined here, with which library error maps to which.
+- Subcommands live in their own modules and are imported only when invoked; ``sora2 --help``
+  reads their short help from :data:`COMMANDS`, so it imports none of them, and ``sora2
+  generate`` only its own.
+- Every exit code is defined here, and the one translation of a library error into a CLI
+  error (:func:`command_error`).
 - With ``--json``, stdout gets exactly one JSON object per command, on success and on failure:
   ``main`` makes a :class:`JsonOutput` and passes it to click as the context object, commands
   hand it their payload (``record``), and ``main`` prints it once, with an ``error`` object
@@ -25,8 +26,9 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator, Mapping, Sequence
+from gettext import gettext
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -35,12 +37,17 @@ from .._exceptions import (
     InvalidInputError,
     JobFailedError,
     JournalError,
+    NotFoundError,
     Sora2Error,
     WaitTimeoutError,
 )
-from .._options import API_KEY_ENV_VARS
+
+if TYPE_CHECKING:
+    from ._common import Settings
 
 __all__ = [
+    "COMMANDS",
+    "EMULATOR_ENDED",
     "EXIT_BATCH_INCOMPLETE",
     "EXIT_CANCELLED",
     "EXIT_CONFIG",
@@ -52,14 +59,16 @@ __all__ = [
     "EXIT_TERMINATED",
     "EXIT_TIMEOUT",
     "EXIT_USAGE",
+    "CommandError",
     "JsonOutput",
     "Terminated",
-    "exit_code_for",
+    "cli",
+    "command_error",
     "first_line",
     "main",
-    "message_for",
     "record",
     "run",
+    "translate_errors",
 ]
 
 EXIT_OK = 0
@@ -85,31 +94,83 @@ EXIT_TERMINATED = 143
 """SIGTERM (a container stop, ``timeout``): the shell's code for it; handled like Ctrl-C."""
 
 
-def exit_code_for(error: Sora2Error) -> int:
-    """The documented exit code for an error of the library."""
-    if isinstance(error, WaitTimeoutError):
-        return EXIT_TIMEOUT
-    if isinstance(error, JobFailedError):
-        return EXIT_FAILED
-    if isinstance(error, JournalError):
-        return EXIT_USAGE  # the --journal given cannot be used: a bad argument
-    if isinstance(error, ConfigurationError):
-        return EXIT_CONFIG
-    if isinstance(error, InvalidInputError):
-        return EXIT_USAGE
-    return EXIT_ERROR
+_EXIT_CODES: tuple[tuple[type[Sora2Error], int], ...] = (
+    (WaitTimeoutError, EXIT_TIMEOUT),
+    (JobFailedError, EXIT_FAILED),
+    (JournalError, EXIT_USAGE),  # the --journal given cannot be used: a bad argument
+    (ConfigurationError, EXIT_CONFIG),
+    (InvalidInputError, EXIT_USAGE),
+)
+"""The exit code of each family of library errors, the first match winning; others exit 1."""
+
+EMULATOR_ENDED = (
+    "the in-process --emulator forgets job {request_id} when this command ends, so no later "
+    "command can fetch it (run `sora2 emulator` and pass its --base-url to keep jobs across "
+    "commands)"
+)
+"""The only honest hint for an unfinished job of ``--emulator``: ``sora2 resume`` cannot work."""
 
 
-def message_for(error: Sora2Error) -> str:
-    """The one line the CLI prints for an error of the library: its first line, in the
-    command line's terms where the library's would name a keyword argument."""
-    if isinstance(error, ConfigurationError) and error.setting == "api_key":
+class CommandError(click.ClickException):
+    """A failure shown as one ``sora2: error: ...`` line, with a chosen exit code."""
+
+    def __init__(
+        self, message: str, exit_code: int = EXIT_ERROR, *, request_id: str | None = None
+    ) -> None:
+        super().__init__(message)
+        # click types exit_code as a ClassVar but reads it from the instance.
+        self.exit_code = exit_code  # type: ignore[misc]
+        self.request_id = request_id
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"sora2: error: {self.format_message()}", err=True)
+
+
+def command_error(error: Sora2Error, settings: Settings | None = None) -> CommandError:
+    """The one translation of a library error into the CLI's: its documented exit code and one
+    line, in the terms of the command that ran (``settings``: its service, journal and
+    ``--emulator``), and of the command line where the library's would name a keyword argument."""
+    code = next((code for kind, code in _EXIT_CODES if isinstance(error, kind)), EXIT_ERROR)
+    emulator = settings is not None and settings.emulator
+    # A paid job of --emulator cannot be fetched later: say so instead of the library's hint
+    # (a wait timeout and a job not found word their own, below).
+    own_hint = isinstance(error, (WaitTimeoutError, NotFoundError))
+    if emulator and error.paid_hint is not None and error.request_id and not own_hint:
+        error.paid_hint = EMULATOR_ENDED.format(request_id=error.request_id)
+    message = first_line(error)
+    if isinstance(error, WaitTimeoutError) and settings is not None:
+        request_id = error.request_id or "?"
+        if error.cancelled:
+            tail = "it was still queued, so it was cancelled"
+        elif emulator:
+            tail = EMULATOR_ENDED.format(request_id=request_id)
+        else:
+            tail = f"the job goes on; resume with: {settings.resume_command(request_id)}"
+        last = error.last_status or "unknown"
+        message = f"gave up waiting for {request_id} (last state: {last}); {tail}"
+    elif isinstance(error, NotFoundError) and emulator:
+        message += (
+            " (the in-process --emulator forgets its jobs when the command ends: run `sora2 "
+            "emulator` and pass its --base-url instead)"
+        )
+    elif isinstance(error, ConfigurationError) and error.setting == "api_key":
+        from .._options import API_KEY_ENV_VARS  # imported here: it brings httpx, --help need not
+
         first, *others = API_KEY_ENV_VARS
-        return (
+        message = (
             f"no API token: set {first} (or {' or '.join(others)}); get one from your RunComfy "
             "profile, or try the local emulator with --emulator"
         )
-    return first_line(error)
+    return CommandError(message, code, request_id=error.request_id)
+
+
+@contextlib.contextmanager
+def translate_errors(settings: Settings | None = None) -> Iterator[None]:
+    """Raise library errors as CLI errors (:func:`command_error`)."""
+    try:
+        yield
+    except Sora2Error as error:
+        raise command_error(error, settings) from error
 
 
 def first_line(error: BaseException) -> str:
@@ -181,35 +242,79 @@ def _sigterm_interrupts() -> Iterator[None]:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-# name -> "module:attribute" of a click command
-COMMANDS: dict[str, str] = {
-    "batch": "sora2._cli._batch:batch",
-    "generate": "sora2._cli._jobs:generate",
-    "submit": "sora2._cli._jobs:submit",
-    "price": "sora2._cli._jobs:price",
-    "status": "sora2._cli._jobs:status",
-    "result": "sora2._cli._jobs:result",
-    "cancel": "sora2._cli._jobs:cancel",
-    "jobs": "sora2._cli._journal_commands:jobs",
-    "resume": "sora2._cli._journal_commands:resume",
-    "forget": "sora2._cli._journal_commands:forget",
-    "emulator": "sora2._cli._emulator:emulator",
-    "contract": "sora2._cli._contract:contract",
+COMMANDS: dict[str, tuple[str, str]] = {
+    "batch": (
+        "sora2._cli._batch:batch",
+        "Run every row of FILE (JSONL or CSV, - for stdin) as a job; files go to --out-dir.",
+    ),
+    "cancel": ("sora2._cli._jobs:cancel", "Cancel job ID."),
+    "contract": (
+        "sora2._cli._contract:contract",
+        "Check HTTP traffic against the sora2 OpenAPI spec.",
+    ),
+    "emulator": (
+        "sora2._cli._emulator:emulator",
+        "Run the Sora 2 service emulator (queue, auth, errors, real MP4s and PNGs, faults).",
+    ),
+    "forget": (
+        "sora2._cli._journal_commands:forget",
+        "Remove job ID from the journal, so `sora2 resume` no longer tries it.",
+    ),
+    "generate": (
+        "sora2._cli._generate:generate",
+        "Turn PROMPT into a video: submit, show progress, download, print the file's path.",
+    ),
+    "jobs": (
+        "sora2._cli._journal_commands:jobs",
+        "List the journal of submitted jobs, oldest first, with the last state seen.",
+    ),
+    "price": (
+        "sora2._cli._jobs:price",
+        "What one job would cost, from the model's price (an unofficial route of the service).",
+    ),
+    "result": (
+        "sora2._cli._jobs:result",
+        "Print every output file of job ID once completed: one `KIND: URL` line each.",
+    ),
+    "resume": (
+        "sora2._cli._journal_commands:resume",
+        "Finish unfinished jobs from the journal (or job ID) without submitting again.",
+    ),
+    "status": (
+        "sora2._cli._jobs:status",
+        "Print the state of job ID (and its queue position while queued).",
+    ),
+    "submit": (
+        "sora2._cli._jobs:submit",
+        "Submit PROMPT and print the request id, without waiting.",
+    ),
 }
+"""Each command: the ``module:attribute`` of its click command, imported only when it runs,
+and its short help (the first sentence of its docstring; a test keeps them equal)."""
 
 
 class _LazyGroup(click.Group):
+    """click's lazy-loading group, whose command list reads :data:`COMMANDS`, not the commands."""
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        target = COMMANDS.get(cmd_name)
-        if target is None:
+        if cmd_name not in COMMANDS:
             return None
-        module_name, _, attribute = target.partition(":")
+        module_name, _, attribute = COMMANDS[cmd_name][0].partition(":")
         command = getattr(importlib.import_module(module_name), attribute)
         assert isinstance(command, click.Command)
         return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        limit = formatter.width - 6 - max(map(len, COMMANDS))
+        rows = [
+            (name, click.Command(name, help=summary).get_short_help_str(limit))
+            for name, (_, summary) in sorted(COMMANDS.items())
+        ]
+        with formatter.section(gettext("Commands")):
+            formatter.write_dl(rows)
 
 
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -262,8 +367,6 @@ def _run(args: list[str], output: JsonOutput | None) -> tuple[int, dict[str, Any
         exc.show()
         return exc.exit_code, _error_object(exc, exc.format_message(), exc.exit_code)
     except Sora2Error as exc:  # one that no command translated: the same translation
-        from ._common import command_error
-
         shown = command_error(exc)
         code = _fail(shown.format_message(), shown.exit_code)
         return code, _error_object(exc, shown.format_message(), code)

@@ -22,10 +22,16 @@ from .._options import DEFAULT_BATCH_CONCURRENCY
 from .._pricing import format_usd
 from .._text import plural
 from .._types import COMPLETED
-from . import EXIT_BATCH_INCOMPLETE, EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USAGE
-from ._common import CommandError, Settings, client_options, echo_err, emit, translate_errors
-from ._input_options import input_options, max_cost_option
-from ._progress import format_elapsed
+from . import (
+    EXIT_BATCH_INCOMPLETE,
+    EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
+    EXIT_USAGE,
+    CommandError,
+    translate_errors,
+)
+from ._common import Settings, client_options, echo_err, emit, input_options, max_cost_option
+from ._generate import format_elapsed
 
 if TYPE_CHECKING:
     from .._async_client import AsyncClient

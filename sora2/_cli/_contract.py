@@ -11,8 +11,7 @@ from typing import Any
 
 import click
 
-from . import EXIT_ERROR, EXIT_USAGE, JsonOutput, record
-from ._common import CommandError
+from . import EXIT_ERROR, EXIT_USAGE, CommandError, JsonOutput, record
 
 __all__ = ["contract"]
 

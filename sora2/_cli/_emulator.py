@@ -17,7 +17,7 @@ from ..emulator._constants import (
     DEFAULT_SPEED,
     DEFAULT_WORKERS,
 )
-from ._common import CommandError
+from . import CommandError
 
 __all__ = ["emulator"]
 

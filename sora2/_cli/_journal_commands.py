@@ -6,6 +6,7 @@ without submitting anything again.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,9 +16,17 @@ from .._exceptions import NotFoundError, Sora2Error
 from .._pricing import format_usd, sum_known
 from .._text import plural
 from .._types import GONE, is_cancelled_state, is_completed_state, is_failed_state
-from . import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_TERMINATED, Terminated, first_line
-from ._common import CommandError, Settings, client_options, echo_err, emit
-from ._jobs import _client, _id_command, _timeout_option
+from . import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_TERMINATED, CommandError, Terminated, first_line
+from ._common import (
+    Settings,
+    client_options,
+    echo_err,
+    emit,
+    id_command,
+    open_client,
+    timeout_option,
+)
+from ._generate import Progress
 
 if TYPE_CHECKING:
     from .._client import Client
@@ -79,7 +88,7 @@ def jobs(unfinished: bool, refresh: bool, prune: bool, settings: Settings) -> No
     asks the service.
     """
     pruned: list[str] = []
-    with _client(settings) as client:
+    with open_client(settings) as client:
         if refresh:
             _refresh_unfinished(client)
         if prune:
@@ -135,13 +144,13 @@ def _refresh_unfinished(client: Client) -> None:
             echo_err(f"{record.request_id}: could not refresh: {first_line(error)}")
 
 
-@_id_command
+@id_command
 def forget(request_id: str, settings: Settings) -> None:
     """Remove job ID from the journal, so `sora2 resume` no longer tries it.
 
     Only the journal's row goes: a job still running is not cancelled (see `sora2 cancel`).
     """
-    with _client(settings) as client:
+    with open_client(settings) as client:
         removed = client.forget(request_id)
     emit(
         settings,
@@ -161,7 +170,7 @@ def forget(request_id: str, settings: Settings) -> None:
     help="Download every completed video into this directory, a copy if ID was saved "
     "already [default: where `generate` meant to save it].",
 )
-@_timeout_option
+@timeout_option
 @client_options
 def resume(
     request_id: str | None, out_dir: Path | None, timeout: float | None, settings: Settings
@@ -170,7 +179,7 @@ def resume(
 
     Waits for each job, then downloads the videos `generate` did not get to save.
     """
-    with _client(settings) as base, settings.progress() as progress:
+    with open_client(settings) as base, Progress(sys.stderr, quiet=settings.quiet) as progress:
         client = base.with_options(wait_timeout=timeout) if timeout is not None else base
         try:
             records = client.resume(

@@ -82,7 +82,7 @@ def interrupt_when(monkeypatch: pytest.MonkeyPatch) -> Callable[[str | None], No
 
     Call it with a state to arm it, with None to disarm it.
     """
-    from sora2._cli._progress import Progress
+    from sora2._cli._generate import Progress
 
     armed: list[str | None] = [None]
     original = Progress.update

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import click
 from _fakes import FakeClock as FakeClock  # re-exported for the tests here
 from click.testing import CliRunner, Result
 
+from sora2 import Client
 from sora2._cli import main
 from sora2._inputs import PROMPT_INPUT, input_fields
 from sora2._spec import input_schema
@@ -69,3 +73,32 @@ def as_args(values: dict[str, Any]) -> list[str]:
     for name, value in values.items():
         args += ["--" + name.replace("_", "-"), str(value)]
     return args
+
+
+def journal_rows(path: Path) -> list[sqlite3.Row]:
+    if not path.exists():
+        return []
+    with sqlite3.connect(path) as conn:
+        conn.row_factory = sqlite3.Row
+        return conn.execute("SELECT * FROM jobs").fetchall()
+
+
+def one_json(stdout: str) -> dict[str, Any]:
+    """stdout holds exactly one JSON object and nothing else."""
+    lines = [line for line in stdout.splitlines() if line.strip()]
+    assert len(lines) == 1, stdout
+    value = json.loads(lines[0])
+    assert isinstance(value, dict)
+    return value
+
+
+def server_state(url: str, request_id: str, clock: FakeClock) -> str:
+    with Client(TOKEN, base_url=url, journal=False, _clock=clock) as client:
+        return client.status(request_id).state
+
+
+def submit_one(url: str) -> str:
+    """Submit the documented prompt to the service at ``url``; its request id."""
+    submitted = run("submit", documented_prompt(), "--base-url", url)
+    assert submitted.exit_code == 0, submitted.stderr
+    return submitted.stdout.strip()

@@ -1,4 +1,4 @@
-"""The shared CLI pieces: the progress line, option building, the error line and settings."""
+"""What the job commands share: option building, settings and the client they make."""
 
 from __future__ import annotations
 
@@ -17,17 +17,13 @@ from sora2._cli import (
     _common,
 )
 from sora2._cli._common import (
-    CommandError,
-    Settings,
-    make_client,
-)
-from sora2._cli._input_options import (
     INPUT_PARAM_PREFIX,
+    Settings,
     input_option,
     input_options,
+    make_client,
     parse_input_value,
 )
-from sora2._cli._progress import format_elapsed
 from sora2._inputs import NO_DEFAULT, PROMPT_INPUT, InputField, input_fields
 from sora2._types import COMPLETED, JobStatus
 
@@ -36,15 +32,6 @@ from .helpers import BASE_URL, TOKEN, choices, run
 
 def status(state: str, position: int | None = None, request_id: str = "req-1") -> JobStatus:
     return JobStatus(request_id=request_id, state=state, queue_position=position, raw=None)  # type: ignore[arg-type]
-
-
-class TestElapsed:
-    @pytest.mark.parametrize(
-        ("seconds", "shown"), [(0, "0:00"), (7.9, "0:07"), (125, "2:05"), (3725, "1:02:05")]
-    )
-    def test_elapsed_format(self, seconds: float, shown: str) -> None:
-        """Elapsed time reads like a clock: M:SS, then H:MM:SS."""
-        assert format_elapsed(seconds) == shown
 
 
 def _capture(*args: str, input: str | None = None) -> tuple[int, dict[str, Any], str]:
@@ -228,15 +215,6 @@ class TestInputFileHoldsTheBody:
         code, seen, output = _capture_prompt("--input-file", "-", input='{"new_field": 1}')
         assert (2, None) == (code, seen)
         assert "PROMPT" in output and "--input-file" in output
-
-
-class TestCommandError:
-    def test_command_error_is_one_prefixed_line(self, capsys: pytest.CaptureFixture[str]) -> None:
-        """A CommandError prints like every other CLI error and keeps its exit code."""
-        error = CommandError("it broke", 42)
-        error.show()
-        assert capsys.readouterr().err == "sora2: error: it broke\n"
-        assert error.exit_code == 42
 
 
 class TestSettings:
