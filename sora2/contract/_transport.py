@@ -24,6 +24,7 @@ __all__ = [
     "ContractRecorder",
     "ContractTransport",
     "Mode",
+    "TransportOptions",
     "wrap",
 ]
 
@@ -33,13 +34,20 @@ request is then not sent), or record it and carry on."""
 _MODES = ("raise", "record")
 
 
-class _Options(TypedDict, total=False):
-    """The settings every checked transport takes, as ``ContractTransport`` documents them."""
+class TransportOptions(TypedDict, total=False):
+    """The settings of every checked transport (``ContractTransport``, its async twin, ``wrap``),
+    each one optional, documented here once."""
 
     mode: Mode
+    """``"raise"`` (the default): raise ``sora2.ContractViolationError`` on a violation (a bad
+    request is not sent). ``"record"``: send everything, collect ``violations`` and
+    ``exchanges``."""
     contract: Contract | None
+    """The compiled spec; the packaged one by default."""
     log: str | os.PathLike[str] | None
+    """A JSONL file to append every checked exchange to."""
     recorder: ContractRecorder | None
+    """Share a ``ContractRecorder`` between transports (the pytest fixture does)."""
 
 
 class ContractRecorder:
@@ -273,23 +281,11 @@ class ContractTransport(_Checking, httpx.BaseTransport):
 
     Args:
         inner: The transport that really sends (``httpx.HTTPTransport()``, a mock...).
-        mode: ``"raise"``: raise ``sora2.ContractViolationError`` on a violation (a bad request
-            is not sent). ``"record"``: send everything, collect ``violations`` and ``exchanges``.
-        contract: The compiled spec; the packaged one by default.
-        log: A JSONL file to append every checked exchange to.
-        recorder: Share a ``ContractRecorder`` between transports (the pytest fixture does).
+        **options: ``mode``, ``contract``, ``log``, ``recorder``: see ``TransportOptions``.
     """
 
-    def __init__(
-        self,
-        inner: httpx.BaseTransport,
-        *,
-        mode: Mode = "raise",
-        contract: Contract | None = None,
-        log: str | os.PathLike[str] | None = None,
-        recorder: ContractRecorder | None = None,
-    ) -> None:
-        super().__init__(mode=mode, contract=contract, log=log, recorder=recorder)
+    def __init__(self, inner: httpx.BaseTransport, **options: Unpack[TransportOptions]) -> None:
+        super().__init__(**options)
         self.inner = inner
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
@@ -310,18 +306,17 @@ class ContractTransport(_Checking, httpx.BaseTransport):
 
 
 class AsyncContractTransport(_Checking, httpx.AsyncBaseTransport):
-    """The async twin of ``ContractTransport``; works with ``httpx.ASGITransport``."""
+    """The async twin of ``ContractTransport``; works with ``httpx.ASGITransport``.
+
+    Args:
+        inner: The transport that really sends (``httpx.ASGITransport(app=...)``, a mock...).
+        **options: ``mode``, ``contract``, ``log``, ``recorder``: see ``TransportOptions``.
+    """
 
     def __init__(
-        self,
-        inner: httpx.AsyncBaseTransport,
-        *,
-        mode: Mode = "raise",
-        contract: Contract | None = None,
-        log: str | os.PathLike[str] | None = None,
-        recorder: ContractRecorder | None = None,
+        self, inner: httpx.AsyncBaseTransport, **options: Unpack[TransportOptions]
     ) -> None:
-        super().__init__(mode=mode, contract=contract, log=log, recorder=recorder)
+        super().__init__(**options)
         self.inner = inner
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -347,7 +342,9 @@ class _DualContractTransport(ContractTransport, AsyncContractTransport):
     inner: httpx.BaseTransport | httpx.AsyncBaseTransport  # type: ignore[assignment]
 
     def __init__(
-        self, inner: httpx.BaseTransport | httpx.AsyncBaseTransport, **options: Unpack[_Options]
+        self,
+        inner: httpx.BaseTransport | httpx.AsyncBaseTransport,
+        **options: Unpack[TransportOptions],
     ) -> None:
         _Checking.__init__(self, **options)
         self.inner = inner
@@ -362,25 +359,25 @@ class _SyncAndAsync(Protocol):
 
 
 @overload
-def wrap(inner: _SyncAndAsync, **options: Unpack[_Options]) -> _DualContractTransport: ...
+def wrap(inner: _SyncAndAsync, **options: Unpack[TransportOptions]) -> _DualContractTransport: ...
 
 
 @overload
 def wrap(
-    inner: httpx.AsyncBaseTransport, **options: Unpack[_Options]
+    inner: httpx.AsyncBaseTransport, **options: Unpack[TransportOptions]
 ) -> AsyncContractTransport: ...
 
 
 @overload
-def wrap(inner: httpx.BaseTransport, **options: Unpack[_Options]) -> ContractTransport: ...
+def wrap(inner: httpx.BaseTransport, **options: Unpack[TransportOptions]) -> ContractTransport: ...
 
 
 def wrap(
     inner: httpx.BaseTransport | httpx.AsyncBaseTransport | _SyncAndAsync,
-    **options: Unpack[_Options],
+    **options: Unpack[TransportOptions],
 ) -> ContractTransport | AsyncContractTransport:
     """A checked transport of the right kind for ``inner``: sync, async, or both; ``options``
-    are those of ``ContractTransport``.
+    are ``TransportOptions``.
 
     This is the one-liner for a test suite's conftest: ``transport = wrap(inner)``.
     """
