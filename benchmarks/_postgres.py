@@ -4,7 +4,13 @@ free port, in a temporary data directory that is removed afterwards.
 
 pytest-postgresql is not used: its process fixture calls ``initdb`` and ``pg_ctl`` as the
 current user, and PostgreSQL refuses to run as root (as CI does). Dropping to ``postgres``
-takes ``runuser`` around each command, which is all this module adds.
+takes ``runuser`` around each command.
+
+The server outlives no test run, even one killed by SIGKILL: a watchdog process, started with
+the server's directory, waits for end-of-file on a pipe only the starting process holds. The
+kernel closes that pipe when the process dies, however it dies; ``close()`` closes it on purpose.
+Either way the watchdog stops the server and removes its files. (``PR_SET_PDEATHSIG`` would not
+do: the setting is dropped by ``runuser``'s change of user and by ``pg_ctl``'s fork.)
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import pwd
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -64,6 +71,8 @@ class PostgresServer:
         self.sockets = self.root / "sockets"
         self.log = self.root / "server.log"
         self._as_root = os.geteuid() == 0
+        stop = self._command("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+        self._watchdog = _start_watchdog(self.root, stop)
         if self._as_root:
             self.root.chmod(0o755)
             self.sockets.mkdir()
@@ -77,10 +86,13 @@ class PostgresServer:
     def url(self) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
-    def _run(self, *argv: str) -> None:
+    def _command(self, *argv: str) -> list[str]:
+        """A server program's command line, as ``postgres`` when the tests run as root."""
         command = [str(self.bindir / argv[0]), *argv[1:]]
-        if self._as_root:
-            command = ["runuser", "-u", _RUN_AS, "--", *command]
+        return ["runuser", "-u", _RUN_AS, "--", *command] if self._as_root else command
+
+    def _run(self, *argv: str) -> None:
+        command = self._command(*argv)
         done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
         if done.returncode != 0:
             log = self.log.read_text(errors="replace") if self.log.exists() else ""
@@ -111,6 +123,33 @@ class PostgresServer:
         self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
 
     def close(self) -> None:
-        with contextlib.suppress(RuntimeError, subprocess.SubprocessError):
-            self.stop("immediate")
-        shutil.rmtree(self.root, ignore_errors=True)
+        """Stop the server and remove its files, by the watchdog's path: the one a killed test
+        run takes too."""
+        assert self._watchdog.stdin is not None
+        self._watchdog.stdin.close()
+        self._watchdog.wait(timeout=180)
+
+
+def _start_watchdog(root: Path, stop: list[str]) -> subprocess.Popen[bytes]:
+    """This file run as a script (``-I``: without benchmarks/ on its path), in a session of its
+    own so that a Ctrl-C to the test run's process group does not end it before its work."""
+    return subprocess.Popen(
+        [sys.executable, "-I", __file__, str(root), *stop],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def _watch(root: Path, stop: list[str]) -> None:
+    """The watchdog: at end-of-file on stdin (its starter closed it, or died), stop the server
+    (a stopped one makes ``pg_ctl`` fail, harmlessly) and remove its directory."""
+    sys.stdin.buffer.read()
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        subprocess.run(stop, capture_output=True, timeout=120, check=False)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    _watch(Path(sys.argv[1]), sys.argv[2:])

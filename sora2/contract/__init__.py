@@ -31,6 +31,7 @@ if TYPE_CHECKING:
         ContractRecorder,
         ContractTransport,
         Mode,
+        TransportOptions,
         wrap,
     )
 
@@ -42,6 +43,7 @@ __all__ = [
     "Exchange",
     "Match",
     "Mode",
+    "TransportOptions",
     "Violation",
     "check_exchange",
     "check_request",
@@ -65,6 +67,7 @@ _LAZY = {
     "ContractRecorder": "._transport",
     "ContractTransport": "._transport",
     "Mode": "._transport",
+    "TransportOptions": "._transport",
     "wrap": "._transport",
 }
 

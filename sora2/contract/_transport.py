@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Literal, Protocol, overload
+from typing import Literal, Protocol, TypedDict, Unpack, overload
 
 import httpx
 
@@ -24,6 +24,7 @@ __all__ = [
     "ContractRecorder",
     "ContractTransport",
     "Mode",
+    "TransportOptions",
     "wrap",
 ]
 
@@ -31,6 +32,22 @@ Mode = Literal["raise", "record"]
 """What a checked transport does with a violation: raise ``ContractViolationError`` (a bad
 request is then not sent), or record it and carry on."""
 _MODES = ("raise", "record")
+
+
+class TransportOptions(TypedDict, total=False):
+    """The settings of every checked transport (``ContractTransport``, its async twin, ``wrap``),
+    each one optional, documented here once."""
+
+    mode: Mode
+    """``"raise"`` (the default): raise ``sora2.ContractViolationError`` on a violation (a bad
+    request is not sent). ``"record"``: send everything, collect ``violations`` and
+    ``exchanges``."""
+    contract: Contract | None
+    """The compiled spec; the packaged one by default."""
+    log: str | os.PathLike[str] | None
+    """A JSONL file to append every checked exchange to."""
+    recorder: ContractRecorder | None
+    """Share a ``ContractRecorder`` between transports (the pytest fixture does)."""
 
 
 class ContractRecorder:
@@ -164,12 +181,39 @@ class _Checking:
         """Exchanges seen so far (in raise mode, only those with violations)."""
         return self.recorder.exchanges
 
-    def _match(self, request: httpx.Request) -> tuple[Match | None, str, list[Violation]]:
-        path, query = split_target(request.url)
-        found = self.contract.match(request.method, path)
+    def _operation(self, request: httpx.Request) -> Match | None:
+        """The spec's operation ``request`` calls, or None for a request that is no API call (a
+        download), which passes unchecked. An unknown API path is recorded (raised) here."""
+        found = self.contract.match(request.method, split_target(request.url)[0])
         if found is None:
-            return None, query, self.contract.unmatched_violations(request.method, request.url)
-        return found, query, []
+            violations = self.contract.unmatched_violations(request.method, request.url)
+            if violations:
+                self._finish(request, violations)
+        return found
+
+    def _request_violations(self, request: httpx.Request, found: Match) -> list[Violation]:
+        """Check the (read) request; in raise mode a bad one raises here, before it is sent."""
+        violations = self.contract.request_violations(found, request, split_target(request.url)[1])
+        if violations and self.mode == "raise":
+            self._finish(request, violations)
+        return violations
+
+    def _checked(
+        self,
+        request: httpx.Request,
+        found: Match,
+        violations: list[Violation],
+        response: httpx.Response,
+        raw: bytes,
+    ) -> httpx.Response:
+        """Check the answer (``raw``: its body as sent), record the exchange, and hand back an
+        unread copy of the answer."""
+        content = _decoded(response.status_code, response.headers, raw)
+        violations = violations + self.contract.response_parts_violations(
+            found, response.status_code, response.headers, content
+        )
+        self._finish(request, violations, response, content)
+        return _fresh(request, response, raw)
 
     def _finish(
         self,
@@ -237,87 +281,56 @@ class ContractTransport(_Checking, httpx.BaseTransport):
 
     Args:
         inner: The transport that really sends (``httpx.HTTPTransport()``, a mock...).
-        mode: ``"raise"``: raise ``sora2.ContractViolationError`` on a violation (a bad request
-            is not sent). ``"record"``: send everything, collect ``violations`` and ``exchanges``.
-        contract: The compiled spec; the packaged one by default.
-        log: A JSONL file to append every checked exchange to.
-        recorder: Share a ``ContractRecorder`` between transports (the pytest fixture does).
+        **options: ``mode``, ``contract``, ``log``, ``recorder``: see ``TransportOptions``.
     """
 
-    def __init__(
-        self,
-        inner: httpx.BaseTransport,
-        *,
-        mode: Mode = "raise",
-        contract: Contract | None = None,
-        log: str | os.PathLike[str] | None = None,
-        recorder: ContractRecorder | None = None,
-    ) -> None:
-        super().__init__(mode=mode, contract=contract, log=log, recorder=recorder)
+    def __init__(self, inner: httpx.BaseTransport, **options: Unpack[TransportOptions]) -> None:
+        super().__init__(**options)
         self.inner = inner
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        found, query, violations = self._match(request)
+        found = self._operation(request)
         if found is None:
-            if violations:
-                self._finish(request, violations)
             return self.inner.handle_request(request)
         request.read()
-        violations = self.contract.request_violations(found, request, query)
-        if violations and self.mode == "raise":
-            self._finish(request, violations)
+        violations = self._request_violations(request, found)
         response = self.inner.handle_request(request)
         try:
             raw = _read_raw(response)
         finally:
             response.close()
-        content = _decoded(response.status_code, response.headers, raw)
-        violations += self.contract.response_parts_violations(
-            found, response.status_code, response.headers, content
-        )
-        self._finish(request, violations, response, content)
-        return _fresh(request, response, raw)
+        return self._checked(request, found, violations, response, raw)
 
     def close(self) -> None:
         self.inner.close()
 
 
 class AsyncContractTransport(_Checking, httpx.AsyncBaseTransport):
-    """The async twin of ``ContractTransport``; works with ``httpx.ASGITransport``."""
+    """The async twin of ``ContractTransport``; works with ``httpx.ASGITransport``.
+
+    Args:
+        inner: The transport that really sends (``httpx.ASGITransport(app=...)``, a mock...).
+        **options: ``mode``, ``contract``, ``log``, ``recorder``: see ``TransportOptions``.
+    """
 
     def __init__(
-        self,
-        inner: httpx.AsyncBaseTransport,
-        *,
-        mode: Mode = "raise",
-        contract: Contract | None = None,
-        log: str | os.PathLike[str] | None = None,
-        recorder: ContractRecorder | None = None,
+        self, inner: httpx.AsyncBaseTransport, **options: Unpack[TransportOptions]
     ) -> None:
-        super().__init__(mode=mode, contract=contract, log=log, recorder=recorder)
+        super().__init__(**options)
         self.inner = inner
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        found, query, violations = self._match(request)
+        found = self._operation(request)
         if found is None:
-            if violations:
-                self._finish(request, violations)
             return await self.inner.handle_async_request(request)
         await request.aread()
-        violations = self.contract.request_violations(found, request, query)
-        if violations and self.mode == "raise":
-            self._finish(request, violations)
+        violations = self._request_violations(request, found)
         response = await self.inner.handle_async_request(request)
         try:
             raw = await _aread_raw(response)
         finally:
             await response.aclose()
-        content = _decoded(response.status_code, response.headers, raw)
-        violations += self.contract.response_parts_violations(
-            found, response.status_code, response.headers, content
-        )
-        self._finish(request, violations, response, content)
-        return _fresh(request, response, raw)
+        return self._checked(request, found, violations, response, raw)
 
     async def aclose(self) -> None:
         await self.inner.aclose()
@@ -331,13 +344,9 @@ class _DualContractTransport(ContractTransport, AsyncContractTransport):
     def __init__(
         self,
         inner: httpx.BaseTransport | httpx.AsyncBaseTransport,
-        *,
-        mode: Mode = "raise",
-        contract: Contract | None = None,
-        log: str | os.PathLike[str] | None = None,
-        recorder: ContractRecorder | None = None,
+        **options: Unpack[TransportOptions],
     ) -> None:
-        _Checking.__init__(self, mode=mode, contract=contract, log=log, recorder=recorder)
+        _Checking.__init__(self, **options)
         self.inner = inner
 
 
@@ -350,64 +359,34 @@ class _SyncAndAsync(Protocol):
 
 
 @overload
-def wrap(
-    inner: _SyncAndAsync,
-    *,
-    mode: Mode = ...,
-    contract: Contract | None = ...,
-    log: str | os.PathLike[str] | None = ...,
-    recorder: ContractRecorder | None = ...,
-) -> _DualContractTransport: ...
+def wrap(inner: _SyncAndAsync, **options: Unpack[TransportOptions]) -> _DualContractTransport: ...
 
 
 @overload
 def wrap(
-    inner: httpx.AsyncBaseTransport,
-    *,
-    mode: Mode = ...,
-    contract: Contract | None = ...,
-    log: str | os.PathLike[str] | None = ...,
-    recorder: ContractRecorder | None = ...,
+    inner: httpx.AsyncBaseTransport, **options: Unpack[TransportOptions]
 ) -> AsyncContractTransport: ...
 
 
 @overload
-def wrap(
-    inner: httpx.BaseTransport,
-    *,
-    mode: Mode = ...,
-    contract: Contract | None = ...,
-    log: str | os.PathLike[str] | None = ...,
-    recorder: ContractRecorder | None = ...,
-) -> ContractTransport: ...
+def wrap(inner: httpx.BaseTransport, **options: Unpack[TransportOptions]) -> ContractTransport: ...
 
 
 def wrap(
     inner: httpx.BaseTransport | httpx.AsyncBaseTransport | _SyncAndAsync,
-    *,
-    mode: Mode = "raise",
-    contract: Contract | None = None,
-    log: str | os.PathLike[str] | None = None,
-    recorder: ContractRecorder | None = None,
+    **options: Unpack[TransportOptions],
 ) -> ContractTransport | AsyncContractTransport:
-    """A checked transport of the right kind for ``inner``: sync, async, or both.
+    """A checked transport of the right kind for ``inner``: sync, async, or both; ``options``
+    are ``TransportOptions``.
 
     This is the one-liner for a test suite's conftest: ``transport = wrap(inner)``.
     """
     is_sync = isinstance(inner, httpx.BaseTransport)
     is_async = isinstance(inner, httpx.AsyncBaseTransport)
     if is_sync and is_async:
-        return _DualContractTransport(
-            inner,  # type: ignore[arg-type]
-            mode=mode,
-            contract=contract,
-            log=log,
-            recorder=recorder,
-        )
+        return _DualContractTransport(inner, **options)  # type: ignore[arg-type]
     if isinstance(inner, httpx.AsyncBaseTransport):
-        return AsyncContractTransport(
-            inner, mode=mode, contract=contract, log=log, recorder=recorder
-        )
+        return AsyncContractTransport(inner, **options)
     if isinstance(inner, httpx.BaseTransport):
-        return ContractTransport(inner, mode=mode, contract=contract, log=log, recorder=recorder)
+        return ContractTransport(inner, **options)
     raise TypeError(f"not an httpx transport: {type(inner).__name__}")

@@ -14,26 +14,12 @@ from sora2.emulator import Emulator, SyncASGITransport, create_app
 
 from .helpers import BASE_URL, TOKEN, FakeClock
 
-_ENV_VARS = ("RUNCOMFY_API_TOKEN", "YOUR_API_TOKEN", "RUNCOMFY_BASE_URL", "SORA2_TRUSTED_HOSTS")
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
 
 @pytest.fixture(autouse=True)
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """No ambient token, a journal of the test's own, a working directory; retries never sleep."""
-    for name in _ENV_VARS:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("SORA2_JOURNAL", str(tmp_path / "journal.sqlite3"))
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
-    work = tmp_path / "work"
-    work.mkdir()
-    monkeypatch.chdir(work)
+def _isolated(isolated: Path) -> Iterator[None]:
+    """Every test here runs isolated (tests/conftest.py), and retries never sleep."""
     with stamina.set_testing(True, attempts=100, cap=True):
-        yield work
+        yield
 
 
 class YieldingClock(FakeClock):

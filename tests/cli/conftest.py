@@ -14,27 +14,10 @@ from sora2.emulator import SyncASGITransport, create_app, serve
 
 from .helpers import BASE_URL, TOKEN, FakeClock
 
-_ENV_VARS = (
-    "RUNCOMFY_API_TOKEN",
-    "RUNCOMFY_TOKEN",
-    "YOUR_API_TOKEN",
-    "RUNCOMFY_BASE_URL",
-    "SORA2_TRUSTED_HOSTS",
-    "SORA2_JOURNAL",
-)
-
 
 @pytest.fixture(autouse=True)
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Every test runs in its own directory, with its own journal and no ambient token."""
-    for name in _ENV_VARS:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("SORA2_JOURNAL", str(tmp_path / "journal.sqlite3"))
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
-    work = tmp_path / "work"
-    work.mkdir()
-    monkeypatch.chdir(work)
-    return work
+def _isolated(isolated: Path) -> None:
+    """Every test here runs isolated (tests/conftest.py)."""
 
 
 @pytest.fixture

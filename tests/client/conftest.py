@@ -19,11 +19,6 @@ from sora2.emulator import Emulator, create_app
 from .helpers import TOKEN, Api, Factory, FakeClock
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.fixture(autouse=True)
 def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     """No test reads the developer's token or writes the real journal; retries never sleep."""
@@ -38,11 +33,6 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]
     monkeypatch.setenv("SORA2_JOURNAL", str(tmp_path / "env-journal.sqlite3"))
     with stamina.set_testing(True, attempts=100, cap=True):
         yield
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
 
 
 @pytest.fixture

@@ -11,11 +11,6 @@ from _codegen_support import copy_repo, spec_document
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 def spec() -> dict[str, Any]:
     """A deep copy of the working tree's spec, for a test to edit."""
     return spec_document()

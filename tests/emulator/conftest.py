@@ -13,16 +13,6 @@ from .helpers import AUTH, BASE_URL, TOKEN, FakeClock
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
 def emulator(clock: FakeClock) -> Emulator:
     return create_app(token=TOKEN, clock=clock)
 

@@ -12,17 +12,8 @@ from sora2._journal_pg import PostgresJournal
 
 
 @pytest.fixture(autouse=True)
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """No developer token, journal or data directory leaks in; the working directory is new."""
-    for name in ("RUNCOMFY_API_TOKEN", "RUNCOMFY_TOKEN", "YOUR_API_TOKEN", "RUNCOMFY_BASE_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.delenv("SORA2_LEASE_SECONDS", raising=False)
-    monkeypatch.setenv("SORA2_JOURNAL", str(tmp_path / "unused.sqlite3"))
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
-    work = tmp_path / "work"
-    work.mkdir()
-    monkeypatch.chdir(work)
-    return work
+def _isolated(isolated: Path) -> None:
+    """Every test here runs isolated (tests/conftest.py)."""
 
 
 @pytest.fixture
@@ -32,8 +23,3 @@ def journals(postgres_url: str) -> Iterator[list[PostgresJournal]]:
     yield made
     for journal in made:
         journal.close()
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"

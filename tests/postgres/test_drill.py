@@ -21,7 +21,7 @@ from reliability.helpers import TOKEN, report
 from reliability.test_crash import Child
 
 from sora2._inputs import input_fields
-from sora2.emulator import Emulator, create_app, serve
+from sora2.emulator import Emulator, create_app
 
 ROWS = 24
 LEASE = 2.0
@@ -37,12 +37,6 @@ def emulator() -> Emulator:
     longest = max(input_fields()["seconds"].choices or (20,))
     queued, running = probe.phase_durations(longest)
     return create_app(token=TOKEN, speed=(queued + running) / JOB_SECONDS, workers=ROWS)
-
-
-@pytest.fixture
-def server(emulator: Emulator) -> Iterator[str]:
-    with serve(emulator) as url:
-        yield url
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,27 +16,16 @@ from reliability.test_crash import Child
 from sora2 import AsyncClient, Client
 from sora2._inputs import input_fields
 from sora2._journal_pg import PostgresJournal
-from sora2.emulator import Emulator, create_app, serve
+from sora2.emulator import Emulator, create_app
 
 LEASE = 1.0
 """Seconds a child's lease lasts: short, so the tests wait for expiry in real time."""
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
 def emulator(clock: FakeClock) -> Emulator:
     """Jobs move only when the test advances the clock."""
     return create_app(token=TOKEN, clock=clock.monotonic)
-
-
-@pytest.fixture
-def server(emulator: Emulator) -> Iterator[str]:
-    with serve(emulator) as url:
-        yield url
 
 
 @pytest.fixture

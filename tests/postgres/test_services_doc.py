@@ -11,14 +11,13 @@ import re
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from sora2._inputs import input_fields
 from sora2._journal_pg import PostgresJournal
-from sora2.emulator import Emulator, create_app, serve
+from sora2.emulator import Emulator, create_app
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "docs" / "services.md"
@@ -67,12 +66,6 @@ def emulator() -> Emulator:
     longest = max(input_fields()["seconds"].choices or (20,))
     queued, running = probe.phase_durations(longest)
     return create_app(token=TOKEN, speed=(queued + running) / 1.0, workers=8)
-
-
-@pytest.fixture
-def server(emulator: Emulator) -> Iterator[str]:
-    with serve(emulator) as url:
-        yield url
 
 
 def test_the_page_has_one_example() -> None:
