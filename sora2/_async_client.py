@@ -140,12 +140,12 @@ class AsyncClient(FlowClient[httpx.AsyncBaseTransport]):
 
     async def _step(self, step: Any) -> Any:
         match step:
-            case Blocking(function, args, journal):
-                if not journal:
+            case Blocking(function, args, journal, alone):
+                if alone:
                     return await run_in_worker(function, *args)
-                if self._journal is None:  # nothing blocks: a thread hop is pure cost
+                if journal and self._journal is None:  # nothing blocks: a hop is pure cost
                     return function(*args)
-                # in the thread hop of the journal's next batch (GroupCommit)
+                # in the thread hop of the journal's next batch (GroupCommit), journal or not
                 return await self._keeper.group_commit().call(function, *args)
             case Apply(changes):
                 return await self._apply(changes)

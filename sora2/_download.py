@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, Final, TypeVar
 
 import httpx
 
@@ -106,18 +106,30 @@ class PartFile:
     temporary file, so the target is either untouched or complete.
     """
 
-    def __init__(self, target: Path, *, max_bytes: int, request_id: str | None) -> None:
+    def __init__(
+        self, target: Path, *, max_bytes: int, request_id: str | None, opened: bool = True
+    ) -> None:
         self.target = target
         self.max_bytes = max_bytes
         self.request_id = request_id
         self.size = 0
-        target.parent.mkdir(parents=True, exist_ok=True)
-        # Not mkstemp: its 0600 mode would stick to the video; 0666 lets the umask decide.
         self.path = target.with_name(f".{target.name}.{secrets.token_hex(6)}.part")
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, 0o666)
-        self._file = os.fdopen(fd, "wb")
+        self._file: BinaryIO | None = None
         self._committed = False
         self._started = time.time()
+        if opened:
+            self.open()
+
+    def open(self) -> None:
+        """Create the file (and its folder): blocking, so ``opened=False`` leaves it to the
+        first write, which ``AsyncFetcher`` makes in a worker thread (a small video's only
+        write is in the same thread hop as its commit)."""
+        if self._file is not None:
+            return
+        self.target.parent.mkdir(parents=True, exist_ok=True)
+        # Not mkstemp: its 0600 mode would stick to the video; 0666 lets the umask decide.
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, 0o666)
+        self._file = os.fdopen(fd, "wb")
 
     def write(self, chunk: bytes) -> None:
         self.size += len(chunk)
@@ -126,6 +138,9 @@ class PartFile:
                 f"download stopped: more than the {self.max_bytes}-byte cap",
                 request_id=self.request_id,
             )
+        if self._file is None:
+            self.open()
+        assert self._file is not None
         self._file.write(chunk)
 
     def rename(self, target: Path) -> None:
@@ -143,11 +158,15 @@ class PartFile:
 
     def flush(self) -> None:
         """Flush and fsync the data (blocking; the async client runs it in a thread)."""
+        self.open()
+        assert self._file is not None
         self._file.flush()
         os.fsync(self._file.fileno())
 
     def commit(self) -> Path:
         """Move the complete file into place atomically, and make the rename durable."""
+        self.open()
+        assert self._file is not None
         self._file.close()
         os.replace(self.path, self.target)
         self._committed = True
@@ -176,6 +195,8 @@ class PartFile:
                     logger.debug("removed a stale part file %s", stale)
 
     def discard(self) -> None:
+        if self._file is None:  # never opened: nothing was written
+            return
         if not self._file.closed:
             self._file.close()
         if not self._committed:
@@ -285,18 +306,21 @@ def _begin(part: PartFile, step: Fetch, response: httpx.Response) -> int | None:
     return announced
 
 
-def _open_part(step: Fetch) -> PartFile:
-    return PartFile(step.target, max_bytes=step.cap, request_id=step.request_id)
+def _open_part(step: Fetch, *, opened: bool = True) -> PartFile:
+    return PartFile(step.target, max_bytes=step.cap, request_id=step.request_id, opened=opened)
 
 
-def _finish(part: PartFile, last: bytes, announced: int | None, encoded: int | None) -> Path:
+def _finish(
+    part: PartFile, last: bytes, announced: int | None, encoded: int | None
+) -> tuple[Path, int]:
     """The last chunk written, the length checked against the announced size (``encoded``: the
     bytes received when the body was encoded, see :func:`_encoded_bytes`) and the file
-    committed: for ``AsyncFetcher``, one thread hop."""
+    committed: for ``AsyncFetcher``, one thread hop (the file created in it too when this is its
+    only write). The path and the bytes saved (``Fetch``'s value)."""
     part.write(last)
     part.check_length(announced, part.size if encoded is None else encoded)
     part.flush()
-    return part.commit()
+    return part.commit(), part.size
 
 
 @contextlib.contextmanager
@@ -334,8 +358,7 @@ class Fetcher(_Fetcher):
     def _open(self, url: str, request_id: str | None) -> httpx.Response:
         """The streamed answer for ``url``, following redirects only to allowed URLs."""
         files = self._client()
-        self._policy.check_url(url, request_id=request_id)
-        request = files.build_request("GET", url)
+        request = files.build_request("GET", self._policy.check_url(url, request_id=request_id))
         for _ in range(MAX_DOWNLOAD_REDIRECTS + 1):
             with _job_of(request_id):  # an address the transport refused
                 response = files.send(request, stream=True)
@@ -346,11 +369,11 @@ class Fetcher(_Fetcher):
             request = next_request
         raise DownloadError("download failed: too many redirects", request_id=request_id)
 
-    def fetch(self, step: Fetch) -> Path:
+    def fetch(self, step: Fetch) -> tuple[Path, int]:
         """Save one file (see ``sora2._flows.Fetch``), retried when safe."""
         request_id = step.request_id
 
-        def attempt() -> Path:
+        def attempt() -> tuple[Path, int]:
             with _open_part(step) as part:
                 try:
                     response = self._open(step.item.url, request_id)
@@ -393,8 +416,8 @@ class AsyncFetcher(_Fetcher):
 
     async def _open(self, url: str, request_id: str | None) -> httpx.Response:
         files = self._client()
-        self._policy.check_url(url, request_id=request_id)
-        request = files.build_request("GET", url)
+        # The URL parsed once: the policy's parse is the request's (a parse costs 20-40 µs).
+        request = files.build_request("GET", self._policy.check_url(url, request_id=request_id))
         for _ in range(MAX_DOWNLOAD_REDIRECTS + 1):
             with _job_of(request_id):  # an address the transport refused
                 response = await files.send(request, stream=True)
@@ -405,15 +428,15 @@ class AsyncFetcher(_Fetcher):
             request = next_request
         raise DownloadError("download failed: too many redirects", request_id=request_id)
 
-    async def fetch(self, step: Fetch) -> Path:
+    async def fetch(self, step: Fetch) -> tuple[Path, int]:
         """See :meth:`Fetcher.fetch`."""
         from ._threads import run_in_worker  # async only: a sync client never loads it
 
         request_id = step.request_id
 
-        async def attempt() -> Path:
-            part: PartFile = await run_in_worker(_open_part, step)
-            with part:
+        async def attempt() -> tuple[Path, int]:
+            # Created by its first write, in a worker thread: no hop of its own.
+            with _open_part(step, opened=False) as part:
                 try:
                     async with self._slots.hold():
                         response = await self._open(step.item.url, request_id)
@@ -430,10 +453,10 @@ class AsyncFetcher(_Fetcher):
                             await response.aclose()
                 except (httpx.TransportError, httpx.DecodingError) as exc:
                     raise transport_failure(exc, request_id) from exc
-                path = await run_in_worker(_finish, part, last, announced, encoded)
+                saved = await run_in_worker(_finish, part, last, announced, encoded)
                 if step.on_progress is not None and last:
                     step.on_progress(part.size, announced)
-                return path
+                return saved
 
         return await acall_with_retries(self._retry, "download", attempt)
 
