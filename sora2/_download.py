@@ -100,15 +100,14 @@ def check_download_response(
 
 
 class PartFile:
-    """A temporary file beside ``target`` that becomes ``target`` only through :meth:`commit`.
+    """A temporary file beside ``target`` that becomes ``target`` only through :meth:`commit`;
+    created by the first write.
 
     Used as a context manager: leaving it without a commit (an error, Ctrl-C) deletes the
     temporary file, so the target is either untouched or complete.
     """
 
-    def __init__(
-        self, target: Path, *, max_bytes: int, request_id: str | None, opened: bool = True
-    ) -> None:
+    def __init__(self, target: Path, *, max_bytes: int, request_id: str | None) -> None:
         self.target = target
         self.max_bytes = max_bytes
         self.request_id = request_id
@@ -117,19 +116,16 @@ class PartFile:
         self._file: BinaryIO | None = None
         self._committed = False
         self._started = time.time()
-        if opened:
-            self.open()
 
-    def open(self) -> None:
-        """Create the file (and its folder): blocking, so ``opened=False`` leaves it to the
-        first write, which ``AsyncFetcher`` makes in a worker thread (a small video's only
-        write is in the same thread hop as its commit)."""
-        if self._file is not None:
-            return
-        self.target.parent.mkdir(parents=True, exist_ok=True)
-        # Not mkstemp: its 0600 mode would stick to the video; 0666 lets the umask decide.
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, 0o666)
-        self._file = os.fdopen(fd, "wb")
+    def _opened(self) -> BinaryIO:
+        """The file, created (with its folder) by the first write: ``AsyncFetcher`` makes that
+        in a worker thread, a small video's in the one hop that also commits it."""
+        if self._file is None:
+            self.target.parent.mkdir(parents=True, exist_ok=True)
+            # Not mkstemp: its 0600 mode would stick to the video; 0666 lets the umask decide.
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, 0o666)
+            self._file = os.fdopen(fd, "wb")
+        return self._file
 
     def write(self, chunk: bytes) -> None:
         self.size += len(chunk)
@@ -138,10 +134,7 @@ class PartFile:
                 f"download stopped: more than the {self.max_bytes}-byte cap",
                 request_id=self.request_id,
             )
-        if self._file is None:
-            self.open()
-        assert self._file is not None
-        self._file.write(chunk)
+        self._opened().write(chunk)
 
     def rename(self, target: Path) -> None:
         """Commit to ``target`` instead (same directory): a name chosen once the answer's
@@ -158,16 +151,13 @@ class PartFile:
 
     def flush(self) -> None:
         """Flush and fsync the data (blocking; the async client runs it in a thread)."""
-        self.open()
-        assert self._file is not None
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        file = self._opened()
+        file.flush()
+        os.fsync(file.fileno())
 
     def commit(self) -> Path:
         """Move the complete file into place atomically, and make the rename durable."""
-        self.open()
-        assert self._file is not None
-        self._file.close()
+        self._opened().close()
         os.replace(self.path, self.target)
         self._committed = True
         with contextlib.suppress(OSError):  # not every platform can fsync a directory
@@ -306,17 +296,12 @@ def _begin(part: PartFile, step: Fetch, response: httpx.Response) -> int | None:
     return announced
 
 
-def _open_part(step: Fetch, *, opened: bool = True) -> PartFile:
-    return PartFile(step.target, max_bytes=step.cap, request_id=step.request_id, opened=opened)
-
-
 def _finish(
     part: PartFile, last: bytes, announced: int | None, encoded: int | None
 ) -> tuple[Path, int]:
     """The last chunk written, the length checked against the announced size (``encoded``: the
     bytes received when the body was encoded, see :func:`_encoded_bytes`) and the file
-    committed: for ``AsyncFetcher``, one thread hop (the file created in it too when this is its
-    only write). The path and the bytes saved (``Fetch``'s value)."""
+    committed: for ``AsyncFetcher``, one thread hop. The path and the bytes saved."""
     part.write(last)
     part.check_length(announced, part.size if encoded is None else encoded)
     part.flush()
@@ -374,7 +359,7 @@ class Fetcher(_Fetcher):
         request_id = step.request_id
 
         def attempt() -> tuple[Path, int]:
-            with _open_part(step) as part:
+            with PartFile(step.target, max_bytes=step.cap, request_id=step.request_id) as part:
                 try:
                     response = self._open(step.item.url, request_id)
                     try:
@@ -416,7 +401,6 @@ class AsyncFetcher(_Fetcher):
 
     async def _open(self, url: str, request_id: str | None) -> httpx.Response:
         files = self._client()
-        # The URL parsed once: the policy's parse is the request's (a parse costs 20-40 µs).
         request = files.build_request("GET", self._policy.check_url(url, request_id=request_id))
         for _ in range(MAX_DOWNLOAD_REDIRECTS + 1):
             with _job_of(request_id):  # an address the transport refused
@@ -436,7 +420,7 @@ class AsyncFetcher(_Fetcher):
 
         async def attempt() -> tuple[Path, int]:
             # Created by its first write, in a worker thread: no hop of its own.
-            with _open_part(step, opened=False) as part:
+            with PartFile(step.target, max_bytes=step.cap, request_id=step.request_id) as part:
                 try:
                     async with self._slots.hold():
                         response = await self._open(step.item.url, request_id)
