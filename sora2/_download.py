@@ -101,7 +101,7 @@ def check_download_response(
 
 class PartFile:
     """A temporary file beside ``target`` that becomes ``target`` only through :meth:`commit`;
-    created by the first write.
+    created by its first write (``Fetcher``: before its request).
 
     Used as a context manager: leaving it without a commit (an error, Ctrl-C) deletes the
     temporary file, so the target is either untouched or complete.
@@ -360,6 +360,7 @@ class Fetcher(_Fetcher):
 
         def attempt() -> tuple[Path, int]:
             with PartFile(step.target, max_bytes=step.cap, request_id=step.request_id) as part:
+                part._opened()  # before the request: a part file says a download is under way
                 try:
                     response = self._open(step.item.url, request_id)
                     try:
