@@ -7,6 +7,7 @@ and runs file and SQLite work in a worker thread, never on the event loop.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -20,7 +21,7 @@ from ._base_client import FATAL_FOR_RESUME, observed, request_id_of
 from ._download import AsyncFetcher
 from ._exceptions import ConfigurationError, Sora2Error, is_gone
 from ._flows import Apply, Blocking, Done, Fetch, Flow, FlowClient, ReadPrice, Sleep, next_step
-from ._journal_glue import Change, Failed
+from ._journal_glue import Call, Change, Failed
 from ._operations import Result, Status
 from ._options import (
     DEFAULT_BATCH_CONCURRENCY,
@@ -107,24 +108,45 @@ class AsyncClient(FlowClient[httpx.AsyncBaseTransport]):
 
     async def _call(self, op: Operation[T]) -> T:
         """Run one operation (see ``Client._call``); the journal changes its answer implies are
-        written in a worker thread before its value or error goes on."""
+        written in a worker thread before its value or error goes on.
+
+        The first attempt is made here, before any retry machinery is built (a closure, its
+        cells and two coroutines per request, for the rare request that fails): a failure
+        goes to ``acall_with_retries`` as its first attempt's, which decides as it would have.
+        """
         self._require_key()
         request = op.request()
-        shared, http, slots = self._shared, self._http, self._api_slots
+        try:
+            return await self._attempt(op, request)
+        except Exception as exc:
+            first: Exception | None = exc
 
         async def attempt() -> T:
-            try:
-                async with slots.hold():
-                    raw = await http.request(**request)
-            except httpx.RequestError as exc:
-                raise op.failure(exc) from exc
-            logger.debug("%s: %s %s", op.name, raw.status_code, raw.request.url.path)
-            outcome = op.interpret(raw, shared, shared.clock.time())
-            if outcome.changes:
-                await self._apply(outcome.changes)
-            return outcome.unwrap()
+            nonlocal first
+            if first is not None:
+                failure, first = first, None
+                raise failure
+            return await self._attempt(op, request)
 
         return await acall_with_retries(self._retry, op.name, attempt, submit=op.name == "submit")
+
+    async def _attempt(self, op: Operation[T], request: dict[str, Any]) -> T:
+        """One attempt of ``op``: its request sent, its answer interpreted and journaled."""
+        try:  # the slot taken and released by hand: ``hold()`` is a context manager per request
+            slot = await self._api_slots.acquire()  # its PoolTimeout is the op's failure too
+            try:
+                raw = await self._http.request(**request)
+            finally:
+                slot.release()
+        except httpx.RequestError as exc:
+            raise op.failure(exc) from exc
+        if logger.isEnabledFor(logging.DEBUG):  # the path is decoded for the message only
+            logger.debug("%s: %s %s", op.name, raw.status_code, raw.request.url.path)
+        shared = self._shared
+        outcome = op.interpret(raw, shared, shared.clock.time())
+        if outcome.changes and self._keeper.remember(outcome.changes):
+            await self._keeper.group_commit().batched.submit(outcome.changes)
+        return outcome.unwrap()
 
     async def _run(self, flow: Flow[T]) -> T:
         """Drive a flow (see ``Client._run``), awaiting each step."""
@@ -139,15 +161,17 @@ class AsyncClient(FlowClient[httpx.AsyncBaseTransport]):
 
     async def _step(self, step: Any) -> Any:
         match step:
-            case Blocking(function, args, journal):
-                if not journal:
+            case Blocking(function, args, journal, alone):
+                if alone:
                     return await run_in_worker(function, *args)
-                if self._journal is None:  # nothing blocks: a thread hop is pure cost
+                if journal and self._journal is None:  # nothing blocks: a hop is pure cost
                     return function(*args)
-                # in the thread hop of the journal's next batch (GroupCommit)
-                return await self._keeper.group_commit().call(function, *args)
+                # in the thread hop of the journal's next batch (GroupCommit), journal or not
+                return await self._keeper.group_commit().batched.submit(Call(function, args))
             case Apply(changes):
-                return await self._apply(changes)
+                if self._keeper.remember(changes):  # ``_apply``, one coroutine less per step
+                    await self._keeper.group_commit().batched.submit(changes)
+                return None
             case Sleep(seconds):
                 return await self._shared.clock.asleep(seconds)
             case Fetch():

@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, Final, TypeVar
 
 import httpx
 
@@ -100,7 +100,8 @@ def check_download_response(
 
 
 class PartFile:
-    """A temporary file beside ``target`` that becomes ``target`` only through :meth:`commit`.
+    """A temporary file beside ``target`` that becomes ``target`` only through :meth:`commit`;
+    created by its first write (``Fetcher``: before its request).
 
     Used as a context manager: leaving it without a commit (an error, Ctrl-C) deletes the
     temporary file, so the target is either untouched or complete.
@@ -111,13 +112,20 @@ class PartFile:
         self.max_bytes = max_bytes
         self.request_id = request_id
         self.size = 0
-        target.parent.mkdir(parents=True, exist_ok=True)
-        # Not mkstemp: its 0600 mode would stick to the video; 0666 lets the umask decide.
         self.path = target.with_name(f".{target.name}.{secrets.token_hex(6)}.part")
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, 0o666)
-        self._file = os.fdopen(fd, "wb")
+        self._file: BinaryIO | None = None
         self._committed = False
         self._started = time.time()
+
+    def _opened(self) -> BinaryIO:
+        """The file, created (with its folder) by the first write: ``AsyncFetcher`` makes that
+        in a worker thread, a small video's in the one hop that also commits it."""
+        if self._file is None:
+            self.target.parent.mkdir(parents=True, exist_ok=True)
+            # Not mkstemp: its 0600 mode would stick to the video; 0666 lets the umask decide.
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, 0o666)
+            self._file = os.fdopen(fd, "wb")
+        return self._file
 
     def write(self, chunk: bytes) -> None:
         self.size += len(chunk)
@@ -126,7 +134,7 @@ class PartFile:
                 f"download stopped: more than the {self.max_bytes}-byte cap",
                 request_id=self.request_id,
             )
-        self._file.write(chunk)
+        self._opened().write(chunk)
 
     def rename(self, target: Path) -> None:
         """Commit to ``target`` instead (same directory): a name chosen once the answer's
@@ -143,12 +151,13 @@ class PartFile:
 
     def flush(self) -> None:
         """Flush and fsync the data (blocking; the async client runs it in a thread)."""
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        file = self._opened()
+        file.flush()
+        os.fsync(file.fileno())
 
     def commit(self) -> Path:
         """Move the complete file into place atomically, and make the rename durable."""
-        self._file.close()
+        self._opened().close()
         os.replace(self.path, self.target)
         self._committed = True
         with contextlib.suppress(OSError):  # not every platform can fsync a directory
@@ -176,6 +185,8 @@ class PartFile:
                     logger.debug("removed a stale part file %s", stale)
 
     def discard(self) -> None:
+        if self._file is None:  # never opened: nothing was written
+            return
         if not self._file.closed:
             self._file.close()
         if not self._committed:
@@ -285,18 +296,16 @@ def _begin(part: PartFile, step: Fetch, response: httpx.Response) -> int | None:
     return announced
 
 
-def _open_part(step: Fetch) -> PartFile:
-    return PartFile(step.target, max_bytes=step.cap, request_id=step.request_id)
-
-
-def _finish(part: PartFile, last: bytes, announced: int | None, encoded: int | None) -> Path:
+def _finish(
+    part: PartFile, last: bytes, announced: int | None, encoded: int | None
+) -> tuple[Path, int]:
     """The last chunk written, the length checked against the announced size (``encoded``: the
     bytes received when the body was encoded, see :func:`_encoded_bytes`) and the file
-    committed: for ``AsyncFetcher``, one thread hop."""
+    committed: for ``AsyncFetcher``, one thread hop. The path and the bytes saved."""
     part.write(last)
     part.check_length(announced, part.size if encoded is None else encoded)
     part.flush()
-    return part.commit()
+    return part.commit(), part.size
 
 
 @contextlib.contextmanager
@@ -334,8 +343,7 @@ class Fetcher(_Fetcher):
     def _open(self, url: str, request_id: str | None) -> httpx.Response:
         """The streamed answer for ``url``, following redirects only to allowed URLs."""
         files = self._client()
-        self._policy.check_url(url, request_id=request_id)
-        request = files.build_request("GET", url)
+        request = files.build_request("GET", self._policy.check_url(url, request_id=request_id))
         for _ in range(MAX_DOWNLOAD_REDIRECTS + 1):
             with _job_of(request_id):  # an address the transport refused
                 response = files.send(request, stream=True)
@@ -346,12 +354,13 @@ class Fetcher(_Fetcher):
             request = next_request
         raise DownloadError("download failed: too many redirects", request_id=request_id)
 
-    def fetch(self, step: Fetch) -> Path:
+    def fetch(self, step: Fetch) -> tuple[Path, int]:
         """Save one file (see ``sora2._flows.Fetch``), retried when safe."""
         request_id = step.request_id
 
-        def attempt() -> Path:
-            with _open_part(step) as part:
+        def attempt() -> tuple[Path, int]:
+            with PartFile(step.target, max_bytes=step.cap, request_id=step.request_id) as part:
+                part._opened()  # before the request: a part file says a download is under way
                 try:
                     response = self._open(step.item.url, request_id)
                     try:
@@ -393,8 +402,7 @@ class AsyncFetcher(_Fetcher):
 
     async def _open(self, url: str, request_id: str | None) -> httpx.Response:
         files = self._client()
-        self._policy.check_url(url, request_id=request_id)
-        request = files.build_request("GET", url)
+        request = files.build_request("GET", self._policy.check_url(url, request_id=request_id))
         for _ in range(MAX_DOWNLOAD_REDIRECTS + 1):
             with _job_of(request_id):  # an address the transport refused
                 response = await files.send(request, stream=True)
@@ -405,15 +413,15 @@ class AsyncFetcher(_Fetcher):
             request = next_request
         raise DownloadError("download failed: too many redirects", request_id=request_id)
 
-    async def fetch(self, step: Fetch) -> Path:
+    async def fetch(self, step: Fetch) -> tuple[Path, int]:
         """See :meth:`Fetcher.fetch`."""
         from ._threads import run_in_worker  # async only: a sync client never loads it
 
         request_id = step.request_id
 
-        async def attempt() -> Path:
-            part: PartFile = await run_in_worker(_open_part, step)
-            with part:
+        async def attempt() -> tuple[Path, int]:
+            # Created by its first write, in a worker thread: no hop of its own.
+            with PartFile(step.target, max_bytes=step.cap, request_id=step.request_id) as part:
                 try:
                     async with self._slots.hold():
                         response = await self._open(step.item.url, request_id)
@@ -430,10 +438,10 @@ class AsyncFetcher(_Fetcher):
                             await response.aclose()
                 except (httpx.TransportError, httpx.DecodingError) as exc:
                     raise transport_failure(exc, request_id) from exc
-                path = await run_in_worker(_finish, part, last, announced, encoded)
+                saved = await run_in_worker(_finish, part, last, announced, encoded)
                 if step.on_progress is not None and last:
                     step.on_progress(part.size, announced)
-                return path
+                return saved
 
         return await acall_with_retries(self._retry, "download", attempt)
 

@@ -77,12 +77,15 @@ Where: TypeAlias = str | os.PathLike[str]
 
 @dataclass(frozen=True, slots=True)
 class Blocking:
-    """File or SQLite work: inline in ``Client``, in a worker thread in ``AsyncClient``.
-    ``journal``: it only reads the journal, so without one it runs inline there too."""
+    """File or SQLite work: inline in ``Client``; in ``AsyncClient``, in the worker-thread hop
+    of the journal's next batch (``GroupCommit``), which every job waiting then shares.
+    ``journal``: it only reads the journal, so without one it runs inline there too.
+    ``alone``: slow work (the network) makes a hop of its own, never holding up a batch."""
 
     function: Callable[..., Any]
     args: tuple[Any, ...] = ()
     journal: bool = False
+    alone: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +104,8 @@ class Apply:
 
 @dataclass(frozen=True, slots=True)
 class Fetch:
-    """Save one output file at ``target`` (at most ``cap`` bytes); its value is the path.
+    """Save one output file at ``target`` (at most ``cap`` bytes); its value is the path and
+    the bytes saved.
     ``named``: ``target``'s name was made up, so its extension may follow the content type."""
 
     item: OutputFile
@@ -167,7 +171,9 @@ class FlowClient(BaseClient[TransportT]):
 
             hosted = self._hosted_transport
             yield Blocking(
-                functools.partial(check_file_inputs, transport=hosted), (op.body, op.model)
+                functools.partial(check_file_inputs, transport=hosted),
+                (op.body, op.model),
+                alone=True,
             )
         op = attrs.evolve(op, estimate_usd=estimate.usd)  # journaled with the job's id
         with span("submit", job_attributes(op.body, model=op.model)):
@@ -230,14 +236,16 @@ class FlowClient(BaseClient[TransportT]):
                 cap = self._options.max_download_bytes if max_bytes is None else max_bytes
                 for item in files:
                     self._host_policy.check_url(item.url, request_id=request_id)
-                targets = yield Blocking(target_paths, (path, files, request_id))
-                named = names_files(path, len(files))
+                targets, named = yield Blocking(_targets, (path, files, request_id))
                 saved: list[Path] = []
+                size = 0
                 for item, target in zip(files, targets, strict=True):
-                    saved.append((yield Fetch(item, target, cap, request_id, on_progress, named)))
+                    where, received = yield Fetch(item, target, cap, request_id, on_progress, named)
+                    saved.append(where)
+                    size += received
                 if request_id is not None and saved:
                     yield Apply((Saved(request_id, str(saved[0])),))
-            measure("download", sum(p.stat().st_size for p in saved if p.is_file()))
+            measure("download", size)
             return saved
 
     def _generate_flow(
@@ -337,3 +345,11 @@ class FlowClient(BaseClient[TransportT]):
         if is_completed_state(state) and target is not None:
             result = yield Result(record.request_id)
             yield from self._download_flow(result, target, None, on_progress)
+
+
+def _targets(
+    path: Where, files: tuple[OutputFile, ...], request_id: str | None
+) -> tuple[list[Path], bool]:
+    """Where each file goes, and whether their names were made up (``Fetch.named``): both ask
+    the file system whether ``path`` is a directory, so both in one blocking step."""
+    return target_paths(path, files, request_id), names_files(path, len(files))

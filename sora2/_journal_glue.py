@@ -18,6 +18,7 @@ import datetime
 import functools
 import os
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Adopted",
+    "Call",
     "Change",
     "Failed",
     "Gone",
@@ -282,7 +284,7 @@ class GroupCommit:
 
     async def call(self, function: Callable[..., T], *args: Any) -> T:
         """``function(*args)`` (a journal read) in the next batch's worker thread."""
-        value: T = await self.batched.submit(_Call(function, args))
+        value: T = await self.batched.submit(Call(function, args))
         return value
 
     async def aclose(self) -> None:
@@ -290,13 +292,15 @@ class GroupCommit:
         await self.batched.aclose()
 
 
-@attrs.frozen
-class _Call:
+@dataclass(frozen=True, slots=True)
+class Call:
+    """A journal read (or quick file check) to run in a batch: ``function(*args)``."""
+
     function: Callable[..., Any]
     args: tuple[Any, ...]
 
 
-def _run_batch(keeper: JournalKeeper, batch: list[tuple[Change, ...] | _Call]) -> list[Done]:
+def _run_batch(keeper: JournalKeeper, batch: list[tuple[Change, ...] | Call]) -> list[Done]:
     """A batch, in order, in a worker thread: each run of consecutive writes in one
     transaction (:meth:`JournalKeeper.write_batch`), each read on its own."""
     from ._threads import Done
@@ -310,7 +314,7 @@ def _run_batch(keeper: JournalKeeper, batch: list[tuple[Change, ...] | _Call]) -
             writes.clear()
 
     for entry in batch:
-        if not isinstance(entry, _Call):
+        if not isinstance(entry, Call):
             writes.append(entry)
             continue
         flush()

@@ -1,12 +1,13 @@
 """Blocking work (SQLite, file I/O) off the event loop, at a third of anyio's cost per hop.
 
-``AsyncClient`` makes four such hops per ``generate()`` (the output file's checks, its part
-file opened, then written and committed) and shares one with many other jobs for the journal
-(``sora2._journal_glue.GroupCommit``). Measured with 1,000 tasks hopping at once, a hop through
-``anyio.to_thread.run_sync`` cost 70-100 µs of CPU (its capacity limiter and cancel scopes)
-against 20-40 µs through the event loop's executor (50-75 µs on a loaded machine, most of it
-the threads' wake-ups: fewer hops is the larger saving). Under asyncio the loop's default executor
-runs the work, in a copy of the caller's context; under another library (trio), anyio does.
+``AsyncClient`` makes one such hop of its own per ``generate()`` (its video created, written
+and committed: ``sora2._download``) and shares the rest with many other jobs (the output
+checks, the target paths and the journal: ``sora2._journal_glue.GroupCommit``). Measured
+with 1,000 tasks hopping at once, a hop through ``anyio.to_thread.run_sync`` cost 70-100 µs
+of CPU (its capacity limiter and cancel scopes) against 20-40 µs through the event loop's
+executor (50-75 µs on a loaded machine, most of it the threads' wake-ups: fewer hops is the
+larger saving). Under asyncio the loop's default executor runs the work, in a copy of the
+caller's context; under another library (trio), anyio does.
 As with anyio, a cancelled caller waits for the work already started to end, so a journal
 write is never left running behind a journal being closed.
 """

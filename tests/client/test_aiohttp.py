@@ -193,6 +193,28 @@ class TestOverTCP:
         lines = (tmp_path / "x.jsonl").read_text().splitlines()
         assert len(lines) >= emulator.stats.requests["submit"] + emulator.stats.requests["status"]
 
+    def test_a_read_response_is_freed_without_the_garbage_collector(self, url: str) -> None:
+        """A response read through this transport is in no reference cycle once closed, so it
+        is freed when dropped instead of waiting for the garbage collector."""
+        import gc
+        import weakref
+
+        async def fetch() -> weakref.ref[httpx.Response]:
+            transport = AiohttpTransport(httpx.Limits())
+            async with httpx.AsyncClient(transport=transport, base_url=url) as http:
+                response = await http.get("/no-such-path")
+                assert response.is_closed
+                return weakref.ref(response)
+
+        enabled = gc.isenabled()
+        gc.disable()  # only refcounting may free it
+        try:
+            found = asyncio.run(fetch())
+            assert found() is None
+        finally:
+            if enabled:
+                gc.enable()
+
     def test_one_client_on_two_event_loops(self, url: str) -> None:
         """A client used from two asyncio.run calls makes a session on each loop."""
         client = _client(url)

@@ -86,6 +86,30 @@ async def test_concurrent_jobs_share_commits(
     assert journal.commits < journal.writes / 2
 
 
+async def test_each_job_makes_one_thread_hop_of_its_own(
+    emulator: Emulator, clock: FakeClock, tmp_path: Path
+) -> None:
+    """Concurrent generate() calls share the batches' worker-thread hops for their output
+    checks, target paths and journal work; a one-chunk video is created, written and committed
+    in one hop of its own: one per job, not four."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    hops = 0
+
+    class Counting(ThreadPoolExecutor):
+        def submit(self, *args: Any, **kwargs: Any) -> Any:
+            nonlocal hops
+            hops += 1
+            return super().submit(*args, **kwargs)
+
+    asyncio.get_running_loop().set_default_executor(Counting())
+    async with _client(emulator, clock, Journal(tmp_path / "j.sqlite3")) as client:
+        await _generate_all(client, tmp_path, [f"job {i}" for i in range(JOBS)])
+        batches = client._keeper.group_commit().batched.hops
+    assert batches < JOBS
+    assert JOBS == hops - batches
+
+
 async def test_a_failing_write_surfaces_as_alone(
     emulator: Emulator, clock: FakeClock, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
