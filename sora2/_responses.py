@@ -57,11 +57,24 @@ Decoded = tuple[bool, Any]
 """``(True, data)`` for a JSON body, ``(False, None)`` for anything else."""
 
 
+_DECODER: Final = json.JSONDecoder()
+_NOT_JSON: Final = (ValueError, UnicodeDecodeError, RecursionError)
+
+
 def json_body(response: httpx.Response) -> Decoded:
-    """``(True, data)`` when the body is JSON, ``(False, None)`` otherwise (never raises)."""
+    """``(True, data)`` when the body is JSON, ``(False, None)`` otherwise (never raises).
+
+    The same verdict as ``json.loads`` of the bytes, which first guesses the encoding (UTF-8,
+    16 or 32, a BOM): a UTF-8 body is read straight, anything else goes the long way.
+    """
+    content = response.content
     try:
-        return True, json.loads(response.content)
-    except (ValueError, UnicodeDecodeError, RecursionError):
+        return True, _DECODER.decode(content.decode())
+    except _NOT_JSON:
+        pass
+    try:
+        return True, json.loads(content)
+    except _NOT_JSON:
         return False, None
 
 
