@@ -44,6 +44,7 @@ from ._paid import paid_for
 from ._retry import RetryPolicy
 from ._telemetry import annotate, count, job_attributes, register_secret, remember_job
 from ._transports import (
+    APIRoot,
     BearerAuth,
     HostPolicy,
     in_process_emulator,
@@ -179,6 +180,7 @@ class BaseClient(Generic[TransportT]):
                 f"refusing to send the API token over plain http to {parsed.host}; use https"
             )
         self._origin = parsed
+        self._api = APIRoot(parsed)
         self._host_policy = HostPolicy.for_client(parsed, options.trusted_hosts)
         self._retry = RetryPolicy(max_retries=options.max_retries)
         journal = self._open_journal(options.journal, in_process)
@@ -227,7 +229,7 @@ class BaseClient(Generic[TransportT]):
         """The API's httpx client: its origin, timeouts, limits, token and User-Agent."""
         options = self._options
         return {
-            "base_url": self._base_url,
+            "base_url": self._api.url,
             "timeout": options.timeout,
             "limits": options.limits(),
             "auth": BearerAuth(self._token(), self._origin),
@@ -436,7 +438,11 @@ def submitted(submission: Submission, body: Mapping[str, Any], model: str) -> Su
     return submission
 
 
-def observed(status: JobStatus) -> JobStatus:
-    """A status, told to telemetry (the span's state)."""
-    annotate("sora2.state", status.state)
+def observed(status: JobStatus, poll: Any = ...) -> JobStatus:
+    """A status, told to telemetry: its state set on ``poll``, the span the caller holds (None
+    when none records: no need to ask again), or if not given on the current span."""
+    if poll is ...:
+        annotate("sora2.state", status.state)
+    elif poll is not None:
+        poll.set_attribute("sora2.state", status.state)
     return status

@@ -8,6 +8,7 @@ journal changes its answer implies, ``_run`` drives a flow step by step.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -81,6 +82,7 @@ class Client(FlowClient[httpx.BaseTransport]):
         goes on."""
         self._require_key()
         request = op.request()
+        request["url"] = self._api.join(request["url"])  # parsed once per path, not per call
         shared, http, keeper = self._shared, self._http, self._keeper
 
         def attempt() -> T:
@@ -88,7 +90,8 @@ class Client(FlowClient[httpx.BaseTransport]):
                 raw = http.request(**request)
             except httpx.RequestError as exc:
                 raise op.failure(exc) from exc
-            logger.debug("%s: %s %s", op.name, raw.status_code, raw.request.url.path)
+            if logger.isEnabledFor(logging.DEBUG):  # the URL's path is decoded only when logged
+                logger.debug("%s: %s %s", op.name, raw.status_code, raw.request.url.path)
             outcome = op.interpret(raw, shared, shared.clock.time())
             if outcome.changes:
                 keeper.apply(outcome.changes)
@@ -174,8 +177,8 @@ class Client(FlowClient[httpx.BaseTransport]):
         :meth:`result`, :meth:`cancel`, :meth:`wait` and :meth:`download`).
         """
         request_id = request_id_of(job)
-        with span("poll", job_attributes(None, request_id)):
-            return observed(self._call(Status(request_id)))
+        with span("poll", job_attributes(None, request_id)) as poll:
+            return observed(self._call(Status(request_id)), poll)
 
     def result(self, job: JobRef) -> JobResult:
         """The job's outputs once completed; before that its state, with ``video_url`` None."""

@@ -32,6 +32,8 @@ from ._types import JobResult, JobStatus, OutputFile, Submission
 if TYPE_CHECKING:
     from jsonschema import FormatChecker
     from jsonschema.protocols import Validator
+    from sora2_api.models import RequestStatus
+    from sora2_api.types import Unset
 
 __all__ = [
     "Decoded",
@@ -55,11 +57,24 @@ Decoded = tuple[bool, Any]
 """``(True, data)`` for a JSON body, ``(False, None)`` for anything else."""
 
 
+_DECODER: Final = json.JSONDecoder()
+_NOT_JSON: Final = (ValueError, UnicodeDecodeError, RecursionError)
+
+
 def json_body(response: httpx.Response) -> Decoded:
-    """``(True, data)`` when the body is JSON, ``(False, None)`` otherwise (never raises)."""
+    """``(True, data)`` when the body is JSON, ``(False, None)`` otherwise (never raises).
+
+    The same verdict as ``json.loads`` of the bytes, which first guesses the encoding (UTF-8,
+    16 or 32, a BOM): a UTF-8 body is read straight, anything else goes the long way.
+    """
+    content = response.content
     try:
-        return True, json.loads(response.content)
-    except (ValueError, UnicodeDecodeError, RecursionError):
+        return True, _DECODER.decode(content.decode())
+    except _NOT_JSON:
+        pass
+    try:
+        return True, json.loads(content)
+    except _NOT_JSON:
         return False, None
 
 
@@ -261,13 +276,22 @@ def _checked_body(operation: str, response: httpx.Response, request_id: str) -> 
     return data
 
 
+@functools.cache
+def _generated() -> tuple[type[RequestStatus], type[Unset]]:
+    """The generated status model and ``Unset``, imported on first use (``import sora2`` stays
+    cheap), then found without an import statement: on each status answer one cost as much as
+    the schema check."""
+    from sora2_api.models import RequestStatus
+    from sora2_api.types import Unset
+
+    return RequestStatus, Unset
+
+
 def interpret_status(operation: str, response: httpx.Response, request_id: str) -> JobStatus:
     """The ``JobStatus`` in a status or cancel answer about job ``request_id``."""
-    from sora2_api.models import RequestStatus
-
     data = _checked_body(operation, response, request_id)
     try:
-        parsed = RequestStatus.from_dict(data)
+        parsed = _generated()[0].from_dict(data)
     except _FROM_DICT_FAILURES:
         from ._errors import invalid_response
 
@@ -332,19 +356,18 @@ def interpret_result(response: httpx.Response, request_id: str) -> tuple[JobStat
 
 def job_status(parsed: Any, request_id: str, *, retry_after: float | None = None) -> JobStatus:
     """The typed status of an answer; the id asked about when the answer leaves it out."""
-    from sora2_api.types import Unset
-
+    unset = _generated()[1]
     position = getattr(parsed, "queue_position", None)
     answered = getattr(parsed, "request_id", None)
     error = getattr(parsed, "error", None)
-    if error is None or isinstance(error, Unset):
+    if error is None or isinstance(error, unset):
         error = parsed.additional_properties.get("error")
     else:
         error = error.to_dict()
     return JobStatus(
         request_id=answered if isinstance(answered, str) and answered else request_id,
         state=str(parsed.status),
-        queue_position=None if isinstance(position, Unset) else position,
+        queue_position=None if isinstance(position, unset) else position,
         raw=parsed,
         retry_after=retry_after,
         error=error if isinstance(error, dict) else None,

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sora2._responses import _quick, _validator, schema_error
+from sora2._responses import _quick, _validator, json_body, schema_error
 from sora2._spec import operations
 
 _OPERATIONS = sorted(operations())
@@ -124,3 +126,30 @@ class TestSchemaError:
     def test_valid_answer(self) -> None:
         """A body that matches the spec has no error."""
         assert schema_error("status", {"request_id": "r", "status": "in_queue"}) is None
+
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        st.tuples(_JSON_VALUES, st.sampled_from(["utf-8", "utf-8-sig", "utf-16", "utf-32"])).map(
+            lambda pair: json.dumps(pair[0], ensure_ascii=False).encode(pair[1])
+        ),
+        st.binary(max_size=40),
+        st.text(max_size=20).map(lambda text: text.encode("utf-8", "surrogatepass")),
+    )
+)
+def test_json_body_decodes_as_json_loads(content: bytes) -> None:
+    """An answer's body is JSON exactly when ``json.loads`` of its bytes says so, with the same
+    value, whatever the encoding."""
+    try:
+        expected: Any = (True, json.loads(content))
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        expected = (False, None)
+    assert expected == json_body(httpx.Response(200, content=content))

@@ -12,6 +12,7 @@ import pytest
 from sora2 import AsyncClient, Client, ConfigurationError, DownloadError
 from sora2._journal import Journal
 from sora2._options import RUNCOMFY_HOST_SUFFIXES, TRUSTED_HOSTS_ENV_VAR
+from sora2._spec import operation
 from sora2._transports import HostPolicy, is_special_address
 from sora2._types import COMPLETED
 
@@ -287,3 +288,65 @@ class TestEveryPath:
         assert ("req-1", False) == (row.request_id, summary.ok)
         assert row.error is not None and "refusing" in row.error
         assert [] == _off_api(script)
+
+
+# The API's own URLs: each request's path joined to the base URL once -----------------------
+
+BASES = [
+    "https://model-api.runcomfy.net",
+    "https://model-api.runcomfy.net/",
+    "https://proxy.example.com/sora/v2",
+    "https://proxy.example.com/sora/v2/",
+    "http://127.0.0.1:8123",
+]
+PATHS = ["/v1/requests/req-1/status", "/v1/requests/a%2Fb%20c/result", "v1/models", "/v1/x?y=1"]
+
+
+@pytest.mark.parametrize("base", BASES)
+def test_api_root_joins_as_httpx_does(base: str) -> None:
+    """APIRoot's URL of a path is the one httpx builds from the same base URL and path."""
+    from sora2._transports import APIRoot
+
+    base = base.rstrip("/")  # as the client strips it
+    root = APIRoot(httpx.URL(base))
+    with httpx.Client(base_url=base) as client:
+        assert client.base_url == root.url
+        for path in PATHS:
+            assert client.build_request("GET", path).url == root.join(path)
+        absolute = "https://elsewhere.example.com/a"
+        assert httpx.URL(absolute) == root.join(absolute)
+
+
+def test_api_root_parses_each_path_once_and_keeps_a_bounded_number() -> None:
+    """A path asked again gets the URL parsed the first time; past KEPT paths the oldest go."""
+    from sora2._transports import APIRoot
+
+    root = APIRoot(API)
+    first = root.join(PATHS[0])
+    assert first is root.join(PATHS[0])
+    for n in range(APIRoot.KEPT + 1):
+        root.join(f"/v1/requests/req-{n}/status")
+    assert len(root._joined) <= APIRoot.KEPT
+    assert first == root.join(PATHS[0])
+
+
+async def test_requests_go_under_a_base_url_with_a_path(make_api: Factory) -> None:
+    """A base URL with a path prefix: every call goes under it, with the token, as before."""
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.method == "POST":
+            return json_response(200, submit_body())
+        return json_response(200, status_body(COMPLETED))
+
+    api = make_api(handler=answer, base_url="https://proxy.example.com/sora/")
+    await api.submit("x")
+    await api.status("req-1")
+    await api.status("req-1")
+    assert {"proxy.example.com"} == {r.url.host for r in seen}
+    assert all(r.url.path.startswith("/sora/") for r in seen)
+    assert {f"Bearer {TOKEN}"} == {r.headers.get("Authorization") for r in seen}
+    status_path = operation("status").url_path(request_id="req-1")
+    polls = [r.url for r in seen if r.method == "GET" and r.url.path.endswith(status_path)]
+    assert [httpx.URL("https://proxy.example.com/sora" + status_path)] * 2 == polls

@@ -472,3 +472,13 @@ def _accepts(model: str, name: str, value: Any, validate: Any) -> bool:
     except Exception:
         return False
     return True
+
+
+async def test_a_status_call_records_its_state_on_its_poll_span(
+    api: Api, spans: InMemorySpanExporter
+) -> None:
+    """status() sets the state it read on its own poll span."""
+    submission = await api.submit("x")
+    status = await api.status(submission)
+    [poll] = [s for s in spans.get_finished_spans() if s.name == "sora2.poll"]
+    assert status.state == poll.attributes["sora2.state"]
