@@ -116,6 +116,7 @@ class AsyncClient(FlowClient[httpx.AsyncBaseTransport]):
         """
         self._require_key()
         request = op.request()
+        request["url"] = self._api.join(request["url"])  # parsed once per path, not per call
         try:
             return await self._attempt(op, request)
         except Exception as exc:

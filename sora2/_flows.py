@@ -180,8 +180,8 @@ class FlowClient(BaseClient[TransportT]):
             return submitted((yield op), op.body, op.model)
 
     def _status_flow(self, request_id: str) -> Flow[JobStatus]:
-        with span("poll", job_attributes(None, request_id)):
-            return observed((yield Status(request_id)))
+        with span("poll", job_attributes(None, request_id)) as poll:
+            return observed((yield Status(request_id)), poll)
 
     def _wait_flow(
         self, job: JobRef, timeout: float | None, on_update: OnUpdate | None, cancel: bool = False
