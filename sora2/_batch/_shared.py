@@ -10,13 +10,13 @@ A row's life in the table::
     todo -> submitting -> submitted -> done
                  \\-> unknown (the worker died mid-submit: the job may exist)
 
-``submitting`` carries a lease (``worker``, ``lease_expires``): a claim whose worker died
-before recording the answer expires into ``unknown``, which no worker submits again unless
-asked (``resubmit_unknown``), exactly like ``submit_unknown`` in the manifest; if the job's id
-reached the journal before the death, the row adopts it. A ``submitted`` job is followed by
-whoever holds its journal lease (``sora2._journal_pg``); a dead worker's jobs are adopted
-once their leases expire. Each worker stays until every row is settled, then writes a manifest
-of every row, whichever worker ran it.
+``submitting`` carries a lease (``worker``, ``updated_at``), renewed while its worker submits:
+a claim whose worker died before recording the answer expires into ``unknown``, which no
+worker submits again unless asked (``resubmit_unknown``), exactly like ``submit_unknown`` in
+the manifest; if the job's id reached the journal before the death, the row adopts it. A
+``submitted`` job is followed by whoever holds its journal lease (``sora2._journal_pg``); a
+dead worker's jobs are adopted once their leases expire. Each worker stays until every row is
+settled, then writes a manifest of every row, whichever worker ran it.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Final
 from .._journal_pg import PostgresJournal
 from .._types import CANCELLED, COMPLETED, FAILED, GONE
 from ._manifest import INVALID, PENDING, BatchRow
-from ._needs import BUDGET_PREFIX, Budget
+from ._needs import BUDGET_PREFIX, UNKNOWN_SUBMIT, Budget
 from ._rows import row_seconds
 
 if TYPE_CHECKING:
@@ -328,6 +328,16 @@ class SharedRows:
 
         return self.journal.run(adopt)
 
+    def renew(self, keys: list[str]) -> None:
+        """Extend this worker's claims on rows it is still submitting: a slow submit (retries,
+        a loaded machine) is not a dead worker's, so its row must not expire into unknown."""
+        if keys:
+            self.journal.execute(
+                f"UPDATE sora2.batch_rows SET updated_at = {_NOW} WHERE batch = %s "
+                "AND row_key = ANY(%s) AND worker = %s AND state = %s",
+                (self.batch, keys, self.worker, SUBMITTING),
+            )
+
     def record(self, key: str, state: str, request_id: str | None, entry: str) -> None:
         """Write what became of a row: its table state, its job's id, its manifest line."""
         self.journal.execute(
@@ -364,8 +374,9 @@ def merge(rows: list[BatchRow], entries: dict[str, tuple[str, dict[str, Any]]]) 
                 setattr(row, name, getattr(fresh, name))
             row.submit_unknown = False
         elif state == UNKNOWN and row.request_id is None:
+            # Sent, but its worker died before the answer was recorded: say why it waits.
             row.submit_unknown = True
-            row.state = PENDING
+            row.state, row.error = PENDING, UNKNOWN_SUBMIT
         elif state == SKIPPED and row.request_id is None and row.state != INVALID:
             fresh = BatchRow.from_dict(entry)  # stopped by the budget, or its submit failed
             row.state, row.error = fresh.state, fresh.error

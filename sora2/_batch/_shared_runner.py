@@ -128,9 +128,31 @@ class SharedRun(Run):
                     self.tell()
         return True
 
+    async def keep_claims(self) -> None:
+        """Renew the claims of the rows being submitted, every third of the lease, as the
+        journal renews its jobs' leases: only a dead worker's claims expire."""
+        import anyio
+
+        while True:
+            await anyio.sleep(self.shared.journal.lease_seconds / 3)
+            if self.sending:
+                try:
+                    await run_in_worker(self.shared.renew, sorted(self.sending))
+                except JournalUnavailableError as exc:
+                    logger.warning("batch claims not renewed: %s", exc)
+
     async def rounds(self, by_key: dict[str, BatchRow], concurrency: int) -> None:
-        """Rounds of ``concurrency`` workers; between rounds, while other workers hold the
-        rest, one look at the table per pause (a dead worker's claims expire meanwhile)."""
+        """Rounds of ``concurrency`` workers, while the claims being submitted are renewed."""
+        import anyio
+
+        async with anyio.create_task_group() as keeper:
+            keeper.start_soon(self.keep_claims)
+            await self._rounds(by_key, concurrency)
+            keeper.cancel_scope.cancel()
+
+    async def _rounds(self, by_key: dict[str, BatchRow], concurrency: int) -> None:
+        """Between rounds, while other workers hold the rest, one look at the table per pause
+        (a dead worker's claims expire meanwhile)."""
         import anyio
 
         pause = min(1.0, self.shared.journal.lease_seconds / 3)

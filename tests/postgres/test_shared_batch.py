@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from batch.conftest import YieldingClock
 from batch.helpers import TOKEN, rows, write_jsonl
 
 from sora2 import AsyncClient
-from sora2._batch._needs import Budget, new_entry
+from sora2._batch._needs import UNKNOWN_SUBMIT, Budget, new_entry
 from sora2._batch._rows import load_rows
 from sora2._batch._shared import WAIT, SharedRows, batch_key
 from sora2._journal_pg import PostgresJournal
@@ -135,12 +136,32 @@ async def test_a_worker_killed_mid_submit_costs_one_unknown_row(
     dead.journal.close()
     assert isinstance(taken, tuple) and "submit" == taken[0]
     summary = await workers(lease_seconds=0.5).batch(source, out_dir=out)
-    states = [(row["state"], row["submit_unknown"]) for row in _manifest(out)]
-    assert [("pending", True), ("completed", False), ("completed", False)] == states
+    states = [(row["state"], row["submit_unknown"], row["error"]) for row in _manifest(out)]
+    unknown = ("pending", True, UNKNOWN_SUBMIT)  # the manifest says why, and what to do
+    assert [unknown, ("completed", False, None), ("completed", False, None)] == states
     assert 2 == summary.submitted == sum(emulator.stats.submissions.values())
     with psycopg.connect(postgres_url) as conn:
         table = conn.execute("SELECT state FROM sora2.batch_rows ORDER BY position").fetchall()
     assert [("unknown",), ("done",), ("done",)] == table
+
+
+def test_a_slow_submit_keeps_its_claim(postgres_url: str, isolated: Path) -> None:
+    """A row whose worker renews its claim (still submitting, slowly) outlives the lease: the
+    other workers wait for it instead of marking it unknown."""
+    source = write_jsonl(isolated / "rows.jsonl", rows(1))
+    out = isolated / "out"
+    slow, other = (_play_worker(postgres_url, source, out, name) for name in ("slow", "other"))
+    taken = slow.next_row(set())
+    assert isinstance(taken, tuple)
+    for _ in range(3):  # 0.9 s in all, past the lease of 0.5 s, renewed every 0.3 s
+        time.sleep(0.3)
+        slow.renew([taken[1]])
+    assert WAIT == other.next_row(set())
+    with psycopg.connect(postgres_url) as conn:
+        table = conn.execute("SELECT state, worker FROM sora2.batch_rows").fetchall()
+    assert [("submitting", "slow")] == table
+    for shared in (slow, other):
+        shared.journal.close()
 
 
 @pytest.mark.parametrize("budget", [None, Budget(max_jobs=1)])

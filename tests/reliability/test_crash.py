@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from sora2._inputs import input_fields
-from sora2.emulator import Emulator, create_app, serve
+from sora2.emulator import Emulator, create_app
 
 from .helpers import TOKEN, FakeClock, leftovers, report
 
@@ -104,22 +104,11 @@ def _row(journal: Path, request_id: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
 def emulator(clock: FakeClock) -> Emulator:
     """Jobs move only when the test advances the clock; the first video answer is held."""
     return create_app(
         token=TOKEN, clock=clock.monotonic, faults=f"video:slow={HOLD_VIDEO:g}@first=1"
     )
-
-
-@pytest.fixture
-def server(emulator: Emulator) -> Iterator[str]:
-    with serve(emulator) as url:
-        yield url
 
 
 def test_sigkill_mid_wait_and_mid_download_then_resume(

@@ -22,7 +22,7 @@ from sora2 import APIError, AsyncClient, Client, Sora2Error
 from sora2._cli import _common, main
 from sora2._cli._common import Settings
 from sora2._spec import operation
-from sora2.emulator import Emulator, create_app, serve
+from sora2.emulator import Emulator, create_app
 
 from .helpers import API_URL, TOKEN, FakeClock, choices, report, submit_answer
 
@@ -42,19 +42,8 @@ def _no_backoff() -> Iterator[None]:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
 def emulator(clock: FakeClock) -> Emulator:
     return create_app(token=TOKEN, clock=clock.monotonic, faults=FAULTS)
-
-
-@pytest.fixture
-def server(emulator: Emulator) -> Iterator[str]:
-    with serve(emulator) as url:
-        yield url
 
 
 @pytest.fixture
