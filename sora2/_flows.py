@@ -191,6 +191,8 @@ class FlowClient(BaseClient[TransportT]):
         self._require_key()
         tracker = yield Blocking(self._tracker, (request_id, timeout, on_update), journal=True)
         with span("wait", job_attributes(None, request_id), timed="wait"):
+            if (first := tracker.first_delay()) > 0:
+                yield Sleep(first)
             while True:
                 try:
                     status = yield from self._status_flow(request_id)

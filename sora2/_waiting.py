@@ -284,13 +284,17 @@ class WaitTracker:
         self.deadline = now + max(0.0, timeout)
         age = 0.0 if submitted_wall is None else max(0.0, clock.time() - submitted_wall)
         self.schedule = PollSchedule(model, video_seconds, submitted_at=now - age)
+        self._fresh = submitted_wall is not None and age < MIN_POLL_INTERVAL
+        """Submitted under ``MIN_POLL_INTERVAL`` ago: queued then, as the submit's answer said,
+        and that answer is the latest look at it, so the first poll keeps the floor from it."""
+        self._first_poll_at = now - age + MIN_POLL_INTERVAL if self._fresh else now
         if started_wall is not None:
             self.schedule.earliest_start = now - max(0.0, clock.time() - started_wall)
         self.video_seconds = video_seconds
         self.last: JobStatus | None = None
         self.polls = 0
         self._failures = 0
-        self._last_queued_at: float | None = None
+        self._last_queued_at: float | None = now - age if self._fresh else None
         self._start_estimate: float | None = None
         self._last_progress_at: float | None = None
         self._unknown_logged = unknown_logged if unknown_logged is not None else set()
@@ -299,11 +303,16 @@ class WaitTracker:
 
     @property
     def queued(self) -> bool:
-        """The job was queued at the last successful poll (so it can still be cancelled)."""
-        return self.last is not None and self.last.state == IN_QUEUE
+        """The job was queued at the last successful poll, or, before any, was just submitted
+        (so it can still be cancelled)."""
+        return self._fresh if self.last is None else self.last.state == IN_QUEUE
 
     def remaining(self) -> float:
         return self.deadline - self._clock.monotonic()
+
+    def first_delay(self) -> float:
+        """Seconds before the first poll: none, but for a job just submitted (see ``_fresh``)."""
+        return max(0.0, min(self._first_poll_at - self._clock.monotonic(), self.remaining()))
 
     def observe(self, status: JobStatus) -> tuple[float | None, tuple[Change, ...]]:
         """Take one poll's answer: None when the job is over, else seconds until the next poll;

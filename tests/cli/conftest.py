@@ -61,21 +61,28 @@ def token(monkeypatch: pytest.MonkeyPatch) -> str:
 
 @pytest.fixture
 def interrupt_when(monkeypatch: pytest.MonkeyPatch) -> Callable[[str | None], None]:
-    """Simulate Ctrl-C: a KeyboardInterrupt raised from the progress hook once a state is seen.
+    """Simulate Ctrl-C: a KeyboardInterrupt raised from the progress hook once a state is seen;
+    a job is seen ``in_queue`` from its submission on (its id shown), as the display records it.
 
     Call it with a state to arm it, with None to disarm it.
     """
     from sora2._cli._generate import Progress
 
     armed: list[str | None] = [None]
-    original = Progress.update
+    original_update, original_start = Progress.update, Progress.start
 
     def update(self: Progress, status: JobStatus) -> None:
-        original(self, status)
+        original_update(self, status)
         if armed[0] is not None and status.state == armed[0]:
             raise KeyboardInterrupt
 
+    def start(self: Progress) -> None:
+        original_start(self)
+        if armed[0] is not None and self.state == armed[0]:
+            raise KeyboardInterrupt
+
     monkeypatch.setattr(Progress, "update", update)
+    monkeypatch.setattr(Progress, "start", start)
 
     def arm(state: str | None) -> None:
         armed[0] = state

@@ -27,7 +27,7 @@ from sora2 import (
 from sora2._inputs import PROMPT_INPUT, input_fields
 from sora2._spec import server_url
 from sora2._types import NOT_GIVEN, known_states
-from sora2.emulator import Emulator
+from sora2.emulator import Emulator, create_app
 
 from .helpers import TOKEN, Api, Factory, FakeClock, Script, json_response
 
@@ -68,8 +68,10 @@ class TestLifecycle:
         assert tmp_path / "out.mp4" == saved
         assert saved.read_bytes()[4:8] == b"ftyp"
 
-    async def test_generate(self, api: Api, tmp_path: Path) -> None:
-        """generate() submits, waits through each state and returns the saved file."""
+    async def test_generate(self, make_api: Factory, clock: FakeClock, tmp_path: Path) -> None:
+        """generate() submits, waits through each state and returns the saved file (at half
+        speed, the job is still queued at the first poll, a second after its submission)."""
+        api = make_api(create_app(token=TOKEN, clock=clock.monotonic, speed=0.5))
         updates: list[str] = []
         submissions: list[str] = []
         (path,) = await api.generate(

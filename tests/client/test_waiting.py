@@ -99,9 +99,34 @@ class TestSchedule:
 
 
 class TestWait:
+    async def test_a_job_just_submitted_is_first_polled_a_second_after(
+        self, make_api: Factory, clock: FakeClock
+    ) -> None:
+        """The submit's answer is the latest look at a new job: wait() first polls it
+        MIN_POLL_INTERVAL after the submission, so a job done by then costs one poll."""
+        api = make_api(create_app(token=TOKEN, clock=clock.monotonic, speed=1000))
+        submission = await api.submit("a cat")
+        submitted = clock.monotonic()
+        seen: list[tuple[str, float]] = []
+        await api.wait(submission, on_update=lambda s: seen.append((s.state, clock.monotonic())))
+        assert [("completed", submitted + MIN_POLL_INTERVAL)] == seen
+
+    async def test_a_job_submitted_earlier_is_polled_at_once(
+        self, make_api: Factory, clock: FakeClock
+    ) -> None:
+        """A job older than MIN_POLL_INTERVAL is polled as soon as wait() starts."""
+        api = make_api(create_app(token=TOKEN, clock=clock.monotonic, speed=1000))
+        submission = await api.submit("a cat")
+        clock.advance(MIN_POLL_INTERVAL)
+        started = clock.monotonic()
+        seen: list[tuple[str, float]] = []
+        await api.wait(submission, on_update=lambda s: seen.append((s.state, clock.monotonic())))
+        assert [("completed", started)] == seen
+
     async def test_reports_every_change(self, make_api: Factory, clock: FakeClock) -> None:
-        """on_update sees each new queue position and state, once each."""
-        emulator = create_app(token=TOKEN, clock=clock.monotonic, workers=1)
+        """on_update sees each new queue position and state, once each (at half speed, every
+        job is still queued at the first poll, a second after the submissions)."""
+        emulator = create_app(token=TOKEN, clock=clock.monotonic, workers=1, speed=0.5)
         api = make_api(emulator)
         ids = [(await api.submit(f"job {i}")).request_id for i in range(3)]
         seen: list[tuple[str, int | None]] = []
