@@ -21,7 +21,7 @@ from ._base_client import FATAL_FOR_RESUME, observed, request_id_of
 from ._download import AsyncFetcher
 from ._exceptions import ConfigurationError, Sora2Error, is_gone
 from ._flows import Apply, Blocking, Done, Fetch, Flow, FlowClient, ReadPrice, Sleep, next_step
-from ._journal_glue import Call, Change, Failed
+from ._journal_glue import Change, Failed
 from ._operations import Result, Status
 from ._options import (
     DEFAULT_BATCH_CONCURRENCY,
@@ -114,9 +114,7 @@ class AsyncClient(FlowClient[httpx.AsyncBaseTransport]):
         cells and two coroutines per request, for the rare request that fails): a failure
         goes to ``acall_with_retries`` as its first attempt's, which decides as it would have.
         """
-        self._require_key()
-        request = op.request()
-        request["url"] = self._api.join(request["url"])  # parsed once per path, not per call
+        request = self._request(op)
         try:
             return await self._attempt(op, request)
         except Exception as exc:
@@ -145,8 +143,8 @@ class AsyncClient(FlowClient[httpx.AsyncBaseTransport]):
             logger.debug("%s: %s %s", op.name, raw.status_code, raw.request.url.path)
         shared = self._shared
         outcome = op.interpret(raw, shared, shared.clock.time())
-        if outcome.changes and self._keeper.remember(outcome.changes):
-            await self._keeper.group_commit().batched.submit(outcome.changes)
+        if outcome.changes:
+            await self._apply(outcome.changes)
         return outcome.unwrap()
 
     async def _run(self, flow: Flow[T]) -> T:
@@ -168,11 +166,9 @@ class AsyncClient(FlowClient[httpx.AsyncBaseTransport]):
                 if journal and self._journal is None:  # nothing blocks: a hop is pure cost
                     return function(*args)
                 # in the thread hop of the journal's next batch (GroupCommit), journal or not
-                return await self._keeper.group_commit().batched.submit(Call(function, args))
+                return await self._keeper.group_commit().call(function, *args)
             case Apply(changes):
-                if self._keeper.remember(changes):  # ``_apply``, one coroutine less per step
-                    await self._keeper.group_commit().batched.submit(changes)
-                return None
+                return await self._apply(changes)
             case Sleep(seconds):
                 return await self._shared.clock.asleep(seconds)
             case Fetch():

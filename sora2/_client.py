@@ -80,9 +80,7 @@ class Client(FlowClient[httpx.BaseTransport]):
         """Run one operation: its request sent (retried as its policy allows), its answer
         interpreted, the journal changes the answer implies written before its value or error
         goes on."""
-        self._require_key()
-        request = op.request()
-        request["url"] = self._api.join(request["url"])  # parsed once per path, not per call
+        request = self._request(op)
         shared, http, keeper = self._shared, self._http, self._keeper
 
         def attempt() -> T:

@@ -45,6 +45,7 @@ from ._waiting import TRANSIENT_POLL_ERRORS
 
 if TYPE_CHECKING:
     from ._journal_rows import JobRecord
+    from ._operations import Operation
     from ._pricing import CostEstimate
 
 __all__ = [
@@ -146,6 +147,14 @@ def next_step(flow: Flow[Any], value: Any = None, error: BaseException | None = 
 
 class FlowClient(BaseClient[TransportT]):
     """The flows of :class:`BaseClient`'s calls; a subclass adds ``_run`` (the driver)."""
+
+    def _request(self, op: Operation[Any]) -> dict[str, Any]:
+        """``op``'s request for either driver's ``_call``: its URL joined to the base URL once
+        per path (``APIRoot``), not parsed again by httpx on every call."""
+        self._require_key()
+        request = op.request()
+        request["url"] = self._api.join(request["url"])
+        return request
 
     def _submit_flow(
         self,
