@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from click.testing import Result
 
 from sora2 import Client
 from sora2._cli import EXIT_CANCELLED, EXIT_INTERRUPTED, EXIT_TIMEOUT, EXIT_USAGE
@@ -291,6 +292,21 @@ class TestInputFile:
         assert "PROMPT" in result.stderr
 
 
+def _interrupted(
+    interrupt_when: Callable[[str | None], None],
+    state: str,
+    server: str,
+    *options: str,
+    input: str | None = None,
+) -> tuple[Result, str]:
+    """``generate`` against ``server``, Ctrl-C'd once ``state`` is seen: it exits 130 after
+    printing the job's id; the result and that id."""
+    interrupt_when(state)
+    result = run("generate", PROMPT, "--base-url", server, *options, input=input)
+    assert result.exit_code == EXIT_INTERRUPTED
+    return result, result.stdout.splitlines()[0].removeprefix("request_id: ")
+
+
 class TestInterrupt:
     def test_queued_without_terminal_cancels_without_asking(
         self,
@@ -300,10 +316,7 @@ class TestInterrupt:
         interrupt_when: Callable[[str | None], None],
     ) -> None:
         """Ctrl-C while queued and no terminal to ask: the job is cancelled, exit 130."""
-        interrupt_when("in_queue")
-        result = run("generate", PROMPT, "--base-url", server)
-        assert result.exit_code == EXIT_INTERRUPTED
-        request_id = result.stdout.splitlines()[0].removeprefix("request_id: ")
+        result, request_id = _interrupted(interrupt_when, "in_queue", server)
         assert f"cancelled {request_id}." in result.stderr
         assert "?" not in result.stderr  # nobody was asked
         assert server_state(server, request_id, fake_time) == "cancelled"
@@ -323,10 +336,7 @@ class TestInterrupt:
         from sora2._cli import _generate
 
         monkeypatch.setattr(_generate, "_stdin_is_tty", lambda: True)
-        interrupt_when("in_queue")
-        result = run("generate", PROMPT, "--base-url", server, input=answer)
-        assert result.exit_code == EXIT_INTERRUPTED
-        request_id = result.stdout.splitlines()[0].removeprefix("request_id: ")
+        result, request_id = _interrupted(interrupt_when, "in_queue", server, input=answer)
         assert "Cancel it?" in result.stderr
         assert expected == server_state(server, request_id, fake_time)
         if expected == "in_queue":
@@ -344,10 +354,9 @@ class TestInterrupt:
         from sora2._cli import _generate
 
         monkeypatch.setattr(_generate, "_stdin_is_tty", lambda: True)
-        interrupt_when("in_queue")
-        result = run("generate", PROMPT, "--base-url", server, "--cancel-on-interrupt")
-        assert result.exit_code == EXIT_INTERRUPTED
-        request_id = result.stdout.splitlines()[0].removeprefix("request_id: ")
+        result, request_id = _interrupted(
+            interrupt_when, "in_queue", server, "--cancel-on-interrupt"
+        )
         assert "Cancel it?" not in result.stderr
         assert server_state(server, request_id, fake_time) == "cancelled"
 
@@ -359,10 +368,7 @@ class TestInterrupt:
         interrupt_when: Callable[[str | None], None],
     ) -> None:
         """Ctrl-C in progress: not cancelled, the exact resume command is printed, exit 130."""
-        interrupt_when("in_progress")
-        result = run("generate", PROMPT, "--base-url", server)
-        assert result.exit_code == EXIT_INTERRUPTED
-        request_id = result.stdout.splitlines()[0].removeprefix("request_id: ")
+        result, request_id = _interrupted(interrupt_when, "in_progress", server)
         assert "cannot be cancelled" in result.stderr
         assert f"sora2 resume {request_id} --base-url {server}" in result.stderr
         assert server_state(server, request_id, fake_time) == "in_progress"
