@@ -3,7 +3,7 @@ not depend on sync or async I/O.
 
 Each call validates its input, builds its request with the generated request builder
 (``build_request_kwargs``), sends it on the client's own httpx client, and turns the answer into
-a typed value or a typed error (the pure functions of ``sora2._responses``); the journal is kept
+a typed value or a typed error (the operations of ``sora2._operations``); the journal is kept
 by one ``JournalKeeper`` (``sora2._journal_glue``). The two clients add only the I/O: sending,
 sleeping, streaming.
 """

@@ -1,43 +1,60 @@
 """The typed error for an exchange that went wrong: an error status, a broken body, a lost
-connection, or a submit whose outcome is unknown. Each is one of ``sora2._exceptions``.
+connection, a submit whose outcome is unknown, or a result with nothing to download. Each is one
+of ``sora2._exceptions``. A call (``sora2._operations``) imports this module only when it fails.
 """
 
 from __future__ import annotations
 
+import functools
+import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import httpx
 
 from ._exceptions import (
     APIConnectionError,
+    APIError,
     APIResponseValidationError,
     APIStatusError,
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
     ConflictError,
+    DownloadError,
     InsufficientBalanceError,
     InternalServerError,
     JobFailedError,
+    NoOutputError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitError,
     SubmissionUnknownError,
     UnprocessableEntityError,
 )
-from ._responses import json_body, salvage_request_id
+from ._operations import answer_schema, client_formats, json_body, named_id
 from ._retry import SUBMIT_RETRY_STATUSES
 from ._telemetry import redact
+from ._types import JobResult
+
+if TYPE_CHECKING:
+    from jsonschema.protocols import Validator
 
 __all__ = [
     "NOT_SENT_ERRORS",
+    "answer_validator",
+    "bad_answer",
+    "call_failure",
     "error_for_status",
+    "explain",
     "host_port",
     "invalid_response",
     "job_failed",
+    "nothing_to_download",
+    "salvage_request_id",
     "submit_failure",
     "transport_error",
     "unknown_submission",
@@ -67,6 +84,48 @@ def host_port(url: httpx.URL) -> str:
     port = url.port or {"http": 80, "https": 443}.get(url.scheme)
     host = f"[{url.host}]" if ":" in url.host else url.host
     return f"{host}:{port}" if port is not None else host
+
+
+_REQUEST_ID: Final = re.compile(rb'"request_id"\s*:\s*"((?:[^"\\]|\\.){1,200})"')
+
+
+def salvage_request_id(response: httpx.Response, decoded: tuple[bool, Any]) -> str | None:
+    """The job id in a submit answer, even from a body that is broken or cut short."""
+    ok, data = decoded
+    if ok:
+        return named_id(data)
+    found = _REQUEST_ID.search(response.content)
+    if found is None:
+        return None
+    try:
+        value = json.loads(b'"' + found.group(1) + b'"')
+    except ValueError:
+        return None
+    return value if isinstance(value, str) and value else None
+
+
+@functools.cache
+def answer_validator(operation_id: str) -> Validator | None:
+    """jsonschema's check of ``operation_id``'s 200 body, with the client's formats: it explains
+    a body the fast verdict (``sora2._operations.schema_error``) rejected."""
+    from ._compiler import schema_compiler
+
+    location, schema = answer_schema(operation_id)
+    if schema is None:
+        return None
+    compiled = schema_compiler().validator(location, schema)
+    validator: Validator = compiled.evolve(format_checker=client_formats())
+    return validator
+
+
+def explain(operation_id: str, data: Any) -> str | None:
+    """Why ``data`` is not the spec's 200 body of ``operation_id``, or None if it is."""
+    validator = answer_validator(operation_id)
+    error = None if validator is None else next(iter(validator.iter_errors(data)), None)
+    if error is None:
+        return None
+    where = "/".join(str(p) for p in error.absolute_path) or "body"
+    return f"{where}: {error.message}"
 
 
 # Errors -----------------------------------------------------------------------------------------
@@ -121,16 +180,20 @@ def error_for_status(response: httpx.Response, *, request_id: str | None) -> API
     )
 
 
+def _request_of(exc: httpx.RequestError) -> httpx.Request | None:
+    try:
+        return exc.request
+    except RuntimeError:  # httpx raises when the error was never tied to a request
+        return None
+
+
 def transport_error(
     exc: httpx.RequestError, *, request_id: str | None, operation: str
 ) -> APIConnectionError:
     """An httpx transport failure as ``APIConnectionError`` or ``APITimeoutError``."""
     cls = APITimeoutError if isinstance(exc, httpx.TimeoutException) else APIConnectionError
     what = "timed out" if cls is APITimeoutError else "failed"
-    try:
-        request: httpx.Request | None = exc.request
-    except RuntimeError:  # httpx raises when the error was never tied to a request
-        request = None
+    request = _request_of(exc)
     detail = redact(str(exc)) or type(exc).__name__
     if request is not None:
         where = host_port(request.url)
@@ -140,6 +203,16 @@ def transport_error(
             else f"{where}: {detail}"
         )
     return cls(f"{operation} {what}: {detail}", request_id=request_id, request=request)
+
+
+def call_failure(operation: str, exc: httpx.RequestError, request_id: str | None) -> APIError:
+    """The typed error of a request that got no answer: a submit that may have been sent has
+    an unknown outcome."""
+    if operation == "submit" and not isinstance(exc, NOT_SENT_ERRORS):
+        return unknown_submission(
+            f"{type(exc).__name__} after the request was sent", request=_request_of(exc)
+        )
+    return transport_error(exc, request_id=request_id, operation=operation)
 
 
 def unknown_submission(
@@ -153,20 +226,42 @@ def unknown_submission(
     )
 
 
-def submit_failure(response: httpx.Response) -> Exception:
-    """The error for a submit answered with anything but a readable 200.
+def submit_failure(response: httpx.Response, decoded: tuple[bool, Any]) -> APIError:
+    """The error of a submit answered with anything but a 2xx naming its job; its
+    ``request_id`` names a job that may exist (to be journaled too).
 
     Client errors (4xx but 429) prove the job was refused; 429 and 503 prove it was not taken
     (and are retried); every other status leaves the outcome unknown.
     """
     status = response.status_code
-    if 400 <= status < 500 or status in SUBMIT_RETRY_STATUSES:
-        return error_for_status(response, request_id=None)
-    return unknown_submission(
-        f"the service answered {status} {_phrase(status)}",
-        request=response.request,
-        request_id=salvage_request_id(response),
-    )
+    request_id = salvage_request_id(response, decoded)
+    if not 200 <= status < 300:
+        if 400 <= status < 500 or status in SUBMIT_RETRY_STATUSES:
+            return error_for_status(response, request_id=None)
+        reason = f"the service answered {status} {_phrase(status)}"
+    elif request_id is None:
+        reason = f"the service answered {status} without a readable request_id"
+    else:  # a 2xx naming its job in a body that is not JSON
+        return invalid_response("submit", "the body is not JSON", response, request_id=request_id)
+    return unknown_submission(reason, request=response.request, request_id=request_id)
+
+
+def bad_answer(
+    call: str, response: httpx.Response, request_id: str, problem: str | None, data: Any
+) -> APIError:
+    """The error of an answer other than a 200 that the spec and the generated model accept
+    (``problem``: what the spec's check found wrong with a 200 body)."""
+    status = response.status_code
+    if status >= 400:
+        return error_for_status(response, request_id=request_id)
+    if status != 200:
+        problem = f"undocumented status {status}"
+    elif problem is None and call == "result":
+        output = isinstance(data, dict) and "output" in data  # the state-only shape would parse
+        problem = "unreadable output" if output else "not a result"
+    elif problem is None:
+        problem = "the body is not a SubmitResponse" if call == "submit" else "not a RequestStatus"
+    return invalid_response(call, problem, response, request_id=request_id)
 
 
 def invalid_response(
@@ -195,4 +290,21 @@ def job_failed(request_id: str, state: str, error: Mapping[str, Any] | None) -> 
         request_id=request_id,
         state=state,
         detail=error,
+    )
+
+
+def nothing_to_download(result: JobResult) -> Exception:
+    """The error for a result without a file: failed, completed without output, or unfinished."""
+    if result.is_failed:
+        return job_failed(result.request_id, result.state, result.error)
+    if result.is_completed:
+        return NoOutputError(
+            f"{result.request_id} completed without any output file "
+            f"(output fields: {', '.join(sorted(result.outputs)) or 'none'}); it stays "
+            f"unfinished in the journal, so `sora2 resume {result.request_id}` asks again",
+            request_id=result.request_id,
+        )
+    return DownloadError(
+        f"{result.request_id} has no output to download (state: {result.state})",
+        request_id=result.request_id,
     )

@@ -36,9 +36,8 @@ from ._exceptions import (
     is_gone,
 )
 from ._journal_glue import Adopted, Change, Failed, Saved, Targeted, is_adhoc, resume_target
-from ._operations import Result, Status
+from ._operations import Result, Status, files_to_download
 from ._outputs import absolute_target, check_output_target, names_files, target_paths
-from ._responses import files_to_download
 from ._telemetry import job_attributes, logger, measure, remember_job, span
 from ._types import JobRef, JobResult, JobStatus, OutputFile, Submission, is_completed_state
 from ._waiting import TRANSIENT_POLL_ERRORS

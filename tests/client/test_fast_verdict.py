@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sora2._responses import _quick, _validator, json_body, schema_error
+from sora2._errors import answer_validator
+from sora2._operations import _quick, json_body, schema_error
 from sora2._spec import operations
 
 _OPERATIONS = sorted(operations())
@@ -31,7 +32,7 @@ def _names(schema: Any) -> set[str]:
 
 
 def _schemas() -> list[Any]:
-    validators = (_validator(op) for op in _OPERATIONS)
+    validators = (answer_validator(op) for op in _OPERATIONS)
     return [v.schema for v in validators if v is not None]
 
 
@@ -91,7 +92,7 @@ def _mostly(shaped: st.SearchStrategy[Any], odd: st.SearchStrategy[Any]) -> st.S
 
 
 def _answers(operation_id: str) -> st.SearchStrategy[Any]:
-    validator = _validator(operation_id)
+    validator = answer_validator(operation_id)
     assert validator is not None
     return _mostly(_likely(validator.schema), _json)
 
@@ -100,7 +101,7 @@ class TestExactness:
     @pytest.mark.parametrize("operation_id", _OPERATIONS)
     def test_every_answer_schema_compiles(self, operation_id: str) -> None:
         """Each operation's 200 schema has a fast check, so no call pays for jsonschema."""
-        assert _validator(operation_id) is not None
+        assert answer_validator(operation_id) is not None
         assert _quick(operation_id) is not None
 
     @settings(max_examples=500, deadline=None)
@@ -110,7 +111,7 @@ class TestExactness:
         exactly when jsonschema does."""
         value = data.draw(_answers(operation_id))
         quick = _quick(operation_id)
-        validator = _validator(operation_id)
+        validator = answer_validator(operation_id)
         assert quick is not None and validator is not None
         assert validator.is_valid(value) == quick(value)
 

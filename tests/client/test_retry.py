@@ -317,7 +317,7 @@ class TestPolicy:
 
 def test_status_body_helper_matches_spec() -> None:
     """The scripted status body the tests use is itself valid for the spec."""
-    from sora2._responses import schema_error
+    from sora2._operations import schema_error
 
     assert schema_error("status", status_body("in_queue", position=1)) is None
     assert schema_error("submit", submit_body()) is None
