@@ -168,8 +168,7 @@ def _is_date_time(value: object) -> bool:
 
 @functools.cache
 def client_formats() -> FormatChecker:
-    """The client's format check: a ``date-time`` is what the generated models can parse
-    (``datetime.fromisoformat``)."""
+    """The client's format check: a ``date-time`` is what the generated models can parse."""
     from jsonschema import FormatChecker
 
     checker = FormatChecker(formats=())
@@ -272,15 +271,6 @@ def _job_status(parsed: Any, request_id: str, retry_after: float | None = None) 
     )
 
 
-def _observed(
-    request_id: str, status: JobStatus, shared: SharedState, now: float
-) -> tuple[Change, ...]:
-    """The state to journal: only a change from what was written last costs a write."""
-    if shared.journaled.get(request_id) == (status.state, status.queue_position):
-        return _NO_CHANGES
-    return (Observed(request_id, status.state, status.queue_position, now),)
-
-
 @attrs.frozen
 class Submit(Operation[Submission]):
     """Submit ``body`` (already checked) to ``model``; ``target`` is generate's output path,
@@ -336,8 +326,8 @@ class Submit(Operation[Submission]):
 
 
 class _JobCall(Operation[T]):
-    """A call about one job: the generated builder of its name takes the job's id; an answer
-    that the service no longer knows the job settles its journal row (``Gone``)."""
+    """A call about one job: the generated builder of its name takes the job's id, and its
+    answer tells the job's state (journaled when it changed) along with the value."""
 
     __slots__ = ()
     request_id: str
@@ -345,17 +335,25 @@ class _JobCall(Operation[T]):
     def request(self) -> dict[str, Any]:
         return _builder(self.name)(self.request_id)
 
+    def _read(self, response: httpx.Response) -> tuple[JobStatus, T]:
+        raise NotImplementedError
+
     def interpret(self, response: httpx.Response, shared: SharedState, now: float) -> Outcome[T]:
+        request_id = self.request_id
         try:
-            return self._read(response, shared, now)
-        except NotFoundError as error:
-            gone = (Gone(self.request_id, f"not found by the service: {error}"),)
+            status, value = self._read(response)
+        except NotFoundError as error:  # a job the service no longer knows settles its row
+            gone = (Gone(request_id, f"not found by the service: {error}"),)
             return Outcome(None, error, gone if is_gone(error) else _NO_CHANGES)
         except Sora2Error as error:
             return Outcome(None, error)
-
-    def _read(self, response: httpx.Response, shared: SharedState, now: float) -> Outcome[T]:
-        raise NotImplementedError
+        changes = _NO_CHANGES  # only a change from what was written last costs a write
+        if shared.journaled.get(request_id) != (status.state, status.queue_position):
+            changes = (Observed(request_id, status.state, status.queue_position, now),)
+        url = value.files[0].url if isinstance(value, JobResult) and value.files else None
+        if url is not None and shared.journaled_urls.get(request_id) != url:
+            changes += (OutputSeen(request_id, url),)
+        return Outcome(value, None, changes)
 
 
 @attrs.frozen
@@ -365,13 +363,10 @@ class Status(_JobCall[JobStatus]):
     request_id: str
     name: str = "status"
 
-    def _read(
-        self, response: httpx.Response, shared: SharedState, now: float
-    ) -> Outcome[JobStatus]:
-        request_id = self.request_id
-        parsed = _answer(self.name, response, request_id, _generated()[0].from_dict)
-        status = _job_status(parsed, request_id, parse_retry_after(response.headers))
-        return Outcome(status, None, _observed(request_id, status, shared, now))
+    def _read(self, response: httpx.Response) -> tuple[JobStatus, JobStatus]:
+        parsed = _answer(self.name, response, self.request_id, _generated()[0].from_dict)
+        status = _job_status(parsed, self.request_id, parse_retry_after(response.headers))
+        return status, status
 
 
 @attrs.frozen
@@ -381,12 +376,9 @@ class Result(_JobCall[JobResult]):
     request_id: str
     name = "result"
 
-    def _read(
-        self, response: httpx.Response, shared: SharedState, now: float
-    ) -> Outcome[JobResult]:
-        request_id = self.request_id
-        parsed = _answer("result", response, request_id, _result_or_status)
-        status = _job_status(parsed, request_id)
+    def _read(self, response: httpx.Response) -> tuple[JobStatus, JobResult]:
+        parsed = _answer("result", response, self.request_id, _result_or_status)
+        status = _job_status(parsed, self.request_id)
         outputs: dict[str, Any] = {}
         files: tuple[OutputFile, ...] = ()
         created = finished = None
@@ -394,7 +386,7 @@ class Result(_JobCall[JobResult]):
             outputs = parsed.output.to_dict()
             files = output_files(outputs)
             created, finished = _given(parsed.created_at), _given(parsed.finished_at)
-        result = JobResult(
+        return status, JobResult(
             request_id=status.request_id,
             state=status.state,
             video_url=next((f.url for f in files if f.kind == "video"), None),
@@ -405,10 +397,6 @@ class Result(_JobCall[JobResult]):
             files=files,
             error=status.error,
         )
-        changes = _observed(request_id, status, shared, now)
-        if files and shared.journaled_urls.get(request_id) != files[0].url:
-            changes += (OutputSeen(request_id, files[0].url),)
-        return Outcome(result, None, changes)
 
 
 @attrs.frozen
@@ -440,8 +428,7 @@ class Price(Operation[Any]):
 def files_to_download(
     result: JobResult | str,
 ) -> tuple[tuple[OutputFile, ...] | None, str | None]:
-    """(files, request_id) of a result or a URL; files None for a bare request id. Raises
-    ``sora2._errors.nothing_to_download``'s error for a result without files."""
+    """(files, request_id) of a result or a URL; files None for a bare request id."""
     if isinstance(result, JobResult):
         if not result.files:
             from ._errors import nothing_to_download
