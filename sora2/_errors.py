@@ -17,7 +17,6 @@ import httpx
 
 from ._exceptions import (
     APIConnectionError,
-    APIError,
     APIResponseValidationError,
     APIStatusError,
     APITimeoutError,
@@ -42,6 +41,8 @@ from ._types import JobResult
 
 if TYPE_CHECKING:
     from jsonschema.protocols import Validator
+
+    from ._exceptions import APIError, Sora2Error
 
 __all__ = [
     "NOT_SENT_ERRORS",
@@ -85,6 +86,8 @@ def host_port(url: httpx.URL) -> str:
     host = f"[{url.host}]" if ":" in url.host else url.host
     return f"{host}:{port}" if port is not None else host
 
+
+# What a broken or rejected answer still says ----------------------------------------------------
 
 _REQUEST_ID: Final = re.compile(rb'"request_id"\s*:\s*"((?:[^"\\]|\\.){1,200})"')
 
@@ -293,7 +296,7 @@ def job_failed(request_id: str, state: str, error: Mapping[str, Any] | None) -> 
     )
 
 
-def nothing_to_download(result: JobResult) -> Exception:
+def nothing_to_download(result: JobResult) -> Sora2Error:
     """The error for a result without a file: failed, completed without output, or unfinished."""
     if result.is_failed:
         return job_failed(result.request_id, result.state, result.error)
