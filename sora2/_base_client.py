@@ -1,19 +1,13 @@
-"""What ``Client`` and ``AsyncClient`` share: configuration, and every decision that does
-not depend on sync or async I/O.
-
-Each call validates its input, builds its request with the generated request builder
-(``build_request_kwargs``), sends it on the client's own httpx client, and turns the answer into
-a typed value or a typed error (the pure functions of ``sora2._responses``); the journal is kept
-by one ``JournalKeeper`` (``sora2._journal_glue``). The two clients add only the I/O: sending,
-sleeping, streaming.
-"""
+"""What ``Client`` and ``AsyncClient`` share: their settings resolved once, and every decision
+that does not depend on sync or async I/O. The two clients add only the I/O."""
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Generic, Self, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Self, TypeVar
 
 import attrs
 import httpx
@@ -40,8 +34,6 @@ from ._options import (
     JournalOption,
     user_agent,
 )
-from ._paid import paid_for
-from ._retry import RetryPolicy
 from ._telemetry import annotate, count, job_attributes, register_secret, remember_job
 from ._transports import (
     APIRoot,
@@ -53,6 +45,9 @@ from ._transports import (
 )
 from ._types import IN_PROGRESS, JobRef, JobResult, JobStatus, Submission
 from ._waiting import Clock, ProgressModel, SystemClock, WaitTracker
+
+if TYPE_CHECKING:
+    from ._retry import RetryPolicy
 
 __all__ = [
     "FATAL_FOR_RESUME",
@@ -88,14 +83,6 @@ class SharedState:
     """The (state, queue position) last written for each job: a poll that sees the same
     again writes nothing."""
     journaled_urls: dict[str, str] = field(default_factory=dict)
-
-
-def _first_env(names: tuple[str, ...]) -> str | None:
-    for name in names:
-        value = os.environ.get(name)
-        if value:
-            return value
-    return None
 
 
 TransportT = TypeVar("TransportT", httpx.BaseTransport, httpx.AsyncBaseTransport)
@@ -159,7 +146,11 @@ class BaseClient(Generic[TransportT]):
         source = self._shared.transport
         # The in-process emulator needs no key: the environment's real token is not sent to it.
         in_process = self._in_process = is_in_process(source)
-        api_key = options.api_key or (None if in_process else _first_env(API_KEY_ENV_VARS))
+        api_key = options.api_key
+        if not api_key and not in_process:
+            api_key = next(
+                (key for name in API_KEY_ENV_VARS if (key := os.environ.get(name))), None
+            )
         if api_key:
             register_secret(api_key)
         raw_base = options.base_url or (EMULATOR_BASE_URL if in_process else None)
@@ -182,7 +173,6 @@ class BaseClient(Generic[TransportT]):
         self._origin = parsed
         self._api = APIRoot(parsed)
         self._host_policy = HostPolicy.for_client(parsed, options.trusted_hosts)
-        self._retry = RetryPolicy(max_retries=options.max_retries)
         journal = self._open_journal(options.journal, in_process)
         self._journal = journal
         self._options = attrs.evolve(
@@ -321,10 +311,13 @@ class BaseClient(Generic[TransportT]):
         default = (os.environ.get(BASE_URL_ENV_VAR) or server_url()).rstrip("/")
         return None if self._base_url == default else self._base_url
 
-    def _paid(self, request_id: str | None) -> paid_for:
-        """Marks every failure inside as a paid job's, with the hint that reaches this client's
-        service (or, in process, its own calls)."""
-        return paid_for(request_id, base_url=self._hint_base_url(), in_process=self._in_process)
+    @functools.cached_property
+    def _retry(self) -> RetryPolicy:
+        """How a failed request is retried: built, and ``sora2._retry`` loaded, at a first
+        failure."""
+        from ._retry import RetryPolicy
+
+        return RetryPolicy(max_retries=self._options.max_retries)
 
     def _token(self) -> str | None:
         if self._options.api_key:
