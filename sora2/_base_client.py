@@ -85,6 +85,26 @@ class SharedState:
     journaled_urls: dict[str, str] = field(default_factory=dict)
 
 
+V = TypeVar("V")
+
+
+class _Setting(Generic[V]):
+    """A client's setting, read-only (``client.timeout``): its ``ClientOptions`` field, as the
+    client resolved it."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, client: BaseClient[Any] | None, owner: type | None = None) -> V:
+        if client is None:
+            return self  # type: ignore[return-value]  # the class's own attribute
+        value: V = getattr(client._options, self.name)
+        return value
+
+    def __set__(self, client: BaseClient[Any], value: object) -> None:
+        raise AttributeError(f"{self.name} is read-only: use with_options({self.name}=...)")
+
+
 TransportT = TypeVar("TransportT", httpx.BaseTransport, httpx.AsyncBaseTransport)
 """The kind of transport a client takes: ``httpx.BaseTransport`` for ``Client``,
 ``httpx.AsyncBaseTransport`` for ``AsyncClient``."""
@@ -239,11 +259,6 @@ class BaseClient(Generic[TransportT]):
         return open_journal(journal, emulator=in_process)
 
     @property
-    def base_url(self) -> str:
-        """The API's base URL in use: given, else ``$RUNCOMFY_BASE_URL``, else the spec's server."""
-        return self._base_url
-
-    @property
     def journal(self) -> JournalStore | None:
         """The journal in use, or None when disabled with ``journal=False``."""
         return self._journal
@@ -253,35 +268,14 @@ class BaseClient(Generic[TransportT]):
         """The client talks to an in-process emulator (``emulator=True``)."""
         return self._in_process
 
-    @property
-    def max_retries(self) -> int:
-        """Retries of a request that is safe to retry (see ``sora2._retry``)."""
-        return self._options.max_retries
-
-    @property
-    def timeout(self) -> httpx.Timeout:
-        """The timeouts of each HTTP request."""
-        return self._options.timeout
-
-    @property
-    def wait_timeout(self) -> float:
-        """Default deadline of ``wait`` and ``generate``, in seconds."""
-        return self._options.wait_timeout
-
-    @property
-    def max_download_bytes(self) -> int:
-        """Default size cap of each file ``download`` saves."""
-        return self._options.max_download_bytes
-
-    @property
-    def connection_limit(self) -> int:
-        """Most connections open at once, all kept alive; AsyncClient: most requests in flight."""
-        return self._options.connection_limit
-
-    @property
-    def trusted_hosts(self) -> tuple[str, ...]:
-        """The hosts given as ``trusted_hosts`` (``$SORA2_TRUSTED_HOSTS`` adds its own)."""
-        return self._options.trusted_hosts
+    # Each setting, resolved and read-only; what it means is said once, on ClientOptions.
+    base_url: _Setting[str] = _Setting()
+    max_retries: _Setting[int] = _Setting()
+    timeout: _Setting[httpx.Timeout] = _Setting()
+    wait_timeout: _Setting[float] = _Setting()
+    max_download_bytes: _Setting[int] = _Setting()
+    connection_limit: _Setting[int] = _Setting()
+    trusted_hosts: _Setting[tuple[str, ...]] = _Setting()
 
     def with_options(self, **overrides: Any) -> Self:
         """A copy with some options changed (``timeout``, ``max_retries``, ...).
