@@ -15,7 +15,6 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Unpack
 
@@ -28,7 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Journal", "SqlJournal", "first_columns", "open_journal", "prunable"]
 
-_COLUMNS: Final = ", ".join(column.name for column in fields(JobRecord))
+_COLUMNS: Final = ", ".join(JobRecord.__dataclass_fields__)
 """A job's columns, as both journals store them (PostgreSQL adds its lease's)."""
 
 _UPDATABLE: Final = frozenset(

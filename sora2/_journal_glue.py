@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import (
     TYPE_CHECKING,
     Any,
@@ -194,9 +194,7 @@ class JobRecord:
         A completed job never downloaded (made by ``submit``) is not settled: its outputs are
         paid for, and the row is the only record of its id.
         """
-        if not self.is_terminal or self.is_unfinished:
-            return False
-        return not (is_completed_state(self.state) and not self.output_path)
+        return self.is_terminal and not (is_completed_state(self.state) and not self.output_path)
 
     @property
     def seconds(self) -> int | None:
@@ -222,7 +220,7 @@ class JobRecord:
     @classmethod
     def _from_row(cls, row: Mapping[str, Any]) -> JobRecord:
         """A row read by column name (the columns are the fields); times in seconds."""
-        values = {column.name: row[column.name] for column in fields(cls)}
+        values = {name: row[name] for name in cls.__dataclass_fields__}
         try:
             params = json.loads(values["params"])
         except (TypeError, ValueError):
