@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from ._batch import BatchProgress, BatchRow, BatchSummary
     from ._batch._api import BatchSource
     from ._client import Client
-    from ._journal_rows import JobRecord
+    from ._journal_glue import JobRecord
     from ._operations import Operation
     from ._pricing import CostEstimate
 
@@ -298,6 +298,8 @@ class AsyncClient(FlowClient[httpx.AsyncBaseTransport]):
         """
         import anyio
 
+        from ._journal_resume import to_resume
+
         async def follow(record: JobRecord, finished: list[JobRecord]) -> None:
             try:
                 finished.extend(await self.resume(record.request_id, out_dir=out_dir))
@@ -310,9 +312,9 @@ class AsyncClient(FlowClient[httpx.AsyncBaseTransport]):
         while True:
             finished: list[JobRecord] = []
             self._require_key()
-            to_resume = Blocking(self._keeper.to_resume, (None,), journal=True)
+            sweep = Blocking(to_resume, (self._keeper, None), journal=True)
             async with anyio.create_task_group() as group:
-                for record in await self._step(to_resume):
+                for record in await self._step(sweep):
                     group.start_soon(follow, record, finished)
             if every is None:
                 return finished

@@ -18,8 +18,8 @@ from ._exceptions import (
     InvalidInputError,
     PermissionDeniedError,
 )
-from ._journal import JournalStore, open_journal
-from ._journal_glue import JournalKeeper
+from ._journal import open_journal
+from ._journal_glue import JournalKeeper, JournalStore
 from ._operations import Submit
 from ._options import (
     API_KEY_ENV_VARS,

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
     from ._batch import BatchProgress, BatchRow, BatchSummary
     from ._batch._api import BatchSource
-    from ._journal_rows import JobRecord
+    from ._journal_glue import JobRecord
     from ._operations import Operation
     from ._pricing import CostEstimate
 

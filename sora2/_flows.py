@@ -35,7 +35,7 @@ from ._exceptions import (
     Sora2Error,
     is_gone,
 )
-from ._journal_glue import Adopted, Change, Failed, Saved, Targeted, is_adhoc, resume_target
+from ._journal_glue import Adopted, Change, Failed, Saved, Targeted
 from ._operations import Result, Status
 from ._outputs import absolute_target, check_output_target, names_files, target_paths
 from ._responses import files_to_download
@@ -44,7 +44,7 @@ from ._types import JobRef, JobResult, JobStatus, OutputFile, Submission, is_com
 from ._waiting import TRANSIENT_POLL_ERRORS
 
 if TYPE_CHECKING:
-    from ._journal_rows import JobRecord
+    from ._journal_glue import JobRecord
     from ._operations import Operation
     from ._pricing import CostEstimate
 
@@ -353,9 +353,11 @@ class FlowClient(BaseClient[TransportT]):
         self, request_id: str | None, out_dir: Where | None, watchers: Watchers
     ) -> Flow[list[JobRecord]]:
         """resume(): each journaled job finished on its own (see ``Client.resume``)."""
+        from ._journal_resume import to_resume
+
         self._require_key()
         finished: list[JobRecord] = []
-        records = yield Blocking(self._keeper.to_resume, (request_id,), journal=True)
+        records = yield Blocking(to_resume, (self._keeper, request_id), journal=True)
         for record in records:
             try:
                 with self._paid(record.request_id):
@@ -374,6 +376,8 @@ class FlowClient(BaseClient[TransportT]):
     def _resume_one(
         self, record: JobRecord, out_dir: Where | None, watchers: Watchers
     ) -> Flow[None]:
+        from ._journal_resume import is_adhoc, resume_target
+
         on_update, on_progress = watchers
         if is_adhoc(record):  # never journaled: a typo must not become a row
             yield from self._status_flow(record.request_id)
