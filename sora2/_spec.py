@@ -212,9 +212,7 @@ def model(model_id: str | None = None) -> Model:
 # valid. Every validator compiled here spells the shorthand classes out as ECMA-262 defines them.
 
 _SPACE = "\\t\\n\\x0b\\x0c\\r \\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff"
-_DIGIT = "0-9"
-_WORD = "A-Za-z0-9_"
-_INSIDE = {"s": _SPACE, "d": _DIGIT, "w": _WORD}
+_INSIDE = {"s": _SPACE, "d": "0-9", "w": "A-Za-z0-9_"}
 """What each shorthand means inside a character class (its negation has no such form)."""
 _OUTSIDE = {
     **{letter: f"[{chars}]" for letter, chars in _INSIDE.items()},
