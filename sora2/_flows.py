@@ -196,9 +196,8 @@ class FlowClient(BaseClient[TransportT]):
         max_cost: float | None,
     ) -> Flow[Submission]:
         """submit(), journaling ``target`` (generate's output path) in the job's first row."""
-        from ._inputs import job_seconds
+        from ._inputs import hosted_inputs, job_seconds
         from ._pricing import check_max_cost, judge_cost
-        from ._spec import hosted_inputs
 
         check_max_cost(max_cost)
         op = self._submit_op(prompt, inputs, model, target)

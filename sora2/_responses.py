@@ -143,7 +143,7 @@ def _validator(operation_id: str) -> Validator | None:
     per call, so the spec layer's compiler inlines them once here; the format check is the
     client's own (:func:`_client_formats`).
     """
-    from ._compiler import schema_compiler
+    from ._spec import schema_compiler
 
     schema = _body_schema(operation_id)
     if schema is None:
@@ -163,7 +163,7 @@ def _quick(operation_id: str) -> Callable[[Any], bool] | None:
     status body, as much as the rest of the client's work per call); jsonschema-rs gives the
     same verdict in well under a microsecond.
     """
-    from ._compiler import schema_compiler
+    from ._spec import schema_compiler
 
     schema = _body_schema(operation_id)
     if schema is None:
