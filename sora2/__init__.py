@@ -52,9 +52,9 @@ if TYPE_CHECKING:
     from ._batch import BatchProgress, BatchRow, BatchSummary
     from ._client import Client
     from ._hosted import HostedFileVerdict, check_hosted_file
-    from ._journal import Journal, JournalStore
+    from ._journal import Journal
+    from ._journal_glue import JobRecord, JournalStore
     from ._journal_pg import PostgresJournal
-    from ._journal_rows import JobRecord
     from ._pricing import CostEstimate
     from ._spec import default_model, known_models
     from ._types import NOT_GIVEN, JobResult, JobStatus, NotGiven, OutputFile, Submission
@@ -119,8 +119,8 @@ _LAZY = {
     "Client": "._client",
     "AsyncClient": "._async_client",
     "Journal": "._journal",
-    "JobRecord": "._journal_rows",
-    "JournalStore": "._journal",
+    "JobRecord": "._journal_glue",
+    "JournalStore": "._journal_glue",
     "PostgresJournal": "._journal_pg",
     "JobStatus": "._types",
     "JobResult": "._types",

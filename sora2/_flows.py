@@ -35,7 +35,7 @@ from ._exceptions import (
     Sora2Error,
     is_gone,
 )
-from ._journal_glue import Adopted, Change, Failed, Saved, Targeted, is_adhoc, resume_target
+from ._journal_glue import Adopted, Change, Failed, Saved, Targeted
 from ._operations import Result, Status, files_to_download
 from ._outputs import absolute_target, check_output_target, names_files, target_paths
 from ._telemetry import job_attributes, logger, measure, remember_job, span
@@ -43,7 +43,7 @@ from ._types import JobRef, JobResult, JobStatus, OutputFile, Submission, is_com
 from ._waiting import TRANSIENT_POLL_ERRORS
 
 if TYPE_CHECKING:
-    from ._journal_rows import JobRecord
+    from ._journal_glue import JobRecord
     from ._operations import Operation
     from ._pricing import CostEstimate
 
@@ -144,6 +144,32 @@ def next_step(flow: Flow[Any], value: Any = None, error: BaseException | None = 
         return Done(done.value)
 
 
+class paid_for:
+    """Inside: a failure is a paid job's (``sora2._paid``, loaded only then). Set
+    ``output_urls`` once they are known, so the error carries them."""
+
+    def __init__(self, request_id: str | None, client: BaseClient[Any]) -> None:
+        self.request_id = request_id
+        self.client = client
+        self.output_urls: tuple[str, ...] = ()
+
+    def __enter__(self) -> paid_for:
+        return self
+
+    def __exit__(self, _type: object, exc: BaseException | None, _tb: object) -> None:
+        if isinstance(exc, Sora2Error | OSError):
+            from ._paid import mark_failure
+
+            client = self.client
+            mark_failure(
+                exc,
+                self.request_id,
+                self.output_urls,
+                base_url=client._hint_base_url(),
+                in_process=client._in_process,
+            )
+
+
 class FlowClient(BaseClient[TransportT]):
     """The flows of :class:`BaseClient`'s calls; a subclass adds ``_run`` (the driver)."""
 
@@ -155,6 +181,11 @@ class FlowClient(BaseClient[TransportT]):
         request["url"] = self._api.join(request["url"])
         return request
 
+    def _paid(self, request_id: str | None) -> paid_for:
+        """Marks every failure inside as a paid job's, with the hint that reaches this client's
+        service (or, in process, its own calls)."""
+        return paid_for(request_id, self)
+
     def _submit_flow(
         self,
         prompt: str,
@@ -164,9 +195,8 @@ class FlowClient(BaseClient[TransportT]):
         max_cost: float | None,
     ) -> Flow[Submission]:
         """submit(), journaling ``target`` (generate's output path) in the job's first row."""
-        from ._inputs import job_seconds
+        from ._inputs import hosted_inputs, job_seconds
         from ._pricing import check_max_cost, judge_cost
-        from ._spec import hosted_inputs
 
         check_max_cost(max_cost)
         op = self._submit_op(prompt, inputs, model, target)
@@ -321,9 +351,11 @@ class FlowClient(BaseClient[TransportT]):
         self, request_id: str | None, out_dir: Where | None, watchers: Watchers
     ) -> Flow[list[JobRecord]]:
         """resume(): each journaled job finished on its own (see ``Client.resume``)."""
+        from ._journal_resume import to_resume
+
         self._require_key()
         finished: list[JobRecord] = []
-        records = yield Blocking(self._keeper.to_resume, (request_id,), journal=True)
+        records = yield Blocking(to_resume, (self._keeper, request_id), journal=True)
         for record in records:
             try:
                 with self._paid(record.request_id):
@@ -342,6 +374,8 @@ class FlowClient(BaseClient[TransportT]):
     def _resume_one(
         self, record: JobRecord, out_dir: Where | None, watchers: Watchers
     ) -> Flow[None]:
+        from ._journal_resume import is_adhoc, resume_target
+
         on_update, on_progress = watchers
         if is_adhoc(record):  # never journaled: a typo must not become a row
             yield from self._status_flow(record.request_id)

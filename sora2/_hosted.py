@@ -2,7 +2,7 @@
 
 The documentation's rules for hosted files: a publicly reachable HTTPS URL, fetchable by a
 server without login or cookies, within a size limit that depends on the kind of file. The
-kinds and limits are read from the spec (``sora2._spec.hosted_file_limits``: the
+kinds and limits are read from the spec (:func:`hosted_file_limits`: the
 ``Hosted<Kind>Url`` schemas and their ``x-max-bytes``), so a new kind in the spec is checked
 without a code change.
 
@@ -20,6 +20,7 @@ goes on, since the service fetches from elsewhere.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Callable, Mapping
@@ -29,8 +30,9 @@ from typing import Any, Final, Literal
 import httpx
 
 from ._exceptions import DownloadError, InvalidInputError
+from ._inputs import HOSTED_SCHEMA, hosted_inputs
 from ._options import MAX_DOWNLOAD_REDIRECTS
-from ._spec import hosted_file_limits, hosted_inputs
+from ._spec import spec_document
 from ._telemetry import logger
 from ._transports import IPAddress, is_special_address
 
@@ -39,12 +41,25 @@ __all__ = [
     "Rule",
     "check_file_inputs",
     "check_hosted_file",
+    "hosted_file_limits",
 ]
 
 Rule = Literal["https", "reachable", "public", "size"]
 _DEFAULT_TIMEOUT: Final = 10.0
 _CONTENT_RANGE = re.compile(r"bytes\s+\d+-\d+/(?P<total>\d+)")
 _NEUTRAL_TYPES = ("application/octet-stream", "binary/octet-stream")
+
+
+@functools.cache
+def hosted_file_limits() -> dict[str, int]:
+    """``{kind: max bytes}`` for every hosted-file kind of the spec (e.g. image, video)."""
+    limits: dict[str, int] = {}
+    for name, schema in spec_document()["components"]["schemas"].items():
+        found = HOSTED_SCHEMA.fullmatch(name)
+        limit = schema.get("x-max-bytes") if isinstance(schema, dict) else None
+        if found and isinstance(limit, int):
+            limits[found.group("kind").lower()] = limit
+    return limits
 
 
 @dataclass(frozen=True)

@@ -1,17 +1,12 @@
-"""The submit input's fields and their checks, read from the spec's input schema at run time.
+"""A model's submit input, read from its schema in the spec at run time: the schema and its
+compiled validator, its fields, its hosted-file inputs, and the check of a caller's values.
 
-Nothing here names a field, a size or a duration: every property of the submit body's schema
-(through the spec layer, ``sora2._spec``) is a field, with its type, choices, bounds, lengths,
-pattern, title and description. So regenerating after a spec change is enough for the client
-and the CLI to follow, and a property the spec adds tomorrow is a keyword and an option.
-
-File inputs (``sora2._spec.hosted_inputs``) are hosted URLs: the API takes no upload, so a local
-path or a plain ``http://`` URL is refused with a message saying so (before the schema's own
-check, whose words would be vaguer); asking the file's host is ``sora2._hosted``'s.
-
-What is sent is what the caller gave, checked, and nothing else: a property the caller leaves
-out is not sent (the service applies its default), and ``None`` or ``NOT_GIVEN`` means "left
-out".
+Nothing here names a field, a size or a duration: every property of the schema is a field, with
+its type, choices, bounds, lengths, pattern, title and description, so a property the spec adds
+is a keyword and an option after regeneration. A hosted-file input (one referring to a
+``Hosted<Kind>Url`` schema) takes a hosted HTTPS URL: the API takes no upload. What is sent is
+what the caller gave, checked, and nothing else: a property left out (``None``, ``NOT_GIVEN``)
+is not sent, and the service applies its default. ``sora2._refusals`` words a refusal.
 """
 
 from __future__ import annotations
@@ -19,20 +14,40 @@ from __future__ import annotations
 import functools
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._exceptions import InvalidInputError
+from ._spec import (
+    JSON_MEDIA,
+    default_model,
+    escape_pointer,
+    lookup,
+    models,
+    resolve,
+    resolve_with_location,
+    schema_compiler,
+)
+from ._spec import model as spec_model
 from ._telemetry import logger
 from ._types import NotGiven
 
+if TYPE_CHECKING:
+    from jsonschema.protocols import Validator
+
 __all__ = [
+    "HOSTED_SCHEMA",
     "NO_DEFAULT",
     "PROMPT_INPUT",
     "InputField",
     "duration_property",
+    "hosted_inputs",
     "input_fields",
+    "input_schema",
+    "input_schema_pointer",
+    "input_validator",
+    "input_verdict",
     "job_seconds",
     "known_model",
     "refuse_local_files",
@@ -56,7 +71,6 @@ NO_DEFAULT: Any = _Missing()
 _SIZE_TITLE = "Resolution"
 _DURATION_TITLE = "Duration"
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-
 _PYTHON_TYPES: dict[str, type] = {
     "string": str,
     "integer": int,
@@ -65,14 +79,63 @@ _PYTHON_TYPES: dict[str, type] = {
     "array": list,
     "object": dict,
 }
-_KIND_WORDS: dict[type, str] = {
-    str: "a string",
-    int: "an integer",
-    float: "a number",
-    bool: "true or false",
-    list: "a list",
-    dict: "an object",
-}
+
+
+def known_model(model: str | None) -> str:
+    """The spec's id of ``model`` (None: the spec's default model).
+
+    Raises:
+        InvalidInputError: the spec has no such model; the message lists the known ones.
+    """
+    if model is None:
+        return default_model()
+    known = models()
+    if not isinstance(model, str) or model.strip("/") not in known:
+        raise InvalidInputError(
+            f"unknown model {model!r}; known models: {', '.join(known)}",
+            field="model",
+            value=model,
+            allowed=tuple(known),
+        )
+    return model.strip("/")
+
+
+# The schema and its validator -----------------------------------------------------------------
+
+
+@functools.cache
+def input_schema_pointer(model_id: str | None = None) -> str:
+    """The JSON pointer (``#/...``) of a model's submit body schema (None: the default model),
+    through a requestBody $ref."""
+    submit = spec_model(model_id).submit
+    where = f"#/paths/{escape_pointer(submit.path)}/{submit.method.lower()}/requestBody"
+    body, where = resolve_with_location(submit.raw["requestBody"], where)
+    schema = body["content"][JSON_MEDIA]["schema"]
+    where = f"{where}/content/{escape_pointer(JSON_MEDIA)}/schema"
+    return resolve_with_location(schema, where)[1]
+
+
+@functools.cache
+def input_schema(model_id: str | None = None) -> dict[str, Any]:
+    """A model's submit body schema (the default model's is ``Input``), its ``$ref`` followed."""
+    found: dict[str, Any] = lookup(input_schema_pointer(model_id))
+    return found
+
+
+def input_validator(model_id: str | None = None) -> Validator:
+    """The compiled validator of a model's submit body: what both client and emulator enforce."""
+    pointer = input_schema_pointer(model_id)
+    return schema_compiler().validator(pointer, lookup(pointer))
+
+
+def input_verdict(model_id: str | None = None) -> Callable[[Any], bool] | None:
+    """The fast verdict on a model's submit body (``SchemaCompiler.verdict``); None: ask
+    jsonschema."""
+    pointer = input_schema_pointer(model_id)
+    return schema_compiler().verdict(pointer, lookup(pointer))
+
+
+# Fields ---------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -103,46 +166,10 @@ class InputField:
     def has_default(self) -> bool:
         return self.default is not NO_DEFAULT
 
-    def describe_allowed(self) -> str:
-        """What the spec allows, in words: ``'a', 'b'`` or ``an integer >= 1 and <= 10``."""
-        if self.choices is not None:
-            return ", ".join(repr(c) for c in self.choices)
-        parts = [_KIND_WORDS.get(self.python_type, "any JSON value")]
-        bounds = [
-            f"{op} {_plain(value)}"
-            for op, value in (
-                (">=", self.minimum),
-                (">", self.exclusive_minimum),
-                ("<=", self.maximum),
-                ("<", self.exclusive_maximum),
-            )
-            if value is not None
-        ]
-        if bounds:
-            parts.append(" and ".join(bounds))
-        if self.min_length is not None:
-            parts.append(f"of at least {_chars(self.min_length)}")
-        if self.max_length is not None:
-            parts.append(f"of at most {_chars(self.max_length)}")
-        if self.pattern is not None:
-            parts.append(f"matching the pattern {self.pattern}")
-        return " ".join(parts)
-
-
-def _plain(value: float) -> str:
-    """``2147483647``, ``0.5``: a bound as the spec writes it, never ``2.14748e+09``."""
-    return str(int(value)) if float(value).is_integer() else repr(value)
-
-
-def _chars(count: int) -> str:
-    return f"{count} character" + ("" if count == 1 else "s")
-
 
 def _flatten(schema: Any) -> dict[str, Any]:
     """One property's schema with ``$ref``s followed and ``allOf`` members merged; an
     ``anyOf``/``oneOf`` of one type and ``null`` is read as that type."""
-    from ._spec import resolve
-
     node = resolve(schema)
     if not isinstance(node, dict):
         return {}
@@ -165,17 +192,13 @@ def _python_type(schema: Mapping[str, Any], choices: tuple[Any, ...] | None) -> 
         kind = kinds[0] if len(kinds) == 1 else None
     if isinstance(kind, str) and kind in _PYTHON_TYPES:
         return _PYTHON_TYPES[kind]
-    if choices:
-        first = type(choices[0])
-        if all(type(c) is first for c in choices):
-            return first
+    if choices and all(type(c) is type(choices[0]) for c in choices):
+        return type(choices[0])
     return object
 
 
 def _number(value: Any) -> float | None:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return value
-    return None
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def _field(name: str, raw: Any, required: bool) -> InputField:
@@ -204,33 +227,10 @@ def _field(name: str, raw: Any, required: bool) -> InputField:
     )
 
 
-def known_model(model: str | None) -> str:
-    """The spec's id of ``model`` (None: the spec's default model).
-
-    Raises:
-        InvalidInputError: the spec has no such model; the message lists the known ones.
-    """
-    from ._spec import default_model, models
-
-    if model is None:
-        return default_model()
-    known = models()
-    if not isinstance(model, str) or model.strip("/") not in known:
-        raise InvalidInputError(
-            f"unknown model {model!r}; known models: {', '.join(known)}",
-            field="model",
-            value=model,
-            allowed=tuple(known),
-        )
-    return model.strip("/")
-
-
 @functools.cache
 def input_fields(model: str | None = None) -> dict[str, InputField]:
     """Every property of a model's submit body schema (None: the default model's), in the
     spec's order."""
-    from ._spec import input_schema
-
     schema = _flatten(input_schema(known_model(model)))
     required = set(schema.get("required", ()))
     return {
@@ -258,14 +258,13 @@ def duration_property() -> str | None:
 
 def job_seconds(body: Mapping[str, Any], model: str | None = None) -> int | None:
     """How many seconds of video a job of ``model`` with this ``body`` asks for: its duration
-    input when given, else the default the spec states for it (the model's own, else the
-    default model's, which is what the emulator renders); None when nothing says.
+    input when given, else the spec's default for it (the model's own, else the default
+    model's, which is what the emulator renders); None when nothing says.
 
     A model whose schema describes no duration (the Pro models) is read with the default
     model's property, since its open schema sends that input as given.
     """
-    chosen = known_model(model)
-    own = _titled(_DURATION_TITLE, chosen)
+    own = _titled(_DURATION_TITLE, known_model(model))
     name = own.name if own is not None else duration_property()
     if name is None:
         return None
@@ -282,6 +281,9 @@ def spec_default(name: str | None) -> Any:
     return found.default if found is not None and found.has_default else None
 
 
+# Checking a caller's values -------------------------------------------------------------------
+
+
 def _type_ok(value: Any, kind: type) -> bool:
     """Strict: ``"8"`` is not ``8``, ``True`` is not ``1`` and ``8.0`` is not ``8``, because
     the service would refuse them only after the request was sent (and paid for)."""
@@ -289,9 +291,7 @@ def _type_ok(value: Any, kind: type) -> bool:
         return isinstance(value, int) and not isinstance(value, bool)
     if kind is float:
         return isinstance(value, int | float) and not isinstance(value, bool)
-    if kind is object:
-        return True
-    return isinstance(value, kind)
+    return kind is object or isinstance(value, kind)
 
 
 def _check_sendable(body: Mapping[str, Any]) -> None:
@@ -307,32 +307,6 @@ def _check_sendable(body: Mapping[str, Any]) -> None:
             ) from None
 
 
-def _refusal(name: str, value: Any, spec: InputField | None, reason: str) -> InvalidInputError:
-    allowed = spec.describe_allowed() if spec is not None else None
-    message = f"{name}={_short(value)} is not allowed: {reason}"
-    if spec is not None and spec.choices is not None:
-        message += f"; allowed values: {allowed}"
-    elif allowed is not None:
-        message += f"; allowed: {allowed}"
-    return InvalidInputError(
-        message, field=name, value=value, allowed=spec.choices if spec is not None else None
-    )
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _missing_name(error: Any) -> str | None:
-    expected = error.validator_value
-    if isinstance(expected, list) and isinstance(error.instance, dict):
-        for name in expected:
-            if name not in error.instance and re.search(re.escape(repr(name)), error.message):
-                return str(name)
-    return None
-
-
 def validate_input(values: Mapping[str, Any], model: str | None = None) -> dict[str, Any]:
     """The checked submit body: exactly the properties given (``None`` and ``NOT_GIVEN`` mean
     "not given"), validated against every constraint the spec states.
@@ -342,8 +316,6 @@ def validate_input(values: Mapping[str, Any], model: str | None = None) -> dict[
     what is allowed. ``model`` chooses whose input schema applies (None: the default model's);
     an unknown one is refused, naming the known ones.
     """
-    from ._compiler import input_validator, input_verdict
-
     model = known_model(model)
     fields = input_fields(model)
     body = {
@@ -354,25 +326,19 @@ def validate_input(values: Mapping[str, Any], model: str | None = None) -> dict[
     for name, spec in fields.items():
         if name not in body:
             if spec.required:
-                raise InvalidInputError(
-                    f"{name} is required ({spec.describe_allowed()})",
-                    field=name,
-                    allowed=spec.choices,
-                )
+                from ._refusals import missing
+
+                raise missing(spec)
             continue
         value = body[name]
-        if not _type_ok(value, spec.python_type):
-            raise _refusal(
-                name,
-                value,
-                spec,
-                f"it must be {_KIND_WORDS.get(spec.python_type, 'a JSON value')}, "
-                f"not {type(value).__name__}",
-            )
-        if spec.choices is not None and not any(
-            _type_ok(value, type(c)) and value == c for c in spec.choices
+        type_ok = _type_ok(value, spec.python_type)
+        if not type_ok or (
+            spec.choices is not None
+            and not any(_type_ok(value, type(c)) and value == c for c in spec.choices)
         ):
-            raise _refusal(name, value, spec, "it is not one of the allowed values")
+            from ._refusals import wrong_value
+
+            raise wrong_value(spec, value, type_ok=type_ok)
     for name in body.keys() - fields.keys():
         logger.info("sending input %r, which the spec does not describe", name)
     _check_sendable(body)
@@ -380,32 +346,56 @@ def validate_input(values: Mapping[str, Any], model: str | None = None) -> dict[
     if verdict is not None and verdict(body):
         return body
     error = next(iter(input_validator(model).iter_errors(body)), None)
-    if error is not None:
-        where = str(error.path[0]) if error.path else None
-        if where is None and error.validator == "required":
-            where = _missing_name(error)
-        if where is None:
-            raise InvalidInputError(f"input: {error.message}", field="body")
-        found = fields.get(where)
-        if error.validator in ("pattern", "format") and found is not None and found.description:
-            reason = found.description.strip().splitlines()[0].rstrip(".")
-        else:
-            reason = error.message
-        raise _refusal(where, body.get(where), found, reason)
-    return body
+    if error is None:
+        return body
+    from ._refusals import schema_refusal
+
+    raise schema_refusal(error, body, fields)
 
 
-# File inputs ---------------------------------------------------------------------------------
+# Hosted files ---------------------------------------------------------------------------------
+
+_SCHEMAS = "#/components/schemas/"
+HOSTED_SCHEMA = re.compile(r"Hosted(?P<kind>[A-Z][a-z]+)Url")
+"""A file the service fetches is a ``Hosted<Kind>Url`` schema: its kind, and its size limit in
+``x-max-bytes``; an input that refers to one is a hosted-file input of that kind."""
+
+
+def _kind_of(node: Any) -> str | None:
+    """The hosted-file kind a schema refers to, through ``$ref`` and ``allOf``, if any."""
+    if isinstance(node, list):
+        return next((k for k in map(_kind_of, node) if k is not None), None)
+    if not isinstance(node, dict):
+        return None
+    ref = node.get("$ref")
+    if isinstance(ref, str):
+        found = HOSTED_SCHEMA.fullmatch(ref.removeprefix(_SCHEMAS))
+        if ref.startswith(_SCHEMAS) and found:
+            return found.group("kind").lower()
+        try:
+            return _kind_of(lookup(ref))
+        except LookupError:
+            return None
+    return next(
+        (k for key in ("allOf", "anyOf", "oneOf") if (k := _kind_of(node.get(key))) is not None),
+        None,
+    )
+
+
+@functools.cache
+def hosted_inputs(model: str | None = None) -> dict[str, str]:
+    """``{input name: hosted-file kind}`` of a model's input schema (None: the default model)."""
+    properties = input_schema(model).get("properties") or {}
+    return {name: kind for name, raw in properties.items() if (kind := _kind_of(raw)) is not None}
 
 
 def refuse_local_files(values: Mapping[str, Any], model: str) -> None:
-    """Refuse a hosted-file input given as a local path or a non-https URL, naming it.
+    """Refuse a hosted-file input given as a local path or a non-https URL, naming it (asking
+    the file's host is ``sora2._hosted``'s).
 
     Raises:
         InvalidInputError: naming the input; nothing was sent.
     """
-    from ._spec import hosted_inputs
-
     for name, kind in hosted_inputs(model).items():
         value = values.get(name)
         if not isinstance(value, str):

@@ -1,159 +1,279 @@
-"""The journal of paid jobs: the small interface every journal keeps, how a ``journal=`` option
-becomes one, and the local SQLite journal behind it.
-
-A journal is where a client writes a job the moment its id is known, before the rest of the
-answer is even parsed, and reads back what a crash left unfinished; ``wait``, ``result``,
-``cancel`` and ``download`` update its row. ``Client.jobs()`` lists it and ``Client.resume()``
-finishes what a crash or Ctrl-C left unfinished, without submitting again. The API token is never
-stored. Two live behind :class:`JournalStore`, the only operations the client core speaks: the
-SQLite file of one machine (:class:`Journal`, here) and PostgreSQL, shared by many
-(``sora2._journal_pg``).
+"""The journal of paid jobs in SQL: the statements both engines share (:class:`SqlJournal`),
+the local SQLite journal (:class:`Journal`), and :func:`open_journal`, which turns a
+``journal=`` option into a journal. The API token is never stored.
 
 One connection per SQLite journal, used under a lock, WAL mode and a busy timeout make it safe
-to share between threads and between processes (a CLI ``sora2 jobs`` while a script is
-waiting). Clients write on a change of state only, not on every poll.
+to share between threads and processes (``sora2 jobs`` while a script is waiting).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import (
-    TYPE_CHECKING,
-    Any,
-    Final,
-    Protocol,
-    Required,
-    TypedDict,
-    Unpack,
-    runtime_checkable,
-)
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Unpack
 
-from ._journal_rows import SqlJournal, first_columns, prunable
+from ._journal_glue import JobRecord, JournalStore
 from ._options import EMULATOR_JOURNAL_FILE, JOURNAL_ENV_VAR, JOURNAL_FILE, JOURNAL_URL_SCHEMES
+from ._types import GONE, IN_PROGRESS, IN_QUEUE, is_completed_state, is_terminal_state
 
 if TYPE_CHECKING:
-    from ._journal_rows import JobRecord
+    from ._journal_glue import NewJob, Seen
 
-__all__ = [
-    "Journal",
-    "JournalStore",
-    "NewJob",
-    "Seen",
-    "default_journal_path",
-    "is_journal_url",
-    "open_journal",
-]
+__all__ = ["Journal", "SqlJournal", "first_columns", "open_journal", "prunable"]
 
+_COLUMNS: Final = ", ".join(JobRecord.__dataclass_fields__)
+"""A job's columns, as both journals store them (PostgreSQL adds its lease's)."""
 
-class NewJob(TypedDict, total=False):
-    """What a journal records of a new job besides its id (``record_submission``'s keywords):
-    ``target_path`` is where ``generate`` will save the video, so that ``resume`` knows it
-    even if the submit answer itself was garbled."""
-
-    base_url: Required[str]
-    prompt: Required[str]
-    params: Required[Mapping[str, Any]]
-    submitted_at: float | None
-    target_path: str | None
-    model: str | None
-    estimate_usd: float | None
+_UPDATABLE: Final = frozenset(
+    {
+        "state",
+        "queue_position",
+        "started_at",
+        "finished_at",
+        "processing_seconds",
+        "video_url",
+        "target_path",
+        "output_path",
+        "error",
+    }
+)
 
 
-class Seen(TypedDict, total=False):
-    """What a poll saw besides the state (``observe_state``'s keywords): the queue position,
-    and when, in ``time.time()`` seconds (now if not given)."""
+def first_columns(real: str) -> str:
+    """The first journal's job table, as both engines declare it (``real``: the engine's
+    floating point type); later columns are each journal's migrations."""
+    declared = (
+        "request_id TEXT PRIMARY KEY, base_url TEXT NOT NULL, prompt TEXT NOT NULL DEFAULT '', "
+        "params TEXT NOT NULL DEFAULT '{}', state TEXT NOT NULL, queue_position INTEGER, "
+        "submitted_at REAL NOT NULL, started_at REAL, finished_at REAL, processing_seconds REAL, "
+        "video_url TEXT, target_path TEXT, output_path TEXT, error TEXT, "
+        "created_at REAL NOT NULL, updated_at REAL NOT NULL"
+    )
+    return ",\n".join(f"    {line}" for line in declared.replace("REAL", real).split(", "))
 
-    queue_position: int | None
-    at: float | None
+
+def prunable(rows: Sequence[Mapping[str, Any]], older_than: float | None) -> list[str]:
+    """The ids among ``rows`` that ``prune`` removes: settled (:attr:`JobRecord.is_settled`),
+    and not updated for ``older_than`` seconds when given."""
+    cutoff = None if older_than is None else time.time() - older_than
+    return [
+        record.request_id
+        for record in map(JobRecord._from_row, rows)
+        if record.is_settled and (cutoff is None or record.updated_at.timestamp() < cutoff)
+    ]
 
 
-@runtime_checkable
-class JournalStore(Protocol):
-    """What the client core reads from and writes to a journal of paid jobs."""
+class SqlJournal:
+    """The operations both journals share, written once: a journal gives ``_rows`` (run one
+    statement, return its rows), its table's name and its placeholder, and may hook what it
+    keeps per job (``_follow``, ``_settled``, ``_let_go``: PostgreSQL's leases)."""
+
+    _table: ClassVar[str]
+    _mark: ClassVar[str]
+    _release: ClassVar[str] = ""
+    """More assignments when nothing is left to do for a job (PostgreSQL drops its lease)."""
+    _observed: ClassVar[str] = ""
+    """What an observed state's statement returns, for a journal that hooks ``_settled``."""
 
     @property
     def location(self) -> str:
-        """Where the journal lives (a file path, or a URL without its password), for messages."""
-        ...
+        """Where the journal lives (a file path, or a URL without its password)."""
+        raise NotImplementedError
 
-    @property
-    def errors(self) -> tuple[type[BaseException], ...]:
-        """What this journal raises when it cannot be read or written: logged, never fatal."""
-        ...
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.location!r})"
+
+    def _rows(self, query: str, args: Sequence[Any] = ()) -> list[Any]:
+        """Run one statement; the rows it returns (if any), each read by column name."""
+        raise NotImplementedError
+
+    def _sql(self, query: str) -> str:
+        return query.replace("{jobs}", self._table).replace("?", self._mark)
+
+    def _submission_extra(self) -> tuple[str, str, tuple[Any, ...]]:
+        """More columns of a new job: names, value expressions and values (a lease)."""
+        return "", "", ()
+
+    def _follow(self, request_id: str) -> None:
+        """This process now follows the job."""
+
+    def _settled(self, request_id: str) -> None:
+        """Nothing is left to do for the job."""
+
+    def _let_go(self, request_id: str) -> None:
+        """The job is no longer this process's to follow."""
 
     def record_submission(self, request_id: str, **job: Unpack[NewJob]) -> None:
-        """Write a new job the moment its id is known; this process now follows it."""
-        ...
-
-    def check_writable(self) -> None:
-        """Raise ``JournalError`` unless a job id can be recorded now: checked before a submit,
-        since a paid job whose id is lost is what the journal exists to prevent."""
-        ...
+        """Write a new job the moment its id is known. Re-recording an id keeps its history."""
+        now = time.time()
+        submitted = job.get("submitted_at")
+        names, marks, extra = self._submission_extra()
+        self._rows(
+            self._sql(
+                "INSERT INTO {jobs} (request_id, base_url, prompt, params, state, submitted_at, "
+                f"target_path, created_at, updated_at, model, estimate_usd{names}) "
+                f"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?{marks}) "
+                "ON CONFLICT (request_id) DO UPDATE SET updated_at = excluded.updated_at, "
+                "target_path = COALESCE(excluded.target_path, {jobs}.target_path), "
+                "model = COALESCE({jobs}.model, excluded.model), "
+                "estimate_usd = COALESCE({jobs}.estimate_usd, excluded.estimate_usd)"
+            ),
+            (
+                request_id,
+                job["base_url"],
+                job["prompt"],
+                json.dumps(dict(job["params"]), sort_keys=True, default=str),
+                IN_QUEUE,  # the spec: submit answers "accepted and queued"
+                now if submitted is None else submitted,
+                job.get("target_path"),
+                now,
+                now,
+                job.get("model"),
+                job.get("estimate_usd"),
+                *extra,
+            ),
+        )
+        self._follow(request_id)
 
     def update(self, request_id: str, **changes: Any) -> None:
-        """Set columns of a job's row (``error``, ``video_url``, ``output_path``, ...)."""
-        ...
+        """Set columns of an existing row (a no-op for an unknown id)."""
+        unknown = set(changes) - _UPDATABLE
+        if unknown:
+            raise TypeError(f"not journal columns: {', '.join(sorted(unknown))}")
+        if not changes:
+            return
+        assignments = ", ".join(f"{name} = ?" for name in changes)
+        saved = bool(changes.get("output_path"))  # nothing is left to do: its lease goes too
+        self._rows(
+            self._sql(
+                f"UPDATE {{jobs}} SET {assignments}, updated_at = ?{self._release if saved else ''}"
+                " WHERE request_id = ?"
+            ),
+            [*changes.values(), time.time(), request_id],
+        )
+        if saved:
+            self._let_go(request_id)
 
     def observe_state(self, request_id: str, state: str, **seen: Unpack[Seen]) -> None:
-        """Record a state seen by a poll, with its ``queue_position`` and the time ``at`` which
-        it was seen (``time.time()`` seconds; now if not given)."""
-        ...
+        """Record a state seen by a poll; stamps first ``in_progress`` and terminal times."""
+        at = seen.get("at")
+        now = time.time() if at is None else at
+        terminal = is_terminal_state(state)
+        rows = self._rows(
+            self._sql(
+                "UPDATE {jobs} SET state = ?, queue_position = ?, "
+                "started_at = CASE WHEN ? AND started_at IS NULL THEN ? ELSE started_at END, "
+                "finished_at = CASE WHEN ? AND finished_at IS NULL THEN ? ELSE finished_at END, "
+                f"updated_at = ? WHERE request_id = ?{self._observed}"
+            ),
+            (
+                state,
+                seen.get("queue_position"),
+                state == IN_PROGRESS,
+                now,
+                terminal,
+                now,
+                time.time(),
+                request_id,
+            ),
+        )
+        if terminal and rows:
+            row = rows[0]
+            wants_file = is_completed_state(state) and row["target_path"] and not row["output_path"]
+            if not wants_file:
+                self._settled(request_id)
 
     def mark_gone(self, request_id: str, reason: str) -> None:
-        """The service no longer knows this id."""
-        ...
-
-    def claim(self, request_ids: Sequence[str]) -> list[str]:
-        """Take over the following of these jobs; returns those now this process's (a job
-        another live process follows is left to it)."""
-        ...
+        """The service no longer knows this id: make the row terminal, keeping the reason."""
+        now = time.time()
+        self._rows(
+            self._sql(
+                "UPDATE {jobs} SET state = ?, error = ?, queue_position = NULL, "
+                f"finished_at = COALESCE(finished_at, ?), updated_at = ?{self._release} "
+                "WHERE request_id = ?"
+            ),
+            (GONE, reason, now, now, request_id),
+        )
+        self._let_go(request_id)
 
     def forget(self, request_id: str) -> bool:
-        """Remove one job's row."""
-        ...
+        """Remove one job's row; False if there was none. The job itself is not touched."""
+        rows = self._rows(
+            self._sql("DELETE FROM {jobs} WHERE request_id = ? RETURNING request_id"),
+            (request_id,),
+        )
+        self._let_go(request_id)
+        return bool(rows)
 
-    def prune(self, *, base_url: str | None = None, older_than: float | None = None) -> list[str]:
-        """Remove settled rows; returns their ids."""
-        ...
+    def _select(self, base_url: str | None) -> tuple[str, list[Any]]:
+        """Every job (or one service's), oldest first."""
+        query, args = f"SELECT {_COLUMNS} FROM {{jobs}}", []
+        if base_url is not None:
+            query, args = query + " WHERE base_url = ?", [base_url]
+        return self._sql(query + " ORDER BY submitted_at, created_at, request_id"), args
 
     def get(self, request_id: str) -> JobRecord | None:
         """One job's row."""
-        ...
+        query = self._sql(f"SELECT {_COLUMNS} FROM {{jobs}} WHERE request_id = ?")
+        rows = self._rows(query, (request_id,))
+        return JobRecord._from_row(rows[0]) if rows else None
 
     def records(self, *, unfinished: bool = False, base_url: str | None = None) -> list[JobRecord]:
-        """Every job, oldest first."""
-        ...
+        """Every job, oldest first; optionally only unfinished ones, or one service's."""
+        found = [JobRecord._from_row(row) for row in self._rows(*self._select(base_url))]
+        return [r for r in found if r.is_unfinished] if unfinished else found
 
     def processing_samples(self, *, base_url: str, limit: int = 50) -> list[tuple[float, float]]:
-        """``(video_seconds, processing_seconds)`` of recent completed jobs."""
-        ...
+        """``(video_seconds, processing_seconds)`` of recent completed jobs, oldest first."""
+        rows = self._rows(
+            self._sql(
+                "SELECT params, processing_seconds FROM {jobs} WHERE base_url = ? AND "
+                "processing_seconds IS NOT NULL ORDER BY finished_at DESC LIMIT ?"
+            ),
+            (base_url, limit),
+        )
+        from ._inputs import duration_property
 
-    def close(self) -> None:
-        """Let go of connections (and, for a shared journal, of this process's leases)."""
-        ...
+        duration = duration_property()
+        samples: list[tuple[float, float]] = []
+        for row in reversed(rows):
+            try:
+                seconds = json.loads(row["params"]).get(duration) if duration else None
+            except (TypeError, ValueError, AttributeError):
+                continue
+            if isinstance(seconds, int | float) and not isinstance(seconds, bool):
+                samples.append((float(seconds), float(row["processing_seconds"])))
+        return samples
 
 
-def is_journal_url(value: str | os.PathLike[str]) -> bool:
+def _is_url(value: str | os.PathLike[str]) -> bool:
     """``postgresql://...`` (or ``postgres://``): a database, not a file path."""
     text = os.fspath(value)
     return (
         isinstance(text, str)
-        and text.split("://", 1)[0].lower() in JOURNAL_URL_SCHEMES
-        and ("://" in text)
+        and "://" in text
+        and text.split("://")[0].lower() in JOURNAL_URL_SCHEMES
     )
 
 
 def open_journal(value: str | os.PathLike[str] | None, *, emulator: bool) -> JournalStore:
     """The journal a ``journal=`` option names: a ``postgresql://`` URL, a file path, or (None)
-    ``$SORA2_JOURNAL``, else the default file."""
+    ``$SORA2_JOURNAL``, else a file in the user data directory (a separate one for emulator
+    jobs, so demo jobs are never resumed against the real service)."""
     if value is None:
-        value = os.environ.get(JOURNAL_ENV_VAR) or default_journal_path(emulator=emulator)
-    if is_journal_url(value):
+        value = os.environ.get(JOURNAL_ENV_VAR)
+        if not value:
+            import platformdirs
+
+            directory = Path(platformdirs.user_data_dir("sora2", appauthor=False))
+            value = directory / (EMULATOR_JOURNAL_FILE if emulator else JOURNAL_FILE)
+    if _is_url(value):
         from ._journal_pg import PostgresJournal
 
         return PostgresJournal(os.fspath(value))
@@ -176,32 +296,6 @@ _MIGRATIONS: Final = (
 one (opened as is; a row written before has NULL there)."""
 
 
-def default_journal_path(*, emulator: bool = False) -> Path:
-    """``$SORA2_JOURNAL``, else a file in the user data directory (a separate one for emulator
-    jobs, so demo jobs are never resumed against the real service). Read at call time."""
-    override = os.environ.get(JOURNAL_ENV_VAR)
-    if override:
-        return Path(override).expanduser()
-    import platformdirs
-
-    directory = Path(platformdirs.user_data_dir("sora2", appauthor=False))
-    return directory / (EMULATOR_JOURNAL_FILE if emulator else JOURNAL_FILE)
-
-
-def _migrate(conn: sqlite3.Connection) -> None:
-    """Add to an older journal the columns it lacks (``_MIGRATIONS``); another process doing
-    the same at once is harmless."""
-    present = {row[1] for row in conn.execute("PRAGMA table_info(jobs)")}
-    for column, statement in _MIGRATIONS:
-        if column in present:
-            continue
-        try:
-            conn.execute(statement)
-        except sqlite3.OperationalError as exc:
-            if "duplicate column" not in str(exc):
-                raise
-
-
 class Journal(SqlJournal):
     """The SQLite journal at ``path`` (created, with its directory, on first write)."""
 
@@ -209,7 +303,7 @@ class Journal(SqlJournal):
     _mark = "?"
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        if is_journal_url(path):
+        if _is_url(path):
             from ._exceptions import ConfigurationError
 
             raise ConfigurationError(
@@ -236,7 +330,8 @@ class Journal(SqlJournal):
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        """The journal's one connection (opened on first use), held under the lock."""
+        """The journal's one connection (opened on first use, again in a forked child), held
+        under the lock."""
         with self._lock:
             if self._conn is None or self._pid != os.getpid():
                 self._conn = self._open()
@@ -253,7 +348,14 @@ class Journal(SqlJournal):
             conn.execute("PRAGMA busy_timeout = 10000")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.executescript(_SCHEMA)
-            _migrate(conn)
+            present = {row[1] for row in conn.execute("PRAGMA table_info(jobs)")}
+            for column, statement in _MIGRATIONS:
+                if column not in present:
+                    try:
+                        conn.execute(statement)
+                    except sqlite3.OperationalError as exc:  # another process added it first
+                        if "duplicate column" not in str(exc):
+                            raise
             conn.execute("PRAGMA synchronous = NORMAL")
         except BaseException:
             conn.close()
@@ -268,8 +370,6 @@ class Journal(SqlJournal):
         A probe, not permission bits: root may write anywhere, and only SQLite can tell a text
         file from a database.
         """
-        from ._exceptions import JournalError
-
         if self._writable:
             return
         try:
@@ -279,6 +379,8 @@ class Journal(SqlJournal):
         except (sqlite3.Error, OSError) as exc:
             self.close()
             reason = (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
+            from ._exceptions import JournalError
+
             raise JournalError(
                 f"journal {self.path} cannot record job ids ({reason}); nothing was submitted. "
                 "Choose another journal (--journal PATH, journal=PATH), or run without one "
@@ -296,13 +398,13 @@ class Journal(SqlJournal):
                 self._conn = None
 
     @contextmanager
-    def transaction(self) -> Iterator[None]:
+    def transaction(self) -> Iterator[sqlite3.Connection]:
         """Every write inside (from this thread) in one transaction, committed once at the end
         and rolled back on an error: an async client's group commit."""
         with self._connect() as conn:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                yield
+                yield conn
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
@@ -323,13 +425,7 @@ class Journal(SqlJournal):
         gone), and return their ids; optionally only one service's, or those not updated for
         ``older_than`` seconds. Unfinished jobs, and completed ones whose outputs were never
         saved, always stay."""
-        with self._connect() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                settled = prunable(conn.execute(*self._select(base_url)).fetchall(), older_than)
-                conn.executemany("DELETE FROM jobs WHERE request_id = ?", [(i,) for i in settled])
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+        with self.transaction() as conn:
+            settled = prunable(conn.execute(*self._select(base_url)).fetchall(), older_than)
+            conn.executemany("DELETE FROM jobs WHERE request_id = ?", [(i,) for i in settled])
         return settled

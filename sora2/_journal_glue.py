@@ -1,59 +1,238 @@
-"""What a client writes to and reads from its journal, behind one guard.
+"""The journal as the client core speaks to it: the interface every journal keeps
+(:class:`JournalStore`), the record of one job it gives back (:class:`JobRecord`), and what a
+client writes to it.
 
 A call's interpretation (``sora2._operations``) and a wait's bookkeeping (``sora2._waiting``)
-return what the journal must record as small frozen change records; :meth:`JournalKeeper.apply`
-writes them. ``Client`` applies them inline. ``AsyncClient`` hands them to a
-:class:`GroupCommit`: the changes of every job waiting at that moment are written by one worker
-thread in one transaction (one thread hop, one commit, instead of one each), so SQLite never
-runs on the event loop and 1,000 concurrent jobs do not queue for 1,000 commits. Each caller
-resumes only once its own changes are committed: a submit's id is durable before ``generate``
-goes on. A broken journal (a full disk, a locked or corrupt file) is logged, never allowed to
-lose a job: every journal action goes through :meth:`JournalKeeper.read`, and a batch that fails
-is written again change by change, each failure logged as it would have been alone.
+return what the journal must record as small frozen change records; :class:`JournalKeeper`
+writes them: ``Client`` inline, ``AsyncClient`` by group commit (``sora2._journal_async``). A
+broken journal (a full disk, a locked or corrupt file) is logged, never allowed to lose a job:
+every journal action goes through :meth:`JournalKeeper.read`.
 """
 
 from __future__ import annotations
 
 import datetime
-import functools
-import os
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Protocol,
+    Required,
+    TypedDict,
+    TypeVar,
+    Unpack,
+    runtime_checkable,
+)
 
 import attrs
 
-from ._journal import JournalStore
-from ._journal_rows import JobRecord
 from ._telemetry import logger
+from ._types import has_ended, is_completed_state
 
 if TYPE_CHECKING:
     from ._base_client import SharedState
-    from ._threads import Done
+    from ._journal_async import GroupCommit
 
 __all__ = [
     "Adopted",
-    "Call",
     "Change",
     "Failed",
     "Gone",
-    "GroupCommit",
+    "JobRecord",
     "JournalKeeper",
+    "JournalStore",
+    "NewJob",
     "Observed",
     "OutputSeen",
     "Processed",
     "Saved",
+    "Seen",
     "Submitted",
     "Targeted",
-    "is_adhoc",
-    "resume_target",
+    "write_change",
 ]
 
 T = TypeVar("T")
 
-_UNKNOWN_STATE = "unknown"
-"""The state of a record made up for an id that no journal could hold."""
+
+class NewJob(TypedDict, total=False):
+    """What a journal records of a new job besides its id: ``target_path`` is where
+    ``generate`` will save the video, so that ``resume`` knows it even if the submit answer
+    itself was garbled."""
+
+    base_url: Required[str]
+    prompt: Required[str]
+    params: Required[Mapping[str, Any]]
+    submitted_at: float | None
+    target_path: str | None
+    model: str | None
+    estimate_usd: float | None
+
+
+class Seen(TypedDict, total=False):
+    """What a poll saw besides the state: the queue position, and when (``time.time()``
+    seconds; now if not given)."""
+
+    queue_position: int | None
+    at: float | None
+
+
+@runtime_checkable
+class JournalStore(Protocol):
+    """What the client core reads from and writes to a journal of paid jobs."""
+
+    @property
+    def location(self) -> str:
+        """Where the journal lives (a file path, or a URL without its password), for messages."""
+
+    @property
+    def errors(self) -> tuple[type[BaseException], ...]:
+        """What this journal raises when it cannot be read or written: logged, never fatal."""
+
+    def record_submission(self, request_id: str, **job: Unpack[NewJob]) -> None:
+        """Write a new job the moment its id is known; this process now follows it."""
+
+    def check_writable(self) -> None:
+        """Raise ``JournalError`` unless a job id can be recorded now: checked before a submit,
+        since a paid job whose id is lost is what the journal exists to prevent."""
+
+    def update(self, request_id: str, **changes: Any) -> None:
+        """Set columns of a job's row (``error``, ``video_url``, ``output_path``, ...)."""
+
+    def observe_state(self, request_id: str, state: str, **seen: Unpack[Seen]) -> None:
+        """Record a state seen by a poll, with its ``queue_position`` and the time ``at``."""
+
+    def mark_gone(self, request_id: str, reason: str) -> None:
+        """The service no longer knows this id."""
+
+    def claim(self, request_ids: Sequence[str]) -> list[str]:
+        """Take over the following of these jobs; returns those now this process's (a job
+        another live process follows is left to it)."""
+
+    def forget(self, request_id: str) -> bool:
+        """Remove one job's row."""
+
+    def prune(self, *, base_url: str | None = None, older_than: float | None = None) -> list[str]:
+        """Remove settled rows; returns their ids."""
+
+    def get(self, request_id: str) -> JobRecord | None:
+        """One job's row."""
+
+    def records(self, *, unfinished: bool = False, base_url: str | None = None) -> list[JobRecord]:
+        """Every job, oldest first."""
+
+    def processing_samples(self, *, base_url: str, limit: int = 50) -> list[tuple[float, float]]:
+        """``(video_seconds, processing_seconds)`` of recent completed jobs."""
+
+    def close(self) -> None:
+        """Let go of connections (and, for a shared journal, of this process's leases)."""
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """One journaled job. Times are timezone-aware UTC datetimes."""
+
+    request_id: str
+    """The job's id."""
+    base_url: str
+    """The service it was submitted to; ``resume`` only finishes this client's service's jobs."""
+    prompt: str
+    """The prompt as submitted."""
+    params: Mapping[str, Any] = field(compare=False)
+    """The other inputs as submitted (``size``, ``seconds``, ...)."""
+    state: str
+    """The last state seen: a job state, or ``gone`` (the service no longer knows the id)."""
+    queue_position: int | None
+    """The last queue position seen while queued."""
+    submitted_at: datetime.datetime
+    """When the id was first seen."""
+    started_at: datetime.datetime | None
+    """When the job was first seen in progress."""
+    finished_at: datetime.datetime | None
+    """When the job was first seen over."""
+    processing_seconds: float | None
+    """How long it ran, as measured by ``wait``; it teaches the poll schedule."""
+    video_url: str | None
+    """The video's URL, once a result was fetched."""
+    target_path: str | None
+    """Where ``generate`` meant to save the video, so ``resume`` can finish the download."""
+    output_path: str | None
+    """Where the video was saved, once it was."""
+    error: str | None
+    """The last error while finishing it (``resume``), or why it is ``gone``."""
+    created_at: datetime.datetime
+    """When the row was written."""
+    updated_at: datetime.datetime
+    """When the row last changed."""
+    model: str | None = None
+    """The model the job was submitted to; None in a row written before the journal recorded
+    it (then it was the spec's default model, the only one)."""
+    estimate_usd: float | None = None
+    """What the job was estimated to cost when it was submitted (USD); None when the price
+    could not be read, or in a row written before."""
+
+    @property
+    def is_terminal(self) -> bool:
+        """The job itself is over (a final state of the spec), or the service no longer knows it."""
+        return has_ended(self.state)
+
+    @property
+    def is_unfinished(self) -> bool:
+        """Still running, or completed with a download that ``generate`` did not finish."""
+        if not self.is_terminal:
+            return True
+        return (
+            is_completed_state(self.state) and self.target_path is not None and not self.output_path
+        )
+
+    @property
+    def is_settled(self) -> bool:
+        """Nothing is left to do: cancelled, failed or gone, or completed with its files saved.
+
+        A completed job never downloaded (made by ``submit``) is not settled: its outputs are
+        paid for, and the row is the only record of its id.
+        """
+        return self.is_terminal and not (is_completed_state(self.state) and not self.output_path)
+
+    @property
+    def seconds(self) -> int | None:
+        """The requested video duration, when it was recorded."""
+        from ._inputs import duration_property
+
+        duration = duration_property()
+        value = self.params.get(duration) if duration else None
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (ISO 8601 times), for ``sora2 jobs --json``."""
+        out: dict[str, Any] = {}
+        for name in self.__dataclass_fields__:
+            value = getattr(self, name)
+            if isinstance(value, datetime.datetime):
+                value = value.isoformat()
+            elif name == "params":
+                value = dict(value)
+            out[name] = value
+        return out
+
+    @classmethod
+    def _from_row(cls, row: Mapping[str, Any]) -> JobRecord:
+        """A row read by column name (the columns are the fields); times in seconds."""
+        values = {name: row[name] for name in cls.__dataclass_fields__}
+        try:
+            params = json.loads(values["params"])
+        except (TypeError, ValueError):
+            params = None
+        values["params"] = params if isinstance(params, dict) else {}
+        for name in ("submitted_at", "started_at", "finished_at", "created_at", "updated_at"):
+            at = values[name]
+            values[name] = None if at is None else datetime.datetime.fromtimestamp(at, datetime.UTC)
+        return cls(**values)
+
+
+# What a call implies for the journal, as data -------------------------------------------------
 
 
 @attrs.frozen
@@ -70,7 +249,6 @@ class Submitted:
     seconds: int | None
     """The video seconds asked for, which the wait's schedule learns from."""
     estimate_usd: float | None = None
-    """What the job was estimated to cost (USD, from the model's price); None when unknown."""
 
 
 @attrs.frozen
@@ -142,12 +320,44 @@ class Adopted:
 Change = Submitted | Observed | OutputSeen | Gone | Processed | Failed | Saved | Targeted | Adopted
 
 
+def write_change(journal: JournalStore, change: Change, base_url: str) -> None:
+    """One change, as the journal's own call."""
+    rid = change.request_id
+    if isinstance(change, Observed):
+        journal.observe_state(rid, change.state, queue_position=change.queue_position, at=change.at)
+    elif isinstance(change, Submitted):
+        journal.record_submission(
+            rid,
+            base_url=base_url,
+            prompt=change.prompt,
+            params=dict(change.params),
+            submitted_at=change.at,
+            target_path=change.target,
+            model=change.model,
+            estimate_usd=change.estimate_usd,
+        )
+    elif isinstance(change, OutputSeen):
+        journal.update(rid, video_url=change.url)
+    elif isinstance(change, Gone):
+        journal.mark_gone(rid, change.reason)
+    elif isinstance(change, Processed):
+        journal.update(rid, processing_seconds=change.seconds)
+    elif isinstance(change, Failed):
+        journal.update(rid, error=change.message)
+    elif isinstance(change, Saved):
+        journal.update(rid, output_path=change.path, error=None)
+    elif isinstance(change, Targeted):
+        journal.update(rid, target_path=change.path)
+    else:  # Adopted: a row, written now that the service knows the id
+        journal.record_submission(rid, base_url=base_url, prompt="", params={})
+
+
 class JournalKeeper:
     """One client's journal (or none), its base URL, and what it already wrote."""
 
     def __init__(self, journal: JournalStore | None, base_url: str, shared: SharedState) -> None:
         self.journal = journal
-        self._base_url = base_url
+        self.base_url = base_url
         self._shared = shared
         self._group: GroupCommit | None = None
 
@@ -182,53 +392,20 @@ class JournalKeeper:
     def write(self, changes: tuple[Change, ...]) -> None:
         """Write ``changes`` to the journal, in order, each behind the guard."""
         for change in changes:
-            self.read(lambda j, c=change: _write(j, c, self._base_url))  # type: ignore[misc]
+            self.read(lambda j, c=change: write_change(j, c, self.base_url))  # type: ignore[misc]
 
     def apply(self, changes: tuple[Change, ...]) -> None:
         """:meth:`remember` then :meth:`write`, inline (``Client``)."""
         if self.remember(changes):
             self.write(changes)
 
-    def write_batch(self, batch: list[tuple[Change, ...]]) -> list[Exception | None]:
-        """Write the changes of several callers, in order, in one transaction when the journal
-        offers one (``transaction()``); what each caller's own write raised (beyond the
-        journal's logged errors), or None.
-
-        A batch that fails is rolled back and written again caller by caller, each change
-        behind the guard: one bad change never costs the others their rows, and each failure
-        surfaces (logged, or raised to its caller) exactly as it would have alone.
-        """
-        journal = self.journal
-        if journal is None:
-            return [None] * len(batch)
-        transaction = getattr(journal, "transaction", None)
-        if transaction is not None and len(batch) > 1:
-            try:
-                with transaction():
-                    for changes in batch:
-                        for change in changes:
-                            _write(journal, change, self._base_url)
-            except Exception:  # each caller's changes again, on their own (below)
-                pass
-            else:
-                return [None] * len(batch)
-        found: list[Exception | None] = []
-        for changes in batch:
-            try:
-                self.write(changes)
-            except Exception as exc:  # not the journal's own errors: the caller's to see
-                found.append(exc)
-            else:
-                found.append(None)
-        return found
-
     def group_commit(self) -> GroupCommit:
-        """This keeper's :class:`GroupCommit` (``AsyncClient``'s journal writes)."""
+        """This keeper's group commit (``AsyncClient``'s journal writes)."""
         if self._group is None:
+            from ._journal_async import GroupCommit
+
             self._group = GroupCommit(self)
         return self._group
-
-    # the journal's rows ------------------------------------------------------------------------
 
     def get(self, request_id: str) -> JobRecord | None:
         return self.read(lambda j: j.get(request_id))
@@ -240,163 +417,11 @@ class JournalKeeper:
         return self.read(lambda j: j.records(unfinished=unfinished)) or []
 
     def processing_samples(self) -> list[tuple[float, float]]:
-        return self.read(lambda j: j.processing_samples(base_url=self._base_url)) or []
+        return self.read(lambda j: j.processing_samples(base_url=self.base_url)) or []
 
     def forget(self, request_id: str) -> bool:
         self._shared.journaled.pop(request_id, None)
         return bool(self.read(lambda j: j.forget(request_id)))
 
     def prune(self, older_than: float | None) -> list[str]:
-        return self.read(lambda j: j.prune(base_url=self._base_url, older_than=older_than)) or []
-
-    def to_resume(self, request_id: str | None) -> list[JobRecord]:
-        """This service's unfinished jobs, or the one asked for: its row, or for an id the
-        journal never saw an unwritten stand-in (state ``unknown``), which an :class:`Adopted`
-        change writes once the service has shown that it knows the id."""
-        if request_id is None:
-            found = self.read(lambda j: j.records(unfinished=True, base_url=self._base_url)) or []
-            # Another live process's jobs are left to it; a dead one's (lease expired) adopted.
-            ids = [r.request_id for r in found]
-            mine = set(self.read(lambda j: j.claim(ids)) or ())
-            return [r for r in found if r.request_id in mine]
-        record = self.get(request_id)
-        if record is not None:
-            self.read(lambda j: j.claim([request_id]))
-        return [record] if record is not None else [_adhoc_record(request_id, self._base_url)]
-
-
-class GroupCommit:
-    """``AsyncClient``'s way to its journal: every caller waiting at once shares one
-    worker-thread hop (``sora2._threads.Batched``), and their changes one transaction.
-
-    Each caller resumes once its batch is done (its changes committed), with its own value or
-    error; a caller cancelled while it waits leaves its changes to be written all the same.
-    """
-
-    def __init__(self, keeper: JournalKeeper) -> None:
-        from ._threads import Batched  # async only: a sync client never loads it
-
-        self.batched = Batched(functools.partial(_run_batch, keeper))
-
-    async def write(self, changes: tuple[Change, ...]) -> None:
-        """Write ``changes``; returns once they are committed (or their failure logged)."""
-        await self.batched.submit(changes)
-
-    async def call(self, function: Callable[..., T], *args: Any) -> T:
-        """``function(*args)`` (a journal read) in the next batch's worker thread."""
-        value: T = await self.batched.submit(Call(function, args))
-        return value
-
-    async def aclose(self) -> None:
-        """Wait until every change handed over is written (a client's ``close()``)."""
-        await self.batched.aclose()
-
-
-@dataclass(frozen=True, slots=True)
-class Call:
-    """A journal read (or quick file check) to run in a batch: ``function(*args)``."""
-
-    function: Callable[..., Any]
-    args: tuple[Any, ...]
-
-
-def _run_batch(keeper: JournalKeeper, batch: list[tuple[Change, ...] | Call]) -> list[Done]:
-    """A batch, in order, in a worker thread: each run of consecutive writes in one
-    transaction (:meth:`JournalKeeper.write_batch`), each read on its own."""
-    from ._threads import Done
-
-    found: list[Done] = []
-    writes: list[tuple[Change, ...]] = []
-
-    def flush() -> None:
-        if writes:
-            found.extend(Done(None, error) for error in keeper.write_batch(writes))
-            writes.clear()
-
-    for entry in batch:
-        if not isinstance(entry, Call):
-            writes.append(entry)
-            continue
-        flush()
-        try:
-            found.append(Done(entry.function(*entry.args), None))
-        except Exception as exc:  # the caller's to see
-            found.append(Done(None, exc))
-    flush()
-    return found
-
-
-def is_adhoc(record: JobRecord) -> bool:
-    """A stand-in of :meth:`JournalKeeper.to_resume` for an id no journal holds."""
-    return record.state == _UNKNOWN_STATE
-
-
-def _adhoc_record(request_id: str, base_url: str) -> JobRecord:
-    now = datetime.datetime.now(datetime.UTC)
-    return JobRecord(
-        request_id=request_id,
-        base_url=base_url,
-        prompt="",
-        params={},
-        state=_UNKNOWN_STATE,
-        queue_position=None,
-        submitted_at=now,
-        started_at=None,
-        finished_at=None,
-        processing_seconds=None,
-        video_url=None,
-        target_path=None,
-        output_path=None,
-        error=None,
-        created_at=now,
-        updated_at=now,
-    )
-
-
-def resume_target(
-    record: JobRecord, out_dir: str | os.PathLike[str] | None
-) -> str | os.PathLike[str] | None:
-    """Where ``resume`` saves a job's files: ``out_dir`` if given (a copy, when they were
-    saved already), else where ``generate`` meant to; None when they are already saved and no
-    ``out_dir`` asks for a copy, or no place was ever named."""
-    if out_dir is not None:
-        directory = Path(out_dir)
-        directory.mkdir(parents=True, exist_ok=True)
-        if record.target_path and not Path(record.target_path).is_dir():
-            return directory / Path(record.target_path).name
-        return directory
-    if record.output_path:
-        return None
-    return record.target_path
-
-
-def _write(journal: JournalStore, change: Change, base_url: str) -> None:
-    """One change, as the journal's own call."""
-    rid = change.request_id
-    if isinstance(change, Observed):
-        journal.observe_state(rid, change.state, queue_position=change.queue_position, at=change.at)
-    elif isinstance(change, Submitted):
-        journal.record_submission(
-            rid,
-            base_url=base_url,
-            prompt=change.prompt,
-            params=dict(change.params),
-            submitted_at=change.at,
-            target_path=change.target,
-            model=change.model,
-            estimate_usd=change.estimate_usd,
-        )
-    elif isinstance(change, OutputSeen):
-        journal.update(rid, video_url=change.url)
-    elif isinstance(change, Gone):
-        journal.mark_gone(rid, change.reason)
-    elif isinstance(change, Processed):
-        journal.update(rid, processing_seconds=change.seconds)
-    elif isinstance(change, Failed):
-        journal.update(rid, error=change.message)
-    elif isinstance(change, Saved):
-        journal.update(rid, output_path=change.path, error=None)
-    elif isinstance(change, Targeted):
-        journal.update(rid, target_path=change.path)
-    else:  # Adopted: a row, written now that the service knows the id
-        journal.record_submission(rid, base_url=base_url, prompt="", params={})
+        return self.read(lambda j: j.prune(base_url=self.base_url, older_than=older_than)) or []

@@ -22,7 +22,7 @@ import httpx
 from ._exceptions import ConfigurationError
 
 if TYPE_CHECKING:
-    from ._journal import JournalStore
+    from ._journal_glue import JournalStore
 
 __all__ = [
     "API_KEY_ENV_VARS",

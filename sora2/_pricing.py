@@ -251,7 +251,7 @@ def judge_cost(
 def check_price_inputs(inputs: Mapping[str, Any], model_id: str) -> None:
     """The inputs given to ``price`` must be ones the model allows (a prompt or a required
     file is not needed to price a job, so "required" is not checked)."""
-    from ._compiler import input_validator
+    from ._inputs import input_validator
 
     body = {k: v for k, v in inputs.items() if v is not None}
     for error in input_validator(model_id).iter_errors(body):

@@ -2,7 +2,7 @@
 
 ``AsyncClient`` makes one such hop of its own per ``generate()`` (its video created, written
 and committed: ``sora2._download``) and shares the rest with many other jobs (the output
-checks, the target paths and the journal: ``sora2._journal_glue.GroupCommit``). Measured
+checks, the target paths and the journal: ``sora2._journal_async.GroupCommit``). Measured
 with 1,000 tasks hopping at once, a hop through ``anyio.to_thread.run_sync`` cost 70-100 µs
 of CPU (its capacity limiter and cancel scopes) against 20-40 µs through the event loop's
 executor (50-75 µs on a loaded machine, most of it the threads' wake-ups: fewer hops is the

@@ -15,18 +15,19 @@ SPEC_LAYER = frozenset(
     {
         "sora2",
         "sora2._spec",
-        "sora2._compiler",
         "sora2._types",
         "sora2._inputs",
+        "sora2._refusals",
+        "sora2._text",
         "sora2._outputs",
         "sora2._exceptions",
         "sora2._telemetry",
         "sora2._extras",
     }
 )
-"""The spec layer and the vocabulary every part shares (states, inputs, outputs, errors, logs);
-the package itself too, since Python imports it before any of its modules and it imports
-nothing else at run time (its other names are imported on first use)."""
+"""The spec layer and the vocabulary every part shares (states, inputs, outputs, errors, logs,
+the words of messages); the package itself too, since Python imports it before any of its
+modules and it imports nothing else at run time (its other names are imported on first use)."""
 
 EMULATOR_ENTRY = "sora2._transports"
 """The one core module that starts the in-process emulator (``Client(emulator=True)``)."""

@@ -30,7 +30,7 @@ from ._generate import Progress
 
 if TYPE_CHECKING:
     from .._client import Client
-    from .._journal_rows import JobRecord
+    from .._journal_glue import JobRecord
 
 __all__ = ["forget", "jobs", "resume"]
 

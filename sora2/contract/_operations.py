@@ -12,8 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._compiler import SchemaCompiler
-from .._spec import escape_pointer
+from .._spec import SchemaCompiler, escape_pointer
 
 __all__ = [
     "Header",

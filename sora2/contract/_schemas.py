@@ -1,6 +1,6 @@
 """The contract checker's use of the spec layer's compiled validators.
 
-Compiling (``$ref`` inlining, formats) lives in ``sora2._compiler``; this module adds what
+Compiling (``$ref`` inlining, formats) lives in ``sora2._spec``; this module adds what
 checking traffic needs: a fast path for plain string schemas, and violations with JSON pointers
 into the exchange.
 """
@@ -10,9 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .._compiler import SchemaCompiler as _SpecCompiler
-from .._compiler import schema_compiler
-from .._spec import escape_pointer, spec_document
+from .._spec import SchemaCompiler as _SpecCompiler
+from .._spec import escape_pointer, schema_compiler, spec_document
 from ._violations import Side, Violation, one_line
 
 if TYPE_CHECKING:

@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
-from .._spec import model_of_operation, operations, spec_document
+from .._spec import operations, spec_document
 from .._types import FAILED, state_outcomes
 from ._constants import (
     DEFAULT_MAX_REQUESTS,
@@ -45,7 +45,7 @@ from ._faults import (
     parse_faults,
 )
 from ._jobs import JobStore, JobView
-from ._models import model_document
+from ._models import model_document, model_of_operation
 from ._outputs import describe, parse_outputs
 from ._responses import (
     INTERNAL,

@@ -14,9 +14,9 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from .._spec import model, resolve, spec_document
+from .._spec import model, models, resolve, spec_document
 
-__all__ = ["model_document", "model_id"]
+__all__ = ["model_document", "model_id", "model_of_operation"]
 
 # The keywords a published schema carries; anything else the spec adds is its own business.
 _PUBLISHED = (
@@ -47,6 +47,16 @@ _TYPE_NAMES = {"number": "float"}
 def model_id(chosen: str | None = None) -> str:
     """A model of the spec (None: the default one): its submit path after ``/v1/models/``."""
     return model(chosen).model_id
+
+
+def model_of_operation(operation_id: str) -> str | None:
+    """The id of the model whose submit or document operation ``operation_id`` is, else None."""
+    for found in models().values():
+        if operation_id == found.submit.operation_id or (
+            found.document is not None and operation_id == found.document.operation_id
+        ):
+            return found.model_id
+    return None
 
 
 def _published(schema: Any, *, top: bool = False) -> Any:

@@ -4,7 +4,7 @@ Each model is checked against its own input schema: the model is the submit path
 spec layer finds its schema, so a model added to the spec is validated with no edit here.
 
 The validator is the spec layer's compiled Draft 2020-12 validator of the submit operation's
-request body schema (``sora2._compiler.input_validator``), the very one the client checks input
+request body schema (``sora2._inputs.input_validator``), the very one the client checks input
 with, so a property, size or duration added to the spec is accepted after regeneration with no
 edit here.
 """
@@ -14,8 +14,8 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, Any
 
-from .._compiler import input_validator
-from .._spec import input_schema, resolve
+from .._inputs import input_fields, input_schema, input_validator
+from .._spec import resolve
 from ._constants import MAX_MESSAGE_CHARS
 
 if TYPE_CHECKING:
@@ -41,8 +41,6 @@ def submit_validator(model: str | None = None) -> Validator:
 def body_defaults(model: str | None = None) -> dict[str, Any]:
     """The ``default`` of every property of a model's body schema that has one (what the
     service applies to a property left out), read as the client reads the input's fields."""
-    from .._inputs import input_fields
-
     return {name: field.default for name, field in input_fields(model).items() if field.has_default}
 
 

@@ -15,8 +15,7 @@ from click.testing import CliRunner, Result
 
 from sora2 import Client
 from sora2._cli import main
-from sora2._inputs import PROMPT_INPUT, input_fields
-from sora2._spec import input_schema
+from sora2._inputs import PROMPT_INPUT, input_fields, input_schema
 
 TOKEN = "sk-cli-test-4b1d9e-very-secret"
 """A token distinctive enough that finding it in any output is a leak."""

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from sora2._inputs import input_fields, job_seconds
+from sora2._inputs import hosted_inputs, input_fields, job_seconds
 from sora2._journal import Journal
 from sora2._pricing import PRICE_FIELD, format_usd
-from sora2._spec import default_model, hosted_inputs, models, resolve
+from sora2._spec import default_model, models, resolve
 from sora2.emulator import create_app, serve
 
 from .helpers import TOKEN, FakeClock, run

@@ -10,7 +10,9 @@ import httpx
 import pytest
 
 from sora2 import InvalidInputError
-from sora2._spec import hosted_file_limits, hosted_inputs, models
+from sora2._hosted import hosted_file_limits
+from sora2._inputs import hosted_inputs
+from sora2._spec import models
 from sora2.emulator import Emulator
 
 from .helpers import Api, stats_submissions

@@ -6,8 +6,7 @@ import httpx
 import pytest
 
 from sora2 import InvalidInputError
-from sora2._hosted import check_hosted_file
-from sora2._spec import hosted_file_limits
+from sora2._hosted import check_hosted_file, hosted_file_limits
 
 URL = "https://files.example/input.mp4"
 

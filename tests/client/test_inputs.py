@@ -8,8 +8,16 @@ from typing import Any
 import pytest
 
 from sora2 import InvalidInputError
-from sora2._inputs import NO_DEFAULT, PROMPT_INPUT, InputField, input_fields, validate_input
-from sora2._spec import input_schema, resolve
+from sora2._inputs import (
+    NO_DEFAULT,
+    PROMPT_INPUT,
+    InputField,
+    input_fields,
+    input_schema,
+    validate_input,
+)
+from sora2._refusals import describe_allowed
+from sora2._spec import resolve
 from sora2._types import NOT_GIVEN
 from sora2.emulator import Emulator
 
@@ -135,7 +143,7 @@ class TestDescribeAllowed:
             "default": NO_DEFAULT,
         }
         values.update(overrides)
-        assert words in InputField(**values).describe_allowed()
+        assert words in describe_allowed(InputField(**values))
 
 
 @pytest.mark.anyio

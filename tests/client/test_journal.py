@@ -12,8 +12,8 @@ import pytest
 
 from sora2 import Client
 from sora2._inputs import input_fields
-from sora2._journal import Journal, JournalStore, open_journal
-from sora2._journal_rows import JobRecord
+from sora2._journal import Journal, open_journal
+from sora2._journal_glue import JobRecord, JournalStore
 from sora2._types import JobStatus, Submission
 from sora2.emulator import Emulator
 

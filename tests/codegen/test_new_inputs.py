@@ -22,8 +22,7 @@ import pytest
 import yaml
 from _codegen_support import ROOT, copy_repo, run_codegen
 
-from sora2._inputs import PROMPT_INPUT, input_fields
-from sora2._spec import input_schema_pointer
+from sora2._inputs import PROMPT_INPUT, input_fields, input_schema_pointer
 
 pytestmark = pytest.mark.slow
 

@@ -22,8 +22,7 @@ import yaml
 from _codegen_support import ROOT, copy_repo, run_codegen, unused
 
 from sora2 import InvalidInputError
-from sora2._inputs import validate_input
-from sora2._spec import input_schema
+from sora2._inputs import input_schema, validate_input
 
 # Encoding a 16 s clip at 1792x1024 dominates: a few seconds, more on a loaded machine.
 pytestmark = pytest.mark.slow

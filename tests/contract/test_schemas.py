@@ -6,8 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sora2._compiler import is_uri
-from sora2._spec import escape_pointer, spec_document
+from sora2._spec import escape_pointer, is_uri, spec_document
 from sora2.contract._schemas import SchemaCompiler
 
 

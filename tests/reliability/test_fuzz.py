@@ -19,9 +19,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from sora2 import AsyncClient, Client, DownloadError, InvalidInputError, Sora2Error
-from sora2._compiler import ecma_pattern
 from sora2._inputs import PROMPT_INPUT, input_fields
-from sora2._spec import MODELS_PREFIX
+from sora2._spec import MODELS_PREFIX, ecma_pattern
 from sora2._types import NOT_GIVEN, JobResult, JobStatus, Submission
 from sora2.emulator import create_app
 
