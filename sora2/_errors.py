@@ -111,7 +111,7 @@ def salvage_request_id(response: httpx.Response, decoded: tuple[bool, Any]) -> s
 def answer_validator(operation_id: str) -> Validator | None:
     """jsonschema's check of ``operation_id``'s 200 body, with the client's formats: it explains
     a body the fast verdict (``sora2._operations.schema_error``) rejected."""
-    from ._compiler import schema_compiler
+    from ._spec import schema_compiler
 
     location, schema = answer_schema(operation_id)
     if schema is None:

@@ -191,7 +191,7 @@ def answer_schema(operation_id: str) -> tuple[str, Any]:
 def _quick(operation_id: str) -> Callable[[Any], bool] | None:
     """jsonschema-rs's verdict on a 200 body: well under a microsecond where jsonschema took
     about 20 µs for a status body (as much as the rest of a call); jsonschema only explains."""
-    from ._compiler import schema_compiler
+    from ._spec import schema_compiler
 
     location, schema = answer_schema(operation_id)
     if schema is None:

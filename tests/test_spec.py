@@ -134,7 +134,7 @@ class TestValidators:
         """Checking answers and input needs only the spec layer, never sora2.contract."""
         code = (
             "import sys, json\n"
-            "from sora2._responses import schema_error\n"
+            "from sora2._operations import schema_error\n"
             "from sora2._inputs import validate_input\n"
             "schema_error('status', {'request_id': 'r', 'status': 'in_queue'})\n"
             "schema_error('status', {'status': 1})\n"
