@@ -26,6 +26,7 @@ from ._exceptions import (
     PermissionDeniedError,
     RateLimitError,
     SubmissionUnknownError,
+    TransientDownloadError,
     UnprocessableEntityError,
 )
 from ._responses import json_body, salvage_request_id
@@ -40,6 +41,7 @@ __all__ = [
     "job_failed",
     "submit_failure",
     "transport_error",
+    "transport_failure",
     "unknown_submission",
 ]
 
@@ -196,3 +198,16 @@ def job_failed(request_id: str, state: str, error: Mapping[str, Any] | None) -> 
         state=state,
         detail=error,
     )
+
+
+def transport_failure(
+    exc: httpx.TransportError | httpx.DecodingError, request_id: str | None
+) -> TransientDownloadError:
+    """A connection problem, or a body that cannot be decoded (a corrupt gzip stream), during a
+    download: retried, then reported as a DownloadError."""
+    try:
+        where = f"{host_port(exc.request.url)}: "
+    except RuntimeError:  # httpx raises when no request is tied to it
+        where = ""
+    detail = redact(str(exc)) or type(exc).__name__
+    return TransientDownloadError(f"download failed: {where}{detail}", request_id=request_id)

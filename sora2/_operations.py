@@ -291,7 +291,7 @@ class Price:
     request_id = None
 
     def request(self) -> dict[str, Any]:
-        from ._pricing import document_request
+        from ._options import document_request
 
         kwargs = document_request(self.model)
         if kwargs is None:  # the client asks only for a model that has the operation
@@ -302,7 +302,7 @@ class Price:
         return _failure(self.name, exc, None)
 
     def interpret(self, response: httpx.Response, shared: SharedState, now: float) -> Outcome[Any]:
-        from ._pricing import read_document
+        from ._options import read_document
 
         try:
             return Outcome(read_document(response))

@@ -26,8 +26,7 @@ from typing import TYPE_CHECKING, Any, Final
 import httpx
 
 from ._exceptions import DownloadError, NoOutputError, parse_retry_after
-from ._outputs import is_file_url, kind_of, output_files
-from ._types import JobResult, JobStatus, OutputFile, Submission
+from ._types import JobResult, JobStatus, OutputFile, Submission, is_file_url, kind_of, output_files
 
 if TYPE_CHECKING:
     from jsonschema import FormatChecker

@@ -18,7 +18,6 @@ SPEC_LAYER = frozenset(
         "sora2._compiler",
         "sora2._types",
         "sora2._inputs",
-        "sora2._outputs",
         "sora2._exceptions",
         "sora2._telemetry",
         "sora2._extras",
