@@ -1,14 +1,13 @@
 """Every default and setting of a client, defined once, and what a job may cost.
 
 The defaults are named constants, each with its reason (video sizes and durations come from the
-spec). The settings are one frozen :class:`ClientOptions`, resolved once per client;
-``with_options`` is an ``attrs.evolve`` of it, and the async twin of a sync client is built
-from it too. A bad value is a ``ConfigurationError`` naming the setting, at construction.
+spec). The settings are one frozen :class:`ClientOptions`: ``with_options`` is an
+``attrs.evolve`` of it, the async twin of a sync client is built from it, and a bad value is a
+``ConfigurationError`` naming the setting, at construction.
 
 A job's cost is ``base_price_usd`` per ``price_unit`` of the model document (the unofficial
-``GET /v1/models/{model_id}``), multiplied out; a unit not in ``PRICE_UNITS`` is never guessed
-at. A document that cannot be read is not a failure: a warning says so once per model and the
-job goes on, unless ``max_cost`` was given, in which case nothing is submitted.
+``GET /v1/models/{model_id}``); a unit not in ``PRICE_UNITS`` is never guessed at. An unread
+price is a warning, once per model, and the job goes on; with ``max_cost``, nothing is sent.
 """
 
 from __future__ import annotations
@@ -67,7 +66,6 @@ __all__ = [
     "RUNCOMFY_HOST_SUFFIXES",
     "TRUSTED_HOSTS_ENV_VAR",
     "UNIT_FIELD",
-    "USD_DIGITS",
     "ClientOptions",
     "CostEstimate",
     "JournalOption",
@@ -79,6 +77,7 @@ __all__ = [
     "format_usd",
     "judge_cost",
     "read_document",
+    "sum_known",
     "unpriced",
     "user_agent",
 ]
@@ -105,8 +104,6 @@ connections on every request (encode/httpcore#1035)."""
 def user_agent() -> str:
     """``sora2/<version> python-httpx/<version>``: every request says which client sent it
     (the service's logs, a support ticket), keeping httpx's own product token after ours."""
-    import httpx
-
     from . import __version__
 
     return f"sora2/{__version__} python-httpx/{httpx.__version__}"
@@ -272,9 +269,8 @@ class ClientOptions:
 PRICE_FIELD: Final = "base_price_usd"
 UNIT_FIELD: Final = "price_unit"
 PRICE_UNITS: Final[Mapping[str, str]] = {"second": "per second of video", "request": "per job"}
-"""The units sora2 multiplies out, as the spec's ``ModelDocument.price_unit`` documents them:
-``second`` is charged per second of video asked for, ``request`` once per job."""
-USD_DIGITS: Final = 6
+"""The units sora2 multiplies out, as the spec's ``ModelDocument.price_unit`` documents them."""
+_DIGITS: Final = 6
 """Estimates are rounded to a millionth of a dollar, so 0.1 x 3 is 0.3 and sums stay exact."""
 
 
@@ -354,11 +350,17 @@ def estimate_from(model: str, document: Any, seconds: int | None) -> CostEstimat
         return unpriced(model, reason, float(price), str(unit))
     each = f"{format_usd(price)} {PRICE_UNITS[unit]}"
     if unit == "request":
-        return CostEstimate(model, round(float(price), USD_DIGITS), each, float(price), unit)
+        return CostEstimate(model, round(float(price), _DIGITS), each, float(price), unit)
     if seconds is None:
         return unpriced(model, f"{each}, and the job's duration is unknown", float(price), unit)
-    usd = round(float(price) * seconds, USD_DIGITS)
+    usd = round(float(price) * seconds, _DIGITS)
     return CostEstimate(model, usd, f"{each} x {seconds} s", float(price), unit, seconds)
+
+
+def sum_known(estimates: Iterable[CostEstimate]) -> tuple[float, int]:
+    """The total of the known estimates and how many were unknown."""
+    usd = [found.usd for found in estimates]
+    return round(sum(u for u in usd if u is not None), _DIGITS), usd.count(None)
 
 
 def document_request(model_id: str) -> dict[str, Any] | None:

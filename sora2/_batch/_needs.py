@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .._exceptions import AuthenticationError, ConfigurationError, InvalidInputError
-from .._options import USD_DIGITS, CostEstimate, check_max_cost, format_usd, unpriced
+from .._options import CostEstimate, check_max_cost, format_usd, sum_known, unpriced
 from .._telemetry import logger
 from .._text import plural
 from .._types import CANCELLED, COMPLETED, FAILED, GONE, IN_QUEUE, outcome_of
@@ -33,7 +33,6 @@ __all__ = [
     "new_entry",
     "queued_jobs",
     "row_costs",
-    "sum_known",
     "to_follow",
     "within_budget",
 ]
@@ -267,14 +266,3 @@ def check_limits(
         if limit is not None and (isinstance(limit, bool) or limit < 0):
             raise ConfigurationError(f"{label} must be >= 0, not {limit!r}")
     check_max_cost(max_cost)
-
-
-def sum_known(estimates: Iterable[CostEstimate]) -> tuple[float, int]:
-    """The total of the known estimates and how many were unknown."""
-    total, unknown = 0.0, 0
-    for found in estimates:
-        if found.usd is None:
-            unknown += 1
-        else:
-            total += found.usd
-    return round(total, USD_DIGITS), unknown

@@ -12,9 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .._batch._needs import sum_known
 from .._exceptions import NotFoundError, Sora2Error
-from .._options import format_usd
+from .._options import format_usd, sum_known
 from .._text import plural
 from .._types import GONE, is_cancelled_state, is_completed_state, is_failed_state
 from . import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_TERMINATED, CommandError, Terminated, first_line

@@ -6,8 +6,15 @@ from typing import Any
 
 import pytest
 
-from sora2._batch._needs import sum_known
-from sora2._options import PRICE_FIELD, PRICE_UNITS, UNIT_FIELD, estimate_from, format_usd, unpriced
+from sora2._options import (
+    PRICE_FIELD,
+    PRICE_UNITS,
+    UNIT_FIELD,
+    estimate_from,
+    format_usd,
+    sum_known,
+    unpriced,
+)
 
 MODEL = "some/model"
 
