@@ -62,7 +62,7 @@ _O_BINARY: Final = getattr(os, "O_BINARY", 0)
 # Where each file goes ---------------------------------------------------------------------
 
 _FILE_SUFFIX: Final = ".bin"
-_KIND_SUFFIXES: Final = {"image": ".png", "video": ".mp4"}  # a URL without one: the emulator's
+_KIND_SUFFIXES: Final = {"image": ".png", "video": ".mp4"}  # for a URL without an extension
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
