@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     from ._journal import Journal
     from ._journal_glue import JobRecord, JournalStore
     from ._journal_pg import PostgresJournal
-    from ._pricing import CostEstimate
+    from ._options import CostEstimate
     from ._spec import default_model, known_models
     from ._types import NOT_GIVEN, JobResult, JobStatus, NotGiven, OutputFile, Submission
 
@@ -129,7 +129,7 @@ _LAZY = {
     "NOT_GIVEN": "._types",
     "NotGiven": "._types",
     "check_hosted_file": "._hosted",
-    "CostEstimate": "._pricing",
+    "CostEstimate": "._options",
     "default_model": "._spec",
     "known_models": "._spec",
     "HostedFileVerdict": "._hosted",

@@ -21,6 +21,7 @@ unchanged. What this module adds around it:
   ``sora2._guarded``), and a host written as an address is checked before the request. httpcore's
   pool, which the guarded httpx transport is built on, re-examines every connection on each
   request: at 1,000 concurrent downloads that cost more client CPU than all the rest.
+  ``AsyncFetcher``, ``AsyncClient``'s downloads, is here too (the rest is ``sora2._download``).
 
 The default is skipped when the environment names a proxy (``HTTPS_PROXY``...), which httpx
 honours and this transport would not.
@@ -38,15 +39,26 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from ._download import FetcherBase, PartFile, begin, job_of
+from ._exceptions import DownloadError
+from ._options import DOWNLOAD_CHUNK_SIZE, MAX_DOWNLOAD_REDIRECTS
+from ._retry import acall_with_retries
+from ._threads import run_in_worker
+from ._transports import AsyncBorrowedTransport, InFlight
+
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import aiohttp
 
+    from ._flows import Fetch
     from ._guarded import AddressCheck
     from ._transports import IPAddress
 
 __all__ = [
     "KEEPALIVE_MARGIN",
     "AiohttpTransport",
+    "AsyncFetcher",
     "default_async_transport",
     "guarded_download_transport",
     "is_available",
@@ -263,7 +275,6 @@ def _refuse_unless_allowed(
 ) -> None:
     """The rule of ``sora2._guarded`` (which imports httpcore, 0.4 s: not needed here): the
     whole name is refused if any of its addresses is."""
-    from ._exceptions import DownloadError
     from ._transports import refused_address
 
     for address in addresses:
@@ -356,3 +367,73 @@ def _abandon(inner: Any) -> None:
     if close is not None:
         with contextlib.suppress(Exception):
             close()  # marks it closed (no ResourceWarning) and drops its sockets
+
+
+class AsyncFetcher(FetcherBase):
+    """``AsyncClient``'s downloads (see ``sora2._download``): file I/O in worker threads, at
+    most ``connection_limit`` in flight (its own bound: a long download never holds up a poll)."""
+
+    _files: httpx.AsyncClient | None = None
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self._slots = InFlight(self._options.connection_limit, self._options.timeout.pool)
+
+    def _client(self) -> httpx.AsyncClient:
+        if self._files is None:
+            transport: object = self._shared.transport
+            if transport is not None:  # of the client's own kind (checked by its _connect)
+                transport = AsyncBorrowedTransport(transport)  # type: ignore[arg-type]
+            else:
+                allows, limits = self._policy.allows_address, self._options.limits()
+                transport = guarded_download_transport(allows, limits)
+            self._files = self._made(httpx.AsyncClient, transport)
+        return self._files
+
+    async def _open(self, url: str, request_id: str | None) -> httpx.Response:
+        files = self._client()
+        request = files.build_request("GET", self._policy.check_url(url, request_id=request_id))
+        for _ in range(MAX_DOWNLOAD_REDIRECTS + 1):
+            with job_of(request_id):  # an address the transport refused
+                response = await files.send(request, stream=True)
+            next_request = self._next_hop(response, request_id)
+            if next_request is None:
+                return response
+            await response.aclose()
+            request = next_request
+        raise DownloadError("download failed: too many redirects", request_id=request_id)
+
+    async def fetch(self, step: Fetch) -> tuple[Path, int]:
+        """See ``Fetcher.fetch``."""
+        request_id = step.request_id
+
+        async def attempt() -> tuple[Path, int]:
+            # Created by its first write, in a worker thread: no hop of its own.
+            with PartFile(step.target, max_bytes=step.cap, request_id=step.request_id) as part:
+                try:
+                    async with self._slots.hold():
+                        response = await self._open(step.item.url, request_id)
+                        try:
+                            announced, last = begin(part, step, response), b""
+                            async for chunk in response.aiter_bytes(DOWNLOAD_CHUNK_SIZE):
+                                if last:  # each chunk written when the next one arrives
+                                    await run_in_worker(part.write, last)
+                                    if step.on_progress is not None:
+                                        step.on_progress(part.size, announced)
+                                last = chunk
+                        finally:
+                            await response.aclose()
+                except (httpx.TransportError, httpx.DecodingError) as exc:
+                    from ._errors import transport_failure
+
+                    raise transport_failure(exc, request_id) from exc
+                saved = await run_in_worker(part.finish, last, announced, response)
+                if step.on_progress is not None and last:
+                    step.on_progress(part.size, announced)
+                return saved
+
+        return await acall_with_retries(self._retry, "download", attempt)
+
+    async def aclose(self) -> None:
+        if self._files is not None:
+            await self._files.aclose()

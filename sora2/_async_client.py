@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 import attrs
 import httpx
 
-from ._aiohttp import default_async_transport
+from ._aiohttp import AsyncFetcher, default_async_transport
 from ._base_client import FATAL_FOR_RESUME, observed, request_id_of
-from ._download import AsyncFetcher
+from ._download import absolute_target
 from ._exceptions import ConfigurationError, Sora2Error, is_gone
 from ._flows import Apply, Blocking, Done, Fetch, Flow, FlowClient, ReadPrice, Sleep, next_step
 from ._journal_glue import Change, Failed
@@ -27,7 +27,6 @@ from ._options import (
     DEFAULT_BATCH_CONCURRENCY,
     ClientOptions,
 )
-from ._outputs import absolute_target
 from ._telemetry import job_attributes, logger, span
 from ._threads import run_in_worker
 from ._transports import AsyncBorrowedTransport, InFlight
@@ -41,7 +40,7 @@ if TYPE_CHECKING:
     from ._client import Client
     from ._journal_glue import JobRecord
     from ._operations import Operation
-    from ._pricing import CostEstimate
+    from ._options import CostEstimate
 
 
 __all__ = ["AsyncClient"]

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 import httpx
 
 from ._base_client import observed, request_id_of
-from ._download import Fetcher
+from ._download import Fetcher, absolute_target
 from ._exceptions import ConfigurationError
 from ._flows import Apply, Blocking, Done, Fetch, Flow, FlowClient, ReadPrice, Sleep, next_step
 from ._operations import Result, Status
@@ -25,7 +25,6 @@ from ._options import (
     DEFAULT_BATCH_CONCURRENCY,
     ClientOptions,
 )
-from ._outputs import absolute_target
 from ._telemetry import job_attributes, logger, span
 from ._transports import BorrowedTransport
 from ._types import JobRef, JobResult, JobStatus, Submission
@@ -37,7 +36,7 @@ if TYPE_CHECKING:
     from ._batch._api import BatchSource
     from ._journal_glue import JobRecord
     from ._operations import Operation
-    from ._pricing import CostEstimate
+    from ._options import CostEstimate
 
 
 __all__ = ["Client"]
@@ -222,7 +221,7 @@ class Client(FlowClient[httpx.BaseTransport]):
         ``result`` is a :class:`JobResult`, a request id, a ``Submission`` or ``JobStatus`` (its
         result is fetched) or a file URL.
         One file goes to ``path`` (inside it, if a directory); several are named by
-        :func:`sora2._outputs.target_paths`. ``max_bytes`` caps each file.
+        :func:`sora2._download.target_paths`. ``max_bytes`` caps each file.
         ``on_progress(received, total)`` is called after each chunk (``total`` is the announced
         size, or None).
 

@@ -32,6 +32,7 @@ from ._exceptions import (
     PermissionDeniedError,
     RateLimitError,
     SubmissionUnknownError,
+    TransientDownloadError,
     UnprocessableEntityError,
 )
 from ._operations import answer_schema, client_formats, json_body, named_id
@@ -58,6 +59,7 @@ __all__ = [
     "salvage_request_id",
     "submit_failure",
     "transport_error",
+    "transport_failure",
     "unknown_submission",
 ]
 
@@ -311,3 +313,16 @@ def nothing_to_download(result: JobResult) -> Sora2Error:
         f"{result.request_id} has no output to download (state: {result.state})",
         request_id=result.request_id,
     )
+
+
+def transport_failure(
+    exc: httpx.TransportError | httpx.DecodingError, request_id: str | None
+) -> TransientDownloadError:
+    """A connection problem, or a body that cannot be decoded (a corrupt gzip stream), during a
+    download: retried, then reported as a DownloadError."""
+    try:
+        where = f"{host_port(exc.request.url)}: "
+    except RuntimeError:  # httpx raises when no request is tied to it
+        where = ""
+    detail = redact(str(exc)) or type(exc).__name__
+    return TransientDownloadError(f"download failed: {where}{detail}", request_id=request_id)

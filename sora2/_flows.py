@@ -27,6 +27,7 @@ from ._base_client import (
     request_id_of,
     submitted,
 )
+from ._download import absolute_target, check_output_target, names_files, target_paths
 from ._exceptions import (
     AuthenticationError,
     ConfigurationError,
@@ -37,7 +38,6 @@ from ._exceptions import (
 )
 from ._journal_glue import Adopted, Change, Failed, Saved, Targeted
 from ._operations import Result, Status, files_to_download
-from ._outputs import absolute_target, check_output_target, names_files, target_paths
 from ._telemetry import job_attributes, logger, measure, remember_job, span
 from ._types import JobRef, JobResult, JobStatus, OutputFile, Submission, is_completed_state
 from ._waiting import TRANSIENT_POLL_ERRORS
@@ -45,7 +45,7 @@ from ._waiting import TRANSIENT_POLL_ERRORS
 if TYPE_CHECKING:
     from ._journal_glue import JobRecord
     from ._operations import Operation
-    from ._pricing import CostEstimate
+    from ._options import CostEstimate
 
 __all__ = [
     "Apply",
@@ -196,7 +196,7 @@ class FlowClient(BaseClient[TransportT]):
     ) -> Flow[Submission]:
         """submit(), journaling ``target`` (generate's output path) in the job's first row."""
         from ._inputs import hosted_inputs, job_seconds
-        from ._pricing import check_max_cost, judge_cost
+        from ._options import check_max_cost, judge_cost
 
         check_max_cost(max_cost)
         op = self._submit_op(prompt, inputs, model, target)
@@ -319,14 +319,14 @@ class FlowClient(BaseClient[TransportT]):
     def _price_flow(self, model: str | None, inputs: Mapping[str, Any]) -> Flow[CostEstimate]:
         """price(): the estimate of one job, its model's document read once per client."""
         from ._inputs import job_seconds, known_model
-        from ._pricing import check_price_inputs
+        from ._options import check_price_inputs
 
         model_id = known_model(model)
         check_price_inputs(inputs, model_id)
         return (yield from self._estimate_flow(model_id, job_seconds(inputs, model_id)))
 
     def _estimate_flow(self, model_id: str, seconds: int | None) -> Flow[CostEstimate]:
-        from ._pricing import estimate_from
+        from ._options import estimate_from
 
         if model_id not in self._price_documents:
             yield ReadPrice(model_id)
@@ -336,7 +336,7 @@ class FlowClient(BaseClient[TransportT]):
         """A model's document, or why it could not be read (``Unread``): never an error but
         those that would fail the submit anyway."""
         from ._operations import Price
-        from ._pricing import Unread, document_request
+        from ._options import Unread, document_request
 
         if document_request(model_id) is None:
             return Unread("the spec gives the model no document operation")

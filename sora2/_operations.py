@@ -25,8 +25,7 @@ import httpx
 
 from ._exceptions import APIError, NotFoundError, Sora2Error, is_gone, parse_retry_after
 from ._journal_glue import Change, Gone, Observed, OutputSeen, Submitted
-from ._outputs import is_file_url, kind_of, output_files
-from ._types import JobResult, JobStatus, OutputFile, Submission
+from ._types import JobResult, JobStatus, OutputFile, Submission, is_file_url, kind_of, output_files
 
 if TYPE_CHECKING:
     from jsonschema import FormatChecker
@@ -401,7 +400,7 @@ class Result(_JobCall[JobResult]):
 
 @attrs.frozen
 class Price(Operation[Any]):
-    """The document of ``model`` (its price), or ``Unread`` saying why not (``sora2._pricing``):
+    """The document of ``model`` (its price), or ``Unread`` saying why not (``sora2._options``):
     only a refused token (401) is an error."""
 
     model: str
@@ -409,7 +408,7 @@ class Price(Operation[Any]):
     request_id = None
 
     def request(self) -> dict[str, Any]:
-        from ._pricing import document_request
+        from ._options import document_request
 
         kwargs = document_request(self.model)
         if kwargs is None:  # the client asks only for a model that has the operation
@@ -417,7 +416,7 @@ class Price(Operation[Any]):
         return kwargs
 
     def interpret(self, response: httpx.Response, shared: SharedState, now: float) -> Outcome[Any]:
-        from ._pricing import read_document
+        from ._options import read_document
 
         try:
             return Outcome(read_document(response))

@@ -1,25 +1,29 @@
-"""Every default and every setting of a client, defined once.
+"""Every default and setting of a client, defined once, and what a job may cost.
 
-The defaults are named constants below, each with its reason; nothing here names a video size
-or duration: those come from the spec via ``sora2._inputs``.
-
-The settings are one frozen object. ``Client`` and ``AsyncClient`` build a
-:class:`ClientOptions` from their keywords, resolve it once (the environment's key and base
-URL, the opened journal) and keep it; ``with_options`` is an ``attrs.evolve`` of it, and the
-async twin of a sync client (``Client.batch``) is built from the same object. A bad value is a
+The defaults are named constants, each with its reason (video sizes and durations come from the
+spec). The settings are one frozen :class:`ClientOptions`: ``with_options`` is an
+``attrs.evolve`` of it, the async twin of a sync client is built from it, and a bad value is a
 ``ConfigurationError`` naming the setting, at construction.
+
+A job's cost is ``base_price_usd`` per ``price_unit`` of the model document (the unofficial
+``GET /v1/models/{model_id}``); a unit not in ``PRICE_UNITS`` is never guessed at. An unread
+price is a warning, once per model, and the job goes on; with ``max_cost``, nothing is sent.
 """
 
 from __future__ import annotations
 
+import importlib
+import math
 import os
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias, cast
 
 import attrs
 import httpx
 
-from ._exceptions import ConfigurationError
+from ._exceptions import ConfigurationError, CostLimitError, InvalidInputError
+from ._telemetry import logger
 
 if TYPE_CHECKING:
     from ._journal_glue import JournalStore
@@ -54,13 +58,27 @@ __all__ = [
     "POLL_APPROACH_FRACTION",
     "POLL_LATENCY_FRACTION",
     "POLL_START_FRACTION",
+    "PRICE_FIELD",
+    "PRICE_UNITS",
     "PROGRESS_EWMA_ALPHA",
     "QUEUE_POLL_INTERVAL",
     "RETRY_JITTER",
     "RUNCOMFY_HOST_SUFFIXES",
     "TRUSTED_HOSTS_ENV_VAR",
+    "UNIT_FIELD",
     "ClientOptions",
+    "CostEstimate",
     "JournalOption",
+    "Unread",
+    "check_max_cost",
+    "check_price_inputs",
+    "document_request",
+    "estimate_from",
+    "format_usd",
+    "judge_cost",
+    "read_document",
+    "sum_known",
+    "unpriced",
     "user_agent",
 ]
 
@@ -78,17 +96,14 @@ RETRY_JITTER = 1.0
 MAX_RETRY_AFTER = 60.0
 """A Retry-After longer than this is not waited out: the error is raised to the caller."""
 DEFAULT_CONNECTION_LIMIT = 100
-"""Connections a client keeps open, all of them kept alive, and (AsyncClient) requests in
-flight at once: more wait their turn in the client rather than in httpcore's pool, whose
-bookkeeping costs its queue times its connections on every request (encode/httpcore#1035).
-httpx's own default is 100 connections, of which only 20 are kept alive."""
+"""Connections a client keeps open and alive, and (AsyncClient) requests in flight: more wait
+in the client rather than in httpcore's pool, whose bookkeeping costs its queue times its
+connections on every request (encode/httpcore#1035)."""
 
 
 def user_agent() -> str:
     """``sora2/<version> python-httpx/<version>``: every request says which client sent it
     (the service's logs, a support ticket), keeping httpx's own product token after ours."""
-    import httpx
-
     from . import __version__
 
     return f"sora2/{__version__} python-httpx/{httpx.__version__}"
@@ -144,8 +159,7 @@ POLL_APPROACH_FRACTION = 0.5
 POLL_START_FRACTION = 0.5
 """A job seen queued, then in progress, started somewhere between those two polls: its expected
 end is counted from this fraction of the way in (0: the earliest possible start). The middle,
-because that is where wait() measures the processing time it learns from; counting from
-anywhere else would expect every job to end early or late by the difference."""
+where wait() measures the processing time it learns from: anywhere else would bias it."""
 PROGRESS_EWMA_ALPHA = 0.3
 """Weight of the newest completed job in the learned processing time per video second."""
 MAX_WAIT_ERRORS = 5
@@ -248,3 +262,179 @@ class ClientOptions:
         """Every connection kept alive: closing 80 of 100 after each use is pure churn."""
         limit = self.connection_limit
         return httpx.Limits(max_connections=limit, max_keepalive_connections=limit)
+
+
+# Cost --------------------------------------------------------------------------------------------
+
+PRICE_FIELD: Final = "base_price_usd"
+UNIT_FIELD: Final = "price_unit"
+PRICE_UNITS: Final[Mapping[str, str]] = {"second": "per second of video", "request": "per job"}
+"""The units sora2 multiplies out, as the spec's ``ModelDocument.price_unit`` documents them."""
+_DIGITS: Final = 6
+"""Estimates are rounded to a millionth of a dollar, so 0.1 x 3 is 0.3 and sums stay exact."""
+
+
+@dataclass(frozen=True)
+class Unread:
+    """Why a model's price could not be read (kept so it is asked and warned about once)."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class CostEstimate:
+    """A job's estimated cost in USD, or None with the reason it could not be estimated."""
+
+    model: str
+    usd: float | None
+    basis: str
+    """How the estimate was computed (``$0.10 per second x 8 s``), or why there is none."""
+    base_price_usd: float | None = None
+    price_unit: str | None = None
+    seconds: int | None = None
+    """The duration the estimate assumed, for a per-second price."""
+
+    @property
+    def known(self) -> bool:
+        return self.usd is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        return {"model": data.pop("model"), "estimate_usd": data.pop("usd"), **data}
+
+
+def format_usd(amount: float) -> str:
+    """``$0.40``; amounts below a cent keep their digits (``$0.004``)."""
+    if amount and abs(amount) < 0.01:
+        return f"${amount:.6f}".rstrip("0")
+    return f"${amount:,.2f}"
+
+
+def unpriced(
+    model: str, reason: str, price: float | None = None, unit: str | None = None
+) -> CostEstimate:
+    """The estimate of a job whose cost cannot be estimated, saying why."""
+    return CostEstimate(model, None, f"cannot estimate the cost of {model}: {reason}", price, unit)
+
+
+def _is_price(value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(float(value)) and value >= 0
+    except OverflowError:  # an integer too large for a float
+        return False
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def estimate_from(model: str, document: Any, seconds: int | None) -> CostEstimate:
+    """The cost of one job of ``model`` lasting ``seconds`` (None: unknown), priced by the
+    model ``document`` (the JSON of ``GET /v1/models/{model_id}``, or ``Unread``)."""
+    if isinstance(document, Unread):
+        return unpriced(model, document.reason)
+    if not isinstance(document, Mapping):
+        return unpriced(model, "the model document is not a JSON object")
+    price, unit = document.get(PRICE_FIELD), document.get(UNIT_FIELD)
+    if price is None or unit is None:
+        missing = [name for name, v in ((PRICE_FIELD, price), (UNIT_FIELD, unit)) if v is None]
+        return unpriced(model, f"the model document has no {' or '.join(missing)}")
+    if not _is_price(price):
+        return unpriced(model, f"{PRICE_FIELD}={_short(price)} is not a price")
+    if not isinstance(unit, str) or unit not in PRICE_UNITS:
+        known = ", ".join(repr(u) for u in PRICE_UNITS)
+        reason = f"{UNIT_FIELD}={_short(unit)} is not a unit sora2 knows ({known})"
+        return unpriced(model, reason, float(price), str(unit))
+    each = f"{format_usd(price)} {PRICE_UNITS[unit]}"
+    if unit == "request":
+        return CostEstimate(model, round(float(price), _DIGITS), each, float(price), unit)
+    if seconds is None:
+        return unpriced(model, f"{each}, and the job's duration is unknown", float(price), unit)
+    usd = round(float(price) * seconds, _DIGITS)
+    return CostEstimate(model, usd, f"{each} x {seconds} s", float(price), unit, seconds)
+
+
+def sum_known(estimates: Iterable[CostEstimate]) -> tuple[float, int]:
+    """The total of the known estimates and how many were unknown."""
+    usd = [found.usd for found in estimates]
+    return round(sum(u for u in usd if u is not None), _DIGITS), usd.count(None)
+
+
+def document_request(model_id: str) -> dict[str, Any] | None:
+    """``httpx`` request keywords of the model's document operation, from its generated
+    module; None when the spec gives the model no document operation."""
+    from ._operations import operation_module_name
+    from ._spec import model
+
+    document = model(model_id).document
+    if document is None:
+        return None
+    module = importlib.import_module(operation_module_name(document))
+    return cast("dict[str, Any]", module.build_request_kwargs())
+
+
+def read_document(raw: httpx.Response) -> Any:
+    """The document of a ``GET /v1/models/{model_id}`` answer, or ``Unread`` saying why not;
+    ``AuthenticationError`` on 401: every request would be refused, so it is said now."""
+    if raw.status_code == 401:
+        from ._errors import error_for_status
+
+        raise error_for_status(raw, request_id=None)
+    if raw.status_code != 200:
+        return Unread(f"GET {raw.request.url.path} answered {raw.status_code} (unofficial route)")
+    try:
+        return raw.json()
+    except (ValueError, RecursionError):  # RecursionError: nested too deep to decode
+        return Unread(f"GET {raw.request.url.path} answered a body that is not JSON")
+
+
+def check_max_cost(max_cost: float | None) -> None:
+    """A budget must be a finite number of dollars >= 0."""
+    if max_cost is not None and not _is_price(max_cost):
+        raise ConfigurationError(f"max_cost must be a number of USD >= 0, not {max_cost!r}")
+
+
+def judge_cost(
+    estimate: CostEstimate, max_cost: float | None, *, spent: float = 0.0, what: str = "the job"
+) -> None:
+    """Refuse (``CostLimitError``) when ``spent`` plus the estimate exceeds ``max_cost``, or
+    when a budget was given and the cost cannot be estimated; without one, an unknown cost is
+    a warning."""
+    if estimate.usd is None:
+        if max_cost is None:
+            logger.warning("%s; submitting anyway (no max_cost was given)", estimate.basis)
+            return
+        raise CostLimitError(
+            f"max_cost={format_usd(max_cost)} was given but {estimate.basis}; nothing was "
+            "submitted",
+            max_cost=max_cost,
+            estimate_usd=None,
+            basis=estimate.basis,
+        )
+    if max_cost is not None and spent + estimate.usd > max_cost + 1e-9:
+        already = f" on top of {format_usd(spent)} already spent" if spent else ""
+        raise CostLimitError(
+            f"{what} would cost {format_usd(estimate.usd)} ({estimate.basis}){already}, over "
+            f"max_cost={format_usd(max_cost)}; nothing was submitted",
+            max_cost=max_cost,
+            estimate_usd=estimate.usd,
+            basis=estimate.basis,
+        )
+
+
+def check_price_inputs(inputs: Mapping[str, Any], model_id: str) -> None:
+    """The inputs given to ``price`` must be ones the model allows (a prompt or a required
+    file is not needed to price a job, so "required" is not checked)."""
+    from ._inputs import input_validator
+
+    body = {k: v for k, v in inputs.items() if v is not None}
+    for error in input_validator(model_id).iter_errors(body):
+        if error.validator == "required":
+            continue
+        name = str(error.path[0]) if error.path else "body"
+        raise InvalidInputError(
+            f"{name}={body.get(name)!r} is not allowed: {error.message}", field=name
+        )

@@ -1,16 +1,31 @@
-"""The typed values the clients return: thin, frozen views over the generated attrs models.
+"""The values the clients return, and a completed job's output files read from the spec.
 
-Each keeps the generated model as ``raw`` so fields the service adds later stay reachable
+The values are thin, frozen views over the generated attrs models; each keeps the generated
+model as ``raw`` so fields the service adds later stay reachable
 (``status.raw.additional_properties``) without this layer having to know them.
+
+The spec's ``Output`` object lists the output fields in order, each a URL or a list of URLs,
+and says what each points at with ``x-output-kind`` (``image``, ``video``); a documented field
+without it gets the kind its name or description names (rule 1 below). A field the spec does
+not know yet still yields files when its value is an absolute http(s) URL or a list of
+them, so a new output works before the spec is updated. Its kind is guessed, in this order:
+
+1. a kind the spec uses appears as a word of the field's name (``thumbnail_image`` -> image,
+   ``clips_videos`` -> video; a trailing ``s`` is dropped);
+2. the media type of the URL's file extension (``.png`` -> ``image/png`` -> image), when that
+   is a kind the spec uses;
+3. otherwise ``"file"``.
 """
 
 from __future__ import annotations
 
 import datetime
 import functools
-from collections.abc import Mapping
+import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Literal
+from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
     from sora2_api.models import RequestResult, RequestStatus, SubmitResponse
@@ -19,26 +34,33 @@ __all__ = [
     "CANCELLED",
     "COMPLETED",
     "FAILED",
+    "FILE_KIND",
     "GONE",
     "IN_PROGRESS",
     "IN_QUEUE",
     "NOT_GIVEN",
-    "TERMINAL_STATES",
+    "OUTPUT_KIND_KEY",
     "JobRef",
     "JobResult",
     "JobStatus",
     "NotGiven",
     "OutputFile",
     "Submission",
+    "allowed_content_types",
     "has_ended",
     "is_cancelled_state",
     "is_completed_state",
     "is_failed_state",
+    "is_file_url",
     "is_terminal_state",
+    "kind_of",
     "known_states",
     "outcome_of",
+    "output_fields",
+    "output_files",
+    "output_kinds",
+    "required_kind",
     "state_outcomes",
-    "terminal_states",
 ]
 
 # The job states code must name: each is one of the spec's KnownRequestState values (a test
@@ -77,11 +99,6 @@ def state_outcomes() -> dict[str, str]:
     return found
 
 
-def terminal_states() -> frozenset[str]:
-    """States a job never leaves. Any other state, known or not, means "not finished yet"."""
-    return frozenset(state_outcomes())
-
-
 def outcome_of(state: str) -> str | None:
     """What a final ``state`` means (completed, cancelled, failed); None while not finished."""
     return state_outcomes().get(state)
@@ -104,20 +121,8 @@ def is_failed_state(state: str) -> bool:
 
 
 def has_ended(state: str) -> bool:
-    """A job in ``state`` will not change any more: a final state of the spec (however spelt,
-    so an outcome such as a batch row's ``completed`` too), or :data:`GONE`."""
+    """A job in ``state`` will not change any more: a final state of the spec, or :data:`GONE`."""
     return state == GONE or is_terminal_state(state)
-
-
-TERMINAL_STATES: frozenset[str]
-"""States a job never leaves (the spec's ``x-terminal-states``), read on first access."""
-
-
-def __getattr__(name: str) -> Any:
-    # TERMINAL_STATES stays importable, computed from the spec on first use (cheap imports).
-    if name == "TERMINAL_STATES":
-        return terminal_states()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class NotGiven:
@@ -261,3 +266,132 @@ class JobResult(_Outcome):
 JobRef = str | Submission | JobStatus | JobResult
 """What names a job wherever an id is taken: the id itself, or any value a call returned for it
 (``client.wait(client.submit(...))``)."""
+
+
+# A result's output files ---------------------------------------------------------------------
+
+FILE_KIND: Final = "file"
+"""The kind of an output file whose kind neither the spec nor its name or URL tells."""
+OUTPUT_KIND_KEY: Final = "x-output-kind"
+_WORDS = re.compile(r"[a-z0-9]+")
+
+
+@functools.cache
+def _documented() -> tuple[tuple[str, str | None, str], ...]:
+    """``(field, x-output-kind or None, description)`` of each documented output field."""
+    from ._spec import resolve, spec_document
+
+    result = resolve(spec_document()["components"]["schemas"]["RequestResult"])
+    schema = resolve(result.get("properties", {}).get("output", {}))
+    found: list[tuple[str, str | None, str]] = []
+    for name, prop in (schema.get("properties") or {}).items():
+        prop = resolve(prop) if isinstance(prop, dict) else {}
+        items = resolve(prop.get("items", {}))
+        kind = prop.get(OUTPUT_KIND_KEY) or (
+            items.get(OUTPUT_KIND_KEY) if isinstance(items, dict) else None
+        )
+        found.append((str(name), str(kind) if kind else None, str(prop.get("description", ""))))
+    return tuple(found)
+
+
+@functools.cache
+def output_kinds() -> frozenset[str]:
+    """The kinds the spec's output fields declare with ``x-output-kind`` (image, video...)."""
+    return frozenset(kind for _, kind, _ in _documented() if kind)
+
+
+@functools.cache
+def output_fields() -> tuple[tuple[str, str], ...]:
+    """``(field, kind)`` of every documented output field, in spec order.
+
+    A documented field without ``x-output-kind`` gets the kind its name, else its description,
+    names (as for an undocumented field), else ``"file"``.
+    """
+    fields: list[tuple[str, str]] = []
+    for name, kind, description in _documented():
+        if kind is None:
+            kind = _kind_in_words(name) or _kind_in_words(description) or FILE_KIND
+        fields.append((name, kind))
+    return tuple(fields)
+
+
+def _kind_in_words(text: str) -> str | None:
+    """The first kind the spec uses that is a word of ``text`` (singular or plural)."""
+    kinds = output_kinds()
+    for word in _WORDS.findall(text.lower()):
+        for candidate in (word, word[:-1] if word.endswith("s") else word):
+            if candidate in kinds:
+                return str(candidate)
+    return None
+
+
+_SPACE = re.compile(r"\s")
+r"""Any whitespace: ``\s`` on a str is ``str.isspace``, in C rather than a loop per character."""
+
+
+def is_file_url(value: object) -> bool:
+    """True for an absolute http(s) URL with a host: what an output file's address looks like."""
+    if not isinstance(value, str) or not value or _SPACE.search(value):
+        return False
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+def kind_of(field: str, url: str) -> str:
+    """The kind of a file from a field the spec does not document (see the module docstring)."""
+    import mimetypes
+    from pathlib import PurePosixPath
+
+    named = _kind_in_words(field)
+    if named is not None:
+        return named
+    guessed, _ = mimetypes.guess_type(PurePosixPath(urlsplit(url).path).name)
+    major = (guessed or "").split("/", 1)[0]
+    return major if major in output_kinds() else FILE_KIND
+
+
+def _urls(value: Any) -> Iterator[str]:
+    """The URLs of a field's value: a URL, or a list of them (anything else: none)."""
+    if isinstance(value, str):
+        if is_file_url(value):
+            yield value
+    elif isinstance(value, list) and value and all(is_file_url(item) for item in value):
+        yield from value
+
+
+def output_files(outputs: Mapping[str, Any]) -> tuple[OutputFile, ...]:
+    """Every file of an ``output`` object: documented fields first, in spec order, then any
+    other URL-valued field in the order received. A URL seen before is not repeated."""
+    documented = dict(output_fields())
+    order = [name for name in documented if name in outputs]
+    order += [name for name in outputs if name not in documented]
+    seen: set[str] = set()
+    files: list[OutputFile] = []
+    for name in order:
+        for url in _urls(outputs[name]):
+            if url in seen:
+                continue
+            seen.add(url)
+            kind = documented.get(name) or kind_of(name, url)
+            files.append(OutputFile(url=url, kind=kind, field=name))
+    return tuple(files)
+
+
+def allowed_content_types(kind: str | None) -> tuple[str, ...]:
+    """The media types a file of ``kind`` may arrive as: its own (``image/*``...) or bytes.
+
+    None (a bare URL of unknown kind) keeps the historical rule: a video or bytes. A ``file``
+    of unknown kind may be anything.
+    """
+    if kind == FILE_KIND:
+        return ("",)
+    return ("video/" if kind is None else f"{kind}/", "application/octet-stream")
+
+
+def required_kind(item: OutputFile) -> str | None:
+    """The kind a file must be: a bare URL of unknown kind keeps the old rule (a video or
+    bytes), not "anything"."""
+    return None if not item.field and item.kind == FILE_KIND else item.kind

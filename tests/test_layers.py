@@ -19,7 +19,6 @@ SPEC_LAYER = frozenset(
         "sora2._inputs",
         "sora2._refusals",
         "sora2._text",
-        "sora2._outputs",
         "sora2._exceptions",
         "sora2._telemetry",
         "sora2._extras",

@@ -13,8 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .._download import file_suffix
 from .._inputs import PROMPT_INPUT
-from .._outputs import file_suffix
 
 if TYPE_CHECKING:
     from .._async_client import AsyncClient

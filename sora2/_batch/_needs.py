@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .._exceptions import AuthenticationError, ConfigurationError, InvalidInputError
-from .._pricing import CostEstimate, check_max_cost, format_usd, sum_known, unpriced
+from .._options import CostEstimate, check_max_cost, format_usd, sum_known, unpriced
 from .._telemetry import logger
 from .._text import plural
 from .._types import CANCELLED, COMPLETED, FAILED, GONE, IN_QUEUE, outcome_of

@@ -37,7 +37,7 @@ from ._rows import row_seconds
 if TYPE_CHECKING:
     import psycopg
 
-    from .._pricing import CostEstimate
+    from .._options import CostEstimate
 
 __all__ = [
     "DONE",

@@ -18,8 +18,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .._batch._manifest import INVALID, PENDING
-from .._options import DEFAULT_BATCH_CONCURRENCY
-from .._pricing import format_usd
+from .._options import DEFAULT_BATCH_CONCURRENCY, format_usd
 from .._text import plural
 from .._types import COMPLETED
 from . import (

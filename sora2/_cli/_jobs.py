@@ -196,7 +196,7 @@ def price(model: str, inputs: dict[str, Any], settings: Settings) -> None:
     inputs = {k: v for k, v in inputs.items() if k != "prompt"}
     with open_client(settings) as client:
         estimate = client.price(model=model, **inputs)
-    from .._pricing import format_usd
+    from .._options import format_usd
 
     line = (
         f"{model}: {format_usd(estimate.usd)} ({estimate.basis})"

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .._exceptions import NotFoundError, Sora2Error
-from .._pricing import format_usd, sum_known
+from .._options import format_usd, sum_known
 from .._text import plural
 from .._types import GONE, is_cancelled_state, is_completed_state, is_failed_state
 from . import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_TERMINATED, CommandError, Terminated, first_line
@@ -117,7 +117,7 @@ def jobs(unfinished: bool, refresh: bool, prune: bool, settings: Settings) -> No
 def _spend(records: list[JobRecord]) -> tuple[float, int]:
     """The estimated spend of the jobs listed, and how many have no estimate. A cancelled job
     is not counted: cancelling is only possible while queued, before it is charged."""
-    from .._pricing import CostEstimate
+    from .._options import CostEstimate
 
     charged = [r for r in records if not is_cancelled_state(r.state)]
     return sum_known(CostEstimate(r.model or "", r.estimate_usd, "") for r in charged)

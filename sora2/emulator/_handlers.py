@@ -20,9 +20,8 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from .._inputs import PROMPT_INPUT, duration_property, input_fields, size_property
-from .._outputs import FILE_KIND
 from .._spec import operation
-from .._types import COMPLETED, IN_QUEUE
+from .._types import COMPLETED, FILE_KIND, IN_QUEUE
 from ._constants import (
     FAILURE_MESSAGE,
     MAX_BODY_BYTES,

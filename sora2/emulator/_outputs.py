@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from .._exceptions import InvalidInputError
-from .._outputs import output_fields
 from .._spec import resolve, spec_document
+from .._types import output_fields
 from ._constants import OUTPUT_LIST_LENGTH
 
 __all__ = [

@@ -11,7 +11,7 @@ import pytest
 
 from sora2._inputs import hosted_inputs, input_fields, job_seconds
 from sora2._journal import Journal
-from sora2._pricing import PRICE_FIELD, format_usd
+from sora2._options import PRICE_FIELD, format_usd
 from sora2._spec import default_model, models, resolve
 from sora2.emulator import create_app, serve
 

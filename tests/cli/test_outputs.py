@@ -13,8 +13,7 @@ import pytest
 from sora2 import Client
 from sora2._cli import EXIT_FAILED, _common
 from sora2._cli._common import Settings
-from sora2._outputs import output_fields
-from sora2._types import FAILED, state_outcomes
+from sora2._types import FAILED, output_fields, state_outcomes
 from sora2.emulator import SyncASGITransport, create_app, serve
 
 from .helpers import BASE_URL, TOKEN, FakeClock, documented_prompt, run

@@ -15,7 +15,7 @@ import pytest
 from sora2 import CostLimitError, InvalidInputError
 from sora2._inputs import input_fields, job_seconds
 from sora2._journal import Journal
-from sora2._pricing import PRICE_FIELD, UNIT_FIELD
+from sora2._options import PRICE_FIELD, UNIT_FIELD
 from sora2._spec import models, resolve
 from sora2.emulator import Emulator
 

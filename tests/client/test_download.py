@@ -328,8 +328,6 @@ class TestStalePartFiles:
         other.write_bytes(b"another target")
         os.utime(other, (1_000_000_000, 1_000_000_000))
         with PartFile(target, max_bytes=100, request_id="r") as part:
-            part.write(b"data")
-            part.flush()
-            part.commit()
+            part.finish(b"data", None, httpx.Response(200))
         assert b"data" == target.read_bytes()
         assert [".other.mp4.0123456789ab.part"] == _leftovers(tmp_path)

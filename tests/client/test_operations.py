@@ -14,9 +14,8 @@ from sora2._base_client import SharedState
 from sora2._exceptions import JOB_NOT_FOUND
 from sora2._journal_glue import Gone, Observed, OutputSeen, Submitted
 from sora2._operations import Result, Status, Submit, files_to_download
-from sora2._outputs import output_fields
 from sora2._spec import default_model
-from sora2._types import COMPLETED, FAILED, state_outcomes
+from sora2._types import COMPLETED, FAILED, output_fields, state_outcomes
 
 from .helpers import status_body, submit_body
 

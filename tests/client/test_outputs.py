@@ -10,18 +10,10 @@ import httpx
 import pytest
 
 from sora2 import DownloadError, NoOutputError, OutputFile
+from sora2._download import file_suffix, target_paths, url_suffix
 from sora2._journal import Journal
-from sora2._outputs import (
-    FILE_KIND,
-    file_suffix,
-    kind_of,
-    output_fields,
-    output_files,
-    output_kinds,
-    target_paths,
-    url_suffix,
-)
 from sora2._spec import resolve, spec_document
+from sora2._types import FILE_KIND, kind_of, output_fields, output_files, output_kinds
 from sora2.emulator import Emulator, create_app
 
 from .helpers import TOKEN, Factory, FakeClock, Script, json_response, submit_body
@@ -232,7 +224,7 @@ def test_a_documented_field_without_x_output_kind_gets_the_kind_its_words_name(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A documented field lacking x-output-kind takes a kind from its name, then description."""
-    import sora2._outputs as outputs
+    import sora2._types as outputs
 
     documented = outputs._documented()
     kind = sorted(output_kinds())[0]
@@ -251,7 +243,7 @@ class TestFieldsOfNoKind:
     def kindless(self, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         """One more documented output field with no x-output-kind and no kind in its words, as
         a field synced from upstream arrives; its name."""
-        import sora2._outputs as outputs
+        import sora2._types as outputs
 
         documented = outputs._documented()
         name = "zz_preview"

@@ -20,8 +20,8 @@ from sora2 import (
     NotFoundError,
     WaitTimeoutError,
 )
+from sora2._download import check_output_target
 from sora2._journal import Journal
-from sora2._outputs import check_output_target
 from sora2._types import GONE, Submission
 from sora2.emulator import Emulator, SyncASGITransport
 

@@ -13,8 +13,7 @@ import httpx
 import pytest
 
 from sora2 import InvalidInputError
-from sora2._outputs import output_fields
-from sora2._types import FAILED, state_outcomes
+from sora2._types import FAILED, output_fields, state_outcomes
 from sora2.emulator import SyncASGITransport, create_app, parse_faults, parse_size
 from sora2.emulator._constants import DEFAULT_OUTPUTS, OUTPUT_LIST_LENGTH
 from sora2.emulator._outputs import OTHER_MEDIA, field_is_list, media_of
@@ -82,7 +81,7 @@ class TestShapes:
     def test_a_field_of_no_kind_is_served_as_bytes(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """A documented output field without x-output-kind (as a field synced from upstream
         arrives) can be the shape: its URL serves bytes as .bin, application/octet-stream."""
-        import sora2._outputs as outputs
+        import sora2._types as outputs
 
         documented = outputs._documented()
         name = "zz_preview"

@@ -481,7 +481,7 @@ class TestOutputPaths:
     ) -> None:
         """Any output path is accepted (its directory now exists) or refused as invalid input
         naming ``out``: never an OSError or a ValueError, before anything is paid for."""
-        from sora2._outputs import check_output_target
+        from sora2._download import check_output_target
 
         root = tmp_path_factory.mktemp("out")
         (root / "file").write_text("x")

@@ -1,4 +1,4 @@
-"""sora2._pricing: a model document's price multiplied out, or why it cannot be."""
+"""sora2._options, the cost half: a model document's price multiplied out, or why it cannot be."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-from sora2._pricing import (
+from sora2._options import (
     PRICE_FIELD,
     PRICE_UNITS,
     UNIT_FIELD,
-    estimate_cost,
+    estimate_from,
     format_usd,
     sum_known,
     unpriced,
@@ -25,15 +25,15 @@ def _document(price: Any, unit: Any) -> dict[str, Any]:
 
 def test_per_second_is_multiplied_by_the_duration() -> None:
     """A per-second price times the seconds, rounded so 0.1 x 3 is 0.3; the basis says so."""
-    estimate = estimate_cost(MODEL, _document(0.1, "second"), 3)
+    estimate = estimate_from(MODEL, _document(0.1, "second"), 3)
     assert (0.3, 3) == (estimate.usd, estimate.seconds)
     assert "x 3 s" in estimate.basis and PRICE_UNITS["second"] in estimate.basis
 
 
 def test_per_request_ignores_the_duration() -> None:
     """A per-job price is the job's cost, whatever its length."""
-    assert 0.25 == estimate_cost(MODEL, _document(0.25, "request"), 12).usd
-    assert 0.25 == estimate_cost(MODEL, _document(0.25, "request"), None).usd
+    assert 0.25 == estimate_from(MODEL, _document(0.25, "request"), 12).usd
+    assert 0.25 == estimate_from(MODEL, _document(0.25, "request"), None).usd
 
 
 @pytest.mark.parametrize(
@@ -50,19 +50,19 @@ def test_per_request_ignores_the_duration() -> None:
 )
 def test_what_cannot_be_estimated_says_why(document: Any, words: str) -> None:
     """A missing or bad field, or an unknown unit: no estimate, and the basis names the cause."""
-    estimate = estimate_cost(MODEL, document, 4)
+    estimate = estimate_from(MODEL, document, 4)
     assert estimate.usd is None and not estimate.known
     assert "cannot estimate" in estimate.basis and words in estimate.basis
 
 
 def test_a_per_second_price_needs_a_duration() -> None:
     """Without a duration, a per-second price gives no estimate."""
-    assert estimate_cost(MODEL, _document(0.1, "second"), None).usd is None
+    assert estimate_from(MODEL, _document(0.1, "second"), None).usd is None
 
 
 def test_totals_count_the_unknown_apart() -> None:
     """sum_known adds the known estimates and counts the others."""
-    known = estimate_cost(MODEL, _document(0.1, "second"), 4)
+    known = estimate_from(MODEL, _document(0.1, "second"), 4)
     assert (0.8, 1) == sum_known([known, known, unpriced(MODEL, "no route")])
 
 
