@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 import attrs
 import httpx
 
-from ._aiohttp import default_async_transport
+from ._aiohttp import InFlight, default_async_transport
 from ._base_client import FATAL_FOR_RESUME, observed, request_id_of
 from ._download import AsyncFetcher
 from ._exceptions import ConfigurationError, Sora2Error, is_gone
@@ -29,10 +29,10 @@ from ._options import (
 )
 from ._outputs import absolute_target
 from ._retry import acall_with_retries
-from ._telemetry import job_attributes, logger, span
 from ._threads import run_in_worker
-from ._transports import AsyncBorrowedTransport, InFlight
+from ._transports import BorrowedTransport, logger
 from ._types import JobRef, JobResult, JobStatus, Submission
+from ._waiting import job_attributes, span
 
 if TYPE_CHECKING:
     from sora2_models.typed_dicts import InputOptions
@@ -68,7 +68,7 @@ class AsyncClient(FlowClient[httpx.AsyncBaseTransport]):
             )
         api_transport: httpx.AsyncBaseTransport | None = source
         if self._borrowed and source is not None:
-            api_transport = AsyncBorrowedTransport(source)
+            api_transport = BorrowedTransport(source)
         if api_transport is None:  # the network: aiohttp's pool when installed (sora2._aiohttp)
             api_transport = default_async_transport(options.limits())
         self._http = httpx.AsyncClient(transport=api_transport, **self._http_settings())

@@ -42,7 +42,6 @@ from ._options import (
 )
 from ._paid import paid_for
 from ._retry import RetryPolicy
-from ._telemetry import annotate, count, job_attributes, register_secret, remember_job
 from ._transports import (
     APIRoot,
     BearerAuth,
@@ -50,9 +49,19 @@ from ._transports import (
     in_process_emulator,
     is_in_process,
     is_loopback,
+    register_secret,
 )
 from ._types import IN_PROGRESS, JobRef, JobResult, JobStatus, Submission
-from ._waiting import Clock, ProgressModel, SystemClock, WaitTracker
+from ._waiting import (
+    Clock,
+    ProgressModel,
+    SystemClock,
+    WaitTracker,
+    annotate,
+    count,
+    job_attributes,
+    remember_job,
+)
 
 __all__ = [
     "FATAL_FOR_RESUME",

@@ -27,9 +27,9 @@ from ._options import (
 )
 from ._outputs import absolute_target
 from ._retry import call_with_retries
-from ._telemetry import job_attributes, logger, span
-from ._transports import BorrowedTransport
+from ._transports import BorrowedTransport, logger
 from ._types import JobRef, JobResult, JobStatus, Submission
+from ._waiting import job_attributes, span
 
 if TYPE_CHECKING:
     from sora2_models.typed_dicts import InputOptions

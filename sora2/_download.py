@@ -34,8 +34,7 @@ from ._exceptions import DownloadError, TransientDownloadError, parse_retry_afte
 from ._options import DOWNLOAD_CHUNK_SIZE, MAX_DOWNLOAD_REDIRECTS, user_agent
 from ._outputs import FILE_KIND, allowed_content_types, required_kind, type_suffix, url_suffix
 from ._retry import IDEMPOTENT_RETRY_STATUSES, RetryPolicy, acall_with_retries, call_with_retries
-from ._telemetry import logger, redact
-from ._transports import AsyncBorrowedTransport, BorrowedTransport, HostPolicy, InFlight
+from ._transports import BorrowedTransport, HostPolicy, logger, redact
 from ._types import OutputFile
 
 if TYPE_CHECKING:
@@ -258,7 +257,7 @@ def _files_client(
     sync, limits, source = cls is httpx.Client, options.limits(), shared.transport
     transport: Any
     if source is not None:  # of the client's own kind (checked by its _connect)
-        transport = (BorrowedTransport if sync else AsyncBorrowedTransport)(source)  # type: ignore[arg-type]
+        transport = BorrowedTransport(source)
     elif sync:
         from ._guarded import GuardedTransport
 
@@ -390,6 +389,8 @@ class AsyncFetcher(_Fetcher):
     _files: httpx.AsyncClient | None = None
 
     def __init__(self, *args: Any) -> None:
+        from ._aiohttp import InFlight  # async only: a sync client never loads it
+
         super().__init__(*args)
         self._slots = InFlight(self._options.connection_limit, self._options.timeout.pool)
 

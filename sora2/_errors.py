@@ -30,7 +30,7 @@ from ._exceptions import (
 )
 from ._responses import json_body, salvage_request_id
 from ._retry import SUBMIT_RETRY_STATUSES
-from ._telemetry import redact
+from ._transports import redact
 
 __all__ = [
     "NOT_SENT_ERRORS",

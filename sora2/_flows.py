@@ -39,9 +39,9 @@ from ._journal_glue import Adopted, Change, Failed, Saved, Targeted, is_adhoc, r
 from ._operations import Result, Status
 from ._outputs import absolute_target, check_output_target, names_files, target_paths
 from ._responses import files_to_download
-from ._telemetry import job_attributes, logger, measure, remember_job, span
+from ._transports import logger
 from ._types import JobRef, JobResult, JobStatus, OutputFile, Submission, is_completed_state
-from ._waiting import TRANSIENT_POLL_ERRORS
+from ._waiting import TRANSIENT_POLL_ERRORS, job_attributes, measure, remember_job, span
 
 if TYPE_CHECKING:
     from ._journal_rows import JobRecord

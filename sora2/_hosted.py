@@ -31,8 +31,7 @@ import httpx
 from ._exceptions import DownloadError, InvalidInputError
 from ._options import MAX_DOWNLOAD_REDIRECTS
 from ._spec import hosted_file_limits, hosted_inputs
-from ._telemetry import logger
-from ._transports import IPAddress, is_special_address
+from ._transports import IPAddress, is_special_address, logger
 
 __all__ = [
     "HostedFileVerdict",

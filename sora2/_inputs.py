@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from ._exceptions import InvalidInputError
-from ._telemetry import logger
 from ._types import NotGiven
 
 __all__ = [
@@ -40,6 +40,8 @@ __all__ = [
     "spec_default",
     "validate_input",
 ]
+
+logger = logging.getLogger("sora2")  # sora2._transports keeps the token out of its records
 
 PROMPT_INPUT = "prompt"
 """The input property the clients and the CLI take positionally (``generate("a cat")``); the

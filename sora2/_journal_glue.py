@@ -26,7 +26,7 @@ import attrs
 
 from ._journal import JournalStore
 from ._journal_rows import JobRecord
-from ._telemetry import logger
+from ._transports import logger
 
 if TYPE_CHECKING:
     from ._base_client import SharedState

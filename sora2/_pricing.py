@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from ._exceptions import ConfigurationError, CostLimitError, InvalidInputError
-from ._telemetry import logger
+from ._transports import logger
 
 if TYPE_CHECKING:
     import httpx
