@@ -7,12 +7,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import httpx
 
 from ._exceptions import (
     APIConnectionError,
+    APIError,
     APIResponseValidationError,
     APIStatusError,
     APITimeoutError,
@@ -27,10 +28,15 @@ from ._exceptions import (
     RateLimitError,
     SubmissionUnknownError,
     UnprocessableEntityError,
+    WaitTimeoutError,
 )
+from ._options import MAX_POLL_INTERVAL, MAX_RETRY_AFTER, MAX_WAIT_ERRORS, MIN_POLL_INTERVAL
 from ._responses import json_body, salvage_request_id
 from ._retry import SUBMIT_RETRY_STATUSES
-from ._transports import redact
+from ._transports import logger, redact
+
+if TYPE_CHECKING:
+    from ._waiting import WaitTracker
 
 __all__ = [
     "NOT_SENT_ERRORS",
@@ -38,9 +44,11 @@ __all__ = [
     "host_port",
     "invalid_response",
     "job_failed",
+    "poll_failed",
     "submit_failure",
     "transport_error",
     "unknown_submission",
+    "wait_timeout",
 ]
 
 NOT_SENT_ERRORS: Final = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
@@ -196,3 +204,40 @@ def job_failed(request_id: str, state: str, error: Mapping[str, Any] | None) -> 
         state=state,
         detail=error,
     )
+
+
+# wait(): a failed poll, and the deadline ----------------------------------------------------
+
+
+def poll_failed(tracker: WaitTracker, exc: APIError) -> float:
+    """Seconds until the poll after a failed one (already retried): backing off, but never past
+    the latency bound; the error itself after ``MAX_WAIT_ERRORS`` failures in a row."""
+    tracker.failures += 1
+    if tracker.failures >= MAX_WAIT_ERRORS:
+        raise exc
+    bound = tracker.schedule.latency_bound(tracker.clock.monotonic())
+    delay = min(MAX_POLL_INTERVAL, max(bound, MIN_POLL_INTERVAL * tracker.failures))
+    if isinstance(exc, RateLimitError) and exc.retry_after is not None:
+        delay = max(delay, min(exc.retry_after, MAX_RETRY_AFTER))
+    logger.debug("%s: poll failed (%s); trying again in %.1fs", tracker.request_id, exc, delay)
+    return delay
+
+
+def wait_timeout(tracker: WaitTracker, *, cancelled: bool) -> WaitTimeoutError:
+    """The error of a wait past its deadline; the job goes on (and is paid for) unless it was
+    cancelled while still queued."""
+    from ._paid import mark_paid
+
+    state = tracker.last.state if tracker.last is not None else None
+    tail = "it was still queued, so it was cancelled" if cancelled else "the job goes on"
+    error = WaitTimeoutError(
+        f"gave up waiting for {tracker.request_id} after {tracker.timeout:g}s "
+        f"(last state: {state or 'unknown'}); {tail}",
+        request_id=tracker.request_id,
+        last_status=state,
+        cancelled=cancelled,
+    )
+    if not cancelled:
+        base_url, in_process = tracker.hints
+        mark_paid(error, tracker.request_id, base_url=base_url, in_process=in_process)
+    return error

@@ -206,7 +206,9 @@ class FlowClient(BaseClient[TransportT]):
                 try:
                     status = yield from self._status_flow(request_id)
                 except TRANSIENT_POLL_ERRORS as exc:
-                    delay = tracker.failed(exc)
+                    from ._errors import poll_failed  # failures only
+
+                    delay = poll_failed(tracker, exc)
                 else:
                     next_delay, changes = tracker.observe(status)
                     if changes:
@@ -219,7 +221,9 @@ class FlowClient(BaseClient[TransportT]):
                     cancelled = cancel and tracker.queued
                     if cancelled:
                         cancelled = yield from self._cancel_quietly(request_id)
-                    raise tracker.timeout_error(cancelled=cancelled)
+                    from ._errors import wait_timeout
+
+                    raise wait_timeout(tracker, cancelled=cancelled)
                 yield Sleep(min(delay, remaining))
 
     def _cancel_quietly(self, request_id: str) -> Flow[bool]:

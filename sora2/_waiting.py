@@ -28,19 +28,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
-from ._exceptions import (
-    APIConnectionError,
-    APIError,
-    InternalServerError,
-    RateLimitError,
-    WaitTimeoutError,
-)
+from ._exceptions import APIConnectionError, InternalServerError, RateLimitError
 from ._journal_glue import Change, Processed
 from ._options import (
     MAX_POLL_INTERVAL,
     MAX_QUEUE_POLL_INTERVAL,
     MAX_RETRY_AFTER,
-    MAX_WAIT_ERRORS,
     MIN_NEAR_END_POLL_INTERVAL,
     MIN_POLL_INTERVAL,
     POLL_APPROACH_FRACTION,
@@ -172,13 +165,13 @@ class PollSchedule:
     _latest_start: float | None = field(default=None, init=False, repr=False)
     _seen_queued: bool = field(default=False, init=False, repr=False)
 
-    def _latency_bound(self, now: float, floor: float = MIN_POLL_INTERVAL) -> float:
+    def latency_bound(self, now: float, floor: float = MIN_POLL_INTERVAL) -> float:
         return max(floor, POLL_LATENCY_FRACTION * (now - self.submitted_at))
 
     def next_delay(self, status: JobStatus, now: float) -> float:
         """Seconds to sleep before polling again, after seeing ``status`` at ``now``."""
         floor = MIN_POLL_INTERVAL
-        delay = self._latency_bound(now)
+        delay = self.latency_bound(now)
         expected = self.model.expected(self.video_seconds)
         if status.state == IN_QUEUE:
             self._seen_queued = True
@@ -211,18 +204,11 @@ class PollSchedule:
         # The floor: that fraction of the shortest length it can have, within both minimums.
         length = POLL_LATENCY_FRACTION * (earliest + expected - self.submitted_at)
         floor = min(MIN_POLL_INTERVAL, max(MIN_NEAR_END_POLL_INTERVAL, length))
-        delay = self._latency_bound(now, floor)
+        delay = self.latency_bound(now, floor)
         remaining = expected - (now - start)
         if remaining > 0:
             delay = max(delay, POLL_APPROACH_FRACTION * remaining)
         return floor, delay
-
-    def error_delay(self, now: float, retry_after: float | None, failures: int) -> float:
-        """Seconds to sleep after a failed poll: backing off, but never past the latency bound."""
-        delay = min(MAX_POLL_INTERVAL, max(self._latency_bound(now), MIN_POLL_INTERVAL * failures))
-        if retry_after is not None:
-            delay = max(delay, min(retry_after, MAX_RETRY_AFTER))
-        return delay
 
 
 TRANSIENT_POLL_ERRORS = (APIConnectionError, InternalServerError, RateLimitError)
@@ -248,9 +234,9 @@ class WaitTracker:
         hint_in_process: bool = False,
     ) -> None:
         self.request_id = request_id
-        self._hints = (hint_base_url, hint_in_process)
+        self.hints = (hint_base_url, hint_in_process)
         self.timeout = timeout
-        self._clock = clock
+        self.clock = clock
         self._model = model
         self._on_update = on_update
         now = clock.monotonic()
@@ -265,8 +251,7 @@ class WaitTracker:
             self.schedule.earliest_start = now - max(0.0, clock.time() - started_wall)
         self.video_seconds = video_seconds
         self.last: JobStatus | None = None
-        self.polls = 0
-        self._failures = 0
+        self.failures = 0
         self._last_queued_at: float | None = now - age if self._fresh else None
         self._start_estimate: float | None = None
         self._last_progress_at: float | None = None
@@ -280,18 +265,17 @@ class WaitTracker:
         return self._fresh if self.last is None else self.last.state == IN_QUEUE
 
     def remaining(self) -> float:
-        return self.deadline - self._clock.monotonic()
+        return self.deadline - self.clock.monotonic()
 
     def first_delay(self) -> float:
         """Seconds before the first poll: none, but for a job just submitted (see ``_fresh``)."""
-        return max(0.0, min(self._first_poll_at - self._clock.monotonic(), self.remaining()))
+        return max(0.0, min(self._first_poll_at - self.clock.monotonic(), self.remaining()))
 
     def observe(self, status: JobStatus) -> tuple[float | None, tuple[Change, ...]]:
         """Take one poll's answer: None when the job is over, else seconds until the next poll;
         and what the journal must record (what was learned about processing time)."""
-        now = self._clock.monotonic()
-        self.polls += 1
-        self._failures = 0
+        now = self.clock.monotonic()
+        self.failures = 0
         previous, self.last = self.last, status
         if previous is None or (previous.state, previous.queue_position) != (
             status.state,
@@ -345,33 +329,6 @@ class WaitTracker:
             self._model.seconds_per_video_second or 0.0,
         )
         return (Processed(self.request_id, processing),)
-
-    def failed(self, exc: APIError) -> float:
-        """Take a failed poll: seconds until the next try, or re-raise after too many in a row."""
-        self._failures += 1
-        if self._failures >= MAX_WAIT_ERRORS:
-            raise exc
-        retry_after = exc.retry_after if isinstance(exc, RateLimitError) else None
-        delay = self.schedule.error_delay(self._clock.monotonic(), retry_after, self._failures)
-        logger.debug("%s: poll failed (%s); trying again in %.1fs", self.request_id, exc, delay)
-        return delay
-
-    def timeout_error(self, *, cancelled: bool) -> WaitTimeoutError:
-        from ._paid import mark_paid  # loaded at the first failure
-
-        state = self.last.state if self.last is not None else None
-        tail = "it was still queued, so it was cancelled" if cancelled else "the job goes on"
-        error = WaitTimeoutError(
-            f"gave up waiting for {self.request_id} after {self.timeout:g}s "
-            f"(last state: {state or 'unknown'}); {tail}",
-            request_id=self.request_id,
-            last_status=state,
-            cancelled=cancelled,
-        )
-        if not cancelled:
-            base_url, in_process = self._hints
-            mark_paid(error, self.request_id, base_url=base_url, in_process=in_process)
-        return error
 
 
 # Spans and metrics ------------------------------------------------------------------------
