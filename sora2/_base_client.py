@@ -45,7 +45,9 @@ from ._retry import RetryPolicy
 from ._transports import (
     APIRoot,
     BearerAuth,
+    Clock,
     HostPolicy,
+    SystemClock,
     in_process_emulator,
     is_in_process,
     is_loopback,
@@ -53,9 +55,7 @@ from ._transports import (
 )
 from ._types import IN_PROGRESS, JobRef, JobResult, JobStatus, Submission
 from ._waiting import (
-    Clock,
     ProgressModel,
-    SystemClock,
     WaitTracker,
     annotate,
     count,

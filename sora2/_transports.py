@@ -1,20 +1,17 @@
-"""How a request travels, and what it may carry where.
+"""A client's edges: the clock it waits on, the transports its requests travel by, the hosts
+its downloads may reach, and its log.
 
 The token goes only to the API's own origin (``BearerAuth``) and never into a log record or an
 error message (``redact``, the filter on the ``sora2`` logger). ``APIRoot`` joins each path to
 the base URL once; ``BorrowedTransport`` lends a transport without closing it;
-``emulator=True`` is a transport into an in-process emulator.
+``emulator=True`` is a transport into an in-process emulator on the client's :class:`Clock`.
 
-Output files may come only from where ``HostPolicy`` allows. An output URL comes from the
-service's answer, which must not be able to point sora2 at the user's own network: a URL is
-fetched only when its host is trusted (the API's host, RunComfy's host suffixes, or a host
-the user named with ``trusted_hosts=``, ``--trust-host`` or ``$SORA2_TRUSTED_HOSTS``); when it
-is https, or plain http to the API's own origin or a host the user named; and when its address
-is public (loopback, private, link-local, multicast, unspecified and reserved addresses are
-refused unless they are the API's own origin or an address or network the user trusts: a
-trusted *name* does not trust the private address it resolves to). ``HostPolicy.check_url``
-checks a URL, and a literal address in it; the download transports (``sora2._guarded``,
-``sora2._aiohttp``) check every resolved address before connecting.
+An output URL comes from the service's answer, which must not be able to point sora2 at the
+user's own network: ``HostPolicy`` (the rules: docs/connections.md) allows a trusted host, over
+https (plain http only to the API's origin or a host the user named), at a public address
+unless the user trusts that address. ``HostPolicy.check_url`` checks a URL and a literal
+address in it; the download transports (``sora2._guarded``, ``sora2._aiohttp``) check every
+address a name resolves to before connecting.
 """
 
 from __future__ import annotations
@@ -25,26 +22,26 @@ import logging
 import os
 import re
 import threading
+import time
 from collections.abc import Generator, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final, Protocol
 
 import httpx
 
 from ._exceptions import ConfigurationError, DownloadError
 from ._options import RUNCOMFY_HOST_SUFFIXES, TRUSTED_HOSTS_ENV_VAR
 
-if TYPE_CHECKING:
-    from ._waiting import Clock
-
 __all__ = [
     "REDACTED",
     "APIRoot",
     "BearerAuth",
     "BorrowedTransport",
+    "Clock",
     "HostPolicy",
     "IPAddress",
     "IPNetwork",
+    "SystemClock",
     "in_process_emulator",
     "is_in_process",
     "is_loopback",
@@ -54,7 +51,6 @@ __all__ = [
     "redact",
     "refused_address",
     "register_secret",
-    "split_trusted_hosts",
 ]
 
 
@@ -141,6 +137,36 @@ if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
     # A library prints nothing unless asked: without this, Python's last-resort handler would
     # put sora2's warnings on the stderr of every program that never configured logging.
     logger.addHandler(logging.NullHandler())
+
+
+class Clock(Protocol):
+    """The time source of wait(): monotonic for deadlines, wall time for the journal."""
+
+    def monotonic(self) -> float: ...
+
+    def time(self) -> float: ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+    async def asleep(self, seconds: float) -> None: ...
+
+
+class SystemClock:
+    """The real clock."""
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def time(self) -> float:
+        return time.time()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+    async def asleep(self, seconds: float) -> None:
+        import anyio
+
+        await anyio.sleep(seconds)
 
 
 # Transports -------------------------------------------------------------------------------
@@ -245,11 +271,6 @@ def _literal(host: str) -> IPAddress | None:
         return None
 
 
-def split_trusted_hosts(text: str) -> list[str]:
-    """The entries of ``$SORA2_TRUSTED_HOSTS``: separated by commas or whitespace."""
-    return [part for part in text.replace(",", " ").split() if part]
-
-
 def parse_trusted_hosts(
     entries: Iterable[str],
 ) -> tuple[frozenset[str], tuple[str, ...], tuple[IPNetwork, ...]]:
@@ -315,7 +336,7 @@ class HostPolicy:
         """The policy of a client on ``base_url`` trusting ``trusted_hosts`` and
         ``$SORA2_TRUSTED_HOSTS``."""
         env = os.environ if environ is None else environ
-        extra = split_trusted_hosts(env.get(TRUSTED_HOSTS_ENV_VAR, ""))
+        extra = env.get(TRUSTED_HOSTS_ENV_VAR, "").replace(",", " ").split()  # commas or spaces
         entries = [trusted_hosts] if isinstance(trusted_hosts, str) else list(trusted_hosts)
         names, suffixes, networks = parse_trusted_hosts([*entries, *extra])
         return cls(

@@ -1,19 +1,12 @@
 """Following a job: when to poll it, what its processing time teaches, and the spans and
 metrics that report it.
 
-:class:`WaitTracker` reads each poll of one wait() (either client): whether to tell
-``on_update``, when to poll next (:class:`PollSchedule`), what was learned once the job
-completes. An interval is at most ``POLL_LATENCY_FRACTION`` of the job's age, so completion is
-seen within that fraction of any job's length and long jobs cost few polls. Once the
-processing time per video second is learned (:class:`ProgressModel`), a running job is polled
-sparsely early and densely near its expected end, a queued one not before it could be done. A
-Retry-After wins over a shorter interval. Time comes from a :class:`Clock`: tests never sleep.
+:class:`WaitTracker` reads each poll of a wait() (either client): whether to tell ``on_update``,
+when to poll next (:class:`PollSchedule`: at most ``POLL_LATENCY_FRACTION`` of the job's age,
+and densely only near the end :class:`ProgressModel` expects), what to learn once it completes.
 
-Spans and metrics need ``opentelemetry-api`` (the ``otel`` extra), and record nothing until the
-application sets a tracer or meter provider: spans ``sora2.submit``, ``.wait``, ``.poll``,
-``.download``, ``.batch.row`` (request id, model, size, duration; the prompt only when
-``$SORA2_TRACE_PROMPTS`` is ``1``; never the token); counters ``sora2.jobs.submitted``,
-``.completed``, ``.failed``; histograms ``sora2.wait.duration`` (s), ``sora2.download.size`` (By).
+Spans and metrics (listed in docs/services.md) need ``opentelemetry-api`` (the ``otel`` extra)
+and record nothing until the application sets a tracer or meter provider.
 """
 
 from __future__ import annotations
@@ -26,7 +19,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final
 
 from ._exceptions import APIConnectionError, InternalServerError, RateLimitError
 from ._journal_glue import Change, Processed
@@ -46,15 +39,14 @@ from ._transports import logger
 from ._types import IN_PROGRESS, IN_QUEUE
 
 if TYPE_CHECKING:
+    from ._transports import Clock
     from ._types import JobStatus
 
 __all__ = [
     "PROMPTS_ENV_VAR",
     "TRANSIENT_POLL_ERRORS",
-    "Clock",
     "PollSchedule",
     "ProgressModel",
-    "SystemClock",
     "WaitTracker",
     "annotate",
     "count",
@@ -63,36 +55,6 @@ __all__ = [
     "remember_job",
     "span",
 ]
-
-
-class Clock(Protocol):
-    """The time source of wait(): monotonic for deadlines, wall time for the journal."""
-
-    def monotonic(self) -> float: ...
-
-    def time(self) -> float: ...
-
-    def sleep(self, seconds: float) -> None: ...
-
-    async def asleep(self, seconds: float) -> None: ...
-
-
-class SystemClock:
-    """The real clock."""
-
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    def time(self) -> float:
-        return time.time()
-
-    def sleep(self, seconds: float) -> None:
-        time.sleep(seconds)
-
-    async def asleep(self, seconds: float) -> None:
-        import anyio
-
-        await anyio.sleep(seconds)
 
 
 class ProgressModel:
@@ -104,12 +66,7 @@ class ProgressModel:
         self._alpha = alpha
         self._per_second: float | None = None
         self._by_duration: dict[float, float] = {}
-        self._samples = 0
         self._lock = threading.Lock()
-
-    @property
-    def samples(self) -> int:
-        return self._samples
 
     @property
     def seconds_per_video_second(self) -> float | None:
@@ -124,7 +81,6 @@ class ProgressModel:
             self._by_duration[video_seconds] = self._mean(
                 self._by_duration.get(video_seconds), processing_seconds
             )
-            self._samples += 1
 
     def _mean(self, previous: float | None, sample: float) -> float:
         return sample if previous is None else previous + self._alpha * (sample - previous)
@@ -151,11 +107,10 @@ class PollSchedule:
     """The next sleep of one wait() loop, for a job of ``video_seconds`` (when known)
     submitted at ``submitted_at`` (clock time, or when waiting began).
 
-    The job started between ``earliest_start`` (the last poll that saw it queued; None: any
-    time since it was submitted) and the first poll that saw it in progress. Once its very
-    duration has been seen, its end is expected ``POLL_START_FRACTION`` of the way in, where
-    processing times are measured from; an extrapolated expectation, and the near-end floor,
-    count from the earliest start: a few polls too many, never a late one.
+    The job started between ``earliest_start`` (the last poll that saw it queued; None: since
+    it was submitted) and the first poll that saw it running. A duration already seen is
+    expected to end counting from ``POLL_START_FRACTION`` of the way in, where processing
+    times are measured from; an extrapolated one, and the near-end floor, from the earliest.
     """
 
     model: ProgressModel
@@ -237,27 +192,23 @@ class WaitTracker:
         self.hints = (hint_base_url, hint_in_process)
         self.timeout = timeout
         self.clock = clock
-        self._model = model
         self._on_update = on_update
         now = clock.monotonic()
         self.deadline = now + max(0.0, timeout)
         age = 0.0 if submitted_wall is None else max(0.0, clock.time() - submitted_wall)
         self.schedule = PollSchedule(model, video_seconds, submitted_at=now - age)
+        # Submitted under a poll interval ago: queued, as the submit's answer said just now.
         self._fresh = submitted_wall is not None and age < MIN_POLL_INTERVAL
-        """Submitted under ``MIN_POLL_INTERVAL`` ago: queued then, as the submit's answer said,
-        and that answer is the latest look at it, so the first poll keeps the floor from it."""
         self._first_poll_at = now - age + MIN_POLL_INTERVAL if self._fresh else now
         if started_wall is not None:
             self.schedule.earliest_start = now - max(0.0, clock.time() - started_wall)
-        self.video_seconds = video_seconds
         self.last: JobStatus | None = None
         self.failures = 0
         self._last_queued_at: float | None = now - age if self._fresh else None
         self._start_estimate: float | None = None
         self._last_progress_at: float | None = None
+        # (request_id, state) pairs logged, shared by the client's waits: once per job.
         self._unknown_logged = unknown_logged if unknown_logged is not None else set()
-        """(request_id, state) pairs already logged, shared by the client's waits: an unknown
-        state is logged once per job."""
 
     @property
     def queued(self) -> bool:
@@ -277,10 +228,8 @@ class WaitTracker:
         now = self.clock.monotonic()
         self.failures = 0
         previous, self.last = self.last, status
-        if previous is None or (previous.state, previous.queue_position) != (
-            status.state,
-            status.queue_position,
-        ):
+        seen = (previous.state, previous.queue_position) if previous is not None else None
+        if seen != (status.state, status.queue_position):
             position = status.queue_position
             where = f" (queue position {position})" if position is not None else ""
             logger.debug("%s: %s%s", self.request_id, status.state, where)
@@ -311,22 +260,20 @@ class WaitTracker:
         return delay, ()
 
     def _learn(self, status: JobStatus, now: float) -> tuple[Change, ...]:
-        if (
-            not status.is_completed
-            or self._start_estimate is None
-            or self._last_progress_at is None
-            or self.video_seconds is None
-        ):
+        start, last = self._start_estimate, self._last_progress_at
+        seconds = self.schedule.video_seconds
+        if not status.is_completed or start is None or last is None or seconds is None:
             return ()
-        processing = (self._last_progress_at + now) / 2 - self._start_estimate
+        processing = (last + now) / 2 - start
         if processing <= 0:
             return ()
-        self._model.observe(self.video_seconds, processing)
+        model = self.schedule.model
+        model.observe(seconds, processing)
         logger.debug(
             "%s: processed in about %.1fs; now expecting %.2fs per video second",
             self.request_id,
             processing,
-            self._model.seconds_per_video_second or 0.0,
+            model.seconds_per_video_second or 0.0,
         )
         return (Processed(self.request_id, processing),)
 
@@ -335,8 +282,7 @@ class WaitTracker:
 
 PROMPTS_ENV_VAR: Final = "SORA2_TRACE_PROMPTS"
 _SCOPE: Final = "sora2"
-_Otel = tuple[Any, dict[str, Any], tuple[Any, Any]]
-"""The tracer, the instruments, and the modules holding the global tracer and meter providers."""
+_Otel = tuple[Any, dict[str, Any], tuple[Any, Any]]  # tracer, instruments, provider modules
 
 
 @functools.cache
@@ -354,9 +300,7 @@ def _otel() -> _Otel | None:
         "submitted": meter.create_counter("sora2.jobs.submitted", "{job}", "Jobs submitted"),
         "completed": meter.create_counter("sora2.jobs.completed", "{job}", "Jobs completed"),
         "failed": meter.create_counter("sora2.jobs.failed", "{job}", "Jobs that failed"),
-        "wait": meter.create_histogram(
-            "sora2.wait.duration", "s", "Time from the start of wait() to a final state"
-        ),
+        "wait": meter.create_histogram("sora2.wait.duration", "s", "Seconds wait() took"),
         "download": meter.create_histogram("sora2.download.size", "By", "Bytes saved per job"),
     }
     return trace.get_tracer(_SCOPE, __version__), instruments, (trace, metrics_globals)
@@ -367,13 +311,9 @@ _judged: tuple[Any, ...] = ()
 
 
 def _recording() -> _Otel | None:
-    """:func:`_otel`, once the application has set a tracer or meter provider: before that, a
-    span would cost each request microseconds to record nothing.
-
-    Judged again only when the API's global providers (each set at most once) are no longer
-    the objects it was judged on: 0.3 us a call instead of 2.2. So
-    ``$OTEL_PYTHON_TRACER_PROVIDER`` and ``$OTEL_PYTHON_METER_PROVIDER`` are read once.
-    """
+    """:func:`_otel`, once the application has set a tracer or meter provider (before, a span
+    would cost each request microseconds to record nothing). Judged again only when a global
+    provider changed: 0.3 us a call instead of 2.2 (``$OTEL_PYTHON_*_PROVIDER`` read once)."""
     global _judged
     otel = _otel()
     if otel is None:
@@ -411,8 +351,7 @@ def _model() -> str:
 
 
 _JOBS: OrderedDict[str, tuple[str | None, Mapping[str, Any]]] = OrderedDict()
-"""Each recent job's model and inputs, for its later spans; at most ``_JOBS_KEPT``, the
-oldest going first (a long-running service's memory)."""
+"""Recent jobs' model and inputs, for their later spans (the oldest forgotten first)."""
 _JOBS_KEPT: Final = 100_000
 
 
@@ -479,10 +418,11 @@ def annotate(key: str, value: str | int | float) -> None:
 
 
 def _metric_attributes(attributes: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Attributes fit for a metric: not one series per job (no id), never the prompt."""
-    return {
-        k: v for k, v in (attributes or {}).items() if k not in ("sora2.request_id", "sora2.prompt")
-    }
+    """Not one series per job (no id), never the prompt."""
+    return {k: v for k, v in (attributes or {}).items() if k not in _PER_JOB}
+
+
+_PER_JOB: Final = ("sora2.request_id", "sora2.prompt")
 
 
 def count(name: str, attributes: Mapping[str, Any] | None = None) -> None:
