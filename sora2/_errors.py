@@ -13,7 +13,6 @@ import httpx
 
 from ._exceptions import (
     APIConnectionError,
-    APIError,
     APIResponseValidationError,
     APIStatusError,
     APITimeoutError,
@@ -36,6 +35,7 @@ from ._retry import SUBMIT_RETRY_STATUSES
 from ._transports import logger, redact
 
 if TYPE_CHECKING:
+    from ._exceptions import APIError
     from ._waiting import WaitTracker
 
 __all__ = [
