@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
@@ -28,7 +28,6 @@ from ._options import (
     ClientOptions,
 )
 from ._outputs import absolute_target
-from ._retry import acall_with_retries
 from ._threads import run_in_worker
 from ._transports import BorrowedTransport, logger
 from ._types import JobRef, JobResult, JobStatus, Submission
@@ -108,26 +107,17 @@ class AsyncClient(FlowClient[httpx.AsyncBaseTransport]):
 
     async def _call(self, op: Operation[T]) -> T:
         """Run one operation (see ``Client._call``); the journal changes its answer implies are
-        written in a worker thread before its value or error goes on.
-
-        The first attempt is made here, before any retry machinery is built (a closure, its
-        cells and two coroutines per request, for the rare request that fails): a failure
-        goes to ``acall_with_retries`` as its first attempt's, which decides as it would have.
-        """
+        written in a worker thread before its value or error goes on."""
         request = self._request(op)
         try:
             return await self._attempt(op, request)
-        except Exception as exc:
-            first: Exception | None = exc
+        except Exception as exc:  # the retry machinery is loaded at a first failure
+            from ._retry import aretry_failed
 
-        async def attempt() -> T:
-            nonlocal first
-            if first is not None:
-                failure, first = first, None
-                raise failure
-            return await self._attempt(op, request)
+            def again() -> Awaitable[T]:
+                return self._attempt(op, request)
 
-        return await acall_with_retries(self._retry, op.name, attempt, submit=op.name == "submit")
+            return await aretry_failed(self._retry, op.name, again, exc, submit=op.name == "submit")
 
     async def _attempt(self, op: Operation[T], request: dict[str, Any]) -> T:
         """One attempt of ``op``: its request sent, its answer interpreted and journaled."""

@@ -1,19 +1,13 @@
-"""What ``Client`` and ``AsyncClient`` share: configuration, and every decision that does
-not depend on sync or async I/O.
-
-Each call validates its input, builds its request with the generated request builder
-(``build_request_kwargs``), sends it on the client's own httpx client, and turns the answer into
-a typed value or a typed error (the pure functions of ``sora2._responses``); the journal is kept
-by one ``JournalKeeper`` (``sora2._journal_glue``). The two clients add only the I/O: sending,
-sleeping, streaming.
-"""
+"""What ``Client`` and ``AsyncClient`` share: their settings resolved once, and every decision
+that does not depend on sync or async I/O. The two clients add only the I/O."""
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Generic, Self, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Self, TypeVar
 
 import attrs
 import httpx
@@ -40,8 +34,6 @@ from ._options import (
     JournalOption,
     user_agent,
 )
-from ._paid import paid_for
-from ._retry import RetryPolicy
 from ._transports import (
     APIRoot,
     BearerAuth,
@@ -62,6 +54,9 @@ from ._waiting import (
     job_attributes,
     remember_job,
 )
+
+if TYPE_CHECKING:
+    from ._retry import RetryPolicy
 
 __all__ = [
     "FATAL_FOR_RESUME",
@@ -99,12 +94,24 @@ class SharedState:
     journaled_urls: dict[str, str] = field(default_factory=dict)
 
 
-def _first_env(names: tuple[str, ...]) -> str | None:
-    for name in names:
-        value = os.environ.get(name)
-        if value:
-            return value
-    return None
+V = TypeVar("V")
+
+
+class _Setting(Generic[V]):
+    """A client's setting, read-only (``client.timeout``): its ``ClientOptions`` field, as the
+    client resolved it."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, client: BaseClient[Any] | None, owner: type | None = None) -> V:
+        if client is None:
+            return self  # type: ignore[return-value]  # the class's own attribute
+        value: V = getattr(client._options, self.name)
+        return value
+
+    def __set__(self, client: BaseClient[Any], value: object) -> None:
+        raise AttributeError(f"{self.name} is read-only: use with_options({self.name}=...)")
 
 
 TransportT = TypeVar("TransportT", httpx.BaseTransport, httpx.AsyncBaseTransport)
@@ -168,7 +175,11 @@ class BaseClient(Generic[TransportT]):
         source = self._shared.transport
         # The in-process emulator needs no key: the environment's real token is not sent to it.
         in_process = self._in_process = is_in_process(source)
-        api_key = options.api_key or (None if in_process else _first_env(API_KEY_ENV_VARS))
+        api_key = options.api_key
+        if not api_key and not in_process:
+            api_key = next(
+                (key for name in API_KEY_ENV_VARS if (key := os.environ.get(name))), None
+            )
         if api_key:
             register_secret(api_key)
         raw_base = options.base_url or (EMULATOR_BASE_URL if in_process else None)
@@ -191,7 +202,6 @@ class BaseClient(Generic[TransportT]):
         self._origin = parsed
         self._api = APIRoot(parsed)
         self._host_policy = HostPolicy.for_client(parsed, options.trusted_hosts)
-        self._retry = RetryPolicy(max_retries=options.max_retries)
         journal = self._open_journal(options.journal, in_process)
         self._journal = journal
         self._options = attrs.evolve(
@@ -258,11 +268,6 @@ class BaseClient(Generic[TransportT]):
         return open_journal(journal, emulator=in_process)
 
     @property
-    def base_url(self) -> str:
-        """The API's base URL in use: given, else ``$RUNCOMFY_BASE_URL``, else the spec's server."""
-        return self._base_url
-
-    @property
     def journal(self) -> JournalStore | None:
         """The journal in use, or None when disabled with ``journal=False``."""
         return self._journal
@@ -272,35 +277,14 @@ class BaseClient(Generic[TransportT]):
         """The client talks to an in-process emulator (``emulator=True``)."""
         return self._in_process
 
-    @property
-    def max_retries(self) -> int:
-        """Retries of a request that is safe to retry (see ``sora2._retry``)."""
-        return self._options.max_retries
-
-    @property
-    def timeout(self) -> httpx.Timeout:
-        """The timeouts of each HTTP request."""
-        return self._options.timeout
-
-    @property
-    def wait_timeout(self) -> float:
-        """Default deadline of ``wait`` and ``generate``, in seconds."""
-        return self._options.wait_timeout
-
-    @property
-    def max_download_bytes(self) -> int:
-        """Default size cap of each file ``download`` saves."""
-        return self._options.max_download_bytes
-
-    @property
-    def connection_limit(self) -> int:
-        """Most connections open at once, all kept alive; AsyncClient: most requests in flight."""
-        return self._options.connection_limit
-
-    @property
-    def trusted_hosts(self) -> tuple[str, ...]:
-        """The hosts given as ``trusted_hosts`` (``$SORA2_TRUSTED_HOSTS`` adds its own)."""
-        return self._options.trusted_hosts
+    # Each setting, resolved and read-only; what it means is said once, on ClientOptions.
+    base_url: _Setting[str] = _Setting()
+    max_retries: _Setting[int] = _Setting()
+    timeout: _Setting[httpx.Timeout] = _Setting()
+    wait_timeout: _Setting[float] = _Setting()
+    max_download_bytes: _Setting[int] = _Setting()
+    connection_limit: _Setting[int] = _Setting()
+    trusted_hosts: _Setting[tuple[str, ...]] = _Setting()
 
     def with_options(self, **overrides: Any) -> Self:
         """A copy with some options changed (``timeout``, ``max_retries``, ...).
@@ -330,10 +314,13 @@ class BaseClient(Generic[TransportT]):
         default = (os.environ.get(BASE_URL_ENV_VAR) or server_url()).rstrip("/")
         return None if self._base_url == default else self._base_url
 
-    def _paid(self, request_id: str | None) -> paid_for:
-        """Marks every failure inside as a paid job's, with the hint that reaches this client's
-        service (or, in process, its own calls)."""
-        return paid_for(request_id, base_url=self._hint_base_url(), in_process=self._in_process)
+    @functools.cached_property
+    def _retry(self) -> RetryPolicy:
+        """How a failed request is retried: built, and ``sora2._retry`` loaded, at a first
+        failure."""
+        from ._retry import RetryPolicy
+
+        return RetryPolicy(max_retries=self._options.max_retries)
 
     def _token(self) -> str | None:
         if self._options.api_key:

@@ -26,7 +26,6 @@ from ._options import (
     ClientOptions,
 )
 from ._outputs import absolute_target
-from ._retry import call_with_retries
 from ._transports import BorrowedTransport, logger
 from ._types import JobRef, JobResult, JobStatus, Submission
 from ._waiting import job_attributes, span
@@ -95,7 +94,12 @@ class Client(FlowClient[httpx.BaseTransport]):
                 keeper.apply(outcome.changes)
             return outcome.unwrap()
 
-        return call_with_retries(self._retry, op.name, attempt, submit=op.name == "submit")
+        try:
+            return attempt()
+        except Exception as exc:  # the retry machinery is loaded at a first failure
+            from ._retry import retry_failed
+
+            return retry_failed(self._retry, op.name, attempt, exc, submit=op.name == "submit")
 
     def _run(self, flow: Flow[T]) -> T:
         """Drive a flow: each step done here, its value sent back, its error thrown in."""

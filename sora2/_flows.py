@@ -145,6 +145,32 @@ def next_step(flow: Flow[Any], value: Any = None, error: BaseException | None = 
         return Done(done.value)
 
 
+class paid_for:
+    """Inside: a failure is a paid job's (``sora2._paid``, loaded only then). Set
+    ``output_urls`` once they are known, so the error carries them."""
+
+    def __init__(self, request_id: str | None, client: BaseClient[Any]) -> None:
+        self.request_id = request_id
+        self.client = client
+        self.output_urls: tuple[str, ...] = ()
+
+    def __enter__(self) -> paid_for:
+        return self
+
+    def __exit__(self, _type: object, exc: BaseException | None, _tb: object) -> None:
+        if isinstance(exc, Sora2Error | OSError):
+            from ._paid import mark_failure
+
+            client = self.client
+            mark_failure(
+                exc,
+                self.request_id,
+                self.output_urls,
+                base_url=client._hint_base_url(),
+                in_process=client._in_process,
+            )
+
+
 class FlowClient(BaseClient[TransportT]):
     """The flows of :class:`BaseClient`'s calls; a subclass adds ``_run`` (the driver)."""
 
@@ -155,6 +181,11 @@ class FlowClient(BaseClient[TransportT]):
         request = op.request()
         request["url"] = self._api.join(request["url"])
         return request
+
+    def _paid(self, request_id: str | None) -> paid_for:
+        """Marks every failure inside as a paid job's, with the hint that reaches this client's
+        service (or, in process, its own calls)."""
+        return paid_for(request_id, self)
 
     def _submit_flow(
         self,

@@ -2,9 +2,8 @@
 ``Sora2Error`` that carries its ``request_id`` (and output URLs when known) and says how to
 fetch the result.
 
-``paid_for`` wraps the part of ``generate``, ``download`` and ``resume`` that runs after the
-submission; an ``OSError`` there (a full disk, a vanished directory) becomes a
-``DownloadWriteError`` instead of escaping untyped.
+``FlowClient._paid`` wraps the part of ``generate``, ``download`` and ``resume`` that runs
+after the submission, and loads this module only when something inside it fails.
 """
 
 from __future__ import annotations
@@ -23,8 +22,8 @@ from ._exceptions import (
 __all__ = [
     "fetch_command",
     "in_process_hint",
+    "mark_failure",
     "mark_paid",
-    "paid_for",
     "resume_command",
     "sora2_command",
 ]
@@ -125,41 +124,28 @@ def _nothing_to_fetch(error: Sora2Error) -> bool:
     return isinstance(error, NotFoundError) and error.error_code == JOB_NOT_FOUND
 
 
-class paid_for:
-    """Inside: every ``Sora2Error`` is marked as a paid job's, every ``OSError`` becomes a
-    ``DownloadWriteError``. Without a request id (a bare URL) only the latter applies. Set
-    ``output_urls`` once they are known, so the error carries them."""
-
-    def __init__(
-        self, request_id: str | None, *, base_url: str | None = None, in_process: bool = False
-    ) -> None:
-        self.request_id = request_id
-        self.base_url = base_url
-        self.in_process = in_process
-        self.output_urls: tuple[str, ...] = ()
-
-    def __enter__(self) -> paid_for:
-        return self
-
-    def __exit__(self, _type: object, exc: BaseException | None, _tb: object) -> None:
-        request_id = self.request_id
-        if isinstance(exc, Sora2Error):
-            if request_id is not None:
-                mark_paid(
-                    exc,
-                    request_id,
-                    output_urls=self.output_urls,
-                    base_url=self.base_url,
-                    in_process=self.in_process,
-                )
-            return
-        if isinstance(exc, OSError):
-            reason = exc.strerror or str(exc) or type(exc).__name__
-            where = f": {exc.filename}" if exc.filename else ""
-            error = DownloadWriteError(
-                f"could not save the video: {reason}{where}", request_id=request_id
+def mark_failure(
+    exc: Sora2Error | OSError,
+    request_id: str | None,
+    output_urls: tuple[str, ...],
+    *,
+    base_url: str | None,
+    in_process: bool,
+) -> None:
+    """A failure after a submission (``FlowClient._paid``): a ``Sora2Error`` is marked as the
+    job's; an ``OSError`` (a full disk, a vanished directory) is raised again as a
+    ``DownloadWriteError`` instead of escaping untyped. Without a request id (a bare URL) only
+    the latter applies."""
+    if isinstance(exc, Sora2Error):
+        if request_id is not None:
+            mark_paid(
+                exc, request_id, output_urls=output_urls, base_url=base_url, in_process=in_process
             )
-            error.output_urls = self.output_urls
-            if request_id is not None:
-                mark_paid(error, request_id, base_url=self.base_url, in_process=self.in_process)
-            raise error from exc
+        return
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    where = f": {exc.filename}" if exc.filename else ""
+    error = DownloadWriteError(f"could not save the video: {reason}{where}", request_id=request_id)
+    error.output_urls = output_urls
+    if request_id is not None:
+        mark_paid(error, request_id, base_url=base_url, in_process=in_process)
+    raise error from exc

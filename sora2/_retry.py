@@ -51,7 +51,9 @@ __all__ = [
     "SUBMIT_RETRY_STATUSES",
     "RetryPolicy",
     "acall_with_retries",
+    "aretry_failed",
     "call_with_retries",
+    "retry_failed",
     "route_stamina_instrumentation",
 ]
 
@@ -203,17 +205,30 @@ def _retrying(policy: RetryPolicy, operation: str, submit: bool) -> Any:
 def call_with_retries(
     policy: RetryPolicy, operation: str, call: Callable[[], T], *, submit: bool = False
 ) -> T:
-    """``call()``, retried as ``policy`` allows; the last error is raised when it gives up.
-
-    The first attempt runs outside stamina: entering its retry context costs more than the
-    rest of the client's work on a call. A failure is handed to stamina as its first attempt
-    (raised again, not repeated), so what follows is exactly stamina's: the decision, the
-    backoff, its instrumentation and its test mode.
-    """
+    """``call()``, retried as ``policy`` allows; the last error is raised when it gives up."""
     try:
         return call()
     except Exception as exc:  # BaseException (cancellation) is never retried: let it through
-        first: Exception | None = exc
+        return retry_failed(policy, operation, call, exc, submit=submit)
+
+
+def retry_failed(
+    policy: RetryPolicy,
+    operation: str,
+    call: Callable[[], T],
+    failure: Exception,
+    *,
+    submit: bool = False,
+) -> T:
+    """Go on after a first attempt of ``call`` failed with ``failure``, as ``policy`` allows.
+
+    The first attempt runs outside stamina, and outside this module, which the clients import
+    only once an attempt has failed: entering a retry context costs more than the rest of a
+    call. The failure is handed to stamina as its first attempt (raised again, not repeated),
+    so what follows is exactly stamina's: the decision, the backoff, its instrumentation and
+    its test mode.
+    """
+    first: Exception | None = failure
     for attempt in _retrying(policy, operation, submit):
         with attempt:
             if first is not None:
@@ -235,7 +250,19 @@ async def acall_with_retries(
     try:
         return await call()
     except Exception as exc:
-        first: Exception | None = exc
+        return await aretry_failed(policy, operation, call, exc, submit=submit)
+
+
+async def aretry_failed(
+    policy: RetryPolicy,
+    operation: str,
+    call: Callable[[], Awaitable[T]],
+    failure: Exception,
+    *,
+    submit: bool = False,
+) -> T:
+    """The async twin of :func:`retry_failed`."""
+    first: Exception | None = failure
     async for attempt in _retrying(policy, operation, submit):
         with attempt:
             if first is not None:

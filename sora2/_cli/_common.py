@@ -22,7 +22,6 @@ import click
 from .._exceptions import Sora2Error
 from .._inputs import PROMPT_INPUT, InputField, input_fields
 from .._options import DEFAULT_WAIT_TIMEOUT
-from .._paid import resume_command, sora2_command
 from . import JsonOutput, record, translate_errors
 
 if TYPE_CHECKING:
@@ -85,10 +84,14 @@ class Settings:
 
     def command(self, *words: str) -> str:
         """The shell command that repeats ``words`` against the same service and journal."""
+        from .._paid import sora2_command
+
         return sora2_command(*words, **self._where())
 
     def resume_command(self, request_id: str | None = None) -> str:
         """``sora2 resume [ID]`` against the same service and journal: every resume hint."""
+        from .._paid import resume_command
+
         return resume_command(request_id, **self._where())
 
     def _where(self) -> dict[str, Any]:
