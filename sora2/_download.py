@@ -255,9 +255,8 @@ def _files_client(
     no redirect followed on its own. It borrows the API's transport when the client was given
     one (the emulator's, a test's); on the network it connects only to allowed addresses."""
     sync, limits, source = cls is httpx.Client, options.limits(), shared.transport
-    transport: Any
     if source is not None:  # of the client's own kind (checked by its _connect)
-        transport = BorrowedTransport(source)
+        transport: Any = BorrowedTransport(source)
     elif sync:
         from ._guarded import GuardedTransport
 
