@@ -54,6 +54,39 @@ __all__ = [
 ]
 
 
+class Clock(Protocol):
+    """The time source of wait(): monotonic for deadlines, wall time for the journal."""
+
+    def monotonic(self) -> float: ...
+
+    def time(self) -> float: ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+    async def asleep(self, seconds: float) -> None: ...
+
+
+class SystemClock:
+    """The real clock."""
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def time(self) -> float:
+        return time.time()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+    async def asleep(self, seconds: float) -> None:
+        import anyio
+
+        await anyio.sleep(seconds)
+
+
+# The token: sent only to the API's origin, kept out of logs and messages ----------------
+
+
 class BearerAuth(httpx.Auth):
     """Adds the token only to requests for the API's own origin; its repr hides the token."""
 
@@ -70,8 +103,6 @@ class BearerAuth(httpx.Auth):
     def __repr__(self) -> str:
         return "<BearerAuth [REDACTED]>"
 
-
-# The token out of logs and messages -------------------------------------------------------
 
 REDACTED = "[REDACTED]"
 
@@ -139,36 +170,6 @@ if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
     logger.addHandler(logging.NullHandler())
 
 
-class Clock(Protocol):
-    """The time source of wait(): monotonic for deadlines, wall time for the journal."""
-
-    def monotonic(self) -> float: ...
-
-    def time(self) -> float: ...
-
-    def sleep(self, seconds: float) -> None: ...
-
-    async def asleep(self, seconds: float) -> None: ...
-
-
-class SystemClock:
-    """The real clock."""
-
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    def time(self) -> float:
-        return time.time()
-
-    def sleep(self, seconds: float) -> None:
-        time.sleep(seconds)
-
-    async def asleep(self, seconds: float) -> None:
-        import anyio
-
-        await anyio.sleep(seconds)
-
-
 # Transports -------------------------------------------------------------------------------
 
 
@@ -203,8 +204,7 @@ class APIRoot:
 
 
 class BorrowedTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
-    """Someone else's transport, sync or async: used, never closed (``with_options`` copies,
-    downloads)."""
+    """Someone else's transport, sync or async, never closed: ``with_options`` copies, downloads."""
 
     def __init__(self, inner: httpx.BaseTransport | httpx.AsyncBaseTransport) -> None:
         self._inner: Any = inner
