@@ -1,4 +1,5 @@
-"""``AsyncClient``'s default transport when ``httpx-aiohttp`` is installed: aiohttp under httpx.
+"""How ``AsyncClient``'s requests reach the network: aiohttp under httpx when ``httpx-aiohttp``
+is installed, and a bound on the requests in flight (:class:`InFlight`).
 
 At 1,000 concurrent jobs, httpx's own pool (httpcore) costs about ten times the client CPU of
 aiohttp's connector for the same requests (encode/httpx#3215): every queued or released request
@@ -21,10 +22,12 @@ unchanged. What this module adds around it:
   ``sora2._guarded``), and a host written as an address is checked before the request. httpcore's
   pool, which the guarded httpx transport is built on, re-examines every connection on each
   request: at 1,000 concurrent downloads that cost more client CPU than all the rest.
-  ``AsyncFetcher``, ``AsyncClient``'s downloads, is here too (the rest is ``sora2._download``).
 
 The default is skipped when the environment names a proxy (``HTTPS_PROXY``...), which httpx
 honours and this transport would not.
+
+``InFlight`` keeps requests beyond ``connection_limit`` waiting on a semaphore, whatever the
+transport, rather than in httpcore's pool.
 """
 
 from __future__ import annotations
@@ -39,26 +42,19 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from ._download import FetcherBase, PartFile, begin, job_of
 from ._exceptions import DownloadError
-from ._options import DOWNLOAD_CHUNK_SIZE, MAX_DOWNLOAD_REDIRECTS
-from ._retry import acall_with_retries
-from ._threads import run_in_worker
-from ._transports import AsyncBorrowedTransport, InFlight
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     import aiohttp
+    import anyio
 
-    from ._flows import Fetch
     from ._guarded import AddressCheck
     from ._transports import IPAddress
 
 __all__ = [
     "KEEPALIVE_MARGIN",
     "AiohttpTransport",
-    "AsyncFetcher",
+    "InFlight",
     "default_async_transport",
     "guarded_download_transport",
     "is_available",
@@ -369,71 +365,55 @@ def _abandon(inner: Any) -> None:
             close()  # marks it closed (no ResourceWarning) and drops its sockets
 
 
-class AsyncFetcher(FetcherBase):
-    """``AsyncClient``'s downloads (see ``sora2._download``): file I/O in worker threads, at
-    most ``connection_limit`` in flight (its own bound: a long download never holds up a poll)."""
+class InFlight:
+    """At most ``limit`` requests in flight: the rest wait here, not in httpcore's pool.
 
-    _files: httpx.AsyncClient | None = None
+    httpcore's pool re-examines every queued request against every connection each time one
+    is queued or released (encode/httpcore#1035): 900 requests queued behind 100 connections
+    made 1,000 concurrent ``generate()`` calls spend 90% of their CPU there. A semaphore's
+    queue costs nothing per waiter. It is made on first use on the running event loop, and
+    again if the client is used from another loop later. Waiting for a turn is bounded by the
+    timeout's ``pool`` part, as waiting in the pool was, with the same ``httpx.PoolTimeout``.
+    """
 
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
-        self._slots = InFlight(self._options.connection_limit, self._options.timeout.pool)
+    def __init__(self, limit: int, pool_timeout: float | None) -> None:
+        self._limit = limit
+        self._pool_timeout = pool_timeout
+        self._loop: object = None
+        self._semaphore: anyio.Semaphore | None = None
 
-    def _client(self) -> httpx.AsyncClient:
-        if self._files is None:
-            transport: object = self._shared.transport
-            if transport is not None:  # of the client's own kind (checked by its _connect)
-                transport = AsyncBorrowedTransport(transport)  # type: ignore[arg-type]
+    async def acquire(self) -> anyio.Semaphore:
+        """A taken slot: release it on the semaphore returned."""
+        import anyio
+
+        try:
+            loop: object = asyncio.get_running_loop()
+        except RuntimeError:  # another async library (trio): one semaphore will do
+            loop = None
+        semaphore = self._semaphore
+        if semaphore is None or loop is not self._loop:
+            semaphore = self._semaphore = anyio.Semaphore(self._limit)
+            self._loop = loop
+        try:
+            semaphore.acquire_nowait()
+        except anyio.WouldBlock:
+            if self._pool_timeout is None:
+                await semaphore.acquire()
             else:
-                allows, limits = self._policy.allows_address, self._options.limits()
-                transport = guarded_download_transport(allows, limits)
-            self._files = self._made(httpx.AsyncClient, transport)
-        return self._files
+                with anyio.move_on_after(self._pool_timeout) as scope:
+                    await semaphore.acquire()
+                if scope.cancelled_caught:
+                    raise httpx.PoolTimeout(
+                        f"no free connection within {self._pool_timeout:g}s "
+                        f"({self._limit} requests in flight)"
+                    ) from None
+        return semaphore
 
-    async def _open(self, url: str, request_id: str | None) -> httpx.Response:
-        files = self._client()
-        request = files.build_request("GET", self._policy.check_url(url, request_id=request_id))
-        for _ in range(MAX_DOWNLOAD_REDIRECTS + 1):
-            with job_of(request_id):  # an address the transport refused
-                response = await files.send(request, stream=True)
-            next_request = self._next_hop(response, request_id)
-            if next_request is None:
-                return response
-            await response.aclose()
-            request = next_request
-        raise DownloadError("download failed: too many redirects", request_id=request_id)
-
-    async def fetch(self, step: Fetch) -> tuple[Path, int]:
-        """See ``Fetcher.fetch``."""
-        request_id = step.request_id
-
-        async def attempt() -> tuple[Path, int]:
-            # Created by its first write, in a worker thread: no hop of its own.
-            with PartFile(step.target, max_bytes=step.cap, request_id=step.request_id) as part:
-                try:
-                    async with self._slots.hold():
-                        response = await self._open(step.item.url, request_id)
-                        try:
-                            announced, last = begin(part, step, response), b""
-                            async for chunk in response.aiter_bytes(DOWNLOAD_CHUNK_SIZE):
-                                if last:  # each chunk written when the next one arrives
-                                    await run_in_worker(part.write, last)
-                                    if step.on_progress is not None:
-                                        step.on_progress(part.size, announced)
-                                last = chunk
-                        finally:
-                            await response.aclose()
-                except (httpx.TransportError, httpx.DecodingError) as exc:
-                    from ._errors import transport_failure
-
-                    raise transport_failure(exc, request_id) from exc
-                saved = await run_in_worker(part.finish, last, announced, response)
-                if step.on_progress is not None and last:
-                    step.on_progress(part.size, announced)
-                return saved
-
-        return await acall_with_retries(self._retry, "download", attempt)
-
-    async def aclose(self) -> None:
-        if self._files is not None:
-            await self._files.aclose()
+    @contextlib.asynccontextmanager
+    async def hold(self) -> AsyncIterator[None]:
+        """A slot, held for the block."""
+        semaphore = await self.acquire()
+        try:
+            yield
+        finally:
+            semaphore.release()

@@ -16,21 +16,23 @@ from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 import attrs
 import httpx
 
-from ._aiohttp import AsyncFetcher, default_async_transport
+from ._aiohttp import InFlight, default_async_transport, guarded_download_transport
 from ._base_client import FATAL_FOR_RESUME, observed, request_id_of
-from ._download import absolute_target
-from ._exceptions import ConfigurationError, Sora2Error, is_gone
+from ._download import FetcherBase, PartFile, absolute_target, begin, job_of
+from ._exceptions import ConfigurationError, DownloadError, Sora2Error, is_gone
 from ._flows import Apply, Blocking, Done, Fetch, Flow, FlowClient, ReadPrice, Sleep, next_step
 from ._journal_glue import Change, Failed
 from ._operations import Result, Status
 from ._options import (
     DEFAULT_BATCH_CONCURRENCY,
+    DOWNLOAD_CHUNK_SIZE,
+    MAX_DOWNLOAD_REDIRECTS,
     ClientOptions,
 )
-from ._telemetry import job_attributes, logger, span
 from ._threads import run_in_worker
-from ._transports import AsyncBorrowedTransport, InFlight
+from ._transports import BorrowedTransport, logger
 from ._types import JobRef, JobResult, JobStatus, Submission
+from ._waiting import job_attributes, span
 
 if TYPE_CHECKING:
     from sora2_models.typed_dicts import InputOptions
@@ -66,12 +68,12 @@ class AsyncClient(FlowClient[httpx.AsyncBaseTransport]):
             )
         api_transport: httpx.AsyncBaseTransport | None = source
         if self._borrowed and source is not None:
-            api_transport = AsyncBorrowedTransport(source)
+            api_transport = BorrowedTransport(source)
         if api_transport is None:  # the network: aiohttp's pool when installed (sora2._aiohttp)
             api_transport = default_async_transport(options.limits())
         self._http = httpx.AsyncClient(transport=api_transport, **self._http_settings())
         self._api_slots = InFlight(options.connection_limit, options.timeout.pool)
-        self._fetcher = AsyncFetcher(self._shared, self._host_policy, options, self._retry)
+        self._fetcher = AsyncFetcher(self._shared, self._host_policy, options, lambda: self._retry)
 
     @classmethod
     def from_client(cls, client: Client) -> AsyncClient:
@@ -357,3 +359,78 @@ class AsyncClient(FlowClient[httpx.AsyncBaseTransport]):
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
+
+
+class AsyncFetcher(FetcherBase):
+    """``AsyncClient``'s downloads (see ``sora2._download``): file I/O in worker threads, at
+    most ``connection_limit`` in flight (its own bound: a long download never holds up a poll)."""
+
+    _files: httpx.AsyncClient | None = None
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self._slots = InFlight(self._options.connection_limit, self._options.timeout.pool)
+
+    def _client(self) -> httpx.AsyncClient:
+        if self._files is None:
+            transport: object = self._shared.transport
+            if transport is not None:  # of the client's own kind (checked by its _connect)
+                transport = BorrowedTransport(transport)  # type: ignore[arg-type]
+            else:
+                allows, limits = self._policy.allows_address, self._options.limits()
+                transport = guarded_download_transport(allows, limits)
+            self._files = self._made(httpx.AsyncClient, transport)
+        return self._files
+
+    async def _open(self, url: str, request_id: str | None) -> httpx.Response:
+        files = self._client()
+        request = files.build_request("GET", self._policy.check_url(url, request_id=request_id))
+        for _ in range(MAX_DOWNLOAD_REDIRECTS + 1):
+            with job_of(request_id):  # an address the transport refused
+                response = await files.send(request, stream=True)
+            next_request = self._next_hop(response, request_id)
+            if next_request is None:
+                return response
+            await response.aclose()
+            request = next_request
+        raise DownloadError("download failed: too many redirects", request_id=request_id)
+
+    async def fetch(self, step: Fetch) -> tuple[Path, int]:
+        """See ``Fetcher.fetch``."""
+        request_id = step.request_id
+
+        async def attempt() -> tuple[Path, int]:
+            # Created by its first write, in a worker thread: no hop of its own.
+            with PartFile(step.target, max_bytes=step.cap, request_id=step.request_id) as part:
+                try:
+                    async with self._slots.hold():
+                        response = await self._open(step.item.url, request_id)
+                        try:
+                            announced, last = begin(part, step, response), b""
+                            async for chunk in response.aiter_bytes(DOWNLOAD_CHUNK_SIZE):
+                                if last:  # each chunk written when the next one arrives
+                                    await run_in_worker(part.write, last)
+                                    if step.on_progress is not None:
+                                        step.on_progress(part.size, announced)
+                                last = chunk
+                        finally:
+                            await response.aclose()
+                except (httpx.TransportError, httpx.DecodingError) as exc:
+                    from ._errors import transport_failure
+
+                    raise transport_failure(exc, request_id) from exc
+                saved = await run_in_worker(part.finish, last, announced, response)
+                if step.on_progress is not None and last:
+                    step.on_progress(part.size, announced)
+                return saved
+
+        try:
+            return await attempt()
+        except Exception as exc:  # the retry machinery is loaded at a first failure
+            from ._retry import aretry_failed
+
+            return await aretry_failed(self._retry(), "download", attempt, exc)
+
+    async def aclose(self) -> None:
+        if self._files is not None:
+            await self._files.aclose()

@@ -34,17 +34,26 @@ from ._options import (
     JournalOption,
     user_agent,
 )
-from ._telemetry import annotate, count, job_attributes, register_secret, remember_job
 from ._transports import (
     APIRoot,
     BearerAuth,
+    Clock,
     HostPolicy,
+    SystemClock,
     in_process_emulator,
     is_in_process,
     is_loopback,
+    register_secret,
 )
 from ._types import IN_PROGRESS, JobRef, JobResult, JobStatus, Submission
-from ._waiting import Clock, ProgressModel, SystemClock, WaitTracker
+from ._waiting import (
+    ProgressModel,
+    WaitTracker,
+    annotate,
+    count,
+    job_attributes,
+    remember_job,
+)
 
 if TYPE_CHECKING:
     from ._retry import RetryPolicy

@@ -25,9 +25,9 @@ from ._options import (
     DEFAULT_BATCH_CONCURRENCY,
     ClientOptions,
 )
-from ._telemetry import job_attributes, logger, span
-from ._transports import BorrowedTransport
+from ._transports import BorrowedTransport, logger
 from ._types import JobRef, JobResult, JobStatus, Submission
+from ._waiting import job_attributes, span
 
 if TYPE_CHECKING:
     from sora2_models.typed_dicts import InputOptions
@@ -70,7 +70,7 @@ class Client(FlowClient[httpx.BaseTransport]):
         if self._borrowed and source is not None:
             api_transport = BorrowedTransport(source)
         self._http = httpx.Client(transport=api_transport, **self._http_settings())
-        self._fetcher = Fetcher(self._shared, self._host_policy, options, self._retry)
+        self._fetcher = Fetcher(self._shared, self._host_policy, options, lambda: self._retry)
 
     # the I/O: one request path, one driver of flows ---------------------------------------------
 

@@ -1,6 +1,6 @@
 """Saving a result's files: where each goes, the checks on the way, the part file, the fetcher.
 
-Guarantees, for both clients (``AsyncFetcher`` is in ``sora2._aiohttp``), retrying what is safe:
+Guarantees, for both clients (``AsyncFetcher`` is in ``sora2._async_client``), retrying what is safe:
 
 * nothing partial ever sits at the target path: the bytes go to a hidden ``.part`` file beside
   it, fsynced and atomically renamed once complete and checked, removed on any failure (Ctrl-C);
@@ -21,7 +21,7 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, BinaryIO, Final, TypeVar
@@ -30,15 +30,14 @@ import httpx
 
 from ._exceptions import DownloadError, InvalidInputError, TransientDownloadError, parse_retry_after
 from ._options import DOWNLOAD_CHUNK_SIZE, MAX_DOWNLOAD_REDIRECTS, user_agent
-from ._retry import IDEMPOTENT_RETRY_STATUSES, RetryPolicy, call_with_retries
-from ._telemetry import logger
-from ._transports import BorrowedTransport, HostPolicy
+from ._transports import BorrowedTransport, HostPolicy, logger
 from ._types import FILE_KIND, OutputFile, allowed_content_types, required_kind
 
 if TYPE_CHECKING:
     from ._base_client import SharedState
     from ._flows import Fetch
     from ._options import ClientOptions
+    from ._retry import RetryPolicy
 
 __all__ = [
     "Fetcher",
@@ -185,6 +184,8 @@ def check_download_response(
     status = response.status_code
     if status != 200:
         message = f"download failed: {status} {response.reason_phrase}"
+        from ._retry import IDEMPOTENT_RETRY_STATUSES
+
         if status in IDEMPOTENT_RETRY_STATUSES:
             raise TransientDownloadError(
                 message, request_id=request_id, retry_after=parse_retry_after(response.headers)
@@ -356,7 +357,8 @@ class FetcherBase:
     _shared: SharedState
     _policy: HostPolicy
     _options: ClientOptions
-    _retry: RetryPolicy
+    _retry: Callable[[], RetryPolicy]
+    """The client's retry policy, asked for (and ``sora2._retry`` loaded) at a first failure."""
 
     def _made(self, cls: type[C], transport: object) -> C:
         """The download client (``cls``, sync or async) over ``transport``: no token, nothing
@@ -433,7 +435,12 @@ class Fetcher(FetcherBase):
                     raise transport_failure(exc, request_id) from exc
                 return part.finish(b"", announced, response)
 
-        return call_with_retries(self._retry, "download", attempt)
+        try:
+            return attempt()
+        except Exception as exc:  # the retry machinery is loaded at a first failure
+            from ._retry import retry_failed
+
+            return retry_failed(self._retry(), "download", attempt, exc)
 
     def close(self) -> None:
         if self._files is not None:

@@ -34,16 +34,19 @@ from ._exceptions import (
     SubmissionUnknownError,
     TransientDownloadError,
     UnprocessableEntityError,
+    WaitTimeoutError,
 )
 from ._operations import answer_schema, client_formats, json_body, named_id
+from ._options import MAX_POLL_INTERVAL, MAX_RETRY_AFTER, MAX_WAIT_ERRORS, MIN_POLL_INTERVAL
 from ._retry import SUBMIT_RETRY_STATUSES
-from ._telemetry import redact
+from ._transports import logger, redact
 from ._types import JobResult
 
 if TYPE_CHECKING:
     from jsonschema.protocols import Validator
 
     from ._exceptions import APIError, Sora2Error
+    from ._waiting import WaitTracker
 
 __all__ = [
     "NOT_SENT_ERRORS",
@@ -56,11 +59,13 @@ __all__ = [
     "invalid_response",
     "job_failed",
     "nothing_to_download",
+    "poll_failed",
     "salvage_request_id",
     "submit_failure",
     "transport_error",
     "transport_failure",
     "unknown_submission",
+    "wait_timeout",
 ]
 
 NOT_SENT_ERRORS: Final = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
@@ -326,3 +331,40 @@ def transport_failure(
         where = ""
     detail = redact(str(exc)) or type(exc).__name__
     return TransientDownloadError(f"download failed: {where}{detail}", request_id=request_id)
+
+
+# wait(): a failed poll, and the deadline ----------------------------------------------------
+
+
+def poll_failed(tracker: WaitTracker, exc: APIError) -> float:
+    """Seconds until the poll after a failed one (already retried): backing off, but never past
+    the latency bound; the error itself after ``MAX_WAIT_ERRORS`` failures in a row."""
+    tracker.failures += 1
+    if tracker.failures >= MAX_WAIT_ERRORS:
+        raise exc
+    bound = tracker.schedule.latency_bound(tracker.clock.monotonic())
+    delay = min(MAX_POLL_INTERVAL, max(bound, MIN_POLL_INTERVAL * tracker.failures))
+    if isinstance(exc, RateLimitError) and exc.retry_after is not None:
+        delay = max(delay, min(exc.retry_after, MAX_RETRY_AFTER))
+    logger.debug("%s: poll failed (%s); trying again in %.1fs", tracker.request_id, exc, delay)
+    return delay
+
+
+def wait_timeout(tracker: WaitTracker, *, cancelled: bool) -> WaitTimeoutError:
+    """The error of a wait past its deadline; the job goes on (and is paid for) unless it was
+    cancelled while still queued."""
+    from ._paid import mark_paid
+
+    state = tracker.last.state if tracker.last is not None else None
+    tail = "it was still queued, so it was cancelled" if cancelled else "the job goes on"
+    error = WaitTimeoutError(
+        f"gave up waiting for {tracker.request_id} after {tracker.timeout:g}s "
+        f"(last state: {state or 'unknown'}); {tail}",
+        request_id=tracker.request_id,
+        last_status=state,
+        cancelled=cancelled,
+    )
+    if not cancelled:
+        base_url, in_process = tracker.hints
+        mark_paid(error, tracker.request_id, base_url=base_url, in_process=in_process)
+    return error

@@ -38,9 +38,9 @@ from ._exceptions import (
 )
 from ._journal_glue import Adopted, Change, Failed, Saved, Targeted
 from ._operations import Result, Status, files_to_download
-from ._telemetry import job_attributes, logger, measure, remember_job, span
+from ._transports import logger
 from ._types import JobRef, JobResult, JobStatus, OutputFile, Submission, is_completed_state
-from ._waiting import TRANSIENT_POLL_ERRORS
+from ._waiting import TRANSIENT_POLL_ERRORS, job_attributes, measure, remember_job, span
 
 if TYPE_CHECKING:
     from ._journal_glue import JobRecord
@@ -235,7 +235,9 @@ class FlowClient(BaseClient[TransportT]):
                 try:
                     status = yield from self._status_flow(request_id)
                 except TRANSIENT_POLL_ERRORS as exc:
-                    delay = tracker.failed(exc)
+                    from ._errors import poll_failed  # failures only
+
+                    delay = poll_failed(tracker, exc)
                 else:
                     next_delay, changes = tracker.observe(status)
                     if changes:
@@ -248,7 +250,9 @@ class FlowClient(BaseClient[TransportT]):
                     cancelled = cancel and tracker.queued
                     if cancelled:
                         cancelled = yield from self._cancel_quietly(request_id)
-                    raise tracker.timeout_error(cancelled=cancelled)
+                    from ._errors import wait_timeout
+
+                    raise wait_timeout(tracker, cancelled=cancelled)
                 yield Sleep(min(delay, remaining))
 
     def _cancel_quietly(self, request_id: str) -> Flow[bool]:

@@ -33,8 +33,7 @@ from ._exceptions import DownloadError, InvalidInputError
 from ._inputs import HOSTED_SCHEMA, hosted_inputs
 from ._options import MAX_DOWNLOAD_REDIRECTS
 from ._spec import spec_document
-from ._telemetry import logger
-from ._transports import IPAddress, is_special_address
+from ._transports import IPAddress, is_special_address, logger
 
 __all__ = [
     "HostedFileVerdict",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -30,7 +31,6 @@ from ._spec import (
     schema_compiler,
 )
 from ._spec import model as spec_model
-from ._telemetry import logger
 from ._types import NotGiven
 
 if TYPE_CHECKING:
@@ -55,6 +55,8 @@ __all__ = [
     "spec_default",
     "validate_input",
 ]
+
+logger = logging.getLogger("sora2")  # sora2._transports keeps the token out of its records
 
 PROMPT_INPUT = "prompt"
 """The input property the clients and the CLI take positionally (``generate("a cat")``); the

@@ -28,7 +28,7 @@ from typing import (
 
 import attrs
 
-from ._telemetry import logger
+from ._transports import logger
 from ._types import has_ended, is_completed_state
 
 if TYPE_CHECKING:

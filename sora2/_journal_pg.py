@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 from ._exceptions import ConfigurationError, JournalUnavailableError
 from ._journal import SqlJournal, first_columns, prunable
 from ._options import JOURNAL_OUTAGE_SECONDS, LEASE_ENV_VAR, LEASE_SECONDS
-from ._telemetry import logger
+from ._transports import logger
 
 if TYPE_CHECKING:
     import psycopg

@@ -13,6 +13,7 @@ price is a warning, once per model, and the job goes on; with ``max_cost``, noth
 from __future__ import annotations
 
 import importlib
+import logging
 import math
 import os
 from collections.abc import Iterable, Mapping
@@ -23,10 +24,11 @@ import attrs
 import httpx
 
 from ._exceptions import ConfigurationError, CostLimitError, InvalidInputError
-from ._telemetry import logger
 
 if TYPE_CHECKING:
     from ._journal_glue import JournalStore
+
+logger = logging.getLogger("sora2")  # sora2._transports keeps the token out of its records
 
 __all__ = [
     "API_KEY_ENV_VARS",

@@ -44,7 +44,7 @@ from ._options import (
     MAX_RETRY_DELAY,
     RETRY_JITTER,
 )
-from ._telemetry import logger
+from ._transports import logger
 
 __all__ = [
     "IDEMPOTENT_RETRY_STATUSES",

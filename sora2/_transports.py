@@ -1,65 +1,90 @@
-"""Where a client's requests may go, and how they travel there.
+"""A client's edges: the clock it waits on, the transports its requests travel by, the hosts
+its downloads may reach, and its log.
 
-The token goes only to the API's own origin (``BearerAuth``); a ``with_options`` copy or a
-download client uses its parent's transport without ever closing it (``BorrowedTransport``);
-``emulator=True`` is a transport into an in-process emulator; ``InFlight`` bounds the async
-requests in flight; ``APIRoot`` joins each request's path to the base URL once.
+The token goes only to the API's own origin (``BearerAuth``) and never into a log record or an
+error message (``redact``, the filter on the ``sora2`` logger). ``APIRoot`` joins each path to
+the base URL once; ``BorrowedTransport`` lends a transport without closing it;
+``emulator=True`` is a transport into an in-process emulator on the client's :class:`Clock`.
 
-Output files may come only from where ``HostPolicy`` allows (no I/O). An output URL comes
-from the service's answer, so it is not the user's choice: an answer (from the API, a proxy or
-a compromised CDN) must not be able to point sora2 at the user's own network. A URL is fetched
-only when
-
-* its host is trusted: the API's own host, RunComfy's host suffixes, or a host the user named
-  (``trusted_hosts=``, ``--trust-host``, ``$SORA2_TRUSTED_HOSTS``);
-* it is https, or plain http to the API's own origin (the emulator, a local proxy) or to a host
-  the user named;
-* its address is public: loopback, private, link-local, multicast, unspecified and reserved
-  addresses (IPv4, IPv6, IPv4-mapped IPv6) are refused, literal or resolved, unless they are
-  the API's own origin or the user trusts the address itself (an IP or a network such as
-  ``10.0.0.0/8``). Trusting a *name* does not trust the private address it resolves to.
-
-``HostPolicy.check_url`` applies the first two rules and the third to literal addresses; the
-download transport (``sora2._guarded``) applies the third to every resolved address before it
-connects.
+An output URL comes from the service's answer, which must not be able to point sora2 at the
+user's own network: ``HostPolicy`` (the rules: docs/connections.md) allows a trusted host, over
+https (plain http only to the API's origin or a host the user named), at a public address
+unless the user trusts that address. ``HostPolicy.check_url`` checks a URL and a literal
+address in it; the download transports (``sora2._guarded``, ``sora2._aiohttp``) check every
+address a name resolves to before connecting.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import ipaddress
+import logging
 import os
-from collections.abc import AsyncIterator, Generator, Iterable, Mapping
+import re
+import threading
+import time
+from collections.abc import Generator, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final, Protocol
 
 import httpx
 
 from ._exceptions import ConfigurationError, DownloadError
 from ._options import RUNCOMFY_HOST_SUFFIXES, TRUSTED_HOSTS_ENV_VAR
-from ._waiting import Clock
-
-if TYPE_CHECKING:
-    import anyio
 
 __all__ = [
+    "REDACTED",
     "APIRoot",
-    "AsyncBorrowedTransport",
     "BearerAuth",
     "BorrowedTransport",
+    "Clock",
     "HostPolicy",
     "IPAddress",
     "IPNetwork",
-    "InFlight",
+    "SystemClock",
     "in_process_emulator",
     "is_in_process",
     "is_loopback",
     "is_special_address",
+    "logger",
     "parse_trusted_hosts",
+    "redact",
     "refused_address",
-    "split_trusted_hosts",
+    "register_secret",
 ]
+
+
+class Clock(Protocol):
+    """The time source of wait(): monotonic for deadlines, wall time for the journal."""
+
+    def monotonic(self) -> float: ...
+
+    def time(self) -> float: ...
+
+    def sleep(self, seconds: float) -> None: ...
+
+    async def asleep(self, seconds: float) -> None: ...
+
+
+class SystemClock:
+    """The real clock."""
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def time(self) -> float:
+        return time.time()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+    async def asleep(self, seconds: float) -> None:
+        import anyio
+
+        await anyio.sleep(seconds)
+
+
+# The token: sent only to the API's origin, kept out of logs and messages ----------------
 
 
 class BearerAuth(httpx.Auth):
@@ -79,13 +104,80 @@ class BearerAuth(httpx.Auth):
         return "<BearerAuth [REDACTED]>"
 
 
-class APIRoot:
-    """The API's base URL, and each request's absolute URL under it, parsed once.
+REDACTED = "[REDACTED]"
 
-    httpx parses a request's URL and joins it to the client's base URL on every request, in
-    pure Python: a sixth of the whole cost of a status call. A job's status is asked at the
-    same path again and again, so each path is joined here once (as httpx joins it) and httpx
-    is handed the parsed URL, which it takes as it is. At most ``KEPT`` paths are kept.
+logger = logging.getLogger("sora2")
+
+_BEARER = re.compile(r"(?i)(bearer\s+)[^\s'\",;]+")
+_JOINS = re.compile(r"[\w-]")
+_ANYWHERE = 16
+"""Secrets this long are redacted even inside other text (see ``_as_token``)."""
+_patterns: dict[str, re.Pattern[str]] = {}
+_lock = threading.Lock()
+
+
+def register_secret(secret: str) -> None:
+    """Redact ``secret`` from every later ``sora2`` log record and error message."""
+    if secret:
+        pattern = _as_token(secret)
+        with _lock:
+            _patterns[secret] = pattern
+
+
+def _as_token(secret: str) -> re.Pattern[str]:
+    """Where ``secret`` is to be replaced.
+
+    A short secret only where it stands as a token of its own, not glued to a letter, digit,
+    ``_`` or ``-`` (a percent escape before it, as in ``Bearer%20t``, is a boundary): found in
+    ``?token=t`` or ``/t/`` but never inside ``injected``. A secret of ``_ANYWHERE`` characters
+    or more is replaced wherever it appears: no word contains it by chance.
+    """
+    if len(secret) >= _ANYWHERE:
+        return re.compile(re.escape(secret))
+    before = r"(?:(?<![\w-])|(?<=%[0-9A-Fa-f]{2}))" if _JOINS.match(secret[0]) else ""
+    after = r"(?![\w-])" if _JOINS.match(secret[-1]) else ""
+    return re.compile(before + re.escape(secret) + after)
+
+
+def redact(text: str) -> str:
+    """``text`` with every registered secret and every ``Bearer <credential>`` replaced."""
+    with _lock:
+        patterns = [_patterns[s] for s in sorted(_patterns, key=len, reverse=True)]
+    for pattern in patterns:
+        if pattern.search(text):
+            text = pattern.sub(REDACTED, text)
+    return _BEARER.sub(lambda m: m.group(1) + REDACTED, text)
+
+
+class _RedactingFilter(logging.Filter):
+    """Render the record's message once, redacted, so no handler sees the raw arguments."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record: leave it to logging's own error handling
+            return True
+        record.msg = redact(message)
+        record.args = None
+        return True
+
+
+if not any(isinstance(f, _RedactingFilter) for f in logger.filters):
+    logger.addFilter(_RedactingFilter())
+if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
+    # A library prints nothing unless asked: without this, Python's last-resort handler would
+    # put sora2's warnings on the stderr of every program that never configured logging.
+    logger.addHandler(logging.NullHandler())
+
+
+# Transports -------------------------------------------------------------------------------
+
+
+class APIRoot:
+    """The base URL, and each path's absolute URL under it, joined once (as httpx joins it).
+
+    httpx parses and joins a request's URL on every request, in pure Python: a sixth of the
+    cost of a status call, which asks the same path again and again. At most ``KEPT`` paths.
     """
 
     KEPT: Final = 4096
@@ -111,27 +203,20 @@ class APIRoot:
         return joined
 
 
-class BorrowedTransport(httpx.BaseTransport):
-    """Someone else's transport: used, never closed (``with_options`` copies, downloads)."""
+class BorrowedTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
+    """Someone else's transport, sync or async, never closed: ``with_options`` copies, downloads."""
 
-    def __init__(self, inner: httpx.BaseTransport) -> None:
-        self._inner = inner
+    def __init__(self, inner: httpx.BaseTransport | httpx.AsyncBaseTransport) -> None:
+        self._inner: Any = inner
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        return self._inner.handle_request(request)
+        return self._inner.handle_request(request)  # type: ignore[no-any-return]
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self._inner.handle_async_request(request)  # type: ignore[no-any-return]
 
     def close(self) -> None:
         pass
-
-
-class AsyncBorrowedTransport(httpx.AsyncBaseTransport):
-    """The async twin of :class:`BorrowedTransport`."""
-
-    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
-        self._inner = inner
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        return await self._inner.handle_async_request(request)
 
     async def aclose(self) -> None:
         pass
@@ -141,7 +226,7 @@ def in_process_emulator(
     emulator: bool | Mapping[str, Any], clock: Clock, *, sync: bool
 ) -> httpx.BaseTransport | httpx.AsyncBaseTransport:
     """``emulator=True`` (or its options): a transport into a new in-process emulator on the
-    client's clock (so a test's fake time drives both), from ``sora2.emulator``."""
+    client's clock (so a test's fake time drives both)."""
     options = dict(emulator) if isinstance(emulator, Mapping) else {}
     from ._exceptions import needs_extra
 
@@ -156,68 +241,12 @@ def in_process_emulator(
 
 
 def is_in_process(transport: object) -> bool:
-    """The transport is an in-process emulator's (``sora2.emulator.transport()``): no key, its
-    own journal file, and hints that name the client's own calls."""
+    """The transport is an in-process emulator's: no key, its own journal file, and hints that
+    name the client's own calls."""
     return getattr(transport, "in_process", False) is True
 
 
-class InFlight:
-    """At most ``limit`` requests in flight: the rest wait here, not in httpcore's pool.
-
-    httpcore's pool re-examines every queued request against every connection each time one
-    is queued or released (encode/httpcore#1035): 900 requests queued behind 100 connections
-    made 1,000 concurrent ``generate()`` calls spend 90% of their CPU there. A semaphore's
-    queue costs nothing per waiter. It is made on first use on the running event loop, and
-    again if the client is used from another loop later. Waiting for a turn is bounded by the
-    timeout's ``pool`` part, as waiting in the pool was, with the same ``httpx.PoolTimeout``.
-    """
-
-    def __init__(self, limit: int, pool_timeout: float | None) -> None:
-        self._limit = limit
-        self._pool_timeout = pool_timeout
-        self._loop: object = None
-        self._semaphore: anyio.Semaphore | None = None
-
-    async def acquire(self) -> anyio.Semaphore:
-        """A taken slot: release it on the semaphore returned."""
-        import asyncio
-
-        import anyio
-
-        try:
-            loop: object = asyncio.get_running_loop()
-        except RuntimeError:  # another async library (trio): one semaphore will do
-            loop = None
-        semaphore = self._semaphore
-        if semaphore is None or loop is not self._loop:
-            semaphore = self._semaphore = anyio.Semaphore(self._limit)
-            self._loop = loop
-        try:
-            semaphore.acquire_nowait()
-        except anyio.WouldBlock:
-            if self._pool_timeout is None:
-                await semaphore.acquire()
-            else:
-                with anyio.move_on_after(self._pool_timeout) as scope:
-                    await semaphore.acquire()
-                if scope.cancelled_caught:
-                    raise httpx.PoolTimeout(
-                        f"no free connection within {self._pool_timeout:g}s "
-                        f"({self._limit} requests in flight)"
-                    ) from None
-        return semaphore
-
-    @contextlib.asynccontextmanager
-    async def hold(self) -> AsyncIterator[None]:
-        """A slot, held for the block."""
-        semaphore = await self.acquire()
-        try:
-            yield
-        finally:
-            semaphore.release()
-
-
-# Where downloads may go: the host policy, without any I/O --------------------------------
+# Where downloads may go -------------------------------------------------------------------
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -228,8 +257,8 @@ _WIDEN: Final = (
 
 
 def is_special_address(address: IPAddress) -> bool:
-    """True for an address that is not on the public internet (loopback, private, link-local,
-    multicast, unspecified, reserved, shared), an IPv4-mapped IPv6 one judged as its IPv4."""
+    """Not on the public internet (loopback, private, link-local, multicast, unspecified,
+    reserved, shared); an IPv4-mapped IPv6 address is judged as its IPv4."""
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
     return not address.is_global or address.is_multicast
@@ -242,19 +271,12 @@ def _literal(host: str) -> IPAddress | None:
         return None
 
 
-def split_trusted_hosts(text: str) -> list[str]:
-    """The entries of ``$SORA2_TRUSTED_HOSTS``: separated by commas or whitespace."""
-    return [part for part in text.replace(",", " ").split() if part]
-
-
 def parse_trusted_hosts(
     entries: Iterable[str],
 ) -> tuple[frozenset[str], tuple[str, ...], tuple[IPNetwork, ...]]:
-    """``(names, suffixes, networks)`` of the user's trusted hosts.
-
-    An entry is a host name (``cdn.example.com``), a suffix (``.example.com`` or
-    ``*.example.com``: the name and every name under it), an IP address (``10.0.0.5``,
-    ``::1``, ``[::1]``) or a network (``10.0.0.0/8``, ``fd00::/8``).
+    """``(names, suffixes, networks)`` of the user's trusted hosts: each entry a host name, a
+    suffix (``.example.com`` or ``*.example.com``: the name and every name under it), an IP
+    address (``::1``, ``[::1]``) or a network (``10.0.0.0/8``).
 
     Raises:
         ConfigurationError: an entry is none of these (a URL, a port, an empty string).
@@ -311,10 +333,10 @@ class HostPolicy:
         *,
         environ: Mapping[str, str] | None = None,
     ) -> HostPolicy:
-        """The policy of a client on ``base_url`` that trusts ``trusted_hosts`` and the hosts
-        of ``$SORA2_TRUSTED_HOSTS``."""
+        """The policy of a client on ``base_url`` trusting ``trusted_hosts`` and
+        ``$SORA2_TRUSTED_HOSTS``."""
         env = os.environ if environ is None else environ
-        extra = split_trusted_hosts(env.get(TRUSTED_HOSTS_ENV_VAR, ""))
+        extra = env.get(TRUSTED_HOSTS_ENV_VAR, "").replace(",", " ").split()  # commas or spaces
         entries = [trusted_hosts] if isinstance(trusted_hosts, str) else list(trusted_hosts)
         names, suffixes, networks = parse_trusted_hosts([*entries, *extra])
         return cls(
@@ -328,8 +350,7 @@ class HostPolicy:
 
     def is_api_origin(self, scheme: str | None, host: str, port: int | None) -> bool:
         """The API's own origin (scheme optional: a connection knows only host and port)."""
-        same_host = host.strip("[]").lower() == self.api_host.strip("[]")
-        if not same_host:
+        if host.strip("[]").lower() != self.api_host.strip("[]"):
             return False
         if scheme is not None and scheme != self.api_scheme:
             return False
@@ -351,9 +372,7 @@ class HostPolicy:
     def allows_address(self, host: str, port: int | None, address: IPAddress) -> bool:
         """May a connection for ``host:port`` go to ``address``? A public one always; a
         private one only for the API's own origin or an address the user trusts."""
-        if not is_special_address(address):
-            return True
-        if self.is_api_origin(None, host, port):
+        if not is_special_address(address) or self.is_api_origin(None, host, port):
             return True
         return any(address in network for network in self.networks)
 

@@ -20,11 +20,10 @@ SPEC_LAYER = frozenset(
         "sora2._refusals",
         "sora2._text",
         "sora2._exceptions",
-        "sora2._telemetry",
         "sora2._extras",
     }
 )
-"""The spec layer and the vocabulary every part shares (states, inputs, outputs, errors, logs,
+"""The spec layer and the vocabulary every part shares (states, inputs, outputs, errors,
 the words of messages); the package itself too, since Python imports it before any of its
 modules and it imports nothing else at run time (its other names are imported on first use)."""
 

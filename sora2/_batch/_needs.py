@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 
 from .._exceptions import AuthenticationError, ConfigurationError, InvalidInputError
 from .._options import CostEstimate, check_max_cost, format_usd, sum_known, unpriced
-from .._telemetry import logger
 from .._text import plural
+from .._transports import logger
 from .._types import CANCELLED, COMPLETED, FAILED, GONE, IN_QUEUE, outcome_of
 from ._manifest import INVALID, PENDING, BatchRow, Manifest
 from ._rows import Row, row_seconds

@@ -25,9 +25,10 @@ from .._exceptions import (
     SubmissionUnknownError,
     WaitTimeoutError,
 )
-from .._telemetry import annotate, job_attributes, logger, span
 from .._threads import run_in_worker
+from .._transports import logger
 from .._types import CANCELLED, COMPLETED, FAILED, GONE, IN_QUEUE, outcome_of
+from .._waiting import annotate, job_attributes, span
 from ._compat import download_outputs, submit_body
 from ._manifest import PENDING, BatchRow, Manifest, ManifestWriter
 from ._needs import UNKNOWN_SUBMIT, queued_jobs

@@ -10,8 +10,8 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from .._exceptions import JournalUnavailableError
-from .._telemetry import logger
 from .._threads import run_in_worker
+from .._transports import logger
 from .._types import CANCELLED, COMPLETED, FAILED, GONE
 from ._manifest import INVALID, PENDING, BatchRow, Manifest
 from ._needs import budget_stop, to_follow

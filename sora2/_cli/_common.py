@@ -199,7 +199,7 @@ def id_command(function: Callable[..., None]) -> click.Command:
 @contextlib.contextmanager
 def _log_to_stderr() -> Iterator[None]:
     """``-v``: the ``sora2`` logger's DEBUG records on stderr (its filter redacts the token)."""
-    from .._telemetry import logger
+    from .._transports import logger
 
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))

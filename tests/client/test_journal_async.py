@@ -19,7 +19,7 @@ from sora2 import AsyncClient
 from sora2._base_client import SharedState
 from sora2._journal import Journal
 from sora2._journal_glue import JournalKeeper, Submitted
-from sora2._waiting import SystemClock
+from sora2._transports import SystemClock
 from sora2.emulator import Emulator
 
 from .helpers import BASE_URL, TOKEN, FakeClock

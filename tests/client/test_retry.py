@@ -27,7 +27,7 @@ from sora2._exceptions import ConflictError, parse_retry_after
 from sora2._journal import Journal
 from sora2._options import MAX_RETRY_AFTER
 from sora2._retry import RetryPolicy, acall_with_retries, call_with_retries
-from sora2._telemetry import logger
+from sora2._transports import logger
 from sora2.emulator import Emulator
 
 from .helpers import Factory, Script, json_response, status_body, submit_body

@@ -1,4 +1,4 @@
-"""What sora2 reports about itself (sora2._telemetry).
+"""What sora2 reports about itself (logs: sora2._transports; spans and metrics: sora2._waiting).
 
 Logs: the token never shows, not in logs (any logger, DEBUG), reprs, or error messages.
 OpenTelemetry: spans for submit, wait, each poll, download and each batch row, with the job's
@@ -23,9 +23,9 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from sora2 import AuthenticationError, Sora2Error, WaitTimeoutError, _telemetry
+from sora2 import AuthenticationError, Sora2Error, WaitTimeoutError, _transports, _waiting
 from sora2._inputs import duration_property, input_fields, size_property
-from sora2._telemetry import REDACTED, logger, redact, register_secret
+from sora2._transports import REDACTED, logger, redact, register_secret
 from sora2.emulator import Emulator
 
 from .helpers import TOKEN, Api, Factory, Script, json_response
@@ -119,11 +119,11 @@ def test_redact() -> None:
 def own_secrets() -> Iterator[None]:
     """Only the secrets this test registers are known while it runs (others' tokens, such as
     "emulator", are set aside), and they are forgotten after it."""
-    saved = dict(_telemetry._patterns)
-    _telemetry._patterns.clear()
+    saved = dict(_transports._patterns)
+    _transports._patterns.clear()
     yield
-    _telemetry._patterns.clear()
-    _telemetry._patterns.update(saved)
+    _transports._patterns.clear()
+    _transports._patterns.update(saved)
 
 
 _PROSE = "fault injected by the emulator: status 503 (x-request-id abc_t-ab tab/ab-test)"
@@ -337,7 +337,7 @@ async def test_the_prompt_only_when_asked(
     api: Api, spans: InMemorySpanExporter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With SORA2_TRACE_PROMPTS=1 the submit span carries the prompt."""
-    monkeypatch.setenv(_telemetry.PROMPTS_ENV_VAR, "1")
+    monkeypatch.setenv(_waiting.PROMPTS_ENV_VAR, "1")
     await api.submit("a lantern in fog")
     [submit] = [s for s in spans.get_finished_spans() if s.name == "sora2.submit"]
     assert "a lantern in fog" == submit.attributes["sora2.prompt"]
@@ -366,14 +366,14 @@ async def test_a_failed_job_is_counted(
 def test_nothing_without_the_api(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without opentelemetry-api a span is a plain block and nothing is recorded."""
     monkeypatch.setitem(sys.modules, "opentelemetry", None)
-    _telemetry._otel.cache_clear()
+    _waiting._otel.cache_clear()
     try:
-        with _telemetry.span("submit", {"sora2.model": "m"}) as span:
+        with _waiting.span("submit", {"sora2.model": "m"}) as span:
             assert span is None
-        assert {} == _telemetry.job_attributes({"prompt": "p"})
-        _telemetry.count("submitted")
+        assert {} == _waiting.job_attributes({"prompt": "p"})
+        _waiting.count("submitted")
     finally:
-        _telemetry._otel.cache_clear()
+        _waiting._otel.cache_clear()
 
 
 def test_nothing_before_a_provider_is_set() -> None:
@@ -382,7 +382,7 @@ def test_nothing_before_a_provider_is_set() -> None:
     import subprocess
 
     code = (
-        "from sora2 import _telemetry as t\n"
+        "from sora2 import _waiting as t\n"
         "with t.span('submit', {'sora2.model': 'm'}) as s: assert s is None\n"
         "assert {} == t.job_attributes({'prompt': 'p'})\n"
         "t.remember_job('id', 'm', {}); assert not t._JOBS\n"
@@ -401,7 +401,7 @@ def test_the_provider_check_is_made_again_only_when_a_provider_changed() -> None
     import subprocess
 
     code = (
-        "from sora2 import _telemetry as t\n"
+        "from sora2 import _waiting as t\n"
         "from opentelemetry import trace\n"
         "from opentelemetry.sdk.trace import TracerProvider\n"
         "t._otel()\n"
