@@ -155,6 +155,22 @@ class TestImportCost:
         out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
         assert [True, []] == json.loads(out.splitlines()[-1])
 
+    def test_a_generate_that_meets_no_failure_loads_no_failure_code(self, tmp_path: Path) -> None:
+        """Typed errors, retries and the paid job's hint are loaded at a first failure only: a
+        generate that meets none imports neither them nor stamina."""
+        code = (
+            "import json, sys\n"
+            "import sora2\n"
+            "with sora2.Client(emulator={'speed': 1000}, journal=sys.argv[1]) as client:\n"
+            "    paths = client.generate('A red kite over a beach', out=sys.argv[2])\n"
+            "failure_only = ('sora2._errors', 'sora2._retry', 'sora2._paid', 'stamina')\n"
+            "print(json.dumps([all(p.stat().st_size > 0 for p in paths),"
+            " [m for m in failure_only if m in sys.modules]]))"
+        )
+        argv = [sys.executable, "-c", code, str(tmp_path / "j.sqlite3"), str(tmp_path / "v.mp4")]
+        out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+        assert [True, []] == json.loads(out.splitlines()[-1])
+
 
 def _project() -> dict[str, Any]:
     with (ROOT / "pyproject.toml").open("rb") as f:
