@@ -56,7 +56,9 @@ class Client(FlowClient[httpx.BaseTransport]):
 
     Every other keyword (``api_key``, ``base_url``, ``timeout``, ``max_retries``, ``journal``,
     ``wait_timeout``, ``max_download_bytes``, ``connection_limit``, ``trusted_hosts``) is a
-    setting of :class:`~sora2._options.ClientOptions`, documented there once.
+    setting of :class:`~sora2._options.ClientOptions`, documented there once; each but
+    ``api_key`` and ``journal`` can be read back, as the client resolved it, as a read-only
+    attribute (``client.timeout``; ``client.journal`` is the journal store in use).
     """
 
     _SYNC = True

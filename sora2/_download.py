@@ -1,6 +1,6 @@
 """Saving a result's files: where each goes, the checks on the way, the part file, the fetcher.
 
-Guarantees, for both clients (``AsyncFetcher`` is in ``sora2._async_client``), retrying what is safe:
+Guarantees, for both clients (``AsyncFetcher`` is beside ``AsyncClient``), retrying what is safe:
 
 * nothing partial ever sits at the target path: the bytes go to a hidden ``.part`` file beside
   it, fsynced and atomically renamed once complete and checked, removed on any failure (Ctrl-C);
