@@ -325,10 +325,8 @@ def transport_failure(
 ) -> TransientDownloadError:
     """A connection problem, or a body that cannot be decoded (a corrupt gzip stream), during a
     download: retried, then reported as a DownloadError."""
-    try:
-        where = f"{host_port(exc.request.url)}: "
-    except RuntimeError:  # httpx raises when no request is tied to it
-        where = ""
+    request = _request_of(exc)
+    where = f"{host_port(request.url)}: " if request is not None else ""
     detail = redact(str(exc)) or type(exc).__name__
     return TransientDownloadError(f"download failed: {where}{detail}", request_id=request_id)
 
