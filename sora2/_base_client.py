@@ -405,8 +405,6 @@ class BaseClient(Generic[TransportT]):
             started_wall=started,
             on_update=on_update,
             unknown_logged=shared.unknown_logged,
-            hint_base_url=self._hint_base_url(),
-            hint_in_process=self._in_process,
         )
 
 

@@ -348,9 +348,11 @@ def poll_failed(tracker: WaitTracker, exc: APIError) -> float:
     return delay
 
 
-def wait_timeout(tracker: WaitTracker, *, cancelled: bool) -> WaitTimeoutError:
+def wait_timeout(
+    tracker: WaitTracker, *, cancelled: bool, base_url: str | None, in_process: bool
+) -> WaitTimeoutError:
     """The error of a wait past its deadline; the job goes on (and is paid for) unless it was
-    cancelled while still queued."""
+    cancelled while still queued, and the hint reaches the client's service (``mark_paid``)."""
     from ._paid import mark_paid
 
     state = tracker.last.state if tracker.last is not None else None
@@ -363,6 +365,5 @@ def wait_timeout(tracker: WaitTracker, *, cancelled: bool) -> WaitTimeoutError:
         cancelled=cancelled,
     )
     if not cancelled:
-        base_url, in_process = tracker.hints
         mark_paid(error, tracker.request_id, base_url=base_url, in_process=in_process)
     return error

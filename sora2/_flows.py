@@ -252,7 +252,12 @@ class FlowClient(BaseClient[TransportT]):
                         cancelled = yield from self._cancel_quietly(request_id)
                     from ._errors import wait_timeout
 
-                    raise wait_timeout(tracker, cancelled=cancelled)
+                    raise wait_timeout(
+                        tracker,
+                        cancelled=cancelled,
+                        base_url=self._hint_base_url(),
+                        in_process=self._in_process,
+                    )
                 yield Sleep(min(delay, remaining))
 
     def _cancel_quietly(self, request_id: str) -> Flow[bool]:

@@ -185,11 +185,8 @@ class WaitTracker:
         started_wall: float | None,
         on_update: Callable[[JobStatus], None] | None,
         unknown_logged: set[tuple[str, str]] | None = None,
-        hint_base_url: str | None = None,
-        hint_in_process: bool = False,
     ) -> None:
         self.request_id = request_id
-        self.hints = (hint_base_url, hint_in_process)
         self.timeout = timeout
         self.clock = clock
         self._on_update = on_update
