@@ -141,35 +141,34 @@ class TestImportCost:
 
     def test_client_against_the_emulator_never_imports_pydantic(self, tmp_path: Path) -> None:
         """A whole generate() against the emulator runs without pydantic (the `models` extra)."""
-        code = (
-            "import json, sys\n"
-            "import sora2\n"
-            "from sora2.emulator import SyncASGITransport, create_app\n"
-            "transport = SyncASGITransport(create_app(speed=1000))\n"
-            "with sora2.Client('token', transport=transport, journal=sys.argv[1]) as client:\n"
-            "    paths = client.generate('A red kite over a beach', out=sys.argv[2])\n"
-            "print(json.dumps([all(p.stat().st_size > 0 for p in paths),"
-            " sorted(m for m in sys.modules if m.partition('.')[0] == 'pydantic')]))"
-        )
-        argv = [sys.executable, "-c", code, str(tmp_path / "j.sqlite3"), str(tmp_path / "v.mp4")]
-        out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
-        assert [True, []] == json.loads(out.splitlines()[-1])
+        loaded = _modules_after_a_generate(tmp_path)
+        assert [] == sorted(m for m in loaded if m.partition(".")[0] == "pydantic")
 
     def test_a_generate_that_meets_no_failure_loads_no_failure_code(self, tmp_path: Path) -> None:
         """Typed errors, retries and the paid job's hint are loaded at a first failure only: a
         generate that meets none imports neither them nor stamina."""
-        code = (
-            "import json, sys\n"
-            "import sora2\n"
-            "with sora2.Client(emulator={'speed': 1000}, journal=sys.argv[1]) as client:\n"
-            "    paths = client.generate('A red kite over a beach', out=sys.argv[2])\n"
-            "failure_only = ('sora2._errors', 'sora2._retry', 'sora2._paid', 'stamina')\n"
-            "print(json.dumps([all(p.stat().st_size > 0 for p in paths),"
-            " [m for m in failure_only if m in sys.modules]]))"
-        )
-        argv = [sys.executable, "-c", code, str(tmp_path / "j.sqlite3"), str(tmp_path / "v.mp4")]
-        out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
-        assert [True, []] == json.loads(out.splitlines()[-1])
+        loaded = _modules_after_a_generate(tmp_path)
+        failure_only = ("sora2._errors", "sora2._retry", "sora2._paid", "stamina")
+        assert [] == [m for m in failure_only if m in loaded]
+
+
+def _modules_after_a_generate(tmp_path: Path) -> set[str]:
+    """Every module a fresh interpreter holds after one whole generate() against the emulator
+    (which saved a non-empty video)."""
+    code = (
+        "import json, sys\n"
+        "import sora2\n"
+        "from sora2.emulator import SyncASGITransport, create_app\n"
+        "transport = SyncASGITransport(create_app(speed=1000))\n"
+        "with sora2.Client('token', transport=transport, journal=sys.argv[1]) as client:\n"
+        "    paths = client.generate('A red kite over a beach', out=sys.argv[2])\n"
+        "print(json.dumps([all(p.stat().st_size > 0 for p in paths), sorted(sys.modules)]))"
+    )
+    argv = [sys.executable, "-c", code, str(tmp_path / "j.sqlite3"), str(tmp_path / "v.mp4")]
+    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    saved, modules = json.loads(out.splitlines()[-1])
+    assert saved
+    return set(modules)
 
 
 def _project() -> dict[str, Any]:
