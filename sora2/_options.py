@@ -387,10 +387,12 @@ def read_document(raw: httpx.Response) -> Any:
         raise error_for_status(raw, request_id=None)
     if raw.status_code != 200:
         return Unread(f"GET {raw.request.url.path} answered {raw.status_code} (unofficial route)")
-    try:
-        return raw.json()
-    except (ValueError, RecursionError):  # RecursionError: nested too deep to decode
+    from ._operations import json_body  # every answer's one decoding
+
+    ok, document = json_body(raw)
+    if not ok:
         return Unread(f"GET {raw.request.url.path} answered a body that is not JSON")
+    return document
 
 
 def check_max_cost(max_cost: float | None) -> None:

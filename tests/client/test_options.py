@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import httpx
 import pytest
 
 from sora2._options import (
     PRICE_FIELD,
     PRICE_UNITS,
     UNIT_FIELD,
+    Unread,
     estimate_from,
     format_usd,
+    read_document,
     sum_known,
     unpriced,
 )
@@ -72,3 +76,26 @@ def test_totals_count_the_unknown_apart() -> None:
 def test_format_usd(amount: float, text: str) -> None:
     """Dollars with cents; amounts under a cent keep their digits."""
     assert text == format_usd(amount)
+
+
+_DOCUMENT_URL = "https://api.example/v1/models/some/model"
+
+
+@pytest.mark.parametrize(
+    "body", [b"<html>busy</html>", b"\xff\xfe{", b"[" * 100_000], ids=["html", "bytes", "deep"]
+)
+def test_a_document_that_is_not_json_is_unread(body: bytes) -> None:
+    """A 200 whose body is not JSON (a page, broken bytes, nesting too deep to decode) leaves
+    the price unread, saying why, instead of failing the job."""
+    answer = httpx.Response(200, content=body, request=httpx.Request("GET", _DOCUMENT_URL))
+    unread = read_document(answer)
+    assert isinstance(unread, Unread)
+    assert "/v1/models/some/model answered a body that is not JSON" in unread.reason
+
+
+def test_a_json_document_is_read_whatever_its_encoding() -> None:
+    """A JSON document is read as json.loads reads it, UTF-16 with its byte-order mark too."""
+    document = _document(0.1, "second")
+    for content in (json.dumps(document).encode(), json.dumps(document).encode("utf-16")):
+        answer = httpx.Response(200, content=content, request=httpx.Request("GET", _DOCUMENT_URL))
+        assert document == read_document(answer)
