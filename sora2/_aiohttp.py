@@ -42,14 +42,12 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from ._exceptions import DownloadError
+from ._transports import AddressCheck, refuse_unless_allowed
 
 if TYPE_CHECKING:
     import aiohttp
     import anyio
 
-    from ._guarded import AddressCheck
-    from ._transports import IPAddress
 
 __all__ = [
     "KEEPALIVE_MARGIN",
@@ -211,7 +209,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         except ValueError:  # a name: its addresses are checked when it is resolved
             pass
         else:
-            _refuse_unless_allowed(url.host, port, [address], self._allows)  # type: ignore[arg-type]
+            refuse_unless_allowed(url.host, port, [address], self._allows)  # type: ignore[arg-type]
         if len(self._literals) >= _HOSTS_REMEMBERED:
             self._literals.clear()
         self._literals[key] = True
@@ -257,25 +255,13 @@ def _guarded_resolver(allows: AddressCheck) -> aiohttp.abc.AbstractResolver:
             addresses = list(
                 dict.fromkeys(ipaddress.ip_address(str(r["host"]).split("%")[0]) for r in found)
             )
-            _refuse_unless_allowed(host, port, addresses, allows)
+            refuse_unless_allowed(host, port, addresses, allows)
             return found
 
         async def close(self) -> None:
             await self._inner.close()
 
     return GuardedResolver()
-
-
-def _refuse_unless_allowed(
-    host: str, port: int, addresses: list[IPAddress], allows: AddressCheck
-) -> None:
-    """The rule of ``sora2._guarded`` (which imports httpcore, 0.4 s: not needed here): the
-    whole name is refused if any of its addresses is."""
-    from ._transports import refused_address
-
-    for address in addresses:
-        if not allows(host, port, address):
-            raise DownloadError(refused_address(host, address), request_id=None)
 
 
 class _Stream(httpx.AsyncByteStream):

@@ -19,25 +19,21 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import httpcore
 import httpx
 
-from ._exceptions import DownloadError
-from ._transports import IPAddress, refused_address
+from ._transports import AddressCheck, IPAddress, refuse_unless_allowed
 
 __all__ = [
-    "AddressCheck",
     "AsyncGuardedBackend",
     "AsyncGuardedTransport",
     "GuardedBackend",
     "GuardedTransport",
 ]
 
-AddressCheck = Callable[[str, int, IPAddress], bool]
-"""``allows(host, port, address)``: may a connection for ``host:port`` go to ``address``?"""
 SocketOption = (
     tuple[int, int, int] | tuple[int, int, bytes | bytearray] | tuple[int, int, None, int]
 )
@@ -63,14 +59,6 @@ def _addresses(host: str, infos: Iterable[Sequence[Any]]) -> list[IPAddress]:
     return found
 
 
-def _checked(host: str, port: int, addresses: list[IPAddress], allows: AddressCheck) -> None:
-    """Refuse the whole name if any of its addresses is refused: which one a connection would
-    use is not ours to know."""
-    for address in addresses:
-        if not allows(host, port, address):
-            raise DownloadError(refused_address(host, address), request_id=None)
-
-
 class GuardedBackend(httpcore.NetworkBackend):
     """httpcore's sync backend, connecting only to addresses ``allows`` accepts."""
 
@@ -93,7 +81,7 @@ class GuardedBackend(httpcore.NetworkBackend):
             except OSError as exc:
                 raise httpcore.ConnectError(f"{host}: {exc}") from exc
             addresses = _addresses(host, infos)
-        _checked(host, port, addresses, self._allows)
+        refuse_unless_allowed(host, port, addresses, self._allows)
         error: httpcore.ConnectError | httpcore.ConnectTimeout | None = None
         for address in addresses:
             try:
@@ -144,7 +132,7 @@ class AsyncGuardedBackend(httpcore.AsyncNetworkBackend):
             except OSError as exc:
                 raise httpcore.ConnectError(f"{host}: {exc}") from exc
             addresses = _addresses(host, infos)
-        _checked(host, port, addresses, self._allows)
+        refuse_unless_allowed(host, port, addresses, self._allows)
         error: httpcore.ConnectError | httpcore.ConnectTimeout | None = None
         for address in addresses:
             try:

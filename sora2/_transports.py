@@ -23,7 +23,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Generator, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
@@ -35,6 +35,7 @@ from ._options import RUNCOMFY_HOST_SUFFIXES, TRUSTED_HOSTS_ENV_VAR
 __all__ = [
     "REDACTED",
     "APIRoot",
+    "AddressCheck",
     "BearerAuth",
     "BorrowedTransport",
     "Clock",
@@ -49,7 +50,7 @@ __all__ = [
     "logger",
     "parse_trusted_hosts",
     "redact",
-    "refused_address",
+    "refuse_unless_allowed",
     "register_secret",
 ]
 
@@ -249,6 +250,8 @@ def is_in_process(transport: object) -> bool:
 # Where downloads may go -------------------------------------------------------------------
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+AddressCheck = Callable[[str, int, IPAddress], bool]
+"""``allows(host, port, address)``: may a connection for ``host:port`` go to ``address``?"""
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 _DEFAULT_PORTS: Final = {"http": 80, "https": 443}
 _WIDEN: Final = (
@@ -399,7 +402,7 @@ class HostPolicy:
             )
         literal = _literal(host)
         if literal is not None and not self.allows_address(host, parsed.port, literal):
-            raise DownloadError(refused_address(host, literal), request_id=request_id)
+            raise DownloadError(_refused_address(host, literal), request_id=request_id)
         if not self.trusts_host(host):
             raise DownloadError(
                 f"refusing to download from {host}: not a trusted host (the API's host, "
@@ -409,13 +412,21 @@ class HostPolicy:
         return parsed
 
 
-def refused_address(host: str, address: IPAddress) -> str:
-    """The message of a refused private address."""
+def _refused_address(host: str, address: IPAddress) -> str:
     shown = host if host == str(address) else f"{host} ({address})"
     return (
         f"refusing to download from {shown}: not a public address (loopback, private, "
         f"link-local...); to allow it, trust the address itself ({address}) {_WIDEN}"
     )
+
+
+def refuse_unless_allowed(
+    host: str, port: int, addresses: Iterable[IPAddress], allows: AddressCheck
+) -> None:
+    """Both download guards' rule: a name is refused whole if any of its addresses is."""
+    for address in addresses:
+        if not allows(host, port, address):
+            raise DownloadError(_refused_address(host, address), request_id=None)
 
 
 def _under(host: str, suffixes: Iterable[str]) -> bool:
